@@ -1,0 +1,23 @@
+/** Unit tests are pure and fast; integration tests start real services (Postgres, Ceph RGW). */
+const tsJest = ['ts-jest', { tsconfig: '<rootDir>/tsconfig.jest.json', isolatedModules: true }];
+
+/** @type {import('jest').Config} */
+module.exports = {
+  projects: [
+    {
+      displayName: 'unit',
+      testMatch: ['<rootDir>/proxy/test/**/*.test.ts', '<rootDir>/webhook/test/**/*.test.ts'],
+      transform: { '^.+\\.ts$': tsJest },
+      testEnvironment: 'node',
+    },
+    {
+      displayName: 'integration',
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      transform: { '^.+\\.ts$': tsJest },
+      testEnvironment: 'node',
+      globalSetup: '<rootDir>/test/harness/jest-global-setup.ts',
+      globalTeardown: '<rootDir>/test/harness/jest-global-teardown.ts',
+      testTimeout: 300000,
+    },
+  ],
+};
