@@ -1,0 +1,156 @@
+/** Proxy configuration from the environment. Pure: takes an env map, returns a config or throws ConfigError. */
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'off';
+
+export interface S3Endpoint {
+  url: URL;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface ProxyConfig {
+  main: S3Endpoint;
+  mirror: S3Endpoint;
+  postgresUrl: string;
+  logLevel: LogLevel;
+  listen: HostPort;
+  admin: HostPort;
+  virtualHostBases: string[];
+  /** Empty means every bucket is allowed. */
+  allowedBuckets: string[];
+  /** How long a client may leave the connection idle mid-request before it is cut. */
+  clientIdleTimeoutMs: number;
+  /** Bounded wait for in-flight requests on SIGTERM. */
+  shutdownGraceMs: number;
+  /** How many acknowledged writes are held in memory while Postgres is unreachable. */
+  pendingMemoryLimit: number;
+  /** Concurrent mirror copies per sidecar. */
+  mirrorConcurrency: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'off'];
+
+function required(env: Env, name: string): string {
+  const value = env[name];
+  if (value === undefined || value.trim() === '') throw new ConfigError(name, 'is required but not set');
+  return value.trim();
+}
+
+function optional(env: Env, name: string, fallback: string): string {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? fallback : value.trim();
+}
+
+function parseEndpoint(name: string, raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `is not a valid URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(name, `must start with http:// or https://`);
+  }
+  if (url.username || url.password) throw new ConfigError(name, 'must not contain credentials');
+  if (url.search || url.hash) throw new ConfigError(name, 'must not contain a query or fragment');
+  if (url.pathname !== '/' && url.pathname !== '') throw new ConfigError(name, 'must not contain a path');
+  return url;
+}
+
+function parseRegion(name: string, raw: string): string {
+  if (!/^[a-z0-9-]{1,32}$/.test(raw))
+    throw new ConfigError(name, 'must look like a region name, e.g. us-east-1');
+  return raw;
+}
+
+export function parseHostPort(name: string, raw: string): HostPort {
+  const match = /^(?:\[([0-9a-fA-F:]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(raw);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(name, 'must be HOST:PORT, e.g. 127.0.0.1:8080');
+  }
+  return { host: match[1] ?? match[2]!, port };
+}
+
+function parsePositiveInt(env: Env, name: string, fallback: number): number {
+  const raw = optional(env, name, String(fallback));
+  if (!/^\d+$/.test(raw) || Number(raw) <= 0) throw new ConfigError(name, 'must be a positive integer');
+  return Number(raw);
+}
+
+function parseList(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+function parsePostgresUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('POSTGRES_URL', 'is not a valid URL');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError('POSTGRES_URL', 'must start with postgres:// or postgresql://');
+  }
+  return raw;
+}
+
+export function loadConfig(env: Env): ProxyConfig {
+  const logLevel = optional(env, 'LOG_LEVEL', 'info').toLowerCase() as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel))
+    throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+
+  return {
+    main: {
+      url: parseEndpoint('MAIN_S3_ENDPOINT', optional(env, 'MAIN_S3_ENDPOINT', 'https://s3.amazonaws.com')),
+      region: parseRegion('MAIN_S3_REGION', optional(env, 'MAIN_S3_REGION', 'us-east-1')),
+      accessKeyId: required(env, 'MAIN_ACCESS_KEY'),
+      secretAccessKey: required(env, 'MAIN_SECRET_KEY'),
+    },
+    mirror: {
+      url: parseEndpoint('MIRROR_S3_ENDPOINT', required(env, 'MIRROR_S3_ENDPOINT')),
+      region: parseRegion('MIRROR_S3_REGION', optional(env, 'MIRROR_S3_REGION', 'us-east-1')),
+      accessKeyId: required(env, 'MIRROR_ACCESS_KEY'),
+      secretAccessKey: required(env, 'MIRROR_SECRET_KEY'),
+    },
+    postgresUrl: parsePostgresUrl(required(env, 'POSTGRES_URL')),
+    logLevel,
+    listen: parseHostPort('LISTEN_ADDR', optional(env, 'LISTEN_ADDR', '127.0.0.1:8080')),
+    admin: parseHostPort('ADMIN_ADDR', optional(env, 'ADMIN_ADDR', '0.0.0.0:9090')),
+    virtualHostBases: parseList(optional(env, 'VIRTUAL_HOST_BASES', 'localhost')).map((h) => h.toLowerCase()),
+    allowedBuckets: parseList(optional(env, 'ALLOWED_BUCKETS', '')),
+    clientIdleTimeoutMs: parsePositiveInt(env, 'CLIENT_IDLE_TIMEOUT_MS', 60_000),
+    shutdownGraceMs: parsePositiveInt(env, 'SHUTDOWN_GRACE_MS', 25_000),
+    pendingMemoryLimit: parsePositiveInt(env, 'PENDING_MEMORY_LIMIT', 100_000),
+    mirrorConcurrency: parsePositiveInt(env, 'MIRROR_CONCURRENCY', 4),
+  };
+}
+
+/** Values that must never appear in output. */
+export function secretsOf(config: ProxyConfig): string[] {
+  const secrets = [config.main.secretAccessKey, config.mirror.secretAccessKey];
+  const pgPassword = new URL(config.postgresUrl).password;
+  if (pgPassword) secrets.push(decodeURIComponent(pgPassword));
+  return secrets.filter((s) => s.length > 0);
+}

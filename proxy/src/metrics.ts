@@ -1,0 +1,104 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every metric name the proxy exports. Deploy manifests (alerts, dashboard) are checked against this list. */
+export const METRIC_NAMES = {
+  requests: 's3mirror_proxy_requests_total',
+  upstreamDuration: 's3mirror_proxy_upstream_duration_seconds',
+  requestBytes: 's3mirror_proxy_request_bytes_total',
+  responseBytes: 's3mirror_proxy_response_bytes_total',
+  inFlight: 's3mirror_proxy_in_flight_requests',
+  rejected: 's3mirror_proxy_rejected_requests_total',
+  mirrorOperations: 's3mirror_mirror_operations_total',
+  mirrorPending: 's3mirror_mirror_pending',
+  mirrorLag: 's3mirror_mirror_lag_seconds',
+  mirrorBytes: 's3mirror_mirror_bytes_total',
+  mirrorDuration: 's3mirror_mirror_duration_seconds',
+  inventoryWriteFailures: 's3mirror_inventory_write_failures_total',
+  inventoryWrites: 's3mirror_inventory_writes_total',
+  inventoryMemoryQueue: 's3mirror_inventory_memory_queue',
+} as const;
+
+export type ProxyMetrics = ReturnType<typeof createMetrics>;
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 's3mirror_proxy_process_' });
+  const registers = [registry];
+  return {
+    registry,
+    requests: new Counter({
+      name: METRIC_NAMES.requests,
+      help: 'S3 requests handled, by operation and HTTP status',
+      labelNames: ['operation', 'status'] as const,
+      registers,
+    }),
+    upstreamDuration: new Histogram({
+      name: METRIC_NAMES.upstreamDuration,
+      help: 'Time from forwarding a request to main S3 until its response headers arrive',
+      labelNames: ['operation'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    requestBytes: new Counter({
+      name: METRIC_NAMES.requestBytes,
+      help: 'Request body bytes forwarded to main S3',
+      registers,
+    }),
+    responseBytes: new Counter({
+      name: METRIC_NAMES.responseBytes,
+      help: 'Response body bytes returned to apps',
+      registers,
+    }),
+    inFlight: new Gauge({ name: METRIC_NAMES.inFlight, help: 'Requests in flight', registers }),
+    rejected: new Counter({
+      name: METRIC_NAMES.rejected,
+      help: 'Requests the proxy answered itself without forwarding, by S3 error code',
+      labelNames: ['code'] as const,
+      registers,
+    }),
+    mirrorOperations: new Counter({
+      name: METRIC_NAMES.mirrorOperations,
+      help: 'Mirror operations by action (copy, delete) and result (success, failure)',
+      labelNames: ['action', 'result'] as const,
+      registers,
+    }),
+    mirrorPending: new Gauge({
+      name: METRIC_NAMES.mirrorPending,
+      help: 'Inventory rows waiting to be mirrored (is_backed_up = false), as last seen by this sidecar',
+      registers,
+    }),
+    mirrorLag: new Gauge({
+      name: METRIC_NAMES.mirrorLag,
+      help: 'Age in seconds of the oldest write not yet mirrored (replication lag)',
+      registers,
+    }),
+    mirrorBytes: new Counter({
+      name: METRIC_NAMES.mirrorBytes,
+      help: 'Bytes copied to the mirror',
+      registers,
+    }),
+    mirrorDuration: new Histogram({
+      name: METRIC_NAMES.mirrorDuration,
+      help: 'Time to mirror one object state',
+      labelNames: ['action'] as const,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    }),
+    inventoryWriteFailures: new Counter({
+      name: METRIC_NAMES.inventoryWriteFailures,
+      help: 'Failed attempts to write inventory rows to Postgres',
+      registers,
+    }),
+    inventoryWrites: new Counter({
+      name: METRIC_NAMES.inventoryWrites,
+      help: 'Inventory rows written, by kind (put, delete)',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    inventoryMemoryQueue: new Gauge({
+      name: METRIC_NAMES.inventoryMemoryQueue,
+      help: 'Acknowledged writes held in memory until Postgres records them',
+      registers,
+    }),
+  };
+}
