@@ -1,0 +1,92 @@
+/**
+ * Every annotation and label key the webhook reads or writes, with the defaults that apply when a pod
+ * does not set them. Deploy manifests and docs are checked against this module; change keys only here.
+ */
+
+/** The one prefix for all keys. */
+export const PREFIX = 's3-mirror.io/';
+
+export const ANNOTATIONS = {
+  /** Opt-in: `"true"` on the pod (annotation or label). `"false"` opts out even if a label says true. */
+  inject: `${PREFIX}inject`,
+  /** Written by the webhook: records the injection so a second pass is a no-op. */
+  status: `${PREFIX}status`,
+  /** Proxy image for this pod. */
+  image: `${PREFIX}proxy-image`,
+  /** Proxy resources for this pod (Kubernetes quantities). An empty value removes that request/limit. */
+  cpuRequest: `${PREFIX}proxy-cpu-request`,
+  cpuLimit: `${PREFIX}proxy-cpu-limit`,
+  memoryRequest: `${PREFIX}proxy-memory-request`,
+  memoryLimit: `${PREFIX}proxy-memory-limit`,
+  /** Comma-separated bucket allow-list passed to the proxy as ALLOWED_BUCKETS. */
+  allowedBuckets: `${PREFIX}allowed-buckets`,
+  /** Proxy LOG_LEVEL: debug, info, warn, error, off. */
+  logLevel: `${PREFIX}proxy-log-level`,
+  /** Which endpoint variable apps get: `AWS_ENDPOINT_URL` (all services) or `AWS_ENDPOINT_URL_S3` (S3 only). */
+  endpointEnv: `${PREFIX}endpoint-env`,
+  /** `"true"`: replace an endpoint variable a container already sets. */
+  overwriteEndpoint: `${PREFIX}overwrite-endpoint`,
+  /** Comma-separated container names (app or init) that get no env injection. */
+  skipContainers: `${PREFIX}skip-containers`,
+  /** `"true"`/`"false"`: whether init containers get the endpoint (overrides the webhook config). */
+  injectInitContainers: `${PREFIX}inject-init-containers`,
+  /** `"false"`: never add placeholder credentials to any container of this pod. */
+  placeholderCredentials: `${PREFIX}placeholder-credentials`,
+  /** `native` or `classic`: sidecar mode for this pod (overrides the webhook config). */
+  sidecarMode: `${PREFIX}sidecar-mode`,
+} as const;
+
+export const LABELS = {
+  /** Same key as the annotation, accepted as a label so admins can use an `objectSelector`. */
+  inject: ANNOTATIONS.inject,
+  /** Namespace label: `disabled` opts a whole namespace out (used by the webhook's namespaceSelector). */
+  namespaceInjection: `${PREFIX}injection`,
+} as const;
+
+/** Value of the status annotation after injection. */
+export const STATUS_INJECTED = 'injected';
+/** Value of the namespace opt-out label. */
+export const NAMESPACE_INJECTION_DISABLED = 'disabled';
+
+/** Name of the injected proxy container, and of its scratch volume. */
+export const PROXY_CONTAINER_NAME = 's3-mirror-proxy';
+export const PROXY_TMP_VOLUME_NAME = 's3-mirror-proxy-tmp';
+
+/** Namespaces the webhook never injects into, whatever the selectors say (its own namespace is added at runtime). */
+export const EXCLUDED_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];
+
+export const ENDPOINT_ENV_VARS = ['AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_S3'] as const;
+export type EndpointEnvVar = (typeof ENDPOINT_ENV_VARS)[number];
+
+/** Env vars that mean a container brings its own AWS credentials: it gets no placeholder credentials. */
+export const OWN_CREDENTIAL_ENV_VARS: readonly string[] = [
+  'AWS_ACCESS_KEY_ID',
+  'AWS_ROLE_ARN',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+  'AWS_PROFILE',
+  'AWS_SHARED_CREDENTIALS_FILE',
+];
+
+/** Placeholder credentials: the proxy re-signs every request, so these only let app SDKs sign at all. */
+export const PLACEHOLDER_ACCESS_KEY_ID = 's3-mirror-placeholder';
+export const PLACEHOLDER_SECRET_ACCESS_KEY = 's3-mirror-placeholder-secret';
+
+/** Truthy/falsy parsing of annotation values, tolerant of case and whitespace. */
+export function parseBool(value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim().toLowerCase();
+  if (v === 'true' || v === 'yes' || v === '1' || v === 'enabled') return true;
+  if (v === 'false' || v === 'no' || v === '0' || v === 'disabled') return false;
+  return undefined;
+}
+
+/** Comma-separated list, trimmed, empties dropped. */
+export function parseList(value: string | undefined): string[] {
+  if (!value) return [];
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}

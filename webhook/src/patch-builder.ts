@@ -1,0 +1,266 @@
+/**
+ * Pure core of the webhook: pod + namespace + configuration (+ what the edge learnt about the credentials
+ * Secret) → JSON Patch ops and warnings. No I/O. Re-running it on its own output yields an empty patch.
+ */
+import {
+  ANNOTATIONS,
+  ENDPOINT_ENV_VARS,
+  EXCLUDED_NAMESPACES,
+  LABELS,
+  PROXY_CONTAINER_NAME,
+  PROXY_TMP_VOLUME_NAME,
+  STATUS_INJECTED,
+  parseBool,
+  parseList,
+  type EndpointEnvVar,
+} from './annotations';
+import {
+  BUCKET_LIST_RE,
+  IMAGE_RE,
+  PROXY_LOG_LEVELS,
+  QUANTITY_RE,
+  proxyEndpointUrl,
+  type Config,
+  type ProxyLogLevel,
+  type SidecarMode,
+} from './config';
+import { planContainerEnv } from './env-injection';
+import { appendToArray, pointer, prependToArray, setMapEntry, type PatchOp } from './json-patch';
+import type { Container, Pod } from './pod';
+import { buildProxyContainer, buildProxyTmpVolume, type SidecarSettings } from './sidecar-container';
+
+export type SkipReason =
+  | 'not-opted-in'
+  | 'opted-out'
+  | 'excluded-namespace'
+  | 'already-injected'
+  | 'host-network'
+  | 'not-a-pod-create'
+  | 'malformed-pod';
+
+/** What the edge found out about the credentials Secret in the pod's namespace. */
+export type SecretState = 'found' | 'missing' | 'unknown';
+
+export interface BuildInput {
+  pod: Pod;
+  /** `request.namespace` from the AdmissionReview (pods from Deployments often have no metadata.namespace). */
+  namespace: string;
+  config: Config;
+  credentialsSecret: SecretState;
+}
+
+export type BuildResult =
+  | { action: 'skip'; reason: SkipReason; patch: []; warnings: string[] }
+  | { action: 'inject'; reason: 'injected' | 'updated'; patch: PatchOp[]; warnings: string[] };
+
+export type OptInDecision = { inject: true } | { inject: false; reason: SkipReason };
+
+/** Opt-in and namespace rules only; the edge uses this to decide whether the Secret lookup is needed. */
+export function decideOptIn(pod: Pod, namespace: string, config: Config): OptInDecision {
+  if (EXCLUDED_NAMESPACES.includes(namespace) || namespace === config.webhook.namespace) {
+    return { inject: false, reason: 'excluded-namespace' };
+  }
+  const annotation = parseBool(pod.metadata?.annotations?.[ANNOTATIONS.inject]);
+  const label = parseBool(pod.metadata?.labels?.[LABELS.inject]);
+  if (annotation === false) return { inject: false, reason: 'opted-out' };
+  if (annotation !== true && label !== true) return { inject: false, reason: 'not-opted-in' };
+  if (pod.spec.hostNetwork === true) return { inject: false, reason: 'host-network' };
+  return { inject: true };
+}
+
+interface Resolved {
+  sidecar: SidecarSettings;
+  endpointVar: EndpointEnvVar;
+  overwriteEndpoint: boolean;
+  injectInit: boolean;
+  placeholders: boolean;
+  skip: Set<string>;
+}
+
+/** Applies the pod's annotation overrides to the configuration; invalid values fall back with a warning. */
+function resolveSettings(pod: Pod, config: Config, warnings: string[]): Resolved {
+  const a = pod.metadata?.annotations ?? {};
+  const p = config.proxy;
+  const pick = <T>(key: string, fallback: T, valid: (v: string) => boolean, convert: (v: string) => T): T => {
+    const raw = a[key];
+    if (raw === undefined) return fallback;
+    const v = raw.trim();
+    if (valid(v)) return convert(v);
+    warnings.push(`annotation ${key}="${raw}" is invalid and was ignored`);
+    return fallback;
+  };
+  const id = (v: string) => v;
+  const quantity = (key: string, fallback: string) =>
+    pick(key, fallback, (v) => v === '' || QUANTITY_RE.test(v), id);
+  const bool = (key: string, fallback: boolean) =>
+    pick(
+      key,
+      fallback,
+      (v) => parseBool(v) !== undefined,
+      (v) => parseBool(v)!,
+    );
+
+  const mode = pick<SidecarMode>(
+    ANNOTATIONS.sidecarMode,
+    config.injection.sidecarMode,
+    (v) => v === 'native' || v === 'classic',
+    (v) => v as SidecarMode,
+  );
+  const sidecar: SidecarSettings = {
+    image: pick(ANNOTATIONS.image, p.image, (v) => IMAGE_RE.test(v), id),
+    imagePullPolicy: p.imagePullPolicy,
+    port: p.port,
+    adminPort: p.adminPort,
+    logLevel: pick<ProxyLogLevel>(
+      ANNOTATIONS.logLevel,
+      p.logLevel,
+      (v) => (PROXY_LOG_LEVELS as readonly string[]).includes(v),
+      (v) => v as ProxyLogLevel,
+    ),
+    allowedBuckets: pick(
+      ANNOTATIONS.allowedBuckets,
+      p.allowedBuckets,
+      (v) => v === '' || BUCKET_LIST_RE.test(v.replace(/\s+/g, '')),
+      (v) => v.replace(/\s+/g, ''),
+    ),
+    resources: {
+      cpuRequest: quantity(ANNOTATIONS.cpuRequest, p.resources.cpuRequest),
+      cpuLimit: quantity(ANNOTATIONS.cpuLimit, p.resources.cpuLimit),
+      memoryRequest: quantity(ANNOTATIONS.memoryRequest, p.resources.memoryRequest),
+      memoryLimit: quantity(ANNOTATIONS.memoryLimit, p.resources.memoryLimit),
+    },
+    runAsUser: p.runAsUser,
+    mainEndpoint: p.mainEndpoint,
+    mainRegion: p.mainRegion,
+    mirrorEndpoint: p.mirrorEndpoint,
+    mirrorRegion: p.mirrorRegion,
+    credentialsSecretName: p.credentialsSecretName,
+    mode,
+  };
+  return {
+    sidecar,
+    endpointVar: pick<EndpointEnvVar>(
+      ANNOTATIONS.endpointEnv,
+      config.injection.endpointEnv,
+      (v) => (ENDPOINT_ENV_VARS as readonly string[]).includes(v),
+      (v) => v as EndpointEnvVar,
+    ),
+    overwriteEndpoint: bool(ANNOTATIONS.overwriteEndpoint, false),
+    injectInit: bool(ANNOTATIONS.injectInitContainers, config.injection.injectInitContainers),
+    placeholders: bool(ANNOTATIONS.placeholderCredentials, config.injection.placeholderCredentials),
+    skip: new Set(parseList(a[ANNOTATIONS.skipContainers])),
+  };
+}
+
+function isProxy(c: Container): boolean {
+  return c.name === PROXY_CONTAINER_NAME;
+}
+
+function portWarnings(pod: Pod, s: SidecarSettings): string[] {
+  const out: string[] = [];
+  const all = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].filter((c) => !isProxy(c));
+  for (const c of all) {
+    for (const port of c.ports ?? []) {
+      if (port.containerPort === s.port || port.containerPort === s.adminPort) {
+        out.push(
+          `container "${c.name}" declares port ${port.containerPort}, which the s3-mirror proxy also binds; ` +
+            `one of them will fail to start`,
+        );
+      }
+    }
+  }
+  return out;
+}
+
+export function buildPatch(input: BuildInput): BuildResult {
+  const { pod, namespace, config } = input;
+  const decision = decideOptIn(pod, namespace, config);
+  if (!decision.inject) {
+    const warnings =
+      decision.reason === 'host-network'
+        ? ['s3-mirror proxy not injected: pods with hostNetwork would bind the proxy ports on the node']
+        : [];
+    return { action: 'skip', reason: decision.reason, patch: [], warnings };
+  }
+
+  const warnings: string[] = [];
+  const r = resolveSettings(pod, config, warnings);
+  const spec = pod.spec;
+  const meta = pod.metadata ?? {};
+  const initContainers = spec.initContainers ?? [];
+  const sidecarPresent = initContainers.some(isProxy) || spec.containers.some(isProxy);
+  const ops: PatchOp[] = [];
+
+  // 1. Env ops first, at the original indices (inserting the proxy later shifts them).
+  const envOptions = {
+    endpointVar: r.endpointVar,
+    endpointUrl: proxyEndpointUrl(r.sidecar),
+    overwriteEndpoint: r.overwriteEndpoint,
+    placeholderCredentials: r.placeholders,
+    region: r.sidecar.mainRegion,
+  };
+  const envTargets: [string, Container[], boolean][] = [
+    ['initContainers', initContainers, r.injectInit],
+    ['containers', spec.containers, true],
+  ];
+  for (const [field, list, enabled] of envTargets) {
+    list.forEach((c, i) => {
+      if (isProxy(c) || r.skip.has(c.name)) return;
+      // Native sidecars of other tools run alongside the app, so they count as app containers.
+      if (!enabled && c.restartPolicy !== 'Always') return;
+      const plan = planContainerEnv(pointer('spec', field, i), c, envOptions);
+      ops.push(...plan.ops);
+      warnings.push(...plan.warnings);
+    });
+  }
+
+  // 2. The proxy itself, its scratch volume, and the status annotation.
+  if (!sidecarPresent) {
+    const container = buildProxyContainer(r.sidecar);
+    if (r.sidecar.mode === 'native') {
+      ops.push(prependToArray('/spec/initContainers', spec.initContainers, container));
+    } else {
+      ops.push(prependToArray('/spec/containers', spec.containers, container));
+      const isJob =
+        (meta.ownerReferences ?? []).some((o) => o.kind === 'Job') ||
+        (spec.restartPolicy ?? 'Always') !== 'Always';
+      if (isJob) {
+        warnings.push(
+          'classic sidecar mode: the proxy keeps running, so this pod will not complete on its own',
+        );
+      }
+    }
+    if (!(spec.volumes ?? []).some((v) => v.name === PROXY_TMP_VOLUME_NAME)) {
+      ops.push(appendToArray('/spec/volumes', spec.volumes, buildProxyTmpVolume()));
+    }
+    warnings.push(...portWarnings(pod, r.sidecar));
+  }
+
+  // Opt-in requires an annotation or label, so metadata exists here; annotations may not.
+  let annotations: Record<string, string> | null | undefined = meta.annotations;
+  const setAnnotation = (key: string, value: string) => {
+    if (annotations?.[key] === value) return;
+    ops.push(setMapEntry('/metadata/annotations', annotations, key, value));
+    annotations = { ...(annotations ?? {}), [key]: value };
+  };
+  if (!sidecarPresent && r.sidecar.mode === 'classic') {
+    // kubectl logs/exec should keep defaulting to the app, not the proxy now in front of it.
+    const defaultKey = 'kubectl.kubernetes.io/default-container';
+    if (annotations?.[defaultKey] === undefined) setAnnotation(defaultKey, spec.containers[0]!.name);
+  }
+  if (ops.length > 0 || meta.annotations?.[ANNOTATIONS.status] !== STATUS_INJECTED) {
+    setAnnotation(ANNOTATIONS.status, STATUS_INJECTED);
+  }
+
+  if (input.credentialsSecret === 'missing') {
+    warnings.push(
+      `Secret "${r.sidecar.credentialsSecretName}" not found in namespace "${namespace}": ` +
+        `the s3-mirror proxy cannot start until it exists`,
+    );
+  } else if (input.credentialsSecret === 'unknown') {
+    warnings.push(`could not check Secret "${r.sidecar.credentialsSecretName}" in namespace "${namespace}"`);
+  }
+
+  if (ops.length === 0) return { action: 'skip', reason: 'already-injected', patch: [], warnings };
+  return { action: 'inject', reason: sidecarPresent ? 'updated' : 'injected', patch: ops, warnings };
+}

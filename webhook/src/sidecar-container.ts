@@ -1,0 +1,123 @@
+/** Builds the proxy container: image, env, probes, resources and a hardened securityContext. */
+import { PROXY_CONTAINER_NAME, PROXY_TMP_VOLUME_NAME } from './annotations';
+import type { ProxyLogLevel, ProxySettings, SidecarMode } from './config';
+import type { Container } from './pod';
+
+/** Secret keys the proxy reads; each is injected by secretKeyRef with the same name as the env var. */
+export const SECRET_ENV_KEYS = [
+  'MAIN_ACCESS_KEY',
+  'MAIN_SECRET_KEY',
+  'MIRROR_ACCESS_KEY',
+  'MIRROR_SECRET_KEY',
+  'POSTGRES_URL',
+] as const;
+
+export const PROXY_PORT_NAME = 's3mirror-s3';
+export const PROXY_ADMIN_PORT_NAME = 's3mirror-admin';
+
+/** Settings for one pod: the webhook config with the pod's overrides applied. */
+export interface SidecarSettings {
+  image: string;
+  imagePullPolicy: ProxySettings['imagePullPolicy'];
+  port: number;
+  adminPort: number;
+  logLevel: ProxyLogLevel;
+  allowedBuckets: string;
+  resources: ProxySettings['resources'];
+  runAsUser: number;
+  mainEndpoint: string;
+  mainRegion: string;
+  mirrorEndpoint: string;
+  mirrorRegion: string;
+  credentialsSecretName: string;
+  mode: SidecarMode;
+}
+
+/**
+ * postStart hook for classic mode. The proxy image has `node` but no shell or curl, so the hook is a node
+ * one-liner that polls /readyz until it answers 200, and exits 1 after `timeoutSeconds` (kubelet then
+ * restarts the container). The kubelet starts the next container only after this hook returns.
+ */
+export function waitForReadyScript(adminPort: number, timeoutSeconds = 120): string {
+  return (
+    `const h=require('http'),end=Date.now()+${timeoutSeconds * 1000};` +
+    `function w(){if(Date.now()>end){console.error('s3-mirror proxy not ready');process.exit(1)}setTimeout(p,250)}` +
+    `function p(){const r=h.get({host:'127.0.0.1',port:${adminPort},path:'/readyz',timeout:2000},` +
+    `s=>{s.resume();s.statusCode===200?process.exit(0):w()});r.on('timeout',()=>r.destroy());r.on('error',w)}p()`
+  );
+}
+
+function resourceBlock(r: ProxySettings['resources']): Record<string, Record<string, string>> {
+  const requests: Record<string, string> = {};
+  const limits: Record<string, string> = {};
+  if (r.cpuRequest) requests.cpu = r.cpuRequest;
+  if (r.memoryRequest) requests.memory = r.memoryRequest;
+  if (r.cpuLimit) limits.cpu = r.cpuLimit;
+  if (r.memoryLimit) limits.memory = r.memoryLimit;
+  const out: Record<string, Record<string, string>> = {};
+  if (Object.keys(requests).length > 0) out.requests = requests;
+  if (Object.keys(limits).length > 0) out.limits = limits;
+  return out;
+}
+
+export function buildProxyContainer(s: SidecarSettings): Container {
+  const httpGet = (path: string) => ({ path, port: s.adminPort, scheme: 'HTTP' });
+  const env = [
+    { name: 'MAIN_S3_ENDPOINT', value: s.mainEndpoint },
+    { name: 'MAIN_S3_REGION', value: s.mainRegion },
+    { name: 'MIRROR_S3_ENDPOINT', value: s.mirrorEndpoint },
+    { name: 'MIRROR_S3_REGION', value: s.mirrorRegion },
+    { name: 'LOG_LEVEL', value: s.logLevel },
+    { name: 'LISTEN_ADDR', value: `127.0.0.1:${s.port}` },
+    { name: 'ADMIN_ADDR', value: `0.0.0.0:${s.adminPort}` },
+    { name: 'ALLOWED_BUCKETS', value: s.allowedBuckets },
+    ...SECRET_ENV_KEYS.map((key) => ({
+      name: key,
+      valueFrom: { secretKeyRef: { name: s.credentialsSecretName, key } },
+    })),
+  ];
+  const container: Container = {
+    name: PROXY_CONTAINER_NAME,
+    image: s.image,
+    imagePullPolicy: s.imagePullPolicy,
+    env,
+    ports: [
+      { name: PROXY_PORT_NAME, containerPort: s.port, protocol: 'TCP' },
+      { name: PROXY_ADMIN_PORT_NAME, containerPort: s.adminPort, protocol: 'TCP' },
+    ],
+    startupProbe: { httpGet: httpGet('/readyz'), periodSeconds: 1, timeoutSeconds: 2, failureThreshold: 120 },
+    readinessProbe: { httpGet: httpGet('/readyz'), periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 },
+    livenessProbe: {
+      httpGet: httpGet('/healthz'),
+      periodSeconds: 10,
+      timeoutSeconds: 2,
+      failureThreshold: 3,
+    },
+    resources: resourceBlock(s.resources),
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: s.runAsUser,
+      runAsGroup: s.runAsUser,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      privileged: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    volumeMounts: [{ name: PROXY_TMP_VOLUME_NAME, mountPath: '/tmp' }],
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+  if (s.mode === 'native') {
+    container.restartPolicy = 'Always';
+  } else {
+    container.lifecycle = {
+      postStart: { exec: { command: ['node', '-e', waitForReadyScript(s.adminPort)] } },
+    };
+  }
+  return container;
+}
+
+/** The scratch volume mounted at /tmp (the root filesystem is read-only). */
+export function buildProxyTmpVolume(): { name: string; emptyDir: { sizeLimit: string } } {
+  return { name: PROXY_TMP_VOLUME_NAME, emptyDir: { sizeLimit: '64Mi' } };
+}

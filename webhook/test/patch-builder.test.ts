@@ -1,0 +1,347 @@
+import {
+  ANNOTATIONS,
+  PLACEHOLDER_ACCESS_KEY_ID,
+  PROXY_CONTAINER_NAME,
+  STATUS_INJECTED,
+} from '../src/annotations';
+import { buildPatch, type BuildResult, type SecretState } from '../src/patch-builder';
+import type { Pod } from '../src/pod';
+import { SECRET_ENV_KEYS } from '../src/sidecar-container';
+import { PODS, applyOps, assertValidPod, envOf, proxyCount, testConfig } from './fixtures';
+
+const config = testConfig();
+const URL = 'http://127.0.0.1:8080';
+
+function run(pod: Pod, namespace = 'team-a', secret: SecretState = 'found', cfg = config): BuildResult {
+  return buildPatch({ pod, namespace, config: cfg, credentialsSecret: secret });
+}
+
+function inject(pod: Pod, namespace = 'team-a', cfg = config): Pod {
+  const r = run(pod, namespace, 'found', cfg);
+  expect(r.action).toBe('inject');
+  const patched = applyOps(pod, r.patch);
+  assertValidPod(patched);
+  return patched;
+}
+
+function proxy(pod: Pod) {
+  return [...(pod.spec.initContainers ?? []), ...pod.spec.containers].find(
+    (c) => c.name === PROXY_CONTAINER_NAME,
+  )!;
+}
+
+describe('every opted-in realistic pod', () => {
+  const optedIn = Object.entries(PODS).filter(([name]) => name !== 'noAnnotationsAtAll');
+  for (const mode of ['native', 'classic'] as const) {
+    const cfg = testConfig({ SIDECAR_MODE: mode });
+    test.each(optedIn)(`%s (${mode}): patch applies, pod validates, second pass is a no-op`, (_name, pod) => {
+      const before = JSON.stringify(pod);
+      const patched = inject(pod, 'team-a', cfg);
+      expect(JSON.stringify(pod)).toBe(before); // the builder never mutates its input
+      expect(proxyCount(patched)).toBe(1);
+      expect(patched.metadata?.annotations?.[ANNOTATIONS.status]).toBe(STATUS_INJECTED);
+      const again = run(patched, 'team-a', 'found', cfg);
+      expect(again).toEqual({
+        action: 'skip',
+        reason: 'already-injected',
+        patch: [],
+        warnings: expect.any(Array),
+      });
+      // Applying the first patch twice would duplicate; the builder on the patched pod must not.
+      for (const c of [...(patched.spec.initContainers ?? []), ...patched.spec.containers]) {
+        const names = (c.env ?? []).map((e) => e.name);
+        expect(new Set(names).size).toBe(names.length);
+      }
+    });
+  }
+});
+
+test('pods without the opt-in pass unchanged', () => {
+  expect(run(PODS.noAnnotationsAtAll!)).toEqual({
+    action: 'skip',
+    reason: 'not-opted-in',
+    patch: [],
+    warnings: [],
+  });
+  const off: Pod = {
+    metadata: { annotations: { [ANNOTATIONS.inject]: 'false' }, labels: { [ANNOTATIONS.inject]: 'true' } },
+    spec: { containers: [{ name: 'a', image: 'x' }] },
+  };
+  expect(run(off).reason).toBe('opted-out');
+  const typo: Pod = {
+    metadata: { annotations: { [ANNOTATIONS.inject]: 'ture' } },
+    spec: { containers: [{ name: 'a' }] },
+  };
+  expect(run(typo).reason).toBe('not-opted-in');
+});
+
+test.each(['kube-system', 'kube-public', 'kube-node-lease', 's3-mirror-system'])(
+  'never injects into %s',
+  (ns) => {
+    expect(run(PODS.deploymentTemplate!, ns)).toMatchObject({
+      action: 'skip',
+      reason: 'excluded-namespace',
+      patch: [],
+    });
+  },
+);
+
+test('native mode: init container first, restartPolicy Always, startupProbe on the admin port', () => {
+  const patched = inject(PODS.initContainers!);
+  expect(patched.spec.initContainers!.map((c) => c.name)).toEqual([PROXY_CONTAINER_NAME, 'migrate']);
+  const p = proxy(patched);
+  expect(p.restartPolicy).toBe('Always');
+  expect(p.startupProbe).toMatchObject({ httpGet: { path: '/readyz', port: 9090 } });
+  expect(p.lifecycle).toBeUndefined();
+  expect(patched.spec.containers.map((c) => c.name)).toEqual(['app']);
+});
+
+test('classic mode: proxy first in containers with a node postStart hook; kubectl default stays the app', () => {
+  const cfg = testConfig({ SIDECAR_MODE: 'classic' });
+  const patched = inject(PODS.deploymentTemplate!, 'team-a', cfg);
+  expect(patched.spec.containers.map((c) => c.name)).toEqual([PROXY_CONTAINER_NAME, 'app']);
+  const p = proxy(patched);
+  expect(p.restartPolicy).toBeUndefined();
+  const cmd = (p.lifecycle as { postStart: { exec: { command: string[] } } }).postStart.exec.command;
+  expect(cmd[0]).toBe('node');
+  expect(cmd[2]).toContain('/readyz');
+  expect(patched.metadata!.annotations!['kubectl.kubernetes.io/default-container']).toBe('app');
+  // env went to the app container at its original index, not to the proxy
+  expect(envOf(patched, 'app').AWS_ENDPOINT_URL).toBe(URL);
+});
+
+test('per-pod sidecar mode override', () => {
+  const pod: Pod = {
+    ...PODS.deploymentTemplate!,
+    metadata: {
+      ...PODS.deploymentTemplate!.metadata,
+      annotations: { [ANNOTATIONS.inject]: 'true', [ANNOTATIONS.sidecarMode]: 'classic' },
+    },
+  };
+  expect(inject(pod).spec.containers[0]!.name).toBe(PROXY_CONTAINER_NAME);
+});
+
+test('proxy container: image, literal settings, secrets by reference only, hardened', () => {
+  const patched = inject(PODS.deploymentTemplate!);
+  const p = proxy(patched);
+  expect(p.image).toBe(config.proxy.image);
+  const env = p.env!;
+  const literal = Object.fromEntries(env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
+  expect(literal).toMatchObject({
+    MAIN_S3_ENDPOINT: 'https://s3.eu-central-1.amazonaws.com',
+    MAIN_S3_REGION: 'eu-central-1',
+    MIRROR_S3_ENDPOINT: 'https://backup.example.com',
+    MIRROR_S3_REGION: 'us-east-1',
+    LISTEN_ADDR: '127.0.0.1:8080',
+    ADMIN_ADDR: '0.0.0.0:9090',
+    LOG_LEVEL: 'info',
+  });
+  for (const key of SECRET_ENV_KEYS) {
+    const e = env.find((x) => x.name === key)!;
+    expect(e.value).toBeUndefined();
+    expect(e.valueFrom).toEqual({ secretKeyRef: { name: 's3-mirror-credentials', key } });
+  }
+  expect(p.securityContext).toEqual({
+    runAsNonRoot: true,
+    runAsUser: 65532,
+    runAsGroup: 65532,
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    privileged: false,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  });
+  expect(p.resources).toEqual({ requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } });
+  expect(patched.spec.volumes).toEqual([{ name: 's3-mirror-proxy-tmp', emptyDir: { sizeLimit: '64Mi' } }]);
+});
+
+test('app and init containers get endpoint and placeholder credentials; init can be turned off', () => {
+  const patched = inject(PODS.initContainers!);
+  for (const c of ['migrate', 'app']) {
+    expect(envOf(patched, c)).toEqual({
+      AWS_ENDPOINT_URL: URL,
+      AWS_ACCESS_KEY_ID: PLACEHOLDER_ACCESS_KEY_ID,
+      AWS_SECRET_ACCESS_KEY: expect.any(String),
+      AWS_REGION: 'eu-central-1',
+    });
+  }
+  const cfg = testConfig({ INJECT_INIT_CONTAINERS: 'false' });
+  const noInit = inject(PODS.initContainers!, 'team-a', cfg);
+  expect(envOf(noInit, 'migrate')).toEqual({});
+  const annotated: Pod = {
+    ...PODS.initContainers!,
+    metadata: { annotations: { [ANNOTATIONS.inject]: 'true', [ANNOTATIONS.injectInitContainers]: 'false' } },
+  };
+  expect(envOf(inject(annotated), 'migrate')).toEqual({});
+});
+
+test('other native sidecars count as app containers even when init injection is off', () => {
+  const cfg = testConfig({ INJECT_INIT_CONTAINERS: 'false' });
+  const patched = inject(PODS.existingSidecars!, 'team-a', cfg);
+  expect(envOf(patched, 'istio-init')).toEqual({});
+  expect(envOf(patched, 'istio-proxy').AWS_ENDPOINT_URL).toBe(URL);
+  expect(patched.spec.initContainers!.map((c) => c.name)).toEqual([
+    PROXY_CONTAINER_NAME,
+    'istio-init',
+    'istio-proxy',
+  ]);
+  expect(patched.spec.volumes!.map((v) => v.name)).toEqual(['logs', 's3-mirror-proxy-tmp']);
+});
+
+test('existing env is kept; envFrom containers get no placeholder credentials, with a warning', () => {
+  const r = run(PODS.existingEnvAndEnvFrom!);
+  const patched = applyOps(PODS.existingEnvAndEnvFrom!, r.patch);
+  expect(envOf(patched, 'app')).toEqual({ LOG: 'debug', DB_PASSWORD: undefined, AWS_ENDPOINT_URL: URL });
+  expect(envOf(patched, 'worker')).toMatchObject({
+    QUEUE: 'jobs',
+    AWS_ENDPOINT_URL: URL,
+    AWS_ACCESS_KEY_ID: PLACEHOLDER_ACCESS_KEY_ID,
+  });
+  expect(r.warnings.some((w) => w.includes('"app"') && w.includes('envFrom'))).toBe(true);
+});
+
+test('a container that sets the endpoint keeps it unless the pod asks to overwrite', () => {
+  const r = run(PODS.setsEndpointAlready!);
+  const kept = applyOps(PODS.setsEndpointAlready!, r.patch);
+  expect(envOf(kept, 'app')).toEqual({
+    AWS_ENDPOINT_URL: 'http://minio:9000',
+    AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE',
+  });
+  expect(r.warnings.some((w) => w.includes('already sets AWS_ENDPOINT_URL'))).toBe(true);
+
+  const pod: Pod = {
+    ...PODS.setsEndpointAlready!,
+    metadata: { annotations: { [ANNOTATIONS.inject]: 'true', [ANNOTATIONS.overwriteEndpoint]: 'true' } },
+  };
+  const over = inject(pod);
+  expect(envOf(over, 'app')).toEqual({ AWS_ENDPOINT_URL: URL, AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE' });
+  expect(over.spec.containers[0]!.env!.filter((e) => e.name === 'AWS_ENDPOINT_URL')).toHaveLength(1);
+});
+
+test('AWS_ENDPOINT_URL_S3 mode by annotation; a competing S3 endpoint is reported', () => {
+  const pod: Pod = {
+    metadata: {
+      annotations: { [ANNOTATIONS.inject]: 'true', [ANNOTATIONS.endpointEnv]: 'AWS_ENDPOINT_URL_S3' },
+    },
+    spec: {
+      containers: [
+        { name: 'app', image: 'x', env: [{ name: 'AWS_ENDPOINT_URL', value: 'https://vpce.example' }] },
+      ],
+    },
+  };
+  const patched = inject(pod);
+  expect(envOf(patched, 'app')).toMatchObject({
+    AWS_ENDPOINT_URL: 'https://vpce.example',
+    AWS_ENDPOINT_URL_S3: URL,
+  });
+
+  const competing: Pod = {
+    metadata: { annotations: { [ANNOTATIONS.inject]: 'true' } },
+    spec: {
+      containers: [
+        { name: 'app', image: 'x', env: [{ name: 'AWS_ENDPOINT_URL_S3', value: 'https://other' }] },
+      ],
+    },
+  };
+  const r = run(competing);
+  expect(r.warnings.some((w) => w.includes('AWS_ENDPOINT_URL_S3'))).toBe(true);
+  expect(envOf(applyOps(competing, r.patch), 'app').AWS_ENDPOINT_URL).toBe(URL);
+});
+
+test('IRSA and web identity containers get no placeholder credentials', () => {
+  const patched = inject(PODS.irsa!);
+  const env = envOf(patched, 'app');
+  expect(env.AWS_ACCESS_KEY_ID).toBeUndefined();
+  expect(env.AWS_ENDPOINT_URL).toBe(URL);
+  const off: Pod = {
+    ...PODS.deploymentTemplate!,
+    metadata: {
+      annotations: { [ANNOTATIONS.inject]: 'true', [ANNOTATIONS.placeholderCredentials]: 'false' },
+    },
+  };
+  expect(envOf(inject(off), 'app')).toEqual({ AWS_ENDPOINT_URL: URL });
+});
+
+test('skip-containers and null env', () => {
+  const patched = inject(PODS.weirdNames!);
+  expect(envOf(patched, 'legacy')).toEqual({});
+  expect(envOf(patched, 'app').AWS_ENDPOINT_URL).toBe(URL);
+  expect(patched.metadata!.annotations!['example.com/a~b/c']).toBe('x');
+});
+
+test('missing annotations, env, initContainers and volumes are created, not assumed', () => {
+  const r = run(PODS.noAnnotationsLabelOptIn!);
+  const paths = r.patch.map((o) => o.path);
+  expect(paths).toEqual([
+    '/spec/containers/0/env',
+    '/spec/initContainers',
+    '/spec/volumes',
+    '/metadata/annotations',
+  ]);
+  const patched = applyOps(PODS.noAnnotationsLabelOptIn!, r.patch);
+  expect(patched.metadata!.annotations).toEqual({ [ANNOTATIONS.status]: STATUS_INJECTED });
+});
+
+test('annotation keys in patch paths are escaped (~1 for /)', () => {
+  const r = run(PODS.deploymentTemplate!);
+  const statusOp = r.patch.find((o) => o.path.startsWith('/metadata/annotations/'))!;
+  expect(statusOp.path).toBe('/metadata/annotations/s3-mirror.io~1status');
+});
+
+test('per-pod overrides: image, resources, buckets, log level; invalid values warn and fall back', () => {
+  const pod: Pod = {
+    metadata: {
+      annotations: {
+        [ANNOTATIONS.inject]: 'true',
+        [ANNOTATIONS.image]: 'registry.local/proxy:dev',
+        [ANNOTATIONS.cpuLimit]: '500m',
+        [ANNOTATIONS.memoryLimit]: '',
+        [ANNOTATIONS.allowedBuckets]: 'photos, backups',
+        [ANNOTATIONS.logLevel]: 'debug',
+        [ANNOTATIONS.memoryRequest]: 'lots',
+      },
+    },
+    spec: { containers: [{ name: 'app', image: 'x' }] },
+  };
+  const r = run(pod);
+  const p = proxy(applyOps(pod, r.patch));
+  expect(p.image).toBe('registry.local/proxy:dev');
+  expect(p.resources).toEqual({ requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '500m' } });
+  const env = Object.fromEntries(p.env!.map((e) => [e.name, e.value]));
+  expect(env.ALLOWED_BUCKETS).toBe('photos,backups');
+  expect(env.LOG_LEVEL).toBe('debug');
+  expect(r.warnings).toEqual([`annotation ${ANNOTATIONS.memoryRequest}="lots" is invalid and was ignored`]);
+});
+
+test('warnings: missing or unknown Secret, port conflicts, classic Jobs, hostNetwork', () => {
+  expect(run(PODS.deploymentTemplate!, 'team-a', 'missing').warnings).toEqual([
+    'Secret "s3-mirror-credentials" not found in namespace "team-a": the s3-mirror proxy cannot start until it exists',
+  ]);
+  expect(run(PODS.deploymentTemplate!, 'team-a', 'unknown').warnings[0]).toContain('could not check Secret');
+  const clash: Pod = {
+    metadata: { annotations: { [ANNOTATIONS.inject]: 'true' } },
+    spec: { containers: [{ name: 'app', image: 'x', ports: [{ containerPort: 9090 }] }] },
+  };
+  expect(run(clash).warnings[0]).toContain('port 9090');
+  const job = run(PODS.jobPod!, 'batch', 'found', testConfig({ SIDECAR_MODE: 'classic' }));
+  expect(job.warnings.some((w) => w.includes('will not complete'))).toBe(true);
+  expect(run(PODS.jobPod!, 'batch').warnings).toEqual([]);
+  const host: Pod = {
+    ...PODS.deploymentTemplate!,
+    spec: { ...PODS.deploymentTemplate!.spec, hostNetwork: true },
+  };
+  expect(run(host)).toMatchObject({ action: 'skip', reason: 'host-network', patch: [] });
+});
+
+test('re-invocation after another webhook added a container: only that container is patched', () => {
+  const patched = inject(PODS.deploymentTemplate!);
+  patched.spec.containers.push({ name: 'late-sidecar', image: 'x' });
+  const r = run(patched);
+  expect(r.action).toBe('inject');
+  expect(r.reason).toBe('updated');
+  expect(r.patch.every((o) => o.path.startsWith('/spec/containers/1/env'))).toBe(true);
+  const twice = applyOps(patched, r.patch);
+  assertValidPod(twice);
+  expect(proxyCount(twice)).toBe(1);
+  expect(run(twice).patch).toEqual([]);
+});
