@@ -17,6 +17,10 @@ export const s3Errors = {
   incompleteBody: (
     msg = 'You did not provide the number of bytes specified by the Content-Length HTTP header.',
   ) => new S3Error('IncompleteBody', msg, 400),
+  malformedTrailer: (msg = 'An error occurred while parsing the HTTP request trailer.') =>
+    new S3Error('MalformedTrailerError', msg, 400),
+  missingContentLength: (msg = 'You must provide the Content-Length HTTP header.') =>
+    new S3Error('MissingContentLength', msg, 411),
   invalidArgument: (msg: string) => new S3Error('InvalidArgument', msg, 400),
   invalidRequest: (msg: string) => new S3Error('InvalidRequest', msg, 400),
   invalidUri: (msg = 'Could not parse the specified URI.') => new S3Error('InvalidURI', msg, 400),
