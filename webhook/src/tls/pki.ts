@@ -67,7 +67,13 @@ export function generateServingCert(
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames: dnsNames.map((value) => ({ type: 2, value })) },
+    {
+      name: 'subjectAltName',
+      // IP literals (used by local test servers) become iPAddress entries, everything else dNSName.
+      altNames: dnsNames.map((value) =>
+        /^[\d.]+$|:/.test(value) ? { type: 7, ip: value } : { type: 2, value },
+      ),
+    },
   ]);
   cert.sign(caKey, forge.md.sha256.create());
   return { certPem: forge.pki.certificateToPem(cert), keyPem };
