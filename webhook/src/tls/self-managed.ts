@@ -100,11 +100,10 @@ export function nextBundle(
   } else {
     caPem = splitPemBundle(old.caBundle)[0]!;
     caKey = old.caKey;
-    // Drop previous CAs once they have expired.
-    caBundle =
-      splitPemBundle(old.caBundle)
-        .filter((c, i) => i === 0 || safeNotAfter(c) > now)
-        .join('\n') + '\n';
+    // Drop previous CAs once they have expired; otherwise keep the stored bundle byte for byte (no churn).
+    const all = splitPemBundle(old.caBundle);
+    const kept = all.filter((c, i) => i === 0 || safeNotAfter(c) > now);
+    caBundle = kept.length === all.length ? old.caBundle : kept.join('\n') + '\n';
   }
   const validity = Math.min(s.certValiditySeconds, Math.floor((safeNotAfter(caPem) - now) / 1000));
   const serving = generateServingCert({ certPem: caPem, keyPem: caKey }, dnsNames, now, validity);
