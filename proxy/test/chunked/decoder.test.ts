@@ -155,7 +155,7 @@ describe('STREAMING-UNSIGNED-PAYLOAD-TRAILER', () => {
   test.each(checksumAlgorithms)('%s mismatch → BadDigest, last byte never released', (alg) => {
     const payload = randomBytes(100);
     const other = Buffer.from(payload);
-    other[99] ^= 1;
+    other[99] = other[99]! ^ 1;
     const body = encodeAwsChunked(payload, {
       chunkSizes: [30, 30],
       rawTrailerLines: [`x-amz-checksum-${alg.toLowerCase()}:${computeChecksum(alg, other)}`],
