@@ -115,6 +115,34 @@ describe('bodies captured from @aws-sdk/client-s3 (default settings)', () => {
     await expectDecodes(c, payload, alg);
   });
 
+  test('PutObject, Readable body, no ChecksumAlgorithm → CRC32 trailer by default', async () => {
+    const payload = Buffer.from('hello');
+    const c = await capture(() =>
+      client.send(
+        new PutObjectCommand({
+          Bucket: 'b',
+          Key: 'k',
+          Body: Readable.from([payload]),
+          ContentLength: payload.length,
+        }),
+      ),
+    );
+    expect(c.headers['transfer-encoding']).toBe('chunked');
+    expect(c.headers['content-length']).toBeUndefined();
+    expect(c.body.toString('latin1')).toBe(
+      `5\r\nhello\r\n0\r\nx-amz-checksum-crc32:${computeChecksum('CRC32', payload)}\r\n\r\n`,
+    );
+    await expectDecodes(c, payload, 'CRC32');
+  });
+
+  test('PutObject, empty Readable body → decodedLength 0', async () => {
+    const c = await capture(() =>
+      client.send(new PutObjectCommand({ Bucket: 'b', Key: 'k', Body: Readable.from([]), ContentLength: 0 })),
+    );
+    expect(c.body.toString('latin1')).toBe('0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n');
+    await expectDecodes(c, Buffer.alloc(0), 'CRC32');
+  });
+
   test('UploadPart with a Readable body and CRC32C', async () => {
     const payload = randomBytes(33333);
     const c = await capture(() =>
