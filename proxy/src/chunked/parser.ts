@@ -11,7 +11,7 @@ import {
 export interface AwsChunkedOptions {
   /** `x-amz-decoded-content-length`: the exact number of payload bytes. */
   decodedLength: number;
-  /** Chunk headers carry `;chunk-signature=<64 hex>` (signed variants). Signatures are parsed and dropped. */
+  /** Chunk headers carry `;chunk-signature=<hex>` (signed variants). Signatures are parsed and dropped. */
   signedChunks: boolean;
   /** A trailer section may follow the terminator (`...-TRAILER` variants). */
   trailer: boolean;
@@ -36,9 +36,12 @@ const enum State {
 
 const CR = 0x0d;
 const LF = 0x0a;
-const signedHeader = /^([0-9a-fA-F]{1,16});chunk-signature=([0-9a-fA-F]{64})$/;
+// HMAC-SHA256 signatures are 64 hex digits; SigV4a (ECDSA P-256) ones are hex DER, padded with
+// '*' to a fixed width. Signatures cannot be verified here, so any such shape is accepted and dropped.
+const signaturePattern = '(?=[0-9a-fA-F*]{64,256}$)[0-9a-fA-F]{64,}\\**';
+const signedHeader = new RegExp(`^([0-9a-fA-F]{1,16});chunk-signature=${signaturePattern}$`);
 const unsignedHeader = /^([0-9a-fA-F]{1,16})$/;
-const hex64 = /^[0-9a-fA-F]{64}$/;
+const signatureValue = new RegExp(`^${signaturePattern}$`);
 
 /**
  * The pure incremental aws-chunked state machine. `feed()` returns payload slices that are safe
@@ -236,7 +239,7 @@ export class AwsChunkedParser {
     if (!m) {
       throw s3Errors.invalidRequest(
         this.options.signedChunks
-          ? 'Malformed aws-chunked chunk header: expected <hex-size>;chunk-signature=<64 hex>'
+          ? 'Malformed aws-chunked chunk header: expected <hex-size>;chunk-signature=<signature>'
           : 'Malformed aws-chunked chunk header: expected <hex-size>',
       );
     }
@@ -273,7 +276,7 @@ export class AwsChunkedParser {
       throw s3Errors.malformedTrailer('Trailer after x-amz-trailer-signature');
     }
     if (name === 'x-amz-trailer-signature') {
-      if (!this.options.signedChunks || !hex64.test(value)) throw s3Errors.malformedTrailer();
+      if (!this.options.signedChunks || !signatureValue.test(value)) throw s3Errors.malformedTrailer();
       this.trailerSignature = true;
       return;
     }

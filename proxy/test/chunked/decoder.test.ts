@@ -133,8 +133,22 @@ describe('STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER', () => {
     expectS3Error(decodePieces([withTrailerOnly], options), 'MalformedTrailerError');
   });
 
-  test('ECDSA variant options behave like the HMAC ones (signatures dropped)', () => {
-    expect(decodePieces(bytewise(body), options).out.equals(payload)).toBe(true);
+  test('ECDSA (SigV4a) variants: hex DER signatures padded with * are accepted and dropped', () => {
+    const sig = 'ab'.repeat(70) + '****';
+    const trailer = `x-amz-checksum-crc32c:${computeChecksum('CRC32C', payload)}\r\n`;
+    const ecdsaBody = Buffer.concat([
+      Buffer.from(`4e20;chunk-signature=${sig}\r\n`),
+      payload,
+      Buffer.from(`\r\n0;chunk-signature=${sig}\r\n${trailer}x-amz-trailer-signature:${sig}\r\n\r\n`),
+    ]);
+    const r = decodePieces(bytewise(ecdsaBody), options);
+    expect(r.error).toBeUndefined();
+    expect(r.out.equals(payload)).toBe(true);
+    const badSig = Buffer.from(
+      ecdsaBody.toString('latin1').replace(`4e20;chunk-signature=${sig}`, `4e20;chunk-signature=${sig}a`),
+      'latin1',
+    );
+    expectS3Error(decodePieces([badSig], options), 'InvalidRequest');
   });
 });
 
