@@ -212,6 +212,7 @@ export class AwsChunkedParser {
           const slice = input.subarray(i, i + n);
           i += n;
           this.remaining -= n;
+          this.received += n;
           for (const h of this.hashers.values()) h.update(slice);
           if (this.held) out.push(this.held);
           this.held = slice;
@@ -254,7 +255,6 @@ export class AwsChunkedParser {
     if (this.received + size > this.options.decodedLength) {
       throw s3Errors.invalidRequest('The aws-chunked body is longer than x-amz-decoded-content-length');
     }
-    this.received += size;
     this.remaining = size;
     this.state = State.Data;
   }

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { S3Error } from '../../src/s3/errors';
 import { checksumAlgorithms, computeChecksum } from '../../src/chunked/checksums';
 import { createAwsChunkedDecoder } from '../../src/chunked/decoder';
-import type { AwsChunkedOptions } from '../../src/chunked/parser';
+import { AwsChunkedParser, type AwsChunkedOptions } from '../../src/chunked/parser';
 import { ChunkSigner, encodeAwsChunked } from './encode';
 import { bytewise, decodePieces, decodeStream, splitAt } from './helpers';
 
@@ -383,4 +383,14 @@ describe('Transform behaviour', () => {
     // The decoder never piled up more than a few input pieces' worth of output.
     expect(maxBuffered).toBeLessThan(64 * 1024);
   });
+});
+
+test('the pure parser releases all but the latest slice, and counts received bytes', () => {
+  const parser = new AwsChunkedParser({ decodedLength: 16, signedChunks: false, trailer: true });
+  expect(parser.feed(Buffer.from('10\r\n01234'))).toEqual([]);
+  expect(parser.receivedBytes).toBe(5);
+  expect(Buffer.concat(parser.feed(Buffer.from('56789abcdef\r\n0\r\n\r\n'))).toString()).toBe('01234');
+  expect(parser.complete).toBe(true);
+  expect(parser.verifiedChecksums()).toEqual({});
+  expect(Buffer.concat(parser.finish()).toString()).toBe('56789abcdef');
 });
