@@ -82,13 +82,21 @@ export function podShapeProblem(obj: unknown): string | undefined {
           if (!isRecord(e) || typeof e.name !== 'string')
             return `spec.${field}[${i}].env has an entry without name`;
       }
-      if (c.ports !== undefined && c.ports !== null && !Array.isArray(c.ports))
-        return `spec.${field}[${i}].ports is not an array`;
+      if (c.ports !== undefined && c.ports !== null) {
+        if (!Array.isArray(c.ports)) return `spec.${field}[${i}].ports is not an array`;
+        if (!c.ports.every(isRecord)) return `spec.${field}[${i}].ports has an entry that is not an object`;
+      }
       if (c.envFrom !== undefined && c.envFrom !== null && !Array.isArray(c.envFrom))
         return `spec.${field}[${i}].envFrom is not an array`;
     }
   }
-  if (spec.volumes !== undefined && spec.volumes !== null && !Array.isArray(spec.volumes))
-    return 'spec.volumes is not an array';
+  if (spec.volumes !== undefined && spec.volumes !== null) {
+    if (!Array.isArray(spec.volumes) || !spec.volumes.every(isRecord))
+      return 'spec.volumes is not an array of objects';
+  }
+  const owners = meta.ownerReferences;
+  if (owners !== undefined && owners !== null && (!Array.isArray(owners) || !owners.every(isRecord))) {
+    return 'metadata.ownerReferences is not an array of objects';
+  }
   return undefined;
 }

@@ -80,6 +80,12 @@ test('non-Pod, subresources, UPDATE and malformed pods are allowed unchanged', (
     }),
     podRequest({ spec: { containers: [{ name: 'a', env: {} }] } }),
     podRequest('not a pod'),
+    podRequest({ ...optedIn, spec: { containers: [{ name: 'a', ports: [null] }] } }),
+    podRequest({ ...optedIn, spec: { containers: [{ name: 'a' }], volumes: [null] } }),
+    podRequest({
+      metadata: { ...optedIn.metadata, ownerReferences: [null] },
+      spec: { containers: [{ name: 'a' }] },
+    }),
   ]) {
     const r = admit(req, config, 'found').review.response as Record<string, unknown>;
     expect(r.allowed).toBe(true);
@@ -112,5 +118,36 @@ test('fuzz: arbitrary JSON never throws from decode/admit and always yields allo
       expect(r.allowed).toBe(true);
     }),
     { numRuns: 500 },
+  );
+});
+
+test('fuzz: opted-in pods with arbitrary JSON in every field the builder reads never throw', () => {
+  const anyJson = fc.oneof(fc.constant(undefined), fc.jsonValue());
+  const c = fc.record({
+    name: fc.oneof(fc.string(), fc.jsonValue()),
+    env: anyJson,
+    envFrom: anyJson,
+    ports: anyJson,
+    restartPolicy: anyJson,
+  });
+  const obj = fc.record({
+    metadata: fc.oneof(
+      fc.constant({ annotations: { [ANNOTATIONS.inject]: 'true' } }),
+      fc.record({ annotations: anyJson, labels: anyJson, ownerReferences: anyJson }),
+    ),
+    spec: fc.record({
+      containers: fc.oneof(fc.array(c, { maxLength: 3 }), fc.jsonValue()),
+      initContainers: fc.oneof(fc.array(c, { maxLength: 2 }), anyJson),
+      volumes: anyJson,
+      hostNetwork: anyJson,
+      restartPolicy: anyJson,
+    }),
+  });
+  fc.assert(
+    fc.property(obj, (o) => {
+      const r = admit(podRequest(o), config, 'found').review.response as { allowed: boolean };
+      expect(r.allowed).toBe(true);
+    }),
+    { numRuns: 1000 },
   );
 });

@@ -1,0 +1,31 @@
+/** docs/webhook.md must name every key the code defines, so the two cannot drift apart. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ANNOTATIONS, LABELS, STATUS_INJECTED } from '../src/annotations';
+import { CONFIG_KEYS, DEFAULT_METRICS_PORT, DEFAULT_WEBHOOK_PORT, MUTATE_PATH } from '../src/config';
+import { METRIC_NAMES, PROCESS_METRIC_PREFIX } from '../src/metrics';
+
+const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'webhook.md'), 'utf8');
+
+test.each([...Object.values(ANNOTATIONS), ...Object.values(LABELS), STATUS_INJECTED])(
+  'documents %s',
+  (key) => {
+    expect(doc).toContain(`\`${key}\``);
+  },
+);
+
+test.each(Object.entries(CONFIG_KEYS))('documents config key %s with its default', (key, def) => {
+  const row = doc.split('\n').find((l) => l.startsWith(`| \`${key}\``));
+  expect(row).toBeDefined();
+  if (def !== '') expect(row).toContain(`\`${def}\``);
+});
+
+test.each([...Object.values(METRIC_NAMES), PROCESS_METRIC_PREFIX])('documents metric %s', (name) => {
+  expect(doc).toContain(`\`${name}\``);
+});
+
+test('documents ports and path', () => {
+  expect(doc).toContain(`DEFAULT_WEBHOOK_PORT = ${DEFAULT_WEBHOOK_PORT}`);
+  expect(doc).toContain(`DEFAULT_METRICS_PORT = ${DEFAULT_METRICS_PORT}`);
+  expect(doc).toContain(`MUTATE_PATH = ${MUTATE_PATH}`);
+});
