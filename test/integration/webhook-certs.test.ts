@@ -7,12 +7,14 @@ import http from 'node:http';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { generateCa, generateServingCert, serviceDnsNames, splitPemBundle } from '../../webhook/src/tls/pki';
+import { allows, rbacRules } from '../../webhook/src/rbac';
 import { microTime } from '../../webhook/src/tls/lease';
 import {
   seedWebhookConfiguration,
   startFakeKubeApi,
   type FakeKubeApi,
   type RecordedRequest,
+  accessOf,
 } from '../../webhook/test/fake-kube-api';
 import {
   REPO_ROOT,
@@ -108,6 +110,12 @@ beforeEach(async () => {
 
 afterEach(async () => {
   await Promise.all(running.splice(0).map((w) => w.stop()));
+  // Every call the webhook made is covered by the RBAC rules it declares (webhook/src/rbac.ts).
+  const rules = rbacRules();
+  for (const r of api.requests) {
+    const access = accessOf(r);
+    expect({ access, allowed: allows(rules, access, NS) }).toEqual({ access, allowed: true });
+  }
   await api.close();
 });
 

@@ -15,7 +15,8 @@ import { ANNOTATIONS, PROXY_CONTAINER_NAME, STATUS_INJECTED } from '../../webhoo
 import { MUTATE_PATH } from '../../webhook/src/config';
 import { METRIC_NAMES } from '../../webhook/src/metrics';
 import { generateCa, generateServingCert, serviceDnsNames } from '../../webhook/src/tls/pki';
-import { seedSecret, startFakeKubeApi, type FakeKubeApi } from '../../webhook/test/fake-kube-api';
+import { allows, rbacRules } from '../../webhook/src/rbac';
+import { accessOf, seedSecret, startFakeKubeApi, type FakeKubeApi } from '../../webhook/test/fake-kube-api';
 import {
   REPO_ROOT,
   startWebhook,
@@ -211,6 +212,16 @@ test('the Secret lookup used the request namespace and asked for metadata only',
     expect(r.accept).toContain('as=PartialObjectMetadata');
   }
   expect(api.unexpected).toEqual([]);
+});
+
+test('every API call of the files mode is covered by the always-needed RBAC rules', () => {
+  const rules = rbacRules().filter((r) => r.when === 'always');
+  expect(api.requests.length).toBeGreaterThan(0);
+  for (const r of api.requests)
+    expect({ access: accessOf(r), allowed: allows(rules, accessOf(r), NS) }).toEqual({
+      access: accessOf(r),
+      allowed: true,
+    });
 });
 
 test('missing credentials Secret: injected anyway, with a warning', async () => {

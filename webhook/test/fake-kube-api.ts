@@ -276,3 +276,47 @@ export function seedSecret(
   api.bump(obj);
   api.secrets.set(`${namespace}/${name}`, obj);
 }
+
+/** Maps a recorded request to the RBAC access it needs (verb from method, as the API server does). */
+export function accessOf(r: RecordedRequest): {
+  apiGroup: string;
+  resource: string;
+  verb: string;
+  namespace?: string;
+  name?: string;
+} {
+  const verbs: Record<string, string> = {
+    GET: 'get',
+    POST: 'create',
+    PUT: 'update',
+    PATCH: 'patch',
+    DELETE: 'delete',
+  };
+  let m = /^\/api\/v1\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/.exec(r.path);
+  if (m)
+    return {
+      apiGroup: '',
+      resource: m[2]!,
+      verb: r.method === 'GET' && !m[3] ? 'list' : verbs[r.method]!,
+      namespace: m[1],
+      name: m[3],
+    };
+  m = /^\/apis\/([^/]+)\/v1\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/.exec(r.path);
+  if (m)
+    return {
+      apiGroup: m[1]!,
+      resource: m[3]!,
+      verb: r.method === 'GET' && !m[4] ? 'list' : verbs[r.method]!,
+      namespace: m[2],
+      name: m[4],
+    };
+  m = /^\/apis\/([^/]+)\/v1\/([^/]+)(?:\/([^/]+))?$/.exec(r.path);
+  if (m)
+    return {
+      apiGroup: m[1]!,
+      resource: m[2]!,
+      verb: r.method === 'GET' && !m[3] ? 'list' : verbs[r.method]!,
+      name: m[3],
+    };
+  return { apiGroup: '?', resource: r.path, verb: r.method };
+}
