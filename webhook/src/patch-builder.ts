@@ -218,7 +218,17 @@ export function buildPatch(input: BuildInput): BuildResult {
   if (!sidecarPresent) {
     const container = buildProxyContainer(r.sidecar);
     if (r.sidecar.mode === 'native') {
-      ops.push(prependToArray('/spec/initContainers', spec.initContainers, container));
+      // After native sidecars already present (a mesh proxy should be up before ours), before every regular
+      // init container (so they can use S3 through the proxy).
+      let at = 0;
+      initContainers.forEach((c, i) => {
+        if (c.restartPolicy === 'Always') at = i + 1;
+      });
+      ops.push(
+        at === 0
+          ? prependToArray('/spec/initContainers', spec.initContainers, container)
+          : { op: 'add', path: `/spec/initContainers/${at}`, value: container },
+      );
     } else {
       ops.push(prependToArray('/spec/containers', spec.containers, container));
       const isJob =

@@ -175,15 +175,37 @@ test('app and init containers get endpoint and placeholder credentials; init can
   expect(envOf(inject(annotated), 'migrate')).toEqual({});
 });
 
+test('native mode: the proxy goes after existing native sidecars and before regular init containers', () => {
+  const pod: Pod = {
+    metadata: { annotations: { [ANNOTATIONS.inject]: 'true' } },
+    spec: {
+      initContainers: [
+        { name: 'mesh-init', image: 'x' },
+        { name: 'mesh-proxy', image: 'x', restartPolicy: 'Always' },
+        { name: 'migrate', image: 'x' },
+      ],
+      containers: [{ name: 'app', image: 'x' }],
+    },
+  };
+  const patched = inject(pod);
+  expect(patched.spec.initContainers!.map((c) => c.name)).toEqual([
+    'mesh-init',
+    'mesh-proxy',
+    PROXY_CONTAINER_NAME,
+    'migrate',
+  ]);
+  expect(envOf(patched, 'migrate').AWS_ENDPOINT_URL).toBe(URL);
+});
+
 test('other native sidecars count as app containers even when init injection is off', () => {
   const cfg = testConfig({ INJECT_INIT_CONTAINERS: 'false' });
   const patched = inject(PODS.existingSidecars!, 'team-a', cfg);
   expect(envOf(patched, 'istio-init')).toEqual({});
   expect(envOf(patched, 'istio-proxy').AWS_ENDPOINT_URL).toBe(URL);
   expect(patched.spec.initContainers!.map((c) => c.name)).toEqual([
-    PROXY_CONTAINER_NAME,
     'istio-init',
     'istio-proxy',
+    PROXY_CONTAINER_NAME,
   ]);
   expect(patched.spec.volumes!.map((v) => v.name)).toEqual(['logs', 's3-mirror-proxy-tmp']);
 });
