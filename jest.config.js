@@ -17,7 +17,8 @@ module.exports = {
       testEnvironment: 'node',
       globalSetup: '<rootDir>/test/harness/jest-global-setup.ts',
       globalTeardown: '<rootDir>/test/harness/jest-global-teardown.ts',
-      testTimeout: 300000,
+      // `testTimeout` is a global option that Jest ignores inside `projects`; this file sets it to 300 s.
+      setupFilesAfterEnv: ['<rootDir>/test/harness/jest-setup-after-env.ts'],
     },
   ],
 };
