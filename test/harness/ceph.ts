@@ -145,6 +145,8 @@ export async function startCeph(opts: StartCephOptions = {}): Promise<CephCluste
     const out = fs.openSync(path.join(dir, 'log', `${name}.out`), 'a');
     const child = spawn(cmd, [...args, '-f', '-c', conf], { stdio: ['ignore', out, out] });
     fs.closeSync(out);
+    // Our own pid file for the watchdog: radosgw writes none in the foreground.
+    if (child.pid) fs.writeFileSync(path.join(dir, 'run', `${name}.child.pid`), `${child.pid}\n`);
     child.on('error', () => undefined);
     killOnExit(child);
     children.set(name, child);

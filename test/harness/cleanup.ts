@@ -36,10 +36,11 @@ export interface Watchdog {
 }
 
 /** `pidGlob`: a shell glob of pid files (one pid on the first line of each). */
-export function startWatchdog(pidGlob: string, removeDir: string): Watchdog {
-  if (/['\n]/.test(pidGlob + removeDir)) throw new Error('unsafe path for the watchdog');
+export function startWatchdog(pidGlob: string, removeDir: string, signal = 'KILL'): Watchdog {
+  if (/['\n]/.test(pidGlob + removeDir) || !/^[A-Z]+$/.test(signal))
+    throw new Error('unsafe watchdog argument');
   const script =
-    `cat >/dev/null; for f in ${pidGlob}; do [ -f "$f" ] && kill -9 "$(head -n1 "$f")" 2>/dev/null; done; ` +
+    `cat >/dev/null; for f in ${pidGlob}; do [ -f "$f" ] && kill -${signal} "$(head -n1 "$f")" 2>/dev/null; done; ` +
     `sleep 0.2; rm -rf '${removeDir}'`;
   const dog = spawn('sh', ['-c', script], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
   dog.unref();

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { startWatchdog } from './cleanup';
 import { freePort } from './free-port';
 
 /**
@@ -71,6 +72,8 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
   // The server runs as the `postgres` user, which must be able to reach its data dir.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 's3m-pg-'));
   fs.chmodSync(dir, 0o755);
+  // If this process dies without destroy(): immediate shutdown (SIGQUIT) of the postmaster, remove the dir.
+  const watchdog = startWatchdog(`${dir}/data/postmaster.pid`, dir, 'QUIT');
   const port = await freePort();
   const password = 'pw' + Math.random().toString(36).slice(2);
   const recent: string[] = [];
@@ -130,12 +133,14 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
   try {
     await pg.initialise();
   } catch (err) {
+    watchdog.disarm();
     fs.rmSync(dir, { recursive: true, force: true });
     throw fail('initdb', err);
   }
   try {
     await start();
   } catch (err) {
+    watchdog.disarm();
     fs.rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -154,6 +159,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
       if (destroyed) return;
       await stop();
       destroyed = true;
+      watchdog.disarm();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

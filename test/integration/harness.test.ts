@@ -3,6 +3,9 @@
  * tenants, a mirror gateway that can be taken down and brought back, and a restartable Postgres.
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 
 import {
@@ -16,7 +19,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 
+import { freePort } from '../harness/free-port';
+import { spawnNode } from '../harness/process';
 import { controls, loadServices, type TestServices } from '../harness/services';
+import { startTcpFaultProxy } from '../harness/tcp-fault-proxy';
 
 const services: TestServices = loadServices();
 const ctl = controls(services);
@@ -210,5 +216,83 @@ describe('Postgres from the harness', () => {
     await cleanup.connect();
     await cleanup.query(`DROP DATABASE ${db}`);
     await cleanup.end();
+  });
+});
+
+describe('TcpFaultProxy', () => {
+  test('forwards to Postgres, cuts live and new connections, restores', async () => {
+    const target = new URL(services.postgres.url);
+    const proxy = await startTcpFaultProxy(target.hostname, Number(target.port));
+    const viaProxy = new URL(services.postgres.url);
+    viaProxy.host = proxy.address;
+    try {
+      const first = new Client({ connectionString: viaProxy.toString() });
+      const lost = new Promise<Error>((resolve) => first.on('error', resolve));
+      await first.connect();
+      expect((await first.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+      expect(proxy.totalConnections).toBe(1);
+      expect(proxy.activeConnections).toBe(1);
+
+      proxy.cut();
+      await lost;
+      await first.end().catch(() => undefined);
+      const refused = new Client({ connectionString: viaProxy.toString() });
+      await expect(refused.connect()).rejects.toThrow();
+      await refused.end().catch(() => undefined);
+      expect(proxy.refusedConnections).toBeGreaterThanOrEqual(1);
+
+      proxy.restore();
+      const again = new Client({ connectionString: viaProxy.toString() });
+      await again.connect();
+      expect((await again.query<{ two: number }>('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
+      await again.end();
+      expect(proxy.totalConnections).toBe(2);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('spawnNode', () => {
+  test('waits for HTTP 200, keeps the whole output, stops on SIGTERM', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 's3m-proc-'));
+    const script = path.join(dir, 'server.js');
+    fs.writeFileSync(
+      script,
+      `const http = require('node:http');
+      console.log('starting with token ' + process.env.TOKEN);
+      console.error('to stderr');
+      http.createServer((req, res) => res.writeHead(req.url === '/ready' ? 200 : 404).end()).listen(Number(process.env.PORT), '127.0.0.1');
+      process.on('SIGTERM', () => { console.log('bye'); process.exit(0); });`,
+    );
+    const port = await freePort();
+    const child = spawnNode(script, { env: { PORT: String(port), TOKEN: 'tok-123' } });
+    try {
+      await child.waitForHttp(`http://127.0.0.1:${port}/ready`);
+      expect(child.stdout()).toContain('starting with token tok-123');
+      expect(child.stderr()).toContain('to stderr');
+      expect(child.output()).toContain('tok-123');
+      expect(await child.stop()).toEqual({ code: 0, signal: null });
+      expect(child.output()).toContain('bye');
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('waitForHttp fails early, with the output, when the process exits', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 's3m-proc-'));
+    const script = path.join(dir, 'crash.js');
+    fs.writeFileSync(script, `console.error('boom: bad config'); process.exit(3);`);
+    try {
+      const child = spawnNode(script, { env: {} });
+      const port = await freePort();
+      await expect(child.waitForHttp(`http://127.0.0.1:${port}/`)).rejects.toThrow(
+        /code 3[\s\S]*boom: bad config/,
+      );
+      expect(await child.exited).toEqual({ code: 3, signal: null });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
