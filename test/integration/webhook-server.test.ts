@@ -161,6 +161,7 @@ beforeAll(async () => {
     TLS_KEY_FILE: join(certDir, 'tls.key'),
     TLS_RELOAD_INTERVAL_SECONDS: '1',
     MAX_BODY_BYTES: String(256 * 1024),
+    SHUTDOWN_DELAY_SECONDS: '10',
   });
   metricsPort = await wh.metricsPort();
   port = await wh.httpsPort();
@@ -336,4 +337,13 @@ test('certificate files are reloaded when they change', async () => {
   // The old CA no longer verifies the new certificate.
   await expect(post(review(deploymentPod()), {}, caPem)).rejects.toThrow();
   caPem = ca2.certPem;
+});
+
+test('SIGTERM: readiness drops at once, admission keeps working during the delay, then a clean exit', async () => {
+  wh.child.kill('SIGTERM');
+  await wh.waitForLog((l) => l.message === 'shutting down');
+  expect(await httpGet(metricsPort, '/readyz')).toEqual({ status: 503, text: 'shutting down' });
+  const reply = await post(review(deploymentPod()));
+  expect(reply.json.response.allowed).toBe(true);
+  expect(await wh.stop()).toBe(0);
 });

@@ -47,6 +47,7 @@ export const CONFIG_KEYS = {
   MAX_BODY_BYTES: String(3 * 1024 * 1024),
   SECRET_CHECK_TIMEOUT_MS: '2000',
   SECRET_CHECK_CACHE_SECONDS: '30',
+  SHUTDOWN_DELAY_SECONDS: '5',
   POD_NAMESPACE: 's3-mirror-system',
   POD_NAME: '',
   TLS_MODE: 'files',
@@ -97,6 +98,7 @@ export interface WebhookSettings {
   maxBodyBytes: number;
   secretCheckTimeoutMs: number;
   secretCheckCacheSeconds: number;
+  shutdownDelaySeconds: number;
   namespace: string;
   podName: string;
 }
@@ -234,6 +236,7 @@ export function parseConfig(raw: Readonly<Record<string, string | undefined>>): 
       maxBodyBytes: int('MAX_BODY_BYTES', 1024, 64 * 1024 * 1024),
       secretCheckTimeoutMs: int('SECRET_CHECK_TIMEOUT_MS', 1, 30000),
       secretCheckCacheSeconds: int('SECRET_CHECK_CACHE_SECONDS', 0, 3600),
+      shutdownDelaySeconds: int('SHUTDOWN_DELAY_SECONDS', 0, 300),
       namespace: nonEmpty('POD_NAMESPACE'),
       podName: get('POD_NAME'),
     },

@@ -84,12 +84,17 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info('shutting down', { signal });
+    logger.info('shutting down', { signal, delaySeconds: config.webhook.shutdownDelaySeconds });
     stopCerts();
-    servers.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
+    // Keep serving while the Service endpoints drop this pod, then close.
+    servers.markStopping();
+    const delay = new Promise((r) => setTimeout(r, config.webhook.shutdownDelaySeconds * 1000));
+    delay
+      .then(() => servers.close())
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

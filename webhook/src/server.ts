@@ -23,7 +23,12 @@ export interface ServerDeps {
 }
 
 /** Pure-ish request handler wiring, exported for in-process tests. */
-export function createAdmissionApp(deps: ServerDeps, isReady: () => boolean): express.Express {
+export interface Readiness {
+  ready: boolean;
+  text: string;
+}
+
+export function createAdmissionApp(deps: ServerDeps, readiness: () => Readiness): express.Express {
   const { config, logger, metrics } = deps;
   const app = express();
   app.disable('x-powered-by');
@@ -31,10 +36,11 @@ export function createAdmissionApp(deps: ServerDeps, isReady: () => boolean): ex
     res.type('text/plain').send('ok');
   });
   app.get('/readyz', (_req, res) => {
+    const r = readiness();
     res
-      .status(isReady() ? 200 : 503)
+      .status(r.ready ? 200 : 503)
       .type('text/plain')
-      .send(isReady() ? 'ready' : 'no certificate loaded');
+      .send(r.text);
   });
   app.post(
     MUTATE_PATH,
@@ -123,6 +129,8 @@ export interface RunningServers {
   /** Installs or replaces the serving certificate; starts the HTTPS listener on the first call. */
   setCertificate(cert: ServingCert): Promise<void>;
   isReady(): boolean;
+  /** Answers /readyz with 503 from now on (endpoints drain while requests are still served). */
+  markStopping(): void;
   httpsPort(): number | undefined;
   metricsPort(): number;
   close(): Promise<void>;
@@ -131,8 +139,13 @@ export interface RunningServers {
 export async function startServers(deps: ServerDeps, host = '0.0.0.0'): Promise<RunningServers> {
   const { config, metrics } = deps;
   let httpsServer: https.Server | undefined;
-  const isReady = () => httpsServer !== undefined && httpsServer.listening;
-  const app = createAdmissionApp(deps, isReady);
+  let stopping = false;
+  const isReady = () => !stopping && httpsServer !== undefined && httpsServer.listening;
+  const readiness = (): Readiness => {
+    if (isReady()) return { ready: true, text: 'ready' };
+    return { ready: false, text: stopping ? 'shutting down' : 'no certificate loaded' };
+  };
+  const app = createAdmissionApp(deps, readiness);
 
   const metricsServer = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -146,10 +159,8 @@ export async function startServers(deps: ServerDeps, host = '0.0.0.0'): Promise<
     } else if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
     } else if (path === '/readyz') {
-      const ready = isReady();
-      res
-        .writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })
-        .end(ready ? 'ready' : 'no certificate loaded');
+      const r = readiness();
+      res.writeHead(r.ready ? 200 : 503, { 'content-type': 'text/plain' }).end(r.text);
     } else {
       res.writeHead(404).end();
     }
@@ -177,6 +188,10 @@ export async function startServers(deps: ServerDeps, host = '0.0.0.0'): Promise<
       metrics.ready.set(1);
     },
     isReady,
+    markStopping: () => {
+      stopping = true;
+      metrics.ready.set(0);
+    },
     httpsPort: () => (httpsServer ? (httpsServer.address() as AddressInfo).port : undefined),
     metricsPort: () => (metricsServer.address() as AddressInfo).port,
     async close() {

@@ -28,7 +28,14 @@ export function writeKubeconfig(api: FakeKubeApi): string {
 
 export function startWebhook(env: Record<string, string>): WebhookProcess {
   const child = spawn(process.execPath, [MAIN_JS], {
-    env: { PATH: process.env.PATH ?? '', WEBHOOK_PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'debug', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      WEBHOOK_PORT: '0',
+      METRICS_PORT: '0',
+      LOG_LEVEL: 'debug',
+      SHUTDOWN_DELAY_SECONDS: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];
