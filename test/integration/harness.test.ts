@@ -4,6 +4,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -105,6 +106,37 @@ describe('Ceph RGW from the harness', () => {
       expect(await keys(mirrorViaMainGateway, bucket)).toEqual(['only-mirror']);
     } finally {
       mirrorViaMainGateway.destroy();
+    }
+  });
+
+  test('virtual-hosted style on bucket.localhost reaches the bucket (rgw dns name = localhost)', async () => {
+    const bucket = bucketName('vhost');
+    await mainS3.send(new CreateBucketCommand({ Bucket: bucket }));
+    await mainS3.send(new PutObjectCommand({ Bucket: bucket, Key: 'v', Body: 'virtual' }));
+    // Node cannot resolve <bucket>.localhost, so resolve every name to 127.0.0.1.
+    const seenHosts: string[] = [];
+    const agent = new http.Agent({
+      lookup: (hostname, options, callback) => {
+        seenHosts.push(hostname);
+        if ((options as { all?: boolean }).all) {
+          (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [
+            { address: '127.0.0.1', family: 4 },
+          ]);
+        } else callback(null, '127.0.0.1', 4);
+      },
+    });
+    const port = new URL(services.ceph.mainEndpoint).port;
+    const vhost = client(`http://localhost:${port}`, services.ceph.main, {
+      forcePathStyle: false,
+      requestHandler: { httpAgent: agent },
+    });
+    try {
+      const got = await vhost.send(new GetObjectCommand({ Bucket: bucket, Key: 'v' }));
+      expect(await got.Body!.transformToString()).toBe('virtual');
+      expect(seenHosts).toContain(`${bucket}.localhost`);
+    } finally {
+      vhost.destroy();
+      agent.destroy();
     }
   });
 
