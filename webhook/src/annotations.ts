@@ -18,6 +18,9 @@ export const ANNOTATIONS = {
   cpuLimit: `${PREFIX}proxy-cpu-limit`,
   memoryRequest: `${PREFIX}proxy-memory-request`,
   memoryLimit: `${PREFIX}proxy-memory-limit`,
+  /** Proxy ports for this pod, when the app already uses 8080 or 9090 (containers share the pod's network). */
+  proxyPort: `${PREFIX}proxy-port`,
+  proxyAdminPort: `${PREFIX}proxy-admin-port`,
   /** Comma-separated bucket allow-list passed to the proxy as ALLOWED_BUCKETS. */
   allowedBuckets: `${PREFIX}allowed-buckets`,
   /** Proxy LOG_LEVEL: debug, info, warn, error, off. */

@@ -90,6 +90,7 @@ function resolveSettings(pod: Pod, config: Config, warnings: string[]): Resolved
     return fallback;
   };
   const id = (v: string) => v;
+  const isPort = (v: string) => /^\d{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 65535;
   const quantity = (key: string, fallback: string) =>
     pick(key, fallback, (v) => v === '' || QUANTITY_RE.test(v), id);
   const bool = (key: string, fallback: boolean) =>
@@ -109,8 +110,8 @@ function resolveSettings(pod: Pod, config: Config, warnings: string[]): Resolved
   const sidecar: SidecarSettings = {
     image: pick(ANNOTATIONS.image, p.image, (v) => IMAGE_RE.test(v), id),
     imagePullPolicy: p.imagePullPolicy,
-    port: p.port,
-    adminPort: p.adminPort,
+    port: pick(ANNOTATIONS.proxyPort, p.port, isPort, Number),
+    adminPort: pick(ANNOTATIONS.proxyAdminPort, p.adminPort, isPort, Number),
     logLevel: pick<ProxyLogLevel>(
       ANNOTATIONS.logLevel,
       p.logLevel,
@@ -137,6 +138,11 @@ function resolveSettings(pod: Pod, config: Config, warnings: string[]): Resolved
     credentialsSecretName: p.credentialsSecretName,
     mode,
   };
+  if (sidecar.port === sidecar.adminPort) {
+    warnings.push(`proxy port and admin port are both ${sidecar.port}; using the configured ports`);
+    sidecar.port = p.port;
+    sidecar.adminPort = p.adminPort;
+  }
   return {
     sidecar,
     endpointVar: pick<EndpointEnvVar>(
@@ -164,7 +170,7 @@ function portWarnings(pod: Pod, s: SidecarSettings): string[] {
       if (port.containerPort === s.port || port.containerPort === s.adminPort) {
         out.push(
           `container "${c.name}" declares port ${port.containerPort}, which the s3-mirror proxy also binds; ` +
-            `one of them will fail to start`,
+            `one of them will fail to start (move the proxy with the ${ANNOTATIONS.proxyPort} / ${ANNOTATIONS.proxyAdminPort} annotations)`,
         );
       }
     }

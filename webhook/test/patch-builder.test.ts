@@ -335,6 +335,38 @@ test('per-pod overrides: image, resources, buckets, log level; invalid values wa
   expect(r.warnings).toEqual([`annotation ${ANNOTATIONS.memoryRequest}="lots" is invalid and was ignored`]);
 });
 
+test('per-pod proxy ports: the endpoint URL, LISTEN_ADDR, ADMIN_ADDR and probes follow', () => {
+  const pod: Pod = {
+    metadata: {
+      annotations: {
+        [ANNOTATIONS.inject]: 'true',
+        [ANNOTATIONS.proxyPort]: '18080',
+        [ANNOTATIONS.proxyAdminPort]: '19090',
+      },
+    },
+    spec: {
+      containers: [{ name: 'app', image: 'x', ports: [{ containerPort: 8080 }, { containerPort: 9090 }] }],
+    },
+  };
+  const r = run(pod);
+  expect(r.warnings).toEqual([]);
+  const patched = applyOps(pod, r.patch);
+  assertValidPod(patched);
+  expect(envOf(patched, 'app').AWS_ENDPOINT_URL).toBe('http://127.0.0.1:18080');
+  const p = proxy(patched);
+  const env = Object.fromEntries(p.env!.map((e) => [e.name, e.value]));
+  expect(env.LISTEN_ADDR).toBe('127.0.0.1:18080');
+  expect(env.ADMIN_ADDR).toBe('0.0.0.0:19090');
+  expect(p.startupProbe).toMatchObject({ httpGet: { port: 19090 } });
+  const same: Pod = {
+    ...pod,
+    metadata: { annotations: { [ANNOTATIONS.inject]: 'true', [ANNOTATIONS.proxyPort]: '9090' } },
+  };
+  const rs = run(same);
+  expect(rs.warnings[0]).toBe('proxy port and admin port are both 9090; using the configured ports');
+  expect(envOf(applyOps(same, rs.patch), 'app').AWS_ENDPOINT_URL).toBe(URL);
+});
+
 test('warnings: missing or unknown Secret, port conflicts, classic Jobs, hostNetwork', () => {
   expect(run(PODS.deploymentTemplate!, 'team-a', 'missing').warnings).toEqual([
     'Secret "s3-mirror-credentials" not found in namespace "team-a": the s3-mirror proxy cannot start until it exists',
