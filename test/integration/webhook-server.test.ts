@@ -347,3 +347,47 @@ test('SIGTERM: readiness drops at once, admission keeps working during the delay
   expect(reply.json.response.allowed).toBe(true);
   expect(await wh.stop()).toBe(0);
 });
+
+describe('configuration sources', () => {
+  test('a ConfigMap mounted as files (CONFIG_DIR) is read; the environment wins over files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wh-config-'));
+    writeFileSync(join(dir, 'MIRROR_S3_ENDPOINT'), 'https://mirror.from-file.example\n');
+    writeFileSync(join(dir, 'PROXY_IMAGE'), 'registry.local/proxy:from-file\n');
+    writeFileSync(join(dir, 'SIDECAR_MODE'), 'classic\n');
+    const ca = generateCa('cfg-ca', Date.now(), 86400);
+    const certs = mkdtempSync(join(tmpdir(), 'wh-certs-'));
+    writeCerts(certs, ca);
+    const other = startWebhook({
+      KUBECONFIG: writeKubeconfig(api),
+      POD_NAMESPACE: NS,
+      CONFIG_DIR: dir,
+      SIDECAR_MODE: 'native', // env beats the file
+      TLS_CERT_FILE: join(certs, 'tls.crt'),
+      TLS_KEY_FILE: join(certs, 'tls.key'),
+    });
+    try {
+      const otherPort = await other.httpsPort();
+      const saved = port;
+      port = otherPort;
+      const reply = await post(review(deploymentPod()), {}, ca.certPem).finally(() => (port = saved));
+      const pod = applyPatch(deepClone(deploymentPod()), decodePatch(reply), true, false).newDocument as any;
+      const proxy = pod.spec.initContainers[0];
+      expect(proxy.image).toBe('registry.local/proxy:from-file');
+      expect(proxy.env).toContainEqual({
+        name: 'MIRROR_S3_ENDPOINT',
+        value: 'https://mirror.from-file.example',
+      });
+    } finally {
+      expect(await other.stop()).toBe(0);
+    }
+  });
+
+  test('invalid configuration exits with code 2 and names each problem', async () => {
+    const bad = startWebhook({ POD_NAMESPACE: NS, SIDECAR_MODE: 'sometimes', PROXY_MEMORY_LIMIT: '1 GB' });
+    expect(await bad.exited).toBe(2);
+    const err = bad.stderr.join('');
+    expect(err).toContain('config error: MIRROR_S3_ENDPOINT is required');
+    expect(err).toContain('config error: SIDECAR_MODE must be one of native, classic, got "sometimes"');
+    expect(err).toContain('config error: PROXY_MEMORY_LIMIT is not a Kubernetes quantity: "1 GB"');
+  });
+});

@@ -17,6 +17,8 @@ export interface WebhookProcess {
   metricsPort(): Promise<number>;
   httpsPort(): Promise<number>;
   stop(): Promise<number | null>;
+  /** Resolves with the exit code when the process ends by itself. */
+  exited: Promise<number | null>;
 }
 
 export function writeKubeconfig(api: FakeKubeApi): string {
@@ -91,6 +93,7 @@ export function startWebhook(env: Record<string, string>): WebhookProcess {
       (await waitForLog((l) => l.message === 'webhook starting')).metricsPort as number,
     httpsPort: async () =>
       (await waitForLog((l) => l.message === 'serving admission over HTTPS')).port as number,
+    exited: exit,
     stop: async () => {
       if (!exited) child.kill('SIGTERM');
       return exit;
