@@ -197,10 +197,17 @@ export function buildPatch(input: BuildInput): BuildResult {
   const sidecarPresent = initContainers.some(isProxy) || spec.containers.some(isProxy);
   const ops: PatchOp[] = [];
 
+  // On a second pass, late containers must point at the proxy that is really there, even if the
+  // configuration changed since it was injected.
+  const existingProxy = [...initContainers, ...spec.containers].find(isProxy);
+  const listen = existingProxy?.env?.find((e) => e.name === 'LISTEN_ADDR')?.value;
+  const existingPort = listen !== undefined ? Number(/:(\d{1,5})$/.exec(listen)?.[1]) : NaN;
+  const endpointPort = Number.isInteger(existingPort) && existingPort > 0 ? existingPort : r.sidecar.port;
+
   // 1. Env ops first, at the original indices (inserting the proxy later shifts them).
   const envOptions = {
     endpointVar: r.endpointVar,
-    endpointUrl: proxyEndpointUrl(r.sidecar),
+    endpointUrl: proxyEndpointUrl({ port: endpointPort }),
     overwriteEndpoint: r.overwriteEndpoint,
     placeholderCredentials: r.placeholders,
     region: r.sidecar.mainRegion,

@@ -367,6 +367,13 @@ test('per-pod proxy ports: the endpoint URL, LISTEN_ADDR, ADMIN_ADDR and probes 
   expect(envOf(applyOps(same, rs.patch), 'app').AWS_ENDPOINT_URL).toBe(URL);
 });
 
+test('re-invocation uses the port of the proxy already in the pod, even after a config change', () => {
+  const patched = inject(PODS.deploymentTemplate!);
+  patched.spec.containers.push({ name: 'late', image: 'x' });
+  const r = run(patched, 'team-a', 'found', testConfig({ PROXY_PORT: '7070' }));
+  expect(envOf(applyOps(patched, r.patch), 'late').AWS_ENDPOINT_URL).toBe(URL);
+});
+
 test('warnings: missing or unknown Secret, port conflicts, classic Jobs, hostNetwork', () => {
   expect(run(PODS.deploymentTemplate!, 'team-a', 'missing').warnings).toEqual([
     'Secret "s3-mirror-credentials" not found in namespace "team-a": the s3-mirror proxy cannot start until it exists',
