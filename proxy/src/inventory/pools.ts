@@ -1,0 +1,220 @@
+import { Pool, escapeIdentifier, type PoolClient } from 'pg';
+
+import type { Logger } from '../log';
+import { databaseNameFor, isInventoryDatabaseName } from './naming';
+import {
+  LIST_INVENTORY_DATABASES_SQL,
+  MIGRATIONS,
+  MIGRATION_LOCK_KEY,
+  SCHEMA_MIGRATIONS_DDL,
+} from './schema';
+
+export interface PoolLimits {
+  /** Bucket-database pools kept open at once (least recently used idle pools are closed beyond this). */
+  maxPools: number;
+  /** Connections per bucket-database pool. */
+  connectionsPerPool: number;
+  /** Idle connections close after this. */
+  idleMs: number;
+  connectTimeoutMs: number;
+}
+
+export const DEFAULT_POOL_LIMITS: PoolLimits = {
+  maxPools: 4,
+  connectionsPerPool: 2,
+  idleMs: 10_000,
+  connectTimeoutMs: 5_000,
+};
+
+interface Entry {
+  db: string;
+  pool: Pool;
+  ready: Promise<void>;
+  inUse: number;
+  lastUsed: number;
+}
+
+/** Error codes of the CREATE DATABASE race: another session created it first. */
+const ALREADY_EXISTS = new Set(['42P04', '23505']);
+
+export function urlForDatabase(postgresUrl: string, db: string): string {
+  const url = new URL(postgresUrl);
+  url.pathname = `/${encodeURIComponent(db)}`;
+  return url.toString();
+}
+
+/**
+ * Postgres connections for the inventory, bounded by a constant whatever the number of buckets:
+ * 1 (admin, database `postgres`) + maxPools × connectionsPerPool (+ pools briefly held past the limit by
+ * callers that are using them).
+ */
+export class InventoryPools {
+  private readonly admin: Pool;
+  private readonly entries = new Map<string, Entry>();
+  /** database name → bucket, learnt from s3_mirror_bucket or from ensureBucket(). */
+  private readonly bucketOfDb = new Map<string, string>();
+  private closed = false;
+
+  constructor(
+    private readonly postgresUrl: string,
+    private readonly logger: Logger,
+    private readonly limits: PoolLimits = DEFAULT_POOL_LIMITS,
+  ) {
+    this.admin = this.newPool('postgres', 1);
+  }
+
+  private newPool(db: string, max: number): Pool {
+    const pool = new Pool({
+      connectionString: urlForDatabase(this.postgresUrl, db),
+      max,
+      idleTimeoutMillis: this.limits.idleMs,
+      connectionTimeoutMillis: this.limits.connectTimeoutMs,
+      allowExitOnIdle: true,
+    });
+    // Without a listener, a server restart would crash the process through an idle client's error.
+    pool.on('error', (err) => this.logger.warn('postgres idle client error', { db, error: err.message }));
+    return pool;
+  }
+
+  /** Creates the bucket's database if needed (race-safe), runs migrations, records the bucket name. */
+  async withBucket<T>(bucket: string, fn: (pool: Pool) => Promise<T>): Promise<T> {
+    const db = databaseNameFor(bucket);
+    this.bucketOfDb.set(db, bucket);
+    return this.withDatabase(db, fn, bucket);
+  }
+
+  async withDatabase<T>(db: string, fn: (pool: Pool) => Promise<T>, createFor?: string): Promise<T> {
+    if (this.closed) throw new Error('inventory pools are closed');
+    let entry = this.entries.get(db);
+    if (!entry) {
+      const pool = this.newPool(db, this.limits.connectionsPerPool);
+      const created: Entry = { db, pool, ready: Promise.resolve(), inUse: 0, lastUsed: Date.now() };
+      created.ready = this.prepare(created, createFor);
+      entry = created;
+      this.entries.set(db, entry);
+      this.evict();
+    }
+    const e = entry;
+    e.inUse++;
+    e.lastUsed = Date.now();
+    try {
+      try {
+        await e.ready;
+      } catch (err) {
+        if (this.entries.get(db) === e) this.entries.delete(db);
+        if (e.inUse === 1) void e.pool.end().catch(() => undefined);
+        throw err;
+      }
+      return await fn(e.pool);
+    } finally {
+      e.inUse--;
+      e.lastUsed = Date.now();
+      if (this.entries.get(db) !== e && e.inUse === 0) void e.pool.end().catch(() => undefined);
+      this.evict();
+    }
+  }
+
+  private async prepare(entry: Entry, createFor: string | undefined): Promise<void> {
+    if (createFor !== undefined) await this.createDatabase(entry.db);
+    const client = await entry.pool.connect();
+    try {
+      await migrate(client);
+      if (createFor !== undefined) {
+        await client.query(
+          'INSERT INTO s3_mirror_bucket (id, bucket) VALUES (1, $1) ON CONFLICT (id) DO NOTHING',
+          [createFor],
+        );
+      } else if (!this.bucketOfDb.has(entry.db)) {
+        const r = await client.query<{ bucket: string }>('SELECT bucket FROM s3_mirror_bucket WHERE id = 1');
+        if (r.rows[0]) this.bucketOfDb.set(entry.db, r.rows[0].bucket);
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  private async createDatabase(db: string): Promise<void> {
+    const exists = await this.admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [db]);
+    if (exists.rowCount) return;
+    try {
+      await this.admin.query(`CREATE DATABASE ${escapeIdentifier(db)}`);
+      this.logger.info('created inventory database', { db });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (!code || !ALREADY_EXISTS.has(code)) throw err;
+    }
+  }
+
+  /** Closes least recently used idle pools beyond the limit. */
+  private evict(): void {
+    if (this.entries.size <= this.limits.maxPools) return;
+    const idle = [...this.entries.values()].filter((e) => e.inUse === 0).sort((a, b) => a.lastUsed - b.lastUsed);
+    for (const e of idle) {
+      if (this.entries.size <= this.limits.maxPools) break;
+      this.entries.delete(e.db);
+      void e.pool.end().catch(() => undefined);
+    }
+  }
+
+  /** Every inventory database on the server, with its bucket when known. */
+  async listBucketDatabases(): Promise<{ db: string; bucket: string | undefined }[]> {
+    const r = await this.admin.query<{ datname: string }>(LIST_INVENTORY_DATABASES_SQL);
+    return r.rows
+      .map((row) => row.datname)
+      .filter(isInventoryDatabaseName)
+      .map((db) => ({ db, bucket: this.bucketOfDb.get(db) }));
+  }
+
+  /** Bucket name of a database (opens it once to read s3_mirror_bucket if needed). */
+  async bucketOf(db: string): Promise<string | undefined> {
+    const known = this.bucketOfDb.get(db);
+    if (known !== undefined) return known;
+    await this.withDatabase(db, async () => undefined);
+    return this.bucketOfDb.get(db);
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.admin.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  openPools(): number {
+    return this.entries.size;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    await Promise.allSettled([this.admin.end(), ...all.map((e) => e.pool.end())]);
+  }
+}
+
+/** Applies pending migrations in one transaction, serialised across sidecars by an advisory lock. */
+export async function migrate(client: PoolClient): Promise<number[]> {
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    await client.query(SCHEMA_MIGRATIONS_DDL);
+    const done = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+    const have = new Set(done.rows.map((r) => r.version));
+    const applied: number[] = [];
+    for (const m of MIGRATIONS) {
+      if (have.has(m.version)) continue;
+      await client.query(m.sql);
+      await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      applied.push(m.version);
+    }
+    await client.query('COMMIT');
+    return applied;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+export type { Pool };

@@ -1,0 +1,143 @@
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetBucketVersioningCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  PutBucketVersioningCommand,
+  type GetObjectCommandOutput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { Readable } from 'node:stream';
+
+import { isNoSuchBucket, isNotFound } from './s3';
+
+/** What main held for the key when it was mirrored. */
+export type MirrorResult =
+  | { exists: false }
+  | {
+      exists: true;
+      size: number;
+      etag: string | undefined;
+      mirrorEtag: string | undefined;
+      contentType: string | undefined;
+      lastModified: Date | undefined;
+      versionId: string | undefined;
+    };
+
+export interface CopierOptions {
+  partSizeBytes: number;
+  queueSize: number;
+  /** Called with bytes as they are uploaded (metrics). */
+  onBytes?: (n: number) => void;
+}
+
+export const DEFAULT_COPIER_OPTIONS: CopierOptions = { partSizeBytes: 8 * 1024 * 1024, queueSize: 2 };
+
+/**
+ * Makes the mirror's copy of `key` equal to what main holds now (level-triggered): main has it → stream
+ * GetObject into a (multipart when large) Upload with the same headers, user metadata and tags; main says
+ * 404 → delete on the mirror. Memory stays at about partSize × queueSize per copy.
+ *
+ * Missing mirror bucket: created on the mirror, with main's versioning status, then the copy is retried.
+ */
+export async function mirrorKey(
+  main: S3Client,
+  mirror: S3Client,
+  bucket: string,
+  key: string,
+  opts: CopierOptions = DEFAULT_COPIER_OPTIONS,
+): Promise<MirrorResult> {
+  let obj: GetObjectCommandOutput;
+  try {
+    obj = await main.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  } catch (err) {
+    if (!isNotFound(err) && !isNoSuchBucket(err)) throw err;
+    await deleteOnMirror(mirror, bucket, key);
+    return { exists: false };
+  }
+  const body = obj.Body as Readable | undefined;
+  try {
+    const tagging = await main
+      .send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }))
+      .catch(() => ({ TagSet: [] }));
+    const tags = (tagging.TagSet ?? []).map((t) => ({ Key: t.Key ?? '', Value: t.Value ?? '' }));
+    const upload = async (): Promise<string | undefined> => {
+      const up = new Upload({
+        client: mirror,
+        partSize: opts.partSizeBytes,
+        queueSize: opts.queueSize,
+        leavePartsOnError: false,
+        tags,
+        params: {
+          Bucket: bucket,
+          Key: key,
+          Body: body ?? Buffer.alloc(0),
+          ContentType: obj.ContentType,
+          ContentEncoding: obj.ContentEncoding,
+          CacheControl: obj.CacheControl,
+          ContentDisposition: obj.ContentDisposition,
+          ContentLanguage: obj.ContentLanguage,
+          Expires: obj.Expires,
+          Metadata: obj.Metadata,
+        },
+      });
+      let last = 0;
+      up.on('httpUploadProgress', (p) => {
+        if (p.loaded !== undefined && opts.onBytes) {
+          opts.onBytes(p.loaded - last);
+          last = p.loaded;
+        }
+      });
+      const done = await up.done();
+      return (done as { ETag?: string }).ETag;
+    };
+    let mirrorEtag: string | undefined;
+    try {
+      mirrorEtag = await upload();
+    } catch (err) {
+      if (!isNoSuchBucket(err)) throw err;
+      // The body may be partly consumed: create the bucket and start over from a fresh read.
+      body?.destroy();
+      await ensureMirrorBucket(main, mirror, bucket);
+      return mirrorKey(main, mirror, bucket, key, opts);
+    }
+    return {
+      exists: true,
+      size: obj.ContentLength ?? 0,
+      etag: obj.ETag,
+      mirrorEtag,
+      contentType: obj.ContentType,
+      lastModified: obj.LastModified,
+      versionId: obj.VersionId,
+    };
+  } finally {
+    body?.destroy();
+  }
+}
+
+export async function deleteOnMirror(mirror: S3Client, bucket: string, key: string): Promise<void> {
+  try {
+    await mirror.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  } catch (err) {
+    if (isNoSuchBucket(err) || isNotFound(err)) return;
+    throw err;
+  }
+}
+
+/** Creates the mirror bucket and copies main's versioning status onto it. Race-safe. */
+export async function ensureMirrorBucket(main: S3Client, mirror: S3Client, bucket: string): Promise<void> {
+  try {
+    await mirror.send(new CreateBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
+  }
+  const v = await main.send(new GetBucketVersioningCommand({ Bucket: bucket })).catch(() => undefined);
+  if (v?.Status === 'Enabled' || v?.Status === 'Suspended') {
+    await mirror.send(
+      new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: v.Status } }),
+    );
+  }
+}

@@ -1,0 +1,433 @@
+import { randomUUID } from 'node:crypto';
+
+import type { S3Client } from '@aws-sdk/client-s3';
+
+import type { ProxyConfig } from '../config';
+import type { WriteEvent, WriteSink } from '../events';
+import { backoffMs, type BackoffPolicy } from '../inventory/backoff';
+import { DEFAULT_POOL_LIMITS, InventoryPools, type PoolLimits } from '../inventory/pools';
+import {
+  CLAIM_SQL,
+  COMPLETE_SQL,
+  FAIL_SQL,
+  PENDING_STATS_SQL,
+  RELEASE_SQL,
+  RENEW_LEASE_SQL,
+  UPSERT_EVENT_SQL,
+} from '../inventory/schema';
+import type { Logger } from '../log';
+import type { ProxyMetrics } from '../metrics';
+import { DEFAULT_COPIER_OPTIONS, mirrorKey, type CopierOptions, type MirrorResult } from '../mirror/copier';
+import { errorText, s3ClientFor } from '../mirror/s3';
+
+export interface TrackerTuning {
+  /** Lease on a claimed row; renewed every third of it while the copy runs. Expired leases are reclaimed. */
+  leaseSeconds: number;
+  retry: BackoffPolicy;
+  /** Events per inventory transaction. */
+  batchSize: number;
+  /** How often pg_database is listed for inventory databases with pending work. */
+  scanIntervalMs: number;
+  /** How often the pending/lag gauges are refreshed from the database. */
+  statsIntervalMs: number;
+  /** Idle poll when no work was found. */
+  idlePollMs: number;
+  pools: PoolLimits;
+  copier: CopierOptions;
+}
+
+export const DEFAULT_TUNING: TrackerTuning = {
+  leaseSeconds: 120,
+  retry: { baseMs: 1_000, maxMs: 300_000 },
+  batchSize: 200,
+  scanIntervalMs: 30_000,
+  statsIntervalMs: 15_000,
+  idlePollMs: 1_000,
+  pools: DEFAULT_POOL_LIMITS,
+  copier: DEFAULT_COPIER_OPTIONS,
+};
+
+export type TrackerStatus = {
+  postgresReachable: boolean;
+  memoryQueue: number;
+  memoryQueueOverflow: number;
+  memoryMirrorPending: number;
+  mirrorInFlight: number;
+  openPools: number;
+  knownBuckets: number;
+  running: boolean;
+};
+
+export interface WriteTracker {
+  sink: WriteSink;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  status(): TrackerStatus;
+}
+
+export interface TrackerDeps {
+  config: ProxyConfig;
+  logger: Logger;
+  metrics: ProxyMetrics;
+  tuning?: Partial<TrackerTuning>;
+  /** Stable id for leases (default: random per process). */
+  owner?: string;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Also used by resync and tests: records one event's row (pending) inside a bucket database. */
+export function upsertParams(e: WriteEvent): unknown[] {
+  const deleted = e.kind === 'delete';
+  return [
+    e.key,
+    deleted,
+    deleted ? null : (e.size ?? null),
+    deleted ? null : (e.contentType ?? null),
+    e.acknowledgedAt,
+    deleted ? null : (e.etag ?? null),
+    e.versionId ?? null,
+    deleted || !e.checksums ? null : JSON.stringify(e.checksums),
+    e.operation,
+    e.acknowledgedAt,
+  ];
+}
+
+export function completeParams(id: number, generation: string, r: MirrorResult): unknown[] {
+  if (!r.exists) return [id, generation, true, null, null, null, null, null, null];
+  return [id, generation, false, r.size, r.contentType ?? null, r.lastModified ?? null, r.etag ?? null,
+    r.versionId ?? null, r.mirrorEtag ?? null];
+}
+
+export function createWriteTracker(deps: TrackerDeps): WriteTracker {
+  const { config, logger, metrics } = deps;
+  const tuning: TrackerTuning = { ...DEFAULT_TUNING, ...deps.tuning };
+  const owner = deps.owner ?? `${process.pid}-${randomUUID()}`;
+
+  let pools: InventoryPools | undefined;
+  let main: S3Client | undefined;
+  let mirror: S3Client | undefined;
+
+  const queue: WriteEvent[] = [];
+  let overflow = 0;
+  let lastOverflowLog = 0;
+  let pgHealthy = true;
+  /** Keys to mirror straight from memory while Postgres is unreachable (level-triggered, deduplicated). */
+  const memoryMirror = new Map<string, { bucket: string; key: string }>();
+  let memoryInFlight = 0;
+  let dbInFlight = 0;
+  let running = false;
+  let stopping = false;
+  const buckets = new Set<string>();
+  let wakeFlush: (() => void) | undefined;
+  let wakeMirror: (() => void) | undefined;
+  const loops: Promise<void>[] = [];
+  const timers: NodeJS.Timeout[] = [];
+
+  const wait = (ms: number, which: 'flush' | 'mirror'): Promise<void> =>
+    new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(t);
+        if (which === 'flush') wakeFlush = undefined;
+        else wakeMirror = undefined;
+        resolve();
+      }
+      if (which === 'flush') wakeFlush = done;
+      else wakeMirror = done;
+    });
+
+  const keyOf = (bucket: string, key: string): string => `${bucket}\u0000${key}`;
+
+  const sink: WriteSink = {
+    record(event: WriteEvent): void {
+      try {
+        if (queue.length >= config.pendingMemoryLimit) {
+          queue.shift();
+          overflow++;
+          metrics.inventoryWriteFailures.inc();
+          const now = Date.now();
+          if (now - lastOverflowLog > 10_000) {
+            lastOverflowLog = now;
+            logger.error('inventory memory queue full: oldest write dropped (run resync to repair)', {
+              limit: config.pendingMemoryLimit,
+              dropped: overflow,
+            });
+          }
+        }
+        queue.push(event);
+        metrics.inventoryMemoryQueue.set(queue.length);
+        if (!pgHealthy && memoryMirror.size < config.pendingMemoryLimit) {
+          memoryMirror.set(keyOf(event.bucket, event.key), { bucket: event.bucket, key: event.key });
+          wakeMirror?.();
+        }
+        wakeFlush?.();
+      } catch {
+        // never throw into the data path
+      }
+    },
+  };
+
+  function setHealthy(ok: boolean): void {
+    if (ok === pgHealthy) return;
+    pgHealthy = ok;
+    if (!ok) {
+      logger.warn('postgres unreachable: holding writes in memory and mirroring from memory', {
+        queued: queue.length,
+      });
+      for (const e of queue) {
+        if (memoryMirror.size >= config.pendingMemoryLimit) break;
+        memoryMirror.set(keyOf(e.bucket, e.key), { bucket: e.bucket, key: e.key });
+      }
+      wakeMirror?.();
+    } else {
+      logger.info('postgres reachable again: inventory catching up', { queued: queue.length });
+    }
+  }
+
+  /** Moves queued events into Postgres, one bucket per transaction, preserving per-key order. */
+  async function flushOnce(): Promise<void> {
+    const head = queue.slice(0, tuning.batchSize);
+    const bucket = head[0]!.bucket;
+    const batch = head.filter((e) => e.bucket === bucket);
+    await pools!.withBucket(bucket, async (pool) => {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        for (const e of batch) await client.query(UPSERT_EVENT_SQL, upsertParams(e));
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    });
+    buckets.add(bucket);
+    const done = new Set(batch);
+    let w = 0;
+    for (let r = 0; r < queue.length; r++) if (!done.has(queue[r]!)) queue[w++] = queue[r]!;
+    queue.length = w;
+    for (const e of batch) metrics.inventoryWrites.inc({ kind: e.kind });
+    metrics.inventoryMemoryQueue.set(queue.length);
+    wakeMirror?.();
+  }
+
+  async function flushLoop(): Promise<void> {
+    let failures = 0;
+    while (!stopping || queue.length > 0) {
+      if (queue.length === 0) {
+        await wait(tuning.idlePollMs, 'flush');
+        continue;
+      }
+      try {
+        await flushOnce();
+        failures = 0;
+        setHealthy(true);
+      } catch (err) {
+        failures++;
+        metrics.inventoryWriteFailures.inc();
+        setHealthy(false);
+        logger.warn('inventory write failed; will retry', { error: errorText(err), queued: queue.length });
+        if (stopping) return;
+        await wait(backoffMs(failures, { baseMs: 200, maxMs: 5_000 }), 'flush');
+      }
+    }
+  }
+
+  async function renewingLease<T>(pool: import('pg').Pool, id: number, work: Promise<T>): Promise<T> {
+    const every = Math.max(1000, (tuning.leaseSeconds * 1000) / 3);
+    const t = setInterval(() => {
+      pool.query(RENEW_LEASE_SQL, [id, owner, tuning.leaseSeconds]).catch(() => undefined);
+    }, every);
+    try {
+      return await work;
+    } finally {
+      clearInterval(t);
+    }
+  }
+
+  function observe(action: 'copy' | 'delete', ok: boolean, startedAt: number): void {
+    metrics.mirrorOperations.inc({ action, result: ok ? 'success' : 'failure' });
+    metrics.mirrorDuration.observe({ action }, (Date.now() - startedAt) / 1000);
+  }
+
+  const copierOpts = (): CopierOptions => ({
+    ...tuning.copier,
+    onBytes: (n) => metrics.mirrorBytes.inc(n),
+  });
+
+  /** Claims and mirrors one pending row of the bucket; false when there was none. */
+  async function mirrorOneFromDb(bucket: string): Promise<boolean> {
+    return pools!.withBucket(bucket, async (pool) => {
+      const claimed = await pool.query<{ id: number; path: string; generation: string; attempts: number }>(
+        CLAIM_SQL,
+        [owner, tuning.leaseSeconds],
+      );
+      const row = claimed.rows[0];
+      if (!row) return false;
+      const started = Date.now();
+      dbInFlight++;
+      try {
+        const result = await renewingLease(pool, row.id, mirrorKey(main!, mirror!, bucket, row.path, copierOpts()));
+        observe(result.exists ? 'copy' : 'delete', true, started);
+        const done = await pool.query(COMPLETE_SQL, completeParams(row.id, row.generation, result));
+        if (!done.rowCount) await pool.query(RELEASE_SQL, [row.id, owner]);
+      } catch (err) {
+        observe('copy', false, started);
+        const delay = backoffMs(row.attempts + 1, tuning.retry);
+        logger.warn('mirror failed; will retry', { bucket, key: row.path, attempt: row.attempts + 1, error: errorText(err) });
+        await pool.query(FAIL_SQL, [row.id, owner, errorText(err), delay]).catch(() => undefined);
+      } finally {
+        dbInFlight--;
+      }
+      return true;
+    });
+  }
+
+  async function mirrorOneFromMemory(): Promise<boolean> {
+    const first = memoryMirror.entries().next();
+    if (first.done) return false;
+    const [k, item] = first.value;
+    memoryMirror.delete(k);
+    memoryInFlight++;
+    const started = Date.now();
+    try {
+      const r = await mirrorKey(main!, mirror!, item.bucket, item.key, copierOpts());
+      observe(r.exists ? 'copy' : 'delete', true, started);
+    } catch (err) {
+      observe('copy', false, started);
+      logger.warn('mirror from memory failed; the inventory row will retry it', {
+        bucket: item.bucket,
+        key: item.key,
+        error: errorText(err),
+      });
+    } finally {
+      memoryInFlight--;
+    }
+    return true;
+  }
+
+  let cursor = 0;
+  async function mirrorWorker(): Promise<void> {
+    let dbFailures = 0;
+    while (!stopping) {
+      if (!pgHealthy) {
+        if (!(await mirrorOneFromMemory())) await wait(tuning.idlePollMs, 'mirror');
+        continue;
+      }
+      // A copy from memory may still run; let it end before copying from rows (ordering per key).
+      if (memoryInFlight > 0) {
+        await sleep(50);
+        continue;
+      }
+      const list = [...buckets];
+      let found = false;
+      try {
+        for (let i = 0; i < list.length && !stopping; i++) {
+          const bucket = list[(cursor++ + i) % list.length]!;
+          if (await mirrorOneFromDb(bucket)) {
+            found = true;
+            break;
+          }
+        }
+        dbFailures = 0;
+      } catch (err) {
+        dbFailures++;
+        logger.warn('mirror worker: postgres error', { error: errorText(err) });
+        await wait(backoffMs(dbFailures, { baseMs: 200, maxMs: 5_000 }), 'mirror');
+        continue;
+      }
+      if (!found) await wait(tuning.idlePollMs, 'mirror');
+    }
+  }
+
+  async function scanDatabases(): Promise<void> {
+    try {
+      const dbs = await pools!.listBucketDatabases();
+      for (const { db, bucket } of dbs) {
+        const b = bucket ?? (await pools!.bucketOf(db).catch(() => undefined));
+        if (b !== undefined) buckets.add(b);
+      }
+    } catch (err) {
+      logger.debug('inventory database scan failed', { error: errorText(err) });
+    }
+  }
+
+  async function refreshStats(): Promise<void> {
+    let pending = 0;
+    let lag = 0;
+    try {
+      for (const b of buckets) {
+        const r = await pools!.withBucket(b, (pool) => pool.query<{ pending: string; lag: number }>(PENDING_STATS_SQL));
+        pending += Number(r.rows[0]?.pending ?? 0);
+        lag = Math.max(lag, Number(r.rows[0]?.lag ?? 0));
+      }
+      metrics.mirrorPending.set(pending + memoryMirror.size);
+      metrics.mirrorLag.set(lag);
+    } catch {
+      // keep the last values; the flush loop reports Postgres health
+    }
+  }
+
+  function every(ms: number, fn: () => Promise<void>): void {
+    let busy = false;
+    const t = setInterval(() => {
+      if (busy || stopping) return;
+      busy = true;
+      void fn().finally(() => (busy = false));
+    }, ms);
+    t.unref();
+    timers.push(t);
+  }
+
+  return {
+    sink,
+    async start(): Promise<void> {
+      if (running) return;
+      running = true;
+      stopping = false;
+      pools = new InventoryPools(config.postgresUrl, logger, tuning.pools);
+      main = s3ClientFor(config.main);
+      mirror = s3ClientFor(config.mirror);
+      pgHealthy = await pools.ping();
+      if (!pgHealthy) logger.warn('postgres unreachable at start; retrying in the background');
+      void scanDatabases();
+      every(tuning.scanIntervalMs, scanDatabases);
+      every(tuning.statsIntervalMs, refreshStats);
+      loops.push(flushLoop());
+      for (let i = 0; i < Math.max(1, config.mirrorConcurrency); i++) loops.push(mirrorWorker());
+    },
+    async stop(): Promise<void> {
+      if (!running) return;
+      stopping = true;
+      for (const t of timers) clearInterval(t);
+      timers.length = 0;
+      wakeFlush?.();
+      wakeMirror?.();
+      // The flush loop drains the queue while Postgres answers; bounded by the server's grace period.
+      const bound = sleep(Math.max(1000, config.shutdownGraceMs - 1000)).then(() => 'timeout' as const);
+      const result = await Promise.race([Promise.allSettled(loops).then(() => 'done' as const), bound]);
+      if (result === 'timeout' || queue.length > 0) {
+        logger.warn('stopping with unrecorded writes (a resync repairs them)', { queued: queue.length });
+      }
+      loops.length = 0;
+      running = false;
+      await pools?.close();
+      main?.destroy();
+      mirror?.destroy();
+    },
+    status(): TrackerStatus {
+      return {
+        postgresReachable: pgHealthy,
+        memoryQueue: queue.length,
+        memoryQueueOverflow: overflow,
+        memoryMirrorPending: memoryMirror.size,
+        mirrorInFlight: memoryInFlight + dbInFlight,
+        openPools: pools?.openPools() ?? 0,
+        knownBuckets: buckets.size,
+        running,
+      };
+    },
+  };
+}

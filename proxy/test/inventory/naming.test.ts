@@ -1,0 +1,91 @@
+import fc from 'fast-check';
+
+import { backoffMs } from '../../src/inventory/backoff';
+import { databaseNameFor, isInventoryDatabaseName, MAX_IDENTIFIER_BYTES } from '../../src/inventory/naming';
+import { MIGRATIONS, UPSERT_EVENT_SQL } from '../../src/inventory/schema';
+
+describe('databaseNameFor', () => {
+  test('plain names keep the seed form', () => {
+    expect(databaseNameFor('photos')).toBe('s3_mirror_photos');
+    expect(databaseNameFor('a1b2')).toBe('s3_mirror_a1b2');
+  });
+
+  test('dots and dashes do not collide', () => {
+    const names = ['my-bucket', 'my.bucket', 'my_bucket', 'mybucket', 'My-Bucket'].map(databaseNameFor);
+    expect(new Set(names).size).toBe(names.length);
+    expect(databaseNameFor('my-bucket')).toMatch(/^s3_mirror_my_bucket_[0-9a-f]{10}$/);
+  });
+
+  test('long names differing only at the end stay distinct and within 63 bytes', () => {
+    const a = `${'x'.repeat(62)}a`;
+    const b = `${'x'.repeat(62)}b`;
+    expect(databaseNameFor(a)).not.toBe(databaseNameFor(b));
+    expect(Buffer.byteLength(databaseNameFor(a))).toBeLessThanOrEqual(MAX_IDENTIFIER_BYTES);
+  });
+
+  test('property: always a safe identifier, deterministic, and injective on samples', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 300, unit: 'binary' }), (bucket) => {
+        const n = databaseNameFor(bucket);
+        expect(n).toMatch(/^s3_mirror_[a-z0-9_]+$/);
+        expect(Buffer.byteLength(n)).toBeLessThanOrEqual(MAX_IDENTIFIER_BYTES);
+        expect(isInventoryDatabaseName(n)).toBe(true);
+        expect(databaseNameFor(bucket)).toBe(n);
+      }),
+    );
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.string({ minLength: 1, maxLength: 80 }), { minLength: 2, maxLength: 50 }), (bs) => {
+        expect(new Set(bs.map(databaseNameFor)).size).toBe(bs.length);
+      }),
+    );
+  });
+
+  test('rejects an empty name', () => {
+    expect(() => databaseNameFor('')).toThrow();
+  });
+});
+
+describe('backoffMs', () => {
+  const policy = { baseMs: 1000, maxMs: 60_000 };
+  test('grows exponentially and is capped', () => {
+    expect(backoffMs(1, policy, () => 1)).toBe(1000);
+    expect(backoffMs(2, policy, () => 1)).toBe(2000);
+    expect(backoffMs(5, policy, () => 1)).toBe(16_000);
+    expect(backoffMs(50, policy, () => 1)).toBe(60_000);
+    expect(backoffMs(1000, policy, () => 0)).toBe(30_000);
+  });
+  test('jitter stays within [half, full] of the ceiling', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 100 }), fc.double({ min: 0, max: 1, noNaN: true }), (n, r) => {
+        const ms = backoffMs(n, policy, () => r);
+        const ceiling = Math.min(60_000, 1000 * 2 ** Math.max(0, n - 1));
+        expect(ms).toBeGreaterThanOrEqual(Math.floor(ceiling / 2));
+        expect(ms).toBeLessThanOrEqual(ceiling);
+      }),
+    );
+  });
+});
+
+describe('migrations', () => {
+  test('versions are strictly increasing from 1 and never reuse a number', () => {
+    MIGRATIONS.forEach((m, i) => expect(m.version).toBe(i + 1));
+  });
+  test('migration 1 has exactly the seed columns', () => {
+    const cols = [...MIGRATIONS[0]!.sql.matchAll(/^\s{4}(\w+)\s/gm)].map((m) => m[1]);
+    expect(cols).toEqual([
+      'id', 'path', 'size', 'content_type', 'is_backed_up', 'last_modified', 'deleted', 'created_at', 'updated_at',
+    ]);
+  });
+  test('every statement is idempotent (IF NOT EXISTS)', () => {
+    for (const m of MIGRATIONS) {
+      for (const stmt of m.sql.split(';').filter((s) => s.trim())) {
+        expect(stmt).toMatch(/IF NOT EXISTS/);
+      }
+    }
+  });
+  test('the upsert bumps the generation and marks the row pending', () => {
+    expect(UPSERT_EVENT_SQL).toMatch(/ON CONFLICT \(path\)/);
+    expect(UPSERT_EVENT_SQL).toMatch(/generation = f\.generation \+ 1/);
+    expect(UPSERT_EVENT_SQL).toMatch(/is_backed_up = FALSE/);
+  });
+});
