@@ -1,0 +1,262 @@
+/**
+ * Static checks of Dockerfile.proxy and Dockerfile.webhook (there is no Docker engine here): every file the
+ * build copies exists and is not excluded by .dockerignore, the entrypoint is the file `tsc -b` builds from
+ * the workspace's `main`, the runtime stage has only production dependencies of that workspace, the user
+ * is numeric and non-root and matches the injected securityContext, and EXPOSE matches the code's ports.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { loadConfig } from '../../../proxy/src/config';
+import { CONFIG_KEYS, DEFAULT_METRICS_PORT, DEFAULT_WEBHOOK_PORT } from '../../src/config';
+import { buildProxyContainer } from '../../src/sidecar-container';
+import {
+  dockerIgnored,
+  envOf,
+  parseCopy,
+  parseDockerfile,
+  readDockerfile,
+  readDockerignore,
+  workdirAt,
+  type Dockerfile,
+  type Stage,
+} from './dockerfile';
+
+const ROOT = join(__dirname, '..', '..', '..');
+const ignore = readDockerignore(join(ROOT, '.dockerignore'));
+const rootPkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { workspaces: string[] };
+
+interface Workspace {
+  dir: 'proxy' | 'webhook';
+  name: string;
+  main: string;
+  rootDir: string;
+  outDir: string;
+}
+
+function workspace(dir: 'proxy' | 'webhook'): Workspace {
+  const pkg = JSON.parse(readFileSync(join(ROOT, dir, 'package.json'), 'utf8')) as {
+    name: string;
+    main: string;
+  };
+  const ts = JSON.parse(readFileSync(join(ROOT, dir, 'tsconfig.json'), 'utf8')) as {
+    compilerOptions: { rootDir: string; outDir: string };
+  };
+  return { dir, name: pkg.name, main: pkg.main, ...ts.compilerOptions };
+}
+
+function stageByRef(df: Dockerfile, ref: string, before: number): Stage | undefined {
+  return df.stages.slice(0, before).find((s) => s.name === ref || String(s.index) === ref);
+}
+
+/**
+ * Whether `path` exists in `stage` after its first `upTo` instructions, traced back through COPY (build
+ * context or other stages), `npx tsc -b <ws>` (dist/*.js from src/*.ts) and stage bases.
+ */
+function produced(df: Dockerfile, ws: Workspace, stage: Stage, path: string, upTo?: number): boolean {
+  const end = upTo ?? stage.instructions.length;
+  for (let i = end - 1; i >= 0; i--) {
+    const ins = stage.instructions[i]!;
+    const wd = workdirAt(stage, i);
+    if (ins.keyword === 'COPY') {
+      const c = parseCopy(ins);
+      const from = c.from === undefined ? undefined : stageByRef(df, c.from, stage.index);
+      if (c.from !== undefined && !from) throw new Error(`line ${c.line}: unknown stage ${c.from}`);
+      for (const src of c.sources) {
+        const destDir = c.dest.endsWith('/') || c.sources.length > 1;
+        const target = posix.resolve(wd, destDir ? posix.join(c.dest, posix.basename(src)) : c.dest);
+        if (path !== target && !path.startsWith(target + '/')) continue;
+        const rest = path.slice(target.length);
+        if (from) return produced(df, ws, from, posix.resolve('/', src) + rest);
+        const rel = posix.normalize(src + rest);
+        return existsSync(join(ROOT, rel)) && !dockerIgnored(ignore, rel);
+      }
+    }
+    if (ins.keyword === 'RUN') {
+      const m = /npx tsc -b (\S+)/.exec(ins.args);
+      const out = posix.join(wd, m?.[1] ?? '', ws.outDir) + '/';
+      if (m && m[1] === ws.dir && path.startsWith(out) && path.endsWith('.js')) {
+        const src = posix.join(wd, ws.dir, ws.rootDir, path.slice(out.length).replace(/\.js$/, '.ts'));
+        return (
+          produced(df, ws, stage, src, i) &&
+          produced(df, ws, stage, posix.join(wd, ws.dir, 'tsconfig.json'), i)
+        );
+      }
+    }
+  }
+  const base = stageByRef(df, stage.base, stage.index);
+  return base ? produced(df, ws, base, path) : false;
+}
+
+/** The stage that provides `path` in the final stage (through one COPY --from). */
+function providerOf(df: Dockerfile, stage: Stage, path: string): Stage | undefined {
+  for (const ins of [...stage.instructions].reverse()) {
+    if (ins.keyword !== 'COPY') continue;
+    const c = parseCopy(ins);
+    const target = posix.resolve(workdirAt(stage), c.dest);
+    if (c.from && (path === target || path.startsWith(target + '/')))
+      return stageByRef(df, c.from, stage.index);
+  }
+  return undefined;
+}
+
+function proxyPorts(): { listen: number; admin: number } {
+  const c = loadConfig({
+    MAIN_ACCESS_KEY: 'a',
+    MAIN_SECRET_KEY: 'b',
+    MIRROR_S3_ENDPOINT: 'http://mirror.example:9000',
+    MIRROR_ACCESS_KEY: 'c',
+    MIRROR_SECRET_KEY: 'd',
+    POSTGRES_URL: 'postgres://u:p@db/x',
+  });
+  return { listen: c.listen.port, admin: c.admin.port };
+}
+
+const cases: { dir: 'proxy' | 'webhook'; ports: number[] }[] = [
+  { dir: 'proxy', ports: [proxyPorts().listen, proxyPorts().admin] },
+  { dir: 'webhook', ports: [DEFAULT_WEBHOOK_PORT, DEFAULT_METRICS_PORT] },
+];
+
+describe.each(cases)('Dockerfile.$dir', ({ dir, ports }) => {
+  const ws = workspace(dir);
+  const df = readDockerfile(join(ROOT, `Dockerfile.${dir}`));
+  const final = df.stages[df.stages.length - 1]!;
+  const entry = final.instructions.filter((i) => i.keyword === 'ENTRYPOINT');
+  const runs = (s: Stage) => s.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
+
+  test('multi-stage, with a node 22 slim or distroless runtime without a shell', () => {
+    expect(df.stages.length).toBeGreaterThanOrEqual(2);
+    expect(final.base).toMatch(/^(gcr\.io\/distroless\/nodejs22-debian1\d(:nonroot)?|node:22-slim)$/);
+    // Distroless has no shell: a RUN in the final stage could not work, and none is needed.
+    expect(runs(final)).toEqual([]);
+  });
+
+  test('builds with npm ci from the lockfile and tsc -b of the workspace', () => {
+    const build = df.stages.find((s) => runs(s).some((r) => r.includes(`npx tsc -b ${dir}`)));
+    expect(build).toBeDefined();
+    expect(runs(build!).some((r) => /\bnpm ci\b/.test(r))).toBe(true);
+    const wd = workdirAt(build!);
+    // npm ci needs the lockfile and every workspace manifest; tsc needs the base config.
+    for (const f of ['package.json', 'package-lock.json', 'tsconfig.base.json']) {
+      expect(produced(df, ws, build!, posix.join(wd, f))).toBe(true);
+    }
+    for (const w of rootPkg.workspaces) {
+      expect(produced(df, ws, build!, posix.join(wd, w, 'package.json'))).toBe(true);
+    }
+  });
+
+  test('ENTRYPOINT runs node directly (PID 1) on the built main of the workspace', () => {
+    expect(entry).toHaveLength(1);
+    const argv = JSON.parse(entry[0]!.args) as string[]; // exec form, or JSON.parse throws
+    expect(argv).toHaveLength(2);
+    expect(posix.basename(argv[0]!)).toBe('node');
+    // The workspace's package.json main, under its tsconfig outDir, built from rootDir.
+    expect(ws.main).toBe(posix.join(ws.outDir, 'main.js'));
+    expect(existsSync(join(ROOT, dir, ws.rootDir, 'main.ts'))).toBe(true);
+    const wd = workdirAt(final);
+    expect(argv[1]).toBe(posix.join(wd, dir, ws.main));
+    expect(produced(df, ws, final, argv[1]!)).toBe(true);
+    expect(produced(df, ws, final, posix.join(wd, dir, 'package.json'))).toBe(true);
+    expect(final.instructions.some((i) => i.keyword === 'CMD')).toBe(false);
+  });
+
+  test('node is on PATH in the runtime image (the classic-mode postStart hook runs `node -e`)', () => {
+    const argv = JSON.parse(entry[0]!.args) as string[];
+    const path = envOf(final).PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+    expect(path.split(':')).toContain(posix.dirname(argv[0]!));
+    if (dir === 'proxy') {
+      const container = buildProxyContainer({
+        image: 'x',
+        imagePullPolicy: 'IfNotPresent',
+        port: 8080,
+        adminPort: 9090,
+        logLevel: 'info',
+        allowedBuckets: '',
+        resources: { cpuRequest: '', cpuLimit: '', memoryRequest: '', memoryLimit: '' },
+        runAsUser: 65532,
+        mainEndpoint: 'http://a',
+        mainRegion: 'r',
+        mirrorEndpoint: 'http://b',
+        mirrorRegion: 'r',
+        credentialsSecretName: 's',
+        mode: 'classic',
+      }) as { lifecycle?: { postStart?: { exec?: { command?: string[] } } } };
+      expect(container.lifecycle?.postStart?.exec?.command?.[0]).toBe(posix.basename(argv[0]!));
+    }
+  });
+
+  test('runtime has only the production dependencies of this workspace', () => {
+    const wd = workdirAt(final);
+    const deps = providerOf(df, final, posix.join(wd, 'node_modules'));
+    expect(deps).toBeDefined();
+    const install = runs(deps!).filter((r) => /\bnpm (ci|prune)\b/.test(r));
+    expect(install.length).toBeGreaterThan(0);
+    for (const r of install) {
+      expect(r).toMatch(/--omit=dev\b/);
+      expect(r).toContain(`-w ${ws.name}`);
+      expect(r).not.toContain('--include-workspace-root');
+    }
+    // Nothing else from the repository reaches the runtime image.
+    for (const ins of final.instructions.filter((i) => i.keyword === 'COPY')) {
+      const c = parseCopy(ins);
+      expect(c.from).toBeDefined();
+      for (const s of c.sources) expect(['/src/node_modules', `/src/${dir}`]).toContain(s);
+    }
+  });
+
+  test('USER is numeric, non-root, and the UID the webhook injects (PROXY_RUN_AS_USER)', () => {
+    const users = final.instructions.filter((i) => i.keyword === 'USER');
+    expect(users).toHaveLength(1);
+    const m = /^(\d+)(?::(\d+))?$/.exec(users[0]!.args);
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(0);
+    expect(m![1]).toBe(CONFIG_KEYS.PROXY_RUN_AS_USER);
+    expect(m![2]).toBe(CONFIG_KEYS.PROXY_RUN_AS_USER);
+  });
+
+  test('EXPOSE lists exactly the ports of the code', () => {
+    const exposed = final.instructions
+      .filter((i) => i.keyword === 'EXPOSE')
+      .flatMap((i) => i.args.split(/\s+/))
+      .map((p) => Number(p.replace(/\/tcp$/, '')));
+    expect(exposed.sort()).toEqual([...ports].sort());
+  });
+
+  test('the build context keeps sources and drops node_modules, dist and tests', () => {
+    expect(dockerIgnored(ignore, `${dir}/src/main.ts`)).toBe(false);
+    expect(dockerIgnored(ignore, 'package-lock.json')).toBe(false);
+    expect(dockerIgnored(ignore, 'node_modules/x/index.js')).toBe(true);
+    expect(dockerIgnored(ignore, `${dir}/node_modules/x`)).toBe(true);
+    expect(dockerIgnored(ignore, `${dir}/dist/main.js`)).toBe(true);
+    expect(dockerIgnored(ignore, `${dir}/test/a.test.ts`)).toBe(true);
+  });
+});
+
+describe('the checks themselves', () => {
+  const ws = workspace('webhook');
+  const good = readFileSync(join(ROOT, 'Dockerfile.webhook'), 'utf8');
+  const entryOf = (text: string) => {
+    const df = parseDockerfile(text);
+    const final = df.stages[df.stages.length - 1]!;
+    const argv = JSON.parse(final.instructions.find((i) => i.keyword === 'ENTRYPOINT')!.args) as string[];
+    return produced(df, ws, final, argv[1]!);
+  };
+
+  test('the real file traces its entrypoint back to webhook/src/main.ts', () => {
+    expect(entryOf(good)).toBe(true);
+  });
+  test('a wrong tsc target, a missing source copy or a wrong entrypoint is caught', () => {
+    expect(entryOf(good.replace('npx tsc -b webhook', 'npx tsc -b proxy'))).toBe(false);
+    expect(entryOf(good.replace('COPY webhook/src webhook/src', 'COPY webhook/srcx webhook/src'))).toBe(
+      false,
+    );
+    expect(entryOf(good.replace('/app/webhook/dist/main.js', '/app/webhook/dist/server2.js'))).toBe(false);
+    expect(entryOf(good.replace('COPY --from=deps /src/webhook /app/webhook', ''))).toBe(false);
+  });
+  test('dockerignore matching', () => {
+    expect(dockerIgnored(['**/dist'], 'a/b/dist/x.js')).toBe(true);
+    expect(dockerIgnored(['**/dist'], 'dist')).toBe(true);
+    expect(dockerIgnored(['coverage'], 'proxy/coverage')).toBe(false);
+    expect(dockerIgnored(['*.md'], 'README.md')).toBe(true);
+    expect(dockerIgnored(['*.md'], 'docs/a.md')).toBe(false);
+  });
+});
