@@ -1,0 +1,73 @@
+/**
+ * `npm run resync -- --bucket B [--bucket C…] [--dry-run]`: compares main, mirror and inventory for each
+ * bucket, repairs every difference (unless --dry-run) and prints what it changed. Reads the proxy's env.
+ * Exit code: 0 all done, 1 some repair failed, 2 usage or configuration error.
+ */
+import { ConfigError, loadConfig, secretsOf } from '../config';
+import { InventoryPools } from '../inventory/pools';
+import { createLogger } from '../log';
+import { resyncBucket, type ResyncReport } from '../mirror/resync';
+import { s3ClientFor } from '../mirror/s3';
+
+export function parseArgs(argv: string[]): { buckets: string[]; dryRun: boolean } {
+  const buckets: string[] = [];
+  let dryRun = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--dry-run') dryRun = true;
+    else if (a === '--bucket' && argv[i + 1] !== undefined) buckets.push(argv[++i]!);
+    else if (a.startsWith('--bucket=')) buckets.push(a.slice('--bucket='.length));
+    else throw new Error(`unknown argument ${a}`);
+  }
+  if (buckets.length === 0) throw new Error('--bucket is required');
+  return { buckets, dryRun };
+}
+
+export function formatReport(r: ResyncReport): string {
+  const lines = [
+    `bucket ${r.bucket}${r.dryRun ? ' (dry run: nothing changed)' : ''}: main ${r.counts.main} objects, ` +
+      `mirror ${r.counts.mirror}${r.mirrorBucketExisted ? '' : ' (bucket missing)'}, inventory ${r.counts.inventoryRows} rows`,
+  ];
+  for (const a of r.actions) {
+    const state = r.dryRun ? 'would' : a.done ? 'done' : 'FAILED';
+    lines.push(`  ${state} ${a.action} ${JSON.stringify(a.key)} (${a.reason})${a.error ? `: ${a.error}` : ''}`);
+  }
+  if (r.actions.length === 0) lines.push('  in sync');
+  return lines.join('\n');
+}
+
+async function run(): Promise<number> {
+  let args: ReturnType<typeof parseArgs>;
+  let config;
+  try {
+    args = parseArgs(process.argv.slice(2));
+    config = loadConfig(process.env);
+  } catch (err) {
+    process.stderr.write(`resync: ${err instanceof ConfigError || err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
+  }
+  const logger = createLogger(config.logLevel === 'off' ? 'off' : 'warn', secretsOf(config));
+  const pools = new InventoryPools(config.postgresUrl, logger);
+  const main = s3ClientFor(config.main);
+  const mirror = s3ClientFor(config.mirror);
+  let failed = false;
+  try {
+    for (const bucket of args.buckets) {
+      const report = await resyncBucket({ main, mirror, pools, logger }, bucket, { dryRun: args.dryRun });
+      process.stdout.write(`${formatReport(report)}\n`);
+      if (report.actions.some((a) => !report.dryRun && !a.done)) failed = true;
+    }
+  } catch (err) {
+    logger.error('resync failed', { error: err instanceof Error ? err.message : String(err) });
+    failed = true;
+  } finally {
+    await pools.close();
+    main.destroy();
+    mirror.destroy();
+  }
+  return failed ? 1 : 0;
+}
+
+if (require.main === module) {
+  void run().then((code) => process.exit(code));
+}

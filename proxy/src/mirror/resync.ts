@@ -1,0 +1,164 @@
+import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+
+import type { InventoryPools } from '../inventory/pools';
+import { COMPLETE_SQL, UPSERT_EVENT_SQL } from '../inventory/schema';
+import type { Logger } from '../log';
+import { DEFAULT_COPIER_OPTIONS, mirrorKey, type CopierOptions, type MirrorResult } from './copier';
+import { errorText, isNoSuchBucket } from './s3';
+
+export type ResyncActionKind = 'copy' | 'delete-on-mirror' | 'fix-row' | 'mark-deleted';
+
+export interface ResyncAction {
+  action: ResyncActionKind;
+  key: string;
+  reason: string;
+  done: boolean;
+  error?: string;
+}
+
+export interface ResyncReport {
+  bucket: string;
+  dryRun: boolean;
+  counts: { main: number; mirror: number; inventoryRows: number };
+  mirrorBucketExisted: boolean;
+  actions: ResyncAction[];
+}
+
+interface Listed {
+  size: number;
+  etag: string;
+}
+
+interface Row {
+  path: string;
+  size: string;
+  etag: string | null;
+  mirror_etag: string | null;
+  deleted: boolean;
+  is_backed_up: boolean;
+}
+
+async function listAll(s3: S3Client, bucket: string): Promise<Map<string, Listed> | undefined> {
+  const out = new Map<string, Listed>();
+  let token: string | undefined;
+  try {
+    do {
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+      for (const o of page.Contents ?? []) out.set(o.Key!, { size: o.Size ?? 0, etag: o.ETag ?? '' });
+      token = page.NextContinuationToken;
+    } while (token);
+  } catch (err) {
+    if (isNoSuchBucket(err)) return undefined;
+    throw err;
+  }
+  return out;
+}
+
+/**
+ * Is the mirror's copy the same object as main's? Single-part ETags are MD5s of the bytes, so equal ETags
+ * and sizes mean equal content on both sides. A multipart ETag ("…-N") depends on the part layout, which the
+ * mirror copy does not reproduce; then the copy counts as equal only if the inventory row recorded this
+ * very pair (main ETag copied → mirror ETag produced) at the last successful copy. Otherwise: re-copy.
+ */
+export function sameObject(main: Listed, mirror: Listed | undefined, row: Row | undefined): boolean {
+  if (!mirror || mirror.size !== main.size) return false;
+  if (!main.etag.includes('-') && mirror.etag === main.etag) return true;
+  return !!row && row.etag === main.etag && row.mirror_etag === mirror.etag;
+}
+
+/** Plans the repairs for one bucket. Pure. */
+export function planResync(
+  main: Map<string, Listed>,
+  mirror: Map<string, Listed>,
+  rows: Map<string, Row>,
+): Omit<ResyncAction, 'done'>[] {
+  const plan: Omit<ResyncAction, 'done'>[] = [];
+  for (const [key, m] of main) {
+    const row = rows.get(key);
+    const mi = mirror.get(key);
+    if (!sameObject(m, mi, row)) {
+      plan.push({ action: 'copy', key, reason: mi ? 'mirror differs from main' : 'missing on mirror' });
+    } else if (!row || row.deleted || !row.is_backed_up || row.etag !== m.etag || Number(row.size) !== m.size) {
+      plan.push({ action: 'fix-row', key, reason: row ? 'inventory row out of date' : 'no inventory row' });
+    }
+  }
+  for (const key of mirror.keys()) {
+    if (!main.has(key)) plan.push({ action: 'delete-on-mirror', key, reason: 'not on main' });
+  }
+  for (const [key, row] of rows) {
+    if (main.has(key) || mirror.has(key)) continue;
+    if (!row.deleted || !row.is_backed_up) plan.push({ action: 'mark-deleted', key, reason: 'not on main' });
+  }
+  return plan;
+}
+
+export interface ResyncContext {
+  main: S3Client;
+  mirror: S3Client;
+  pools: InventoryPools;
+  logger: Logger;
+  copier?: CopierOptions;
+}
+
+/**
+ * Compares main, mirror and inventory for one bucket and repairs every difference (unless dryRun). Safe to
+ * run next to live sidecars: each repair first bumps the row's generation (like a write), then copies what
+ * main holds now and completes with the same compare-and-set as the workers.
+ */
+export async function resyncBucket(ctx: ResyncContext, bucket: string, opts: { dryRun: boolean }): Promise<ResyncReport> {
+  const mainList = await listAll(ctx.main, bucket);
+  if (!mainList) throw new Error(`main bucket ${bucket} does not exist`);
+  const mirrorListed = await listAll(ctx.mirror, bucket);
+  const mirrorList = mirrorListed ?? new Map<string, Listed>();
+  const rows = await ctx.pools.withBucket(bucket, async (pool) => {
+    const r = await pool.query<Row>('SELECT path, size::text, etag, mirror_etag, deleted, is_backed_up FROM files');
+    return new Map(r.rows.map((row) => [row.path, row]));
+  });
+  const plan = planResync(mainList, mirrorList, rows);
+  const report: ResyncReport = {
+    bucket,
+    dryRun: opts.dryRun,
+    counts: { main: mainList.size, mirror: mirrorList.size, inventoryRows: rows.size },
+    mirrorBucketExisted: mirrorListed !== undefined,
+    actions: plan.map((p) => ({ ...p, done: false })),
+  };
+  if (opts.dryRun) return report;
+
+  for (const action of report.actions) {
+    try {
+      await ctx.pools.withBucket(bucket, async (pool) => {
+        const onMain = mainList.get(action.key);
+        const up = await pool.query<{ id: number; generation: string }>(
+          `${UPSERT_EVENT_SQL} RETURNING id, generation::text`,
+          [action.key, !onMain, onMain?.size ?? null, null, new Date(), onMain?.etag ?? null, null, null,
+            `Resync:${action.action}`, new Date()],
+        );
+        const row = up.rows[0]!;
+        let result: MirrorResult;
+        if (action.action === 'fix-row') {
+          const head = await ctx.main.send(new HeadObjectCommand({ Bucket: bucket, Key: action.key }));
+          result = {
+            exists: true,
+            size: head.ContentLength ?? 0,
+            etag: head.ETag,
+            mirrorEtag: mirrorList.get(action.key)?.etag,
+            contentType: head.ContentType,
+            lastModified: head.LastModified,
+            versionId: head.VersionId,
+          };
+        } else {
+          result = await mirrorKey(ctx.main, ctx.mirror, bucket, action.key, ctx.copier ?? DEFAULT_COPIER_OPTIONS);
+        }
+        const r = result;
+        await pool.query(COMPLETE_SQL, [row.id, row.generation, !r.exists,
+          r.exists ? r.size : null, r.exists ? (r.contentType ?? null) : null, r.exists ? (r.lastModified ?? null) : null,
+          r.exists ? (r.etag ?? null) : null, r.exists ? (r.versionId ?? null) : null, r.exists ? (r.mirrorEtag ?? null) : null]);
+      });
+      action.done = true;
+    } catch (err) {
+      action.error = errorText(err);
+      ctx.logger.warn('resync action failed', { bucket, key: action.key, action: action.action, error: action.error });
+    }
+  }
+  return report;
+}
