@@ -135,8 +135,10 @@ export async function threeWayDiff(services: TestServices, bucket: string): Prom
       if (!row) diffs.push(`inventory: no row for ${show(key)}`);
       else {
         if (row.deleted) diffs.push(`inventory: ${show(key)} is on main but deleted = true`);
-        if (!row.is_backed_up) diffs.push(`inventory: ${show(key)} not backed up (last_error ${row.last_error})`);
-        if (Number(row.size) !== m.size) diffs.push(`inventory: ${show(key)} size ${row.size} != main ${m.size}`);
+        if (!row.is_backed_up)
+          diffs.push(`inventory: ${show(key)} not backed up (last_error ${row.last_error})`);
+        if (Number(row.size) !== m.size)
+          diffs.push(`inventory: ${show(key)} size ${row.size} != main ${m.size}`);
         if (row.etag !== m.etag) diffs.push(`inventory: ${show(key)} etag ${row.etag} != main ${m.etag}`);
       }
       const mi = mirrorList.get(key);
@@ -154,7 +156,8 @@ export async function threeWayDiff(services: TestServices, bucket: string): Prom
     for (const [key, row] of rows) {
       if (mainList.has(key)) continue;
       if (!row.deleted) diffs.push(`inventory: ${show(key)} not on main but deleted = false`);
-      if (!row.is_backed_up) diffs.push(`inventory: deleted ${show(key)} not backed up (last_error ${row.last_error})`);
+      if (!row.is_backed_up)
+        diffs.push(`inventory: deleted ${show(key)} not backed up (last_error ${row.last_error})`);
     }
     return diffs;
   } finally {
@@ -181,6 +184,10 @@ export async function waitForThreeWayEqual(
       last = await threeWayDiff(services, bucket);
       return last.length === 0;
     },
-    { timeoutMs: opts.timeoutMs ?? 120_000, maxIntervalMs: 1000, describe: () => last.slice(0, 40).join('\n') },
+    {
+      timeoutMs: opts.timeoutMs ?? 120_000,
+      maxIntervalMs: 1000,
+      describe: () => last.slice(0, 40).join('\n'),
+    },
   );
 }

@@ -30,7 +30,9 @@ export function formatReport(r: ResyncReport): string {
   ];
   for (const a of r.actions) {
     const state = r.dryRun ? 'would' : a.done ? 'done' : 'FAILED';
-    lines.push(`  ${state} ${a.action} ${JSON.stringify(a.key)} (${a.reason})${a.error ? `: ${a.error}` : ''}`);
+    lines.push(
+      `  ${state} ${a.action} ${JSON.stringify(a.key)} (${a.reason})${a.error ? `: ${a.error}` : ''}`,
+    );
   }
   if (r.actions.length === 0) lines.push('  in sync');
   return lines.join('\n');
@@ -43,7 +45,9 @@ async function run(): Promise<number> {
     args = parseArgs(process.argv.slice(2));
     config = loadConfig(process.env);
   } catch (err) {
-    process.stderr.write(`resync: ${err instanceof ConfigError || err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(
+      `resync: ${err instanceof ConfigError || err instanceof Error ? err.message : String(err)}\n`,
+    );
     return 2;
   }
   const logger = createLogger(config.logLevel === 'off' ? 'off' : 'warn', secretsOf(config));

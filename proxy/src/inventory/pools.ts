@@ -148,7 +148,9 @@ export class InventoryPools {
   /** Closes least recently used idle pools beyond the limit. */
   private evict(): void {
     if (this.entries.size <= this.limits.maxPools) return;
-    const idle = [...this.entries.values()].filter((e) => e.inUse === 0).sort((a, b) => a.lastUsed - b.lastUsed);
+    const idle = [...this.entries.values()]
+      .filter((e) => e.inUse === 0)
+      .sort((a, b) => a.lastUsed - b.lastUsed);
     for (const e of idle) {
       if (this.entries.size <= this.limits.maxPools) break;
       this.entries.delete(e.db);
@@ -206,7 +208,10 @@ export async function migrate(client: PoolClient): Promise<number[]> {
     for (const m of MIGRATIONS) {
       if (have.has(m.version)) continue;
       await client.query(m.sql);
-      await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
+        m.version,
+        m.name,
+      ]);
       applied.push(m.version);
     }
     await client.query('COMMIT');

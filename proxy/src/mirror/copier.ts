@@ -4,6 +4,7 @@ import {
   GetBucketVersioningCommand,
   GetObjectCommand,
   GetObjectTaggingCommand,
+  HeadObjectCommand,
   PutBucketVersioningCommand,
   type GetObjectCommandOutput,
   type S3Client,
@@ -91,7 +92,12 @@ export async function mirrorKey(
         }
       });
       const done = await up.done();
-      return (done as { ETag?: string }).ETag;
+      const etag = (done as { ETag?: string }).ETag;
+      if (etag) return etag;
+      // Ceph RGW 16 answers CompleteMultipartUpload with an empty ETag: read it back (this worker holds
+      // the row's lease, so no other copy of this key runs now).
+      const head = await mirror.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return head.ETag;
     };
     let mirrorEtag: string | undefined;
     try {

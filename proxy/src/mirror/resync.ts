@@ -78,7 +78,13 @@ export function planResync(
     const mi = mirror.get(key);
     if (!sameObject(m, mi, row)) {
       plan.push({ action: 'copy', key, reason: mi ? 'mirror differs from main' : 'missing on mirror' });
-    } else if (!row || row.deleted || !row.is_backed_up || row.etag !== m.etag || Number(row.size) !== m.size) {
+    } else if (
+      !row ||
+      row.deleted ||
+      !row.is_backed_up ||
+      row.etag !== m.etag ||
+      Number(row.size) !== m.size
+    ) {
       plan.push({ action: 'fix-row', key, reason: row ? 'inventory row out of date' : 'no inventory row' });
     }
   }
@@ -105,13 +111,19 @@ export interface ResyncContext {
  * run next to live sidecars: each repair first bumps the row's generation (like a write), then copies what
  * main holds now and completes with the same compare-and-set as the workers.
  */
-export async function resyncBucket(ctx: ResyncContext, bucket: string, opts: { dryRun: boolean }): Promise<ResyncReport> {
+export async function resyncBucket(
+  ctx: ResyncContext,
+  bucket: string,
+  opts: { dryRun: boolean },
+): Promise<ResyncReport> {
   const mainList = await listAll(ctx.main, bucket);
   if (!mainList) throw new Error(`main bucket ${bucket} does not exist`);
   const mirrorListed = await listAll(ctx.mirror, bucket);
   const mirrorList = mirrorListed ?? new Map<string, Listed>();
   const rows = await ctx.pools.withBucket(bucket, async (pool) => {
-    const r = await pool.query<Row>('SELECT path, size::text, etag, mirror_etag, deleted, is_backed_up FROM files');
+    const r = await pool.query<Row>(
+      'SELECT path, size::text, etag, mirror_etag, deleted, is_backed_up FROM files',
+    );
     return new Map(r.rows.map((row) => [row.path, row]));
   });
   const plan = planResync(mainList, mirrorList, rows);
@@ -130,8 +142,18 @@ export async function resyncBucket(ctx: ResyncContext, bucket: string, opts: { d
         const onMain = mainList.get(action.key);
         const up = await pool.query<{ id: number; generation: string }>(
           `${UPSERT_EVENT_SQL} RETURNING id, generation::text`,
-          [action.key, !onMain, onMain?.size ?? null, null, new Date(), onMain?.etag ?? null, null, null,
-            `Resync:${action.action}`, new Date()],
+          [
+            action.key,
+            !onMain,
+            onMain?.size ?? null,
+            null,
+            new Date(),
+            onMain?.etag ?? null,
+            null,
+            null,
+            `Resync:${action.action}`,
+            new Date(),
+          ],
         );
         const row = up.rows[0]!;
         let result: MirrorResult;
@@ -147,17 +169,36 @@ export async function resyncBucket(ctx: ResyncContext, bucket: string, opts: { d
             versionId: head.VersionId,
           };
         } else {
-          result = await mirrorKey(ctx.main, ctx.mirror, bucket, action.key, ctx.copier ?? DEFAULT_COPIER_OPTIONS);
+          result = await mirrorKey(
+            ctx.main,
+            ctx.mirror,
+            bucket,
+            action.key,
+            ctx.copier ?? DEFAULT_COPIER_OPTIONS,
+          );
         }
         const r = result;
-        await pool.query(COMPLETE_SQL, [row.id, row.generation, !r.exists,
-          r.exists ? r.size : null, r.exists ? (r.contentType ?? null) : null, r.exists ? (r.lastModified ?? null) : null,
-          r.exists ? (r.etag ?? null) : null, r.exists ? (r.versionId ?? null) : null, r.exists ? (r.mirrorEtag ?? null) : null]);
+        await pool.query(COMPLETE_SQL, [
+          row.id,
+          row.generation,
+          !r.exists,
+          r.exists ? r.size : null,
+          r.exists ? (r.contentType ?? null) : null,
+          r.exists ? (r.lastModified ?? null) : null,
+          r.exists ? (r.etag ?? null) : null,
+          r.exists ? (r.versionId ?? null) : null,
+          r.exists ? (r.mirrorEtag ?? null) : null,
+        ]);
       });
       action.done = true;
     } catch (err) {
       action.error = errorText(err);
-      ctx.logger.warn('resync action failed', { bucket, key: action.key, action: action.action, error: action.error });
+      ctx.logger.warn('resync action failed', {
+        bucket,
+        key: action.key,
+        action: action.action,
+        error: action.error,
+      });
     }
   }
   return report;

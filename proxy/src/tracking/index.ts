@@ -95,8 +95,17 @@ export function upsertParams(e: WriteEvent): unknown[] {
 
 export function completeParams(id: number, generation: string, r: MirrorResult): unknown[] {
   if (!r.exists) return [id, generation, true, null, null, null, null, null, null];
-  return [id, generation, false, r.size, r.contentType ?? null, r.lastModified ?? null, r.etag ?? null,
-    r.versionId ?? null, r.mirrorEtag ?? null];
+  return [
+    id,
+    generation,
+    false,
+    r.size,
+    r.contentType ?? null,
+    r.lastModified ?? null,
+    r.etag ?? null,
+    r.versionId ?? null,
+    r.mirrorEtag ?? null,
+  ];
 }
 
 export function createWriteTracker(deps: TrackerDeps): WriteTracker {
@@ -269,14 +278,23 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       const started = Date.now();
       dbInFlight++;
       try {
-        const result = await renewingLease(pool, row.id, mirrorKey(main!, mirror!, bucket, row.path, copierOpts()));
+        const result = await renewingLease(
+          pool,
+          row.id,
+          mirrorKey(main!, mirror!, bucket, row.path, copierOpts()),
+        );
         observe(result.exists ? 'copy' : 'delete', true, started);
         const done = await pool.query(COMPLETE_SQL, completeParams(row.id, row.generation, result));
         if (!done.rowCount) await pool.query(RELEASE_SQL, [row.id, owner]);
       } catch (err) {
         observe('copy', false, started);
         const delay = backoffMs(row.attempts + 1, tuning.retry);
-        logger.warn('mirror failed; will retry', { bucket, key: row.path, attempt: row.attempts + 1, error: errorText(err) });
+        logger.warn('mirror failed; will retry', {
+          bucket,
+          key: row.path,
+          attempt: row.attempts + 1,
+          error: errorText(err),
+        });
         await pool.query(FAIL_SQL, [row.id, owner, errorText(err), delay]).catch(() => undefined);
       } finally {
         dbInFlight--;
@@ -359,7 +377,9 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     let lag = 0;
     try {
       for (const b of buckets) {
-        const r = await pools!.withBucket(b, (pool) => pool.query<{ pending: string; lag: number }>(PENDING_STATS_SQL));
+        const r = await pools!.withBucket(b, (pool) =>
+          pool.query<{ pending: string; lag: number }>(PENDING_STATS_SQL),
+        );
         pending += Number(r.rows[0]?.pending ?? 0);
         lag = Math.max(lag, Number(r.rows[0]?.lag ?? 0));
       }

@@ -34,9 +34,12 @@ describe('databaseNameFor', () => {
       }),
     );
     fc.assert(
-      fc.property(fc.uniqueArray(fc.string({ minLength: 1, maxLength: 80 }), { minLength: 2, maxLength: 50 }), (bs) => {
-        expect(new Set(bs.map(databaseNameFor)).size).toBe(bs.length);
-      }),
+      fc.property(
+        fc.uniqueArray(fc.string({ minLength: 1, maxLength: 80 }), { minLength: 2, maxLength: 50 }),
+        (bs) => {
+          expect(new Set(bs.map(databaseNameFor)).size).toBe(bs.length);
+        },
+      ),
     );
   });
 
@@ -73,7 +76,15 @@ describe('migrations', () => {
   test('migration 1 has exactly the seed columns', () => {
     const cols = [...MIGRATIONS[0]!.sql.matchAll(/^\s{4}(\w+)\s/gm)].map((m) => m[1]);
     expect(cols).toEqual([
-      'id', 'path', 'size', 'content_type', 'is_backed_up', 'last_modified', 'deleted', 'created_at', 'updated_at',
+      'id',
+      'path',
+      'size',
+      'content_type',
+      'is_backed_up',
+      'last_modified',
+      'deleted',
+      'created_at',
+      'updated_at',
     ]);
   });
   test('every statement is idempotent (IF NOT EXISTS)', () => {
