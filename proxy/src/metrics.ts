@@ -22,7 +22,7 @@ export type ProxyMetrics = ReturnType<typeof createMetrics>;
 
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 's3mirror_proxy_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 's3mirror_proxy_' });
   const registers = [registry];
   return {
     registry,

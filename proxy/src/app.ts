@@ -1,0 +1,91 @@
+import type { AddressInfo } from 'node:net';
+import http, { createServer } from 'node:http';
+import { Pool } from 'undici';
+import type { ProxyConfig } from './config';
+import type { WriteSink } from './events';
+import type { Logger } from './log';
+import type { ProxyMetrics } from './metrics';
+import { createAdminApp } from './http/admin-server';
+import { createDataServer } from './http/data-server';
+import { createS3Handler } from './http/s3-handler';
+import { RequestSigner } from './sigv4/signer';
+
+/** The background side: inventory and mirroring. */
+export interface WriteTrackerLike {
+  sink: WriteSink;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  status?(): object;
+}
+
+export interface RunningProxy {
+  dataAddress: AddressInfo;
+  adminAddress: AddressInfo;
+  /** Stops accepting, waits for in-flight requests (bounded), then stops the background work. */
+  shutdown(): Promise<void>;
+}
+
+function listen(server: http.Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+export async function startProxy(
+  config: ProxyConfig,
+  logger: Logger,
+  metrics: ProxyMetrics,
+  tracker: WriteTrackerLike,
+): Promise<RunningProxy> {
+  let accepting = false;
+  // Keep-alive pool to main: connection set-up is the largest fixed cost of a small request.
+  const upstream = new Pool(config.main.url.origin, {
+    connections: 256,
+    keepAliveTimeout: 30_000,
+    headersTimeout: 300_000,
+    bodyTimeout: 300_000,
+  });
+  const handler = createS3Handler({
+    config,
+    signer: new RequestSigner(config.main),
+    upstream,
+    sink: tracker.sink,
+    logger,
+    metrics,
+  });
+  const dataServer = createDataServer(config, handler);
+  const adminHttp = createServer(
+    createAdminApp(metrics.registry, { ready: () => accepting, details: () => tracker.status?.() ?? {} }),
+  );
+
+  await tracker.start();
+  const adminAddress = await listen(adminHttp, config.admin.host, config.admin.port);
+  const dataAddress = await listen(dataServer, config.listen.host, config.listen.port);
+  accepting = true;
+  logger.info('proxy listening', {
+    data: `${dataAddress.address}:${dataAddress.port}`,
+    admin: `${adminAddress.address}:${adminAddress.port}`,
+    main: config.main.url.origin,
+    mirror: config.mirror.url.origin,
+  });
+
+  return {
+    dataAddress,
+    adminAddress,
+    async shutdown() {
+      accepting = false;
+      const closed = new Promise<void>((resolve) => dataServer.close(() => resolve()));
+      dataServer.closeIdleConnections();
+      const timer = setTimeout(() => dataServer.closeAllConnections(), config.shutdownGraceMs);
+      await closed;
+      clearTimeout(timer);
+      await tracker.stop();
+      await upstream.close();
+      await new Promise<void>((resolve) => adminHttp.close(() => resolve()));
+    },
+  };
+}

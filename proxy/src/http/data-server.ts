@@ -1,0 +1,39 @@
+import http from 'node:http';
+import type { ProxyConfig } from '../config';
+
+/**
+ * The S3 data-path server. Node's parser already rejects duplicate Content-Length and
+ * Content-Length together with Transfer-Encoding, the usual smuggling vectors.
+ */
+export function createDataServer(
+  config: ProxyConfig,
+  handler: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>,
+): http.Server {
+  const server = http.createServer(
+    {
+      // Slow-header (slowloris) clients are cut after this long.
+      headersTimeout: Math.min(config.clientIdleTimeoutMs, 20_000),
+      // Large uploads may legitimately take hours; idleness is bounded by the socket timeout instead.
+      requestTimeout: 0,
+      keepAliveTimeout: 5_000,
+      maxHeaderSize: 16 * 1024,
+    },
+    (req, res) => void handler(req, res),
+  );
+  // A stalled upload or download is cut, which aborts the upstream request too.
+  server.timeout = config.clientIdleTimeoutMs;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const status =
+      err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const body =
+      '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>' +
+      (status === 400 ? 'BadRequest' : status === 431 ? 'RequestHeaderSectionTooLarge' : 'RequestTimeout') +
+      '</Code><Message>Malformed HTTP request.</Message></Error>';
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/xml\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+  return server;
+}

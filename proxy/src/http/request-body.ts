@@ -1,0 +1,98 @@
+import type { IncomingMessage } from 'node:http';
+import { Transform, type Readable } from 'node:stream';
+import { createAwsChunkedDecoder, planAwsChunked, type AwsChunkedDecoder } from '../chunked';
+
+/** The body to send upstream, and what the proxy learnt about it on the way. */
+export interface UpstreamBody {
+  /** Null when the request has no body. */
+  stream: Readable | null;
+  /** Content-Length to declare upstream, when known. */
+  contentLength?: number;
+  /** Set when the app sent aws-chunked framing, which is decoded here. */
+  decoder?: AwsChunkedDecoder;
+  /** Content-Encoding left once aws-chunked is removed. */
+  contentEncoding?: string | null;
+  /** Payload bytes that went upstream so far. */
+  bytesForwarded(): number;
+  /** Why the body failed (an S3Error for bad framing or checksums), if it did. */
+  failure(): Error | undefined;
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/**
+ * Counts bytes on their way upstream. A 'data' listener on the request itself would switch it to
+ * flowing mode before the upstream client attaches, and the body would be lost.
+ */
+function counter(): { stream: Transform; count: () => number } {
+  let n = 0;
+  const stream = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      n += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  return { stream, count: () => n };
+}
+
+/**
+ * Wires the request body for forwarding: aws-chunked framing is decoded (and validated) on the fly,
+ * any other body passes through unchanged. Never buffers. Errors in the body (bad framing, BadDigest,
+ * the client going away) surface as an error of the returned stream, which fails the upstream request
+ * before it completes; the request socket is left open so the proxy can still answer.
+ * Rejects with an S3Error for headers that already make the request invalid, or for an empty aws-chunked
+ * body whose framing is invalid.
+ */
+export async function prepareUpstreamBody(
+  req: IncomingMessage,
+  onFailure: (err: Error) => void,
+): Promise<UpstreamBody> {
+  const plan = planAwsChunked(req.headers);
+  const length = header(req, 'content-length');
+  const hasBody = (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+  if (!plan && !hasBody) {
+    return {
+      stream: null,
+      ...(length === '0' ? { contentLength: 0 } : {}),
+      bytesForwarded: () => 0,
+      failure: () => undefined,
+    };
+  }
+  const count = counter();
+  let failed: Error | undefined;
+  // The body may fail before the upstream client has attached to it: keep the first error, never throw it.
+  const fail = (err: Error): void => {
+    if (failed) return;
+    failed = err;
+    count.stream.destroy(err);
+    onFailure(err);
+  };
+  count.stream.on('error', fail);
+  req.on('error', fail);
+  const base = { bytesForwarded: count.count, failure: () => failed };
+  if (!plan) {
+    req.pipe(count.stream);
+    return {
+      stream: count.stream,
+      ...(length !== undefined ? { contentLength: Number(length) } : {}),
+      ...base,
+    };
+  }
+  const decoder = createAwsChunkedDecoder(plan);
+  // Not pipeline(): that would destroy the request, and with it the socket the error answer goes on.
+  decoder.on('error', fail);
+  req.pipe(decoder).pipe(count.stream);
+  const decoded = { decoder, contentEncoding: plan.contentEncoding, ...base };
+  if (plan.decodedLength === 0) {
+    // Upstream would store an empty object as soon as it saw the headers: validate the framing first.
+    await new Promise<void>((resolve) => {
+      count.stream.on('end', resolve).on('close', resolve).resume();
+    });
+    if (failed) throw failed;
+    return { stream: null, contentLength: 0, ...decoded };
+  }
+  return { stream: count.stream, contentLength: plan.decodedLength, ...decoded };
+}

@@ -1,0 +1,99 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** Headers that belong to one hop, or to the app's own signature, and never go upstream as they came. */
+const DROPPED_REQUEST_HEADERS = new Set([
+  'host',
+  'authorization',
+  'x-amz-date',
+  'x-amz-security-token',
+  'x-amz-content-sha256',
+  'content-length',
+  'connection',
+  'keep-alive',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+  'http2-settings',
+]);
+
+/** Set by aws-chunked framing, which the proxy decodes before forwarding. */
+const AWS_CHUNKED_HEADERS = new Set([
+  'content-encoding',
+  'x-amz-decoded-content-length',
+  'x-amz-trailer',
+  'x-amz-sdk-checksum-algorithm',
+]);
+
+const HOP_BY_HOP_RESPONSE_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+function connectionTokens(value: string | string[] | undefined): Set<string> {
+  const joined = Array.isArray(value) ? value.join(',') : (value ?? '');
+  return new Set(
+    joined
+      .split(',')
+      .map((t) => t.trim().toLowerCase())
+      .filter(Boolean),
+  );
+}
+
+export interface UpstreamHeaderOptions {
+  /** The body is aws-chunked and will be decoded; value is the remaining Content-Encoding, if any. */
+  decodedAwsChunked?: { contentEncoding: string | null };
+  contentLength?: number;
+  payloadHash: string;
+}
+
+/** Builds the headers to forward to main, before signing. Lower-case names, single string values. */
+export function upstreamRequestHeaders(
+  incoming: IncomingHttpHeaders,
+  options: UpstreamHeaderOptions,
+): Record<string, string> {
+  const hopByHop = connectionTokens(incoming.connection);
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || DROPPED_REQUEST_HEADERS.has(name) || hopByHop.has(name)) continue;
+    if (options.decodedAwsChunked && AWS_CHUNKED_HEADERS.has(name)) continue;
+    out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  if (options.decodedAwsChunked?.contentEncoding)
+    out['content-encoding'] = options.decodedAwsChunked.contentEncoding;
+  if (options.contentLength !== undefined) out['content-length'] = String(options.contentLength);
+  out['x-amz-content-sha256'] = options.payloadHash;
+  return out;
+}
+
+/** The payload hash to sign: the app's own SHA-256 when the body goes up unchanged, otherwise UNSIGNED-PAYLOAD. */
+export function payloadHashFor(incoming: IncomingHttpHeaders, bodyUnchanged: boolean): string {
+  const declared = incoming['x-amz-content-sha256'];
+  if (bodyUnchanged && typeof declared === 'string' && /^[0-9a-f]{64}$/i.test(declared)) {
+    return declared.toLowerCase();
+  }
+  return 'UNSIGNED-PAYLOAD';
+}
+
+/** Response headers to pass back to the app unchanged, minus hop-by-hop ones. */
+export function downstreamResponseHeaders(
+  upstream: Record<string, string | string[] | undefined>,
+): Record<string, string | string[]> {
+  const hopByHop = connectionTokens(upstream.connection);
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(upstream)) {
+    const lower = name.toLowerCase();
+    if (value === undefined || HOP_BY_HOP_RESPONSE_HEADERS.has(lower) || hopByHop.has(lower)) continue;
+    out[lower] = value;
+  }
+  return out;
+}

@@ -1,0 +1,82 @@
+import path from 'node:path';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { freePorts } from './free-port';
+import { spawnNode, type NodeProcess } from './process';
+import type { TestServices } from './services';
+
+export const PROXY_MAIN = path.resolve(__dirname, '../../proxy/dist/main.js');
+
+export interface ProxyInstance {
+  url: string;
+  adminUrl: string;
+  port: number;
+  process: NodeProcess;
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** The proxy environment for the shared services: main and mirror gateways, Postgres. */
+export function proxyEnv(
+  services: TestServices,
+  overrides: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    MAIN_S3_ENDPOINT: services.ceph.mainEndpoint,
+    MAIN_ACCESS_KEY: services.ceph.main.accessKeyId,
+    MAIN_SECRET_KEY: services.ceph.main.secretAccessKey,
+    MAIN_S3_REGION: services.ceph.region,
+    MIRROR_S3_ENDPOINT: services.ceph.mirrorEndpoint,
+    MIRROR_ACCESS_KEY: services.ceph.mirror.accessKeyId,
+    MIRROR_SECRET_KEY: services.ceph.mirror.secretAccessKey,
+    MIRROR_S3_REGION: services.ceph.region,
+    POSTGRES_URL: services.postgres.url,
+    LOG_LEVEL: 'info',
+    ...overrides,
+  };
+}
+
+/** Starts the built proxy (`proxy/dist/main.js`) as a real process on free ports and waits for /readyz. */
+export async function startProxyProcess(env: Record<string, string>): Promise<ProxyInstance> {
+  const [port, adminPort] = (await freePorts(2)) as [number, number];
+  const fullEnv = { LISTEN_ADDR: `127.0.0.1:${port}`, ADMIN_ADDR: `127.0.0.1:${adminPort}`, ...env };
+  const child = spawnNode(PROXY_MAIN, { env: fullEnv });
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  await child.waitForHttp(`${adminUrl}/readyz`, { timeoutMs: 30_000 });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    adminUrl,
+    port,
+    process: child,
+    env: fullEnv,
+    stop: async () => {
+      await child.stop(10_000);
+    },
+  };
+}
+
+/** An app's S3 client pointed at the proxy, with junk credentials the proxy must replace. */
+export function appClient(url: string, extra: Partial<S3ClientConfig> = {}): S3Client {
+  return new S3Client({
+    endpoint: url,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'APP-JUNK-KEY', secretAccessKey: 'app-junk-secret-that-is-wrong' },
+    ...extra,
+  });
+}
+
+/** A client straight to a gateway with real credentials, for reading back what was stored. */
+export function directClient(
+  endpoint: string,
+  creds: { accessKeyId: string; secretAccessKey: string },
+  extra: Partial<S3ClientConfig> = {},
+): S3Client {
+  return new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: creds,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    ...extra,
+  });
+}
