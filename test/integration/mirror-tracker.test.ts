@@ -78,14 +78,21 @@ const TUNING: Partial<TrackerTuning> = {
 };
 
 const trackers: WriteTracker[] = [];
+const metricsOf = new Map<WriteTracker, ReturnType<typeof createMetrics>>();
+async function gauge(t: WriteTracker, name: string): Promise<number> {
+  const m = await metricsOf.get(t)!.registry.getSingleMetric(name)!.get();
+  return m.values[0]?.value ?? 0;
+}
 async function newTracker(): Promise<WriteTracker> {
   const config = testConfig();
+  const metrics = createMetrics();
   const t = createWriteTracker({
     config,
     logger: createLogger('error'),
-    metrics: createMetrics(),
+    metrics,
     tuning: TUNING,
   });
+  metricsOf.set(t, metrics);
   await t.start();
   trackers.push(t);
   return t;
@@ -289,10 +296,22 @@ describe('write tracker: inventory and mirroring', () => {
         },
         { timeoutMs: 60_000 },
       );
+      await pollUntil('pending and lag gauges rise', async () => {
+        return (
+          (await gauge(t, 's3mirror_mirror_pending')) > 0 &&
+          (await gauge(t, 's3mirror_mirror_lag_seconds')) > 0
+        );
+      });
+      const failed = await metricsOf
+        .get(t)!
+        .registry.getSingleMetric('s3mirror_mirror_operations_total')!
+        .get();
+      expect(failed.values.some((v) => v.labels.result === 'failure' && v.value > 0)).toBe(true);
     } finally {
       await ctl.startMirrorGateway();
     }
     await waitForThreeWayEqual(services, bucket, { timeoutMs: 180_000 });
+    await pollUntil('pending gauge back to 0', async () => (await gauge(t, 's3mirror_mirror_pending')) === 0);
   });
 
   test('Postgres restarted: writes held in memory, mirrored from memory, inventory catches up', async () => {

@@ -1,0 +1,75 @@
+import { formatReport, parseArgs } from '../../src/cli/resync';
+import { planResync, sameObject } from '../../src/mirror/resync';
+
+const row = (over: Partial<Parameters<typeof sameObject>[2] & object> = {}) => ({
+  path: 'k',
+  size: '3',
+  etag: '"abc"',
+  mirror_etag: '"abc"',
+  deleted: false,
+  is_backed_up: true,
+  ...over,
+});
+
+describe('sameObject', () => {
+  test('single-part: equal size and ETag', () => {
+    expect(sameObject({ size: 3, etag: '"abc"' }, { size: 3, etag: '"abc"' }, undefined)).toBe(true);
+    expect(sameObject({ size: 3, etag: '"abc"' }, { size: 3, etag: '"abd"' }, undefined)).toBe(false);
+    expect(sameObject({ size: 3, etag: '"abc"' }, { size: 4, etag: '"abc"' }, undefined)).toBe(false);
+    expect(sameObject({ size: 3, etag: '"abc"' }, undefined, undefined)).toBe(false);
+  });
+  test('multipart: only when the row recorded this exact copied pair', () => {
+    const main = { size: 10, etag: '"m-3"' };
+    const mirror = { size: 10, etag: '"x-2"' };
+    expect(sameObject(main, mirror, row({ etag: '"m-3"', mirror_etag: '"x-2"' }))).toBe(true);
+    expect(sameObject(main, mirror, row({ etag: '"m-3"', mirror_etag: '"y-2"' }))).toBe(false);
+    expect(sameObject(main, mirror, row({ etag: '"old-3"', mirror_etag: '"x-2"' }))).toBe(false);
+    expect(sameObject(main, mirror, undefined)).toBe(false);
+  });
+});
+
+describe('planResync', () => {
+  test('one action per difference, none when equal', () => {
+    const main = new Map([
+      ['same', { size: 1, etag: '"a"' }],
+      ['missing', { size: 1, etag: '"b"' }],
+      ['norow', { size: 1, etag: '"c"' }],
+    ]);
+    const mirror = new Map([
+      ['same', { size: 1, etag: '"a"' }],
+      ['norow', { size: 1, etag: '"c"' }],
+      ['extra', { size: 1, etag: '"d"' }],
+    ]);
+    const rows = new Map([
+      ['same', row({ path: 'same', size: '1', etag: '"a"' })],
+      ['ghost', row({ path: 'ghost' })],
+      ['gone', row({ path: 'gone', deleted: true })],
+    ]);
+    expect(planResync(main, mirror, rows).map((a) => [a.action, a.key])).toEqual([
+      ['copy', 'missing'],
+      ['fix-row', 'norow'],
+      ['delete-on-mirror', 'extra'],
+      ['mark-deleted', 'ghost'],
+    ]);
+  });
+});
+
+describe('resync CLI', () => {
+  test('arguments', () => {
+    expect(parseArgs(['--bucket', 'b', '--dry-run'])).toEqual({ buckets: ['b'], dryRun: true });
+    expect(parseArgs(['--bucket=a', '--bucket', 'b'])).toEqual({ buckets: ['a', 'b'], dryRun: false });
+    expect(() => parseArgs([])).toThrow(/--bucket/);
+    expect(() => parseArgs(['--bucket', 'b', '--force'])).toThrow(/unknown/);
+  });
+  test('report', () => {
+    const text = formatReport({
+      bucket: 'b',
+      dryRun: true,
+      counts: { main: 1, mirror: 0, inventoryRows: 0 },
+      mirrorBucketExisted: false,
+      actions: [{ action: 'copy', key: 'k', reason: 'missing on mirror', done: false }],
+    });
+    expect(text).toMatch(/dry run/);
+    expect(text).toMatch(/would copy "k"/);
+  });
+});

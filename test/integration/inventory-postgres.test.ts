@@ -1,0 +1,172 @@
+/**
+ * The inventory against a real Postgres: concurrent database creation from many "sidecars", the connection
+ * bound whatever the number of buckets, hostile bucket names, and a tracker that starts while Postgres is
+ * unreachable.
+ */
+import crypto from 'node:crypto';
+
+import { Client } from 'pg';
+
+import { databaseNameFor } from '../../proxy/src/inventory/naming';
+import { DEFAULT_POOL_LIMITS, InventoryPools } from '../../proxy/src/inventory/pools';
+import { MIGRATIONS } from '../../proxy/src/inventory/schema';
+import { createLogger } from '../../proxy/src/log';
+import { createMetrics } from '../../proxy/src/metrics';
+import { createWriteTracker } from '../../proxy/src/tracking';
+import { freePort } from '../harness/free-port';
+import { loadServices, type TestServices } from '../harness/services';
+import { pollUntil } from '../harness/wait';
+
+const services: TestServices = loadServices();
+const logger = createLogger('off');
+const rnd = (): string => crypto.randomBytes(4).toString('hex');
+
+function withAppName(url: string, name: string): string {
+  const u = new URL(url);
+  u.searchParams.set('application_name', name);
+  return u.toString();
+}
+
+async function adminQuery<T extends object>(sql: string, params: unknown[] = []): Promise<T[]> {
+  const pg = new Client({ connectionString: services.postgres.url });
+  await pg.connect();
+  try {
+    return (await pg.query(sql, params)).rows as T[];
+  } finally {
+    await pg.end();
+  }
+}
+
+test('20 sidecars creating the same bucket database at once all succeed; migrations applied once', async () => {
+  const bucket = `race-${rnd()}`;
+  const sidecars = Array.from({ length: 20 }, () => new InventoryPools(services.postgres.url, logger));
+  try {
+    const results = await Promise.allSettled(
+      sidecars.map((p, i) =>
+        p.withBucket(bucket, (pool) =>
+          pool.query(
+            `INSERT INTO files (path, size, content_type, last_modified) VALUES ($1, 1, 'x', now())`,
+            [`k${i}`],
+          ),
+        ),
+      ),
+    );
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    const url = new URL(services.postgres.url);
+    url.pathname = `/${databaseNameFor(bucket)}`;
+    const pg = new Client({ connectionString: url.toString() });
+    await pg.connect();
+    try {
+      const versions = (await pg.query('SELECT version FROM schema_migrations ORDER BY version')).rows;
+      expect(versions.map((v: { version: number }) => v.version)).toEqual(MIGRATIONS.map((m) => m.version));
+      expect((await pg.query('SELECT count(*)::int AS n FROM files')).rows[0].n).toBe(20);
+      expect((await pg.query('SELECT bucket FROM s3_mirror_bucket')).rows).toEqual([{ bucket }]);
+    } finally {
+      await pg.end();
+    }
+  } finally {
+    await Promise.all(sidecars.map((p) => p.close()));
+  }
+});
+
+test('connections stay bounded whatever the number of buckets', async () => {
+  const app = `bound-${rnd()}`;
+  const pools = new InventoryPools(withAppName(services.postgres.url, app), logger);
+  const limit = 1 + DEFAULT_POOL_LIMITS.maxPools * DEFAULT_POOL_LIMITS.connectionsPerPool;
+  let peak = 0;
+  try {
+    for (let i = 0; i < 30; i++) {
+      await Promise.all(
+        Array.from({ length: 3 }, () =>
+          pools.withBucket(`bound-${i}-${app}`, (pool) => pool.query('SELECT pg_sleep(0.01)')),
+        ),
+      );
+      const [row] = await adminQuery<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1',
+        [app],
+      );
+      peak = Math.max(peak, row!.n);
+      expect(pools.openPools()).toBeLessThanOrEqual(DEFAULT_POOL_LIMITS.maxPools);
+    }
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(limit);
+    process.stderr.write(`[inventory-postgres] 30 buckets: peak ${peak} connections (bound ${limit})\n`);
+  } finally {
+    await pools.close();
+  }
+});
+
+test('hostile bucket names: distinct safe databases, the raw name stored as data', async () => {
+  const names = [
+    `x"; DROP DATABASE postgres; --${rnd()}`,
+    `it's-${rnd()}`,
+    `ünï-${rnd()}`,
+    `a.b-${rnd()}`,
+    `a-b-${rnd()}`,
+  ];
+  const pools = new InventoryPools(services.postgres.url, logger);
+  try {
+    for (const n of names) await pools.withBucket(n, (pool) => pool.query('SELECT 1'));
+    const dbs = await pools.listBucketDatabases();
+    for (const n of names) {
+      const db = databaseNameFor(n);
+      expect(dbs.map((d) => d.db)).toContain(db);
+      expect(await pools.bucketOf(db)).toBe(n);
+    }
+    const [pg] = await adminQuery<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_database WHERE datname = 'postgres'`,
+    );
+    expect(pg!.n).toBe(1);
+  } finally {
+    await pools.close();
+  }
+});
+
+test('a tracker starts with Postgres unreachable, keeps a bounded queue, and never throws from record()', async () => {
+  const port = await freePort();
+  const metrics = createMetrics();
+  const t = createWriteTracker({
+    config: {
+      main: { url: new URL(services.ceph.mainEndpoint), region: services.ceph.region, ...services.ceph.main },
+      mirror: {
+        url: new URL(services.ceph.mirrorEndpoint),
+        region: services.ceph.region,
+        ...services.ceph.mirror,
+      },
+      postgresUrl: `postgres://nobody:pw@127.0.0.1:${port}/postgres`,
+      logLevel: 'off',
+      listen: { host: '127.0.0.1', port: 0 },
+      admin: { host: '127.0.0.1', port: 0 },
+      virtualHostBases: [],
+      allowedBuckets: [],
+      clientIdleTimeoutMs: 1000,
+      shutdownGraceMs: 2000,
+      pendingMemoryLimit: 5,
+      mirrorConcurrency: 1,
+    },
+    logger,
+    metrics,
+    tuning: { idlePollMs: 100 },
+  });
+  await t.start();
+  try {
+    for (let i = 0; i < 8; i++) {
+      t.sink.record({
+        bucket: 'nowhere',
+        key: `k${i}`,
+        kind: 'put',
+        operation: 'PutObject',
+        acknowledgedAt: new Date(),
+      });
+    }
+    await pollUntil('tracker reports Postgres down', async () => !t.status().postgresReachable, {
+      timeoutMs: 30_000,
+    });
+    expect(t.status()).toMatchObject({ memoryQueue: 5, memoryQueueOverflow: 3 });
+    const failures = await metrics.registry.getSingleMetric('s3mirror_inventory_write_failures_total')!.get();
+    expect(failures.values[0]!.value).toBeGreaterThanOrEqual(3);
+  } finally {
+    await t.stop();
+  }
+  expect(t.status().running).toBe(false);
+});
