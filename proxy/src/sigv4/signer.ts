@@ -9,7 +9,7 @@ export interface UnsignedRequest {
   /** Wire path, already URI-encoded once; it is signed as is. */
   path: string;
   query: readonly [string, string | null][];
-  /** Lower-case names. Must include `x-amz-content-sha256`. */
+  /** Lower-case names. Must include `x-amz-content-sha256`. `date` is dropped: x-amz-date supersedes it. */
   headers: HeaderMap;
 }
 
@@ -33,12 +33,15 @@ export class RequestSigner {
 
   /** Returns the headers to send: the input plus host, x-amz-date and authorization. */
   async sign(request: UnsignedRequest, signingDate?: Date): Promise<HeaderMap> {
-    const query: Record<string, string | string[] | null> = {};
-    for (const [name, value] of request.query) {
+    // A value-less subresource (`?uploads`) is signed as `uploads=`; smithy would drop a null value.
+    // No prototype: a parameter named `toString` or `__proto__` is just a parameter.
+    const query: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
+    for (const [name, raw] of request.query) {
+      const value = raw ?? '';
       const existing = query[name];
       if (existing === undefined) query[name] = value;
-      else if (Array.isArray(existing)) existing.push(value ?? '');
-      else query[name] = [existing ?? '', value ?? ''];
+      else if (Array.isArray(existing)) existing.push(value);
+      else query[name] = [existing, value];
     }
     const signed = await this.signer.sign(
       {
