@@ -22,14 +22,17 @@ export const METRIC_NAMES = {
   ready: 's3mirror_webhook_ready',
 } as const;
 
-/** Prefix of the default process metrics. */
-export const PROCESS_METRIC_PREFIX = 's3mirror_webhook_process_';
+/**
+ * Prefix of prom-client's default metrics, which already start with `process_` or `nodejs_`: so they become
+ * `s3mirror_webhook_process_resident_memory_bytes`, `s3mirror_webhook_nodejs_heap_size_used_bytes`, ...
+ */
+export const DEFAULT_METRICS_PREFIX = 's3mirror_webhook_';
 
 export type WebhookMetrics = ReturnType<typeof createMetrics>;
 
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: PROCESS_METRIC_PREFIX });
+  collectDefaultMetrics({ register: registry, prefix: DEFAULT_METRICS_PREFIX });
   const registers = [registry];
   return {
     registry,

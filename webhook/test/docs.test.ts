@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ANNOTATIONS, LABELS, STATUS_INJECTED } from '../src/annotations';
 import { CONFIG_KEYS, DEFAULT_METRICS_PORT, DEFAULT_WEBHOOK_PORT, MUTATE_PATH } from '../src/config';
-import { METRIC_NAMES, PROCESS_METRIC_PREFIX } from '../src/metrics';
+import { METRIC_NAMES, DEFAULT_METRICS_PREFIX } from '../src/metrics';
 
 const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'webhook.md'), 'utf8');
 
@@ -20,7 +20,7 @@ test.each(Object.entries(CONFIG_KEYS))('documents config key %s with its default
   if (def !== '') expect(row).toContain(`\`${def}\``);
 });
 
-test.each([...Object.values(METRIC_NAMES), PROCESS_METRIC_PREFIX])('documents metric %s', (name) => {
+test.each([...Object.values(METRIC_NAMES), DEFAULT_METRICS_PREFIX])('documents metric %s', (name) => {
   expect(doc).toContain(`\`${name}\``);
 });
 
