@@ -92,8 +92,12 @@ function assertNoDotSegments(key: string): void {
   }
 }
 
+// A lone UTF-16 surrogate has no UTF-8 form: it could never be encoded for main (encodeURIComponent throws).
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 /** Extracts bucket, key and query from a request as apps send it, path-style or virtual-hosted-style. */
 export function parseRequestTarget(input: ParseTargetInput): RequestTarget {
+  if (LONE_SURROGATE.test(input.rawUrl)) throw s3Errors.invalidUri();
   const target = stripAbsoluteForm(input.rawUrl);
   if (!target.startsWith('/')) throw s3Errors.invalidUri();
   const hashless = target.split('#', 1)[0]!;
