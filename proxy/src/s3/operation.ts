@@ -43,22 +43,38 @@ function objectOperation(method: string, target: RequestTarget, hasCopySource: b
   }
 }
 
+/** Bucket subresources; the first one present names the operation (`?versioning` → GetBucketVersioning). */
+const BUCKET_SUBRESOURCES = new Set([
+  'accelerate',
+  'acl',
+  'analytics',
+  'cors',
+  'delete',
+  'encryption',
+  'intelligent-tiering',
+  'inventory',
+  'lifecycle',
+  'list-type',
+  'location',
+  'logging',
+  'metrics',
+  'notification',
+  'object-lock',
+  'ownershipControls',
+  'policy',
+  'policyStatus',
+  'publicAccessBlock',
+  'replication',
+  'requestPayment',
+  'tagging',
+  'uploads',
+  'versioning',
+  'versions',
+  'website',
+]);
+
 function bucketOperation(method: string, target: RequestTarget): S3Operation {
-  const sub = target.query.find(([n]) =>
-    [
-      'acl',
-      'versioning',
-      'versions',
-      'uploads',
-      'tagging',
-      'policy',
-      'lifecycle',
-      'cors',
-      'location',
-      'delete',
-      'list-type',
-    ].includes(n),
-  )?.[0];
+  const sub = target.query.find(([n]) => BUCKET_SUBRESOURCES.has(n))?.[0];
   if (method === 'POST' && sub === 'delete') return { name: 'DeleteObjects', tracks: 'multi-delete' };
   const verb = { GET: 'Get', HEAD: 'Head', PUT: 'Put', DELETE: 'Delete', POST: 'Post' }[method] ?? 'Unknown';
   if (sub === undefined) {

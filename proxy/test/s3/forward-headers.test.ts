@@ -1,0 +1,118 @@
+import {
+  downstreamResponseHeaders,
+  payloadHashFor,
+  upstreamRequestHeaders,
+} from '../../src/s3/forward-headers';
+
+const SHA = 'a'.repeat(64);
+
+describe('upstreamRequestHeaders', () => {
+  const appHeaders = {
+    host: 'bucket.localhost:8080',
+    authorization: 'AWS4-HMAC-SHA256 Credential=APPKEY/…, Signature=abc',
+    'x-amz-date': '20260101T000000Z',
+    'x-amz-security-token': 'app-session-token',
+    'x-amz-content-sha256': SHA,
+    'content-length': '11',
+    'content-type': 'text/plain',
+    'content-md5': 'XrY7u+Ae7tCTyyK7j1rNww==',
+    'x-amz-meta-owner': 'team',
+    'x-amz-checksum-crc32': 'NhCmhg==',
+    'if-none-match': '*',
+    connection: 'keep-alive, x-drop-me',
+    'x-drop-me': 'hop',
+    'keep-alive': 'timeout=5',
+    'proxy-authorization': 'Basic abc',
+    expect: '100-continue',
+    'transfer-encoding': 'chunked',
+    te: 'trailers',
+    upgrade: 'h2c',
+    range: 'bytes=0-1',
+  };
+
+  test("the app's signature, credentials and hop-by-hop headers never go upstream; S3 headers do", () => {
+    const out = upstreamRequestHeaders(appHeaders, { contentLength: 11, payloadHash: SHA });
+    expect(out).toEqual({
+      'content-type': 'text/plain',
+      'content-md5': 'XrY7u+Ae7tCTyyK7j1rNww==',
+      'x-amz-meta-owner': 'team',
+      'x-amz-checksum-crc32': 'NhCmhg==',
+      'if-none-match': '*',
+      range: 'bytes=0-1',
+      'content-length': '11',
+      'x-amz-content-sha256': SHA,
+    });
+  });
+
+  test('a decoded aws-chunked body loses its framing headers and keeps any other content-encoding', () => {
+    const out = upstreamRequestHeaders(
+      {
+        'content-encoding': 'aws-chunked,gzip',
+        'x-amz-decoded-content-length': '5',
+        'x-amz-trailer': 'x-amz-checksum-crc32',
+        'x-amz-sdk-checksum-algorithm': 'CRC32',
+        'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER',
+        'content-length': '60',
+        'x-amz-meta-a': 'b',
+      },
+      { decodedAwsChunked: { contentEncoding: 'gzip' }, contentLength: 5, payloadHash: 'UNSIGNED-PAYLOAD' },
+    );
+    expect(out).toEqual({
+      'x-amz-meta-a': 'b',
+      'content-encoding': 'gzip',
+      'content-length': '5',
+      'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
+    });
+  });
+
+  test('repeated headers are joined into one value', () => {
+    expect(
+      upstreamRequestHeaders({ 'x-amz-meta-x': ['a', 'b'] }, { payloadHash: 'UNSIGNED-PAYLOAD' }),
+    ).toEqual({
+      'x-amz-meta-x': 'a, b',
+      'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
+    });
+  });
+});
+
+describe('payloadHashFor', () => {
+  test("the app's own SHA-256 is kept when the body goes up unchanged, so main still verifies it", () => {
+    expect(payloadHashFor({ 'x-amz-content-sha256': SHA.toUpperCase() }, true)).toBe(SHA);
+  });
+  test.each([
+    [{ 'x-amz-content-sha256': SHA }, false],
+    [{ 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' }, true],
+    [{ 'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER' }, false],
+    [{}, true],
+    [{ 'x-amz-content-sha256': 'not-a-hash' }, true],
+  ])('otherwise UNSIGNED-PAYLOAD (%j, body unchanged: %s)', (headers, unchanged) => {
+    expect(payloadHashFor(headers, unchanged)).toBe('UNSIGNED-PAYLOAD');
+  });
+});
+
+describe('downstreamResponseHeaders', () => {
+  test('S3 headers come back unchanged, hop-by-hop ones are dropped', () => {
+    expect(
+      downstreamResponseHeaders({
+        ETag: '"abc"',
+        'content-range': 'bytes 0-1/2',
+        'last-modified': 'Wed, 01 Jan 2026 00:00:00 GMT',
+        'x-amz-version-id': 'v1',
+        'x-amz-meta-a': 'b',
+        'set-cookie': ['a=1', 'b=2'],
+        connection: 'keep-alive, x-hop',
+        'x-hop': '1',
+        'keep-alive': 'timeout=5',
+        'transfer-encoding': 'chunked',
+        empty: undefined,
+      }),
+    ).toEqual({
+      etag: '"abc"',
+      'content-range': 'bytes 0-1/2',
+      'last-modified': 'Wed, 01 Jan 2026 00:00:00 GMT',
+      'x-amz-version-id': 'v1',
+      'x-amz-meta-a': 'b',
+      'set-cookie': ['a=1', 'b=2'],
+    });
+  });
+});

@@ -1,0 +1,48 @@
+import { renderS3ErrorXml, s3Errors } from '../../src/s3/errors';
+import { isErrorDocument, parseDeletedKeys, unescapeXml } from '../../src/s3/response-body';
+
+describe('DeleteObjects responses', () => {
+  test('each deleted key, with entities decoded and version ids; errors are not deleted keys', () => {
+    const body = `<?xml version="1.0" encoding="UTF-8"?>
+<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <Deleted><Key>a &amp; b.txt</Key></Deleted>
+  <Deleted><Key>quote&apos;s &lt;x&gt; &#x65E5;&#26412;</Key><VersionId>v-1</VersionId></Deleted>
+  <Deleted><Key>marker</Key><DeleteMarker>true</DeleteMarker><DeleteMarkerVersionId>dm</DeleteMarkerVersionId></Deleted>
+  <Error><Key>denied</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>
+</DeleteResult>`;
+    expect(parseDeletedKeys(body)).toEqual([
+      { key: 'a & b.txt' },
+      { key: "quote's <x> 日本", versionId: 'v-1' },
+      { key: 'marker' },
+    ]);
+  });
+
+  test('an empty result has no keys', () => {
+    expect(parseDeletedKeys('<DeleteResult/>')).toEqual([]);
+  });
+
+  test('unescapeXml leaves unknown entities out rather than guessing', () => {
+    expect(unescapeXml('a&bogus;b&quot;')).toBe('a&bogus;b"');
+  });
+});
+
+describe('200 responses that are errors', () => {
+  test('CompleteMultipartUpload and CopyObject can answer 200 with an Error document', () => {
+    expect(isErrorDocument('<?xml version="1.0"?>\n<Error><Code>InternalError</Code></Error>')).toBe(true);
+    expect(isErrorDocument('<CopyObjectResult><ETag>"x"</ETag></CopyObjectResult>')).toBe(false);
+  });
+});
+
+describe('errors the proxy answers itself', () => {
+  test('are S3 XML with escaped text', () => {
+    const xml = renderS3ErrorXml(s3Errors.accessDenied('bucket <a&b>'), '/a&b/"k"', 'REQ1');
+    expect(xml).toBe(
+      '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>' +
+        '<Message>bucket &lt;a&amp;b&gt;</Message><Resource>/a&amp;b/&quot;k&quot;</Resource>' +
+        '<RequestId>REQ1</RequestId></Error>',
+    );
+    expect(s3Errors.accessDenied().statusCode).toBe(403);
+    expect(s3Errors.badDigest().statusCode).toBe(400);
+    expect(s3Errors.missingContentLength().statusCode).toBe(411);
+  });
+});
