@@ -41,6 +41,7 @@ test('the injected hook is exactly node -e waitForReadyScript(adminPort)', () =>
     allowedBuckets: '',
     resources: { cpuRequest: '', cpuLimit: '', memoryRequest: '', memoryLimit: '' },
     runAsUser: 65532,
+    stateSizeLimit: '',
     mainEndpoint: 'https://s3',
     mainRegion: 'r',
     mirrorEndpoint: 'https://m',

@@ -21,6 +21,8 @@ export const ANNOTATIONS = {
   /** Proxy ports for this pod, when the app already uses 8080 or 9090 (containers share the pod's network). */
   proxyPort: `${PREFIX}proxy-port`,
   proxyAdminPort: `${PREFIX}proxy-admin-port`,
+  /** sizeLimit of the proxy's state volume (STATE_DIR), a Kubernetes quantity; empty = no limit. */
+  stateSizeLimit: `${PREFIX}proxy-state-size-limit`,
   /** Comma-separated bucket allow-list passed to the proxy as ALLOWED_BUCKETS. */
   allowedBuckets: `${PREFIX}allowed-buckets`,
   /** Proxy LOG_LEVEL: debug, info, warn, error, off. */
@@ -54,6 +56,9 @@ export const NAMESPACE_INJECTION_DISABLED = 'disabled';
 /** Name of the injected proxy container, and of its scratch volume. */
 export const PROXY_CONTAINER_NAME = 's3-mirror-proxy';
 export const PROXY_TMP_VOLUME_NAME = 's3-mirror-proxy-tmp';
+/** The proxy's local state (write-ahead journal of acknowledged writes, upload spool): an emptyDir here. */
+export const PROXY_STATE_VOLUME_NAME = 's3-mirror-state';
+export const PROXY_STATE_DIR = '/var/lib/s3-mirror';
 
 /** Namespaces the webhook never injects into, whatever the selectors say (its own namespace is added at runtime). */
 export const EXCLUDED_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];

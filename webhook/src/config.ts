@@ -31,6 +31,7 @@ export const CONFIG_KEYS = {
   PROXY_MEMORY_REQUEST: '64Mi',
   PROXY_MEMORY_LIMIT: '256Mi',
   PROXY_RUN_AS_USER: '65532',
+  PROXY_STATE_SIZE_LIMIT: '256Mi',
   MAIN_S3_ENDPOINT: 'https://s3.amazonaws.com',
   MAIN_S3_REGION: 'us-east-1',
   MIRROR_S3_ENDPOINT: '',
@@ -77,6 +78,8 @@ export interface ProxySettings {
   allowedBuckets: string;
   resources: { cpuRequest: string; cpuLimit: string; memoryRequest: string; memoryLimit: string };
   runAsUser: number;
+  /** sizeLimit of the emptyDir mounted at STATE_DIR ('' = none). */
+  stateSizeLimit: string;
   mainEndpoint: string;
   mainRegion: string;
   mirrorEndpoint: string;
@@ -217,6 +220,7 @@ export function parseConfig(raw: Readonly<Record<string, string | undefined>>): 
         memoryLimit: quantity('PROXY_MEMORY_LIMIT'),
       },
       runAsUser: int('PROXY_RUN_AS_USER', 1, 2147483647),
+      stateSizeLimit: quantity('PROXY_STATE_SIZE_LIMIT'),
       mainEndpoint: url('MAIN_S3_ENDPOINT', true),
       mainRegion: nonEmpty('MAIN_S3_REGION'),
       mirrorEndpoint: url('MIRROR_S3_ENDPOINT', true),

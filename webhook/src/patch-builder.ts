@@ -8,7 +8,6 @@ import {
   EXCLUDED_NAMESPACES,
   LABELS,
   PROXY_CONTAINER_NAME,
-  PROXY_TMP_VOLUME_NAME,
   STATUS_INJECTED,
   parseBool,
   parseList,
@@ -25,9 +24,16 @@ import {
   type SidecarMode,
 } from './config';
 import { planContainerEnv } from './env-injection';
-import { appendToArray, pointer, prependToArray, setMapEntry, type PatchOp } from './json-patch';
+import { pointer, prependToArray, setMapEntry, type PatchOp } from './json-patch';
 import type { Container, Pod } from './pod';
-import { buildProxyContainer, buildProxyTmpVolume, type SidecarSettings } from './sidecar-container';
+import { planVolumes } from './pod-volumes';
+import {
+  DEFAULT_VOLUME_NAMES,
+  buildProxyContainer,
+  buildProxyStateVolume,
+  buildProxyTmpVolume,
+  type SidecarSettings,
+} from './sidecar-container';
 
 export type SkipReason =
   | 'not-opted-in'
@@ -131,6 +137,7 @@ function resolveSettings(pod: Pod, config: Config, warnings: string[]): Resolved
       memoryLimit: quantity(ANNOTATIONS.memoryLimit, p.resources.memoryLimit),
     },
     runAsUser: p.runAsUser,
+    stateSizeLimit: quantity(ANNOTATIONS.stateSizeLimit, p.stateSizeLimit),
     mainEndpoint: p.mainEndpoint,
     mainRegion: p.mainRegion,
     mirrorEndpoint: p.mirrorEndpoint,
@@ -227,9 +234,14 @@ export function buildPatch(input: BuildInput): BuildResult {
     });
   }
 
-  // 2. The proxy itself, its scratch volume, and the status annotation.
+  // 2. The proxy itself, its volumes, and the status annotation.
   if (!sidecarPresent) {
-    const container = buildProxyContainer(r.sidecar);
+    const volumes = planVolumes(spec.volumes, [
+      buildProxyTmpVolume(DEFAULT_VOLUME_NAMES.tmp),
+      buildProxyStateVolume(r.sidecar.stateSizeLimit, DEFAULT_VOLUME_NAMES.state),
+    ]);
+    const [tmp, state] = volumes.names as [string, string];
+    const container = buildProxyContainer({ ...r.sidecar, volumeNames: { tmp, state } });
     if (r.sidecar.mode === 'native') {
       // After native sidecars already present (a mesh proxy should be up before ours), before every regular
       // init container (so they can use S3 through the proxy).
@@ -253,10 +265,8 @@ export function buildPatch(input: BuildInput): BuildResult {
         );
       }
     }
-    if (!(spec.volumes ?? []).some((v) => v.name === PROXY_TMP_VOLUME_NAME)) {
-      ops.push(appendToArray('/spec/volumes', spec.volumes, buildProxyTmpVolume()));
-    }
-    warnings.push(...portWarnings(pod, r.sidecar));
+    ops.push(...volumes.ops);
+    warnings.push(...volumes.warnings, ...portWarnings(pod, r.sidecar));
   }
 
   // Opt-in requires an annotation or label, so metadata exists here; annotations may not.

@@ -1,5 +1,10 @@
-/** Builds the proxy container: image, env, probes, resources and a hardened securityContext. */
-import { PROXY_CONTAINER_NAME, PROXY_TMP_VOLUME_NAME } from './annotations';
+/** Builds the proxy container (image, env, probes, resources, hardened securityContext) and its volumes. */
+import {
+  PROXY_CONTAINER_NAME,
+  PROXY_STATE_DIR,
+  PROXY_STATE_VOLUME_NAME,
+  PROXY_TMP_VOLUME_NAME,
+} from './annotations';
 import type { ProxyLogLevel, ProxySettings, SidecarMode } from './config';
 import type { Container } from './pod';
 
@@ -25,12 +30,31 @@ export interface SidecarSettings {
   allowedBuckets: string;
   resources: ProxySettings['resources'];
   runAsUser: number;
+  /** sizeLimit of the state emptyDir ('' = none). */
+  stateSizeLimit: string;
   mainEndpoint: string;
   mainRegion: string;
   mirrorEndpoint: string;
   mirrorRegion: string;
   credentialsSecretName: string;
   mode: SidecarMode;
+  /** Names of the proxy's volumes in this pod (the builder renames them when the pod already uses a name). */
+  volumeNames?: ProxyVolumeNames;
+}
+
+export interface ProxyVolumeNames {
+  tmp: string;
+  state: string;
+}
+
+export const DEFAULT_VOLUME_NAMES: ProxyVolumeNames = {
+  tmp: PROXY_TMP_VOLUME_NAME,
+  state: PROXY_STATE_VOLUME_NAME,
+};
+
+export interface EmptyDirVolume {
+  name: string;
+  emptyDir: { sizeLimit?: string };
 }
 
 /**
@@ -61,6 +85,7 @@ function resourceBlock(r: ProxySettings['resources']): Record<string, Record<str
 }
 
 export function buildProxyContainer(s: SidecarSettings): Container {
+  const volumes = s.volumeNames ?? DEFAULT_VOLUME_NAMES;
   const httpGet = (path: string) => ({ path, port: s.adminPort, scheme: 'HTTP' });
   const env = [
     { name: 'MAIN_S3_ENDPOINT', value: s.mainEndpoint },
@@ -71,6 +96,7 @@ export function buildProxyContainer(s: SidecarSettings): Container {
     { name: 'LISTEN_ADDR', value: `127.0.0.1:${s.port}` },
     { name: 'ADMIN_ADDR', value: `0.0.0.0:${s.adminPort}` },
     { name: 'ALLOWED_BUCKETS', value: s.allowedBuckets },
+    { name: 'STATE_DIR', value: PROXY_STATE_DIR },
     ...SECRET_ENV_KEYS.map((key) => ({
       name: key,
       valueFrom: { secretKeyRef: { name: s.credentialsSecretName, key } },
@@ -104,7 +130,11 @@ export function buildProxyContainer(s: SidecarSettings): Container {
       capabilities: { drop: ['ALL'] },
       seccompProfile: { type: 'RuntimeDefault' },
     },
-    volumeMounts: [{ name: PROXY_TMP_VOLUME_NAME, mountPath: '/tmp' }],
+    // The root filesystem stays read-only: the proxy writes only to these two emptyDirs.
+    volumeMounts: [
+      { name: volumes.tmp, mountPath: '/tmp' },
+      { name: volumes.state, mountPath: PROXY_STATE_DIR },
+    ],
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
   if (s.mode === 'native') {
@@ -118,6 +148,15 @@ export function buildProxyContainer(s: SidecarSettings): Container {
 }
 
 /** The scratch volume mounted at /tmp (the root filesystem is read-only). */
-export function buildProxyTmpVolume(): { name: string; emptyDir: { sizeLimit: string } } {
-  return { name: PROXY_TMP_VOLUME_NAME, emptyDir: { sizeLimit: '64Mi' } };
+export function buildProxyTmpVolume(name = PROXY_TMP_VOLUME_NAME): EmptyDirVolume {
+  return { name, emptyDir: { sizeLimit: '64Mi' } };
+}
+
+/**
+ * The state volume mounted at STATE_DIR: the proxy's journal of acknowledged writes (and its upload spool).
+ * An emptyDir survives container restarts (crash, OOM kill) but not the pod: the journal bridges a proxy
+ * restart while Postgres is unreachable.
+ */
+export function buildProxyStateVolume(sizeLimit: string, name = PROXY_STATE_VOLUME_NAME): EmptyDirVolume {
+  return { name, emptyDir: sizeLimit === '' ? {} : { sizeLimit } };
 }

@@ -12,6 +12,7 @@ test('defaults', () => {
     mainRegion: 'us-east-1',
     credentialsSecretName: 's3-mirror-credentials',
     runAsUser: 65532,
+    stateSizeLimit: '256Mi',
   });
   expect(r.config.injection).toEqual({
     sidecarMode: 'native',
@@ -34,6 +35,10 @@ test.each([
   [{ ...base, SIDECAR_MODE: 'sometimes' }, 'SIDECAR_MODE must be one of native, classic, got "sometimes"'],
   [{ ...base, PROXY_PORT: '9090' }, 'PROXY_PORT and PROXY_ADMIN_PORT must differ'],
   [{ ...base, PROXY_MEMORY_LIMIT: '1 GB' }, 'PROXY_MEMORY_LIMIT is not a Kubernetes quantity: "1 GB"'],
+  [
+    { ...base, PROXY_STATE_SIZE_LIMIT: '1 GB' },
+    'PROXY_STATE_SIZE_LIMIT is not a Kubernetes quantity: "1 GB"',
+  ],
   [
     { ...base, ENDPOINT_ENV: 'S3_URL' },
     'ENDPOINT_ENV must be one of AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, got "S3_URL"',

@@ -65,7 +65,15 @@ const pod = fc
     labelOptIn: fc.boolean(),
     init: fc.oneof(fc.constant(undefined), fc.array(container(true), { maxLength: 3 })),
     containers: fc.array(container(false), { minLength: 1, maxLength: 4 }),
-    volumes: fc.oneof(fc.constant(undefined), fc.constant([{ name: 'data', emptyDir: {} }])),
+    volumes: fc.oneof(
+      fc.constant(undefined),
+      fc.constant([{ name: 'data', emptyDir: {} }]),
+      // The pod's own volumes with the proxy's names: never taken over.
+      fc.constant([
+        { name: 's3-mirror-state', persistentVolumeClaim: { claimName: 'pvc' } },
+        { name: 's3-mirror-proxy-tmp', emptyDir: { sizeLimit: '64Mi' } },
+      ]),
+    ),
   })
   .map(({ annotations: a, labelOptIn, init, containers, volumes }): Pod => {
     const taken = new Set<string>();
@@ -99,6 +107,14 @@ for (const mode of ['native', 'classic']) {
         injected++;
         assertValidPod(patched);
         expect(proxyCount(patched)).toBe(1);
+        // The pod's own volumes are untouched, and the proxy mounts only emptyDirs.
+        const own = p.spec.volumes ?? [];
+        expect(patched.spec.volumes!.slice(0, own.length)).toEqual(own);
+        const proxy = [...(patched.spec.initContainers ?? []), ...patched.spec.containers].find(
+          (c) => c.name === PROXY_CONTAINER_NAME,
+        )!;
+        for (const m of proxy.volumeMounts as { name: string }[])
+          expect(patched.spec.volumes!.find((v) => v.name === m.name)!.emptyDir).toBeDefined();
         const second = buildPatch({ pod: patched, namespace: 'fuzz', config, credentialsSecret: secret });
         expect(second.patch).toEqual([]);
       }),

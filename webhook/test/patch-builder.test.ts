@@ -152,7 +152,91 @@ test('proxy container: image, literal settings, secrets by reference only, harde
     seccompProfile: { type: 'RuntimeDefault' },
   });
   expect(p.resources).toEqual({ requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } });
-  expect(patched.spec.volumes).toEqual([{ name: 's3-mirror-proxy-tmp', emptyDir: { sizeLimit: '64Mi' } }]);
+  expect(patched.spec.volumes).toEqual([
+    { name: 's3-mirror-proxy-tmp', emptyDir: { sizeLimit: '64Mi' } },
+    { name: 's3-mirror-state', emptyDir: { sizeLimit: '256Mi' } },
+  ]);
+});
+
+test('state directory: STATE_DIR and an emptyDir at /var/lib/s3-mirror, root filesystem still read-only', () => {
+  const patched = inject(PODS.deploymentTemplate!);
+  const p = proxy(patched);
+  expect(p.env).toContainEqual({ name: 'STATE_DIR', value: '/var/lib/s3-mirror' });
+  expect(p.volumeMounts).toEqual([
+    { name: 's3-mirror-proxy-tmp', mountPath: '/tmp' },
+    { name: 's3-mirror-state', mountPath: '/var/lib/s3-mirror' },
+  ]);
+  expect((p.securityContext as { readOnlyRootFilesystem: boolean }).readOnlyRootFilesystem).toBe(true);
+  // Every path the proxy writes is a mounted volume.
+  const writable = (p.volumeMounts as { mountPath: string }[]).map((m) => m.mountPath);
+  const env = Object.fromEntries(p.env!.map((e) => [e.name, e.value]));
+  expect(writable).toContain(env.STATE_DIR);
+});
+
+test('state volume size: config default, per-pod annotation, empty = no limit, invalid = warning', () => {
+  const sizeOf = (pod: Pod, cfg = config) => {
+    const r = run(pod, 'team-a', 'found', cfg);
+    const patched = applyOps(pod, r.patch);
+    assertValidPod(patched);
+    const v = patched.spec.volumes!.find((x) => x.name === 's3-mirror-state')!;
+    return { emptyDir: v.emptyDir, warnings: r.warnings };
+  };
+  const annotated = (value: string): Pod => ({
+    metadata: { annotations: { [ANNOTATIONS.inject]: 'true', [ANNOTATIONS.stateSizeLimit]: value } },
+    spec: { containers: [{ name: 'app', image: 'x' }] },
+  });
+  expect(sizeOf(PODS.deploymentTemplate!, testConfig({ PROXY_STATE_SIZE_LIMIT: '2Gi' })).emptyDir).toEqual({
+    sizeLimit: '2Gi',
+  });
+  expect(sizeOf(PODS.deploymentTemplate!, testConfig({ PROXY_STATE_SIZE_LIMIT: '' })).emptyDir).toEqual({});
+  expect(sizeOf(annotated('1Gi')).emptyDir).toEqual({ sizeLimit: '1Gi' });
+  expect(sizeOf(annotated('')).emptyDir).toEqual({});
+  expect(sizeOf(annotated('lots'))).toEqual({
+    emptyDir: { sizeLimit: '256Mi' },
+    warnings: [`annotation ${ANNOTATIONS.stateSizeLimit}="lots" is invalid and was ignored`],
+  });
+});
+
+test("the pod's own volume named like ours is never taken over; an identical copy is reused", () => {
+  const claim = { name: 's3-mirror-state', persistentVolumeClaim: { claimName: 'app-data' } };
+  const pod: Pod = {
+    metadata: { annotations: { [ANNOTATIONS.inject]: 'true' } },
+    spec: {
+      containers: [
+        { name: 'app', image: 'x', volumeMounts: [{ name: 's3-mirror-state', mountPath: '/data' }] },
+      ],
+      volumes: [claim, { name: 's3-mirror-state-1', emptyDir: {} }],
+    },
+  };
+  const r = run(pod);
+  expect(r.warnings).toEqual([
+    'the pod already has a different volume "s3-mirror-state"; the s3-mirror proxy uses "s3-mirror-state-2" instead',
+  ]);
+  const patched = applyOps(pod, r.patch);
+  assertValidPod(patched);
+  expect(patched.spec.volumes![0]).toEqual(claim);
+  expect(patched.spec.volumes!.map((v) => v.name)).toEqual([
+    's3-mirror-state',
+    's3-mirror-state-1',
+    's3-mirror-proxy-tmp',
+    's3-mirror-state-2',
+  ]);
+  expect(proxy(patched).volumeMounts).toContainEqual({
+    name: 's3-mirror-state-2',
+    mountPath: '/var/lib/s3-mirror',
+  });
+  expect(run(patched).patch).toEqual([]);
+
+  // A spec copied from an injected pod, without the proxy: the identical volumes are reused, not duplicated.
+  const first = inject(PODS.deploymentTemplate!);
+  const copy: Pod = {
+    metadata: { annotations: { [ANNOTATIONS.inject]: 'true' } },
+    spec: { ...first.spec, initContainers: [] },
+  };
+  const again = run(copy);
+  expect(again.warnings).toEqual([]);
+  expect(again.patch.some((o) => o.path.startsWith('/spec/volumes'))).toBe(false);
+  expect(proxyCount(applyOps(copy, again.patch))).toBe(1);
 });
 
 test('app and init containers get endpoint and placeholder credentials; init can be turned off', () => {
@@ -207,7 +291,11 @@ test('other native sidecars count as app containers even when init injection is 
     'istio-proxy',
     PROXY_CONTAINER_NAME,
   ]);
-  expect(patched.spec.volumes!.map((v) => v.name)).toEqual(['logs', 's3-mirror-proxy-tmp']);
+  expect(patched.spec.volumes!.map((v) => v.name)).toEqual([
+    'logs',
+    's3-mirror-proxy-tmp',
+    's3-mirror-state',
+  ]);
 });
 
 test('existing env is kept; envFrom containers get no placeholder credentials, with a warning', () => {

@@ -173,6 +173,7 @@ describe.each(cases)('Dockerfile.$dir', ({ dir, ports }) => {
         allowedBuckets: '',
         resources: { cpuRequest: '', cpuLimit: '', memoryRequest: '', memoryLimit: '' },
         runAsUser: 65532,
+        stateSizeLimit: '',
         mainEndpoint: 'http://a',
         mainRegion: 'r',
         mirrorEndpoint: 'http://b',
