@@ -14,6 +14,8 @@ export interface EnvOptions {
   endpointUrl: string;
   overwriteEndpoint: boolean;
   placeholderCredentials: boolean;
+  /** The pod asked for placeholders explicitly: containers with envFrom get them too. */
+  placeholdersDespiteEnvFrom: boolean;
   region: string;
 }
 
@@ -25,6 +27,14 @@ export interface EnvPlan {
 function lastIndexOf(env: readonly EnvVar[], name: string): number {
   for (let i = env.length - 1; i >= 0; i--) if (env[i]!.name === name) return i;
   return -1;
+}
+
+function isPlaceholder(e: EnvVar): boolean {
+  return (
+    e.valueFrom === undefined &&
+    ((e.name === 'AWS_ACCESS_KEY_ID' && e.value === PLACEHOLDER_ACCESS_KEY_ID) ||
+      (e.name === 'AWS_SECRET_ACCESS_KEY' && e.value === PLACEHOLDER_SECRET_ACCESS_KEY))
+  );
 }
 
 /** Endpoint variables that would win over (or are) ours for S3 calls. */
@@ -78,13 +88,25 @@ export function planContainerEnv(containerPath: string, container: Container, op
     );
   }
 
-  if (opts.placeholderCredentials) {
-    const ownCredentials = OWN_CREDENTIAL_ENV_VARS.some((name) => lastIndexOf(env, name) >= 0);
-    if (!ownCredentials && hasEnvFrom) {
+  // Credentials of the container's own, not counting our placeholders.
+  const ownCredentials = env.filter((e) => OWN_CREDENTIAL_ENV_VARS.includes(e.name) && !isPlaceholder(e));
+  const placeholders = env.flatMap((e, i) => (isPlaceholder(e) ? [i] : []));
+  if (placeholders.length > 0 && ownCredentials.length > 0) {
+    // Another webhook (EKS IRSA / Pod Identity) added credentials after us; we are re-invoked. Static keys
+    // come first in the SDK credential chains, so ours would hide the role: take them out again.
+    // Highest index first, so the lower ones stay valid.
+    for (const i of placeholders.reverse()) ops.push({ op: 'remove', path: `${containerPath}/env/${i}` });
+    warnings.push(
+      `${where} now has its own credentials (${ownCredentials[0]!.name}); ` +
+        `the s3-mirror placeholder credentials were removed`,
+    );
+  } else if (opts.placeholderCredentials && placeholders.length === 0) {
+    if (ownCredentials.length === 0 && hasEnvFrom && !opts.placeholdersDespiteEnvFrom) {
       warnings.push(
-        `${where} uses envFrom, which may carry its own AWS credentials; no placeholder credentials were added`,
+        `${where} uses envFrom, which may carry its own AWS credentials; no placeholder credentials were added ` +
+          `(set the placeholder-credentials annotation to "true" to add them anyway)`,
       );
-    } else if (!ownCredentials) {
+    } else if (ownCredentials.length === 0) {
       adds.push({ name: 'AWS_ACCESS_KEY_ID', value: PLACEHOLDER_ACCESS_KEY_ID });
       if (lastIndexOf(env, 'AWS_SECRET_ACCESS_KEY') < 0) {
         adds.push({ name: 'AWS_SECRET_ACCESS_KEY', value: PLACEHOLDER_SECRET_ACCESS_KEY });

@@ -80,6 +80,8 @@ interface Resolved {
   overwriteEndpoint: boolean;
   injectInit: boolean;
   placeholders: boolean;
+  /** The pod set the placeholder annotation to true itself: envFrom containers get placeholders too. */
+  placeholdersDespiteEnvFrom: boolean;
   skip: Set<string>;
 }
 
@@ -161,6 +163,7 @@ function resolveSettings(pod: Pod, config: Config, warnings: string[]): Resolved
     overwriteEndpoint: bool(ANNOTATIONS.overwriteEndpoint, false),
     injectInit: bool(ANNOTATIONS.injectInitContainers, config.injection.injectInitContainers),
     placeholders: bool(ANNOTATIONS.placeholderCredentials, config.injection.placeholderCredentials),
+    placeholdersDespiteEnvFrom: parseBool(a[ANNOTATIONS.placeholderCredentials]) === true,
     skip: new Set(parseList(a[ANNOTATIONS.skipContainers])),
   };
 }
@@ -217,6 +220,7 @@ export function buildPatch(input: BuildInput): BuildResult {
     endpointUrl: proxyEndpointUrl({ port: endpointPort }),
     overwriteEndpoint: r.overwriteEndpoint,
     placeholderCredentials: r.placeholders,
+    placeholdersDespiteEnvFrom: r.placeholdersDespiteEnvFrom,
     region: r.sidecar.mainRegion,
   };
   const envTargets: [string, Container[], boolean][] = [
@@ -232,6 +236,12 @@ export function buildPatch(input: BuildInput): BuildResult {
       ops.push(...plan.ops);
       warnings.push(...plan.warnings);
     });
+  }
+
+  const names = new Set([...initContainers, ...spec.containers].map((c) => c.name));
+  for (const name of r.skip) {
+    if (!names.has(name))
+      warnings.push(`annotation ${ANNOTATIONS.skipContainers} names no container "${name}"`);
   }
 
   // 2. The proxy itself, its volumes, and the status annotation.

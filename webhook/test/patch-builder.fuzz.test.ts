@@ -1,6 +1,11 @@
 /** Fuzzes the builder with odd but legal pods: every patch applies, validates, and a second pass is a no-op. */
 import fc from 'fast-check';
-import { ANNOTATIONS, PROXY_CONTAINER_NAME } from '../src/annotations';
+import {
+  ANNOTATIONS,
+  PLACEHOLDER_ACCESS_KEY_ID,
+  PLACEHOLDER_SECRET_ACCESS_KEY,
+  PROXY_CONTAINER_NAME,
+} from '../src/annotations';
 import { buildPatch } from '../src/patch-builder';
 import type { Container, Pod } from '../src/pod';
 import { applyOps, assertValidPod, proxyCount, testConfig } from './fixtures';
@@ -23,7 +28,10 @@ const envName = fc.oneof(
 const envVar = fc.oneof(
   fc.record({
     name: envName,
-    value: fc.oneof(fc.constant('http://127.0.0.1:8080'), fc.string({ maxLength: 8 })),
+    value: fc.oneof(
+      fc.constantFrom('http://127.0.0.1:8080', PLACEHOLDER_ACCESS_KEY_ID, PLACEHOLDER_SECRET_ACCESS_KEY),
+      fc.string({ maxLength: 8 }),
+    ),
   }),
   fc.record({ name: envName, valueFrom: fc.constant({ fieldRef: { fieldPath: 'metadata.name' } }) }),
 );
@@ -117,6 +125,27 @@ for (const mode of ['native', 'classic']) {
           expect(patched.spec.volumes!.find((v) => v.name === m.name)!.emptyDir).toBeDefined();
         const second = buildPatch({ pod: patched, namespace: 'fuzz', config, credentialsSecret: secret });
         expect(second.patch).toEqual([]);
+
+        // Another webhook then gives every container a role (IRSA): re-invoked, we take our placeholders
+        // out, and the pass after that is a no-op again.
+        const withRole = structuredClone(patched);
+        for (const c of [...(withRole.spec.initContainers ?? []), ...withRole.spec.containers])
+          if (c.name !== PROXY_CONTAINER_NAME)
+            c.env = [...(c.env ?? []), { name: 'AWS_ROLE_ARN', value: 'arn' }];
+        const third = buildPatch({ pod: withRole, namespace: 'fuzz', config, credentialsSecret: secret });
+        const fixed = applyOps(withRole, third.patch);
+        assertValidPod(fixed);
+        const hasPlaceholder = (c: Container) =>
+          (c.env ?? []).some((e) => e.name === 'AWS_ACCESS_KEY_ID' && e.value === PLACEHOLDER_ACCESS_KEY_ID);
+        const hadOne = new Set(
+          [...(p.spec.initContainers ?? []), ...p.spec.containers].filter(hasPlaceholder).map((c) => c.name),
+        );
+        // Those the webhook gave placeholders are clean again (skipped containers keep what they brought).
+        for (const c of [...(fixed.spec.initContainers ?? []), ...fixed.spec.containers])
+          if (!hadOne.has(c.name)) expect([c.name, hasPlaceholder(c)]).toEqual([c.name, false]);
+        expect(
+          buildPatch({ pod: fixed, namespace: 'fuzz', config, credentialsSecret: secret }).patch,
+        ).toEqual([]);
       }),
       { numRuns: 400 },
     );

@@ -1,9 +1,11 @@
 import {
   ANNOTATIONS,
   PLACEHOLDER_ACCESS_KEY_ID,
+  PLACEHOLDER_SECRET_ACCESS_KEY,
   PROXY_CONTAINER_NAME,
   STATUS_INJECTED,
 } from '../src/annotations';
+import { planContainerEnv } from '../src/env-injection';
 import { buildPatch, type BuildResult, type SecretState } from '../src/patch-builder';
 import type { Pod } from '../src/pod';
 import { SECRET_ENV_KEYS } from '../src/sidecar-container';
@@ -370,6 +372,91 @@ test('IRSA and web identity containers get no placeholder credentials', () => {
     },
   };
   expect(envOf(inject(off), 'app')).toEqual({ AWS_ENDPOINT_URL: URL });
+});
+
+test('re-invoked after the EKS IRSA / Pod Identity webhook added credentials: placeholders are taken out', () => {
+  const patched = inject(PODS.deploymentTemplate!);
+  expect(envOf(patched, 'app').AWS_ACCESS_KEY_ID).toBe(PLACEHOLDER_ACCESS_KEY_ID);
+  for (const added of [
+    [
+      { name: 'AWS_ROLE_ARN', value: 'arn:aws:iam::123456789012:role/app' },
+      {
+        name: 'AWS_WEB_IDENTITY_TOKEN_FILE',
+        value: '/var/run/secrets/eks.amazonaws.com/serviceaccount/token',
+      },
+    ],
+    [{ name: 'AWS_CONTAINER_CREDENTIALS_FULL_URI', value: 'http://169.254.170.23/v1/credentials' }],
+  ]) {
+    // What the other webhook's patch does: append to the app container's env.
+    const later = structuredClone(patched);
+    later.spec.containers[0]!.env!.push(...added);
+    const r = run(later);
+    expect(r.action).toBe('inject');
+    expect(r.warnings).toEqual([
+      `container "app" now has its own credentials (${added[0]!.name}); the s3-mirror placeholder credentials were removed`,
+    ]);
+    const fixed = applyOps(later, r.patch);
+    assertValidPod(fixed);
+    const env = envOf(fixed, 'app');
+    expect(env.AWS_ACCESS_KEY_ID).toBeUndefined();
+    expect(env.AWS_SECRET_ACCESS_KEY).toBeUndefined();
+    expect(env).toMatchObject({ AWS_ENDPOINT_URL: URL, [added[0]!.name]: added[0]!.value });
+    expect(run(fixed).patch).toEqual([]);
+  }
+});
+
+test('placeholder removal and an endpoint overwrite in one container keep their indices straight', () => {
+  const container = {
+    name: 'app',
+    env: [
+      { name: 'AWS_ACCESS_KEY_ID', value: PLACEHOLDER_ACCESS_KEY_ID },
+      { name: 'AWS_ENDPOINT_URL', value: 'http://minio:9000' },
+      { name: 'KEEP', value: '1' },
+      { name: 'AWS_SECRET_ACCESS_KEY', value: PLACEHOLDER_SECRET_ACCESS_KEY },
+      { name: 'AWS_ROLE_ARN', value: 'arn:aws:iam::1:role/x' },
+    ],
+  };
+  const plan = planContainerEnv('/spec/containers/0', container, {
+    endpointVar: 'AWS_ENDPOINT_URL',
+    endpointUrl: URL,
+    overwriteEndpoint: true,
+    placeholderCredentials: true,
+    placeholdersDespiteEnvFrom: false,
+    region: 'r',
+  });
+  const pod = applyOps({ spec: { containers: [container] } }, plan.ops);
+  expect(pod.spec.containers[0]!.env).toEqual([
+    { name: 'AWS_ENDPOINT_URL', value: URL },
+    { name: 'KEEP', value: '1' },
+    { name: 'AWS_ROLE_ARN', value: 'arn:aws:iam::1:role/x' },
+  ]);
+});
+
+test('envFrom containers get placeholders when the pod sets the placeholder annotation to "true" itself', () => {
+  const pod: Pod = {
+    ...PODS.existingEnvAndEnvFrom!,
+    metadata: { annotations: { [ANNOTATIONS.inject]: 'true', [ANNOTATIONS.placeholderCredentials]: 'true' } },
+  };
+  const r = run(pod);
+  expect(r.warnings).toEqual([]);
+  const patched = applyOps(pod, r.patch);
+  expect(envOf(patched, 'app')).toMatchObject({
+    AWS_ACCESS_KEY_ID: PLACEHOLDER_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY: PLACEHOLDER_SECRET_ACCESS_KEY,
+  });
+  // Never over credentials of the container's own, annotation or not.
+  const irsa: Pod = { ...PODS.irsa!, metadata: pod.metadata };
+  expect(envOf(inject(irsa), 'app').AWS_ACCESS_KEY_ID).toBeUndefined();
+});
+
+test('skip-containers naming no container is reported', () => {
+  const pod: Pod = {
+    metadata: { annotations: { [ANNOTATIONS.inject]: 'true', [ANNOTATIONS.skipContainers]: 'app, legacy' } },
+    spec: { containers: [{ name: 'app', image: 'x' }] },
+  };
+  const r = run(pod);
+  expect(r.warnings).toEqual([`annotation ${ANNOTATIONS.skipContainers} names no container "legacy"`]);
+  expect(envOf(applyOps(pod, r.patch), 'app')).toEqual({});
 });
 
 test('skip-containers and null env', () => {
