@@ -28,7 +28,8 @@ export function kustomizationDirs(dir = DEPLOY): string[] {
 
 export function kubectlAvailable(): boolean {
   try {
-    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore' });
+    // env given explicitly: jest's sandboxed process.env is not what child_process would use otherwise.
+    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore', env: process.env });
     return true;
   } catch {
     return false;
@@ -50,6 +51,7 @@ export function render(dir: string): K8sObject[] {
   const text = execFileSync('kubectl', ['kustomize', join(ROOT, dir)], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: process.env,
   });
   const objects = parseYaml(text, dir);
   rendered.set(dir, objects);
