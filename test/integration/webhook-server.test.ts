@@ -203,11 +203,13 @@ test('opt-in: Deployment pod without metadata.namespace is injected using reques
   expect(again.json.response).toEqual({ uid: expect.any(String), allowed: true });
 });
 
-test('the Secret lookup used the request namespace and asked for metadata only', () => {
+test('the Secret lookup used the request namespace, asked for metadata only, and was cached', () => {
   const lookups = api.requests.filter(
     (r) => r.path === '/api/v1/namespaces/team-a/secrets/s3-mirror-credentials',
   );
-  expect(lookups.length).toBeGreaterThan(0);
+  // Two admissions in team-a so far (injection and the re-invocation): one API call, the second was cached.
+  expect(lookups).toHaveLength(1);
+  expect(api.requests.every((r) => r.path.startsWith('/api/v1/namespaces/team-a/'))).toBe(true);
   for (const r of lookups) {
     expect(r.method).toBe('GET');
     expect(r.accept).toContain('as=PartialObjectMetadata');
@@ -286,6 +288,55 @@ test('malformed input gets a clear error, never a crash', async () => {
 
   // Still serving after all that.
   expect((await post(review(deploymentPod()))).json.response.allowed).toBe(true);
+});
+
+test('admission is HTTPS only: plain HTTP gets nothing from the HTTPS port, and no /mutate on the metrics port', async () => {
+  const plainToHttps = await new Promise<string>((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port, path: MUTATE_PATH, method: 'POST' }, (res) =>
+      resolve(`status ${res.statusCode}`),
+    );
+    req.on('error', (e) => resolve(`error: ${e.message}`));
+    req.end(JSON.stringify(review(deploymentPod())));
+  });
+  // Node's TLS server answers a plain-HTTP request with "400 Bad Request" at most, never an AdmissionReview.
+  expect(plainToHttps).toMatch(/^(error|status 400)/);
+  const onMetrics = await new Promise<number>((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port: metricsPort, path: MUTATE_PATH, method: 'POST' },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify(review(deploymentPod())));
+  });
+  expect(onMetrics).toBe(405);
+  expect((await httpGet(metricsPort, MUTATE_PATH)).status).toBe(404);
+});
+
+test('logs: one JSON line per admission with uid, namespace, result and reason; no secrets, no pod specs', () => {
+  expect(wh.logs.filter((l) => l.unparsed)).toEqual([]);
+  const admissions = wh.logs.filter((l) => l.message === 'admission');
+  expect(admissions.length).toBeGreaterThan(3);
+  for (const l of admissions) {
+    expect(l).toMatchObject({
+      level: 'info',
+      component: 's3-mirror-webhook',
+      uid: expect.any(String),
+      namespace: expect.any(String),
+      result: expect.any(String),
+      reason: expect.any(String),
+      timestamp: expect.any(String),
+    });
+  }
+  expect(admissions).toContainEqual(
+    expect.objectContaining({ namespace: 'team-a', result: 'injected', reason: 'injected' }),
+  );
+  const all = JSON.stringify(wh.logs);
+  expect(all).not.toContain('AKIASECRETVALUE');
+  expect(all).not.toContain('ghcr.io/acme/api'); // the pod's image: pod specs are never logged
+  expect(all).not.toContain('BEGIN');
 });
 
 test('TLS 1.1 is refused', async () => {
