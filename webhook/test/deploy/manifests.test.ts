@@ -32,6 +32,8 @@ const INSTALLS = {
   'deploy/base': 'files',
   'deploy/overlays/cert-manager': 'files',
   'deploy/overlays/self-managed': 'self-managed',
+  'deploy/examples/local/cert-manager': 'files',
+  'deploy/examples/local/self-managed': 'self-managed',
 } as const;
 type InstallDir = keyof typeof INSTALLS;
 const installDirs = Object.keys(INSTALLS) as InstallDir[];
@@ -43,13 +45,9 @@ describe('every kustomization under deploy/', () => {
 
   test('the expected kustomizations exist', () => {
     expect(dirs).toEqual(
-      expect.arrayContaining([
-        ...installDirs,
-        'deploy/monitoring',
-        'deploy/examples/demo',
-        'deploy/examples/kind',
-      ]),
+      expect.arrayContaining([...installDirs, 'deploy/monitoring', 'deploy/examples/demo']),
     );
+    expect(kustomizationDirs(undefined, 'Component')).toEqual(['deploy/examples/local/config']);
   });
 
   test.each(dirs)('%s renders, and every object is valid', (dir) => {

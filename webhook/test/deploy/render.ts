@@ -4,7 +4,7 @@
  * with minimal shape checks.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 
@@ -15,13 +15,23 @@ export const DEPLOY = join(ROOT, 'deploy');
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type K8sObject = any;
 
-/** Every directory under deploy/ holding a kustomization.yaml, relative to the repository root. */
-export function kustomizationDirs(dir = DEPLOY): string[] {
+/**
+ * Every directory under deploy/ holding a kustomization.yaml, relative to the repository root. Kustomize
+ * Components (`kind: Component`) only build inside a kustomization that includes them: `components` lists
+ * them, the default leaves them out.
+ */
+export function kustomizationDirs(
+  dir = DEPLOY,
+  kind: 'Kustomization' | 'Component' = 'Kustomization',
+): string[] {
   const out: string[] = [];
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...kustomizationDirs(p));
-    else if (name === 'kustomization.yaml' || name === 'kustomization.yml') out.push(relative(ROOT, dir));
+    if (statSync(p).isDirectory()) out.push(...kustomizationDirs(p, kind));
+    else if (name === 'kustomization.yaml' || name === 'kustomization.yml') {
+      const [doc] = parseYaml(readFileSync(p, 'utf8'), p);
+      if ((doc?.kind ?? 'Kustomization') === kind) out.push(relative(ROOT, dir));
+    }
   }
   return out.sort();
 }
