@@ -28,8 +28,23 @@ export interface Readiness {
   text: string;
 }
 
+/**
+ * The namespace label comes from the request: anyone who can reach the port could send endless made-up
+ * namespaces. Past this many distinct values, new ones are counted under `_other`, so memory stays bounded.
+ */
+export const MAX_NAMESPACE_LABELS = 1000;
+export const OTHER_NAMESPACE_LABEL = '_other';
+
+function boundedLabel(seen: Set<string>, value: string): string {
+  if (seen.has(value)) return value;
+  if (seen.size >= MAX_NAMESPACE_LABELS) return OTHER_NAMESPACE_LABEL;
+  seen.add(value);
+  return value;
+}
+
 export function createAdmissionApp(deps: ServerDeps, readiness: () => Readiness): express.Express {
   const { config, logger, metrics } = deps;
+  const namespaceLabels = new Set<string>();
   const app = express();
   app.disable('x-powered-by');
   app.get('/healthz', (_req, res) => {
@@ -68,7 +83,7 @@ export function createAdmissionApp(deps: ServerDeps, readiness: () => Readiness)
           const result = r.action === 'inject' ? r.reason : 'skipped';
           metrics.admissionRequests.inc({ result, reason: r.reason });
           if (r.action === 'inject' && r.reason === 'injected')
-            metrics.injections.inc({ namespace: outcome.namespace });
+            metrics.injections.inc({ namespace: boundedLabel(namespaceLabels, outcome.namespace) });
           metrics.warnings.inc(r.warnings.length);
           end({ result });
           logger.info('admission', {
