@@ -58,7 +58,9 @@ test('every deploy/ path exists, and every `apply -k` / `delete -k` names a kust
 });
 
 test('image builds use the real Dockerfiles and the tags the manifests deploy', () => {
-  const builds = [...doc.matchAll(/docker build -f (\S+)\s+-t (\S+)\s+\./g)].map((m) => [m[1]!, m[2]!] as const);
+  const builds = [...doc.matchAll(/docker build -f (\S+)\s+-t (\S+)\s+\./g)].map(
+    (m) => [m[1]!, m[2]!] as const,
+  );
   const webhookImage = one(render('deploy/examples/local/self-managed'), 'Deployment', 's3-mirror-webhook')
     .spec.template.spec.containers[0].image;
   expect(Object.fromEntries(builds)).toEqual({
