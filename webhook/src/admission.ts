@@ -14,9 +14,13 @@ import { podShapeProblem, type Pod } from './pod';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 
-/** Kubernetes limits warnings: at most this many, each at most this long. */
-const MAX_WARNINGS = 20;
-const MAX_WARNING_LENGTH = 120 * 4;
+/**
+ * The API server may truncate warnings longer than 256 characters and drops them past 4096 in total, so ours
+ * stay within both: at most this many, each at most this long (user-controlled values such as annotation
+ * values are quoted in them).
+ */
+export const MAX_WARNINGS = 16;
+export const MAX_WARNING_LENGTH = 256;
 
 export interface AdmissionRequest {
   uid: string;

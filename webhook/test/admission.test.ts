@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import { ANNOTATIONS } from '../src/annotations';
-import { admit, decodeReview, type AdmissionRequest } from '../src/admission';
+import {
+  MAX_WARNING_LENGTH,
+  MAX_WARNINGS,
+  admit,
+  decodeReview,
+  type AdmissionRequest,
+} from '../src/admission';
 import { testConfig } from './fixtures';
 
 const config = testConfig();
@@ -102,8 +108,21 @@ test('warnings are deduplicated and bounded', () => {
   const r = admit(podRequest({ ...optedIn, spec: { containers } }), config, 'found').review.response as {
     warnings: string[];
   };
-  expect(r.warnings).toHaveLength(20);
-  expect(r.warnings[19]).toBe('21 more s3-mirror warnings');
+  expect(r.warnings).toHaveLength(MAX_WARNINGS);
+  expect(r.warnings[MAX_WARNINGS - 1]).toBe(`${40 - MAX_WARNINGS + 1} more s3-mirror warnings`);
+  expect(r.warnings.join('').length).toBeLessThanOrEqual(4096);
+});
+
+test('a warning quoting a long annotation value is cut to the length the API server keeps', () => {
+  const long = 'x'.repeat(1000);
+  const pod = {
+    ...optedIn,
+    metadata: { annotations: { ...optedIn.metadata.annotations, [ANNOTATIONS.image]: `a b${long}` } },
+  };
+  const r = admit(podRequest(pod), config, 'found').review.response as { warnings: string[] };
+  expect(r.warnings).toHaveLength(1);
+  expect(r.warnings[0]).toHaveLength(MAX_WARNING_LENGTH);
+  expect(r.warnings[0]).toMatch(/^annotation s3-mirror\.io\/proxy-image="a bxxx.*\.\.\.$/);
 });
 
 test('fuzz: arbitrary JSON never throws from decode/admit and always yields allowed: true', () => {

@@ -10,7 +10,13 @@ import type { ProxyMetrics } from '../metrics';
 import { S3Error, renderS3ErrorXml, s3Errors } from '../s3/errors';
 import { downstreamResponseHeaders, payloadHashFor, upstreamRequestHeaders } from '../s3/forward-headers';
 import { classifyOperation, type S3Operation } from '../s3/operation';
-import { parseRequestTarget, upstreamPath, upstreamQuery, type RequestTarget } from '../s3/request-target';
+import {
+  copySourceBucket,
+  parseRequestTarget,
+  upstreamPath,
+  upstreamQuery,
+  type RequestTarget,
+} from '../s3/request-target';
 import { isErrorDocument, parseDeletedKeys } from '../s3/response-body';
 import type { RequestSigner } from '../sigv4/signer';
 import { prepareUpstreamBody, type UpstreamBody } from './request-body';
@@ -33,10 +39,17 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
-function checkAllowed(config: ProxyConfig, target: RequestTarget): void {
-  if (config.allowedBuckets.length === 0 || target.bucket === undefined) return;
-  if (!config.allowedBuckets.includes(target.bucket)) {
+function checkAllowed(config: ProxyConfig, target: RequestTarget, req: IncomingMessage): void {
+  if (config.allowedBuckets.length === 0) return;
+  if (target.bucket !== undefined && !config.allowedBuckets.includes(target.bucket)) {
     throw s3Errors.accessDenied(`This sidecar is not allowed to access bucket ${target.bucket}.`);
+  }
+  // A copy reads its source with main's credentials too: the source bucket must be allowed as well.
+  const copySource = req.headers['x-amz-copy-source'];
+  if (copySource === undefined) return;
+  const source = copySourceBucket(copySource);
+  if (source === undefined || !config.allowedBuckets.includes(source)) {
+    throw s3Errors.accessDenied('This sidecar is not allowed to copy from that source.');
   }
 }
 
@@ -173,7 +186,7 @@ export function createS3Handler(deps: S3HandlerDeps) {
         virtualHostBases: config.virtualHostBases,
       });
       op = classifyOperation(method, target, req.headers['x-amz-copy-source'] !== undefined);
-      checkAllowed(config, target);
+      checkAllowed(config, target, req);
 
       body = await prepareUpstreamBody(req, (err) => abort.abort(err));
       const path = upstreamPath(target);
