@@ -70,6 +70,8 @@ export interface RawOptions {
   responses?: number;
   /** The request was HEAD (responses carry no body). */
   head?: boolean;
+  /** Resolve only once the server closed the connection (to assert that it does). */
+  waitClose?: boolean;
   /** Give up waiting after this long (a guard so a broken proxy fails instead of hanging). Default 30 s. */
   timeoutMs?: number;
 }
@@ -100,7 +102,7 @@ export function rawRequest(
         parsed.push(p);
         at = p.end;
       }
-      if (parsed.length < want && !closed) return;
+      if ((parsed.length < want || opts.waitClose) && !closed) return;
       settled = true;
       clearTimeout(timer);
       socket.destroy();

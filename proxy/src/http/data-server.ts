@@ -1,5 +1,8 @@
 import http from 'node:http';
+import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import type { ProxyConfig } from '../config';
+import { renderS3ErrorXml, s3Errors } from '../s3/errors';
 
 /**
  * The S3 data-path server. Node's parser already rejects duplicate Content-Length and
@@ -32,6 +35,17 @@ export function createDataServer(
       '</Code><Message>Malformed HTTP request.</Message></Error>';
     socket.end(
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/xml\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+  // CONNECT never reaches the request handler: Node hands it over as a raw socket. Refuse it as S3 would,
+  // so the sidecar can never be used as a tunnel.
+  server.on('connect', (req: http.IncomingMessage, socket: Duplex) => {
+    const requestId = randomBytes(8).toString('hex').toUpperCase();
+    const body = renderS3ErrorXml(s3Errors.methodNotAllowed(), '/', requestId);
+    socket.on('error', () => socket.destroy());
+    socket.end(
+      `HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/xml\r\nx-amz-request-id: ${requestId}\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   });

@@ -158,3 +158,22 @@ export function upstreamQuery(query: readonly [string, string | null][]): string
       .join('&')
   );
 }
+
+/**
+ * The source bucket named by `x-amz-copy-source` (`[/]bucket/key[?versionId=…]`, URL-encoded), or
+ * undefined when the value names none the proxy can read (an access-point ARN, garbage).
+ */
+export function copySourceBucket(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header.join(',') : header;
+  if (value === undefined) return undefined;
+  const path = value.trim().replace(/^\//, '').split('?', 1)[0]!;
+  const slash = path.indexOf('/');
+  if (slash <= 0) return undefined;
+  let bucket: string;
+  try {
+    bucket = decodeURIComponent(path.slice(0, slash));
+  } catch {
+    return undefined;
+  }
+  return BUCKET_NAME.test(bucket) ? bucket : undefined;
+}

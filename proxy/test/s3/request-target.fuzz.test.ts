@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { S3Error } from '../../src/s3/errors';
 import {
+  copySourceBucket,
   parseRequestTarget,
   upstreamPath,
   upstreamQuery,
@@ -248,4 +249,34 @@ test('a bucket segment that is not a bucket name is refused, however it is encod
       expect('error' in outcome && outcome.error.code).toBe('InvalidBucketName');
     }),
   );
+});
+
+test('copySourceBucket names the source bucket in every documented form, and nothing for garbage', () => {
+  fc.assert(
+    fc.property(bucketArb, keyArb, fc.boolean(), fc.boolean(), (bucket, key, slash, version) => {
+      const value = `${slash ? '/' : ''}${bucket}/${encodeURIComponent(key)}${version ? '?versionId=abc' : ''}`;
+      expect(copySourceBucket(value)).toBe(bucket);
+    }),
+  );
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (value) => {
+      const bucket = copySourceBucket(value);
+      // Whatever it returns is a valid bucket name that really is the first segment.
+      if (bucket !== undefined) {
+        expect(bucket).toMatch(VALID_BUCKET);
+        expect(decodeURIComponent(value.trim().replace(/^\//, '').split('/')[0]!)).toBe(bucket);
+      }
+    }),
+    { numRuns: 3000 },
+  );
+  for (const value of [
+    'arn:aws:s3:us-east-1:1:accesspoint/ap/object/k',
+    'bucket',
+    '/',
+    '',
+    '%zz/k',
+    '../x',
+  ]) {
+    expect(copySourceBucket(value)).toBeUndefined();
+  }
 });

@@ -1,0 +1,140 @@
+/**
+ * An HTTP/1.1 forwarder on a free loopback port in front of an S3 endpoint. It passes requests through
+ * byte for byte (request-target, headers including Host, so SigV4 still verifies) and records what it saw.
+ * Faults are injected here, never in product code: S3-style 500/503 answers and slow responses.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface SeenRequest {
+  method: string;
+  /** The request-target exactly as received. */
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  /** Status sent back (injected or from the target); 0 while in flight or when the exchange broke. */
+  status: number;
+  injected: boolean;
+}
+
+export interface HttpFaults {
+  /** Probability (0..1) that a request is answered with one of `statuses` instead of being forwarded. */
+  errorRate: number;
+  statuses: number[];
+  /** Delay before forwarding each request (slow main). */
+  delayMs: number;
+}
+
+export interface HttpFaultProxy {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  port: number;
+  readonly requests: readonly SeenRequest[];
+  /** How many requests got an injected error. */
+  readonly injectedErrors: number;
+  setFaults(faults: Partial<HttpFaults>): void;
+  /** Back to plain forwarding. */
+  clearFaults(): void;
+  close(): Promise<void>;
+}
+
+const CODES: Record<number, string> = { 500: 'InternalError', 503: 'SlowDown' };
+
+export async function startHttpFaultProxy(
+  target: string,
+  opts: { record?: boolean; maxRecorded?: number } = {},
+): Promise<HttpFaultProxy> {
+  const targetUrl = new URL(target);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const seen: SeenRequest[] = [];
+  const record = opts.record ?? true;
+  const maxRecorded = opts.maxRecorded ?? 10_000;
+  let faults: HttpFaults = { errorRate: 0, statuses: [503], delayMs: 0 };
+  let injectedErrors = 0;
+
+  const server = http.createServer((req, res) => {
+    const entry: SeenRequest = {
+      method: req.method ?? '',
+      url: req.url ?? '',
+      headers: req.headers,
+      status: 0,
+      injected: false,
+    };
+    if (record && seen.length < maxRecorded) seen.push(entry);
+    const current = faults;
+    if (current.errorRate > 0 && Math.random() < current.errorRate) {
+      const status = current.statuses[Math.floor(Math.random() * current.statuses.length)] ?? 503;
+      injectedErrors++;
+      entry.injected = true;
+      entry.status = status;
+      const body =
+        '<?xml version="1.0" encoding="UTF-8"?>\n' +
+        `<Error><Code>${CODES[status] ?? 'InternalError'}</Code><Message>injected by the test harness</Message></Error>`;
+      // Read the whole request first, as S3 does, so the client sees a clean answer rather than a reset.
+      req.resume();
+      req.on('end', () =>
+        res
+          .writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) })
+          .end(body),
+      );
+      return;
+    }
+    const forward = (): void => {
+      const upstream = http.request(
+        {
+          host: targetUrl.hostname,
+          port: targetUrl.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+          agent,
+        },
+        (up) => {
+          entry.status = up.statusCode ?? 0;
+          res.writeHead(up.statusCode ?? 502, up.rawHeaders);
+          up.pipe(res);
+          up.on('error', () => res.destroy());
+        },
+      );
+      upstream.on('error', () => {
+        if (!res.headersSent) res.writeHead(502).end();
+        else res.destroy();
+      });
+      req.pipe(upstream);
+      // The client went away: abort the forwarded request too, as a real network path would.
+      res.on('close', () => {
+        if (!res.writableFinished) upstream.destroy();
+      });
+    };
+    if (current.delayMs > 0) setTimeout(forward, current.delayMs);
+    else forward();
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    get requests() {
+      return seen;
+    },
+    get injectedErrors() {
+      return injectedErrors;
+    },
+    setFaults(f) {
+      faults = { ...faults, ...f };
+    },
+    clearFaults() {
+      faults = { errorRate: 0, statuses: [503], delayMs: 0 };
+    },
+    close() {
+      agent.destroy();
+      return new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
