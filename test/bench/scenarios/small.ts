@@ -1,0 +1,252 @@
+import { BenchClient, closedLoop } from '../client';
+import { armsFor, interleave, BACKEND_LABEL, type Backend, type BenchContext } from '../context';
+import { fmtMs, fmtNumber, fmtPercent, fmtRange, table, type Section } from '../report';
+import { median, pairedDifferences, pairedRatios, percentile } from '../stats';
+import { renderLineChart } from '../svg-chart';
+
+export interface LoopRound {
+  rate: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  firstError?: string;
+}
+
+export interface SmallCase {
+  backend: Backend;
+  op: 'GET' | 'PUT';
+  concurrency: number;
+  arms: Record<string, LoopRound[]>;
+}
+
+export const SMALL_SIZE = 4 * 1024;
+const SMALL_BODY = Buffer.alloc(SMALL_SIZE, 'small-object-');
+/** GETs cycle over this many objects. */
+const GET_KEYS = 64;
+/** PUTs cycle over this many keys, so the mirror work they leave behind stays bounded. */
+export const PUT_KEYS = 512;
+
+export async function seedSmallObjects(client: BenchClient, bucket: string): Promise<void> {
+  await client.send('PUT', `/${bucket}`, await client.headers('PUT', `/${bucket}`));
+  for (let i = 0; i < GET_KEYS; i++) {
+    const key = `/${bucket}/get-${i}`;
+    const headers = await client.headers('PUT', key, {
+      'content-length': String(SMALL_SIZE),
+      'content-type': 'application/octet-stream',
+    });
+    const status = await client.send('PUT', key, headers, SMALL_BODY);
+    if (status !== 200) throw new Error(`seeding ${key}: HTTP ${status}`);
+  }
+}
+
+/** A closed loop of 4 KiB GETs or PUTs from one client. */
+export async function smallLoop(
+  client: BenchClient,
+  bucket: string,
+  op: 'GET' | 'PUT',
+  concurrency: number,
+  timing: { warmupMs: number; durationMs: number },
+  keyPrefix = 'put',
+  putKeys = PUT_KEYS,
+): Promise<LoopRound & { latenciesMs: number[] }> {
+  const paths = Array.from({ length: op === 'GET' ? GET_KEYS : putKeys }, (_, i) =>
+    op === 'GET' ? `/${bucket}/get-${i}` : `/${bucket}/${keyPrefix}-${i}`,
+  );
+  const extra: Record<string, string> =
+    op === 'PUT' ? { 'content-length': String(SMALL_SIZE), 'content-type': 'application/octet-stream' } : {};
+  const headers = await Promise.all(paths.map((p) => client.headers(op, p, extra)));
+  const result = await closedLoop({
+    concurrency,
+    ...timing,
+    request: (_w, seq) => {
+      const i = seq % paths.length;
+      return client.send(op, paths[i]!, headers[i]!, op === 'PUT' ? SMALL_BODY : undefined);
+    },
+  });
+  return {
+    rate: result.rate,
+    p50: percentile(result.latenciesMs, 50),
+    p99: percentile(result.latenciesMs, 99),
+    errors: result.errors,
+    latenciesMs: result.latenciesMs,
+    ...(result.firstError ? { firstError: result.firstError } : {}),
+  };
+}
+
+export function smallTiming(quick: boolean): { warmupMs: number; durationMs: number; rounds: number } {
+  return quick
+    ? { warmupMs: 300, durationMs: 1_000, rounds: 2 }
+    : { warmupMs: 400, durationMs: 2_000, rounds: 3 };
+}
+
+export async function runSmall(
+  ctx: BenchContext,
+  backends: Backend[],
+): Promise<{ section: Section; cases: SmallCase[] }> {
+  const concurrencies = ctx.quick ? [16] : [1, 16, 64];
+  const timing = smallTiming(ctx.quick);
+  const cases: SmallCase[] = [];
+  for (const backend of backends) {
+    const arms = armsFor(ctx, backend);
+    const bucket = `bench-small-${ctx.runId}`;
+    const setup = new BenchClient(arms[0]!.endpoint);
+    await seedSmallObjects(setup, bucket);
+    setup.close();
+    for (const op of ['GET', 'PUT'] as const) {
+      for (const concurrency of concurrencies) {
+        ctx.log(`small ${backend} ${op} c=${concurrency} × ${timing.rounds} rounds`);
+        const results = await interleave(ctx, backend, arms, timing.rounds, async (_arm, client) => {
+          const r = await smallLoop(
+            client,
+            bucket,
+            op,
+            concurrency,
+            timing,
+            'put',
+            ctx.quick ? 128 : PUT_KEYS,
+          );
+          const { latenciesMs: _l, ...round } = r;
+          return round;
+        });
+        cases.push({ backend, op, concurrency, arms: Object.fromEntries(results) });
+      }
+    }
+  }
+  return { section: renderSmall(cases), cases };
+}
+
+export function summariseVsDirect(c: SmallCase, arm: string) {
+  const direct = c.arms.direct!;
+  const other = c.arms[arm]!;
+  return {
+    directRate: median(direct.map((r) => r.rate)),
+    armRate: median(other.map((r) => r.rate)),
+    ratio: pairedRatios(
+      direct.map((r) => r.rate),
+      other.map((r) => r.rate),
+    ),
+    addedP50: pairedDifferences(
+      direct.map((r) => r.p50),
+      other.map((r) => r.p50),
+    ),
+    addedP99: pairedDifferences(
+      direct.map((r) => r.p99),
+      other.map((r) => r.p99),
+    ),
+    directP50: median(direct.map((r) => r.p50)),
+    armP50: median(other.map((r) => r.p50)),
+    directP99: median(direct.map((r) => r.p99)),
+    armP99: median(other.map((r) => r.p99)),
+    errors: other.reduce((a, r) => a + r.errors, 0) + direct.reduce((a, r) => a + r.errors, 0),
+  };
+}
+
+function renderSmall(cases: SmallCase[]): Section {
+  const rows: string[][] = [];
+  for (const c of cases) {
+    for (const arm of Object.keys(c.arms)) {
+      if (arm === 'direct') continue;
+      const s = summariseVsDirect(c, arm);
+      rows.push([
+        c.backend,
+        `${c.op} c=${c.concurrency}`,
+        arm,
+        fmtNumber(s.directRate),
+        fmtNumber(s.armRate),
+        fmtPercent(s.ratio.median),
+        fmtRange(s.ratio.min, s.ratio.max, fmtPercent),
+        `${fmtMs(s.directP50)} → ${fmtMs(s.armP50)}`,
+        fmtMs(s.addedP50.median),
+        `${fmtMs(s.directP99)} → ${fmtMs(s.armP99)}`,
+        fmtMs(s.addedP99.median),
+        String(s.errors),
+      ]);
+    }
+  }
+  const shipped = cases.map((c) => ({ c, s: summariseVsDirect(c, 'proxy') }));
+  const series = (pick: (s: ReturnType<typeof summariseVsDirect>) => number) =>
+    [...new Set(shipped.map(({ c }) => `${c.backend} ${c.op}`))].map((name) => ({
+      name,
+      points: shipped
+        .filter(({ c }) => `${c.backend} ${c.op}` === name)
+        .map(({ c, s }) => [c.concurrency, pick(s)] as [number, number]),
+    }));
+  const worstRatio = shipped.reduce((w, x) => (x.s.ratio.median < w.s.ratio.median ? x : w), shipped[0]!);
+  const worstP50 = shipped.reduce((w, x) => (x.s.addedP50.median > w.s.addedP50.median ? x : w), shipped[0]!);
+  const worstP99 = shipped.reduce((w, x) => (x.s.addedP99.median > w.s.addedP99.median ? x : w), shipped[0]!);
+  const where = (x: (typeof shipped)[number]) => `${x.c.backend} ${x.c.op} c=${x.c.concurrency}`;
+  return {
+    id: 'small',
+    title: 'Small objects (4 KiB), closed loop',
+    body: [
+      'Each of `c` workers sends its next request as soon as the previous one is answered (keep-alive ' +
+        'connections, signatures computed once per key and reused). GETs cycle over 64 objects, PUTs over ' +
+        '512 keys. Rates are requests per second; latency percentiles are per round, and "added" is the ' +
+        'proxied value minus the direct value of the same round pair, median over pairs. Backends: ' +
+        `${BACKEND_LABEL.sink}; ${BACKEND_LABEL.ceph}.`,
+      table(
+        [
+          'backend',
+          'case',
+          'arm',
+          'direct req/s',
+          'arm req/s',
+          'ratio',
+          'ratio range',
+          'p50 direct → arm',
+          'added p50',
+          'p99 direct → arm',
+          'added p99',
+          'errors',
+        ],
+        rows,
+      ),
+    ],
+    charts: [
+      {
+        file: 'small-rate-ratio.svg',
+        alt: 'Small objects: proxied ÷ direct request rate by concurrency',
+        svg: renderLineChart({
+          title: 'Small objects: proxied ÷ direct request rate',
+          xLabel: 'concurrency',
+          yLabel: 'ratio',
+          xLog: true,
+          series: series((s) => s.ratio.median),
+          reference: { y: 0.8, label: 'goal 0.8' },
+        }),
+      },
+      {
+        file: 'small-added-latency.svg',
+        alt: 'Small objects: added p50 latency by concurrency',
+        svg: renderLineChart({
+          title: 'Small objects: added p50 latency (proxied − direct)',
+          xLabel: 'concurrency',
+          yLabel: 'ms',
+          xLog: true,
+          series: series((s) => s.addedP50.median),
+          reference: { y: 1, label: 'goal 1 ms' },
+        }),
+      },
+    ],
+    checks: shipped.length
+      ? [
+          {
+            goal: 'request rate ≥ 80 % of direct (4 KiB GET/PUT, c = 1, 16, 64)',
+            measured: `lowest ${fmtPercent(worstRatio.s.ratio.median)} (${where(worstRatio)})`,
+            met: worstRatio.s.ratio.median >= 0.8,
+          },
+          {
+            goal: 'added latency p50 ≤ 1 ms',
+            measured: `highest ${fmtMs(worstP50.s.addedP50.median)} (${where(worstP50)})`,
+            met: worstP50.s.addedP50.median <= 1,
+          },
+          {
+            goal: 'added latency p99 ≤ 5 ms',
+            measured: `highest ${fmtMs(worstP99.s.addedP99.median)} (${where(worstP99)})`,
+            met: worstP99.s.addedP99.median <= 5,
+          },
+        ]
+      : [],
+    raw: cases,
+  };
+}
