@@ -14,6 +14,12 @@ export interface SeenRequest {
   /** Status sent back (injected or from the target); 0 while in flight or when the exchange broke. */
   status: number;
   injected: boolean;
+  /** The request body did not arrive whole: the client (the proxy) aborted the upload. */
+  uploadCut: boolean;
+  /** The response was not delivered whole: the client went away mid-download. */
+  downloadCut: boolean;
+  /** The exchange is over (either way). */
+  done: boolean;
 }
 
 export interface HttpFaults {
@@ -58,7 +64,17 @@ export async function startHttpFaultProxy(
       headers: req.headers,
       status: 0,
       injected: false,
+      uploadCut: false,
+      downloadCut: false,
+      done: false,
     };
+    req.on('close', () => {
+      if (!req.complete) entry.uploadCut = true;
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) entry.downloadCut = true;
+      entry.done = true;
+    });
     if (record && seen.length < maxRecorded) seen.push(entry);
     const current = faults;
     if (current.errorRate > 0 && Math.random() < current.errorRate) {

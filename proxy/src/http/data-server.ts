@@ -12,10 +12,14 @@ export function createDataServer(
   config: ProxyConfig,
   handler: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>,
 ): http.Server {
+  const headersTimeout = Math.min(config.clientIdleTimeoutMs, 20_000);
   const server = http.createServer(
     {
       // Slow-header (slowloris) clients are cut after this long.
-      headersTimeout: Math.min(config.clientIdleTimeoutMs, 20_000),
+      headersTimeout,
+      // Node only checks that deadline every interval (30 s by default), which would let a slowloris
+      // client hold a socket for half a minute whatever headersTimeout says.
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 4))),
       // Large uploads may legitimately take hours; idleness is bounded by the socket timeout instead.
       requestTimeout: 0,
       keepAliveTimeout: 5_000,
