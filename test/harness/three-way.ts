@@ -14,6 +14,7 @@ import type { Readable } from 'node:stream';
 import {
   GetObjectCommand,
   GetObjectTaggingCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   S3Client,
   type GetObjectCommandOutput,
@@ -52,6 +53,12 @@ async function list(s3: S3Client, bucket: string): Promise<Map<string, Listed> |
   } catch (err) {
     if ((err as { name?: string }).name === 'NoSuchBucket') return 'no-bucket';
     throw err;
+  }
+  // Ceph RGW 16 lists an empty ETag after DeleteObjectTagging although HEAD still has it: ask HEAD.
+  for (const [key, listed] of out) {
+    if (listed.etag !== '' && listed.etag !== '""') continue;
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
+    if (head?.ETag) listed.etag = head.ETag;
   }
   return out;
 }

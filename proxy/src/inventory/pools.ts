@@ -86,17 +86,19 @@ export class InventoryPools {
   async withDatabase<T>(db: string, fn: (pool: Pool) => Promise<T>, createFor?: string): Promise<T> {
     if (this.closed) throw new Error('inventory pools are closed');
     let entry = this.entries.get(db);
+    const isNew = !entry;
     if (!entry) {
       const pool = this.newPool(db, this.limits.connectionsPerPool);
       const created: Entry = { db, pool, ready: Promise.resolve(), inUse: 0, lastUsed: Date.now() };
       created.ready = this.prepare(created, createFor);
       entry = created;
       this.entries.set(db, entry);
-      this.evict();
     }
     const e = entry;
     e.inUse++;
     e.lastUsed = Date.now();
+    // Only after marking it in use: evicting first could end the pool this caller is about to use.
+    if (isNew) this.evict();
     try {
       try {
         await e.ready;

@@ -51,6 +51,12 @@ async function listAll(s3: S3Client, bucket: string): Promise<Map<string, Listed
     if (isNoSuchBucket(err)) return undefined;
     throw err;
   }
+  // Ceph RGW 16 lists an empty ETag after DeleteObjectTagging although HEAD still has it: ask HEAD.
+  for (const [key, listed] of out) {
+    if (listed.etag !== '' && listed.etag !== '""') continue;
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
+    if (head?.ETag) listed.etag = head.ETag;
+  }
   return out;
 }
 

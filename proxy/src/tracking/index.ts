@@ -340,10 +340,12 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
         continue;
       }
       const list = [...buckets];
+      // Round-robin over buckets: each pass starts one bucket further and visits every bucket once.
+      const start = cursor++;
       let found = false;
       try {
         for (let i = 0; i < list.length && !stopping; i++) {
-          const bucket = list[(cursor++ + i) % list.length]!;
+          const bucket = list[(start + i) % list.length]!;
           if (await mirrorOneFromDb(bucket)) {
             found = true;
             break;
