@@ -42,7 +42,16 @@ export interface ProxyConfig {
   pendingMemoryLimit: number;
   /** Concurrent mirror copies per sidecar. */
   mirrorConcurrency: number;
+  /**
+   * Directory for the write-ahead journal of acknowledged writes (STATE_DIR). Unset: memory only, and the
+   * proxy writes nothing to disk.
+   */
+  stateDir?: string;
+  /** Bound of the journal on disk (JOURNAL_MAX_BYTES, default 256 MiB). */
+  journalMaxBytes?: number;
 }
+
+export const DEFAULT_JOURNAL_MAX_BYTES = 256 * 1024 * 1024;
 
 type Env = Record<string, string | undefined>;
 
@@ -144,7 +153,16 @@ export function loadConfig(env: Env): ProxyConfig {
     shutdownGraceMs: parsePositiveInt(env, 'SHUTDOWN_GRACE_MS', 25_000),
     pendingMemoryLimit: parsePositiveInt(env, 'PENDING_MEMORY_LIMIT', 100_000),
     mirrorConcurrency: parsePositiveInt(env, 'MIRROR_CONCURRENCY', 4),
+    ...parseStateDir(env),
+    journalMaxBytes: parsePositiveInt(env, 'JOURNAL_MAX_BYTES', DEFAULT_JOURNAL_MAX_BYTES),
   };
+}
+
+function parseStateDir(env: Env): { stateDir?: string } {
+  const raw = optional(env, 'STATE_DIR', '');
+  if (raw === '') return {};
+  if (!raw.startsWith('/')) throw new ConfigError('STATE_DIR', 'must be an absolute path');
+  return { stateDir: raw };
 }
 
 /** Values that must never appear in output. */

@@ -16,6 +16,11 @@ export const METRIC_NAMES = {
   inventoryWriteFailures: 's3mirror_inventory_write_failures_total',
   inventoryWrites: 's3mirror_inventory_writes_total',
   inventoryMemoryQueue: 's3mirror_inventory_memory_queue',
+  inventoryEventsDropped: 's3mirror_inventory_events_dropped_total',
+  journalBytes: 's3mirror_inventory_journal_bytes',
+  journalUnjournaled: 's3mirror_inventory_journal_unjournaled_total',
+  journalReplayed: 's3mirror_inventory_journal_replayed_total',
+  journalDamagedLines: 's3mirror_inventory_journal_damaged_lines_total',
 } as const;
 
 export type ProxyMetrics = ReturnType<typeof createMetrics>;
@@ -98,6 +103,32 @@ export function createMetrics() {
     inventoryMemoryQueue: new Gauge({
       name: METRIC_NAMES.inventoryMemoryQueue,
       help: 'Acknowledged writes held in memory until Postgres records them',
+      registers,
+    }),
+    inventoryEventsDropped: new Counter({
+      name: METRIC_NAMES.inventoryEventsDropped,
+      help: 'Acknowledged writes forgotten before Postgres recorded them (memory and journal full); run resync',
+      registers,
+    }),
+    journalBytes: new Gauge({
+      name: METRIC_NAMES.journalBytes,
+      help: 'Bytes of the write-ahead journal on disk (STATE_DIR), bounded by JOURNAL_MAX_BYTES',
+      registers,
+    }),
+    journalUnjournaled: new Counter({
+      name: METRIC_NAMES.journalUnjournaled,
+      help: 'Acknowledged writes the journal could not take, by reason (full, error); held in memory only',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    journalReplayed: new Counter({
+      name: METRIC_NAMES.journalReplayed,
+      help: 'Journal entries read back from disk (after a restart, or after the memory queue was full)',
+      registers,
+    }),
+    journalDamagedLines: new Counter({
+      name: METRIC_NAMES.journalDamagedLines,
+      help: 'Torn or damaged journal lines skipped while reading back',
       registers,
     }),
   };

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { StringDecoder } from 'node:string_decoder';
 import type { Dispatcher } from 'undici';
 import type { ProxyConfig } from '../config';
 import type { WriteEvent, WriteSink } from '../events';
@@ -17,8 +18,18 @@ import {
   upstreamQuery,
   type RequestTarget,
 } from '../s3/request-target';
-import { isErrorDocument, parseDeletedKeys } from '../s3/response-body';
 import type { RequestSigner } from '../sigv4/signer';
+import { holdResponseBody, type HeldBody } from '../tracking/response-hold';
+import {
+  BODY_TRACKED_OPERATIONS,
+  DeletedEntryScanner,
+  deletedEvents,
+  eventsFromBody,
+  eventsFromHeaders,
+  isTrackedSuccess,
+  provisionalEvent,
+  type RequestFacts,
+} from '../tracking/write-events';
 import { prepareUpstreamBody, type UpstreamBody } from './request-body';
 
 export interface S3HandlerDeps {
@@ -30,9 +41,12 @@ export interface S3HandlerDeps {
   metrics: ProxyMetrics;
 }
 
-/** Responses whose body decides what was written; they are small XML documents. */
-const BODY_TRACKED = new Set(['CopyObject', 'CompleteMultipartUpload', 'DeleteObjects']);
-const MAX_TRACKED_BODY_BYTES = 4 * 1024 * 1024;
+/**
+ * Bounds on reading a tracked response body before relaying it: a DeleteObjects result of 1,000 keys of
+ * 1,024 bytes (XML-escaped) fits; the wait covers S3's whitespace keep-alive during long operations.
+ */
+const MAX_HELD_BODY_BYTES = 8 * 1024 * 1024;
+const MAX_HELD_BODY_MS = 10_000;
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
@@ -53,63 +67,70 @@ function checkAllowed(config: ProxyConfig, target: RequestTarget, req: IncomingM
   }
 }
 
-function writeEvents(
-  op: S3Operation,
-  target: RequestTarget,
-  req: IncomingMessage,
-  upstream: Dispatcher.ResponseData,
-  body: UpstreamBody,
-  responseText: string | undefined,
-): WriteEvent[] {
-  if (!op.tracks || upstream.statusCode < 200 || upstream.statusCode > 299) return [];
-  if (responseText !== undefined && isErrorDocument(responseText)) return [];
-  const bucket = target.bucket!;
-  const acknowledgedAt = new Date();
-  if (op.tracks === 'multi-delete') {
-    return parseDeletedKeys(responseText ?? '').map((d) => ({
-      bucket,
-      key: d.key,
-      kind: 'delete' as const,
-      operation: op.name,
-      acknowledgedAt,
-      ...(d.versionId ? { versionId: d.versionId } : {}),
-    }));
+function requestFacts(req: IncomingMessage, body: UpstreamBody): RequestFacts {
+  const facts: RequestFacts = {};
+  if (body.contentLength !== undefined) facts.contentLength = body.contentLength;
+  const contentType = header(req, 'content-type');
+  if (contentType) facts.contentType = contentType;
+  const checksums: Record<string, string> = { ...(body.decoder?.verifiedChecksums() ?? {}) };
+  for (const [name, value] of Object.entries(req.headers)) {
+    const alg = /^x-amz-checksum-(crc32|crc32c|crc64nvme|sha1|sha256)$/.exec(name)?.[1];
+    if (alg && typeof value === 'string') checksums[alg.toUpperCase()] = value;
   }
-  const h = upstream.headers;
-  const str = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
-  const versionId =
-    str(h['x-amz-version-id']) ?? target.query.find(([n]) => n === 'versionId')?.[1] ?? undefined;
-  const event: WriteEvent = { bucket, key: target.key!, kind: op.tracks, operation: op.name, acknowledgedAt };
-  if (versionId) event.versionId = versionId;
-  if (op.name === 'PutObject') {
-    const etag = str(h.etag);
-    if (etag) event.etag = etag;
-    if (body.contentLength !== undefined) event.size = body.contentLength;
-    const contentType = header(req, 'content-type');
-    if (contentType) event.contentType = contentType;
-    const checksums: Record<string, string> = { ...(body.decoder?.verifiedChecksums() ?? {}) };
-    for (const [name, value] of Object.entries(req.headers)) {
-      const alg = /^x-amz-checksum-(crc32|crc32c|crc64nvme|sha1|sha256)$/.exec(name)?.[1];
-      if (alg && typeof value === 'string') checksums[alg.toUpperCase()] = value;
-    }
-    if (Object.keys(checksums).length > 0) event.checksums = checksums;
-  }
-  return [event];
+  if (Object.keys(checksums).length > 0) facts.checksums = checksums;
+  return facts;
 }
 
-/** Copies the upstream body to the app, keeping a bounded copy when the proxy must read it. */
-async function relayBody(upstream: Dispatcher.ResponseData, res: ServerResponse, keepCopy: boolean) {
+/** Copies the upstream body to the app, counting bytes. */
+async function relayBody(source: Readable, res: ServerResponse, onChunk?: (chunk: Buffer) => void) {
   let copied = 0;
-  const kept: Buffer[] = [];
   const counter = new PassThrough({
     transform(chunk: Buffer, _enc, cb) {
       copied += chunk.length;
-      if (keepCopy && copied <= MAX_TRACKED_BODY_BYTES) kept.push(chunk);
+      onChunk?.(chunk);
       cb(null, chunk);
     },
   });
-  await pipeline(upstream.body, counter, res);
-  return { bytes: copied, text: keepCopy ? Buffer.concat(kept).toString('utf8') : undefined };
+  await pipeline(source, counter, res);
+  return copied;
+}
+
+/** Tracking of the part of a response body relayed after the hold (DeleteObjects entries read on the way). */
+interface BodyTracking {
+  onChunk?: (chunk: Buffer) => void;
+  /** After the last byte was relayed (or the relay failed). */
+  finish(): void;
+}
+
+/**
+ * Records what a tracked response body says was written. The whole (small) body is normally read before
+ * the app gets the status. Past the hold's bounds the status goes out: a copy or completion is then
+ * recorded at once (provisionally), and DeleteObjects entries as they are relayed.
+ */
+function recordHeldBody(
+  op: S3Operation,
+  target: RequestTarget,
+  upstream: Dispatcher.ResponseData,
+  held: HeldBody,
+  sink: WriteSink,
+): BodyTracking {
+  const record = (events: WriteEvent[]): void => {
+    for (const event of events) sink.record(event);
+  };
+  if (held.ended) {
+    record(eventsFromBody(op, target, upstream.headers, Buffer.concat(held.chunks).toString('utf8')));
+    return { finish: () => undefined };
+  }
+  if (op.tracks === 'multi-delete') {
+    const scanner = new DeletedEntryScanner();
+    const decoder = new StringDecoder('utf8');
+    const scan = (text: string): void => record(deletedEvents(op, target.bucket!, scanner.push(text)));
+    for (const chunk of held.chunks) scan(decoder.write(chunk));
+    return { onChunk: (chunk) => scan(decoder.write(chunk)), finish: () => scan(decoder.end()) };
+  }
+  const provisional = provisionalEvent(op, target, upstream.headers);
+  if (provisional) sink.record(provisional);
+  return { finish: () => undefined };
 }
 
 function sendError(
@@ -151,12 +172,13 @@ export function createS3Handler(deps: S3HandlerDeps) {
     // Aborted when the app goes away or its body turns out bad: upstream must never complete the write.
     const abort = new AbortController();
     let clientGone = false;
+    let keepUpstreamBody = false;
     res.on('close', () => {
       metrics.inFlight.dec();
       if (!res.writableFinished) {
         clientGone = true;
         outcome = 'client-aborted';
-        abort.abort(new Error('client went away'));
+        if (!keepUpstreamBody) abort.abort(new Error('client went away'));
       }
       const status = res.writableFinished ? res.statusCode : 499;
       metrics.requests.inc({ operation: op.name, status: String(status) });
@@ -211,11 +233,41 @@ export function createS3Handler(deps: S3HandlerDeps) {
         Number(process.hrtime.bigint() - upstreamStarted) / 1e9,
       );
 
-      const trackBody = op.tracks !== undefined && BODY_TRACKED.has(op.name) && response.statusCode < 300;
+      // A write main acknowledged is recorded (journaled) BEFORE the app sees the status.
+      let tracking: BodyTracking | undefined;
+      let held: HeldBody | undefined;
+      if (isTrackedSuccess(op, response.statusCode)) {
+        if (BODY_TRACKED_OPERATIONS.has(op.name)) {
+          // Main has done the write: finish reading its answer even if the app goes away meanwhile.
+          keepUpstreamBody = true;
+          held = await holdResponseBody(response.body, MAX_HELD_BODY_BYTES, MAX_HELD_BODY_MS).catch(
+            (err: unknown) => {
+              // The answer broke off: a copy or completion may still have happened on main.
+              const provisional = provisionalEvent(op, target!, response.headers);
+              if (provisional) sink.record(provisional);
+              throw err;
+            },
+          );
+          tracking = recordHeldBody(op, target, response, held, sink);
+        } else {
+          for (const event of eventsFromHeaders(op, target, response.headers, requestFacts(req, body))) {
+            sink.record(event);
+          }
+        }
+      }
       res.writeHead(response.statusCode, downstreamResponseHeaders(response.headers));
-      const relayed = await relayBody(response, res, trackBody);
-      bytesOut = relayed.bytes;
-      for (const event of writeEvents(op, target, req, response, body, relayed.text)) sink.record(event);
+      if (held) {
+        for (const chunk of held.chunks) res.write(chunk);
+        bytesOut = held.bytes;
+        try {
+          if (held.ended) res.end();
+          else bytesOut += await relayBody(response.body, res, tracking?.onChunk);
+        } finally {
+          tracking?.finish();
+        }
+      } else {
+        bytesOut = await relayBody(response.body, res);
+      }
     } catch (caught) {
       if (clientGone) return;
       const err = body?.failure() ?? caught;

@@ -91,12 +91,15 @@ ON CONFLICT (path) DO UPDATE SET
 /**
  * Claims one pending row for `$1` (owner) for `$2` seconds. Short transaction (one statement): the row lock
  * from FOR UPDATE SKIP LOCKED lives only while the statement runs; the lease columns keep other sidecars
- * off the row while the copy runs. An expired lease (a killed sidecar) is claimable again.
+ * off the row while the copy runs. An expired lease (a killed sidecar) is claimable again, and so at once
+ * is a lease of a previous start of this very proxy: an owner that starts with `$3` (its stable id and a
+ * colon, kept in STATE_DIR) but is not `$1`.
  */
 export const CLAIM_SQL = `UPDATE files SET lease_owner = $1, lease_until = now() + make_interval(secs => $2)
 WHERE id = (
     SELECT id FROM files
-    WHERE NOT is_backed_up AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
+    WHERE NOT is_backed_up AND next_attempt_at <= now()
+      AND (lease_until IS NULL OR lease_until < now() OR (starts_with(lease_owner, $3) AND lease_owner <> $1))
     ORDER BY next_attempt_at, id
     LIMIT 1
     FOR UPDATE SKIP LOCKED)

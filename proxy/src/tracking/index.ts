@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 
 import type { S3Client } from '@aws-sdk/client-s3';
 
-import type { ProxyConfig } from '../config';
+import { DEFAULT_JOURNAL_MAX_BYTES, type ProxyConfig } from '../config';
 import type { WriteEvent, WriteSink } from '../events';
 import { backoffMs, type BackoffPolicy } from '../inventory/backoff';
 import { DEFAULT_POOL_LIMITS, InventoryPools, type PoolLimits } from '../inventory/pools';
@@ -19,6 +20,8 @@ import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
 import { DEFAULT_COPIER_OPTIONS, mirrorKey, type CopierOptions, type MirrorResult } from '../mirror/copier';
 import { errorText, s3ClientFor } from '../mirror/s3';
+import { WriteJournal, type JournalStats, type JournalTicket } from './journal';
+import { JOURNAL_SUBDIR, stableInstanceId } from './state-dir';
 
 export interface TrackerTuning {
   /** Lease on a claimed row; renewed every third of it while the copy runs. Expired leases are reclaimed. */
@@ -56,6 +59,10 @@ export type TrackerStatus = {
   openPools: number;
   knownBuckets: number;
   running: boolean;
+  /** Writes forgotten before Postgres recorded them (memory full, and the journal full or absent). */
+  eventsDropped: number;
+  /** Present when STATE_DIR is set. */
+  journal?: JournalStats;
 };
 
 export interface WriteTracker {
@@ -70,9 +77,22 @@ export interface TrackerDeps {
   logger: Logger;
   metrics: ProxyMetrics;
   tuning?: Partial<TrackerTuning>;
-  /** Stable id for leases (default: random per process). */
+  /**
+   * Lease owner (default: `<STATE_DIR's stable id or random>:<random per start>`). Leases of an owner with
+   * the same part before the colon are a dead predecessor's and are taken over at once.
+   */
   owner?: string;
 }
+
+/** Queued for Postgres; `ticket` when the write is also in the journal. */
+interface Queued {
+  event: WriteEvent;
+  ticket?: JournalTicket;
+}
+
+/** Background fdatasync period of the journal: bounds what a node crash (not a process kill) can lose. */
+const JOURNAL_SYNC_INTERVAL_MS = 1_000;
+const JOURNAL_SEGMENT_BYTES = 8 * 1024 * 1024;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -111,15 +131,26 @@ export function completeParams(id: number, generation: string, r: MirrorResult):
 export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   const { config, logger, metrics } = deps;
   const tuning: TrackerTuning = { ...DEFAULT_TUNING, ...deps.tuning };
-  const owner = deps.owner ?? `${process.pid}-${randomUUID()}`;
+  let owner = deps.owner ?? `${process.pid}-${randomUUID()}:${randomUUID()}`;
+  let ownerPrefix = `${owner.split(':')[0]}:`;
+  const memoryLimit = config.pendingMemoryLimit;
+  let journal: WriteJournal | undefined;
 
   let pools: InventoryPools | undefined;
   let main: S3Client | undefined;
   let mirror: S3Client | undefined;
 
-  const queue: WriteEvent[] = [];
+  const queue: Queued[] = [];
   let overflow = 0;
-  let lastOverflowLog = 0;
+  let dropped = 0;
+  const lastLog = new Map<string, number>();
+  /** At most one line per `what` every 10 s: a full queue must not flood the log. */
+  const rateLimited = (what: string): boolean => {
+    const now = Date.now();
+    if (now - (lastLog.get(what) ?? 0) < 10_000) return false;
+    lastLog.set(what, now);
+    return true;
+  };
   let pgHealthy = true;
   /** Keys to mirror straight from memory while Postgres is unreachable (level-triggered, deduplicated). */
   const memoryMirror = new Map<string, { bucket: string; key: string }>();
@@ -148,34 +179,95 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
 
   const keyOf = (bucket: string, key: string): string => `${bucket}\u0000${key}`;
 
+  function enqueue(item: Queued): void {
+    queue.push(item);
+    metrics.inventoryMemoryQueue.set(queue.length);
+    if (!pgHealthy && memoryMirror.size < memoryLimit) {
+      memoryMirror.set(keyOf(item.event.bucket, item.event.key), {
+        bucket: item.event.bucket,
+        key: item.event.key,
+      });
+      wakeMirror?.();
+    }
+    wakeFlush?.();
+  }
+
+  /** Without a journal: memory only; when full the oldest write is forgotten (a resync repairs it). */
+  function recordInMemory(event: WriteEvent): void {
+    if (queue.length >= memoryLimit) {
+      queue.shift();
+      overflow++;
+      dropped++;
+      metrics.inventoryWriteFailures.inc();
+      metrics.inventoryEventsDropped.inc();
+      if (rateLimited('overflow')) {
+        logger.error('inventory memory queue full: oldest write dropped (run resync to repair)', {
+          limit: memoryLimit,
+          dropped,
+        });
+      }
+    }
+    enqueue({ event });
+  }
+
+  /** With a journal: on disk first (synchronous append), in memory while there is room. */
+  function recordJournaled(j: WriteJournal, event: WriteEvent): void {
+    const room = queue.length < memoryLimit;
+    const r = j.append(event, room);
+    metrics.journalBytes.set(j.stats().bytes);
+    if (r.status === 'memory') return enqueue({ event, ticket: r.ticket });
+    if (r.status === 'backlog') {
+      wakeFlush?.();
+      return;
+    }
+    metrics.journalUnjournaled.inc({ reason: r.status });
+    if (rateLimited(`journal-${r.status}`)) {
+      logger.error(
+        r.status === 'full'
+          ? 'write-ahead journal full (JOURNAL_MAX_BYTES): new writes are held in memory only until Postgres catches up'
+          : 'write-ahead journal append failed: write held in memory only',
+        {
+          maxBytes: config.journalMaxBytes,
+          ...(r.status === 'error' ? { error: errorText(r.error) } : {}),
+        },
+      );
+    }
+    if (room) return enqueue({ event });
+    dropped++;
+    metrics.inventoryEventsDropped.inc();
+    metrics.inventoryWriteFailures.inc();
+    if (rateLimited('dropped')) {
+      logger.error('memory queue and journal full: write dropped (run resync to repair)', { dropped });
+    }
+  }
+
   const sink: WriteSink = {
     record(event: WriteEvent): void {
       try {
-        if (queue.length >= config.pendingMemoryLimit) {
-          queue.shift();
-          overflow++;
-          metrics.inventoryWriteFailures.inc();
-          const now = Date.now();
-          if (now - lastOverflowLog > 10_000) {
-            lastOverflowLog = now;
-            logger.error('inventory memory queue full: oldest write dropped (run resync to repair)', {
-              limit: config.pendingMemoryLimit,
-              dropped: overflow,
-            });
-          }
-        }
-        queue.push(event);
-        metrics.inventoryMemoryQueue.set(queue.length);
-        if (!pgHealthy && memoryMirror.size < config.pendingMemoryLimit) {
-          memoryMirror.set(keyOf(event.bucket, event.key), { bucket: event.bucket, key: event.key });
-          wakeMirror?.();
-        }
-        wakeFlush?.();
+        if (journal) recordJournaled(journal, event);
+        else recordInMemory(event);
       } catch {
         // never throw into the data path
       }
     },
   };
+
+  /** Moves journal entries that are on disk only back into memory while there is room (oldest first). */
+  function refillFromJournal(): void {
+    if (!journal?.hasBacklog()) return;
+    const room = memoryLimit - queue.length;
+    if (room <= 0) return;
+    const items = journal.readBacklog(Math.min(room, tuning.batchSize * 10));
+    for (const item of items) enqueue(item);
+    if (items.length > 0) metrics.journalReplayed.inc(items.length);
+    const damaged = journal.stats().damagedLines;
+    if (damaged > reportedDamaged) {
+      metrics.journalDamagedLines.inc(damaged - reportedDamaged);
+      logger.warn('journal: skipped torn or damaged lines', { lines: damaged - reportedDamaged });
+      reportedDamaged = damaged;
+    }
+  }
+  let reportedDamaged = 0;
 
   function setHealthy(ok: boolean): void {
     if (ok === pgHealthy) return;
@@ -184,8 +276,8 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       logger.warn('postgres unreachable: holding writes in memory and mirroring from memory', {
         queued: queue.length,
       });
-      for (const e of queue) {
-        if (memoryMirror.size >= config.pendingMemoryLimit) break;
+      for (const { event: e } of queue) {
+        if (memoryMirror.size >= memoryLimit) break;
         memoryMirror.set(keyOf(e.bucket, e.key), { bucket: e.bucket, key: e.key });
       }
       wakeMirror?.();
@@ -197,13 +289,13 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   /** Moves queued events into Postgres, one bucket per transaction, preserving per-key order. */
   async function flushOnce(): Promise<void> {
     const head = queue.slice(0, tuning.batchSize);
-    const bucket = head[0]!.bucket;
-    const batch = head.filter((e) => e.bucket === bucket);
+    const bucket = head[0]!.event.bucket;
+    const batch = head.filter((q) => q.event.bucket === bucket);
     await pools!.withBucket(bucket, async (pool) => {
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
-        for (const e of batch) await client.query(UPSERT_EVENT_SQL, upsertParams(e));
+        for (const q of batch) await client.query(UPSERT_EVENT_SQL, upsertParams(q.event));
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
@@ -217,7 +309,11 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     let w = 0;
     for (let r = 0; r < queue.length; r++) if (!done.has(queue[r]!)) queue[w++] = queue[r]!;
     queue.length = w;
-    for (const e of batch) metrics.inventoryWrites.inc({ kind: e.kind });
+    for (const q of batch) {
+      metrics.inventoryWrites.inc({ kind: q.event.kind });
+      if (q.ticket !== undefined) journal?.done(q.ticket);
+    }
+    if (journal) metrics.journalBytes.set(journal.stats().bytes);
     metrics.inventoryMemoryQueue.set(queue.length);
     wakeMirror?.();
   }
@@ -225,6 +321,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   async function flushLoop(): Promise<void> {
     let failures = 0;
     while (!stopping || queue.length > 0) {
+      if (!stopping) refillFromJournal();
       if (queue.length === 0) {
         await wait(tuning.idlePollMs, 'flush');
         continue;
@@ -271,7 +368,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     return pools!.withBucket(bucket, async (pool) => {
       const claimed = await pool.query<{ id: number; path: string; generation: string; attempts: number }>(
         CLAIM_SQL,
-        [owner, tuning.leaseSeconds],
+        [owner, tuning.leaseSeconds, ownerPrefix],
       );
       const row = claimed.rows[0];
       if (!row) return false;
@@ -407,6 +504,38 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     sink,
     async start(): Promise<void> {
       if (running) return;
+      if (config.stateDir) {
+        // Fails the start (and the proxy) when STATE_DIR is set but unusable: better than silently losing durability.
+        if (!deps.owner) {
+          owner = `${stableInstanceId(config.stateDir)}:${randomUUID()}`;
+          ownerPrefix = `${owner.split(':')[0]}:`;
+        }
+        journal = WriteJournal.open({
+          dir: path.join(config.stateDir, JOURNAL_SUBDIR),
+          maxBytes: config.journalMaxBytes ?? DEFAULT_JOURNAL_MAX_BYTES,
+          segmentBytes: Math.min(
+            JOURNAL_SEGMENT_BYTES,
+            Math.max(64 * 1024, Math.floor((config.journalMaxBytes ?? DEFAULT_JOURNAL_MAX_BYTES) / 4)),
+          ),
+          syncIntervalMs: JOURNAL_SYNC_INTERVAL_MS,
+          onSyncError: (err) => {
+            if (rateLimited('journal-sync'))
+              logger.warn('journal fdatasync failed', { error: errorText(err) });
+          },
+        });
+        const j = journal.stats();
+        metrics.journalBytes.set(j.bytes);
+        if (j.backlog) {
+          logger.info('journal: replaying writes a previous run had not recorded in Postgres', {
+            bytes: j.bytes,
+            segments: j.segments - 1,
+          });
+        }
+      } else {
+        logger.warn(
+          'STATE_DIR is not set: acknowledged writes wait in memory until Postgres records them; a kill can lose those not yet flushed (a resync repairs them)',
+        );
+      }
       running = true;
       stopping = false;
       pools = new InventoryPools(config.postgresUrl, logger, tuning.pools);
@@ -430,11 +559,24 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       // The flush loop drains the queue while Postgres answers; bounded by the server's grace period.
       const bound = sleep(Math.max(1000, config.shutdownGraceMs - 1000)).then(() => 'timeout' as const);
       const result = await Promise.race([Promise.allSettled(loops).then(() => 'done' as const), bound]);
-      if (result === 'timeout' || queue.length > 0) {
-        logger.warn('stopping with unrecorded writes (a resync repairs them)', { queued: queue.length });
+      if (result === 'timeout' || queue.length > 0 || journal?.hasBacklog()) {
+        if (journal) {
+          logger.warn(
+            'stopping with writes not yet in Postgres; the journal replays them at the next start',
+            {
+              queued: queue.length,
+            },
+          );
+        } else {
+          logger.warn('stopping with unrecorded writes (a resync repairs them)', { queued: queue.length });
+        }
       }
       loops.length = 0;
       running = false;
+      await journal
+        ?.close()
+        .catch((err: unknown) => logger.warn('journal close failed', { error: errorText(err) }));
+      journal = undefined;
       await pools?.close();
       main?.destroy();
       mirror?.destroy();
@@ -449,6 +591,8 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
         openPools: pools?.openPools() ?? 0,
         knownBuckets: buckets.size,
         running,
+        eventsDropped: dropped,
+        ...(journal ? { journal: journal.stats() } : {}),
       };
     },
   };
