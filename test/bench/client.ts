@@ -129,6 +129,8 @@ export interface LoopResult {
   windowMs: number;
   /** Completed requests per second in the window. */
   rate: number;
+  /** Every request sent, warm-up included (for CPU per request). */
+  sent: number;
   firstError?: string;
 }
 
@@ -174,6 +176,7 @@ export async function closedLoop(opts: {
     latenciesMs,
     windowMs: opts.durationMs,
     rate: latenciesMs.length / (opts.durationMs / 1000),
+    sent: seq,
     ...(firstError ? { firstError } : {}),
   };
 }

@@ -147,7 +147,8 @@ export interface SinkEnv {
   noBackground: ProxyUnderTest;
 }
 
-export async function startSinkEnv(logDir: string): Promise<SinkEnv> {
+/** `proxyScript`: another build's main.js for the `proxy` arm (before/after comparisons). */
+export async function startSinkEnv(logDir: string, proxyScript?: string): Promise<SinkEnv> {
   const [main, mirror, pgA, pgB, pgC] = await Promise.all([
     startSink('sink-main', logDir),
     startSink('sink-mirror', logDir),
@@ -164,7 +165,12 @@ export async function startSinkEnv(logDir: string): Promise<SinkEnv> {
       postgresUrl,
     });
   const [proxy, nodeHttp, noBackground] = await Promise.all([
-    startProxyService({ name: 'proxy-sink', env: base(pgA.url), logDir }),
+    startProxyService({
+      name: 'proxy-sink',
+      env: base(pgA.url),
+      logDir,
+      ...(proxyScript ? { script: proxyScript } : {}),
+    }),
     startProxyService({
       name: 'proxy-sink-node-http',
       env: base(pgB.url),

@@ -21,6 +21,7 @@ import { runInventory } from './scenarios/inventory';
 import { runLarge, type LargeCase } from './scenarios/large';
 import { runMirrorLag } from './scenarios/mirror-lag';
 import { runSmall, type SmallCase } from './scenarios/small';
+import { warmUp } from './warmup';
 
 /** The repository root, from test/dist/bench. */
 const ROOT = path.resolve(__dirname, '../../..');
@@ -32,15 +33,19 @@ interface Options {
   only: Family[];
   backends: Backend[];
   baseline?: string;
+  current?: string;
   outDir: string;
   docs: boolean;
 }
 
 const USAGE = `npm run bench -- [--quick] [--only large,small,chunked,mirror-lag,backlog,inventory]
-                     [--backends sink,ceph] [--baseline path/to/other/proxy/dist/main.js] [--out DIR]
+                     [--backends sink,ceph] [--out DIR]
+                     [--baseline other/proxy/dist/main.js] [--current another/proxy/dist/main.js]
 
 A full run (no --quick, no --only, no --backends) rewrites docs/benchmarks.md and docs/benchmarks/*.
-Any other run writes its report to .tmp/bench/ unless --out is given.`;
+Any other run writes its report to .tmp/bench/ unless --out is given. --baseline adds a proxy arm built
+from another copy of proxy/dist on the sink backend (before/after a change); --current replaces the
+sink backend's shipped proxy with another copy (so both sides are snapshots nobody rebuilds meanwhile).`;
 
 function parseArgs(argv: string[]): Options {
   const opts: Options = {
@@ -73,6 +78,9 @@ function parseArgs(argv: string[]): Options {
       partial = true;
     } else if (arg === '--baseline') {
       opts.baseline = path.resolve(value());
+      partial = true;
+    } else if (arg === '--current') {
+      opts.current = path.resolve(value());
       partial = true;
     } else if (arg === '--out') {
       opts.outDir = path.resolve(value());
@@ -208,7 +216,7 @@ async function main(): Promise<void> {
   try {
     const [c, s] = await Promise.all([
       needsCeph ? startCephEnv(logDir, (l) => log(l)) : undefined,
-      needsSink ? startSinkEnv(logDir) : undefined,
+      needsSink ? startSinkEnv(logDir, opts.current) : undefined,
     ]);
     ceph = c;
     sink = s;
@@ -272,6 +280,10 @@ async function main(): Promise<void> {
           (b === 'ceph' ? !!ceph : !!sink) && (f !== 'mirror-lag' && f !== 'backlog' ? true : b === 'ceph'),
       );
 
+    await warmUp(
+      ctx,
+      opts.backends.filter((b) => (b === 'ceph' ? !!ceph : !!sink)),
+    );
     let small: SmallCase[] = [];
     let large: LargeCase[] = [];
     const phase = async (name: Family, run: () => Promise<Section | undefined>): Promise<void> => {

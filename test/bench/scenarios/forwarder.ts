@@ -1,5 +1,5 @@
-import { fmtBytes, fmtMs, fmtPercent, fmtRange, table, type Section } from '../report';
-import { pairedDifferences, pairedRatios } from '../stats';
+import { fmtBytes, fmtMs, fmtNumber, fmtPercent, fmtRange, table, type Section } from '../report';
+import { median, pairedDifferences, pairedRatios } from '../stats';
 import { renderBarChart } from '../svg-chart';
 import type { LargeCase } from './large';
 import type { SmallCase } from './small';
@@ -34,6 +34,7 @@ export function compareArms(
       b.map((x) => x.p99),
     );
     const label = `${c.op} 4 KiB c=${c.concurrency}`;
+    const cpu = (xs: typeof a) => median(xs.map((x) => x.cpuUsPerRequest ?? NaN));
     ratios.push({ label, value: r.median });
     rows.push([
       label,
@@ -42,6 +43,7 @@ export function compareArms(
       fmtRange(r.min, r.max, fmtPercent),
       fmtMs(d50.median),
       fmtMs(d99.median),
+      `${fmtNumber(cpu(a))} → ${fmtNumber(cpu(b))} µs/req`,
     ]);
   }
   for (const c of large) {
@@ -54,7 +56,16 @@ export function compareArms(
     );
     const label = `${c.op} ${fmtBytes(c.size)}`;
     ratios.push({ label, value: r.median });
-    rows.push([label, 'MiB/s', fmtPercent(r.median), fmtRange(r.min, r.max, fmtPercent), '', '']);
+    const cpu = (xs: typeof a) => median(xs.map((x) => x.proxyCpuPerGiB ?? NaN));
+    rows.push([
+      label,
+      'MiB/s',
+      fmtPercent(r.median),
+      fmtRange(r.min, r.max, fmtPercent),
+      '',
+      '',
+      `${fmtNumber(cpu(a))} → ${fmtNumber(cpu(b))} s/GiB`,
+    ]);
   }
   return { rows, ratios };
 }
@@ -68,7 +79,15 @@ export function renderForwarder(
   const sinkLarge = large.filter((c) => c.backend === 'sink');
   const fwd = compareArms(sinkSmall, sinkLarge, 'node-http');
   if (fwd.rows.length === 0) return undefined;
-  const headers = ['case', 'measure', 'challenger ÷ undici', 'range', 'Δ p50', 'Δ p99'];
+  const headers = [
+    'case',
+    'measure',
+    'node:http ÷ undici',
+    'range',
+    'Δ p50',
+    'Δ p99',
+    'proxy CPU undici → node:http',
+  ];
   const body = [
     'Both arms are the real proxy (same handler, signer, inventory and mirror tracker, same environment, ' +
       'each with its own Postgres) in front of the same sink; only the client that forwards to main differs: ' +
@@ -95,7 +114,10 @@ export function renderForwarder(
     body.push(
       'Before/after: the current proxy build against the `--baseline` build, same rounds (ratio above 100 % ' +
         'means the current build is faster; Δ is current minus baseline).',
-      table(['case', 'measure', 'current ÷ baseline', 'range', 'Δ p50', 'Δ p99'], base.rows),
+      table(
+        ['case', 'measure', 'current ÷ baseline', 'range', 'Δ p50', 'Δ p99', 'proxy CPU baseline → current'],
+        base.rows,
+      ),
     );
   }
   const gets = fwd.ratios.filter((r) => r.label.startsWith('GET')).map((r) => r.value);

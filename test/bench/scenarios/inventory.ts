@@ -32,7 +32,10 @@ async function putRound(
   const tracked = proxy && proxy.name !== 'proxy-sink-no-background';
   const w0 = tracked ? await readMetric(proxy.adminUrl, METRIC_NAMES.inventoryWrites) : NaN;
   const t0 = Date.now();
-  const r = await smallLoop(client, bucket, 'PUT', concurrency, timing, 'inventory', ctx.quick ? 128 : 512);
+  const r = await smallLoop(client, bucket, 'PUT', concurrency, timing, {
+    keyPrefix: 'inventory',
+    putKeys: ctx.quick ? 128 : 512,
+  });
   const round: InventoryRound = { rate: r.rate, p50: r.p50, p99: r.p99 };
   if (!tracked) return round;
   const t1 = Date.now();

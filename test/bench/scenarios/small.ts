@@ -1,4 +1,5 @@
 import { BenchClient, closedLoop } from '../client';
+import { cpuSecondsOf } from '../procs';
 import { armsFor, interleave, BACKEND_LABEL, type Backend, type BenchContext } from '../context';
 import { fmtMs, fmtNumber, fmtPercent, fmtRange, table, type Section } from '../report';
 import { median, pairedDifferences, pairedRatios, percentile } from '../stats';
@@ -8,6 +9,8 @@ export interface LoopRound {
   rate: number;
   p50: number;
   p99: number;
+  /** CPU time of the proxy per request (its background work included), proxied arms only. */
+  cpuUsPerRequest?: number;
   errors: number;
   firstError?: string;
 }
@@ -39,6 +42,15 @@ export async function seedSmallObjects(client: BenchClient, bucket: string): Pro
   }
 }
 
+export interface SmallLoopOptions {
+  /** PUT keys are `<keyPrefix>-<n>`. */
+  keyPrefix?: string;
+  /** PUTs cycle over this many keys. */
+  putKeys?: number;
+  /** A proxy process whose CPU time per request is measured. */
+  cpuPid?: number;
+}
+
 /** A closed loop of 4 KiB GETs or PUTs from one client. */
 export async function smallLoop(
   client: BenchClient,
@@ -46,15 +58,16 @@ export async function smallLoop(
   op: 'GET' | 'PUT',
   concurrency: number,
   timing: { warmupMs: number; durationMs: number },
-  keyPrefix = 'put',
-  putKeys = PUT_KEYS,
+  opts: SmallLoopOptions = {},
 ): Promise<LoopRound & { latenciesMs: number[] }> {
-  const paths = Array.from({ length: op === 'GET' ? GET_KEYS : putKeys }, (_, i) =>
-    op === 'GET' ? `/${bucket}/get-${i}` : `/${bucket}/${keyPrefix}-${i}`,
+  const prefix = opts.keyPrefix ?? 'put';
+  const paths = Array.from({ length: op === 'GET' ? GET_KEYS : (opts.putKeys ?? PUT_KEYS) }, (_, i) =>
+    op === 'GET' ? `/${bucket}/get-${i}` : `/${bucket}/${prefix}-${i}`,
   );
   const extra: Record<string, string> =
     op === 'PUT' ? { 'content-length': String(SMALL_SIZE), 'content-type': 'application/octet-stream' } : {};
   const headers = await Promise.all(paths.map((p) => client.headers(op, p, extra)));
+  const cpu0 = opts.cpuPid ? cpuSecondsOf(opts.cpuPid) : NaN;
   const result = await closedLoop({
     concurrency,
     ...timing,
@@ -63,12 +76,14 @@ export async function smallLoop(
       return client.send(op, paths[i]!, headers[i]!, op === 'PUT' ? SMALL_BODY : undefined);
     },
   });
+  const cpu = opts.cpuPid ? cpuSecondsOf(opts.cpuPid) - cpu0 : NaN;
   return {
     rate: result.rate,
     p50: percentile(result.latenciesMs, 50),
     p99: percentile(result.latenciesMs, 99),
     errors: result.errors,
     latenciesMs: result.latenciesMs,
+    ...(opts.cpuPid ? { cpuUsPerRequest: (cpu * 1e6) / result.sent } : {}),
     ...(result.firstError ? { firstError: result.firstError } : {}),
   };
 }
@@ -95,16 +110,11 @@ export async function runSmall(
     for (const op of ['GET', 'PUT'] as const) {
       for (const concurrency of concurrencies) {
         ctx.log(`small ${backend} ${op} c=${concurrency} × ${timing.rounds} rounds`);
-        const results = await interleave(ctx, backend, arms, timing.rounds, async (_arm, client) => {
-          const r = await smallLoop(
-            client,
-            bucket,
-            op,
-            concurrency,
-            timing,
-            'put',
-            ctx.quick ? 128 : PUT_KEYS,
-          );
+        const results = await interleave(ctx, backend, arms, timing.rounds, async (arm, client) => {
+          const r = await smallLoop(client, bucket, op, concurrency, timing, {
+            putKeys: ctx.quick ? 128 : PUT_KEYS,
+            ...(arm.proxy ? { cpuPid: arm.proxy.pid } : {}),
+          });
           const { latenciesMs: _l, ...round } = r;
           return round;
         });
@@ -137,6 +147,7 @@ export function summariseVsDirect(c: SmallCase, arm: string) {
     armP50: median(other.map((r) => r.p50)),
     directP99: median(direct.map((r) => r.p99)),
     armP99: median(other.map((r) => r.p99)),
+    cpuUsPerRequest: median(other.map((r) => r.cpuUsPerRequest ?? NaN)),
     errors: other.reduce((a, r) => a + r.errors, 0) + direct.reduce((a, r) => a + r.errors, 0),
   };
 }
@@ -159,6 +170,7 @@ function renderSmall(cases: SmallCase[]): Section {
         fmtMs(s.addedP50.median),
         `${fmtMs(s.directP99)} → ${fmtMs(s.armP99)}`,
         fmtMs(s.addedP99.median),
+        fmtNumber(s.cpuUsPerRequest),
         String(s.errors),
       ]);
     }
@@ -182,7 +194,9 @@ function renderSmall(cases: SmallCase[]): Section {
       'Each of `c` workers sends its next request as soon as the previous one is answered (keep-alive ' +
         'connections, signatures computed once per key and reused). GETs cycle over 64 objects, PUTs over ' +
         '512 keys. Rates are requests per second; latency percentiles are per round, and "added" is the ' +
-        'proxied value minus the direct value of the same round pair, median over pairs. Backends: ' +
+        'proxied value minus the direct value of the same round pair, median over pairs. "proxy CPU µs/req" ' +
+        'is the proxy process’s CPU time per request (/proc), background work (inventory, mirroring) ' +
+        'included: unlike rates, it hardly depends on other load on the machine. Backends: ' +
         `${BACKEND_LABEL.sink}; ${BACKEND_LABEL.ceph}.`,
       table(
         [
@@ -197,6 +211,7 @@ function renderSmall(cases: SmallCase[]): Section {
           'added p50',
           'p99 direct → arm',
           'added p99',
+          'proxy CPU µs/req',
           'errors',
         ],
         rows,
