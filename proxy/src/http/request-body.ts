@@ -23,10 +23,7 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
-/**
- * Counts bytes on their way upstream. A 'data' listener on the request itself would switch it to
- * flowing mode before the upstream client attaches, and the body would be lost.
- */
+/** Counts bytes on their way upstream, as a stream stage (for the decoded aws-chunked body). */
 function counter(): { stream: Transform; count: () => number } {
   let n = 0;
   const stream = new Transform({
@@ -36,6 +33,37 @@ function counter(): { stream: Transform; count: () => number } {
     },
   });
   return { stream, count: () => n };
+}
+
+/**
+ * A plain body goes upstream as the request stream itself: no extra stream stage per request (measured:
+ * about a tenth of the proxy's CPU per small PUT). undici detaches the socket before it destroys a finished
+ * IncomingMessage body, so the connection survives for the answer. Paused before the counting 'data'
+ * listener is added, so that the body does not start flowing (and get lost) before the upstream client
+ * attaches and resumes it.
+ */
+function passThroughBody(
+  req: IncomingMessage,
+  length: string | undefined,
+  onFailure: (err: Error) => void,
+): UpstreamBody {
+  let n = 0;
+  let failed: Error | undefined;
+  req.pause();
+  req.on('data', (chunk: Buffer) => {
+    n += chunk.length;
+  });
+  req.on('error', (err) => {
+    if (failed) return;
+    failed = err;
+    onFailure(err);
+  });
+  return {
+    stream: req,
+    ...(length !== undefined ? { contentLength: Number(length) } : {}),
+    bytesForwarded: () => n,
+    failure: () => failed,
+  };
 }
 
 /**
@@ -61,6 +89,7 @@ export async function prepareUpstreamBody(
       failure: () => undefined,
     };
   }
+  if (!plan) return passThroughBody(req, length, onFailure);
   const count = counter();
   let failed: Error | undefined;
   // The body may fail before the upstream client has attached to it: keep the first error, never throw it.
@@ -73,14 +102,6 @@ export async function prepareUpstreamBody(
   count.stream.on('error', fail);
   req.on('error', fail);
   const base = { bytesForwarded: count.count, failure: () => failed };
-  if (!plan) {
-    req.pipe(count.stream);
-    return {
-      stream: count.stream,
-      ...(length !== undefined ? { contentLength: Number(length) } : {}),
-      ...base,
-    };
-  }
   const decoder = createAwsChunkedDecoder(plan);
   // Not pipeline(): that would destroy the request, and with it the socket the error answer goes on.
   decoder.on('error', fail);
