@@ -2,14 +2,35 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { HARNESS_KEY, type HarnessState } from './jest-global-setup';
-import { SERVICES_ENV } from './services';
+import { harnessSecrets, scanCaptures } from './secret-scan';
+import { SERVICES_ENV, type TestServices } from './services';
+
+/** Fails the run when any process started by any test printed a secret (see secret-scan.ts). */
+function scanForSecrets(servicesFile: string): void {
+  const services = JSON.parse(fs.readFileSync(servicesFile, 'utf8')) as TestServices;
+  const result = scanCaptures(path.join(path.dirname(servicesFile), 'captures'), harnessSecrets(services));
+  process.stderr.write(
+    `[harness] secret scan: ${result.processes} process outputs (${result.bytes} bytes), ` +
+      `${result.findings.length} leaks\n`,
+  );
+  if (result.findings.length > 0) {
+    throw new Error(`secrets found in process output:\n${result.findings.join('\n')}`);
+  }
+}
 
 export default async function globalTeardown(): Promise<void> {
   const state = (globalThis as Record<string, unknown>)[HARNESS_KEY] as HarnessState | undefined;
   if (!state) return;
   Reflect.deleteProperty(globalThis, HARNESS_KEY);
+  let scanError: unknown;
+  try {
+    if (state.servicesFile) scanForSecrets(state.servicesFile);
+  } catch (err) {
+    scanError = err;
+  }
   await state.control?.close().catch(() => undefined);
   await Promise.all([state.ceph?.stop(), state.postgres?.destroy()]);
   if (state.servicesFile) fs.rmSync(path.dirname(state.servicesFile), { recursive: true, force: true });
   Reflect.deleteProperty(process.env, SERVICES_ENV);
+  if (scanError) throw scanError;
 }

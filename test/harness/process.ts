@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 
 import { killOnExit } from './cleanup';
+import { recordCapture } from './secret-scan';
 import { httpStatus, PollAborted, pollUntil } from './wait';
 
 /**
@@ -65,6 +66,8 @@ export function spawnNode(script: string, opts: SpawnNodeOptions): NodeProcess {
     });
     child.once('close', (code, signal) => {
       exitInfo = { code, signal };
+      // Kept for the suite-wide secret scan in the global teardown.
+      recordCapture(script, child.pid ?? -1, env, all.join(''));
       resolve(exitInfo);
     });
   });
