@@ -37,10 +37,13 @@ export function proxyEnv(
 
 /** Starts the built proxy (`proxy/dist/main.js`) as a real process on free ports and waits for /readyz. */
 export async function startProxyProcess(env: Record<string, string>): Promise<ProxyInstance> {
-  const [port, adminPort] = (await freePorts(2)) as [number, number];
-  const fullEnv = { LISTEN_ADDR: `127.0.0.1:${port}`, ADMIN_ADDR: `127.0.0.1:${adminPort}`, ...env };
+  const [freePort, freeAdminPort] = (await freePorts(2)) as [number, number];
+  const fullEnv = { LISTEN_ADDR: `127.0.0.1:${freePort}`, ADMIN_ADDR: `127.0.0.1:${freeAdminPort}`, ...env };
+  // `env` may name the ports itself (a restart with a previous instance's env): use what the proxy gets.
+  const portOf = (addr: string): number => Number(addr.slice(addr.lastIndexOf(':') + 1));
+  const port = portOf(fullEnv.LISTEN_ADDR);
   const child = spawnNode(PROXY_MAIN, { env: fullEnv });
-  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  const adminUrl = `http://127.0.0.1:${portOf(fullEnv.ADMIN_ADDR)}`;
   await child.waitForHttp(`${adminUrl}/readyz`, { timeoutMs: 30_000 });
   return {
     url: `http://127.0.0.1:${port}`,
