@@ -21,7 +21,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 
-import { databaseNameFor } from '../../proxy/src/inventory/naming';
+// Through the package, so the compiled harness (test/dist, used by npm run soak) resolves it too.
+import { databaseNameFor } from '@k8s-s3-mirror/proxy/dist/inventory/naming';
 import type { TestServices } from './services';
 import { pollUntil } from './wait';
 
