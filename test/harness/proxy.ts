@@ -1,10 +1,10 @@
-import path from 'node:path';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { freePorts } from './free-port';
 import { spawnNode, type NodeProcess } from './process';
 import type { TestServices } from './services';
 
-export const PROXY_MAIN = path.resolve(__dirname, '../../proxy/dist/main.js');
+// Resolved through the workspace package so it also works from the compiled harness (test/dist).
+export const PROXY_MAIN = require.resolve('@k8s-s3-mirror/proxy/dist/main.js');
 
 export interface ProxyInstance {
   url: string;
