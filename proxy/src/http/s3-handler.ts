@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { Dispatcher } from 'undici';
 import type { ProxyConfig } from '../config';
@@ -81,18 +80,64 @@ function requestFacts(req: IncomingMessage, body: UpstreamBody): RequestFacts {
   return facts;
 }
 
-/** Copies the upstream body to the app, counting bytes. */
-async function relayBody(source: Readable, res: ServerResponse, onChunk?: (chunk: Buffer) => void) {
-  let copied = 0;
-  const counter = new PassThrough({
-    transform(chunk: Buffer, _enc, cb) {
+/**
+ * Copies the upstream body to the app, counting bytes. By hand rather than stream.pipeline() through a
+ * counting PassThrough: that pipeline's per-request set-up and teardown (an AbortController, an extra
+ * stream, errors created to destroy finished streams) measured about a third of the proxy's CPU per small
+ * GET. Same contract: resolves once the app has the whole body; a failing upstream body destroys the
+ * app's response (so a truncated body is never mistaken for a complete one); an app that goes away
+ * destroys the upstream body (freeing the upstream connection).
+ */
+function relayBody(
+  source: Readable,
+  res: ServerResponse,
+  onChunk?: (chunk: Buffer) => void,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let copied = 0;
+    let settled = false;
+    const resume = (): void => void source.resume();
+    const settle = (err?: Error): void => {
+      if (settled) return;
+      settled = true;
+      res.off('drain', resume);
+      if (err) reject(err);
+      else resolve(copied);
+    };
+    const appGone = (): void => {
+      source.destroy();
+      settle(new Error('the app went away before the response was complete'));
+    };
+    if (res.destroyed) return appGone();
+    if (source.destroyed) {
+      res.destroy(source.errored ?? undefined);
+      return settle(source.errored ?? new Error('the upstream body ended early'));
+    }
+    source.on('data', (chunk: Buffer) => {
       copied += chunk.length;
-      onChunk?.(chunk);
-      cb(null, chunk);
-    },
+      try {
+        onChunk?.(chunk);
+      } catch (err) {
+        source.destroy(err as Error);
+        return;
+      }
+      if (!res.write(chunk)) source.pause();
+    });
+    res.on('drain', resume);
+    source.once('end', () => res.end());
+    source.once('error', (err) => {
+      res.destroy(err);
+      settle(err);
+    });
+    res.once('finish', () => settle());
+    res.once('error', (err) => {
+      source.destroy();
+      settle(err);
+    });
+    res.once('close', () => {
+      if (!res.writableFinished) appGone();
+    });
   });
-  await pipeline(source, counter, res);
-  return copied;
 }
 
 /** Tracking of the part of a response body relayed after the hold (DeleteObjects entries read on the way). */
