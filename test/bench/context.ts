@@ -6,6 +6,8 @@ import { waitIdle, type ForeignLoadMonitor, type RssSampler } from './procs';
 export interface BenchContext {
   quick: boolean;
   runId: string;
+  /** Where service logs go. */
+  logDir: string;
   log(line: string): void;
   rss: RssSampler;
   load: ForeignLoadMonitor;

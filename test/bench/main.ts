@@ -256,6 +256,7 @@ async function main(): Promise<void> {
     const ctx: BenchContext = {
       quick: opts.quick,
       runId,
+      logDir,
       log,
       rss,
       load,

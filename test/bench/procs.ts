@@ -62,10 +62,17 @@ export async function startNodeService(opts: {
   /** Polled until it answers 200. */
   readyUrl: string;
   nodeArgs?: string[];
+  /** Pins the process to these CPUs (taskset list, e.g. "1"). */
+  cpus?: string;
 }): Promise<Service> {
   const logFile = path.join(opts.logDir, `${opts.name}.log`);
   const out = fs.openSync(logFile, 'a');
-  const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.script], {
+  const args = [...(opts.nodeArgs ?? []), opts.script];
+  // taskset execs node, so the pid stays the service's own.
+  const [cmd, argv] = opts.cpus
+    ? ['taskset', ['-c', opts.cpus, process.execPath, ...args]]
+    : [process.execPath, args];
+  const child: ChildProcess = spawn(cmd, argv, {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...opts.env },
     stdio: ['ignore', out, out],
   });

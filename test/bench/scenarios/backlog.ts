@@ -68,7 +68,7 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
   // App traffic in 1 s windows while the backlog drains; progress polled between windows.
   const during: { t: number; rate: number }[] = [];
   const progress: { t: number; bytes: number }[] = [];
-  const deadline = restarted + (ctx.quick ? 90_000 : 240_000);
+  const deadline = restarted + (ctx.quick ? 90_000 : 180_000);
   let drained: number | undefined;
   let done = new Map<string, { t: number; size: number }>();
   while (Date.now() < deadline) {

@@ -6,7 +6,7 @@ import { APP_CREDENTIALS, readMetric, type ProxyUnderTest } from '../env';
 import { fmtMs, fmtNumber, fmtPercent, fmtRange, table, type Section } from '../report';
 import { median, pairedDifferences, pairedRatios } from '../stats';
 import { renderBarChart } from '../svg-chart';
-import { smallLoop, smallTiming } from './small';
+import { putKeysFor, smallLoop, smallTiming } from './small';
 
 interface InventoryRound {
   rate: number;
@@ -25,6 +25,7 @@ async function putRound(
   ctx: BenchContext,
   client: BenchClient,
   proxy: ProxyUnderTest | undefined,
+  backend: Backend,
   bucket: string,
   concurrency: number,
 ): Promise<InventoryRound> {
@@ -34,7 +35,7 @@ async function putRound(
   const t0 = Date.now();
   const r = await smallLoop(client, bucket, 'PUT', concurrency, timing, {
     keyPrefix: 'inventory',
-    putKeys: ctx.quick ? 128 : 512,
+    putKeys: putKeysFor(ctx, backend),
   });
   const round: InventoryRound = { rate: r.rate, p50: r.p50, p99: r.p99 };
   if (!tracked) return round;
@@ -86,7 +87,7 @@ export async function runInventory(ctx: BenchContext, backends: Backend[]): Prom
     for (const concurrency of ctx.quick ? [16] : [16, 64]) {
       ctx.log(`inventory ${backend} PUT c=${concurrency} × ${timing.rounds} rounds`);
       const results = await interleave(ctx, backend, arms, timing.rounds, (arm, client) =>
-        putRound(ctx, client, arm.proxy, bucket, concurrency),
+        putRound(ctx, client, arm.proxy, backend, bucket, concurrency),
       );
       cases.push({ backend, concurrency, arms: Object.fromEntries(results) });
     }
