@@ -29,6 +29,11 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info('shutting down', { signal });
+    // Never outlive the grace period by much, whatever background work still hangs on.
+    setTimeout(() => {
+      logger.error('shutdown did not finish in time; exiting', { graceMs: config.shutdownGraceMs });
+      process.exit(1);
+    }, config.shutdownGraceMs + 5_000).unref();
     proxy.shutdown().then(
       () => process.exit(0),
       (err: unknown) => {

@@ -128,6 +128,11 @@ export async function startCeph(opts: StartCephOptions = {}): Promise<CephCluste
       // gateway notifies the other's watch; after the mirror gateway is killed, its stale watch makes
       // such writes on main hang until the OSD expires it (~25 s measured). No cache, no notify.
       'rgw cache enabled = false',
+      // Reclaim deleted and overwritten objects' data within seconds (default: after 2 hours), so big
+      // test objects do not pile up in the memstore.
+      'rgw gc obj min wait = 5',
+      'rgw gc processor period = 5',
+      'rgw gc processor max time = 5',
       '',
       '[client.rgw.main]',
       `rgw frontends = beast endpoint=127.0.0.1:${mainPort}`,

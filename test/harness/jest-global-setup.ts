@@ -21,7 +21,11 @@ export default async function globalSetup(): Promise<void> {
   (globalThis as Record<string, unknown>)[HARNESS_KEY] = state;
   const log = (line: string): void => void process.stderr.write(`[harness] ${line}\n`);
 
-  const [ceph, postgres] = await Promise.allSettled([startCeph(), startPostgres()]);
+  const [ceph, postgres] = await Promise.allSettled([
+    // Room for the 1 GiB streaming test on main and mirror plus everything else; memory is used only as written.
+    startCeph({ memstoreBytes: 8 * 1024 ** 3 }),
+    startPostgres(),
+  ]);
   if (ceph.status === 'fulfilled') state.ceph = ceph.value;
   if (postgres.status === 'fulfilled') state.postgres = postgres.value;
   if (ceph.status === 'rejected' || postgres.status === 'rejected') {

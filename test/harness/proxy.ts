@@ -6,6 +6,12 @@ import type { TestServices } from './services';
 // Resolved through the workspace package so it also works from the compiled harness (test/dist).
 export const PROXY_MAIN = require.resolve('@k8s-s3-mirror/proxy/dist/main.js');
 
+/**
+ * Runtime settings Dockerfile.proxy bakes into the image (dockerfiles.test.ts checks they agree), so tests
+ * measure memory as the image runs.
+ */
+export const PROXY_IMAGE_ENV = { MALLOC_ARENA_MAX: '2', NODE_OPTIONS: '--max-semi-space-size=2' } as const;
+
 export interface ProxyInstance {
   url: string;
   adminUrl: string;
@@ -38,7 +44,13 @@ export function proxyEnv(
 /** Starts the built proxy (`proxy/dist/main.js`) as a real process on free ports and waits for /readyz. */
 export async function startProxyProcess(env: Record<string, string>): Promise<ProxyInstance> {
   const [freePort, freeAdminPort] = (await freePorts(2)) as [number, number];
-  const fullEnv = { LISTEN_ADDR: `127.0.0.1:${freePort}`, ADMIN_ADDR: `127.0.0.1:${freeAdminPort}`, ...env };
+  // MALLOC_ARENA_MAX as Dockerfile.proxy sets it, so memory is measured as the image runs.
+  const fullEnv = {
+    LISTEN_ADDR: `127.0.0.1:${freePort}`,
+    ADMIN_ADDR: `127.0.0.1:${freeAdminPort}`,
+    ...PROXY_IMAGE_ENV,
+    ...env,
+  };
   // `env` may name the ports itself (a restart with a previous instance's env): use what the proxy gets.
   const portOf = (addr: string): number => Number(addr.slice(addr.lastIndexOf(':') + 1));
   const port = portOf(fullEnv.LISTEN_ADDR);

@@ -34,12 +34,14 @@ export interface CopierOptions {
   onBytes?: (n: number) => void;
 }
 
-export const DEFAULT_COPIER_OPTIONS: CopierOptions = { partSizeBytes: 8 * 1024 * 1024, queueSize: 2 };
+// The smallest part S3 accepts, one at a time: a copy holds about two parts, and the sidecar must stay small
+// (1 GiB mirrored next to a 1 GiB GET: peak RSS 149 MB with these, 166 MB with 8 MiB x 2).
+export const DEFAULT_COPIER_OPTIONS: CopierOptions = { partSizeBytes: 5 * 1024 * 1024, queueSize: 1 };
 
 /**
  * Makes the mirror's copy of `key` equal to what main holds now (level-triggered): main has it → stream
  * GetObject into a (multipart when large) Upload with the same headers, user metadata and tags; main says
- * 404 → delete on the mirror. Memory stays at about partSize × queueSize per copy.
+ * 404 → delete on the mirror. Memory stays at about partSize × (queueSize + 1) per copy.
  *
  * Missing mirror bucket: created on the mirror, with main's versioning status, then the copy is retried.
  */

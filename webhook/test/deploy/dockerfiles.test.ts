@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { loadConfig } from '../../../proxy/src/config';
+import { PROXY_IMAGE_ENV } from '../../../test/harness/proxy';
 import { CONFIG_KEYS, DEFAULT_METRICS_PORT, DEFAULT_WEBHOOK_PORT } from '../../src/config';
 import { buildProxyContainer } from '../../src/sidecar-container';
 import {
@@ -184,6 +185,12 @@ describe.each(cases)('Dockerfile.$dir', ({ dir, ports }) => {
       expect(container.lifecycle?.postStart?.exec?.command?.[0]).toBe(posix.basename(argv[0]!));
     }
   });
+
+  if (dir === 'proxy') {
+    test('bakes in the runtime memory settings the integration tests measure the proxy with', () => {
+      expect(envOf(final)).toMatchObject(PROXY_IMAGE_ENV);
+    });
+  }
 
   test('runtime has only the production dependencies of this workspace', () => {
     const wd = workdirAt(final);

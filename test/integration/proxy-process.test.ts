@@ -1,0 +1,206 @@
+import crypto from 'node:crypto';
+import http from 'node:http';
+import net from 'node:net';
+import { Readable } from 'node:stream';
+
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+
+import { sampleRss } from '../harness/memory';
+import { spawnNode } from '../harness/process';
+import { appClient, directClient, PROXY_MAIN, proxyEnv, startProxyProcess } from '../harness/proxy';
+import { loadServices, type TestServices } from '../harness/services';
+import { pollUntil } from '../harness/wait';
+
+jest.setTimeout(600_000);
+
+let services: TestServices;
+let direct: S3Client;
+const bucket = `process-${Date.now().toString(36)}`;
+
+beforeAll(async () => {
+  services = loadServices();
+  direct = directClient(services.ceph.mainEndpoint, services.ceph.main);
+  await direct.send(new CreateBucketCommand({ Bucket: bucket }));
+});
+
+describe('misconfiguration', () => {
+  test.each([
+    ['MAIN_SECRET_KEY', { MAIN_SECRET_KEY: undefined }],
+    ['MIRROR_S3_ENDPOINT', { MIRROR_S3_ENDPOINT: 'ftp://mirror' }],
+    ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+    ['LISTEN_ADDR', { LISTEN_ADDR: 'everywhere' }],
+    ['POSTGRES_URL', { POSTGRES_URL: 'mysql://root:sup3r-s3cret-pw@db/x' }],
+  ])('a bad %s: one line naming it on stderr, exit code 2, no secret echoed', async (variable, patch) => {
+    const env = { ...proxyEnv(services), ...patch };
+    const child = spawnNode(PROXY_MAIN, { env });
+    const { code } = await child.exited;
+    expect(code).toBe(2);
+    const lines = child.stderr().trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^config error: ${variable}: `));
+    expect(child.stdout()).toBe('');
+    expect(child.output()).not.toContain('sup3r-s3cret-pw');
+    expect(child.output()).not.toContain(services.ceph.main.secretAccessKey);
+  });
+});
+
+describe('LOG_LEVEL', () => {
+  test.each([
+    ['debug', true, true],
+    ['info', true, true],
+    ['warn', false, true],
+    ['off', false, false],
+  ])('%s: request lines %s, any output at all %s', async (level, requestLines, anyJson) => {
+    // Postgres unreachable: a warning to log, and the app's request must still succeed.
+    const proxy = await startProxyProcess(
+      proxyEnv(services, { LOG_LEVEL: level, POSTGRES_URL: 'postgres://u:p@127.0.0.1:1/postgres' }),
+    );
+    try {
+      await appClient(proxy.url).send(
+        new PutObjectCommand({ Bucket: bucket, Key: `log/${level}`, Body: 'x' }),
+      );
+    } finally {
+      await proxy.stop();
+    }
+    const json = proxy.process
+      .stdout()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { message: string; level: string });
+    expect(json.some((l) => l.message === 'request')).toBe(requestLines);
+    expect(json.length > 0).toBe(anyJson);
+    expect(json.some((l) => l.level === 'warn' && /postgres/i.test(l.message))).toBe(anyJson);
+    expect(json.some((l) => l.level === 'debug')).toBe(level === 'debug');
+    if (level === 'warn') expect(json.every((l) => l.level === 'warn' || l.level === 'error')).toBe(true);
+  });
+});
+
+describe('graceful shutdown on SIGTERM', () => {
+  test('stops accepting, finishes the upload in flight, reports not ready, then exits 0', async () => {
+    const proxy = await startProxyProcess(proxyEnv(services));
+    const size = 1024 * 1024;
+    const body = crypto.randomBytes(size);
+    const response = new Promise<number>((resolve, reject) => {
+      const req = http.request(`${proxy.url}/${bucket}/shutdown/in-flight`, {
+        method: 'PUT',
+        headers: { 'content-length': String(size) },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+      req.write(body.subarray(0, size / 2));
+      // Let the first half reach the proxy before SIGTERM.
+      setTimeout(() => {
+        proxy.process.kill('SIGTERM');
+        void pollUntil('the data port to refuse new connections', () => refuses(proxy.port)).then(
+          async () => {
+            const ready = await statusOf(`${proxy.adminUrl}/readyz`);
+            req.end(body.subarray(size / 2));
+            readyDuringDrain = ready;
+          },
+          reject,
+        );
+      }, 300);
+    });
+    let readyDuringDrain: number | undefined;
+    expect(await response).toBe(200);
+    expect(readyDuringDrain).toBe(503);
+    expect(await proxy.process.exited).toEqual({ code: 0, signal: null });
+    const stored = await direct.send(new GetObjectCommand({ Bucket: bucket, Key: 'shutdown/in-flight' }));
+    expect(Buffer.from(await stored.Body!.transformToByteArray()).equals(body)).toBe(true);
+  });
+});
+
+describe('streaming with bounded memory', () => {
+  const GiB = 1024 * 1024 * 1024;
+  const LIMIT = 150 * 1024 * 1024;
+
+  /** 1 GiB of deterministic, incompressible bytes, generated on the fly (never held in memory). */
+  function generated(total: number, hash: crypto.Hash): Readable {
+    const block = crypto.randomBytes(1024 * 1024);
+    let sent = 0;
+    return new Readable({
+      read() {
+        if (sent >= total) return void this.push(null);
+        const chunk = Buffer.from(block);
+        chunk.writeUInt32BE(sent / block.length, 0);
+        sent += chunk.length;
+        hash.update(chunk);
+        this.push(chunk);
+      },
+    });
+  }
+
+  test('a 1 GiB PUT (SDK defaults: aws-chunked, CRC32 trailer) and a 1 GiB GET keep the proxy under 150 MB RSS', async () => {
+    const proxy = await startProxyProcess(proxyEnv(services));
+    const key = 'big/one-gib.bin';
+    try {
+      const app = appClient(proxy.url);
+      const sentHash = crypto.createHash('sha256');
+      const putRss = sampleRss(proxy.process.pid);
+      await app.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: generated(GiB, sentHash),
+          ContentLength: GiB,
+        }),
+      );
+      const put = putRss.stop();
+      const head = await direct.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      expect(head.ContentLength).toBe(GiB);
+
+      const getRss = sampleRss(proxy.process.pid);
+      const got = await app.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const readHash = crypto.createHash('sha256');
+      let read = 0;
+      for await (const chunk of got.Body as Readable) {
+        readHash.update(chunk as Buffer);
+        read += (chunk as Buffer).length;
+      }
+      const get = getRss.stop();
+      expect(read).toBe(GiB);
+      expect(readHash.digest('hex')).toBe(sentHash.digest('hex'));
+
+      process.stderr.write(
+        `[memory] proxy peak RSS: PUT ${(put.peakBytes / 2 ** 20).toFixed(0)} MiB (${put.samples} samples), ` +
+          `GET ${(get.peakBytes / 2 ** 20).toFixed(0)} MiB (${get.samples} samples)\n`,
+      );
+      expect(put.samples).toBeGreaterThan(10);
+      expect(put.peakBytes).toBeLessThan(LIMIT);
+      expect(get.peakBytes).toBeLessThan(LIMIT);
+    } finally {
+      // Frees the memstore; through the proxy, so the mirror follows the delete.
+      await appClient(proxy.url)
+        .send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))
+        .catch(() => undefined);
+      await proxy.stop();
+    }
+  });
+});
+
+function refuses(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+}
+
+function statusOf(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http.get(url, (res) => resolve(res.resume().statusCode!)).on('error', reject);
+  });
+}
