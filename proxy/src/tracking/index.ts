@@ -160,6 +160,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   let stopping = false;
   const buckets = new Set<string>();
   let wakeFlush: (() => void) | undefined;
+  let flushBackingOff = false;
   let wakeMirror: (() => void) | undefined;
   const loops: Promise<void>[] = [];
   const timers: NodeJS.Timeout[] = [];
@@ -189,7 +190,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       });
       wakeMirror?.();
     }
-    wakeFlush?.();
+    if (!flushBackingOff) wakeFlush?.();
   }
 
   /** Without a journal: memory only; when full the oldest write is forgotten (a resync repairs it). */
@@ -214,10 +215,10 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   function recordJournaled(j: WriteJournal, event: WriteEvent): void {
     const room = queue.length < memoryLimit;
     const r = j.append(event, room);
-    metrics.journalBytes.set(j.stats().bytes);
+    metrics.journalBytes.set(j.bytesOnDisk);
     if (r.status === 'memory') return enqueue({ event, ticket: r.ticket });
     if (r.status === 'backlog') {
-      wakeFlush?.();
+      if (!flushBackingOff) wakeFlush?.();
       return;
     }
     metrics.journalUnjournaled.inc({ reason: r.status });
@@ -313,7 +314,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       metrics.inventoryWrites.inc({ kind: q.event.kind });
       if (q.ticket !== undefined) journal?.done(q.ticket);
     }
-    if (journal) metrics.journalBytes.set(journal.stats().bytes);
+    if (journal) metrics.journalBytes.set(journal.bytesOnDisk);
     metrics.inventoryMemoryQueue.set(queue.length);
     wakeMirror?.();
   }
@@ -334,9 +335,14 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
         failures++;
         metrics.inventoryWriteFailures.inc();
         setHealthy(false);
-        logger.warn('inventory write failed; will retry', { error: errorText(err), queued: queue.length });
+        if (rateLimited('flush-failed')) {
+          logger.warn('inventory write failed; will retry', { error: errorText(err), queued: queue.length });
+        }
         if (stopping) return;
+        // New writes must not cut the backoff short (that would retry Postgres at the request rate).
+        flushBackingOff = true;
         await wait(backoffMs(failures, { baseMs: 200, maxMs: 5_000 }), 'flush');
+        flushBackingOff = false;
       }
     }
   }
@@ -386,12 +392,15 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       } catch (err) {
         observe('copy', false, started);
         const delay = backoffMs(row.attempts + 1, tuning.retry);
-        logger.warn('mirror failed; will retry', {
-          bucket,
-          key: row.path,
-          attempt: row.attempts + 1,
-          error: errorText(err),
-        });
+        // One line per 10 s: during a mirror outage every row fails; each row keeps its own last_error.
+        if (rateLimited('mirror-failed')) {
+          logger.warn('mirror failed; will retry', {
+            bucket,
+            key: row.path,
+            attempt: row.attempts + 1,
+            error: errorText(err),
+          });
+        }
         await pool.query(FAIL_SQL, [row.id, owner, errorText(err), delay]).catch(() => undefined);
       } finally {
         dbInFlight--;
@@ -412,11 +421,13 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       observe(r.exists ? 'copy' : 'delete', true, started);
     } catch (err) {
       observe('copy', false, started);
-      logger.warn('mirror from memory failed; the inventory row will retry it', {
-        bucket: item.bucket,
-        key: item.key,
-        error: errorText(err),
-      });
+      if (rateLimited('memory-mirror-failed')) {
+        logger.warn('mirror from memory failed; the inventory row will retry it', {
+          bucket: item.bucket,
+          key: item.key,
+          error: errorText(err),
+        });
+      }
     } finally {
       memoryInFlight--;
     }
@@ -451,7 +462,9 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
         dbFailures = 0;
       } catch (err) {
         dbFailures++;
-        logger.warn('mirror worker: postgres error', { error: errorText(err) });
+        if (rateLimited('mirror-postgres')) {
+          logger.warn('mirror worker: postgres error', { error: errorText(err) });
+        }
         await wait(backoffMs(dbFailures, { baseMs: 200, maxMs: 5_000 }), 'mirror');
         continue;
       }

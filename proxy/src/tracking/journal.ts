@@ -197,6 +197,11 @@ export class WriteJournal {
     }
   }
 
+  /** Bytes of every segment on disk (cheap: kept up to date, no I/O). */
+  get bytesOnDisk(): number {
+    return this.totalBytes;
+  }
+
   hasBacklog(): boolean {
     return this.cursor !== undefined;
   }
