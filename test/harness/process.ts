@@ -33,12 +33,19 @@ export interface SpawnNodeOptions {
   nodeArgs?: string[];
   /** Also echo the child's output to this process's stderr (debugging). */
   echo?: boolean;
+  /**
+   * Start node through this command (e.g. `unshare … sh -c '… exec "$0" "$@"'`), which gets node's path and
+   * arguments appended. It must exec node, so that the pid and signals are node's.
+   */
+  wrapper?: string[];
 }
 
 export function spawnNode(script: string, opts: SpawnNodeOptions): NodeProcess {
   const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
   for (const [k, v] of Object.entries(opts.env)) if (v !== undefined) env[k] = v;
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), script, ...(opts.args ?? [])], {
+  const nodeArgv = [process.execPath, ...(opts.nodeArgs ?? []), script, ...(opts.args ?? [])];
+  const [command, ...argv] = [...(opts.wrapper ?? []), ...nodeArgv] as [string, ...string[]];
+  const child = spawn(command, argv, {
     env,
     cwd: opts.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],

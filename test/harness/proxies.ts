@@ -7,7 +7,11 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 
-import { proxyEnv, startProxyProcess, type ProxyInstance } from './proxy';
+import { spawnSync } from 'node:child_process';
+
+import { freePorts } from './free-port';
+import { spawnNode } from './process';
+import { PROXY_MAIN, proxyEnv, startProxyProcess, type ProxyInstance } from './proxy';
 import type { TestServices } from './services';
 
 /** Starts `n` proxies in parallel; `overrides(i)` adds per-instance environment (e.g. its own STATE_DIR). */
@@ -81,4 +85,60 @@ export function metricValue(samples: Sample[], name: string, match: Record<strin
   return samples
     .filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v))
     .reduce((sum, s) => sum + s.value, 0);
+}
+
+/**
+ * The shell step that makes `/` read-only in a private mount namespace (like a container's
+ * readOnlyRootFilesystem), keeping `writable` (if any) writable as its own bind mount, then execs node.
+ * Only the namespace sees the change. `remount,bind,ro` sets the flag of the mount, never the filesystem's.
+ */
+function readOnlyRootWrapper(writable: string | undefined): string[] {
+  if (writable !== undefined && !/^\/[\w./-]+$/.test(writable)) throw new Error(`unsafe path ${writable}`);
+  const keep = writable ? `mount --bind '${writable}' '${writable}' && ` : '';
+  return [
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    'sh',
+    '-c',
+    `${keep}mount -o remount,bind,ro / && exec "$0" "$@"`,
+  ];
+}
+
+/** True when this machine lets the tests make `/` read-only for a child (root with CAP_SYS_ADMIN). */
+export function canRunOnReadOnlyRoot(): boolean {
+  const probe = spawnSync(
+    readOnlyRootWrapper(undefined)[0]!,
+    [...readOnlyRootWrapper(undefined).slice(1), 'sh', '-c', '! touch /s3m-ro-probe 2>/dev/null'],
+    { stdio: 'ignore', timeout: 10_000 },
+  );
+  return probe.status === 0;
+}
+
+/**
+ * Starts the built proxy with a read-only root filesystem (only `env.STATE_DIR`, if set, stays writable),
+ * on free ports, and waits for /readyz.
+ */
+export async function startProxyOnReadOnlyRoot(env: Record<string, string>): Promise<ProxyInstance> {
+  const [port, adminPort] = (await freePorts(2)) as [number, number];
+  const fullEnv = { ...env, LISTEN_ADDR: `127.0.0.1:${port}`, ADMIN_ADDR: `127.0.0.1:${adminPort}` };
+  const child = spawnNode(PROXY_MAIN, { env: fullEnv, wrapper: readOnlyRootWrapper(env.STATE_DIR) });
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  try {
+    await child.waitForHttp(`${adminUrl}/readyz`, { timeoutMs: 30_000 });
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    adminUrl,
+    port,
+    process: child,
+    env: fullEnv,
+    stop: async () => {
+      await child.stop(10_000);
+    },
+  };
 }

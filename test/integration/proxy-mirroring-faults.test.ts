@@ -1,0 +1,363 @@
+/**
+ * Faults around the proxy PROCESS (proxy/dist/main.js): SIGKILL mid-mirror and right after acknowledged
+ * writes, the mirror gateway down, Postgres down. Every scenario ends with three-way equality of main,
+ * mirror and inventory. Tests that stop a shared service start it again in `finally`.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import {
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  PutObjectTaggingCommand,
+  UploadPartCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Client } from 'pg';
+
+import { inventoryRows } from '../harness/inventory-rows';
+import { appClient, directClient, proxyEnv, startProxyProcess, type ProxyInstance } from '../harness/proxy';
+import {
+  canRunOnReadOnlyRoot,
+  metricValue,
+  scrapeMetrics,
+  startProxyOnReadOnlyRoot,
+  tempStateDir,
+} from '../harness/proxies';
+import { controls, loadServices, type TestServices } from '../harness/services';
+import { threeWayDiff, waitForThreeWayEqual } from '../harness/three-way';
+import { pollUntil } from '../harness/wait';
+
+const services: TestServices = loadServices();
+const ctl = controls(services);
+const rnd = (): string => crypto.randomBytes(4).toString('hex');
+const MiB = 1024 * 1024;
+
+const running: ProxyInstance[] = [];
+const clients: S3Client[] = [];
+const stateDirs: string[] = [];
+const mirror = directClient(services.ceph.mirrorEndpoint, services.ceph.mirror);
+
+async function start(
+  overrides: Record<string, string> = {},
+): Promise<{ proxy: ProxyInstance; app: S3Client }> {
+  const proxy = await startProxyProcess(proxyEnv(services, overrides));
+  running.push(proxy);
+  const app = appClient(proxy.url);
+  clients.push(app);
+  return { proxy, app };
+}
+
+/** The same proxy again after a kill: same environment (ports, STATE_DIR). */
+async function restart(old: ProxyInstance): Promise<{ proxy: ProxyInstance; app: S3Client }> {
+  const proxy = await startProxyProcess(old.env);
+  running.push(proxy);
+  const app = appClient(proxy.url);
+  clients.push(app);
+  return { proxy, app };
+}
+
+async function sigkill(proxy: ProxyInstance): Promise<void> {
+  proxy.process.kill('SIGKILL');
+  const exit = await proxy.process.exited;
+  expect(exit.signal).toBe('SIGKILL');
+}
+
+function stateDir(): string {
+  const dir = tempStateDir();
+  stateDirs.push(dir);
+  return dir;
+}
+
+// Each test's proxies stop with it: idle proxies of earlier tests would only add load and log noise.
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.destroy();
+  await Promise.allSettled(running.splice(0).map((p) => p.stop()));
+  for (const d of stateDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+afterAll(() => mirror.destroy());
+
+const metric = async (proxy: ProxyInstance, name: string, labels: Record<string, string> = {}) =>
+  metricValue(await scrapeMetrics(proxy), name, labels);
+
+/** Whether the Postgres server's clock is still before `t` (leases are compared with its now()). */
+async function databaseTimeIsBefore(t: Date): Promise<boolean> {
+  const pg = new Client({ connectionString: services.postgres.url });
+  await pg.connect();
+  try {
+    return (await pg.query<{ before: boolean }>('SELECT now() < $1 AS before', [t])).rows[0]!.before;
+  } finally {
+    await pg.end();
+  }
+}
+
+/** Bytes of journal segments on disk under a STATE_DIR. */
+function journalBytes(dir: string): number {
+  const j = path.join(dir, 'journal');
+  if (!fs.existsSync(j)) return 0;
+  return fs.readdirSync(j).reduce((n, f) => n + fs.statSync(path.join(j, f)).size, 0);
+}
+
+/** One of each tracked write type on `bucket`; every request must be acknowledged (2xx). */
+async function burstOfWrites(app: S3Client, bucket: string, tag: string): Promise<void> {
+  for (let i = 0; i < 12; i++) {
+    await app.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: `${tag}/put-${i}`,
+        Body: `body ${i} of ${tag}`,
+        ContentType: 'text/x-burst',
+        Metadata: { n: String(i) },
+      }),
+    );
+  }
+  await app.send(new DeleteObjectCommand({ Bucket: bucket, Key: `${tag}/put-0` }));
+  await app.send(
+    new DeleteObjectsCommand({
+      Bucket: bucket,
+      Delete: { Objects: [{ Key: `${tag}/put-1` }, { Key: `${tag}/put-2` }] },
+    }),
+  );
+  await app.send(
+    new CopyObjectCommand({ Bucket: bucket, Key: `${tag}/copy`, CopySource: `${bucket}/${tag}/put-3` }),
+  );
+  await app.send(
+    new PutObjectTaggingCommand({
+      Bucket: bucket,
+      Key: `${tag}/put-4`,
+      Tagging: { TagSet: [{ Key: 'burst', Value: tag }] },
+    }),
+  );
+  const { UploadId } = await app.send(
+    new CreateMultipartUploadCommand({ Bucket: bucket, Key: `${tag}/mpu` }),
+  );
+  const part = await app.send(
+    new UploadPartCommand({ Bucket: bucket, Key: `${tag}/mpu`, UploadId, PartNumber: 1, Body: 'one part' }),
+  );
+  await app.send(
+    new CompleteMultipartUploadCommand({
+      Bucket: bucket,
+      Key: `${tag}/mpu`,
+      UploadId,
+      MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+    }),
+  );
+}
+
+describe('durability of the need to mirror (proxy process)', () => {
+  test('SIGKILL right after acknowledged writes while Postgres and the mirror are down: with STATE_DIR every write reaches inventory and mirror after a restart; without it they are lost', async () => {
+    if (!services.postgres.controllable) return; // POSTGRES_URL: the harness cannot stop that server
+    const dir = stateDir();
+    let journaled = await start({ STATE_DIR: dir });
+    const memoryOnly = await start();
+    const bucketJ = `pj-${rnd()}`;
+    const bucketM = `pm-${rnd()}`;
+    await journaled.app.send(new CreateBucketCommand({ Bucket: bucketJ }));
+    await memoryOnly.app.send(new CreateBucketCommand({ Bucket: bucketM }));
+    // Warm: the inventory databases exist and the mirror buckets too.
+    await journaled.app.send(new PutObjectCommand({ Bucket: bucketJ, Key: 'warm', Body: 'w' }));
+    await memoryOnly.app.send(new PutObjectCommand({ Bucket: bucketM, Key: 'warm', Body: 'w' }));
+    await waitForThreeWayEqual(services, bucketJ);
+    await waitForThreeWayEqual(services, bucketM);
+
+    await ctl.stopPostgres();
+    await ctl.stopMirrorGateway();
+    try {
+      await burstOfWrites(journaled.app, bucketJ, 'burst');
+      await burstOfWrites(memoryOnly.app, bucketM, 'burst');
+      // Acknowledged to the app, and on disk before that: the journal holds the whole burst.
+      expect(journalBytes(dir)).toBeGreaterThan(0);
+      await sigkill(journaled.proxy);
+      await sigkill(memoryOnly.proxy);
+    } finally {
+      await ctl.startPostgres();
+      await ctl.startMirrorGateway();
+    }
+
+    journaled = await restart(journaled.proxy);
+    await restart(memoryOnly.proxy);
+    await waitForThreeWayEqual(services, bucketJ);
+    const rows = await inventoryRows(services, bucketJ);
+    expect(rows.get('burst/put-0')).toMatchObject({ deleted: true, is_backed_up: true });
+    expect(rows.get('burst/put-1')).toMatchObject({ deleted: true, last_operation: 'DeleteObjects' });
+    expect(rows.get('burst/copy')).toMatchObject({ deleted: false, last_operation: 'CopyObject' });
+    expect(rows.get('burst/mpu')).toMatchObject({ last_operation: 'CompleteMultipartUpload' });
+    expect(rows.get('burst/put-4')).toMatchObject({ last_operation: 'PutObjectTagging' });
+    expect(await metric(journaled.proxy, 's3mirror_inventory_journal_replayed_total')).toBeGreaterThanOrEqual(
+      16,
+    );
+    await pollUntil('journal emptied once Postgres has every entry', async () => journalBytes(dir) === 0);
+
+    // The control: the memory-only proxy forgot its burst (its restart had nothing to replay).
+    const lost = await threeWayDiff(services, bucketM);
+    expect(lost).toEqual(
+      expect.arrayContaining([expect.stringMatching(/inventory: no row for "burst\/put-5"/)]),
+    );
+    expect(lost).toEqual(expect.arrayContaining([expect.stringMatching(/mirror: missing "burst\/put-5"/)]));
+  });
+
+  test('kill -9 during a large mirror upload: the restarted proxy (same STATE_DIR) takes the copy over at once and converges', async () => {
+    const dir = stateDir();
+    const { proxy, app } = await start({ STATE_DIR: dir });
+    const bucket = `pk-${rnd()}`;
+    await app.send(new CreateBucketCommand({ Bucket: bucket }));
+    const size = 128 * MiB;
+    await app.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: 'large.bin',
+        Body: crypto.randomBytes(size),
+        ContentType: 'application/x-large',
+        Metadata: { large: 'yes' },
+      }),
+    );
+    // Kill once the mirror copy is under way: parts are on the mirror, the row is leased and not done.
+    await pollUntil(
+      'the mirror upload in progress',
+      async () => {
+        const [bytes, row] = await Promise.all([
+          metric(proxy, 's3mirror_mirror_bytes_total'),
+          inventoryRows(services, bucket).then((r) => r.get('large.bin')),
+        ]);
+        return bytes > 0 && bytes < size && row?.lease_owner !== null && row?.is_backed_up === false;
+      },
+      { intervalMs: 10, maxIntervalMs: 20 },
+    );
+    await sigkill(proxy);
+    const killed = (await inventoryRows(services, bucket)).get('large.bin')!;
+    expect(killed).toMatchObject({ is_backed_up: false });
+    expect(killed.lease_owner).toEqual(expect.any(String));
+    const deadLeaseUntil = killed.lease_until as Date;
+    await expect(
+      mirror.send(new HeadObjectCommand({ Bucket: bucket, Key: 'large.bin' })),
+    ).rejects.toMatchObject({
+      $metadata: { httpStatusCode: 404 },
+    });
+
+    await restart(proxy);
+    await waitForThreeWayEqual(services, bucket, { timeoutMs: 240_000 });
+    // Converged while the dead process's lease was still running: taken over, not waited out.
+    expect(await databaseTimeIsBefore(deadLeaseUntil)).toBe(true);
+    expect((await inventoryRows(services, bucket)).get('large.bin')!.lease_owner).toBeNull();
+  });
+});
+
+describe('degraded modes (proxy process)', () => {
+  test('mirror gateway stopped: app requests unaffected, failures visible in rows and metrics, backlog drains when it is back', async () => {
+    const { proxy, app } = await start();
+    const bucket = `po-${rnd()}`;
+    await app.send(new CreateBucketCommand({ Bucket: bucket }));
+    await app.send(new PutObjectCommand({ Bucket: bucket, Key: 'before', Body: 'b' }));
+    await waitForThreeWayEqual(services, bucket);
+
+    await ctl.stopMirrorGateway();
+    try {
+      for (let i = 0; i < 10; i++) {
+        const r = await app.send(new PutObjectCommand({ Bucket: bucket, Key: `during/${i}`, Body: `d${i}` }));
+        expect(r.$metadata.httpStatusCode).toBe(200);
+      }
+      const del = await app.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'before' }));
+      expect(del.$metadata.httpStatusCode).toBe(204);
+      await pollUntil('a failed attempt recorded in a row', async () =>
+        [...(await inventoryRows(services, bucket)).values()].some(
+          (r) => r.attempts > 0 && r.last_error !== null,
+        ),
+      );
+      await pollUntil('failures, pending and lag visible on /metrics', async () => {
+        const m = await scrapeMetrics(proxy);
+        return (
+          metricValue(m, 's3mirror_mirror_operations_total', { result: 'failure' }) > 0 &&
+          metricValue(m, 's3mirror_mirror_pending') > 0 &&
+          metricValue(m, 's3mirror_mirror_lag_seconds') > 0
+        );
+      });
+    } finally {
+      await ctl.startMirrorGateway();
+    }
+    await waitForThreeWayEqual(services, bucket, { timeoutMs: 240_000 });
+    await pollUntil('pending and lag back to 0', async () => {
+      const m = await scrapeMetrics(proxy);
+      return (
+        metricValue(m, 's3mirror_mirror_pending') === 0 && metricValue(m, 's3mirror_mirror_lag_seconds') === 0
+      );
+    });
+  });
+
+  test('Postgres stopped: app requests still succeed, mirroring continues from memory, the inventory catches up', async () => {
+    if (!services.postgres.controllable) return;
+    const { proxy, app } = await start();
+    const bucket = `pp-${rnd()}`;
+    await app.send(new CreateBucketCommand({ Bucket: bucket }));
+    await app.send(new PutObjectCommand({ Bucket: bucket, Key: 'warm', Body: 'w' }));
+    await waitForThreeWayEqual(services, bucket);
+
+    await ctl.stopPostgres();
+    try {
+      for (let i = 0; i < 10; i++) {
+        const r = await app.send(new PutObjectCommand({ Bucket: bucket, Key: `pgdown/${i}`, Body: `p${i}` }));
+        expect(r.$metadata.httpStatusCode).toBe(200);
+      }
+      await app.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'warm' }));
+      await pollUntil('inventory write failures and the memory queue on /metrics', async () => {
+        const m = await scrapeMetrics(proxy);
+        return (
+          metricValue(m, 's3mirror_inventory_write_failures_total') > 0 &&
+          metricValue(m, 's3mirror_inventory_memory_queue') > 0
+        );
+      });
+      await pollUntil('mirrored from memory while Postgres is down', async () => {
+        await mirror.send(new HeadObjectCommand({ Bucket: bucket, Key: 'pgdown/9' }));
+        return true;
+      });
+    } finally {
+      await ctl.startPostgres();
+    }
+    await waitForThreeWayEqual(services, bucket);
+    await pollUntil(
+      'memory queue drained',
+      async () => (await metric(proxy, 's3mirror_inventory_memory_queue')) === 0,
+    );
+    expect(await metric(proxy, 's3mirror_inventory_events_dropped_total')).toBe(0);
+  });
+});
+
+// Needs root with CAP_SYS_ADMIN (unshare a mount namespace); reported as skipped where that is missing.
+const onReadOnlyRoot = canRunOnReadOnlyRoot() ? test : test.skip;
+
+describe('read-only root filesystem (readOnlyRootFilesystem: true)', () => {
+  onReadOnlyRoot(
+    'the proxy runs without STATE_DIR, and with STATE_DIR as its only writable path',
+    async () => {
+      const dir = stateDir();
+      const plain = await startProxyOnReadOnlyRoot(proxyEnv(services));
+      const journaled = await startProxyOnReadOnlyRoot(proxyEnv(services, { STATE_DIR: dir }));
+      running.push(plain, journaled);
+      for (const [proxy, bucket] of [
+        [plain, `pr-${rnd()}`],
+        [journaled, `prj-${rnd()}`],
+      ] as const) {
+        const app = appClient(proxy.url);
+        clients.push(app);
+        await app.send(new CreateBucketCommand({ Bucket: bucket }));
+        for (let i = 0; i < 5; i++) {
+          await app.send(
+            new PutObjectCommand({ Bucket: bucket, Key: `ro/${i}`, Body: `read-only root ${i}` }),
+          );
+        }
+        await app.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'ro/0' }));
+        await waitForThreeWayEqual(services, bucket);
+      }
+      expect(plain.process.output()).toMatch(/STATE_DIR is not set/);
+      expect(journaled.process.output()).not.toMatch(/STATE_DIR is not set/);
+      expect(fs.readdirSync(dir).sort()).toEqual(['instance-id', 'journal']);
+    },
+  );
+});
