@@ -102,7 +102,10 @@ function review(object: unknown, request: Record<string, unknown> = {}): Record<
 }
 
 const optedIn = (spec: Record<string, unknown> = { containers: [{ name: 'app', image: 'busybox' }] }): Pod =>
-  ({ metadata: { generateName: 'p-', annotations: { [ANNOTATIONS.inject]: 'true' } }, spec }) as Pod;
+  ({
+    metadata: { generateName: 'p-', annotations: { [ANNOTATIONS.inject]: 'true' } },
+    spec,
+  }) as unknown as Pod;
 
 /** A clear error: a 4xx status and a JSON body with a non-empty string `error`. */
 function expectClearError(reply: Reply, status: number, message?: string | RegExp): void {
