@@ -5,6 +5,7 @@
  * scenario ends with three-way equality of main, mirror (bytes and metadata) and the inventory rows.
  */
 import crypto from 'node:crypto';
+import net from 'node:net';
 import { Readable } from 'node:stream';
 import http from 'node:http';
 
@@ -344,6 +345,37 @@ describe('through the proxy process: each write type is recorded and mirrored', 
   });
 });
 
+/**
+ * Sends one complete request and closes the connection at once, without reading the answer: an app that
+ * times out or dies right after sending. Main may still carry the write out.
+ */
+function hitAndRun(
+  url: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body = '',
+): Promise<void> {
+  const { hostname, port } = new URL(url);
+  const head = [
+    `${method} ${path} HTTP/1.1`,
+    `Host: ${hostname}:${port}`,
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+  ].join('\r\n');
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname, () => {
+      socket.write(`${head}\r\n\r\n${body}`, () => {
+        socket.destroy();
+        resolve();
+      });
+    });
+    socket.on('error', reject);
+  });
+}
+
+const md5 = (text: string): string => crypto.createHash('md5').update(text).digest('base64');
+
 /** The longest key (≤ 1,024 bytes) main accepts in `bucket`: this RGW's memstore limits object names. */
 async function longestAcceptedKey(bucket: string): Promise<string> {
   const ok = async (n: number): Promise<boolean> => {
@@ -366,6 +398,55 @@ async function longestAcceptedKey(bucket: string): Promise<string> {
   }
   return 'k'.repeat(lo);
 }
+
+describe('through the proxy process: apps that leave before the answer', () => {
+  test('writes whose client disconnects right after sending are still recorded when main carries them out', async () => {
+    const bucket = await newBucket();
+    for (let i = 0; i < 6; i++) {
+      await app.send(new PutObjectCommand({ Bucket: bucket, Key: `src/${i}`, Body: `source ${i}` }));
+    }
+    const uploads: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { UploadId } = await app.send(
+        new CreateMultipartUploadCommand({ Bucket: bucket, Key: `mpu/${i}` }),
+      );
+      const part = await app.send(
+        new UploadPartCommand({
+          Bucket: bucket,
+          Key: `mpu/${i}`,
+          UploadId,
+          PartNumber: 1,
+          Body: `part ${i}`,
+        }),
+      );
+      uploads.push(
+        `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>${part.ETag}</ETag></Part></CompleteMultipartUpload>`,
+      );
+      await hitAndRun(
+        proxy.url,
+        'POST',
+        `/${bucket}/mpu/${i}?uploadId=${encodeURIComponent(UploadId!)}`,
+        {},
+        uploads[i],
+      );
+    }
+    for (let i = 0; i < 6; i++) {
+      const body = `left before the answer ${i}`;
+      await hitAndRun(proxy.url, 'PUT', `/${bucket}/put/${i}`, { 'Content-Type': 'text/plain' }, body);
+      await hitAndRun(proxy.url, 'PUT', `/${bucket}/copy/${i}`, {
+        'x-amz-copy-source': `/${bucket}/src/${i}`,
+      });
+    }
+    const del = `<Delete><Object><Key>src/0</Key></Object><Object><Key>src/1</Key></Object></Delete>`;
+    await hitAndRun(proxy.url, 'POST', `/${bucket}?delete`, { 'Content-MD5': md5(del) }, del);
+    await hitAndRun(proxy.url, 'DELETE', `/${bucket}/src/2`, {});
+    // Whatever main carried out must reach the inventory and the mirror (three-way equality), and most
+    // of these writes do happen on main.
+    await fence(bucket);
+    await waitForThreeWayEqual(services, bucket);
+    expect((await inventoryRows(services, bucket)).size).toBeGreaterThan(6);
+  });
+});
 
 describe('through the proxy process: hostile names', () => {
   test('buckets that collide after sanitising, SQL metacharacters, quotes, unicode and long keys', async () => {

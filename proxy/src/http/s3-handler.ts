@@ -140,6 +140,23 @@ function relayBody(
   });
 }
 
+/** Reads what is left of main's answer for tracking only, when the app is gone. */
+function finishWithoutApp(source: Readable, held: HeldBody | undefined, tracking: BodyTracking | undefined) {
+  if (held && !held.ended && tracking?.onChunk) {
+    let finished = false;
+    const finish = (): void => {
+      if (!finished) tracking.finish();
+      finished = true;
+    };
+    source.on('data', tracking.onChunk).once('end', finish).once('error', finish);
+    source.resume();
+    return;
+  }
+  tracking?.finish();
+  source.on('error', () => undefined); // destroying an unread undici body emits an abort error
+  source.destroy();
+}
+
 /** Tracking of the part of a response body relayed after the hold (DeleteObjects entries read on the way). */
 interface BodyTracking {
   onChunk?: (chunk: Buffer) => void;
@@ -214,7 +231,9 @@ export function createS3Handler(deps: S3HandlerDeps) {
     let outcome = 'ok';
     metrics.inFlight.inc();
 
-    // Aborted when the app goes away or its body turns out bad: upstream must never complete the write.
+    // Aborted when the app goes away mid-body or its body turns out bad: upstream must never complete a
+    // partial write. A write whose whole request arrived is let finish instead: main may carry it out
+    // whether or not the app waits for the answer, and then it must be recorded.
     const abort = new AbortController();
     let clientGone = false;
     let keepUpstreamBody = false;
@@ -223,7 +242,8 @@ export function createS3Handler(deps: S3HandlerDeps) {
       if (!res.writableFinished) {
         clientGone = true;
         outcome = 'client-aborted';
-        if (!keepUpstreamBody) abort.abort(new Error('client went away'));
+        const writeSent = op.tracks !== undefined && req.complete && body?.failure() === undefined;
+        if (!keepUpstreamBody && !writeSent) abort.abort(new Error('client went away'));
       }
       const status = res.writableFinished ? res.statusCode : 499;
       metrics.requests.inc({ operation: op.name, status: String(status) });
@@ -299,6 +319,12 @@ export function createS3Handler(deps: S3HandlerDeps) {
             sink.record(event);
           }
         }
+      }
+      if (clientGone) {
+        // The app left after sending a whole write (see the 'close' handler): nobody to answer, but the
+        // rest of a DeleteObjects result may still name deleted keys.
+        finishWithoutApp(response.body, held, tracking);
+        return;
       }
       res.writeHead(response.statusCode, downstreamResponseHeaders(response.headers));
       if (held) {
