@@ -158,21 +158,31 @@ describe('durability of the need to mirror (proxy process)', () => {
     const dir = stateDir();
     let journaled = await start({ STATE_DIR: dir });
     const memoryOnly = await start();
+    // Not killed: a memory queue of 4 (the rest waits on disk and is read back), and a journal of 1 KiB
+    // (the rest is held in memory only, counted as unjournaled).
+    const spilling = await start({ STATE_DIR: stateDir(), PENDING_MEMORY_LIMIT: '4' });
+    const smallJournal = await start({ STATE_DIR: stateDir(), JOURNAL_MAX_BYTES: '1024' });
     const bucketJ = `pj-${rnd()}`;
     const bucketM = `pm-${rnd()}`;
-    await journaled.app.send(new CreateBucketCommand({ Bucket: bucketJ }));
-    await memoryOnly.app.send(new CreateBucketCommand({ Bucket: bucketM }));
-    // Warm: the inventory databases exist and the mirror buckets too.
-    await journaled.app.send(new PutObjectCommand({ Bucket: bucketJ, Key: 'warm', Body: 'w' }));
-    await memoryOnly.app.send(new PutObjectCommand({ Bucket: bucketM, Key: 'warm', Body: 'w' }));
-    await waitForThreeWayEqual(services, bucketJ);
-    await waitForThreeWayEqual(services, bucketM);
+    const bucketS = `ps-${rnd()}`;
+    const bucketF = `pf-${rnd()}`;
+    const pairs = [
+      [journaled, bucketJ],
+      [memoryOnly, bucketM],
+      [spilling, bucketS],
+      [smallJournal, bucketF],
+    ] as const;
+    for (const [p, bucket] of pairs) {
+      await p.app.send(new CreateBucketCommand({ Bucket: bucket }));
+      // Warm: the inventory databases exist and the mirror buckets too.
+      await p.app.send(new PutObjectCommand({ Bucket: bucket, Key: 'warm', Body: 'w' }));
+    }
+    for (const [, bucket] of pairs) await waitForThreeWayEqual(services, bucket);
 
     await ctl.stopPostgres();
     await ctl.stopMirrorGateway();
     try {
-      await burstOfWrites(journaled.app, bucketJ, 'burst');
-      await burstOfWrites(memoryOnly.app, bucketM, 'burst');
+      for (const [p, bucket] of pairs) await burstOfWrites(p.app, bucket, 'burst');
       // Acknowledged to the app, and on disk before that: the journal holds the whole burst.
       expect(journalBytes(dir)).toBeGreaterThan(0);
       await sigkill(journaled.proxy);
@@ -195,6 +205,17 @@ describe('durability of the need to mirror (proxy process)', () => {
       16,
     );
     await pollUntil('journal emptied once Postgres has every entry', async () => journalBytes(dir) === 0);
+
+    // Memory full: entries waited on disk and were read back; journal full: held in memory instead.
+    await waitForThreeWayEqual(services, bucketS);
+    expect(await metric(spilling.proxy, 's3mirror_inventory_journal_replayed_total')).toBeGreaterThan(10);
+    await waitForThreeWayEqual(services, bucketF);
+    expect(
+      await metric(smallJournal.proxy, 's3mirror_inventory_journal_unjournaled_total', { reason: 'full' }),
+    ).toBeGreaterThan(0);
+    for (const p of [spilling, smallJournal]) {
+      expect(await metric(p.proxy, 's3mirror_inventory_events_dropped_total')).toBe(0);
+    }
 
     // The control: the memory-only proxy forgot its burst (its restart had nothing to replay).
     const lost = await threeWayDiff(services, bucketM);
