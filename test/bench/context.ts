@@ -50,6 +50,11 @@ export function armsFor(ctx: BenchContext, backend: Backend, withVariants = true
   ];
   if (withVariants) {
     arms.push({
+      name: 'no-background',
+      endpoint: { name: 'no-background', url: s.noBackground.url, ...app },
+      proxy: s.noBackground,
+    });
+    arms.push({
       name: 'node-http',
       endpoint: { name: 'node-http', url: s.nodeHttp.url, ...app },
       proxy: s.nodeHttp,

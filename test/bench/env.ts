@@ -132,11 +132,13 @@ export async function startCephEnv(logDir: string, log: (line: string) => void):
 
 /**
  * The sink backend: a main sink and a mirror sink (separate processes), and three proxies in front of the
- * main sink, each with its own Postgres (a sidecar mirrors every inventory database it finds, so proxies that
- * shared one would do each other's background work):
- * - `proxy`: proxy/dist/main.js as shipped (undici Pool);
- * - `nodeHttp`: the same proxy forwarding through node:http with a keep-alive Agent;
- * - `noBackground`: the same proxy with the write tracker off (no inventory, no mirroring).
+ * main sink:
+ * - `proxy`: proxy/dist/main.js as shipped (undici Pool), with its own Postgres;
+ * - `noBackground`: the same proxy with the write tracker off (no inventory, no mirroring);
+ * - `nodeHttp`: like `noBackground`, but forwarding through node:http with a keep-alive Agent. The forwarder
+ *   comparison is between these two, without the background work whose CPU would swamp the difference.
+ * The second Postgres is for a `--baseline` proxy (a sidecar mirrors every inventory database it finds, so
+ * two tracking proxies must not share one); the tracker-off proxies never connect to it.
  */
 export interface SinkEnv {
   main: Service & { url: string };
@@ -149,10 +151,9 @@ export interface SinkEnv {
 
 /** `proxyScript`: another build's main.js for the `proxy` arm (before/after comparisons). */
 export async function startSinkEnv(logDir: string, proxyScript?: string): Promise<SinkEnv> {
-  const [main, mirror, pgA, pgB, pgC] = await Promise.all([
+  const [main, mirror, pgA, pgB] = await Promise.all([
     startSink('sink-main', logDir),
     startSink('sink-mirror', logDir),
-    startPostgres({ embedded: true }),
     startPostgres({ embedded: true }),
     startPostgres({ embedded: true }),
   ]);
@@ -175,16 +176,16 @@ export async function startSinkEnv(logDir: string, proxyScript?: string): Promis
       name: 'proxy-sink-node-http',
       env: base(pgB.url),
       logDir,
-      variant: { BENCH_FORWARDER: 'node-http' },
+      variant: { BENCH_FORWARDER: 'node-http', BENCH_TRACKER: 'off' },
     }),
     startProxyService({
       name: 'proxy-sink-no-background',
-      env: base(pgC.url),
+      env: base(pgB.url),
       logDir,
       variant: { BENCH_TRACKER: 'off' },
     }),
   ]);
-  return { main, mirror, postgres: [pgA, pgB, pgC], proxy, nodeHttp, noBackground };
+  return { main, mirror, postgres: [pgA, pgB], proxy, nodeHttp, noBackground };
 }
 
 /** Runs `fn` with a client on one bucket database of `postgresUrl` (the proxy's inventory). */

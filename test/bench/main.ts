@@ -143,6 +143,10 @@ const METHOD = [
     'sink: a second sink process), so their background work is real. Before each measured round the bench ' +
     'waits until the proxies and backend are idle, so one arm’s mirror copies do not run during the next ' +
     'arm’s round; that background cost is reported separately (mirror CPU).',
+  'Arms on the sink backend: **proxy** (as shipped: undici forwarder, inventory and mirroring on), ' +
+    '**no-background** (the same proxy code with the write tracker off: the data path alone), **node-http** ' +
+    '(tracker off, forwarding through node:http instead of undici: the forwarder comparison) and, with ' +
+    '`--baseline`, **baseline** (another build, for before/after measurements of a change). On RGW: **proxy**.',
   'The client is the bench process itself: node:http with keep-alive and SigV4 headers signed once per key ' +
     'and reused, so the same bytes go to both arms and the client spends little CPU. aws-chunked uploads use ' +
     '@aws-sdk/client-s3 as apps do.',
@@ -221,7 +225,7 @@ async function main(): Promise<void> {
     ceph = c;
     sink = s;
     if (opts.baseline && sink) {
-      // Another build of the proxy in front of the same sink; the no-background proxy never uses its Postgres.
+      // Another build of the proxy in front of the same sink, with the Postgres no other tracker uses.
       baseline = await startProxyService({
         name: 'proxy-baseline',
         script: opts.baseline,
@@ -230,7 +234,7 @@ async function main(): Promise<void> {
           main: { accessKeyId: 'SINKMAIN', secretAccessKey: 'sink-main-secret' },
           mirrorUrl: sink.mirror.url,
           mirror: { accessKeyId: 'SINKMIRROR', secretAccessKey: 'sink-mirror-secret' },
-          postgresUrl: sink.postgres[2]!.url,
+          postgresUrl: sink.postgres[1]!.url,
         }),
         logDir,
       });

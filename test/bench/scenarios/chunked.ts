@@ -10,7 +10,7 @@ import { fmtBytes, fmtMs, fmtNumber, fmtPercent, fmtRange, GiB, MiB, table, type
 import { median, pairedDifferences, pairedRatios, percentile } from '../stats';
 import { renderBarChart } from '../svg-chart';
 import { collectRgwGarbage } from './large';
-import { SMALL_SIZE, smallTiming } from './small';
+import { PUT_KEYS, SMALL_SIZE, smallTiming } from './small';
 
 /** aws-chunked (SDK defaults) against plain uploads, both through the proxy, both with the AWS SDK. */
 export interface ChunkedCase {
@@ -46,7 +46,6 @@ function fillerStream(size: number): Readable {
 
 export async function runChunked(ctx: BenchContext, backends: Backend[]): Promise<Section> {
   const cases: ChunkedCase[] = [];
-  const small = smallTiming(ctx.quick);
   for (const backend of backends) {
     const proxy = backend === 'ceph' ? ctx.ceph!.proxy : ctx.sink!.proxy;
     const endpoint = { name: 'proxy', url: proxy.url, ...APP_CREDENTIALS };
@@ -66,6 +65,7 @@ export async function runChunked(ctx: BenchContext, backends: Backend[]): Promis
     admin.close();
 
     const body = Buffer.alloc(SMALL_SIZE, 'chunked-small-');
+    const small = smallTiming(ctx.quick, backend);
     ctx.log(`chunked ${backend} PUT 4 KiB c=16 × ${small.rounds} rounds`);
     const smallResults = await interleave(ctx, backend, arms, small.rounds, async (arm) => {
       const client = clients[arm.name]!;
@@ -77,7 +77,7 @@ export async function runChunked(ctx: BenchContext, backends: Backend[]): Promis
           const out = await client.send(
             new PutObjectCommand({
               Bucket: bucket,
-              Key: `small-${arm.name}-${seq % 512}`,
+              Key: `small-${arm.name}-${seq % PUT_KEYS}`,
               // A stream body is what makes the SDK choose aws-chunked with a trailing checksum.
               Body: Readable.from([body]),
               ContentLength: SMALL_SIZE,
@@ -94,7 +94,7 @@ export async function runChunked(ctx: BenchContext, backends: Backend[]): Promis
     // 1 GiB through RGW twice per round plus its mirror copy would take minutes on this machine: sink only.
     const sizes = ctx.quick ? [64 * MiB] : backend === 'ceph' ? [256 * MiB] : [256 * MiB, GiB];
     for (const size of sizes) {
-      const rounds = ctx.quick ? 3 : size >= GiB ? 3 : 4;
+      const rounds = ctx.quick ? 3 : size >= GiB ? 2 : 3;
       ctx.log(`chunked ${backend} PUT ${fmtBytes(size)} × ${rounds} rounds`);
       const results = await interleave(ctx, backend, arms, rounds, async (arm) => {
         const cpu0 = cpuSecondsOf(proxy.pid);

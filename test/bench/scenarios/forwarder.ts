@@ -77,7 +77,7 @@ export function renderForwarder(
 ): Section | undefined {
   const sinkSmall = small.filter((c) => c.backend === 'sink');
   const sinkLarge = large.filter((c) => c.backend === 'sink');
-  const fwd = compareArms(sinkSmall, sinkLarge, 'node-http');
+  const fwd = compareArms(sinkSmall, sinkLarge, 'node-http', 'no-background');
   if (fwd.rows.length === 0) return undefined;
   const headers = [
     'case',
@@ -89,11 +89,12 @@ export function renderForwarder(
     'proxy CPU undici → node:http',
   ];
   const body = [
-    'Both arms are the real proxy (same handler, signer, inventory and mirror tracker, same environment, ' +
-      'each with its own Postgres) in front of the same sink; only the client that forwards to main differs: ' +
+    'Both arms are the real proxy (same handler, signer, configuration) in front of the same sink, both with ' +
+      'the background tracker off (the "no-background" and "node-http" arms of the tables above), so that ' +
+      'the mirror copies’ CPU does not swamp the difference; only the client that forwards to main differs: ' +
       '`undici` Pool (as shipped) or `node:http` with a keep-alive `Agent` (what http-proxy, and so ' +
-      'http-proxy-middleware, forwards with). They ran in the same interleaved rounds as the direct arm ' +
-      'above. A ratio above 100 % means node:http was faster; Δ is node:http minus undici.',
+      'http-proxy-middleware, forwards with). They ran in the same interleaved rounds as the direct arm. ' +
+      'A ratio above 100 % means node:http was faster; Δ is node:http minus undici.',
     table(headers, fwd.rows),
   ];
   const charts = [

@@ -6,7 +6,7 @@ import { APP_CREDENTIALS, readMetric, type ProxyUnderTest } from '../env';
 import { fmtMs, fmtNumber, fmtPercent, fmtRange, table, type Section } from '../report';
 import { median, pairedDifferences, pairedRatios } from '../stats';
 import { renderBarChart } from '../svg-chart';
-import { putKeysFor, smallLoop, smallTiming } from './small';
+import { PUT_KEYS, smallLoop, smallTiming } from './small';
 
 interface InventoryRound {
   rate: number;
@@ -29,13 +29,13 @@ async function putRound(
   bucket: string,
   concurrency: number,
 ): Promise<InventoryRound> {
-  const timing = smallTiming(ctx.quick);
+  const timing = smallTiming(ctx.quick, backend);
   const tracked = proxy && proxy.name !== 'proxy-sink-no-background';
   const w0 = tracked ? await readMetric(proxy.adminUrl, METRIC_NAMES.inventoryWrites) : NaN;
   const t0 = Date.now();
   const r = await smallLoop(client, bucket, 'PUT', concurrency, timing, {
     keyPrefix: 'inventory',
-    putKeys: putKeysFor(ctx, backend),
+    putKeys: PUT_KEYS,
   });
   const round: InventoryRound = { rate: r.rate, p50: r.p50, p99: r.p99 };
   if (!tracked) return round;
@@ -43,7 +43,7 @@ async function putRound(
   const w1 = await readMetric(proxy.adminUrl, METRIC_NAMES.inventoryWrites);
   round.queuedAtEnd = await readMetric(proxy.adminUrl, METRIC_NAMES.inventoryMemoryQueue);
   round.upsertsPerSec = (w1 - (Number.isNaN(w0) ? 0 : w0)) / ((t1 - t0) / 1000);
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + (ctx.quick ? 10_000 : 20_000);
   while (Date.now() < deadline && (await readMetric(proxy.adminUrl, METRIC_NAMES.inventoryMemoryQueue)) > 0) {
     await sleep(50);
   }
@@ -60,8 +60,8 @@ interface InventoryCase {
 
 export async function runInventory(ctx: BenchContext, backends: Backend[]): Promise<Section> {
   const cases: InventoryCase[] = [];
-  const timing = smallTiming(ctx.quick);
   for (const backend of backends) {
+    const timing = smallTiming(ctx.quick, backend);
     const bucket = `bench-inventory-${ctx.runId}`;
     let arms: Arm[];
     if (backend === 'sink') {

@@ -51,7 +51,7 @@ export async function runLarge(
     admin.close();
     for (const size of sizes) {
       // 1 GiB on RGW: memstore keeps every copy in RAM until garbage collection, on a shared machine.
-      const rounds = ctx.quick ? 3 : size >= GiB ? (backend === 'ceph' ? 2 : 3) : 4;
+      const rounds = ctx.quick ? 3 : size >= GiB ? 2 : 4;
       const key = `/${bucket}/object-${size}`;
       for (const op of ['PUT', 'GET'] as const) {
         ctx.log(`large ${backend} ${op} ${fmtBytes(size)} × ${rounds} rounds`);

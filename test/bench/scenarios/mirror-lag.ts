@@ -205,7 +205,8 @@ export async function runMirrorLag(ctx: BenchContext): Promise<Section> {
     runs.push(run);
     // Let a backlog from an overloaded rate drain before going on (bounded); higher rates only add backlog.
     await waitIdle(ctx.quietPids('ceph'), { maxMs: ctx.quick ? 20_000 : 90_000 });
-    if (growsWithoutBound(run)) break;
+    // Higher rates only add backlog once lag grows; the goal's rate (100/s) is always measured.
+    if (growsWithoutBound(run) && rate >= 100) break;
   }
   const at100Default = runs.find((r) => r.rate === 100);
   if (!ctx.quick && at100Default && (growsWithoutBound(at100Default) || at100Default.lag.p99 >= 2000)) {

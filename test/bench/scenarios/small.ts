@@ -26,8 +26,11 @@ export const SMALL_SIZE = 4 * 1024;
 const SMALL_BODY = Buffer.alloc(SMALL_SIZE, 'small-object-');
 /** GETs cycle over this many objects. */
 const GET_KEYS = 64;
-/** PUTs cycle over this many keys, so the mirror work they leave behind stays bounded. */
-export const PUT_KEYS = 512;
+/**
+ * PUTs cycle over this many keys: every distinct key leaves one mirror copy behind, which the next round
+ * waits for (RGW on this machine mirrors a few dozen small objects per second).
+ */
+export const PUT_KEYS = 128;
 
 export async function seedSmallObjects(client: BenchClient, bucket: string): Promise<void> {
   await client.send('PUT', `/${bucket}`, await client.headers('PUT', `/${bucket}`));
@@ -89,19 +92,22 @@ export async function smallLoop(
 }
 
 /**
- * PUT keys per loop: every distinct key leaves one mirror copy behind, which the next round waits for.
- * RGW on this machine mirrors a few dozen small objects per second.
+ * Many short rounds follow the machine's load better than a few long ones (bursts of other work last
+ * seconds); the paired median then discards the rounds a burst hit. RGW rounds are longer: under load it
+ * stalls for a second or more at a time, which would leave a short window empty.
  */
-export function putKeysFor(ctx: BenchContext, backend: Backend): number {
-  return backend === 'ceph' || ctx.quick ? 128 : PUT_KEYS;
-}
-
-export function smallTiming(quick: boolean): { warmupMs: number; durationMs: number; rounds: number } {
-  // Many short rounds follow the machine's load better than a few long ones (bursts of other work last
-  // seconds); the paired median then discards the rounds a burst hit.
+export function smallTiming(
+  quick: boolean,
+  backend: Backend = 'sink',
+): { warmupMs: number; durationMs: number; rounds: number } {
+  if (backend === 'ceph') {
+    return quick
+      ? { warmupMs: 300, durationMs: 1_000, rounds: 3 }
+      : { warmupMs: 400, durationMs: 2_000, rounds: 3 };
+  }
   return quick
     ? { warmupMs: 200, durationMs: 600, rounds: 3 }
-    : { warmupMs: 250, durationMs: 1_000, rounds: 5 };
+    : { warmupMs: 200, durationMs: 800, rounds: 4 };
 }
 
 export async function runSmall(
@@ -109,9 +115,9 @@ export async function runSmall(
   backends: Backend[],
 ): Promise<{ section: Section; cases: SmallCase[] }> {
   const concurrencies = ctx.quick ? [16] : [1, 16, 64];
-  const timing = smallTiming(ctx.quick);
   const cases: SmallCase[] = [];
   for (const backend of backends) {
+    const timing = smallTiming(ctx.quick, backend);
     const arms = armsFor(ctx, backend);
     const bucket = `bench-small-${ctx.runId}`;
     const setup = new BenchClient(arms[0]!.endpoint);
@@ -122,7 +128,6 @@ export async function runSmall(
         ctx.log(`small ${backend} ${op} c=${concurrency} × ${timing.rounds} rounds`);
         const results = await interleave(ctx, backend, arms, timing.rounds, async (arm, client) => {
           const r = await smallLoop(client, bucket, op, concurrency, timing, {
-            putKeys: putKeysFor(ctx, backend),
             ...(arm.proxy ? { cpuPid: arm.proxy.pid } : {}),
           });
           const { latenciesMs: _l, ...round } = r;
@@ -203,7 +208,7 @@ function renderSmall(cases: SmallCase[]): Section {
     body: [
       'Each of `c` workers sends its next request as soon as the previous one is answered (keep-alive ' +
         'connections, signatures computed once per key and reused). GETs cycle over 64 objects, PUTs over ' +
-        '512 keys. Rates are requests per second; latency percentiles are per round, and "added" is the ' +
+        '128 keys. Rates are requests per second; latency percentiles are per round, and "added" is the ' +
         'proxied value minus the direct value of the same round pair, median over pairs. "proxy CPU µs/req" ' +
         'is the proxy process’s CPU time per request (/proc), background work (inventory, mirroring) ' +
         'included: unlike rates, it hardly depends on other load on the machine. Backends: ' +
