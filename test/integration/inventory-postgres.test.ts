@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import { Client } from 'pg';
 
 import { databaseNameFor } from '../../proxy/src/inventory/naming';
-import { DEFAULT_POOL_LIMITS, InventoryPools } from '../../proxy/src/inventory/pools';
+import { DEFAULT_POOL_LIMITS, InventoryPools, withClient } from '../../proxy/src/inventory/pools';
 import { MIGRATIONS } from '../../proxy/src/inventory/schema';
 import { createLogger } from '../../proxy/src/log';
 import { createMetrics } from '../../proxy/src/metrics';
@@ -169,4 +169,25 @@ test('a tracker starts with Postgres unreachable, keeps a bounded queue, and nev
     await t.stop();
   }
   expect(t.status().running).toBe(false);
+});
+
+test('a checked-out client whose connection the server ends between two queries neither crashes the process nor goes back to the pool', async () => {
+  const pools = new InventoryPools(services.postgres.url, logger);
+  const bucket = `term-${rnd()}`;
+  try {
+    await pools.withBucket(bucket, (pool) =>
+      withClient(pool, async (client) => {
+        const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+        const ended = new Promise((resolve) => client.once('end', resolve));
+        // What a Postgres restart does to every connection: without a listener the 'error' event that
+        // follows is unhandled and ends the process.
+        await adminQuery('SELECT pg_terminate_backend($1)', [pid]);
+        await ended;
+      }),
+    );
+    const r = await pools.withBucket(bucket, (pool) => pool.query<{ one: number }>('SELECT 1 AS one'));
+    expect(r.rows[0]!.one).toBe(1);
+  } finally {
+    await pools.close();
+  }
 });

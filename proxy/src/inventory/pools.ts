@@ -118,8 +118,7 @@ export class InventoryPools {
 
   private async prepare(entry: Entry, createFor: string | undefined): Promise<void> {
     if (createFor !== undefined) await this.createDatabase(entry.db);
-    const client = await entry.pool.connect();
-    try {
+    await withClient(entry.pool, async (client) => {
       await migrate(client);
       if (createFor !== undefined) {
         await client.query(
@@ -130,9 +129,7 @@ export class InventoryPools {
         const r = await client.query<{ bucket: string }>('SELECT bucket FROM s3_mirror_bucket WHERE id = 1');
         if (r.rows[0]) this.bucketOfDb.set(entry.db, r.rows[0].bucket);
       }
-    } finally {
-      client.release();
-    }
+    });
   }
 
   private async createDatabase(db: string): Promise<void> {
@@ -196,6 +193,35 @@ export class InventoryPools {
     this.entries.clear();
     await Promise.allSettled([this.admin.end(), ...all.map((e) => e.pool.end())]);
   }
+}
+
+/**
+ * Runs `fn` on a client checked out of `pool`. pg-pool removes its error listener from a checked-out client,
+ * so a server restart between two queries would emit an unhandled 'error' and kill the process: listen
+ * while it is out, and hand a broken client back as broken (the pool then discards it).
+ */
+export async function withClient<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (err: Error): void => {
+    broken = err;
+  };
+  client.on('error', onError);
+  try {
+    return await fn(client);
+  } catch (err) {
+    broken ??= err instanceof Error && isConnectionError(err) ? err : undefined;
+    throw err;
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
+  }
+}
+
+/** Errors after which a client must not go back to the pool. */
+function isConnectionError(err: Error): boolean {
+  const code = (err as { code?: string }).code;
+  return code === undefined || code.startsWith('08') || code.startsWith('57P');
 }
 
 /** Applies pending migrations in one transaction, serialised across sidecars by an advisory lock. */

@@ -6,7 +6,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { DEFAULT_JOURNAL_MAX_BYTES, type ProxyConfig } from '../config';
 import type { WriteEvent, WriteSink } from '../events';
 import { backoffMs, type BackoffPolicy } from '../inventory/backoff';
-import { DEFAULT_POOL_LIMITS, InventoryPools, type PoolLimits } from '../inventory/pools';
+import { DEFAULT_POOL_LIMITS, InventoryPools, withClient, type PoolLimits } from '../inventory/pools';
 import {
   CLAIM_SQL,
   COMPLETE_SQL,
@@ -292,19 +292,18 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     const head = queue.slice(0, tuning.batchSize);
     const bucket = head[0]!.event.bucket;
     const batch = head.filter((q) => q.event.bucket === bucket);
-    await pools!.withBucket(bucket, async (pool) => {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        for (const q of batch) await client.query(UPSERT_EVENT_SQL, upsertParams(q.event));
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
-      }
-    });
+    await pools!.withBucket(bucket, (pool) =>
+      withClient(pool, async (client) => {
+        try {
+          await client.query('BEGIN');
+          for (const q of batch) await client.query(UPSERT_EVENT_SQL, upsertParams(q.event));
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+      }),
+    );
     buckets.add(bucket);
     const done = new Set(batch);
     let w = 0;
