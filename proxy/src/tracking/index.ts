@@ -258,7 +258,14 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     if (!journal?.hasBacklog()) return;
     const room = memoryLimit - queue.length;
     if (room <= 0) return;
-    const items = journal.readBacklog(Math.min(room, tuning.batchSize * 10));
+    let items: Queued[];
+    try {
+      items = journal.readBacklog(Math.min(room, tuning.batchSize * 10));
+    } catch (err) {
+      // Entries stay on disk; the next pass (or the next start) reads them again.
+      if (rateLimited('journal-read')) logger.error('journal: read-back failed', { error: errorText(err) });
+      return;
+    }
     for (const item of items) enqueue(item);
     if (items.length > 0) metrics.journalReplayed.inc(items.length);
     const damaged = journal.stats().damagedLines;

@@ -229,11 +229,18 @@ export class WriteJournal {
       const want = Math.min(chunkBytes, seg.bytes - this.cursor.offset);
       const buf = Buffer.allocUnsafe(want);
       let got: number;
-      const fd = seg.fd ?? fs.openSync(seg.file, 'r');
       try {
-        got = fs.readSync(fd, buf, 0, want, this.cursor.offset);
-      } finally {
-        if (seg.fd === undefined) fs.closeSync(fd);
+        got = this.readAt(seg, buf, want, this.cursor.offset);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && seg !== this.active) {
+          // Removed by hand: nothing left to read there.
+          this.segments.delete(seg.id);
+          this.totalBytes -= seg.bytes;
+          this.advanceCursor();
+          continue;
+        }
+        if (out.length > 0) return out; // hand over what was read; the cursor stays before the failure
+        throw err;
       }
       const { lines, rest } = splitLines(buf.subarray(0, got));
       let used = 0;
@@ -262,6 +269,15 @@ export class WriteJournal {
       this.cursor.offset += used;
     }
     return out;
+  }
+
+  private readAt(seg: Segment, buf: Buffer, length: number, position: number): number {
+    const fd = seg.fd ?? fs.openSync(seg.file, 'r');
+    try {
+      return fs.readSync(fd, buf, 0, length, position);
+    } finally {
+      if (seg.fd === undefined) fs.closeSync(fd);
+    }
   }
 
   private advanceCursor(): void {

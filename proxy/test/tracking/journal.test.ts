@@ -164,6 +164,17 @@ describe('write-ahead journal', () => {
     expect(files(dir)).toEqual([segmentFileName(9)]);
   });
 
+  test('a segment removed by hand is skipped; the others still replay', () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, segmentFileName(1)), encodeJournalLine(ev('one')));
+    fs.writeFileSync(path.join(dir, segmentFileName(2)), encodeJournalLine(ev('two')));
+    fs.writeFileSync(path.join(dir, segmentFileName(3)), encodeJournalLine(ev('three')));
+    const j = open(dir);
+    fs.rmSync(path.join(dir, segmentFileName(2)));
+    expect(j.readBacklog(10).map((i) => i.event.key)).toEqual(['one', 'three']);
+    expect(j.hasBacklog()).toBe(false);
+  });
+
   test('close keeps unfinished entries for the next start and removes an empty active segment', async () => {
     const dir = tempDir();
     const j = WriteJournal.open({ dir, maxBytes: 1 << 20, segmentBytes: 4096, syncIntervalMs: 10 });
