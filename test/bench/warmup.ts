@@ -9,7 +9,7 @@ import { seedSmallObjects, smallLoop } from './scenarios/small';
  * whichever arm happens to go first.
  */
 export async function warmUp(ctx: BenchContext, backends: Backend[]): Promise<void> {
-  const timing = { warmupMs: 0, durationMs: ctx.quick ? 1_500 : 3_000 };
+  const timing = { warmupMs: 0, durationMs: ctx.quick ? 1_000 : 3_000 };
   for (const backend of backends) {
     const arms = armsFor(ctx, backend);
     const bucket = `bench-warmup-${ctx.runId}`;
@@ -22,7 +22,7 @@ export async function warmUp(ctx: BenchContext, backends: Backend[]): Promise<vo
       await smallLoop(client, bucket, 'GET', 16, timing);
       await smallLoop(client, bucket, 'PUT', 16, timing, { keyPrefix: arm.name, putKeys: 64 });
       const key = `/${bucket}/large-${arm.name}`;
-      const size = 16 * MiB;
+      const size = (ctx.quick ? 4 : 16) * MiB;
       await client.putStream(key, await client.headers('PUT', key, { 'content-length': String(size) }), size);
       await client.getCounted(key, await client.headers('GET', key));
       client.close();

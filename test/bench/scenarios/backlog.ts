@@ -40,7 +40,7 @@ async function putMany(
 export async function runBacklog(ctx: BenchContext): Promise<Section> {
   const c = ctx.ceph!;
   const objectSize = ctx.quick ? 4 * MiB : 8 * MiB;
-  const count = ctx.quick ? 16 : 128;
+  const count = ctx.quick ? 8 : 128;
   const appTiming = { warmupMs: 200, durationMs: 1_000 };
   const bucket = `bench-backlog-${ctx.runId}`;
   const appBucket = `bench-backlog-app-${ctx.runId}`;
@@ -51,7 +51,7 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
   seeder.close();
   const app = new BenchClient(c.viaProxy);
   const baseline: number[] = [];
-  for (let i = 0; i < (ctx.quick ? 2 : 4); i++) {
+  for (let i = 0; i < (ctx.quick ? 1 : 4); i++) {
     baseline.push((await smallLoop(app, appBucket, 'GET', 16, appTiming)).rate);
   }
 
@@ -68,7 +68,7 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
   // App traffic in 1 s windows while the backlog drains; progress polled between windows.
   const during: { t: number; rate: number }[] = [];
   const progress: { t: number; bytes: number }[] = [];
-  const deadline = restarted + (ctx.quick ? 90_000 : 180_000);
+  const deadline = restarted + (ctx.quick ? 30_000 : 180_000);
   let drained: number | undefined;
   let done = new Map<string, { t: number; size: number }>();
   while (Date.now() < deadline) {
@@ -91,7 +91,7 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
       ? (drainedBytes - objectSize) / ((completions.at(-1)! - completions[0]!) / 1000)
       : NaN;
 
-  await waitIdle(ctx.quietPids('ceph'), { maxMs: 60_000 });
+  await waitIdle(ctx.quietPids('ceph'), { maxMs: ctx.quick ? 1_500 : 60_000 });
   // What the mirror gateway takes directly: the same objects, with the proxy's mirror concurrency (4).
   const mirrorClient = new BenchClient(c.mirrorDirect);
   const mirrorBucket = `bench-mirror-direct-${ctx.runId}`;
@@ -100,7 +100,7 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
   const mirrorDirect = await putMany(mirrorClient, directPaths, objectSize, 4);
   mirrorClient.close();
   const after: number[] = [];
-  for (let i = 0; i < (ctx.quick ? 2 : 4); i++)
+  for (let i = 0; i < (ctx.quick ? 1 : 4); i++)
     after.push((await smallLoop(app, appBucket, 'GET', 16, appTiming)).rate);
   app.close();
 

@@ -92,9 +92,9 @@ export async function runChunked(ctx: BenchContext, backends: Backend[]): Promis
     cases.push({ backend, label: 'PUT 4 KiB c=16', unit: 'req/s', arms: Object.fromEntries(smallResults) });
 
     // 1 GiB through RGW twice per round plus its mirror copy would take minutes on this machine: sink only.
-    const sizes = ctx.quick ? [64 * MiB] : backend === 'ceph' ? [256 * MiB] : [256 * MiB, GiB];
+    const sizes = ctx.quick ? [16 * MiB] : backend === 'ceph' ? [256 * MiB] : [256 * MiB, GiB];
     for (const size of sizes) {
-      const rounds = ctx.quick ? 3 : size >= GiB ? 2 : 3;
+      const rounds = ctx.quick ? 2 : size >= GiB ? 2 : 3;
       ctx.log(`chunked ${backend} PUT ${fmtBytes(size)} × ${rounds} rounds`);
       const results = await interleave(ctx, backend, arms, rounds, async (arm) => {
         const cpu0 = cpuSecondsOf(proxy.pid);

@@ -43,7 +43,7 @@ async function putRound(
   const w1 = await readMetric(proxy.adminUrl, METRIC_NAMES.inventoryWrites);
   round.queuedAtEnd = await readMetric(proxy.adminUrl, METRIC_NAMES.inventoryMemoryQueue);
   round.upsertsPerSec = (w1 - (Number.isNaN(w0) ? 0 : w0)) / ((t1 - t0) / 1000);
-  const deadline = Date.now() + (ctx.quick ? 10_000 : 20_000);
+  const deadline = Date.now() + (ctx.quick ? 3_000 : 20_000);
   while (Date.now() < deadline && (await readMetric(proxy.adminUrl, METRIC_NAMES.inventoryMemoryQueue)) > 0) {
     await sleep(50);
   }

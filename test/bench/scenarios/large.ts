@@ -40,7 +40,7 @@ export async function runLarge(
   ctx: BenchContext,
   backends: Backend[],
 ): Promise<{ section: Section; cases: LargeCase[] }> {
-  const sizes = ctx.quick ? [64 * MiB] : [256 * MiB, GiB];
+  const sizes = ctx.quick ? [16 * MiB] : [256 * MiB, GiB];
   const cases: LargeCase[] = [];
   for (const backend of backends) {
     const arms = armsFor(ctx, backend);
@@ -51,7 +51,7 @@ export async function runLarge(
     admin.close();
     for (const size of sizes) {
       // 1 GiB on RGW: memstore keeps every copy in RAM until garbage collection, on a shared machine.
-      const rounds = ctx.quick ? 3 : size >= GiB ? 2 : 4;
+      const rounds = ctx.quick ? 2 : size >= GiB ? 2 : 4;
       const key = `/${bucket}/object-${size}`;
       for (const op of ['PUT', 'GET'] as const) {
         ctx.log(`large ${backend} ${op} ${fmtBytes(size)} × ${rounds} rounds`);
@@ -78,7 +78,7 @@ export async function runLarge(
             t.proxyCpuPerGiB = (cpu1 - cpu0) / (size / GiB);
             if (op === 'PUT') {
               // The proxy now mirrors what it just wrote: its cost shows up here, not in the app's request.
-              const idle = await waitIdle([pid], { maxMs: 180_000 });
+              const idle = await waitIdle([pid], { maxMs: ctx.quick ? 10_000 : 180_000 });
               t.backgroundSeconds = idle.waitedMs / 1000;
               t.backgroundCpuPerGiB = (cpuSecondsOf(pid) - cpu1) / (size / GiB);
             }

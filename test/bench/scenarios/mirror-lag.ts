@@ -190,21 +190,21 @@ async function withMoreWorkers(
 
 export async function runMirrorLag(ctx: BenchContext): Promise<Section> {
   const rates = ctx.quick ? [100] : [25, 50, 100, 200, 400];
-  const durationMs = ctx.quick ? 4_000 : 10_000;
-  const waitAfterMs = ctx.quick ? 15_000 : 45_000;
+  const durationMs = ctx.quick ? 3_000 : 10_000;
+  const waitAfterMs = ctx.quick ? 10_000 : 45_000;
   const runs: LagRun[] = [];
   for (const rate of rates) {
     const bucket = `bench-lag-${rate}-${ctx.runId}`;
     ctx.log(`mirror lag at ${rate} PUT/s for ${durationMs / 1000} s`);
     await primeBucket(ctx, bucket);
-    await waitIdle(ctx.quietPids('ceph'), { maxMs: 60_000 });
+    await waitIdle(ctx.quietPids('ceph'), { maxMs: ctx.quick ? 1_500 : 60_000 });
     const run = await measureLag(ctx, bucket, rate, durationMs, waitAfterMs);
     ctx.log(
       `  p50 ${fmtMs(run.lag.p50)} p99 ${fmtMs(run.lag.p99)} max ${fmtMs(run.lag.max)} unmirrored ${run.unmirrored}`,
     );
     runs.push(run);
     // Let a backlog from an overloaded rate drain before going on (bounded); higher rates only add backlog.
-    await waitIdle(ctx.quietPids('ceph'), { maxMs: ctx.quick ? 20_000 : 90_000 });
+    await waitIdle(ctx.quietPids('ceph'), { maxMs: ctx.quick ? 1_500 : 90_000 });
     // Higher rates only add backlog once lag grows; the goal's rate (100/s) is always measured.
     if (growsWithoutBound(run) && rate >= 100) break;
   }

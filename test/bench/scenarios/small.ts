@@ -102,11 +102,11 @@ export function smallTiming(
 ): { warmupMs: number; durationMs: number; rounds: number } {
   if (backend === 'ceph') {
     return quick
-      ? { warmupMs: 300, durationMs: 1_000, rounds: 3 }
+      ? { warmupMs: 300, durationMs: 1_000, rounds: 2 }
       : { warmupMs: 400, durationMs: 2_000, rounds: 3 };
   }
   return quick
-    ? { warmupMs: 200, durationMs: 600, rounds: 3 }
+    ? { warmupMs: 200, durationMs: 500, rounds: 2 }
     : { warmupMs: 200, durationMs: 800, rounds: 4 };
 }
 
