@@ -14,6 +14,9 @@ import type { Pod } from '../src/pod';
 import { createAdmissionApp, MAX_NAMESPACE_LABELS, OTHER_NAMESPACE_LABEL } from '../src/server';
 import { applyOps, assertValidPod, proxyCount, testConfig } from './fixtures';
 
+// A hang guard, not a pass condition: the gzip bomb alone takes seconds on a busy machine.
+jest.setTimeout(60_000);
+
 const MAX_BODY = 64 * 1024;
 let server: http.Server;
 let port: number;
