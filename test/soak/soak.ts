@@ -258,10 +258,11 @@ export async function runSoak(env: SoakEnvironment, partial: Partial<SoakOptions
     }
     await driver.pause();
     await driver.stop();
+    // Slopes describe the proxies under load, not the quiet wait for the mirror that follows.
+    sampler.stop();
     const quiet = Date.now();
     const finalDiffs = await converge(services, buckets, opts.convergeTimeoutMs);
     const finalConvergeSeconds = (Date.now() - quiet) / 1000;
-    sampler.stop();
 
     const stats = workload.stats;
     const totalOps = Object.values(stats.ops).reduce((a, b) => a + b, 0);
