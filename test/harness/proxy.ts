@@ -44,7 +44,6 @@ export function proxyEnv(
 /** Starts the built proxy (`proxy/dist/main.js`) as a real process on free ports and waits for /readyz. */
 export async function startProxyProcess(env: Record<string, string>): Promise<ProxyInstance> {
   const [freePort, freeAdminPort] = (await freePorts(2)) as [number, number];
-  // MALLOC_ARENA_MAX as Dockerfile.proxy sets it, so memory is measured as the image runs.
   const fullEnv = {
     LISTEN_ADDR: `127.0.0.1:${freePort}`,
     ADMIN_ADDR: `127.0.0.1:${freeAdminPort}`,
@@ -56,7 +55,13 @@ export async function startProxyProcess(env: Record<string, string>): Promise<Pr
   const port = portOf(fullEnv.LISTEN_ADDR);
   const child = spawnNode(PROXY_MAIN, { env: fullEnv });
   const adminUrl = `http://127.0.0.1:${portOf(fullEnv.ADMIN_ADDR)}`;
-  await child.waitForHttp(`${adminUrl}/readyz`, { timeoutMs: 30_000 });
+  try {
+    await child.waitForHttp(`${adminUrl}/readyz`, { timeoutMs: 30_000 });
+  } catch (err) {
+    // A proxy that never became ready must not outlive the test (it would keep jest from exiting).
+    child.kill('SIGKILL');
+    throw err;
+  }
   return {
     url: `http://127.0.0.1:${port}`,
     adminUrl,

@@ -94,6 +94,8 @@ function relayBody(
   onChunk?: (chunk: Buffer) => void,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
+    // undici emits an error when its body is destroyed early: never let that be unhandled.
+    source.on('error', () => undefined);
     let copied = 0;
     let settled = false;
     const resume = (): void => void source.resume();

@@ -12,9 +12,13 @@ export function unescapeXml(text: string): string {
   });
 }
 
-/** S3 answers some calls (Copy, CompleteMultipartUpload) with 200 and an error document. */
+/**
+ * S3 answers some calls (Copy, CompleteMultipartUpload) with 200 and an error document: one whose ROOT element
+ * is <Error>. A DeleteObjects result may hold per-key <Error> entries next to <Deleted> ones: not an error
+ * document, and its deleted keys still count.
+ */
 export function isErrorDocument(body: string): boolean {
-  return /<Error>/.test(body.slice(0, 512));
+  return /^\s*(?:<\?xml[^>]*\?>\s*)?<Error[\s>]/.test(body);
 }
 
 export interface DeletedEntry {

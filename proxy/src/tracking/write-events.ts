@@ -3,7 +3,7 @@
  * (for CopyObject, CompleteMultipartUpload, DeleteObjects) the small XML body.
  */
 import type { WriteEvent } from '../events';
-import { parseDeletedKeys, unescapeXml, type DeletedEntry } from '../s3/response-body';
+import { isErrorDocument, parseDeletedKeys, unescapeXml, type DeletedEntry } from '../s3/response-body';
 import type { S3Operation } from '../s3/operation';
 import type { RequestTarget } from '../s3/request-target';
 
@@ -29,15 +29,6 @@ export interface RequestFacts {
 /** True when the request may have changed an object: a tracked operation answered with 2xx. */
 export function isTrackedSuccess(op: S3Operation, status: number): boolean {
   return op.tracks !== undefined && status >= 200 && status <= 299;
-}
-
-/**
- * An error document is one whose ROOT element is <Error> (S3 answers some calls with 200 and an error).
- * A DeleteObjects result may hold per-key <Error> entries next to <Deleted> ones: that is not an error
- * document, and its deleted keys must still be recorded.
- */
-export function isErrorDocument(body: string): boolean {
-  return /^\s*(?:<\?xml[^>]*\?>\s*)?<Error[\s>]/.test(body);
 }
 
 function objectEvent(

@@ -30,6 +30,9 @@ describe('200 responses that are errors', () => {
   test('CompleteMultipartUpload and CopyObject can answer 200 with an Error document', () => {
     expect(isErrorDocument('<?xml version="1.0"?>\n<Error><Code>InternalError</Code></Error>')).toBe(true);
     expect(isErrorDocument('<CopyObjectResult><ETag>"x"</ETag></CopyObjectResult>')).toBe(false);
+    expect(
+      isErrorDocument('<DeleteResult><Error><Key>k</Key><Code>AccessDenied</Code></Error></DeleteResult>'),
+    ).toBe(false);
   });
 });
 

@@ -4,10 +4,10 @@ import {
   DeletedEntryScanner,
   eventsFromBody,
   eventsFromHeaders,
-  isErrorDocument,
   isTrackedSuccess,
   provisionalEvent,
 } from '../../src/tracking/write-events';
+import { isErrorDocument } from '../../src/s3/response-body';
 
 const at = new Date(0);
 
