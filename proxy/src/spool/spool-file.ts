@@ -1,0 +1,251 @@
+/**
+ * One upload kept on local disk: written from the body on its way to main, then read by the mirror copy.
+ *
+ * writing ──commit (main 2xx, every byte seen)──► committed ──last byte on disk, renamed──► ready
+ *    └───────────── drop(reason): any state ──────────────────────────────────────────────► gone
+ *
+ * The tee never pushes back on the app or on main: `tap` only queues the chunk. When the disk falls behind
+ * (more than a small bound queued) or fails, the file is dropped and the upload goes on unspooled.
+ */
+import fs from 'node:fs';
+import type { Readable } from 'node:stream';
+
+import type { DiskLane } from './disk-lane';
+import type { AbandonReason } from './plan';
+
+export interface SpoolFileHost {
+  lane: DiskLane;
+  /** Bytes queued in memory by every spool file together. */
+  buffered: { bytes: number };
+  /** A file may queue this much before it is dropped as `slow_disk`... */
+  writerBufferBytes: number;
+  /** ...and all files together this much. */
+  totalBufferBytes: number;
+  /** The file left the spool (once); `reason` undefined when it was used or the spool closed. */
+  onGone(file: SpoolFile, reason: AbandonReason | undefined, error?: unknown): void;
+  /** Gone and no reader left: its disk space is free. */
+  onReleased(file: SpoolFile): void;
+}
+
+export type SpoolFileState = 'writing' | 'committed' | 'ready' | 'gone';
+
+/** An open spool file for one mirror copy; `open()` may be called again for a retry. */
+export interface SpoolReader {
+  open(): Readable;
+  close(): Promise<void>;
+}
+
+const ignore = (): void => undefined;
+
+export class SpoolFile {
+  private stateNow: SpoolFileState = 'writing';
+  private handle: fs.promises.FileHandle | undefined;
+  private queue: Buffer[] = [];
+  private queuedBytes = 0;
+  private received = 0;
+  private written = 0;
+  private writing: Promise<void> | undefined;
+  private finishing = false;
+  private readers = 0;
+  private released = false;
+  private filesRemoved = false;
+  private settleReady!: (ready: boolean) => void;
+  private readonly ready = new Promise<boolean>((resolve) => (this.settleReady = resolve));
+  /** Main's ETag of the write, once committed. */
+  etag: string | undefined;
+  /** Hex MD5 the bytes must have, when the ETag is one. */
+  md5: string | undefined;
+  committedAt = 0;
+
+  constructor(
+    private readonly host: SpoolFileHost,
+    readonly bucket: string,
+    readonly key: string,
+    /** Payload length announced by the request. */
+    readonly size: number,
+    /** Disk space reserved in the budget. */
+    readonly diskBytes: number,
+    readonly partPath: string,
+    readonly bodyPath: string,
+  ) {
+    host.lane
+      .run(() => fs.promises.open(partPath, 'wx', 0o600))
+      .then(
+        (handle) => {
+          if (this.stateNow === 'gone') {
+            void handle.close().catch(ignore);
+            void fs.promises.rm(partPath, { force: true }).catch(ignore);
+            return;
+          }
+          this.handle = handle;
+          this.pump();
+        },
+        (err: unknown) => this.drop('disk_error', err),
+      );
+  }
+
+  get state(): SpoolFileState {
+    return this.stateNow;
+  }
+
+  /** Called with each payload chunk as it goes to main. Never throws, never waits. */
+  readonly tap = (chunk: Buffer): void => {
+    if (this.stateNow !== 'writing') return;
+    this.received += chunk.length;
+    // More than announced: main refuses such a request, so this body will never be the object.
+    if (this.received > this.size) return this.drop('not_stored');
+    this.queue.push(chunk);
+    this.queuedBytes += chunk.length;
+    this.host.buffered.bytes += chunk.length;
+    if (
+      this.queuedBytes > this.host.writerBufferBytes ||
+      this.host.buffered.bytes > this.host.totalBufferBytes
+    ) {
+      return this.drop('slow_disk');
+    }
+    this.pump();
+  };
+
+  /**
+   * Main acknowledged the write (2xx) with `etag`. False (and the file dropped) unless every announced byte
+   * went through the tap.
+   */
+  commit(etag: string, md5: string | undefined): boolean {
+    if (this.stateNow !== 'writing') return false;
+    if (this.received !== this.size) {
+      this.drop('not_stored');
+      return false;
+    }
+    this.stateNow = 'committed';
+    this.etag = etag;
+    this.md5 = md5;
+    this.committedAt = Date.now();
+    this.pump();
+    return true;
+  }
+
+  /** Resolves true once the whole body is on disk under its final name, false if the file was dropped. */
+  whenReady(): Promise<boolean> {
+    return this.ready;
+  }
+
+  private pump(): void {
+    if (this.writing || !this.handle || this.stateNow === 'gone') return;
+    if (this.queue.length === 0) {
+      if (this.stateNow === 'committed') this.finish();
+      return;
+    }
+    const batch = this.queue;
+    const bytes = this.queuedBytes;
+    const handle = this.handle;
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.writing = this.host.lane
+      .run(() => handle.writev(batch))
+      .then(
+        (r) => {
+          this.host.buffered.bytes -= bytes;
+          this.writing = undefined;
+          if (r.bytesWritten !== bytes) {
+            return this.drop('disk_error', new Error(`short write: ${r.bytesWritten} of ${bytes} bytes`));
+          }
+          this.written += bytes;
+          this.pump();
+        },
+        (err: unknown) => {
+          this.host.buffered.bytes -= bytes;
+          this.writing = undefined;
+          this.drop('disk_error', err);
+        },
+      );
+  }
+
+  private finish(): void {
+    if (this.finishing) return;
+    this.finishing = true;
+    const handle = this.handle!;
+    this.handle = undefined;
+    void (async () => {
+      try {
+        await this.host.lane.run(() => handle.close());
+        if (this.written !== this.size) throw new Error(`spooled ${this.written} of ${this.size} bytes`);
+        await this.host.lane.run(() => fs.promises.rename(this.partPath, this.bodyPath));
+      } catch (err) {
+        this.drop('disk_error', err);
+        return;
+      }
+      if (this.stateNow === 'gone') {
+        // Dropped while closing (superseded, spool closed): its cleanup may have run before the rename.
+        void this.host.lane.run(() => fs.promises.rm(this.bodyPath, { force: true })).catch(ignore);
+        return;
+      }
+      this.stateNow = 'ready';
+      this.settleReady(true);
+    })();
+  }
+
+  /** Opens the complete file for a mirror copy; undefined when it is not ready or cannot be opened. */
+  async openReader(): Promise<SpoolReader | undefined> {
+    if (this.stateNow !== 'ready') return undefined;
+    this.readers++;
+    let handle: fs.promises.FileHandle;
+    try {
+      handle = await this.host.lane.run(() => fs.promises.open(this.bodyPath, 'r'));
+    } catch (err) {
+      this.readers--;
+      if (this.state === 'gone') this.maybeRelease();
+      else this.drop('disk_error', err);
+      return undefined;
+    }
+    let closed = false;
+    return {
+      // Positional reads from 0 on the same descriptor: a retry gets the whole body again. The file may be
+      // unlinked meanwhile (superseded): the open descriptor still reads it.
+      open: () => handle.createReadStream({ start: 0, autoClose: false, emitClose: false }),
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        await handle.close().catch(ignore);
+        this.readers--;
+        this.maybeRelease();
+      },
+    };
+  }
+
+  /** Drops the file unless main's acknowledgement committed it. */
+  dropUncommitted(reason: AbandonReason): void {
+    if (this.stateNow === 'writing') this.drop(reason);
+  }
+
+  /** Removes the file (any state, once). `reason` undefined: used, or the spool is closing. */
+  drop(reason: AbandonReason | undefined, error?: unknown): void {
+    if (this.stateNow === 'gone') return;
+    this.stateNow = 'gone';
+    this.host.buffered.bytes -= this.queuedBytes;
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.settleReady(false);
+    this.host.onGone(this, reason, error);
+    void this.removeFiles();
+  }
+
+  private async removeFiles(): Promise<void> {
+    await this.writing;
+    const handle = this.handle;
+    this.handle = undefined;
+    try {
+      if (handle) await this.host.lane.run(() => handle.close()).catch(ignore);
+      await this.host.lane.run(() => fs.promises.rm(this.partPath, { force: true })).catch(ignore);
+      await this.host.lane.run(() => fs.promises.rm(this.bodyPath, { force: true })).catch(ignore);
+    } finally {
+      this.filesRemoved = true;
+      this.maybeRelease();
+    }
+  }
+
+  private maybeRelease(): void {
+    if (this.released || !this.filesRemoved || this.readers > 0) return;
+    this.released = true;
+    this.host.onReleased(this);
+  }
+}
