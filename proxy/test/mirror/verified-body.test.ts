@@ -23,7 +23,7 @@ test('bytes matching the ETag MD5 and size pass through unchanged', async () => 
 
 test('a damaged byte fails the stream before it ends, and is reported as a local failure', async () => {
   const damaged = Buffer.from(bytes);
-  damaged[12345] ^= 1;
+  damaged.writeUInt8(damaged.readUInt8(12345) ^ 1, 12345);
   const v = verifiedBody(chunked(damaged), md5, bytes.length);
   await expect(drain(v.stream)).rejects.toThrow(/MD5/);
   expect(v.failure()?.message).toMatch(/does not match/);
