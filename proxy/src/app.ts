@@ -4,6 +4,7 @@ import { Pool, type Dispatcher } from 'undici';
 import type { ProxyConfig } from './config';
 import type { WriteSink } from './events';
 import type { Logger } from './log';
+import type { UploadSpoolPort } from './spool';
 import type { ProxyMetrics } from './metrics';
 import { createAdminApp } from './http/admin-server';
 import { createDataServer } from './http/data-server';
@@ -16,6 +17,8 @@ export interface WriteTrackerLike {
   start(): Promise<void>;
   stop(): Promise<void>;
   status?(): object;
+  /** The upload spool, when the tracker keeps one. */
+  uploads?: UploadSpoolPort;
 }
 
 export interface RunningProxy {
@@ -64,6 +67,7 @@ export async function startProxy(
     sink: tracker.sink,
     logger,
     metrics,
+    ...(tracker.uploads ? { uploads: tracker.uploads } : {}),
   });
   const dataServer = createDataServer(config, handler);
   const adminHttp = createServer(

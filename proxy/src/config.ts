@@ -49,9 +49,18 @@ export interface ProxyConfig {
   stateDir?: string;
   /** Bound of the journal on disk (JOURNAL_MAX_BYTES, default 256 MiB). */
   journalMaxBytes?: number;
+  /**
+   * Bound of the upload spool under STATE_DIR/spool (SPOOL_MAX_BYTES, block-rounded bytes on disk); 0 turns
+   * the spool off. Without STATE_DIR there is no spool. Unset: the default.
+   */
+  spoolMaxBytes?: number;
+  /** Largest single PutObject body the spool takes (SPOOL_MAX_OBJECT_BYTES). */
+  spoolMaxObjectBytes?: number;
 }
 
 export const DEFAULT_JOURNAL_MAX_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_SPOOL_MAX_OBJECT_BYTES = 64 * 1024 * 1024;
 
 type Env = Record<string, string | undefined>;
 
@@ -105,6 +114,14 @@ function parsePositiveInt(env: Env, name: string, fallback: number): number {
   return Number(raw);
 }
 
+function parseNonNegativeInt(env: Env, name: string, fallback: number): number {
+  const raw = optional(env, name, String(fallback));
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
+    throw new ConfigError(name, 'must be a non-negative integer');
+  }
+  return Number(raw);
+}
+
 function parseList(raw: string): string[] {
   return raw
     .split(',')
@@ -155,6 +172,8 @@ export function loadConfig(env: Env): ProxyConfig {
     mirrorConcurrency: parsePositiveInt(env, 'MIRROR_CONCURRENCY', 4),
     ...parseStateDir(env),
     journalMaxBytes: parsePositiveInt(env, 'JOURNAL_MAX_BYTES', DEFAULT_JOURNAL_MAX_BYTES),
+    spoolMaxBytes: parseNonNegativeInt(env, 'SPOOL_MAX_BYTES', DEFAULT_SPOOL_MAX_BYTES),
+    spoolMaxObjectBytes: parsePositiveInt(env, 'SPOOL_MAX_OBJECT_BYTES', DEFAULT_SPOOL_MAX_OBJECT_BYTES),
   };
 }
 

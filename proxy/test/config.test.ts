@@ -53,6 +53,20 @@ describe('loadConfig', () => {
     expect(c.logLevel).toBe('warn');
   });
 
+  test('upload spool bounds: defaults, explicit values, 0 turns the spool off, junk is refused', () => {
+    expect(loadConfig(REQUIRED)).toMatchObject({
+      spoolMaxBytes: 256 * 1024 * 1024,
+      spoolMaxObjectBytes: 64 * 1024 * 1024,
+    });
+    expect(
+      loadConfig({ ...REQUIRED, SPOOL_MAX_BYTES: '1048576', SPOOL_MAX_OBJECT_BYTES: '4096' }),
+    ).toMatchObject({ spoolMaxBytes: 1048576, spoolMaxObjectBytes: 4096 });
+    expect(loadConfig({ ...REQUIRED, SPOOL_MAX_BYTES: '0' }).spoolMaxBytes).toBe(0);
+    expect(configError({ ...REQUIRED, SPOOL_MAX_BYTES: '-1' }).variable).toBe('SPOOL_MAX_BYTES');
+    expect(configError({ ...REQUIRED, SPOOL_MAX_BYTES: '1e9' }).variable).toBe('SPOOL_MAX_BYTES');
+    expect(configError({ ...REQUIRED, SPOOL_MAX_OBJECT_BYTES: '0' }).variable).toBe('SPOOL_MAX_OBJECT_BYTES');
+  });
+
   test.each([
     ['MAIN_ACCESS_KEY', { MAIN_ACCESS_KEY: undefined }],
     ['MAIN_SECRET_KEY', { MAIN_SECRET_KEY: '  ' }],

@@ -23,12 +23,25 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
+/**
+ * Sees each payload chunk on its way upstream (the decoded bytes of an aws-chunked body), e.g. to spool it.
+ * Must not throw and must return at once: it never holds the body back.
+ */
+export type PayloadObserver = (chunk: Buffer) => void;
+
+/**
+ * Asked once the payload length is known, before the first byte flows: returns the observer for this body,
+ * if any.
+ */
+export type ObserverFor = (payloadLength: number | undefined) => PayloadObserver | undefined;
+
 /** Counts bytes on their way upstream, as a stream stage (for the decoded aws-chunked body). */
-function counter(): { stream: Transform; count: () => number } {
+function counter(observe: PayloadObserver | undefined): { stream: Transform; count: () => number } {
   let n = 0;
   const stream = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       n += chunk.length;
+      observe?.(chunk);
       cb(null, chunk);
     },
   });
@@ -46,13 +59,22 @@ function passThroughBody(
   req: IncomingMessage,
   length: string | undefined,
   onFailure: (err: Error) => void,
+  observe: PayloadObserver | undefined,
 ): UpstreamBody {
   let n = 0;
   let failed: Error | undefined;
   req.pause();
-  req.on('data', (chunk: Buffer) => {
-    n += chunk.length;
-  });
+  req.on(
+    'data',
+    observe
+      ? (chunk: Buffer) => {
+          n += chunk.length;
+          observe(chunk);
+        }
+      : (chunk: Buffer) => {
+          n += chunk.length;
+        },
+  );
   req.on('error', (err) => {
     if (failed) return;
     failed = err;
@@ -72,16 +94,19 @@ function passThroughBody(
  * the client going away) surface as an error of the returned stream, which fails the upstream request
  * before it completes; the request socket is left open so the proxy can still answer.
  * Rejects with an S3Error for headers that already make the request invalid, or for an empty aws-chunked
- * body whose framing is invalid.
+ * body whose framing is invalid. `observerFor` gets the payload length (undefined when not declared) before
+ * any byte flows, and may return an observer of the payload.
  */
 export async function prepareUpstreamBody(
   req: IncomingMessage,
   onFailure: (err: Error) => void,
+  observerFor?: ObserverFor,
 ): Promise<UpstreamBody> {
   const plan = planAwsChunked(req.headers);
   const length = header(req, 'content-length');
   const hasBody = (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
   if (!plan && !hasBody) {
+    observerFor?.(0); // no body: an empty payload
     return {
       stream: null,
       ...(length === '0' ? { contentLength: 0 } : {}),
@@ -89,8 +114,11 @@ export async function prepareUpstreamBody(
       failure: () => undefined,
     };
   }
-  if (!plan) return passThroughBody(req, length, onFailure);
-  const count = counter();
+  if (!plan) {
+    const declared = length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined;
+    return passThroughBody(req, length, onFailure, observerFor?.(declared));
+  }
+  const count = counter(observerFor?.(plan.decodedLength));
   let failed: Error | undefined;
   // The body may fail before the upstream client has attached to it: keep the first error, never throw it.
   const fail = (err: Error): void => {

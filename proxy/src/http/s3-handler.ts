@@ -18,6 +18,7 @@ import {
   type RequestTarget,
 } from '../s3/request-target';
 import type { RequestSigner } from '../sigv4/signer';
+import type { SpoolFile, UploadSpoolPort } from '../spool';
 import { holdResponseBody, type HeldBody } from '../tracking/response-hold';
 import {
   BODY_TRACKED_OPERATIONS,
@@ -38,6 +39,8 @@ export interface S3HandlerDeps {
   sink: WriteSink;
   logger: Logger;
   metrics: ProxyMetrics;
+  /** Keeps single PutObject bodies on local disk for the mirror copy (absent: every copy reads main). */
+  uploads?: UploadSpoolPort;
 }
 
 /**
@@ -219,7 +222,7 @@ function sendError(
 }
 
 export function createS3Handler(deps: S3HandlerDeps) {
-  const { config, signer, upstream, sink, logger, metrics } = deps;
+  const { config, signer, upstream, sink, logger, metrics, uploads } = deps;
   const origin = config.main.url.origin;
 
   return async function handleS3Request(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -229,6 +232,7 @@ export function createS3Handler(deps: S3HandlerDeps) {
     let op: S3Operation = { name: 'Unknown' };
     let target: RequestTarget | undefined;
     let body: UpstreamBody | undefined;
+    let spooled: SpoolFile | undefined;
     let bytesOut = 0;
     let outcome = 'ok';
     metrics.inFlight.inc();
@@ -277,7 +281,19 @@ export function createS3Handler(deps: S3HandlerDeps) {
       op = classifyOperation(method, target, req.headers['x-amz-copy-source'] !== undefined);
       checkAllowed(config, target, req);
 
-      body = await prepareUpstreamBody(req, (err) => abort.abort(err));
+      // A single PutObject's body is the whole object: tee it into the spool on its way to main.
+      const spool = op.name === 'PutObject' ? uploads : undefined;
+      const bucket = target.bucket!;
+      const key = target.key!;
+      body = await prepareUpstreamBody(
+        req,
+        (err) => abort.abort(err),
+        spool &&
+          ((length) => {
+            spooled = spool.begin(bucket, key, length, req.headers);
+            return spooled?.tap;
+          }),
+      );
       const path = upstreamPath(target);
       const headers = upstreamRequestHeaders(req.headers, {
         ...(body.decoder ? { decodedAwsChunked: { contentEncoding: body.contentEncoding ?? null } } : {}),
@@ -317,6 +333,9 @@ export function createS3Handler(deps: S3HandlerDeps) {
           );
           tracking = recordHeldBody(op, target, response, held, sink);
         } else {
+          // Before the event: the copy that the event triggers must find the spooled body.
+          if (op.name === 'PutObject')
+            uploads?.acknowledge(spooled, target.bucket!, target.key!, response.headers);
           for (const event of eventsFromHeaders(op, target, response.headers, requestFacts(req, body))) {
             sink.record(event);
           }
@@ -364,6 +383,9 @@ export function createS3Handler(deps: S3HandlerDeps) {
         requestId,
         !req.complete,
       );
+    } finally {
+      // Main did not acknowledge this body (error, refusal, app gone mid-upload): never a copy's source.
+      spooled?.dropUncommitted('not_stored');
     }
   };
 }

@@ -7,15 +7,19 @@ import {
   HeadObjectCommand,
   PutBucketVersioningCommand,
   type GetObjectCommandOutput,
+  type HeadObjectCommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
 
-import { isNoSuchBucket, isNotFound } from './s3';
+import { sameEtag } from '../s3/etag';
+import type { SpooledBody, SpoolOutcome } from '../spool';
+import { errorText, isNoSuchBucket, isNotFound } from './s3';
+import { verifiedBody } from './verified-body';
 
 /** What main held for the key when it was mirrored. */
-export type MirrorResult =
+export type MirrorResult = (
   | { exists: false }
   | {
       exists: true;
@@ -25,7 +29,13 @@ export type MirrorResult =
       contentType: string | undefined;
       lastModified: Date | undefined;
       versionId: string | undefined;
-    };
+      /** Where the bytes were read: the upload spool, or main (absent when nothing was copied). */
+      source?: 'spool' | 'main';
+    }
+) & {
+  /** Given a spooled body: whether it was used, or why not. */
+  spool?: SpoolOutcome;
+};
 
 export interface CopierOptions {
   partSizeBytes: number;
@@ -38,12 +48,34 @@ export interface CopierOptions {
 // (1 GiB mirrored next to a 1 GiB GET: peak RSS 149 MB with these, 166 MB with 8 MiB x 2).
 export const DEFAULT_COPIER_OPTIONS: CopierOptions = { partSizeBytes: 5 * 1024 * 1024, queueSize: 1 };
 
+/** The object headers a copy carries over (GetObject and HeadObject answer the same ones). */
+type ObjectHeaders = Pick<
+  HeadObjectCommandOutput,
+  | 'ContentType'
+  | 'ContentEncoding'
+  | 'CacheControl'
+  | 'ContentDisposition'
+  | 'ContentLanguage'
+  | 'Expires'
+  | 'Metadata'
+  | 'ContentLength'
+  | 'ETag'
+  | 'LastModified'
+  | 'VersionId'
+>;
+
+class MissingMirrorBucket extends Error {}
+
 /**
- * Makes the mirror's copy of `key` equal to what main holds now (level-triggered): main has it → stream
- * GetObject into a (multipart when large) Upload with the same headers, user metadata and tags; main says
- * 404 → delete on the mirror. Memory stays at about partSize × (queueSize + 1) per copy.
+ * Makes the mirror's copy of `key` equal to what main holds now (level-triggered): main has it → stream its
+ * bytes into a (multipart when large) Upload with the same headers, user metadata and tags; main says 404 →
+ * delete on the mirror. Memory stays at about partSize × (queueSize + 1) per copy.
  *
- * Missing mirror bucket: created on the mirror, with main's versioning status, then the copy is retried.
+ * The bytes come from `spooled` (the upload kept on local disk) only when main still holds that very write:
+ * a HEAD must show the spooled write's ETag and size, and the headers are HEAD's. Otherwise, or when the
+ * local bytes do not check, they are read from main with GetObject, as without a spool.
+ *
+ * Missing mirror bucket: created on the mirror, with main's versioning status, then the copy starts over.
  */
 export async function mirrorKey(
   main: S3Client,
@@ -51,6 +83,52 @@ export async function mirrorKey(
   bucket: string,
   key: string,
   opts: CopierOptions = DEFAULT_COPIER_OPTIONS,
+  spooled?: SpooledBody,
+): Promise<MirrorResult> {
+  try {
+    if (!spooled) return await copyFromMain(main, mirror, bucket, key, opts);
+    const head = await headOnMain(main, bucket, key);
+    if (!head) {
+      await deleteOnMirror(mirror, bucket, key);
+      return { exists: false, spool: 'changed' };
+    }
+    if (!sameEtag(head.ETag, spooled.etag) || head.ContentLength !== spooled.size) {
+      return { ...(await copyFromMain(main, mirror, bucket, key, opts)), spool: 'changed' };
+    }
+    const body = verifiedBody(spooled.open(), spooled.md5, spooled.size);
+    try {
+      const mirrorEtag = await upload(main, mirror, bucket, key, head, body.stream, opts);
+      return { ...resultOf(head, mirrorEtag, 'spool'), spool: 'used' };
+    } catch (err) {
+      if (err instanceof MissingMirrorBucket || !body.failure()) throw err;
+      // The local copy is damaged or unreadable: main has the bytes.
+      return { ...(await copyFromMain(main, mirror, bucket, key, opts)), spool: 'corrupt' };
+    } finally {
+      body.stream.destroy();
+    }
+  } catch (err) {
+    if (!(err instanceof MissingMirrorBucket)) throw err;
+    // The body may be partly consumed: create the bucket and start over from a fresh read.
+    await ensureMirrorBucket(main, mirror, bucket);
+    return mirrorKey(main, mirror, bucket, key, opts, spooled);
+  }
+}
+
+async function headOnMain(main: S3Client, bucket: string, key: string): Promise<ObjectHeaders | undefined> {
+  try {
+    return await main.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  } catch (err) {
+    if (!isNotFound(err) && !isNoSuchBucket(err)) throw err;
+    return undefined;
+  }
+}
+
+async function copyFromMain(
+  main: S3Client,
+  mirror: S3Client,
+  bucket: string,
+  key: string,
+  opts: CopierOptions,
 ): Promise<MirrorResult> {
   let obj: GetObjectCommandOutput;
   try {
@@ -62,67 +140,82 @@ export async function mirrorKey(
   }
   const body = obj.Body as Readable | undefined;
   try {
-    const tagging = await main
-      .send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }))
-      .catch(() => ({ TagSet: [] }));
-    const tags = (tagging.TagSet ?? []).map((t) => ({ Key: t.Key ?? '', Value: t.Value ?? '' }));
-    const upload = async (): Promise<string | undefined> => {
-      const up = new Upload({
-        client: mirror,
-        partSize: opts.partSizeBytes,
-        queueSize: opts.queueSize,
-        leavePartsOnError: false,
-        tags,
-        params: {
-          Bucket: bucket,
-          Key: key,
-          Body: body ?? Buffer.alloc(0),
-          ContentType: obj.ContentType,
-          ContentEncoding: obj.ContentEncoding,
-          CacheControl: obj.CacheControl,
-          ContentDisposition: obj.ContentDisposition,
-          ContentLanguage: obj.ContentLanguage,
-          Expires: obj.Expires,
-          Metadata: obj.Metadata,
-        },
-      });
-      let last = 0;
-      up.on('httpUploadProgress', (p) => {
-        if (p.loaded !== undefined && opts.onBytes) {
-          opts.onBytes(p.loaded - last);
-          last = p.loaded;
-        }
-      });
-      const done = await up.done();
-      const etag = (done as { ETag?: string }).ETag;
-      if (etag) return etag;
-      // Ceph RGW 16 answers CompleteMultipartUpload with an empty ETag: read it back (this worker holds
-      // the row's lease, so no other copy of this key runs now).
-      const head = await mirror.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-      return head.ETag;
-    };
-    let mirrorEtag: string | undefined;
-    try {
-      mirrorEtag = await upload();
-    } catch (err) {
-      if (!isNoSuchBucket(err)) throw err;
-      // The body may be partly consumed: create the bucket and start over from a fresh read.
-      body?.destroy();
-      await ensureMirrorBucket(main, mirror, bucket);
-      return mirrorKey(main, mirror, bucket, key, opts);
-    }
-    return {
-      exists: true,
-      size: obj.ContentLength ?? 0,
-      etag: obj.ETag,
-      mirrorEtag,
-      contentType: obj.ContentType,
-      lastModified: obj.LastModified,
-      versionId: obj.VersionId,
-    };
+    return resultOf(obj, await upload(main, mirror, bucket, key, obj, body, opts), 'main');
   } finally {
     body?.destroy();
   }
+}
+
+function resultOf(
+  obj: ObjectHeaders,
+  mirrorEtag: string | undefined,
+  source: 'spool' | 'main',
+): MirrorResult {
+  return {
+    exists: true,
+    size: obj.ContentLength ?? 0,
+    etag: obj.ETag,
+    mirrorEtag,
+    contentType: obj.ContentType,
+    lastModified: obj.LastModified,
+    versionId: obj.VersionId,
+    source,
+  };
+}
+
+/** Uploads `body` with main's headers and tags; the mirror's ETag of the result. */
+async function upload(
+  main: S3Client,
+  mirror: S3Client,
+  bucket: string,
+  key: string,
+  obj: ObjectHeaders,
+  body: Readable | undefined,
+  opts: CopierOptions,
+): Promise<string | undefined> {
+  const tagging = await main
+    .send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }))
+    .catch(() => ({ TagSet: [] }));
+  const tags = (tagging.TagSet ?? []).map((t) => ({ Key: t.Key ?? '', Value: t.Value ?? '' }));
+  const up = new Upload({
+    client: mirror,
+    partSize: opts.partSizeBytes,
+    queueSize: opts.queueSize,
+    leavePartsOnError: false,
+    tags,
+    params: {
+      Bucket: bucket,
+      Key: key,
+      Body: body ?? Buffer.alloc(0),
+      ContentType: obj.ContentType,
+      ContentEncoding: obj.ContentEncoding,
+      CacheControl: obj.CacheControl,
+      ContentDisposition: obj.ContentDisposition,
+      ContentLanguage: obj.ContentLanguage,
+      Expires: obj.Expires,
+      Metadata: obj.Metadata,
+    },
+  });
+  let last = 0;
+  up.on('httpUploadProgress', (p) => {
+    if (p.loaded !== undefined && opts.onBytes) {
+      opts.onBytes(p.loaded - last);
+      last = p.loaded;
+    }
+  });
+  let done: unknown;
+  try {
+    done = await up.done();
+  } catch (err) {
+    if (isNoSuchBucket(err)) throw new MissingMirrorBucket(errorText(err));
+    throw err;
+  }
+  const etag = (done as { ETag?: string }).ETag;
+  if (etag) return etag;
+  // Ceph RGW 16 answers CompleteMultipartUpload with an empty ETag: read it back (this worker holds
+  // the row's lease, so no other copy of this key runs now).
+  const head = await mirror.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  return head.ETag;
 }
 
 export async function deleteOnMirror(mirror: S3Client, bucket: string, key: string): Promise<void> {

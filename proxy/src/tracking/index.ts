@@ -3,7 +3,12 @@ import path from 'node:path';
 
 import type { S3Client } from '@aws-sdk/client-s3';
 
-import { DEFAULT_JOURNAL_MAX_BYTES, type ProxyConfig } from '../config';
+import {
+  DEFAULT_JOURNAL_MAX_BYTES,
+  DEFAULT_SPOOL_MAX_BYTES,
+  DEFAULT_SPOOL_MAX_OBJECT_BYTES,
+  type ProxyConfig,
+} from '../config';
 import type { WriteEvent, WriteSink } from '../events';
 import { backoffMs, type BackoffPolicy } from '../inventory/backoff';
 import { DEFAULT_POOL_LIMITS, InventoryPools, withClient, type PoolLimits } from '../inventory/pools';
@@ -20,6 +25,7 @@ import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
 import { DEFAULT_COPIER_OPTIONS, mirrorKey, type CopierOptions, type MirrorResult } from '../mirror/copier';
 import { errorText, s3ClientFor } from '../mirror/s3';
+import { SPOOL_SUBDIR, UploadSpool, type UploadSpoolOptions, type UploadSpoolPort } from '../spool';
 import { WriteJournal, type JournalStats, type JournalTicket } from './journal';
 import { JOURNAL_SUBDIR, stableInstanceId } from './state-dir';
 
@@ -37,6 +43,8 @@ export interface TrackerTuning {
   idlePollMs: number;
   pools: PoolLimits;
   copier: CopierOptions;
+  /** Upload spool settings beyond the configured bounds (age, buffers). */
+  spool: Partial<Omit<UploadSpoolOptions, 'dir' | 'maxBytes' | 'maxObjectBytes' | 'metrics' | 'logger'>>;
 }
 
 export const DEFAULT_TUNING: TrackerTuning = {
@@ -48,6 +56,7 @@ export const DEFAULT_TUNING: TrackerTuning = {
   idlePollMs: 1_000,
   pools: DEFAULT_POOL_LIMITS,
   copier: DEFAULT_COPIER_OPTIONS,
+  spool: {},
 };
 
 export type TrackerStatus = {
@@ -63,10 +72,14 @@ export type TrackerStatus = {
   eventsDropped: number;
   /** Present when STATE_DIR is set. */
   journal?: JournalStats;
+  /** Present when the upload spool is on. */
+  spool?: ReturnType<UploadSpool['stats']>;
 };
 
 export interface WriteTracker {
   sink: WriteSink;
+  /** The upload spool for the request handler (inert while the spool is off or the tracker stopped). */
+  uploads: UploadSpoolPort;
   start(): Promise<void>;
   stop(): Promise<void>;
   status(): TrackerStatus;
@@ -135,6 +148,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   let ownerPrefix = `${owner.split(':')[0]}:`;
   const memoryLimit = config.pendingMemoryLimit;
   let journal: WriteJournal | undefined;
+  let spool: UploadSpool | undefined;
 
   let pools: InventoryPools | undefined;
   let main: S3Client | undefined;
@@ -245,11 +259,21 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   const sink: WriteSink = {
     record(event: WriteEvent): void {
       try {
+        spool?.noteEvent(event);
         if (journal) recordJournaled(journal, event);
         else recordInMemory(event);
       } catch {
         // never throw into the data path
       }
+    },
+  };
+
+  // A stable object for the handler, created before start(): the spool itself exists only while running.
+  const uploads: UploadSpoolPort = {
+    begin: (bucket, key, length, headers) => spool?.begin(bucket, key, length, headers),
+    acknowledge: (file, bucket, key, response) => {
+      if (spool) spool.acknowledge(file, bucket, key, response);
+      else file?.drop(undefined);
     },
   };
 
@@ -375,6 +399,24 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     onBytes: (n) => metrics.mirrorBytes.inc(n),
   });
 
+  /** Mirrors main's current state of one key, reading the bytes from the spool when it holds them. */
+  async function copyKey(bucket: string, key: string): Promise<MirrorResult> {
+    const lease = await spool?.take(bucket, key).catch(() => undefined);
+    let result: MirrorResult;
+    try {
+      result = await mirrorKey(main!, mirror!, bucket, key, copierOpts(), lease?.body);
+    } catch (err) {
+      await lease?.settle('retry'); // a failed copy (mirror down) may still use the file next time
+      throw err;
+    }
+    await lease?.settle(result.spool ?? 'changed');
+    if (result.exists && result.source) {
+      metrics.mirrorCopies.inc({ source: result.source });
+      metrics.mirrorSourceBytes.inc({ source: result.source }, result.size);
+    }
+    return result;
+  }
+
   /** Claims and mirrors one pending row of the bucket; false when there was none. */
   async function mirrorOneFromDb(bucket: string): Promise<boolean> {
     return pools!.withBucket(bucket, async (pool) => {
@@ -387,11 +429,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       const started = Date.now();
       dbInFlight++;
       try {
-        const result = await renewingLease(
-          pool,
-          row.id,
-          mirrorKey(main!, mirror!, bucket, row.path, copierOpts()),
-        );
+        const result = await renewingLease(pool, row.id, copyKey(bucket, row.path));
         observe(result.exists ? 'copy' : 'delete', true, started);
         const done = await pool.query(COMPLETE_SQL, completeParams(row.id, row.generation, result));
         if (!done.rowCount) await pool.query(RELEASE_SQL, [row.id, owner]);
@@ -423,7 +461,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     memoryInFlight++;
     const started = Date.now();
     try {
-      const r = await mirrorKey(main!, mirror!, item.bucket, item.key, copierOpts());
+      const r = await copyKey(item.bucket, item.key);
       observe(r.exists ? 'copy' : 'delete', true, started);
     } catch (err) {
       observe('copy', false, started);
@@ -508,6 +546,29 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     }
   }
 
+  /** The upload spool under STATE_DIR; a spool that cannot be prepared only costs the second reads. */
+  function openSpool(stateDir: string): UploadSpool | undefined {
+    const maxBytes = config.spoolMaxBytes ?? DEFAULT_SPOOL_MAX_BYTES;
+    if (maxBytes === 0) return undefined;
+    try {
+      const opened = UploadSpool.open({
+        ...tuning.spool,
+        dir: path.join(stateDir, SPOOL_SUBDIR),
+        maxBytes,
+        maxObjectBytes: config.spoolMaxObjectBytes ?? DEFAULT_SPOOL_MAX_OBJECT_BYTES,
+        metrics,
+        logger,
+      });
+      if (opened.leftovers > 0) {
+        logger.info('upload spool: removed files a previous run left', { files: opened.leftovers });
+      }
+      return opened.spool;
+    } catch (err) {
+      logger.warn('upload spool unavailable: mirror copies read main', { error: errorText(err) });
+      return undefined;
+    }
+  }
+
   function every(ms: number, fn: () => Promise<void>): void {
     let busy = false;
     const t = setInterval(() => {
@@ -521,6 +582,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
 
   return {
     sink,
+    uploads,
     async start(): Promise<void> {
       if (running) return;
       if (config.stateDir) {
@@ -550,6 +612,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
             segments: j.segments - 1,
           });
         }
+        spool = openSpool(config.stateDir);
       } else {
         logger.warn(
           'STATE_DIR is not set: acknowledged writes wait in memory until Postgres records them; a kill can lose those not yet flushed (a resync repairs them)',
@@ -592,6 +655,8 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       }
       loops.length = 0;
       running = false;
+      await spool?.close();
+      spool = undefined;
       await journal
         ?.close()
         .catch((err: unknown) => logger.warn('journal close failed', { error: errorText(err) }));
@@ -612,6 +677,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
         running,
         eventsDropped: dropped,
         ...(journal ? { journal: journal.stats() } : {}),
+        ...(spool ? { spool: spool.stats() } : {}),
       };
     },
   };
