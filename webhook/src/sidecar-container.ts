@@ -7,6 +7,7 @@ import {
 } from './annotations';
 import type { ProxyLogLevel, ProxySettings, SidecarMode } from './config';
 import type { Container } from './pod';
+import { stateBudgetEnv } from './state-budget';
 
 /** Secret keys the proxy reads; each is injected by secretKeyRef with the same name as the env var. */
 export const SECRET_ENV_KEYS = [
@@ -97,6 +98,8 @@ export function buildProxyContainer(s: SidecarSettings): Container {
     { name: 'ADMIN_ADDR', value: `0.0.0.0:${s.adminPort}` },
     { name: 'ALLOWED_BUCKETS', value: s.allowedBuckets },
     { name: 'STATE_DIR', value: PROXY_STATE_DIR },
+    // Journal and upload spool bounds that keep the state volume below its sizeLimit (eviction).
+    ...stateBudgetEnv(s.stateSizeLimit),
     ...SECRET_ENV_KEYS.map((key) => ({
       name: key,
       valueFrom: { secretKeyRef: { name: s.credentialsSecretName, key } },
@@ -153,7 +156,7 @@ export function buildProxyTmpVolume(name = PROXY_TMP_VOLUME_NAME): EmptyDirVolum
 }
 
 /**
- * The state volume mounted at STATE_DIR: the proxy's journal of acknowledged writes (and its upload spool).
+ * The state volume mounted at STATE_DIR: the proxy's journal of acknowledged writes and its upload spool.
  * An emptyDir survives container restarts (crash, OOM kill) but not the pod: the journal bridges a proxy
  * restart while Postgres is unreachable.
  */

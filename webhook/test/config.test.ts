@@ -12,7 +12,7 @@ test('defaults', () => {
     mainRegion: 'us-east-1',
     credentialsSecretName: 's3-mirror-credentials',
     runAsUser: 65532,
-    stateSizeLimit: '256Mi',
+    stateSizeLimit: '1Gi',
   });
   expect(r.config.injection).toEqual({
     sidecarMode: 'native',

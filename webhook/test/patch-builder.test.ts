@@ -156,7 +156,7 @@ test('proxy container: image, literal settings, secrets by reference only, harde
   expect(p.resources).toEqual({ requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } });
   expect(patched.spec.volumes).toEqual([
     { name: 's3-mirror-proxy-tmp', emptyDir: { sizeLimit: '64Mi' } },
-    { name: 's3-mirror-state', emptyDir: { sizeLimit: '256Mi' } },
+    { name: 's3-mirror-state', emptyDir: { sizeLimit: '1Gi' } },
   ]);
 });
 
@@ -194,9 +194,37 @@ test('state volume size: config default, per-pod annotation, empty = no limit, i
   expect(sizeOf(annotated('1Gi')).emptyDir).toEqual({ sizeLimit: '1Gi' });
   expect(sizeOf(annotated('')).emptyDir).toEqual({});
   expect(sizeOf(annotated('lots'))).toEqual({
-    emptyDir: { sizeLimit: '256Mi' },
+    emptyDir: { sizeLimit: '1Gi' },
     warnings: [`annotation ${ANNOTATIONS.stateSizeLimit}="lots" is invalid and was ignored`],
   });
+});
+
+test('journal and spool bounds are derived from the state volume size, so the proxy stays below it', () => {
+  const budgetEnv = (pod: Pod, cfg = config) => {
+    const env = proxy(applyOps(pod, run(pod, 'team-a', 'found', cfg).patch)).env!;
+    return Object.fromEntries(
+      env
+        .filter((e) => ['JOURNAL_MAX_BYTES', 'SPOOL_MAX_BYTES', 'SPOOL_MAX_OBJECT_BYTES'].includes(e.name))
+        .map((e) => [e.name, e.value]),
+    );
+  };
+  const Mi = 2 ** 20;
+  expect(budgetEnv(PODS.deploymentTemplate!)).toEqual({
+    JOURNAL_MAX_BYTES: String(256 * Mi),
+    SPOOL_MAX_BYTES: String(640 * Mi),
+    SPOOL_MAX_OBJECT_BYTES: String(160 * Mi),
+  });
+  const annotated: Pod = {
+    metadata: { annotations: { [ANNOTATIONS.inject]: 'true', [ANNOTATIONS.stateSizeLimit]: '256Mi' } },
+    spec: { containers: [{ name: 'app', image: 'x' }] },
+  };
+  expect(budgetEnv(annotated)).toEqual({
+    JOURNAL_MAX_BYTES: String(112 * Mi),
+    SPOOL_MAX_BYTES: String(112 * Mi),
+    SPOOL_MAX_OBJECT_BYTES: String(28 * Mi),
+  });
+  // No limit on the volume: nothing injected, the proxy's own defaults apply.
+  expect(budgetEnv(PODS.deploymentTemplate!, testConfig({ PROXY_STATE_SIZE_LIMIT: '' }))).toEqual({});
 });
 
 test("the pod's own volume named like ours is never taken over; an identical copy is reused", () => {
