@@ -1,8 +1,10 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 
 import { startCeph, type CephCluster } from '../harness/ceph';
 import { freePorts } from '../harness/free-port';
+import { PROXY_IMAGE_ENV } from '../harness/proxy';
 import { startPostgres, type PostgresServer } from '../harness/postgres';
 import type { Endpoint } from './client';
 import { startNodeService, type Service } from './procs';
@@ -34,7 +36,10 @@ export interface ProxyEnvInput {
   postgresUrl: string;
 }
 
-/** The environment a deployed sidecar gets (LOG_LEVEL info, the default: one access-log line per request). */
+/**
+ * The environment a deployed sidecar gets: LOG_LEVEL info (the default: one access-log line per request), and
+ * the image's MALLOC_ARENA_MAX and NODE_OPTIONS (Dockerfile.proxy). STATE_DIR is added per proxy.
+ */
 export function proxyEnvironment(
   input: ProxyEnvInput,
   extra: Record<string, string> = {},
@@ -50,6 +55,7 @@ export function proxyEnvironment(
     MIRROR_S3_REGION: 'us-east-1',
     POSTGRES_URL: input.postgresUrl,
     LOG_LEVEL: 'info',
+    ...PROXY_IMAGE_ENV,
     ...extra,
   };
 }
@@ -64,10 +70,14 @@ export async function startProxyService(opts: {
   script?: string;
 }): Promise<ProxyUnderTest> {
   const [port, adminPort] = (await freePorts(2)) as [number, number];
+  // The webhook mounts a state volume for the journal and the upload spool; here, a directory per proxy.
+  const stateDir = path.join(opts.logDir, `state-${opts.name}`);
+  fs.mkdirSync(stateDir, { recursive: true });
   const service = await startNodeService({
     name: opts.name,
     script: opts.script ?? (opts.variant ? PROXY_VARIANT : PROXY_MAIN),
     env: {
+      STATE_DIR: stateDir,
       ...opts.env,
       ...(opts.variant ?? {}),
       LISTEN_ADDR: `127.0.0.1:${port}`,

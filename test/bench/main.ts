@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { tail } from '../harness/cleanup';
 import type { Backend, BenchContext } from './context';
 import {
   startCephEnv,
@@ -13,7 +14,7 @@ import {
   type SinkEnv,
 } from './env';
 import { ForeignLoadMonitor, RssSampler } from './procs';
-import { fmtNumber, renderReport, type Section } from './report';
+import { checkMark, fmtNumber, renderReport, type Section } from './report';
 import { runBacklog } from './scenarios/backlog';
 import { runChunked } from './scenarios/chunked';
 import { renderForwarder } from './scenarios/forwarder';
@@ -21,11 +22,12 @@ import { runInventory } from './scenarios/inventory';
 import { runLarge, type LargeCase } from './scenarios/large';
 import { runMirrorLag } from './scenarios/mirror-lag';
 import { runSmall, type SmallCase } from './scenarios/small';
+import { runSpool } from './scenarios/spool';
 import { warmUp } from './warmup';
 
 /** The repository root, from test/dist/bench. */
 const ROOT = path.resolve(__dirname, '../../..');
-const FAMILIES = ['large', 'small', 'chunked', 'mirror-lag', 'backlog', 'inventory'] as const;
+const FAMILIES = ['large', 'small', 'chunked', 'mirror-lag', 'backlog', 'inventory', 'spool'] as const;
 type Family = (typeof FAMILIES)[number];
 
 interface Options {
@@ -38,7 +40,7 @@ interface Options {
   docs: boolean;
 }
 
-const USAGE = `npm run bench -- [--quick] [--only large,small,chunked,mirror-lag,backlog,inventory]
+const USAGE = `npm run bench -- [--quick] [--only large,small,chunked,mirror-lag,backlog,inventory,spool]
                      [--backends sink,ceph] [--out DIR]
                      [--baseline other/proxy/dist/main.js] [--current another/proxy/dist/main.js]
 
@@ -139,7 +141,8 @@ const METHOD = [
     'streams uploads away and serves objects from memory; it costs almost nothing, so the ratio isolates the ' +
     'proxy’s own cost. **Ceph RGW**: the harness cluster (SigV4-verifying, memstore), the realistic case.',
   'The proxies run as in a deployment: proxy/dist/main.js with LOG_LEVEL=info (one access-log line per ' +
-    'request, to a file), a real Postgres inventory and a real mirror (Ceph: the mirror gateway and tenant; ' +
+    'request, to a file), the image’s MALLOC_ARENA_MAX=2 and --max-semi-space-size=2, a STATE_DIR on the ' +
+    'local disk (write-ahead journal and upload spool), a real Postgres inventory and a real mirror (Ceph: the mirror gateway and tenant; ' +
     'sink: a second sink process), so their background work is real. Before each measured round the bench ' +
     'waits until the proxies and backend are idle, so one arm’s mirror copies do not run during the next ' +
     'arm’s round; that background cost is reported separately (mirror CPU).',
@@ -177,7 +180,8 @@ async function main(): Promise<void> {
     void process.stderr.write(`[bench +${((Date.now() - started) / 1000).toFixed(0)}s] ${line}\n`);
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 's3m-bench-'));
   const needsCeph =
-    opts.backends.includes('ceph') || opts.only.some((f) => f === 'mirror-lag' || f === 'backlog');
+    opts.backends.includes('ceph') ||
+    opts.only.some((f) => f === 'mirror-lag' || f === 'backlog' || f === 'spool');
   const needsSink =
     opts.backends.includes('sink') &&
     opts.only.some((f) => ['large', 'small', 'chunked', 'inventory'].includes(f));
@@ -208,6 +212,10 @@ async function main(): Promise<void> {
     ]);
     await Promise.allSettled([sink?.main.stop(), sink?.mirror.stop(), ceph?.cluster.stop()]);
     await Promise.allSettled([ceph?.postgres.destroy(), ...(sink?.postgres ?? []).map((p) => p.destroy())]);
+    // The proxies' journals and spools; the logs stay.
+    for (const entry of fs.readdirSync(logDir)) {
+      if (entry.startsWith('state-')) fs.rmSync(path.join(logDir, entry), { recursive: true, force: true });
+    }
     log(`stopped; service logs kept in ${logDir}`);
   };
   // Ctrl-C: stop every service this run started before leaving.
@@ -289,6 +297,7 @@ async function main(): Promise<void> {
       ctx,
       opts.backends.filter((b) => (b === 'ceph' ? !!ceph : !!sink)),
     );
+    const reportedDead = new Set<string>();
     let small: SmallCase[] = [];
     let large: LargeCase[] = [];
     const phase = async (name: Family, run: () => Promise<Section | undefined>): Promise<void> => {
@@ -303,9 +312,28 @@ async function main(): Promise<void> {
         log(`FAILED ${message}`);
       }
       phases.push({ name, from, to: Date.now() });
+      for (const svc of [
+        ceph?.proxy,
+        sink?.main,
+        sink?.mirror,
+        sink?.proxy,
+        sink?.nodeHttp,
+        sink?.noBackground,
+        baseline,
+      ]) {
+        if (!svc || svc.alive() || reportedDead.has(svc.name)) continue;
+        reportedDead.add(svc.name);
+        const lastLines = tail(svc.logFile, 12)
+          .split('\n')
+          .filter((l) => !l.includes('"message":"request"'));
+        const message = `${svc.name} exited during ${name}; the rest of the run lacks it. Its last lines: ${lastLines.join(' / ').slice(0, 1500)}`;
+        errors.push(message);
+        log(message);
+      }
     };
     await phase('mirror-lag', async () => (ceph ? runMirrorLag(ctx) : undefined));
     await phase('backlog', async () => (ceph ? runBacklog(ctx) : undefined));
+    await phase('spool', async () => (ceph ? runSpool(ctx) : undefined));
     await phase('small', async () => {
       const r = await runSmall(ctx, backendsFor('small'));
       small = r.cases;
@@ -320,7 +348,7 @@ async function main(): Promise<void> {
     await phase('inventory', () => runInventory(ctx, backendsFor('inventory')));
     const fwd = renderForwarder(small, large, !!baseline);
     if (fwd) sections.push(fwd);
-    const order = ['large', 'small', 'chunked', 'forwarder', 'mirror-lag', 'backlog', 'inventory'];
+    const order = ['large', 'small', 'chunked', 'forwarder', 'mirror-lag', 'backlog', 'spool', 'inventory'];
     sections.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
 
     rss.stop();
@@ -370,8 +398,7 @@ async function main(): Promise<void> {
     fs.writeFileSync(mdFile, await formatMarkdown(report, mdFile));
     log(`report written to ${mdFile}`);
     for (const s of sections)
-      for (const c of s.checks)
-        log(`${s.id}: ${c.goal}: ${c.measured} (${c.met === undefined ? '-' : c.met ? 'met' : 'NOT met'})`);
+      for (const c of s.checks) log(`${s.id}: ${c.goal}: ${c.measured} (${checkMark(c.met)})`);
   } finally {
     process.off('SIGINT', interrupted);
     process.off('SIGTERM', interrupted);

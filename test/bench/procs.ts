@@ -51,6 +51,8 @@ export interface Service {
   name: string;
   pid: number;
   logFile: string;
+  /** False once the process has exited (crashed, or stopped). */
+  alive(): boolean;
   stop(): Promise<void>;
 }
 
@@ -94,6 +96,7 @@ export async function startNodeService(opts: {
     name: opts.name,
     pid: child.pid!,
     logFile,
+    alive: () => !gone,
     async stop() {
       if (gone) return;
       child.kill('SIGTERM');

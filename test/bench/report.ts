@@ -11,8 +11,8 @@ export interface Chart {
 export interface GoalCheck {
   goal: string;
   measured: string;
-  /** undefined when the run could not tell (e.g. the scenario was skipped or failed). */
-  met: boolean | undefined;
+  /** 'reported' for figures the goal only asks to report; undefined when the run could not tell. */
+  met: boolean | 'reported' | undefined;
 }
 
 export interface Section {
@@ -67,7 +67,8 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
   ].join('\n');
 }
 
-export function checkMark(met: boolean | undefined): string {
+export function checkMark(met: GoalCheck['met']): string {
+  if (met === 'reported') return 'reported';
   return met === undefined ? 'not measured' : met ? 'met' : '**not met**';
 }
 

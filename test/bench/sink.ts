@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 
 /**
@@ -24,6 +25,12 @@ interface StoredObject {
 
 /** Objects up to this size keep their bytes. */
 const KEEP_BYTES = 1024 * 1024;
+/**
+ * A single PUT's ETag is the MD5 of its body, as S3 answers; the proxy checks its upload spool against it.
+ * Computed up to this size (the proxy's default spool limit for one object) and skipped above it, where the
+ * hashing would cost the sink more CPU than the proxy spends; larger objects get an opaque ETag.
+ */
+const MD5_ETAG_BYTES = 64 * 1024 * 1024;
 /** Bounded memory: the oldest keys are forgotten beyond this. */
 const MAX_KEYS = 200_000;
 const PATTERN = Buffer.alloc(1024 * 1024, 'sink-pattern-');
@@ -72,17 +79,24 @@ export function createSinkServer(): { server: http.Server; stats: SinkStats } {
     if (objects.size > MAX_KEYS) objects.delete(objects.keys().next().value!);
   };
 
-  /** Consumes the request body, keeping it only when small. */
-  const drain = (req: http.IncomingMessage, keep: boolean, done: (size: number, bytes?: Buffer) => void) => {
+  /** Consumes the request body, keeping it only when small; `md5` when it was hashed. */
+  const drain = (
+    req: http.IncomingMessage,
+    keep: boolean,
+    done: (size: number, bytes?: Buffer, md5?: string) => void,
+  ) => {
     let size = 0;
     const kept: Buffer[] = [];
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    const hash = keep && declared <= MD5_ETAG_BYTES ? createHash('md5') : undefined;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
+      hash?.update(chunk);
       if (keep && size <= KEEP_BYTES) kept.push(chunk);
     });
     req.on('end', () => {
       stats.bytesIn += size;
-      done(size, keep && size <= KEEP_BYTES ? Buffer.concat(kept) : undefined);
+      done(size, keep && size <= KEEP_BYTES ? Buffer.concat(kept) : undefined, hash?.digest('hex'));
     });
   };
 
@@ -158,8 +172,8 @@ export function createSinkServer(): { server: http.Server; stats: SinkStats } {
       return;
     }
     if (method === 'PUT') {
-      return drain(req, true, (size, bytes) => {
-        const tag = etag();
+      return drain(req, true, (size, bytes, md5) => {
+        const tag = md5 ? `"${md5}"` : etag();
         store(id, {
           size,
           etag: tag,

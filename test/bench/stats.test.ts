@@ -126,6 +126,7 @@ describe('report', () => {
           checks: [
             { goal: 'fast', measured: '95 %', met: true },
             { goal: 'small', measured: '200 MB', met: false },
+            { goal: 'report', measured: '2 s/GiB', met: 'reported' },
           ],
           raw: {},
         },
@@ -135,6 +136,7 @@ describe('report', () => {
     });
     expect(md).toContain('| Scenario X | fast | 95 % | met |');
     expect(md).toContain('| Scenario X | small | 200 MB | **not met** |');
+    expect(md).toContain('| Scenario X | report | 2 s/GiB | reported |');
     expect(md).toContain('![chart x](benchmarks/x.svg)');
     expect(md).toContain('## Findings');
   });
