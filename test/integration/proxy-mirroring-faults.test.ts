@@ -378,7 +378,13 @@ describe('read-only root filesystem (readOnlyRootFilesystem: true)', () => {
       }
       expect(plain.process.output()).toMatch(/STATE_DIR is not set/);
       expect(journaled.process.output()).not.toMatch(/STATE_DIR is not set/);
-      expect(fs.readdirSync(dir).sort()).toEqual(['instance-id', 'journal']);
+      // The journal and the upload spool: uploads were mirrored from there, and used files are removed.
+      expect(fs.readdirSync(dir).sort()).toEqual(['instance-id', 'journal', 'spool']);
+      expect(await metric(journaled, 's3mirror_mirror_copies_total', { source: 'spool' })).toBeGreaterThan(0);
+      await pollUntil(
+        'used spool files removed',
+        async () => fs.readdirSync(path.join(dir, 'spool')).length === 0,
+      );
     },
   );
 });

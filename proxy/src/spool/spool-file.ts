@@ -8,7 +8,7 @@
  * (more than a small bound queued) or fails, the file is dropped and the upload goes on unspooled.
  */
 import fs from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 
 import type { DiskLane } from './disk-lane';
 import type { AbandonReason } from './plan';
@@ -36,6 +36,37 @@ export interface SpoolReader {
 }
 
 const ignore = (): void => undefined;
+const READ_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * The first `size` bytes of an open file, by positional reads. Unlike a FileHandle read stream, destroying
+ * it leaves the descriptor open, so a retry (the mirror bucket had to be created first) reads it again.
+ */
+function positionalReader(handle: fs.promises.FileHandle, size: number): Readable {
+  let position = 0;
+  return new Readable({
+    highWaterMark: READ_CHUNK_BYTES,
+    read() {
+      const want = Math.min(READ_CHUNK_BYTES, size - position);
+      if (want <= 0) {
+        this.push(null);
+        return;
+      }
+      handle.read(Buffer.allocUnsafe(want), 0, want, position).then(
+        ({ bytesRead, buffer }) => {
+          if (this.destroyed) return;
+          if (bytesRead === 0) {
+            this.push(null); // shorter than announced: the size check of the copier refuses it
+            return;
+          }
+          position += bytesRead;
+          this.push(buffer.subarray(0, bytesRead));
+        },
+        (err: Error) => this.destroy(err),
+      );
+    },
+  });
+}
 
 export class SpoolFile {
   private stateNow: SpoolFileState = 'writing';
@@ -199,9 +230,8 @@ export class SpoolFile {
     }
     let closed = false;
     return {
-      // Positional reads from 0 on the same descriptor: a retry gets the whole body again. The file may be
-      // unlinked meanwhile (superseded): the open descriptor still reads it.
-      open: () => handle.createReadStream({ start: 0, autoClose: false, emitClose: false }),
+      // The file may be unlinked meanwhile (superseded): the open descriptor still reads it.
+      open: () => positionalReader(handle, this.size),
       close: async () => {
         if (closed) return;
         closed = true;

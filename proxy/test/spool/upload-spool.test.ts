@@ -93,6 +93,13 @@ describe('upload spool', () => {
     expect(files(dir)).toEqual([expect.stringMatching(/\.body$/)]);
     // A retry reads the whole body again from the same open file.
     expect((await readAll(lease.body.open())).equals(body)).toBe(true);
+    // A copy that gave up half-way (the mirror bucket had to be created) destroys its stream; the retry
+    // still reads every byte.
+    const partial = lease.body.open();
+    await new Promise((resolve) => partial.once('readable', resolve));
+    partial.read(1000);
+    partial.destroy();
+    await new Promise((resolve) => partial.once('close', resolve));
     expect((await readAll(lease.body.open())).equals(body)).toBe(true);
     await lease.settle('used');
     await until(() => files(dir).length === 0, 'the used file to be removed');
