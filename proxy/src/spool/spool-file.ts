@@ -77,6 +77,7 @@ export class SpoolFile {
   private written = 0;
   private writing: Promise<void> | undefined;
   private finishing = false;
+  private renamed = false;
   private readers = 0;
   private released = false;
   private filesRemoved = false;
@@ -105,7 +106,7 @@ export class SpoolFile {
         (handle) => {
           if (this.stateNow === 'gone') {
             void handle.close().catch(ignore);
-            void fs.promises.rm(partPath, { force: true }).catch(ignore);
+            void fs.promises.unlink(partPath).catch(ignore);
             return;
           }
           this.handle = handle;
@@ -201,13 +202,14 @@ export class SpoolFile {
         await this.host.lane.run(() => handle.close());
         if (this.written !== this.size) throw new Error(`spooled ${this.written} of ${this.size} bytes`);
         await this.host.lane.run(() => fs.promises.rename(this.partPath, this.bodyPath));
+        this.renamed = true;
       } catch (err) {
         this.drop('disk_error', err);
         return;
       }
       if (this.stateNow === 'gone') {
         // Dropped while closing (superseded, spool closed): its cleanup may have run before the rename.
-        void this.host.lane.run(() => fs.promises.rm(this.bodyPath, { force: true })).catch(ignore);
+        void this.host.lane.run(() => fs.promises.unlink(this.bodyPath)).catch(ignore);
         return;
       }
       this.stateNow = 'ready';
@@ -265,8 +267,9 @@ export class SpoolFile {
     this.handle = undefined;
     try {
       if (handle) await this.host.lane.run(() => handle.close()).catch(ignore);
-      await this.host.lane.run(() => fs.promises.rm(this.partPath, { force: true })).catch(ignore);
-      await this.host.lane.run(() => fs.promises.rm(this.bodyPath, { force: true })).catch(ignore);
+      // One name exists. A rename still in flight is undone by finish(), which sees the file gone.
+      const file = this.renamed ? this.bodyPath : this.partPath;
+      await this.host.lane.run(() => fs.promises.unlink(file)).catch(ignore);
     } finally {
       this.filesRemoved = true;
       this.maybeRelease();

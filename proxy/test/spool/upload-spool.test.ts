@@ -103,6 +103,7 @@ describe('upload spool', () => {
     expect((await readAll(lease.body.open())).equals(body)).toBe(true);
     await lease.settle('used');
     await until(() => files(dir).length === 0, 'the used file to be removed');
+    await until(() => spool.stats().bytes === 0, 'its space to be released');
     expect(spool.stats()).toMatchObject({ bytes: 0, files: 0, committed: 0 });
     expect((await metrics.spoolBytes.get()).values[0]!.value).toBe(0);
     expect(await spool.take('b', 'k')).toBeUndefined();
