@@ -1,6 +1,3 @@
-import fs from 'node:fs';
-import path from 'node:path';
-
 import { startHttpFaultProxy, type HttpFaultProxy } from '../../harness/http-fault-proxy';
 import { metricValue, parsePrometheusText } from '../../harness/proxies';
 import { startPostgres, type PostgresServer } from '../../harness/postgres';
@@ -50,6 +47,8 @@ interface Run {
   heads: number;
   bytesReadBack: number;
   copiesFromSpool: number;
+  /** Uploads of the round not used from the spool, by reason (the proxy's metric). */
+  abandoned: Record<string, number>;
   /** Proxy CPU (data path and mirror copies) per object. */
   cpuMsPerObject: number;
 }
@@ -60,10 +59,19 @@ const CASES = (quick: boolean): SpoolCase[] => [
   { name: '16 MiB', size: 16 * MiB, count: quick ? 3 : 8, concurrency: 4 },
 ];
 
-async function spoolMetrics(proxy: ProxyUnderTest): Promise<{ fromSpool: number }> {
+async function spoolMetrics(
+  proxy: ProxyUnderTest,
+): Promise<{ fromSpool: number; abandoned: Map<string, number> }> {
   const res = await fetch(`${proxy.adminUrl}/metrics`);
   const samples = parsePrometheusText(await res.text());
-  return { fromSpool: metricValue(samples, 's3mirror_mirror_copies_total', { source: 'spool' }) };
+  const abandoned = new Map<string, number>();
+  for (const s of samples) {
+    if (s.name === 's3mirror_mirror_spool_abandoned_total') abandoned.set(s.labels.reason ?? '', s.value);
+  }
+  return {
+    fromSpool: metricValue(samples, 's3mirror_mirror_copies_total', { source: 'spool' }),
+    abandoned,
+  };
 }
 
 /** Deletes a round's objects on main and mirror directly (memstore is RAM; no mirroring of these deletes). */
@@ -92,7 +100,7 @@ async function measure(
   round: number,
   c: SpoolCase,
 ): Promise<Run> {
-  const bucket = `bench-spool-${c.name.replace(/\W+/g, '')}-${arm === 'spool on' ? 'on' : 'off'}-${round}-${ctx.runId}`;
+  const bucket = `bench-spool-${c.name.replace(/\W+/g, '').toLowerCase()}-${arm === 'spool on' ? 'on' : 'off'}-${round}-${ctx.runId}`;
   await primeBucket(ctx, bucket, via);
   await waitIdle([...ctx.quietPids('ceph'), via.proxy.pid], { maxMs: ctx.quick ? 3_000 : 60_000 });
   const keys = Array.from({ length: c.count }, (_, i) => `k-${i}`);
@@ -107,7 +115,7 @@ async function measure(
     ),
   );
   const seenFrom = recorder.requests.length;
-  const spoolBefore = (await spoolMetrics(via.proxy)).fromSpool;
+  const before = await spoolMetrics(via.proxy);
   const cpuBefore = cpuSecondsOf(via.proxy.pid);
   const acked = new Map<string, number>();
   let failed = 0;
@@ -135,6 +143,12 @@ async function measure(
     await sleep(100);
   }
   const cpu = cpuSecondsOf(via.proxy.pid) - cpuBefore;
+  const after = await spoolMetrics(via.proxy);
+  const abandoned: Record<string, number> = {};
+  for (const [reason, n] of after.abandoned) {
+    const d = n - (before.abandoned.get(reason) ?? 0);
+    if (d > 0) abandoned[reason] = d;
+  }
   const lags = [...acked].flatMap(([k, at]) => (done.has(k) ? [Math.max(0, done.get(k)!.t - at)] : []));
   const last = Math.max(...[...done.values()].map((v) => v.t));
   const drainMs = last - t0;
@@ -156,7 +170,8 @@ async function measure(
     getObjects: gets,
     heads: ours.filter((r) => r.method === 'HEAD').length,
     bytesReadBack: gets * c.size,
-    copiesFromSpool: (await spoolMetrics(via.proxy)).fromSpool - spoolBefore,
+    copiesFromSpool: after.fromSpool - before.fromSpool,
+    abandoned,
     cpuMsPerObject: (cpu * 1000) / c.count,
   };
   await cleanUp(ctx, bucket, keys);
@@ -178,8 +193,7 @@ export async function runSpool(ctx: BenchContext): Promise<Section> {
       const pg = await startPostgres({ embedded: true });
       postgres.push(pg);
       const slug = name.replace(' ', '-');
-      const stateDir = path.join(ctx.logDir, `state-bench-${slug}`);
-      fs.mkdirSync(stateDir, { recursive: true });
+      // startProxyService gives each proxy its own STATE_DIR (journal and spool), as the webhook does.
       const proxy = await startProxyService({
         name: `proxy-ceph-${slug}`,
         env: proxyEnvironment(
@@ -190,7 +204,7 @@ export async function runSpool(ctx: BenchContext): Promise<Section> {
             mirror: c.cluster.mirror,
             postgresUrl: pg.url,
           },
-          { STATE_DIR: stateDir, ...extra },
+          extra,
         ),
         logDir: ctx.logDir,
       });
@@ -230,6 +244,13 @@ export async function runSpool(ctx: BenchContext): Promise<Section> {
   }
 }
 
+/** Uploads not used from the spool over the rounds, by reason: "slow_disk 1, full 2" (or "none"). */
+function notSpooled(rs: Run[]): string {
+  const total = new Map<string, number>();
+  for (const r of rs) for (const [k, n] of Object.entries(r.abandoned)) total.set(k, (total.get(k) ?? 0) + n);
+  return total.size === 0 ? 'none' : [...total].map(([k, n]) => `${k} ${n}`).join(', ');
+}
+
 function section(runs: Run[], rounds: number, quick: boolean): Section {
   const cases = CASES(quick);
   const of = (arm: ArmName, name: string): Run[] =>
@@ -255,6 +276,7 @@ function section(runs: Run[], rounds: number, quick: boolean): Section {
         fmtBytes(rs.reduce((n, r) => n + r.bytesReadBack, 0) / rs.length),
         fmtNumber(rs.reduce((n, r) => n + r.heads, 0) / sent),
         fmtPercent(rs.reduce((n, r) => n + r.copiesFromSpool, 0) / sent),
+        arm === 'spool off' ? '(no spool)' : notSpooled(rs),
         fmtNumber(med(rs, (r) => r.cpuMsPerObject)),
       ]);
     }
@@ -304,6 +326,7 @@ function section(runs: Run[], rounds: number, quick: boolean): Section {
           'read back from main per round',
           'HEADs per object',
           'copies from spool',
+          'not spooled (why)',
           'proxy CPU ms/object',
         ],
         rows,
