@@ -14,7 +14,7 @@ import {
   type SinkEnv,
 } from './env';
 import { ForeignLoadMonitor, RssSampler } from './procs';
-import { checkMark, fmtNumber, renderReport, type Section } from './report';
+import { checkMark, fmtNumber, renderReport, table, type Section } from './report';
 import { runBacklog } from './scenarios/backlog';
 import { runChunked } from './scenarios/chunked';
 import { renderForwarder } from './scenarios/forwarder';
@@ -157,6 +157,30 @@ const METHOD = [
     'load" is all busy CPU time in /proc/stat minus the time of the bench and its child processes.',
   'Nothing here is a pass/fail test: the goals table reports measured values against the goals of issue 6.',
 ];
+
+/** Peak RSS of every proxy in every phase: where the peaks happen. */
+function memorySection(rss: RssSampler, phases: { name: string; from: number; to: number }[]): Section {
+  const names = rss.names();
+  const mb = (bytes: number): string => (Number.isFinite(bytes) ? fmtNumber(bytes / 1e6) : '');
+  return {
+    id: 'memory',
+    title: 'Memory: proxy RSS by scenario',
+    body: [
+      'Peak resident set size (MB, sampled every 100 ms) of each proxy process in each scenario, and over the ' +
+        'whole run. The goal is below 150 MB for the proxy as shipped (proxy-ceph, proxy-sink). ' +
+        '"no-background" is the data path alone.',
+      table(
+        ['process', ...phases.map((p) => p.name), 'whole run'],
+        names.map((n) => [n, ...phases.map((p) => mb(rss.peak(n, p.from, p.to))), mb(rss.peak(n))]),
+      ),
+    ],
+    charts: [],
+    checks: [],
+    raw: Object.fromEntries(
+      names.map((n) => [n, phases.map((p) => ({ phase: p.name, peak: rss.peak(n, p.from, p.to) }))]),
+    ),
+  };
+}
 
 async function formatMarkdown(text: string, file: string): Promise<string> {
   try {
@@ -348,7 +372,18 @@ async function main(): Promise<void> {
     await phase('inventory', () => runInventory(ctx, backendsFor('inventory')));
     const fwd = renderForwarder(small, large, !!baseline);
     if (fwd) sections.push(fwd);
-    const order = ['large', 'small', 'chunked', 'forwarder', 'mirror-lag', 'backlog', 'spool', 'inventory'];
+    sections.push(memorySection(rss, phases));
+    const order = [
+      'large',
+      'memory',
+      'small',
+      'chunked',
+      'forwarder',
+      'mirror-lag',
+      'backlog',
+      'spool',
+      'inventory',
+    ];
     sections.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
 
     rss.stop();
