@@ -57,6 +57,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
+  mainRecorder.clearFaults();
   mirrorGate.clearFaults();
   for (const c of clients.splice(0)) c.destroy();
   await Promise.allSettled(running.splice(0).map((p) => p.stop()));
@@ -218,6 +219,18 @@ describe('upload spool (proxy process, RGW)', () => {
       // Both copies have failed at the gate at least once; a failed copy keeps its spool file for the retry.
       await waitForFailedCopies(proxy, failedBefore + 2);
       expect(spoolFiles(proxy).filter((f) => f.endsWith('.body'))).toHaveLength(2);
+      // A write behind the proxy's back makes no event: a copy already past its HEAD would still finish with
+      // version one and be right for the state it saw (as a GET would). So first let main refuse the
+      // proxy, until each key's copy has started afresh and failed at its HEAD: none is in flight then.
+      const mark = mainRecorder.requests.length;
+      mainRecorder.setFaults({ errorRate: 1, statuses: [503] });
+      await pollUntil('both copies to fail at a HEAD of main', async () =>
+        ['over', 'gone'].every((key) =>
+          mainRecorder.requests
+            .slice(mark)
+            .some((r) => r.injected && r.method === 'HEAD' && r.url.split('?')[0] === `/${bucket}/${key}`),
+        ),
+      );
       // Another writer changes main behind the proxy's back.
       await direct.send(
         new PutObjectCommand({
@@ -230,6 +243,7 @@ describe('upload spool (proxy process, RGW)', () => {
       );
       await direct.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'gone' }));
     } finally {
+      mainRecorder.clearFaults();
       mirrorGate.clearFaults();
     }
     await waitForThreeWayEqual(services, bucket);
