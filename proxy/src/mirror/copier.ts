@@ -6,12 +6,14 @@ import {
   GetObjectTaggingCommand,
   HeadObjectCommand,
   PutBucketVersioningCommand,
+  PutObjectCommand,
+  type PutObjectCommandInput,
   type GetObjectCommandOutput,
   type HeadObjectCommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable, Transform } from 'node:stream';
 
 import { sameEtag } from '../s3/etag';
 import type { SpooledBody, SpoolOutcome } from '../spool';
@@ -44,8 +46,8 @@ export interface CopierOptions {
   onBytes?: (n: number) => void;
 }
 
-// The smallest part S3 accepts, one at a time: a copy holds about two parts, and the sidecar must stay small
-// (1 GiB mirrored next to a 1 GiB GET: peak RSS 149 MB with these, 166 MB with 8 MiB x 2).
+// Only for objects over 5 GiB (see upload()): the smallest part S3 accepts, one at a time, so a copy holds
+// about two parts and the sidecar stays small.
 export const DEFAULT_COPIER_OPTIONS: CopierOptions = { partSizeBytes: 5 * 1024 * 1024, queueSize: 1 };
 
 /** The object headers a copy carries over (GetObject and HeadObject answer the same ones). */
@@ -68,8 +70,8 @@ class MissingMirrorBucket extends Error {}
 
 /**
  * Makes the mirror's copy of `key` equal to what main holds now (level-triggered): main has it → stream its
- * bytes into a (multipart when large) Upload with the same headers, user metadata and tags; main says 404 →
- * delete on the mirror. Memory stays at about partSize × (queueSize + 1) per copy.
+ * bytes to the mirror with the same headers, user metadata and tags (one PutObject, or a multipart Upload
+ * over 5 GiB); main says 404 → delete on the mirror. Memory per copy stays bounded.
  *
  * The bytes come from `spooled` (the upload kept on local disk) only when main still holds that very write:
  * a HEAD must show the spooled write's ETag and size, and the headers are HEAD's. Otherwise, or when the
@@ -163,7 +165,30 @@ function resultOf(
   };
 }
 
-/** Uploads `body` with main's headers and tags; the mirror's ETag of the result. */
+/** S3's limit for one PutObject; larger objects must go up in parts. */
+export const SINGLE_PUT_MAX_BYTES = 5 * 1024 ** 3;
+
+/** Main's tag set of the key. A backend without tagging (NotImplemented) has none; any other error fails. */
+async function tagsOf(
+  main: S3Client,
+  bucket: string,
+  key: string,
+): Promise<{ Key: string; Value: string }[]> {
+  try {
+    const tagging = await main.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));
+    return (tagging.TagSet ?? []).map((t) => ({ Key: t.Key ?? '', Value: t.Value ?? '' }));
+  } catch (err) {
+    if ((err as { name?: string }).name === 'NotImplemented') return [];
+    throw err;
+  }
+}
+
+/**
+ * Uploads `body` with main's headers and tags; the mirror's ETag of the result. A body of known length up
+ * to 5 GiB streams through one PutObject: no part buffers (memory stays at socket buffers), and a
+ * single-part object keeps its MD5 ETag on the mirror. Larger or unknown-length bodies go through
+ * lib-storage's multipart Upload, which holds about partSize × (queueSize + 1).
+ */
 async function upload(
   main: S3Client,
   mirror: S3Client,
@@ -173,28 +198,105 @@ async function upload(
   body: Readable | undefined,
   opts: CopierOptions,
 ): Promise<string | undefined> {
-  const tagging = await main
-    .send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }))
-    .catch(() => ({ TagSet: [] }));
-  const tags = (tagging.TagSet ?? []).map((t) => ({ Key: t.Key ?? '', Value: t.Value ?? '' }));
+  const tags = await tagsOf(main, bucket, key);
+  const params = {
+    Bucket: bucket,
+    Key: key,
+    ContentType: obj.ContentType,
+    ContentEncoding: obj.ContentEncoding,
+    CacheControl: obj.CacheControl,
+    ContentDisposition: obj.ContentDisposition,
+    ContentLanguage: obj.ContentLanguage,
+    Expires: obj.Expires,
+    Metadata: obj.Metadata,
+  };
+  try {
+    const size = obj.ContentLength;
+    if (size !== undefined && size <= SINGLE_PUT_MAX_BYTES) {
+      return await putInOne(mirror, { ...params, Tagging: tagQuery(tags) }, body, size, opts);
+    }
+    return await putInParts(mirror, params, tags, body, opts);
+  } catch (err) {
+    if (isNoSuchBucket(err)) throw new MissingMirrorBucket(errorText(err));
+    throw err;
+  }
+}
+
+function tagQuery(tags: { Key: string; Value: string }[]): string | undefined {
+  if (tags.length === 0) return undefined;
+  return tags.map((t) => `${encodeURIComponent(t.Key)}=${encodeURIComponent(t.Value)}`).join('&');
+}
+
+type UploadParams = Omit<PutObjectCommandInput, 'Body' | 'ContentLength'>;
+
+async function putInOne(
+  mirror: S3Client,
+  params: UploadParams,
+  body: Readable | undefined,
+  size: number,
+  opts: CopierOptions,
+): Promise<string | undefined> {
+  // The SDK pipes the body without watching its errors: a source that fails (main drops the connection, a
+  // spooled file does not check) must abort the request, so the mirror never stores a short object.
+  const abort = new AbortController();
+  const counted = body && size > 0 ? countedBody(body, opts.onBytes, (err) => abort.abort(err)) : undefined;
+  try {
+    const put = await mirror.send(
+      new PutObjectCommand({ ...params, Body: counted ?? Buffer.alloc(0), ContentLength: size }),
+      { abortSignal: abort.signal },
+    );
+    return put.ETag;
+  } catch (err) {
+    throw abort.signal.aborted ? (abort.signal.reason as Error) : err;
+  } finally {
+    counted?.destroy();
+  }
+}
+
+const PROGRESS_STEP_BYTES = 1024 * 1024;
+
+/** `body` passed through, reporting bytes as they go (so the copy's progress shows on /metrics). */
+function countedBody(
+  body: Readable,
+  onBytes: ((n: number) => void) | undefined,
+  onError: (err: Error) => void,
+): Readable {
+  let unreported = 0;
+  const report = (): void => {
+    if (unreported > 0) onBytes?.(unreported);
+    unreported = 0;
+  };
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      unreported += chunk.length;
+      if (unreported >= PROGRESS_STEP_BYTES) report();
+      done(null, chunk);
+    },
+    flush(done) {
+      report();
+      done();
+    },
+  });
+  pipeline(body, counter, (err) => {
+    if (err) onError(err);
+  });
+  return counter;
+}
+
+async function putInParts(
+  mirror: S3Client,
+  params: UploadParams,
+  tags: { Key: string; Value: string }[],
+  body: Readable | undefined,
+  opts: CopierOptions,
+): Promise<string | undefined> {
   const up = new Upload({
     client: mirror,
     partSize: opts.partSizeBytes,
     queueSize: opts.queueSize,
     leavePartsOnError: false,
     tags,
-    params: {
-      Bucket: bucket,
-      Key: key,
-      Body: body ?? Buffer.alloc(0),
-      ContentType: obj.ContentType,
-      ContentEncoding: obj.ContentEncoding,
-      CacheControl: obj.CacheControl,
-      ContentDisposition: obj.ContentDisposition,
-      ContentLanguage: obj.ContentLanguage,
-      Expires: obj.Expires,
-      Metadata: obj.Metadata,
-    },
+    params: { ...params, Body: body ?? Buffer.alloc(0) },
   });
   let last = 0;
   up.on('httpUploadProgress', (p) => {
@@ -203,18 +305,11 @@ async function upload(
       last = p.loaded;
     }
   });
-  let done: unknown;
-  try {
-    done = await up.done();
-  } catch (err) {
-    if (isNoSuchBucket(err)) throw new MissingMirrorBucket(errorText(err));
-    throw err;
-  }
-  const etag = (done as { ETag?: string }).ETag;
-  if (etag) return etag;
+  const done = (await up.done()) as { ETag?: string };
+  if (done.ETag) return done.ETag;
   // Ceph RGW 16 answers CompleteMultipartUpload with an empty ETag: read it back (this worker holds
   // the row's lease, so no other copy of this key runs now).
-  const head = await mirror.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  const head = await mirror.send(new HeadObjectCommand({ Bucket: params.Bucket, Key: params.Key }));
   return head.ETag;
 }
 

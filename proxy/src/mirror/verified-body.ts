@@ -37,6 +37,9 @@ export function verifiedBody(source: Readable, expectedMd5: string | undefined, 
     failed ??= err;
     check.destroy(err);
   });
+  // The consumer learns of a failure through failure() and its own error handling; an error nobody happens
+  // to listen for must never end the process.
+  check.on('error', () => undefined);
   check.once('close', () => source.destroy());
   source.pipe(check);
   return { stream: check, failure: () => failed };
