@@ -175,7 +175,11 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   const buckets = new Set<string>();
   let wakeFlush: (() => void) | undefined;
   let flushBackingOff = false;
-  let wakeMirror: (() => void) | undefined;
+  // Every idle mirror worker waits here; new work wakes them all (one waiter would leave the others asleep).
+  const idleMirrorWorkers = new Set<() => void>();
+  const wakeMirror = (): void => {
+    for (const wake of [...idleMirrorWorkers]) wake();
+  };
   const loops: Promise<void>[] = [];
   const timers: NodeJS.Timeout[] = [];
 
@@ -185,11 +189,11 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       function done(): void {
         clearTimeout(t);
         if (which === 'flush') wakeFlush = undefined;
-        else wakeMirror = undefined;
+        else idleMirrorWorkers.delete(done);
         resolve();
       }
       if (which === 'flush') wakeFlush = done;
-      else wakeMirror = done;
+      else idleMirrorWorkers.add(done);
     });
 
   const keyOf = (bucket: string, key: string): string => `${bucket}\u0000${key}`;
@@ -202,7 +206,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
         bucket: item.event.bucket,
         key: item.event.key,
       });
-      wakeMirror?.();
+      wakeMirror();
     }
     if (!flushBackingOff) wakeFlush?.();
   }
@@ -312,9 +316,10 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
         if (memoryMirror.size >= memoryLimit) break;
         memoryMirror.set(keyOf(e.bucket, e.key), { bucket: e.bucket, key: e.key });
       }
-      wakeMirror?.();
+      wakeMirror();
     } else {
       logger.info('postgres reachable again: inventory catching up', { queued: queue.length });
+      void retryUnsettled();
     }
   }
 
@@ -346,7 +351,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     }
     if (journal) metrics.journalBytes.set(journal.bytesOnDisk);
     metrics.inventoryMemoryQueue.set(queue.length);
-    wakeMirror?.();
+    wakeMirror();
   }
 
   async function flushLoop(): Promise<void> {
@@ -417,6 +422,38 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     return result;
   }
 
+  /**
+   * Row updates that Postgres could not take after a copy (it went away mid-copy): kept and retried, so the
+   * row is settled as soon as Postgres is back instead of staying leased until the lease expires. Bounded;
+   * beyond the bound, lease expiry still frees the row.
+   */
+  const unsettled: { bucket: string; run: (pool: import('pg').Pool) => Promise<void> }[] = [];
+  const MAX_UNSETTLED = 10_000;
+
+  async function settle(
+    bucket: string,
+    pool: import('pg').Pool,
+    run: (p: import('pg').Pool) => Promise<void>,
+  ) {
+    try {
+      await run(pool);
+    } catch {
+      if (unsettled.length < MAX_UNSETTLED) unsettled.push({ bucket, run });
+    }
+  }
+
+  async function retryUnsettled(): Promise<void> {
+    for (let n = unsettled.length; n > 0 && !stopping; n--) {
+      const item = unsettled.shift()!;
+      try {
+        await pools!.withBucket(item.bucket, item.run);
+      } catch {
+        unsettled.push(item);
+        return; // Postgres is still away: try again later
+      }
+    }
+  }
+
   /** Claims and mirrors one pending row of the bucket; false when there was none. */
   async function mirrorOneFromDb(bucket: string): Promise<boolean> {
     return pools!.withBucket(bucket, async (pool) => {
@@ -429,23 +466,31 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       const started = Date.now();
       dbInFlight++;
       try {
-        const result = await renewingLease(pool, row.id, copyKey(bucket, row.path));
-        observe(result.exists ? 'copy' : 'delete', true, started);
-        const done = await pool.query(COMPLETE_SQL, completeParams(row.id, row.generation, result));
-        if (!done.rowCount) await pool.query(RELEASE_SQL, [row.id, owner]);
-      } catch (err) {
-        observe('copy', false, started);
-        const delay = backoffMs(row.attempts + 1, tuning.retry);
-        // One line per 10 s: during a mirror outage every row fails; each row keeps its own last_error.
-        if (rateLimited('mirror-failed')) {
-          logger.warn('mirror failed; will retry', {
-            bucket,
-            key: row.path,
-            attempt: row.attempts + 1,
-            error: errorText(err),
+        let result: MirrorResult;
+        try {
+          result = await renewingLease(pool, row.id, copyKey(bucket, row.path));
+        } catch (err) {
+          observe('copy', false, started);
+          const delay = backoffMs(row.attempts + 1, tuning.retry);
+          // One line per 10 s: during a mirror outage every row fails; each row keeps its own last_error.
+          if (rateLimited('mirror-failed')) {
+            logger.warn('mirror failed; will retry', {
+              bucket,
+              key: row.path,
+              attempt: row.attempts + 1,
+              error: errorText(err),
+            });
+          }
+          await settle(bucket, pool, async (p) => {
+            await p.query(FAIL_SQL, [row.id, owner, errorText(err), delay]);
           });
+          return true;
         }
-        await pool.query(FAIL_SQL, [row.id, owner, errorText(err), delay]).catch(() => undefined);
+        observe(result.exists ? 'copy' : 'delete', true, started);
+        await settle(bucket, pool, async (p) => {
+          const done = await p.query(COMPLETE_SQL, completeParams(row.id, row.generation, result));
+          if (!done.rowCount) await p.query(RELEASE_SQL, [row.id, owner]);
+        });
       } finally {
         dbInFlight--;
       }
@@ -628,6 +673,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       void scanDatabases();
       every(tuning.scanIntervalMs, scanDatabases);
       every(tuning.statsIntervalMs, refreshStats);
+      every(2_000, retryUnsettled);
       loops.push(flushLoop());
       for (let i = 0; i < Math.max(1, config.mirrorConcurrency); i++) loops.push(mirrorWorker());
     },
@@ -637,7 +683,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       for (const t of timers) clearInterval(t);
       timers.length = 0;
       wakeFlush?.();
-      wakeMirror?.();
+      wakeMirror();
       // The flush loop drains the queue while Postgres answers; bounded by the server's grace period.
       const bound = sleep(Math.max(1000, config.shutdownGraceMs - 1000)).then(() => 'timeout' as const);
       const result = await Promise.race([Promise.allSettled(loops).then(() => 'done' as const), bound]);
