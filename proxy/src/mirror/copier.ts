@@ -18,6 +18,7 @@ import { pipeline, type Readable, Transform } from 'node:stream';
 import { sameEtag } from '../s3/etag';
 import type { SpooledBody, SpoolOutcome } from '../spool';
 import { errorText, isNoSuchBucket, isNotFound } from './s3';
+import type { Slots } from './slots';
 import { verifiedBody } from './verified-body';
 
 /** What main held for the key when it was mirrored. */
@@ -44,6 +45,8 @@ export interface CopierOptions {
   queueSize: number;
   /** Called with bytes as they are uploaded (metrics). */
   onBytes?: (n: number) => void;
+  /** Bounds the multipart copies running at once, each holding about two parts in memory. */
+  partedCopies?: Slots;
 }
 
 // Only for objects over 5 GiB (see upload()): the smallest part S3 accepts, one at a time, so a copy holds
@@ -64,6 +67,7 @@ type ObjectHeaders = Pick<
   | 'ETag'
   | 'LastModified'
   | 'VersionId'
+  | 'TagCount'
 >;
 
 class MissingMirrorBucket extends Error {}
@@ -168,12 +172,18 @@ function resultOf(
 /** S3's limit for one PutObject; larger objects must go up in parts. */
 export const SINGLE_PUT_MAX_BYTES = 5 * 1024 ** 3;
 
-/** Main's tag set of the key. A backend without tagging (NotImplemented) has none; any other error fails. */
+/**
+ * Main's tag set of the key. GetObject and HeadObject report how many tags an object has
+ * (x-amz-tagging-count, sent by AWS S3 and Ceph RGW only when there are some): without tags, no request.
+ * A backend without tagging (NotImplemented) has none; any other error fails the copy.
+ */
 async function tagsOf(
   main: S3Client,
   bucket: string,
   key: string,
+  tagCount: number | undefined,
 ): Promise<{ Key: string; Value: string }[]> {
+  if (!tagCount) return [];
   try {
     const tagging = await main.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));
     return (tagging.TagSet ?? []).map((t) => ({ Key: t.Key ?? '', Value: t.Value ?? '' }));
@@ -198,7 +208,7 @@ async function upload(
   body: Readable | undefined,
   opts: CopierOptions,
 ): Promise<string | undefined> {
-  const tags = await tagsOf(main, bucket, key);
+  const tags = await tagsOf(main, bucket, key, obj.TagCount);
   const params = {
     Bucket: bucket,
     Key: key,
@@ -215,7 +225,8 @@ async function upload(
     if (size !== undefined && size <= SINGLE_PUT_MAX_BYTES) {
       return await putInOne(mirror, { ...params, Tagging: tagQuery(tags) }, body, size, opts);
     }
-    return await putInParts(mirror, params, tags, body, opts);
+    const parted = (): Promise<string | undefined> => putInParts(mirror, params, tags, body, opts);
+    return await (opts.partedCopies ? opts.partedCopies.run(parted) : parted());
   } catch (err) {
     if (isNoSuchBucket(err)) throw new MissingMirrorBucket(errorText(err));
     throw err;

@@ -25,6 +25,7 @@ import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
 import { DEFAULT_COPIER_OPTIONS, mirrorKey, type CopierOptions, type MirrorResult } from '../mirror/copier';
 import { errorText, s3ClientFor } from '../mirror/s3';
+import { createSlots } from '../mirror/slots';
 import { SPOOL_SUBDIR, UploadSpool, type UploadSpoolOptions, type UploadSpoolPort } from '../spool';
 import { WriteJournal, type JournalStats, type JournalTicket } from './journal';
 import { JOURNAL_SUBDIR, stableInstanceId } from './state-dir';
@@ -382,10 +383,12 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     }
   }
 
-  async function renewingLease<T>(pool: import('pg').Pool, id: number, work: Promise<T>): Promise<T> {
+  async function renewingLease<T>(bucket: string, id: number, work: Promise<T>): Promise<T> {
     const every = Math.max(1000, (tuning.leaseSeconds * 1000) / 3);
     const t = setInterval(() => {
-      pool.query(RENEW_LEASE_SQL, [id, owner, tuning.leaseSeconds]).catch(() => undefined);
+      pools!
+        .withBucket(bucket, (pool) => pool.query(RENEW_LEASE_SQL, [id, owner, tuning.leaseSeconds]))
+        .catch(() => undefined);
     }, every);
     try {
       return await work;
@@ -399,9 +402,13 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     metrics.mirrorDuration.observe({ action }, (Date.now() - startedAt) / 1000);
   }
 
+  // Copies over 5 GiB go up in parts and hold two of them in memory each: two such copies at a time keep
+  // the sidecar small whatever MIRROR_CONCURRENCY is.
+  const partedCopies = createSlots(2);
   const copierOpts = (): CopierOptions => ({
     ...tuning.copier,
     onBytes: (n) => metrics.mirrorBytes.inc(n),
+    partedCopies,
   });
 
   /** Mirrors main's current state of one key, reading the bytes from the spool when it holds them. */
@@ -430,13 +437,9 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   const unsettled: { bucket: string; run: (pool: import('pg').Pool) => Promise<void> }[] = [];
   const MAX_UNSETTLED = 10_000;
 
-  async function settle(
-    bucket: string,
-    pool: import('pg').Pool,
-    run: (p: import('pg').Pool) => Promise<void>,
-  ) {
+  async function settle(bucket: string, run: (p: import('pg').Pool) => Promise<void>): Promise<void> {
     try {
-      await run(pool);
+      await pools!.withBucket(bucket, run);
     } catch {
       if (unsettled.length < MAX_UNSETTLED) unsettled.push({ bucket, run });
     }
@@ -454,48 +457,53 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     }
   }
 
-  /** Claims and mirrors one pending row of the bucket; false when there was none. */
+  /**
+   * Claims and mirrors one pending row of the bucket; false when there was none. The bucket's pool is taken
+   * only for each query, not for the copy: otherwise every worker copying in another bucket would keep one
+   * more pool (and its connections) open, and MIRROR_CONCURRENCY would set the connection budget.
+   */
   async function mirrorOneFromDb(bucket: string): Promise<boolean> {
-    return pools!.withBucket(bucket, async (pool) => {
-      const claimed = await pool.query<{ id: number; path: string; generation: string; attempts: number }>(
-        CLAIM_SQL,
-        [owner, tuning.leaseSeconds, ownerPrefix],
-      );
-      const row = claimed.rows[0];
-      if (!row) return false;
-      const started = Date.now();
-      dbInFlight++;
+    const claimed = await pools!.withBucket(bucket, (pool) =>
+      pool.query<{ id: number; path: string; generation: string; attempts: number }>(CLAIM_SQL, [
+        owner,
+        tuning.leaseSeconds,
+        ownerPrefix,
+      ]),
+    );
+    const row = claimed.rows[0];
+    if (!row) return false;
+    const started = Date.now();
+    dbInFlight++;
+    try {
+      let result: MirrorResult;
       try {
-        let result: MirrorResult;
-        try {
-          result = await renewingLease(pool, row.id, copyKey(bucket, row.path));
-        } catch (err) {
-          observe('copy', false, started);
-          const delay = backoffMs(row.attempts + 1, tuning.retry);
-          // One line per 10 s: during a mirror outage every row fails; each row keeps its own last_error.
-          if (rateLimited('mirror-failed')) {
-            logger.warn('mirror failed; will retry', {
-              bucket,
-              key: row.path,
-              attempt: row.attempts + 1,
-              error: errorText(err),
-            });
-          }
-          await settle(bucket, pool, async (p) => {
-            await p.query(FAIL_SQL, [row.id, owner, errorText(err), delay]);
+        result = await renewingLease(bucket, row.id, copyKey(bucket, row.path));
+      } catch (err) {
+        observe('copy', false, started);
+        const delay = backoffMs(row.attempts + 1, tuning.retry);
+        // One line per 10 s: during a mirror outage every row fails; each row keeps its own last_error.
+        if (rateLimited('mirror-failed')) {
+          logger.warn('mirror failed; will retry', {
+            bucket,
+            key: row.path,
+            attempt: row.attempts + 1,
+            error: errorText(err),
           });
-          return true;
         }
-        observe(result.exists ? 'copy' : 'delete', true, started);
-        await settle(bucket, pool, async (p) => {
-          const done = await p.query(COMPLETE_SQL, completeParams(row.id, row.generation, result));
-          if (!done.rowCount) await p.query(RELEASE_SQL, [row.id, owner]);
+        await settle(bucket, async (p) => {
+          await p.query(FAIL_SQL, [row.id, owner, errorText(err), delay]);
         });
-      } finally {
-        dbInFlight--;
+        return true;
       }
-      return true;
-    });
+      observe(result.exists ? 'copy' : 'delete', true, started);
+      await settle(bucket, async (p) => {
+        const done = await p.query(COMPLETE_SQL, completeParams(row.id, row.generation, result));
+        if (!done.rowCount) await p.query(RELEASE_SQL, [row.id, owner]);
+      });
+    } finally {
+      dbInFlight--;
+    }
+    return true;
   }
 
   async function mirrorOneFromMemory(): Promise<boolean> {
@@ -524,6 +532,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   }
 
   let cursor = 0;
+
   async function mirrorWorker(): Promise<void> {
     let dbFailures = 0;
     while (!stopping) {

@@ -1,3 +1,4 @@
+import { DEFAULT_MIRROR_CONCURRENCY } from '@k8s-s3-mirror/proxy/dist/config';
 import { BenchClient } from '../client';
 import type { BenchContext } from '../context';
 import { waitIdle } from '../procs';
@@ -92,12 +93,12 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
       : NaN;
 
   await waitIdle(ctx.quietPids('ceph'), { maxMs: ctx.quick ? 1_500 : 60_000 });
-  // What the mirror gateway takes directly: the same objects, with the proxy's mirror concurrency (4).
+  // What the mirror gateway takes directly: the same objects, with the proxy's default mirror concurrency.
   const mirrorClient = new BenchClient(c.mirrorDirect);
   const mirrorBucket = `bench-mirror-direct-${ctx.runId}`;
   await mirrorClient.send('PUT', `/${mirrorBucket}`, await mirrorClient.headers('PUT', `/${mirrorBucket}`));
   const directPaths = Array.from({ length: Math.min(count, 64) }, (_, i) => `/${mirrorBucket}/direct-${i}`);
-  const mirrorDirect = await putMany(mirrorClient, directPaths, objectSize, 4);
+  const mirrorDirect = await putMany(mirrorClient, directPaths, objectSize, DEFAULT_MIRROR_CONCURRENCY);
   mirrorClient.close();
   const after: number[] = [];
   for (let i = 0; i < (ctx.quick ? 1 : 4); i++)
@@ -136,8 +137,8 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
         'MiB/s, 4 streams); every mirror attempt failed and was rescheduled with backoff. Then the gateway ' +
         'was started again. App traffic (4 KiB GETs, 16 workers, through the same proxy) was measured in 1 s ' +
         'windows before the outage, during the drain and after it. The mirror’s direct write throughput is the ' +
-        'bench writing objects of the same size straight to the mirror gateway with 4 streams (the proxy’s ' +
-        'default MIRROR_CONCURRENCY).',
+        'bench writing objects of the same size straight to the mirror gateway with ' +
+        `${DEFAULT_MIRROR_CONCURRENCY} streams (the proxy’s default MIRROR_CONCURRENCY).`,
       table(
         ['measure', 'value'],
         [

@@ -1,3 +1,4 @@
+import { DEFAULT_MIRROR_CONCURRENCY } from '@k8s-s3-mirror/proxy/dist/config';
 import { databaseNameFor } from '@k8s-s3-mirror/proxy/dist/inventory/naming';
 import { sleep } from '../../harness/wait';
 import { startPostgres } from '../../harness/postgres';
@@ -87,7 +88,7 @@ export async function measureLag(
   durationMs: number,
   waitAfterMs: number,
   via = shippedVia(ctx),
-  mirrorConcurrency = 4,
+  mirrorConcurrency = DEFAULT_MIRROR_CONCURRENCY,
 ): Promise<LagRun> {
   const { endpoint: viaProxy, proxy } = via;
   const app = new BenchClient(viaProxy, 512);
@@ -210,11 +211,11 @@ export async function runMirrorLag(ctx: BenchContext): Promise<Section> {
   }
   const at100Default = runs.find((r) => r.rate === 100);
   if (!ctx.quick && at100Default && (growsWithoutBound(at100Default) || at100Default.lag.p99 >= 2000)) {
-    // Is the copy concurrency the limit? The same rate through a sidecar with MIRROR_CONCURRENCY=16 (its own
+    // Is the copy concurrency the limit? The same rate through a sidecar with twice the workers (its own
     // Postgres, so the default sidecar's workers do not share the work).
-    runs.push(await withMoreWorkers(ctx, 16, 100, durationMs, waitAfterMs));
+    runs.push(await withMoreWorkers(ctx, 2 * DEFAULT_MIRROR_CONCURRENCY, 100, durationMs, waitAfterMs));
   }
-  const defaults = runs.filter((r) => r.mirrorConcurrency === 4);
+  const defaults = runs.filter((r) => r.mirrorConcurrency === DEFAULT_MIRROR_CONCURRENCY);
   const firstUnbounded = defaults.find(growsWithoutBound);
   const at100 = defaults.find((r) => r.rate === 100);
   const p99At100 = at100 ? (at100.unmirrored > 0 ? Infinity : at100.lag.p99) : NaN;
@@ -263,12 +264,12 @@ export async function runMirrorLag(ctx: BenchContext): Promise<Section> {
           `(the mirror managed ${fmtNumber(firstUnbounded.mirrorRate)} writes/s); higher rates were not tried.`
         : `Lag stayed bounded at every rate tried (up to ${rates[rates.length - 1]} PUT/s).`,
       ...runs
-        .filter((r) => r.mirrorConcurrency !== 4)
+        .filter((r) => r.mirrorConcurrency !== DEFAULT_MIRROR_CONCURRENCY)
         .map(
           (r) =>
-            `With MIRROR_CONCURRENCY=${r.mirrorConcurrency} (default 4) the same ${r.rate} PUT/s gave lag p50 ` +
+            `With MIRROR_CONCURRENCY=${r.mirrorConcurrency} (default ${DEFAULT_MIRROR_CONCURRENCY}) the same ${r.rate} PUT/s gave lag p50 ` +
             `${fmtMs(r.lag.p50)}, p99 ${fmtMs(r.lag.p99)}, ${r.unmirrored} unmirrored, ` +
-            `${fmtNumber(r.mirrorRate)} mirrored/s against ${fmtNumber(at100?.mirrorRate ?? NaN)} with 4 workers` +
+            `${fmtNumber(r.mirrorRate)} mirrored/s against ${fmtNumber(at100?.mirrorRate ?? NaN)} with ${DEFAULT_MIRROR_CONCURRENCY} workers` +
             (r.mirrorRate > 1.5 * (at100?.mirrorRate ?? Infinity)
               ? ': the number of copy workers bounds the mirror’s rate.'
               : ': more workers did not raise the rate much, so the bound is elsewhere (RGW, CPU, Postgres).'),
