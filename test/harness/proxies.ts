@@ -9,9 +9,7 @@ import path from 'node:path';
 
 import { spawnSync } from 'node:child_process';
 
-import { freePorts } from './free-port';
-import { spawnNode } from './process';
-import { PROXY_MAIN, proxyEnv, startProxyProcess, type ProxyInstance } from './proxy';
+import { proxyEnv, startProxyProcess, type ProxyInstance } from './proxy';
 import type { TestServices } from './services';
 
 /** Starts `n` proxies in parallel; `overrides(i)` adds per-instance environment (e.g. its own STATE_DIR). */
@@ -121,24 +119,5 @@ export function canRunOnReadOnlyRoot(): boolean {
  * on free ports, and waits for /readyz.
  */
 export async function startProxyOnReadOnlyRoot(env: Record<string, string>): Promise<ProxyInstance> {
-  const [port, adminPort] = (await freePorts(2)) as [number, number];
-  const fullEnv = { ...env, LISTEN_ADDR: `127.0.0.1:${port}`, ADMIN_ADDR: `127.0.0.1:${adminPort}` };
-  const child = spawnNode(PROXY_MAIN, { env: fullEnv, wrapper: readOnlyRootWrapper(env.STATE_DIR) });
-  const adminUrl = `http://127.0.0.1:${adminPort}`;
-  try {
-    await child.waitForHttp(`${adminUrl}/readyz`, { timeoutMs: 30_000 });
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw err;
-  }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    adminUrl,
-    port,
-    process: child,
-    env: fullEnv,
-    stop: async () => {
-      await child.stop(10_000);
-    },
-  };
+  return startProxyProcess(env, { wrapper: readOnlyRootWrapper(env.STATE_DIR) });
 }

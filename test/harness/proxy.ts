@@ -41,8 +41,14 @@ export function proxyEnv(
   };
 }
 
-/** Starts the built proxy (`proxy/dist/main.js`) as a real process on free ports and waits for /readyz. */
-export async function startProxyProcess(env: Record<string, string>): Promise<ProxyInstance> {
+/**
+ * Starts the built proxy (`proxy/dist/main.js`) as a real process on free ports and waits for /readyz;
+ * `wrapper` runs it under another command (a read-only root, a tmpfs mount).
+ */
+export async function startProxyProcess(
+  env: Record<string, string>,
+  opts: { wrapper?: string[] } = {},
+): Promise<ProxyInstance> {
   const [freePort, freeAdminPort] = (await freePorts(2)) as [number, number];
   const fullEnv = {
     LISTEN_ADDR: `127.0.0.1:${freePort}`,
@@ -53,7 +59,7 @@ export async function startProxyProcess(env: Record<string, string>): Promise<Pr
   // `env` may name the ports itself (a restart with a previous instance's env): use what the proxy gets.
   const portOf = (addr: string): number => Number(addr.slice(addr.lastIndexOf(':') + 1));
   const port = portOf(fullEnv.LISTEN_ADDR);
-  const child = spawnNode(PROXY_MAIN, { env: fullEnv });
+  const child = spawnNode(PROXY_MAIN, { env: fullEnv, ...(opts.wrapper ? { wrapper: opts.wrapper } : {}) });
   const adminUrl = `http://127.0.0.1:${portOf(fullEnv.ADMIN_ADDR)}`;
   try {
     await child.waitForHttp(`${adminUrl}/readyz`, { timeoutMs: 30_000 });

@@ -34,6 +34,7 @@ import { spawnNode } from '../harness/process';
 import { controls, loadServices, type TestServices } from '../harness/services';
 import { threeWayDiff, waitForThreeWayEqual } from '../harness/three-way';
 import { pollUntil } from '../harness/wait';
+import { longestAcceptedKey } from '../harness/long-key';
 
 const services: TestServices = loadServices();
 const ctl = controls(services);
@@ -180,32 +181,6 @@ async function rows(bucket: string): Promise<Record<string, unknown>[]> {
   } finally {
     await pg.end();
   }
-}
-
-/** 1,024 if main accepts a 1,024-byte key in `bucket`, else the longest accepted length (binary search). */
-async function longestAcceptedKey(bucket: string): Promise<string> {
-  const ok = async (n: number): Promise<boolean> => {
-    const key = 'k'.repeat(n);
-    try {
-      await main.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'probe' }));
-      await main.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (await ok(1024)) return 'k'.repeat(1024);
-  let lo = 1;
-  let hi = 1024;
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >> 1;
-    if (await ok(mid)) lo = mid;
-    else hi = mid;
-  }
-  process.stderr.write(
-    `[mirror-tracker] main rejects 1024-byte keys in a ${bucket.length}-char bucket; longest accepted: ${lo}\n`,
-  );
-  return 'k'.repeat(lo);
 }
 
 describe('write tracker: inventory and mirroring', () => {
@@ -398,7 +373,7 @@ describe('write tracker: inventory and mirroring', () => {
     ];
     // S3 allows 1,024-byte keys. This RGW (memstore, osd max object name len = 460) rejects keys much
     // longer than ~400 bytes; use 1,024 bytes where main accepts it, else the longest it accepts.
-    const longKey = await longestAcceptedKey(`${buckets[3]}`);
+    const longKey = await longestAcceptedKey(main, `${buckets[3]}`);
     keys.push(longKey, `${'é'.repeat(Math.floor((Buffer.byteLength(longKey) - 1) / 2))}x`);
     for (const b of buckets) for (const k of keys) await put(t, b, k, `body of ${k.length}`);
     await del(t, buckets[0]!, keys[0]!);

@@ -33,6 +33,7 @@ import { metricValue, scrapeMetrics } from '../harness/proxies';
 import { loadServices, type TestServices } from '../harness/services';
 import { waitForThreeWayEqual } from '../harness/three-way';
 import { pollUntil } from '../harness/wait';
+import { longestAcceptedKey } from '../harness/long-key';
 
 const services: TestServices = loadServices();
 const rnd = (): string => crypto.randomBytes(4).toString('hex');
@@ -376,29 +377,6 @@ function hitAndRun(
 
 const md5 = (text: string): string => crypto.createHash('md5').update(text).digest('base64');
 
-/** The longest key (≤ 1,024 bytes) main accepts in `bucket`: this RGW's memstore limits object names. */
-async function longestAcceptedKey(bucket: string): Promise<string> {
-  const ok = async (n: number): Promise<boolean> => {
-    const key = 'k'.repeat(n);
-    try {
-      await main.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'probe' }));
-      await main.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (await ok(1024)) return 'k'.repeat(1024);
-  let lo = 1;
-  let hi = 1024;
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >> 1;
-    if (await ok(mid)) lo = mid;
-    else hi = mid;
-  }
-  return 'k'.repeat(lo);
-}
-
 describe('through the proxy process: apps that leave before the answer', () => {
   test('writes whose client disconnects right after sending are still recorded when main carries them out', async () => {
     const bucket = await newBucket();
@@ -457,7 +435,7 @@ describe('through the proxy process: hostile names', () => {
     for (const b of buckets) await newBucket(b);
     expect(new Set(buckets.map(databaseNameFor)).size).toBe(buckets.length);
 
-    const longKey = await longestAcceptedKey(buckets[3]!);
+    const longKey = await longestAcceptedKey(main, buckets[3]!);
     const keys = [
       "'; DROP TABLE files; --",
       'x"); DELETE FROM files WHERE ("1"="1',

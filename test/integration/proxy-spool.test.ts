@@ -20,18 +20,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 
-import { freePorts } from '../harness/free-port';
 import { startHttpFaultProxy, type HttpFaultProxy, type SeenRequest } from '../harness/http-fault-proxy';
-import { spawnNode } from '../harness/process';
-import {
-  appClient,
-  directClient,
-  PROXY_IMAGE_ENV,
-  PROXY_MAIN,
-  proxyEnv,
-  startProxyProcess,
-  type ProxyInstance,
-} from '../harness/proxy';
+import { appClient, directClient, proxyEnv, startProxyProcess, type ProxyInstance } from '../harness/proxy';
 import { metricValue, scrapeMetrics, tempStateDir } from '../harness/proxies';
 import { loadServices, type TestServices } from '../harness/services';
 import { waitForThreeWayEqual } from '../harness/three-way';
@@ -399,32 +389,5 @@ function canMountTmpfs(): boolean {
 
 /** The proxy with STATE_DIR/spool on a tmpfs of `bytes` (a full disk for the spool only). */
 async function startWithTinySpoolVolume(env: Record<string, string>, bytes: number): Promise<ProxyInstance> {
-  const [port, adminPort] = (await freePorts(2)) as [number, number];
-  const fullEnv = {
-    ...PROXY_IMAGE_ENV,
-    ...env,
-    LISTEN_ADDR: `127.0.0.1:${port}`,
-    ADMIN_ADDR: `127.0.0.1:${adminPort}`,
-  };
-  const child = spawnNode(PROXY_MAIN, {
-    env: fullEnv,
-    wrapper: tmpfsWrapper(path.join(env.STATE_DIR!, 'spool'), bytes),
-  });
-  const adminUrl = `http://127.0.0.1:${adminPort}`;
-  try {
-    await child.waitForHttp(`${adminUrl}/readyz`, { timeoutMs: 30_000 });
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw err;
-  }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    adminUrl,
-    port,
-    process: child,
-    env: fullEnv,
-    stop: async () => {
-      await child.stop(10_000);
-    },
-  };
+  return startProxyProcess(env, { wrapper: tmpfsWrapper(path.join(env.STATE_DIR!, 'spool'), bytes) });
 }
