@@ -74,7 +74,21 @@ const newCredentials = (): S3Credentials => ({
   secretAccessKey: randomKey(40, ALNUM),
 });
 
+/**
+ * Starts a one-OSD cluster with a main and a mirror gateway. Retried once on fresh ports: free ports are
+ * only free when probed, and on a shared machine another cluster's client has been seen to reach this mon.
+ */
 export async function startCeph(opts: StartCephOptions = {}): Promise<CephCluster> {
+  try {
+    return await startCephOnce(opts);
+  } catch (err) {
+    const first = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    process.stderr.write(`[ceph] bring-up failed, retrying once on fresh ports: ${first}\n`);
+    return startCephOnce(opts);
+  }
+}
+
+async function startCephOnce(opts: StartCephOptions): Promise<CephCluster> {
   const started = Date.now();
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const log = opts.log ?? (() => undefined);
