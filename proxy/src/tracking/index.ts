@@ -176,25 +176,40 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   const buckets = new Set<string>();
   let wakeFlush: (() => void) | undefined;
   let flushBackingOff = false;
-  // Every idle mirror worker waits here; new work wakes them all (one waiter would leave the others asleep).
-  const idleMirrorWorkers = new Set<() => void>();
-  const wakeMirror = (): void => {
-    for (const wake of [...idleMirrorWorkers]) wake();
+  // Idle mirror workers wait here. New work wakes one worker per item, not all: every woken worker runs a
+  // claim, and waking all 16 for one write cost more proxy CPU per PUT than the copy itself (bench).
+  // `ramp`: the waker found work by polling, which may hide more (retries due, another sidecar's rows).
+  const idleMirrorWorkers = new Set<(ramp: boolean) => void>();
+  const wakeMirror = (items = Infinity, ramp = false): void => {
+    let n = 0;
+    for (const wake of [...idleMirrorWorkers]) {
+      if (n++ >= items) break;
+      wake(ramp);
+    }
   };
+  /** Waits for work; true when the worker should itself wake another once it finds some (a ramp-up). */
+  const idleMirrorWorker = (ms: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const t = setTimeout(() => done(true), ms);
+      function done(ramp: boolean): void {
+        clearTimeout(t);
+        idleMirrorWorkers.delete(done);
+        resolve(ramp);
+      }
+      idleMirrorWorkers.add(done);
+    });
   const loops: Promise<void>[] = [];
   const timers: NodeJS.Timeout[] = [];
 
-  const wait = (ms: number, which: 'flush' | 'mirror'): Promise<void> =>
+  const waitForFlush = (ms: number): Promise<void> =>
     new Promise((resolve) => {
       const t = setTimeout(done, ms);
       function done(): void {
         clearTimeout(t);
-        if (which === 'flush') wakeFlush = undefined;
-        else idleMirrorWorkers.delete(done);
+        wakeFlush = undefined;
         resolve();
       }
-      if (which === 'flush') wakeFlush = done;
-      else idleMirrorWorkers.add(done);
+      wakeFlush = done;
     });
 
   const keyOf = (bucket: string, key: string): string => `${bucket}\u0000${key}`;
@@ -207,7 +222,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
         bucket: item.event.bucket,
         key: item.event.key,
       });
-      wakeMirror();
+      wakeMirror(1);
     }
     if (!flushBackingOff) wakeFlush?.();
   }
@@ -317,7 +332,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
         if (memoryMirror.size >= memoryLimit) break;
         memoryMirror.set(keyOf(e.bucket, e.key), { bucket: e.bucket, key: e.key });
       }
-      wakeMirror();
+      wakeMirror(memoryMirror.size);
     } else {
       logger.info('postgres reachable again: inventory catching up', { queued: queue.length });
       void retryUnsettled();
@@ -352,7 +367,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     }
     if (journal) metrics.journalBytes.set(journal.bytesOnDisk);
     metrics.inventoryMemoryQueue.set(queue.length);
-    wakeMirror();
+    wakeMirror(batch.length);
   }
 
   async function flushLoop(): Promise<void> {
@@ -360,7 +375,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     while (!stopping || queue.length > 0) {
       if (!stopping) refillFromJournal();
       if (queue.length === 0) {
-        await wait(tuning.idlePollMs, 'flush');
+        await waitForFlush(tuning.idlePollMs);
         continue;
       }
       try {
@@ -377,7 +392,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
         if (stopping) return;
         // New writes must not cut the backoff short (that would retry Postgres at the request rate).
         flushBackingOff = true;
-        await wait(backoffMs(failures, { baseMs: 200, maxMs: 5_000 }), 'flush');
+        await waitForFlush(backoffMs(failures, { baseMs: 200, maxMs: 5_000 }));
         flushBackingOff = false;
       }
     }
@@ -462,7 +477,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
    * only for each query, not for the copy: otherwise every worker copying in another bucket would keep one
    * more pool (and its connections) open, and MIRROR_CONCURRENCY would set the connection budget.
    */
-  async function mirrorOneFromDb(bucket: string): Promise<boolean> {
+  async function mirrorOneFromDb(bucket: string, onClaimed?: () => void): Promise<boolean> {
     const claimed = await pools!.withBucket(bucket, (pool) =>
       pool.query<{ id: number; path: string; generation: string; attempts: number }>(CLAIM_SQL, [
         owner,
@@ -472,6 +487,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     );
     const row = claimed.rows[0];
     if (!row) return false;
+    onClaimed?.();
     const started = Date.now();
     dbInFlight++;
     try {
@@ -533,11 +549,19 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
 
   let cursor = 0;
 
-  async function mirrorWorker(): Promise<void> {
+  /**
+   * One of MIRROR_CONCURRENCY copy loops. Only the first polls Postgres every idlePollMs for work no event
+   * announced (retries coming due, expired leases, other sidecars' rows); the others sleep until woken, so an
+   * idle sidecar costs one claim per poll, not one per worker. Work found by polling wakes one more worker,
+   * which does the same, until all are busy or the work runs out.
+   */
+  async function mirrorWorker(index: number): Promise<void> {
+    const pollMs = index === 0 ? tuning.idlePollMs : tuning.idlePollMs * 30;
     let dbFailures = 0;
+    let ramp = false;
     while (!stopping) {
       if (!pgHealthy) {
-        if (!(await mirrorOneFromMemory())) await wait(tuning.idlePollMs, 'mirror');
+        if (!(await mirrorOneFromMemory())) ramp = await idleMirrorWorker(tuning.idlePollMs);
         continue;
       }
       // A copy from memory may still run; let it end before copying from rows (ordering per key).
@@ -549,10 +573,11 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       // Round-robin over buckets: each pass starts one bucket further and visits every bucket once.
       const start = cursor++;
       let found = false;
+      const onClaimed = ramp ? () => wakeMirror(1, true) : undefined;
       try {
         for (let i = 0; i < list.length && !stopping; i++) {
           const bucket = list[(start + i) % list.length]!;
-          if (await mirrorOneFromDb(bucket)) {
+          if (await mirrorOneFromDb(bucket, onClaimed)) {
             found = true;
             break;
           }
@@ -563,10 +588,10 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
         if (rateLimited('mirror-postgres')) {
           logger.warn('mirror worker: postgres error', { error: errorText(err) });
         }
-        await wait(backoffMs(dbFailures, { baseMs: 200, maxMs: 5_000 }), 'mirror');
+        await sleep(backoffMs(dbFailures, { baseMs: 200, maxMs: 5_000 }));
         continue;
       }
-      if (!found) await wait(tuning.idlePollMs, 'mirror');
+      if (!found) ramp = await idleMirrorWorker(pollMs);
     }
   }
 
@@ -684,7 +709,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       every(tuning.statsIntervalMs, refreshStats);
       every(2_000, retryUnsettled);
       loops.push(flushLoop());
-      for (let i = 0; i < Math.max(1, config.mirrorConcurrency); i++) loops.push(mirrorWorker());
+      for (let i = 0; i < Math.max(1, config.mirrorConcurrency); i++) loops.push(mirrorWorker(i));
     },
     async stop(): Promise<void> {
       if (!running) return;
