@@ -7,7 +7,13 @@ import type { HttpFaultProxy } from '../harness/http-fault-proxy';
 import type { ServiceControls } from '../harness/services';
 
 export type FaultName =
-  'proxy-sigkill' | 'mirror-down' | 'postgres-down' | 'main-5xx' | 'main-slow' | 'spool-full';
+  | 'proxy-sigkill'
+  | 'mirror-down'
+  | 'postgres-down'
+  | 'main-5xx'
+  | 'main-slow'
+  | 'journal-full'
+  | 'spool-full';
 
 export const ALL_FAULTS: FaultName[] = [
   'proxy-sigkill',
@@ -15,6 +21,7 @@ export const ALL_FAULTS: FaultName[] = [
   'postgres-down',
   'main-5xx',
   'main-slow',
+  'journal-full',
   'spool-full',
 ];
 
@@ -38,7 +45,9 @@ export const describeFault: Record<FaultName, string> = {
   'postgres-down': 'Postgres stopped, then started',
   'main-5xx': 'main answers 20% of requests with 500 or 503',
   'main-slow': 'main answers every request 1.5 s late',
-  'spool-full': 'proxy 2 with a 4 KiB journal (JOURNAL_MAX_BYTES) while Postgres is down: the spool fills',
+  'journal-full':
+    'proxy 2 with a 4 KiB journal (JOURNAL_MAX_BYTES) while Postgres is down: the journal fills',
+  'spool-full': 'proxy 2 with a 4 KiB upload spool (SPOOL_MAX_BYTES): copies must read main',
 };
 
 /** Applies `fault` for `holdMs` and undoes it. */
@@ -79,7 +88,7 @@ export async function injectFault(fault: FaultName, holdMs: number, ctx: FaultCo
         ctx.mainFaults.clearFaults();
       }
       return;
-    case 'spool-full':
+    case 'journal-full':
       await ctx.restartWith(1, { JOURNAL_MAX_BYTES: '4096' });
       try {
         await ctx.controls.stopPostgres();
@@ -89,9 +98,14 @@ export async function injectFault(fault: FaultName, holdMs: number, ctx: FaultCo
           await ctx.controls.startPostgres();
         }
       } finally {
-        // Back to the normal journal once Postgres has what the full spool could not hold.
-        ctx.log('spool-full: Postgres back; proxy 2 keeps the small journal until the next restart');
+        ctx.log('journal-full: Postgres back; proxy 2 keeps the small journal until the next restart');
       }
+      return;
+    case 'spool-full':
+      // A full spool volume (ENOSPC) is proxy-spool.test.ts's; here the budget runs out under load.
+      await ctx.restartWith(1, { SPOOL_MAX_BYTES: '4096' });
+      await ctx.sleep(holdMs);
+      ctx.log('spool-full: proxy 2 keeps the small spool until the next restart');
       return;
   }
 }
