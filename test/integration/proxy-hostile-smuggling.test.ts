@@ -8,11 +8,12 @@ import {
   CreateBucketCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListBucketsCommand,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { startHttpFaultProxy, type HttpFaultProxy } from '../harness/http-fault-proxy';
-import { directClient, proxyEnv, startProxyProcess, type ProxyInstance } from '../harness/proxy';
+import { appClient, directClient, proxyEnv, startProxyProcess, type ProxyInstance } from '../harness/proxy';
 import { rawRequest, startDecoy, type Decoy, type RawResponse } from '../harness/raw-http';
 import { loadServices, type TestServices } from '../harness/services';
 
@@ -481,6 +482,16 @@ describe('ALLOWED_BUCKETS also bounds what a copy may read', () => {
         `x-amz-copy-source: /${other}/secret\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
     );
     expectS3Error(res, 403, 'AccessDenied');
+  });
+
+  test('ListBuckets names only the allowed bucket (main holds more)', async () => {
+    const names = async (client: S3Client): Promise<string[]> =>
+      ((await client.send(new ListBucketsCommand({}))).Buckets ?? []).map((b) => b.Name!);
+    const all = await names(direct);
+    expect(all).toEqual(expect.arrayContaining([bucket, other]));
+    expect(await names(appClient(fenced.url))).toEqual([bucket]);
+    // Without an allow-list the proxy passes main's whole answer.
+    expect((await names(appClient(proxy.url))).sort()).toEqual([...all].sort());
   });
 
   test('a copy inside the allowed bucket works (the check can pass)', async () => {

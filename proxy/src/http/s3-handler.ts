@@ -7,6 +7,7 @@ import type { ProxyConfig } from '../config';
 import type { WriteEvent, WriteSink } from '../events';
 import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
+import { filterBucketList } from '../s3/bucket-list-filter';
 import { S3Error, renderS3ErrorXml, s3Errors } from '../s3/errors';
 import { downstreamResponseHeaders, payloadHashFor, upstreamRequestHeaders } from '../s3/forward-headers';
 import { classifyOperation, type S3Operation } from '../s3/operation';
@@ -67,6 +68,33 @@ function checkAllowed(config: ProxyConfig, target: RequestTarget, req: IncomingM
   if (source === undefined || !config.allowedBuckets.includes(source)) {
     throw s3Errors.accessDenied('This sidecar is not allowed to copy from that source.');
   }
+}
+
+/**
+ * Answers a ListBuckets through a sidecar with an allow-list with only the allowed buckets. The document is
+ * small (S3 lists at most 10,000 buckets); one too large or compressed to read is refused, never passed on.
+ * Returns the bytes sent.
+ */
+async function sendAllowedBucketList(
+  res: ServerResponse,
+  upstream: Dispatcher.ResponseData,
+  allowed: readonly string[],
+): Promise<number> {
+  const encoding = upstream.headers['content-encoding'];
+  const held =
+    encoding === undefined || encoding === 'identity'
+      ? await holdResponseBody(upstream.body, MAX_HELD_BODY_BYTES, MAX_HELD_BODY_MS)
+      : undefined;
+  if (!held?.ended) {
+    discard(upstream.body);
+    throw s3Errors.accessDenied('This sidecar cannot filter the bucket list to its allowed buckets.');
+  }
+  const xml = filterBucketList(Buffer.concat(held.chunks).toString('utf8'), allowed);
+  const headers = downstreamResponseHeaders(upstream.headers);
+  delete headers['content-md5'];
+  res.writeHead(upstream.statusCode, { ...headers, 'content-length': String(Buffer.byteLength(xml)) });
+  res.end(xml);
+  return Buffer.byteLength(xml);
 }
 
 function requestFacts(req: IncomingMessage, body: UpstreamBody): RequestFacts {
@@ -158,6 +186,10 @@ function finishWithoutApp(source: Readable, held: HeldBody | undefined, tracking
     return;
   }
   tracking?.finish();
+  discard(source);
+}
+
+function discard(source: Readable): void {
   source.on('error', () => undefined); // destroying an unread undici body emits an abort error
   source.destroy();
 }
@@ -315,6 +347,11 @@ export function createS3Handler(deps: S3HandlerDeps) {
         { operation: op.name },
         Number(process.hrtime.bigint() - upstreamStarted) / 1e9,
       );
+
+      if (op.name === 'ListBuckets' && response.statusCode === 200 && config.allowedBuckets.length > 0) {
+        bytesOut = await sendAllowedBucketList(res, response, config.allowedBuckets);
+        return;
+      }
 
       // A write main acknowledged is recorded (journaled) BEFORE the app sees the status.
       let tracking: BodyTracking | undefined;
