@@ -33,6 +33,12 @@ let api: FakeKubeApi;
 let kubeconfig: string;
 const running: WebhookProcess[] = [];
 
+/** A distinctive line from the middle of a PEM key (its base64 body, without the armour). */
+function keyBody(pem: string): string {
+  const lines = pem.split('\n').filter((l) => l && !l.startsWith('-----'));
+  return lines[Math.floor(lines.length / 2)]!;
+}
+
 function start(identity: string, extra: Record<string, string> = {}): WebhookProcess {
   const wh = startWebhook({
     KUBECONFIG: kubeconfig,
@@ -109,7 +115,20 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  await Promise.all(running.splice(0).map((w) => w.stop()));
+  const webhooks = running.splice(0);
+  await Promise.all(webhooks.map((w) => w.stop()));
+  // No private key the webhook generated or loaded, and not its API token, ever reaches its output.
+  const secrets: [string, string][] = [['kube API token', api.token]];
+  for (const [name, secret] of api.secrets) {
+    for (const [key, b64] of Object.entries((secret as { data?: Record<string, string> }).data ?? {})) {
+      if (key.endsWith('.key'))
+        secrets.push([`${name} ${key}`, keyBody(Buffer.from(b64, 'base64').toString())]);
+    }
+  }
+  for (const w of webhooks) {
+    const output = w.logs.map((l) => JSON.stringify(l)).join('\n') + w.stderr.join('');
+    expect(secrets.filter(([, value]) => output.includes(value)).map(([name]) => name)).toEqual([]);
+  }
   // Every call the webhook made is covered by the RBAC rules it declares (webhook/src/rbac.ts).
   const rules = rbacRules();
   for (const r of api.requests) {
