@@ -232,6 +232,10 @@ function recordHeldBody(
   return { finish: () => undefined };
 }
 
+function resourceOf(target: RequestTarget | undefined): string {
+  return target?.bucket ? `/${target.bucket}${target.key ? '/' + target.key : ''}` : '/';
+}
+
 function sendError(
   res: ServerResponse,
   error: S3Error,
@@ -300,6 +304,21 @@ export function createS3Handler(deps: S3HandlerDeps) {
         durationMs: Number(process.hrtime.bigint() - started) / 1e6,
         outcome,
       });
+    });
+
+    // An upload that stalls (no byte for CLIENT_IDLE_TIMEOUT_MS) is answered as S3 does, then cut: the
+    // answer goes out before the upstream abort, which destroys the request and with it the socket.
+    const socket = req.socket; // undici detaches it from the request when the abort destroys the body
+    req.once('timeout', () => {
+      if (res.headersSent) return void socket.destroy();
+      outcome = 'client-timeout';
+      sendError(res, s3Errors.requestTimeout(), resourceOf(target), requestId, true);
+      const cut = (): void => {
+        abort.abort(s3Errors.requestTimeout());
+        socket.destroy();
+      };
+      res.once('finish', cut);
+      setTimeout(cut, 1000).unref();
     });
 
     try {
@@ -400,7 +419,7 @@ export function createS3Handler(deps: S3HandlerDeps) {
     } catch (caught) {
       if (clientGone) return;
       const err = body?.failure() ?? caught;
-      const resource = target?.bucket ? `/${target.bucket}${target.key ? '/' + target.key : ''}` : '/';
+      const resource = resourceOf(target);
       if (err instanceof S3Error) {
         outcome = 'rejected';
         metrics.rejected.inc({ code: err.code });
