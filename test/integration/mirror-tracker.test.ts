@@ -30,6 +30,7 @@ import { databaseNameFor } from '../../proxy/src/inventory/naming';
 import { createLogger } from '../../proxy/src/log';
 import { createMetrics } from '../../proxy/src/metrics';
 import { createWriteTracker, type TrackerTuning, type WriteTracker } from '../../proxy/src/tracking';
+import { startHttpFaultProxy } from '../harness/http-fault-proxy';
 import { spawnNode } from '../harness/process';
 import { controls, loadServices, type TestServices } from '../harness/services';
 import { threeWayDiff, waitForThreeWayEqual } from '../harness/three-way';
@@ -381,6 +382,43 @@ describe('write tracker: inventory and mirroring', () => {
     // Each bucket's rows live in its own database: no bleed-through between the colliding-looking names.
     expect((await rows(buckets[1]!)).find((x) => x.path === keys[0])).toMatchObject({ deleted: false });
     expect((await rows(buckets[0]!)).find((x) => x.path === keys[0])).toMatchObject({ deleted: true });
+  });
+
+  test('stop() while a copy waits on main: the copy is aborted and its row released, no attempt counted', async () => {
+    const bucket = await newBucket();
+    await main.send(new PutObjectCommand({ Bucket: bucket, Key: 'slow.bin', Body: 'slow main' }));
+    const slowMain = await startHttpFaultProxy(services.ceph.mainEndpoint);
+    try {
+      slowMain.setFaults({ delayMs: 60_000 });
+      const base = testConfig();
+      const t = createWriteTracker({
+        config: { ...base, main: { ...base.main, url: new URL(slowMain.url) }, shutdownGraceMs: 1_000 },
+        logger: createLogger('error'),
+        metrics: createMetrics(),
+        tuning: TUNING,
+      });
+      await t.start();
+      t.sink.record(event(bucket, 'slow.bin', 'put', 'PutObject'));
+      const leased = async (): Promise<Record<string, unknown> | undefined> =>
+        (await rows(bucket).catch(() => [])).find((r) => r.path === 'slow.bin' && r.lease_owner !== null);
+      await pollUntil(
+        'the row leased while its copy waits on main',
+        async () => (await leased()) !== undefined,
+      );
+      expect(slowMain.requests.some((r) => r.method === 'GET' && !r.done)).toBe(true);
+
+      await t.stop();
+      expect((await rows(bucket)).find((r) => r.path === 'slow.bin')).toMatchObject({
+        lease_owner: null,
+        attempts: 0,
+        is_backed_up: false,
+      });
+    } finally {
+      await slowMain.close();
+    }
+    // The released row (no lease to wait out) is mirrored by the next tracker.
+    await newTracker();
+    await waitForThreeWayEqual(services, bucket);
   });
 
   test('a tracker SIGKILLed mid-copy of a large object loses nothing; a new tracker converges', async () => {

@@ -47,6 +47,8 @@ export interface CopierOptions {
   onBytes?: (n: number) => void;
   /** Bounds the multipart copies running at once, each holding about two parts in memory. */
   partedCopies?: Slots;
+  /** Aborts the transfer (reading main and writing the mirror) when the proxy stops. */
+  signal?: AbortSignal;
 }
 
 // Only for objects over 5 GiB (see upload()): the smallest part S3 accepts, one at a time, so a copy holds
@@ -138,7 +140,7 @@ async function copyFromMain(
 ): Promise<MirrorResult> {
   let obj: GetObjectCommandOutput;
   try {
-    obj = await main.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    obj = await main.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: opts.signal });
   } catch (err) {
     if (!isNotFound(err) && !isNoSuchBucket(err)) throw err;
     await deleteOnMirror(mirror, bucket, key);
@@ -208,6 +210,7 @@ async function upload(
   body: Readable | undefined,
   opts: CopierOptions,
 ): Promise<string | undefined> {
+  opts.signal?.throwIfAborted();
   const tags = await tagsOf(main, bucket, key, obj.TagCount);
   const params = {
     Bucket: bucket,
@@ -251,10 +254,11 @@ async function putInOne(
   // spooled file does not check) must abort the request, so the mirror never stores a short object.
   const abort = new AbortController();
   const counted = body && size > 0 ? countedBody(body, opts.onBytes, (err) => abort.abort(err)) : undefined;
+  const signal = opts.signal ? AbortSignal.any([abort.signal, opts.signal]) : abort.signal;
   try {
     const put = await mirror.send(
       new PutObjectCommand({ ...params, Body: counted ?? Buffer.alloc(0), ContentLength: size }),
-      { abortSignal: abort.signal },
+      { abortSignal: signal },
     );
     return put.ETag;
   } catch (err) {
@@ -309,6 +313,8 @@ async function putInParts(
     tags,
     params: { ...params, Body: body ?? Buffer.alloc(0) },
   });
+  const stop = (): void => void up.abort().catch(() => undefined);
+  opts.signal?.addEventListener('abort', stop, { once: true });
   let last = 0;
   up.on('httpUploadProgress', (p) => {
     if (p.loaded !== undefined && opts.onBytes) {
@@ -316,7 +322,12 @@ async function putInParts(
       last = p.loaded;
     }
   });
-  const done = (await up.done()) as { ETag?: string };
+  let done: { ETag?: string };
+  try {
+    done = (await up.done()) as { ETag?: string };
+  } finally {
+    opts.signal?.removeEventListener('abort', stop);
+  }
   if (done.ETag) return done.ETag;
   // Ceph RGW 16 answers CompleteMultipartUpload with an empty ETag: read it back (this worker holds
   // the row's lease, so no other copy of this key runs now).

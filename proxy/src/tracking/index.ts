@@ -420,10 +420,13 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   // Copies over 5 GiB go up in parts and hold two of them in memory each: two such copies at a time keep
   // the sidecar small whatever MIRROR_CONCURRENCY is.
   const partedCopies = createSlots(2);
+  // Aborts the copies still running when stop() runs out of time; their rows are released, not failed.
+  let stopCopies = new AbortController();
   const copierOpts = (): CopierOptions => ({
     ...tuning.copier,
     onBytes: (n) => metrics.mirrorBytes.inc(n),
     partedCopies,
+    signal: stopCopies.signal,
   });
 
   /** Mirrors main's current state of one key, reading the bytes from the spool when it holds them. */
@@ -495,6 +498,13 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       try {
         result = await renewingLease(bucket, row.id, copyKey(bucket, row.path));
       } catch (err) {
+        if (stopCopies.signal.aborted) {
+          // Cut short by stop(), not failed: free the row for any sidecar now, without counting an attempt.
+          await settle(bucket, async (p) => {
+            await p.query(RELEASE_SQL, [row.id, owner]);
+          });
+          return true;
+        }
         observe('copy', false, started);
         const delay = backoffMs(row.attempts + 1, tuning.retry);
         // One line per 10 s: during a mirror outage every row fails; each row keeps its own last_error.
@@ -720,7 +730,13 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       wakeMirror();
       // The flush loop drains the queue while Postgres answers; bounded by the server's grace period.
       const bound = sleep(Math.max(1000, config.shutdownGraceMs - 1000)).then(() => 'timeout' as const);
-      const result = await Promise.race([Promise.allSettled(loops).then(() => 'done' as const), bound]);
+      let result = await Promise.race([Promise.allSettled(loops).then(() => 'done' as const), bound]);
+      if (result === 'timeout') {
+        // Copies still running: abort them and let their workers release the rows (bounded as well).
+        stopCopies.abort(new Error('the proxy is stopping'));
+        const released = sleep(2_000).then(() => 'timeout' as const);
+        result = await Promise.race([Promise.allSettled(loops).then(() => 'done' as const), released]);
+      }
       if (result === 'timeout' || queue.length > 0 || journal?.hasBacklog()) {
         if (journal) {
           logger.warn(
@@ -735,6 +751,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       }
       loops.length = 0;
       running = false;
+      stopCopies = new AbortController();
       await spool?.close();
       spool = undefined;
       await journal
