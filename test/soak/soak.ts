@@ -154,7 +154,7 @@ export async function runSoak(env: SoakEnvironment, partial: Partial<SoakOptions
       if (planned.has(p.process.pid) || shuttingDown) return;
       const what = `proxy ${slot + 1} (pid ${p.process.pid}) exited unplanned: code ${exit.code}, signal ${exit.signal}`;
       unexpectedExits.push(what);
-      log(`${what}; restarting it`);
+      log(`${what}; restarting it. Its last output:\n${p.process.output().slice(-3000)}`);
       if (slots[slot] === p) slots[slot] = undefined;
       await launch(slot, env).catch((err: unknown) => log(`restart failed: ${String(err)}`));
     });
