@@ -85,6 +85,11 @@ export function metricValue(samples: Sample[], name: string, match: Record<strin
     .reduce((sum, s) => sum + s.value, 0);
 }
 
+/** A command prefix that runs `setup` (shell) in a private mount namespace, then execs the command. */
+export function inPrivateMountNamespace(setup: string): string[] {
+  return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `${setup} && exec "$0" "$@"`];
+}
+
 /**
  * The shell step that makes `/` read-only in a private mount namespace (like a container's
  * readOnlyRootFilesystem), keeping `writable` (if any) writable as its own bind mount, then execs node.
@@ -93,15 +98,7 @@ export function metricValue(samples: Sample[], name: string, match: Record<strin
 function readOnlyRootWrapper(writable: string | undefined): string[] {
   if (writable !== undefined && !/^\/[\w./-]+$/.test(writable)) throw new Error(`unsafe path ${writable}`);
   const keep = writable ? `mount --bind '${writable}' '${writable}' && ` : '';
-  return [
-    'unshare',
-    '--mount',
-    '--propagation',
-    'private',
-    'sh',
-    '-c',
-    `${keep}mount -o remount,bind,ro / && exec "$0" "$@"`,
-  ];
+  return inPrivateMountNamespace(`${keep}mount -o remount,bind,ro /`);
 }
 
 /** True when this machine lets the tests make `/` read-only for a child (root with CAP_SYS_ADMIN). */

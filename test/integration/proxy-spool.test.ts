@@ -22,7 +22,7 @@ import {
 
 import { startHttpFaultProxy, type HttpFaultProxy, type SeenRequest } from '../harness/http-fault-proxy';
 import { appClient, directClient, proxyEnv, startProxyProcess, type ProxyInstance } from '../harness/proxy';
-import { metricValue, scrapeMetrics, tempStateDir } from '../harness/proxies';
+import { inPrivateMountNamespace, metricValue, scrapeMetrics, tempStateDir } from '../harness/proxies';
 import { loadServices, type TestServices } from '../harness/services';
 import { waitForThreeWayEqual } from '../harness/three-way';
 import { pollUntil } from '../harness/wait';
@@ -365,15 +365,7 @@ function stalledUpload(
 
 function tmpfsWrapper(dir: string, bytes: number): string[] {
   if (!/^\/[\w./-]+$/.test(dir)) throw new Error(`unsafe path ${dir}`);
-  return [
-    'unshare',
-    '--mount',
-    '--propagation',
-    'private',
-    'sh',
-    '-c',
-    `mkdir -p '${dir}' && mount -t tmpfs -o size=${bytes} s3m-spool '${dir}' && exec "$0" "$@"`,
-  ];
+  return inPrivateMountNamespace(`mkdir -p '${dir}' && mount -t tmpfs -o size=${bytes} s3m-spool '${dir}'`);
 }
 
 /** True when this machine lets the test mount a tmpfs in a private mount namespace (root, CAP_SYS_ADMIN). */
