@@ -292,18 +292,18 @@ describe('spawnNode', () => {
     fs.writeFileSync(
       script,
       `const http = require('node:http');
-      console.log('starting with token ' + process.env.TOKEN);
+      console.log('starting with greeting ' + process.env.GREETING);
       console.error('to stderr');
       http.createServer((req, res) => res.writeHead(req.url === '/ready' ? 200 : 404).end()).listen(Number(process.env.PORT), '127.0.0.1');
       process.on('SIGTERM', () => { console.log('bye'); process.exit(0); });`,
     );
     const port = await freePort();
-    const child = spawnNode(script, { env: { PORT: String(port), TOKEN: 'tok-123' } });
+    const child = spawnNode(script, { env: { PORT: String(port), GREETING: 'hello-123' } });
     try {
       await child.waitForHttp(`http://127.0.0.1:${port}/ready`);
-      expect(child.stdout()).toContain('starting with token tok-123');
+      expect(child.stdout()).toContain('starting with greeting hello-123');
       expect(child.stderr()).toContain('to stderr');
-      expect(child.output()).toContain('tok-123');
+      expect(child.output()).toContain('hello-123');
       expect(await child.stop()).toEqual({ code: 0, signal: null });
       expect(child.output()).toContain('bye');
     } finally {
