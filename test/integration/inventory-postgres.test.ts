@@ -14,8 +14,8 @@ import { createLogger } from '../../proxy/src/log';
 import { createMetrics } from '../../proxy/src/metrics';
 import { createWriteTracker } from '../../proxy/src/tracking';
 import { freePort } from '../harness/free-port';
-import { loadServices, type TestServices } from '../harness/services';
-import { pollUntil } from '../harness/wait';
+import { controls, loadServices, type TestServices } from '../harness/services';
+import { pollUntil, sleep } from '../harness/wait';
 
 const services: TestServices = loadServices();
 const logger = createLogger('off');
@@ -191,3 +191,64 @@ test('a checked-out client whose connection the server ends between two queries 
     await pools.close();
   }
 });
+
+test('pools churning over more buckets than maxPools survive Postgres restarts: every call settles, and all work after', async () => {
+  if (!services.postgres.controllable) return; // POSTGRES_URL: the harness cannot stop that server
+  const ctl = controls(services);
+  // 12 buckets over 2 pools: pools are opened and closed all the time, so new connections meet the shutdown.
+  // Before withClient attached its listener inside pool.connect's callback, this crashed the process
+  // within a few restarts (a FATAL in the same read as ReadyForQuery).
+  const pools = new InventoryPools(services.postgres.url, logger, {
+    ...DEFAULT_POOL_LIMITS,
+    maxPools: 2,
+    connectionsPerPool: 1,
+  });
+  const buckets = Array.from({ length: 12 }, (_, i) => `churn-${i}-${rnd()}`);
+  let stop = false;
+  const outcomes = { ok: 0, failed: 0 };
+  const worker = async (i: number): Promise<void> => {
+    for (let n = 0; !stop; n++) {
+      const bucket = buckets[(i + n) % buckets.length]!;
+      try {
+        if (i % 3 === 0) {
+          await pools.withBucket(bucket, (pool) =>
+            withClient(pool, async (client) => {
+              await client.query('BEGIN');
+              await client.query('SELECT pg_sleep(0.002)');
+              await client.query('COMMIT');
+            }),
+          );
+        } else {
+          await pools.withBucket(bucket, (pool) => pool.query('SELECT pg_sleep(0.003)'));
+        }
+        outcomes.ok++;
+      } catch {
+        outcomes.failed++;
+        await sleep(20);
+      }
+    }
+  };
+  const workers = Array.from({ length: 24 }, (_, i) => worker(i));
+  try {
+    for (let cycle = 0; cycle < 10; cycle++) {
+      await sleep(700 + Math.random() * 800);
+      await ctl.stopPostgres();
+      await sleep(300 + Math.random() * 700);
+      await ctl.startPostgres();
+    }
+    stop = true;
+    await Promise.all(workers);
+    expect(outcomes.ok).toBeGreaterThan(0);
+    expect(outcomes.failed).toBeGreaterThan(0); // the restarts really hit the workers
+    // Afterwards every bucket answers through the same pools.
+    for (const bucket of buckets) {
+      const r = await pools.withBucket(bucket, (pool) => pool.query<{ one: number }>('SELECT 1 AS one'));
+      expect(r.rows[0]!.one).toBe(1);
+    }
+  } finally {
+    stop = true;
+    await ctl.startPostgres().catch(() => undefined);
+    await Promise.all(workers);
+    await pools.close();
+  }
+}, 120_000);

@@ -201,21 +201,40 @@ export class InventoryPools {
  * while it is out, and hand a broken client back as broken (the pool then discards it).
  */
 export async function withClient<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  const onError = (err: Error): void => {
-    broken = err;
-  };
-  client.on('error', onError);
+  const { client, errors, onError } = await checkOut(pool);
   try {
     return await fn(client);
   } catch (err) {
-    broken ??= err instanceof Error && isConnectionError(err) ? err : undefined;
+    errors.broken ??= err instanceof Error && isConnectionError(err) ? err : undefined;
     throw err;
   } finally {
     client.off('error', onError);
-    client.release(broken);
+    client.release(errors.broken);
   }
+}
+
+/**
+ * pool.connect() with the error listener attached inside pg-pool's callback, not after an `await`: a server
+ * shutting down can send its FATAL in the same TCP read as the ReadyForQuery that completes the connection,
+ * and that 'error' is emitted before any promise continuation runs (seen as a crash under pool churn).
+ */
+function checkOut(
+  pool: Pool,
+): Promise<{ client: PoolClient; errors: { broken?: Error }; onError: (err: Error) => void }> {
+  return new Promise((resolve, reject) => {
+    pool.connect((err, client) => {
+      if (err || !client) {
+        reject(err ?? new Error('pool.connect gave no client'));
+        return;
+      }
+      const errors: { broken?: Error } = {};
+      const onError = (e: Error): void => {
+        errors.broken ??= e;
+      };
+      client.on('error', onError);
+      resolve({ client, errors, onError });
+    });
+  });
 }
 
 /** Errors after which a client must not go back to the pool. */
