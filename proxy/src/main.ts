@@ -20,6 +20,12 @@ function configOrExit(): ProxyConfig {
 async function main(): Promise<void> {
   const config = configOrExit();
   const logger = createLogger(config.logLevel, secretsOf(config));
+  // A bug must still leave one redacted line saying what and where (Node's own report is unredacted).
+  process.on('uncaughtException', (err: unknown, origin) => {
+    const e = err instanceof Error ? err : new Error(String(err));
+    logger.error('fatal: uncaught error; exiting', { origin, error: e.message, stack: e.stack });
+    process.exit(1);
+  });
   const metrics = createMetrics();
   const tracker: WriteTrackerLike = createWriteTracker({ config, logger, metrics });
   const proxy = await startProxy(config, logger, metrics, tracker);

@@ -8,6 +8,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { freePort } from '../harness/free-port';
@@ -202,5 +203,42 @@ test('a crash at start (admin port taken) prints no secret', async () => {
   } finally {
     child?.kill('SIGKILL');
     await new Promise<void>((resolve) => blocker.close(() => resolve()));
+  }
+});
+
+test('an uncaught error at run time exits 1 with one redacted fatal line naming it', async () => {
+  // A preload that throws once the proxy is serving, with the secret in the message, as a careless bug might.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 's3m-bug-'));
+  const preload = path.join(dir, 'bug.js');
+  fs.writeFileSync(
+    preload,
+    `setTimeout(() => Promise.reject(new Error('bug holding ' + process.env.MAIN_SECRET_KEY)), 1500);`,
+  );
+  const env = proxyEnv(services);
+  let child: NodeProcess | undefined;
+  try {
+    child = spawnNode(PROXY_MAIN, {
+      env: {
+        ...env,
+        LISTEN_ADDR: `127.0.0.1:${await freePort()}`,
+        ADMIN_ADDR: `127.0.0.1:${await freePort()}`,
+      },
+      nodeArgs: ['--require', preload],
+    });
+    const { code } = await child.exited;
+    expect(code).toBe(1);
+    const fatal = child
+      .stdout()
+      .split('\n')
+      .filter((l) => l.includes('fatal: uncaught error'))
+      .map((l) => JSON.parse(l) as { level: string; origin: string; error: string; stack: string });
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]).toMatchObject({ level: 'error', origin: 'unhandledRejection' });
+    expect(fatal[0]!.error).toBe('bug holding [REDACTED]');
+    expect(fatal[0]!.stack).toContain('bug.js');
+    expectNoSecrets('output', child.output(), allSecrets(env));
+  } finally {
+    child?.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
