@@ -27,9 +27,16 @@ import { Client } from 'pg';
 import type { ProxyConfig } from '../../proxy/src/config';
 import type { WriteEvent } from '../../proxy/src/events';
 import { databaseNameFor } from '../../proxy/src/inventory/naming';
-import { createLogger } from '../../proxy/src/log';
+import { createLogger, type Logger } from '../../proxy/src/log';
 import { createMetrics } from '../../proxy/src/metrics';
-import { createWriteTracker, type TrackerTuning, type WriteTracker } from '../../proxy/src/tracking';
+import { DEFAULT_POOL_LIMITS, InventoryPools } from '../../proxy/src/inventory/pools';
+import { UPSERT_EVENT_SQL } from '../../proxy/src/inventory/schema';
+import {
+  createWriteTracker,
+  upsertParams,
+  type TrackerTuning,
+  type WriteTracker,
+} from '../../proxy/src/tracking';
 import { startHttpFaultProxy } from '../harness/http-fault-proxy';
 import { spawnNode } from '../harness/process';
 import { controls, loadServices, type TestServices } from '../harness/services';
@@ -85,12 +92,15 @@ async function gauge(t: WriteTracker, name: string): Promise<number> {
   const m = await metricsOf.get(t)!.registry.getSingleMetric(name)!.get();
   return m.values[0]?.value ?? 0;
 }
-async function newTracker(): Promise<WriteTracker> {
-  const config = testConfig();
+async function newTracker(
+  overrides: Partial<ProxyConfig> = {},
+  logger: Logger = createLogger('error'),
+): Promise<WriteTracker> {
+  const config = { ...testConfig(), ...overrides };
   const metrics = createMetrics();
   const t = createWriteTracker({
     config,
-    logger: createLogger('error'),
+    logger,
     metrics,
     tuning: TUNING,
   });
@@ -472,5 +482,88 @@ setInterval(() => {}, 1000);
     expect(await threeWayDiff(services, bucket)).not.toEqual([]);
     await newTracker();
     await waitForThreeWayEqual(services, bucket, { timeoutMs: 180_000 });
+  });
+
+  test('a sidecar whose main is another account never takes over a bucket its main does not serve', async () => {
+    // Two apps with different main accounts share one Postgres server. Each left a write pending, as a
+    // sidecar killed before mirroring would. `x` is on the real main; `y` only in the other account.
+    const x = await newBucket();
+    await main.send(new PutObjectCommand({ Bucket: x, Key: 'keep.txt', Body: 'precious' }));
+    const otherAccount = new S3Client({
+      endpoint: services.ceph.mirrorEndpoint,
+      region: services.ceph.region,
+      credentials: services.ceph.mirror,
+      forcePathStyle: true,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    });
+    const y = `it-other-${rnd()}`;
+    await otherAccount.send(new CreateBucketCommand({ Bucket: y }));
+    await otherAccount.send(new PutObjectCommand({ Bucket: y, Key: 'theirs.txt', Body: 'other app' }));
+    const pools = new InventoryPools(services.postgres.url, createLogger('off'), DEFAULT_POOL_LIMITS);
+    try {
+      for (const [bucket, key] of [
+        [x, 'keep.txt'],
+        [y, 'theirs.txt'],
+      ] as const) {
+        await pools.withBucket(bucket, (pool) =>
+          pool.query(UPSERT_EVENT_SQL, upsertParams(event(bucket, key, 'put', 'PutObject'))),
+        );
+      }
+    } finally {
+      await pools.close();
+    }
+
+    // The other app's sidecar: its main is the other account, its mirror the real main account (so a wrong
+    // takeover would read main's 404 as a deletion and delete the object on the real main).
+    const refusedLogged: string[] = [];
+    const logger = {
+      debug: () => undefined,
+      warn: () => undefined,
+      error: () => undefined,
+      info: (message: string, meta?: { bucket?: string }) => {
+        if (message.startsWith('inventory scan: main does not serve') && meta?.bucket) {
+          refusedLogged.push(meta.bucket);
+        }
+      },
+    } as unknown as Logger;
+    const other = await newTracker(
+      {
+        main: {
+          url: new URL(services.ceph.mirrorEndpoint),
+          region: services.ceph.region,
+          ...services.ceph.mirror,
+        },
+        mirror: {
+          url: new URL(services.ceph.mainEndpoint),
+          region: services.ceph.region,
+          ...services.ceph.main,
+        },
+      },
+      logger,
+    );
+    try {
+      await pollUntil('the other sidecar mirrors the bucket its main serves', async () => {
+        const [row] = await rows(y);
+        return row?.is_backed_up === true;
+      });
+      await pollUntil('its scan refused x', async () => refusedLogged.includes(x));
+      expect(other.status().takeoverRefused).toBeGreaterThanOrEqual(1);
+      const [row] = await rows(x);
+      expect(row).toMatchObject({
+        path: 'keep.txt',
+        is_backed_up: false,
+        deleted: false,
+        attempts: 0,
+        lease_owner: null,
+      });
+      const head = await main.send(new HeadObjectCommand({ Bucket: x, Key: 'keep.txt' }));
+      expect(head.ContentLength).toBe(8);
+    } finally {
+      await other.stop();
+      otherAccount.destroy();
+    }
+    // The app's own sidecar (or any sharing its main) converges x as usual.
+    await newTracker();
+    await waitForThreeWayEqual(services, x, { timeoutMs: 60_000 });
   });
 });

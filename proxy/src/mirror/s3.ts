@@ -1,4 +1,4 @@
-import { S3Client } from '@aws-sdk/client-s3';
+import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 
 import type { S3Endpoint } from '../config';
 
@@ -28,4 +28,16 @@ export function isNoSuchBucket(err: unknown): boolean {
 export function errorText(err: unknown): string {
   const e = err as { name?: string; message?: string };
   return `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`.slice(0, 1000);
+}
+
+/** Whether `client`'s endpoint and credentials serve `bucket` (HeadBucket): see tracking/takeover.ts. */
+export async function askBucket(client: S3Client, bucket: string): Promise<'serves' | 'refuses' | 'unknown'> {
+  try {
+    await client.send(new HeadBucketCommand({ Bucket: bucket }));
+    return 'serves';
+  } catch (err) {
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    // 403/404: not this sidecar's bucket; 301: a bucket in another region than MAIN_S3_REGION.
+    return status === 301 || status === 403 || status === 404 ? 'refuses' : 'unknown';
+  }
 }

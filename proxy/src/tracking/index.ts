@@ -24,11 +24,12 @@ import {
 import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
 import { DEFAULT_COPIER_OPTIONS, mirrorKey, type CopierOptions, type MirrorResult } from '../mirror/copier';
-import { errorText, s3ClientFor } from '../mirror/s3';
+import { askBucket, errorText, s3ClientFor } from '../mirror/s3';
 import { createSlots } from '../mirror/slots';
 import { SPOOL_SUBDIR, UploadSpool, type UploadSpoolOptions, type UploadSpoolPort } from '../spool';
 import { WriteJournal, type JournalStats, type JournalTicket } from './journal';
 import { JOURNAL_SUBDIR, stableInstanceId } from './state-dir';
+import { DEFAULT_RECHECK_REFUSED_MS, TakeoverPolicy } from './takeover';
 
 export interface TrackerTuning {
   /** Lease on a claimed row; renewed every third of it while the copy runs. Expired leases are reclaimed. */
@@ -38,6 +39,8 @@ export interface TrackerTuning {
   batchSize: number;
   /** How often pg_database is listed for inventory databases with pending work. */
   scanIntervalMs: number;
+  /** A scanned bucket this sidecar's main refused (HeadBucket 403/404/301) is asked about again after this. */
+  recheckRefusedMs: number;
   /** How often the pending/lag gauges are refreshed from the database. */
   statsIntervalMs: number;
   /** Idle poll when no work was found. */
@@ -53,6 +56,7 @@ export const DEFAULT_TUNING: TrackerTuning = {
   retry: { baseMs: 1_000, maxMs: 300_000 },
   batchSize: 200,
   scanIntervalMs: 30_000,
+  recheckRefusedMs: DEFAULT_RECHECK_REFUSED_MS,
   statsIntervalMs: 15_000,
   idlePollMs: 1_000,
   pools: DEFAULT_POOL_LIMITS,
@@ -69,6 +73,8 @@ export type TrackerStatus = {
   openPools: number;
   knownBuckets: number;
   running: boolean;
+  /** Buckets with inventory databases that this sidecar's main refused (see takeover.ts). */
+  takeoverRefused: number;
   /** Writes forgotten before Postgres recorded them (memory full, and the journal full or absent). */
   eventsDropped: number;
   /** Present when STATE_DIR is set. */
@@ -605,12 +611,27 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     }
   }
 
+  const takeover = new TakeoverPolicy({
+    allowedBuckets: config.allowedBuckets,
+    askMain: (bucket) => askBucket(main!, bucket),
+    recheckRefusedMs: tuning.recheckRefusedMs,
+    onRefused: (bucket) =>
+      logger.info(
+        'inventory scan: main does not serve this bucket; its pending rows are left to other sidecars',
+        {
+          bucket,
+        },
+      ),
+  });
+
+  /** Adds buckets with inventory databases that this sidecar may take over (see takeover.ts). */
   async function scanDatabases(): Promise<void> {
     try {
       const dbs = await pools!.listBucketDatabases();
       for (const { db, bucket } of dbs) {
         const b = bucket ?? (await pools!.bucketOf(db).catch(() => undefined));
-        if (b !== undefined) buckets.add(b);
+        if (b === undefined || buckets.has(b)) continue;
+        if (await takeover.accepts(b)) buckets.add(b);
       }
     } catch (err) {
       logger.debug('inventory database scan failed', { error: errorText(err) });
@@ -771,6 +792,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
         mirrorInFlight: memoryInFlight + dbInFlight,
         openPools: pools?.openPools() ?? 0,
         knownBuckets: buckets.size,
+        takeoverRefused: takeover.refusedCount(),
         running,
         eventsDropped: dropped,
         ...(journal ? { journal: journal.stats() } : {}),
