@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import http, { createServer } from 'node:http';
+import http, { createServer, type ServerResponse } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
 import type { ProxyConfig } from './config';
 import type { WriteSink } from './events';
@@ -69,7 +69,17 @@ export async function startProxy(
     metrics,
     ...(tracker.uploads ? { uploads: tracker.uploads } : {}),
   });
-  const dataServer = createDataServer(config, handler);
+  // While draining, every answer not yet started tells the client not to reuse the connection.
+  const unanswered = new Set<ServerResponse>();
+  const drainConnection = (res: ServerResponse): void => {
+    if (!res.headersSent) res.setHeader('connection', 'close');
+  };
+  const dataServer = createDataServer(config, (req, res) => {
+    if (!accepting) drainConnection(res);
+    unanswered.add(res);
+    res.once('close', () => unanswered.delete(res));
+    return handler(req, res);
+  });
   const adminHttp = createServer(
     createAdminApp(metrics.registry, { ready: () => accepting, details: () => tracker.status?.() ?? {} }),
   );
@@ -90,14 +100,21 @@ export async function startProxy(
     adminAddress,
     async shutdown() {
       accepting = false;
+      for (const res of unanswered) drainConnection(res);
       const closed = new Promise<void>((resolve) => dataServer.close(() => resolve()));
+      // Connections busy now go idle when their response ends: close them then, not after keepAliveTimeout.
       dataServer.closeIdleConnections();
+      const idleSweep = setInterval(() => dataServer.closeIdleConnections(), 100);
       const timer = setTimeout(() => dataServer.closeAllConnections(), config.shutdownGraceMs);
       await closed;
+      clearInterval(idleSweep);
       clearTimeout(timer);
       await tracker.stop();
       await upstream.close();
-      await new Promise<void>((resolve) => adminHttp.close(() => resolve()));
+      const adminClosed = new Promise<void>((resolve) => adminHttp.close(() => resolve()));
+      // A scraper's keep-alive socket would otherwise hold the exit for keepAliveTimeout (5 s).
+      adminHttp.closeAllConnections();
+      await adminClosed;
     },
   };
 }
