@@ -70,14 +70,14 @@ export async function startProxy(
     ...(tracker.uploads ? { uploads: tracker.uploads } : {}),
   });
   // While draining, every answer not yet started tells the client not to reuse the connection.
-  const unanswered = new Set<ServerResponse>();
+  const openResponses = new Set<ServerResponse>();
   const drainConnection = (res: ServerResponse): void => {
     if (!res.headersSent) res.setHeader('connection', 'close');
   };
   const dataServer = createDataServer(config, (req, res) => {
     if (!accepting) drainConnection(res);
-    unanswered.add(res);
-    res.once('close', () => unanswered.delete(res));
+    openResponses.add(res);
+    res.once('close', () => openResponses.delete(res));
     return handler(req, res);
   });
   const adminHttp = createServer(
@@ -100,7 +100,7 @@ export async function startProxy(
     adminAddress,
     async shutdown() {
       accepting = false;
-      for (const res of unanswered) drainConnection(res);
+      for (const res of openResponses) drainConnection(res);
       const closed = new Promise<void>((resolve) => dataServer.close(() => resolve()));
       // Connections busy now go idle when their response ends: close them then, not after keepAliveTimeout.
       dataServer.closeIdleConnections();

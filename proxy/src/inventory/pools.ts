@@ -201,38 +201,36 @@ export class InventoryPools {
  * while it is out, and hand a broken client back as broken (the pool then discards it).
  */
 export async function withClient<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-  const { client, errors, onError } = await checkOut(pool);
+  let broken: Error | undefined;
+  const onError = (err: Error): void => {
+    broken = err;
+  };
+  const client = await checkOut(pool, onError);
   try {
     return await fn(client);
   } catch (err) {
-    errors.broken ??= err instanceof Error && isConnectionError(err) ? err : undefined;
+    broken ??= err instanceof Error && isConnectionError(err) ? err : undefined;
     throw err;
   } finally {
     client.off('error', onError);
-    client.release(errors.broken);
+    client.release(broken);
   }
 }
 
 /**
- * pool.connect() with the error listener attached inside pg-pool's callback, not after an `await`: a server
- * shutting down can send its FATAL in the same TCP read as the ReadyForQuery that completes the connection,
- * and that 'error' is emitted before any promise continuation runs (seen as a crash under pool churn).
+ * pool.connect() with `onError` attached inside pg-pool's callback, not after an `await`: a server shutting
+ * down can send its FATAL in the same TCP read as the ReadyForQuery that completes the connection, and that
+ * 'error' is emitted before any promise continuation runs (seen as a crash under pool churn).
  */
-function checkOut(
-  pool: Pool,
-): Promise<{ client: PoolClient; errors: { broken?: Error }; onError: (err: Error) => void }> {
+function checkOut(pool: Pool, onError: (err: Error) => void): Promise<PoolClient> {
   return new Promise((resolve, reject) => {
     pool.connect((err, client) => {
       if (err || !client) {
         reject(err ?? new Error('pool.connect gave no client'));
         return;
       }
-      const errors: { broken?: Error } = {};
-      const onError = (e: Error): void => {
-        errors.broken ??= e;
-      };
       client.on('error', onError);
-      resolve({ client, errors, onError });
+      resolve(client);
     });
   });
 }
