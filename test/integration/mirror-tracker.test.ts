@@ -38,6 +38,7 @@ import {
   type WriteTracker,
 } from '../../proxy/src/tracking';
 import { startHttpFaultProxy } from '../harness/http-fault-proxy';
+import { directClient } from '../harness/proxy';
 import { spawnNode } from '../harness/process';
 import { controls, loadServices, type TestServices } from '../harness/services';
 import { threeWayDiff, waitForThreeWayEqual } from '../harness/three-way';
@@ -492,12 +493,8 @@ setInterval(() => {}, 1000);
     // sidecar killed before mirroring would. `x` is on the real main; `y` only in the other account.
     const x = await newBucket();
     await main.send(new PutObjectCommand({ Bucket: x, Key: 'keep.txt', Body: 'precious' }));
-    const otherAccount = new S3Client({
-      endpoint: services.ceph.mirrorEndpoint,
+    const otherAccount = directClient(services.ceph.mirrorEndpoint, services.ceph.mirror, {
       region: services.ceph.region,
-      credentials: services.ceph.mirror,
-      forcePathStyle: true,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
     });
     const y = `it-other-${rnd()}`;
     await otherAccount.send(new CreateBucketCommand({ Bucket: y }));
@@ -529,21 +526,8 @@ setInterval(() => {}, 1000);
         }
       },
     } as unknown as Logger;
-    const other = await newTracker(
-      {
-        main: {
-          url: new URL(services.ceph.mirrorEndpoint),
-          region: services.ceph.region,
-          ...services.ceph.mirror,
-        },
-        mirror: {
-          url: new URL(services.ceph.mainEndpoint),
-          region: services.ceph.region,
-          ...services.ceph.main,
-        },
-      },
-      logger,
-    );
+    const ours = testConfig();
+    const other = await newTracker({ main: ours.mirror, mirror: ours.main }, logger);
     try {
       await pollUntil('the other sidecar mirrors the bucket its main serves', async () => {
         const [row] = await rows(y);
