@@ -56,7 +56,11 @@ export interface UpstreamHeaderOptions {
   payloadHash: string;
 }
 
-/** Builds the headers to forward to main, before signing. Lower-case names, single string values. */
+/**
+ * Builds the headers to forward to main, before signing. Lower-case names, single string values: a header
+ * the app sent several times goes as one line, its values joined by `,` as S3 and SigV4 combine them (give
+ * Node's `headersDistinct`: `headers` has them joined by `, ` already, or only the first kept).
+ */
 export function upstreamRequestHeaders(
   incoming: IncomingHttpHeaders,
   options: UpstreamHeaderOptions,
@@ -66,7 +70,7 @@ export function upstreamRequestHeaders(
   for (const [name, value] of Object.entries(incoming)) {
     if (value === undefined || DROPPED_REQUEST_HEADERS.has(name) || hopByHop.has(name)) continue;
     if (options.decodedAwsChunked && AWS_CHUNKED_HEADERS.has(name)) continue;
-    out[name] = Array.isArray(value) ? value.join(', ') : value;
+    out[name] = Array.isArray(value) ? value.join(',') : value;
   }
   if (options.decodedAwsChunked?.contentEncoding)
     out['content-encoding'] = options.decodedAwsChunked.contentEncoding;

@@ -1,6 +1,6 @@
-import { SignatureV4 } from '@smithy/signature-v4';
+import { createHash, createHmac } from 'node:crypto';
 import type { S3Endpoint } from '../config';
-import { NodeSha256 } from './sha256';
+import { uriEncode } from '../s3/request-target';
 
 export type HeaderMap = Record<string, string>;
 
@@ -9,52 +9,126 @@ export interface UnsignedRequest {
   /** Wire path, already URI-encoded once; it is signed as is. */
   path: string;
   query: readonly [string, string | null][];
-  /** Lower-case names. Must include `x-amz-content-sha256`. `date` is dropped: x-amz-date supersedes it. */
+  /**
+   * Exactly the headers to send, lower-case names. Values are byte strings (one char per byte, as Node's
+   * HTTP parser hands them over and as undici writes them): they are signed as those bytes. Must include
+   * `x-amz-content-sha256`.
+   */
   headers: HeaderMap;
 }
 
-/** Signs requests for one endpoint with SigV4 (service s3). */
+/**
+ * Headers sent but never signed. Content-Length and Transfer-Encoding are framing the HTTP client owns (it
+ * drops a zero Content-Length on a bodiless GET, HEAD or DELETE, and chooses chunked for a body of unknown
+ * length), so signing them would sign something that may never arrive. The rest may be changed by any hop,
+ * as the AWS SDKs also assume.
+ */
+export const UNSIGNED_HEADERS: ReadonlySet<string> = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'expect',
+  'te',
+  'trailer',
+  'upgrade',
+  'user-agent',
+  'x-amzn-trace-id',
+]);
+
+const ALGORITHM = 'AWS4-HMAC-SHA256';
+
+/** SigV4 "trimall": trim, and fold runs of spaces and tabs. Only those: other bytes may be part of UTF-8. */
+function canonicalValue(value: string): string {
+  return value.replace(/^[ \t]+|[ \t]+$/g, '').replace(/[ \t]+/g, ' ');
+}
+
+function amzDate(date: Date): string {
+  return date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
+}
+
+/** Parameters sorted by encoded name, then encoded value; a value-less one (`?uploads`) signs as `uploads=`. */
+export function canonicalQuery(query: readonly [string, string | null][]): string {
+  return query
+    .map(([name, value]) => [uriEncode(name, false), uriEncode(value ?? '', false)] as const)
+    .sort(([an, av], [bn, bv]) => (an < bn ? -1 : an > bn ? 1 : av < bv ? -1 : av > bv ? 1 : 0))
+    .map(([name, value]) => `${name}=${value}`)
+    .join('&');
+}
+
+/**
+ * Signs requests for one endpoint with SigV4 (service s3), with node:crypto over the exact bytes sent.
+ * The signing key is derived once per day.
+ */
 export class RequestSigner {
-  private readonly signer: SignatureV4;
   readonly hostHeader: string;
+  private signingKey: { day: string; key: Buffer } | undefined;
 
   constructor(private readonly endpoint: S3Endpoint) {
-    this.signer = new SignatureV4({
-      credentials: { accessKeyId: endpoint.accessKeyId, secretAccessKey: endpoint.secretAccessKey },
-      region: endpoint.region,
-      service: 's3',
-      sha256: NodeSha256,
-      // S3 signs the path as sent: we encode it exactly once ourselves.
-      uriEscapePath: false,
-      applyChecksum: false,
-    });
     this.hostHeader = endpoint.url.host;
   }
 
   /** Returns the headers to send: the input plus host, x-amz-date and authorization. */
-  async sign(request: UnsignedRequest, signingDate?: Date): Promise<HeaderMap> {
-    // A value-less subresource (`?uploads`) is signed as `uploads=`; smithy would drop a null value.
-    // No prototype: a parameter named `toString` or `__proto__` is just a parameter.
-    const query: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
-    for (const [name, raw] of request.query) {
-      const value = raw ?? '';
-      const existing = query[name];
-      if (existing === undefined) query[name] = value;
-      else if (Array.isArray(existing)) existing.push(value);
-      else query[name] = [existing, value];
+  sign(request: UnsignedRequest, signingDate: Date = new Date()): HeaderMap {
+    const date = amzDate(signingDate);
+    const day = date.slice(0, 8);
+    const headers: HeaderMap = { ...request.headers, host: this.hostHeader, 'x-amz-date': date };
+    // `date` would be a second, competing timestamp: x-amz-date supersedes it.
+    delete headers.date;
+    const names = Object.keys(headers)
+      .filter((name) => !UNSIGNED_HEADERS.has(name))
+      .sort();
+    const signedHeaders = names.join(';');
+    const canonicalRequest = [
+      request.method,
+      request.path,
+      canonicalQuery(request.query),
+      names.map((name) => `${name}:${canonicalValue(headers[name]!)}\n`).join(''),
+      signedHeaders,
+      headers['x-amz-content-sha256'] ?? 'UNSIGNED-PAYLOAD',
+    ].join('\n');
+    const scope = `${day}/${this.endpoint.region}/s3/aws4_request`;
+    const stringToSign = [
+      ALGORITHM,
+      date,
+      scope,
+      // latin1: one byte per char, so header values are hashed as the bytes that go on the wire.
+      createHash('sha256').update(canonicalRequest, 'latin1').digest('hex'),
+    ].join('\n');
+    const signature = createHmac('sha256', this.keyFor(day)).update(stringToSign).digest('hex');
+    headers.authorization =
+      `${ALGORITHM} Credential=${this.endpoint.accessKeyId}/${scope}, ` +
+      `SignedHeaders=${signedHeaders}, Signature=${signature}`;
+    return headers;
+  }
+
+  /** Main's credential for a browser-form policy signed at `date`. */
+  policyCredential(date: Date = new Date()): { credential: string; amzDate: string } {
+    const amz = amzDate(date);
+    return {
+      credential: `${this.endpoint.accessKeyId}/${amz.slice(0, 8)}/${this.endpoint.region}/s3/aws4_request`,
+      amzDate: amz,
+    };
+  }
+
+  /** A browser-form policy's signature: the policy's base64 text is the string to sign. */
+  signPolicy(policyBase64: string, amzDateOfCredential: string): string {
+    return createHmac('sha256', this.keyFor(amzDateOfCredential.slice(0, 8)))
+      .update(policyBase64)
+      .digest('hex');
+  }
+
+  private keyFor(day: string): Buffer {
+    if (this.signingKey?.day !== day) {
+      const hmac = (key: string | Buffer, data: string): Buffer =>
+        createHmac('sha256', key).update(data).digest();
+      const dateKey = hmac(`AWS4${this.endpoint.secretAccessKey}`, day);
+      const key = hmac(hmac(hmac(dateKey, this.endpoint.region), 's3'), 'aws4_request');
+      this.signingKey = { day, key };
     }
-    const signed = await this.signer.sign(
-      {
-        method: request.method,
-        protocol: this.endpoint.url.protocol,
-        hostname: this.endpoint.url.hostname,
-        port: this.endpoint.url.port ? Number(this.endpoint.url.port) : undefined,
-        path: request.path,
-        query,
-        headers: { ...request.headers, host: this.hostHeader },
-      },
-      signingDate ? { signingDate } : {},
-    );
-    return signed.headers as HeaderMap;
+    return this.signingKey.key;
   }
 }

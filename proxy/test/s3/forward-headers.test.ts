@@ -65,11 +65,11 @@ describe('upstreamRequestHeaders', () => {
     });
   });
 
-  test('repeated headers are joined into one value', () => {
+  test('repeated headers are joined into one value with `,`, as S3 and SigV4 combine them', () => {
     expect(
       upstreamRequestHeaders({ 'x-amz-meta-x': ['a', 'b'] }, { payloadHash: 'UNSIGNED-PAYLOAD' }),
     ).toEqual({
-      'x-amz-meta-x': 'a, b',
+      'x-amz-meta-x': 'a,b',
       'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
     });
   });
