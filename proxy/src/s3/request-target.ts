@@ -19,7 +19,7 @@ export interface ParseTargetInput {
   virtualHostBases: readonly string[];
 }
 
-/** Presigned-URL parameters the app's SDK added; the proxy signs anew. */
+/** SigV4 presigned-URL parameters the app's SDK added; the proxy signs anew. */
 const PRESIGN_PARAMS = new Set([
   'x-amz-algorithm',
   'x-amz-credential',
@@ -61,6 +61,12 @@ export function bucketFromHost(host: string | undefined, bases: readonly string[
   return undefined;
 }
 
+/**
+ * SigV2 presigned-URL parameters. `Expires` only means that next to the other two: alone it is not S3's
+ * (and S3 refuses a request that carries two kinds of authentication, so none may reach main).
+ */
+const SIGV2_PRESIGN_PARAMS = new Set(['AWSAccessKeyId', 'Signature', 'Expires']);
+
 function parseQuery(raw: string): [string, string | null][] {
   const params: [string, string | null][] = [];
   if (raw === '') return params;
@@ -71,7 +77,8 @@ function parseQuery(raw: string): [string, string | null][] {
     if (PRESIGN_PARAMS.has(name.toLowerCase())) continue;
     params.push([name, eq === -1 ? null : decodeQueryComponent(part.slice(eq + 1))]);
   }
-  return params;
+  const sigV2 = params.some(([name]) => name === 'AWSAccessKeyId' || name === 'Signature');
+  return sigV2 ? params.filter(([name]) => !SIGV2_PRESIGN_PARAMS.has(name)) : params;
 }
 
 function stripAbsoluteForm(rawUrl: string): string {
@@ -79,17 +86,6 @@ function stripAbsoluteForm(rawUrl: string): string {
   const match = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(rawUrl);
   const rest = match ? rawUrl.slice(match[0].length) : rawUrl;
   return rest === '' || rest.startsWith('?') ? '/' + rest : rest;
-}
-
-function assertNoDotSegments(key: string): void {
-  // A server or intermediary that normalises `..` could turn a key into another bucket's path.
-  for (const segment of key.split('/')) {
-    if (segment === '.' || segment === '..') {
-      throw s3Errors.invalidArgument(
-        'Object keys with "." or ".." path segments are not accepted by the proxy.',
-      );
-    }
-  }
 }
 
 // A lone UTF-16 surrogate has no UTF-8 form: it could never be encoded for main (encodeURIComponent throws).
@@ -127,7 +123,6 @@ export function parseRequestTarget(input: ParseTargetInput): RequestTarget {
   if (key !== undefined) {
     if (Buffer.byteLength(key) > 1024)
       throw s3Errors.invalidArgument('Object keys are limited to 1024 bytes.');
-    assertNoDotSegments(key);
   }
   return { bucket, key, query, addressing };
 }
