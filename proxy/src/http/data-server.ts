@@ -27,6 +27,9 @@ export function createDataServer(
     },
     (req, res) => void handler(req, res),
   );
+  // `Expect: 100-continue` goes to the handler too, which sends 100 only once it has admitted the request
+  // (Node would otherwise invite every body at once, even one the proxy is about to refuse).
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => void handler(req, res));
   // A stalled upload or download is cut, which aborts the upstream request too.
   server.timeout = config.clientIdleTimeoutMs;
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
 import { createAwsChunkedDecoder, planAwsChunked, type AwsChunkedDecoder } from '../chunked';
+import { s3Errors } from '../s3/errors';
 
 /** The body to send upstream, and what the proxy learnt about it on the way. */
 export interface UpstreamBody {
@@ -86,6 +87,16 @@ function passThroughBody(
     bytesForwarded: () => n,
     failure: () => failed,
   };
+}
+
+/**
+ * Refuses a PUT body of unknown length (chunked, no Content-Length, not aws-chunked with its decoded
+ * length) as S3 does: 411 MissingContentLength, before the body is invited with 100 Continue.
+ */
+export function checkBodyFraming(method: string, headers: IncomingMessage['headers']): void {
+  if (method !== 'PUT' || headers['content-length'] !== undefined) return;
+  if (headers['transfer-encoding'] === undefined || planAwsChunked(headers)) return;
+  throw s3Errors.missingContentLength();
 }
 
 /**

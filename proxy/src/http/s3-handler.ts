@@ -31,7 +31,9 @@ import {
   provisionalEvent,
   type RequestFacts,
 } from '../tracking/write-events';
-import { prepareUpstreamBody, type UpstreamBody } from './request-body';
+import { formBoundary } from '../s3/post-form';
+import { preparePostObjectBody } from './post-object-body';
+import { checkBodyFraming, prepareUpstreamBody, type UpstreamBody } from './request-body';
 
 export interface S3HandlerDeps {
   config: ProxyConfig;
@@ -92,9 +94,41 @@ async function sendAllowedBucketList(
   const xml = filterBucketList(Buffer.concat(held.chunks).toString('utf8'), allowed);
   const headers = downstreamResponseHeaders(upstream.headers);
   delete headers['content-md5'];
-  res.writeHead(upstream.statusCode, { ...headers, 'content-length': String(Buffer.byteLength(xml)) });
+  writeResponseHead(res, upstream.statusCode, {
+    ...headers,
+    'content-length': String(Buffer.byteLength(xml)),
+  });
   res.end(xml);
   return Buffer.byteLength(xml);
+}
+
+/** A form upload's headers: no header signature (the form carries main's), no payload hash. */
+function formUploadHeaders(headers: Record<string, string>, host: string): Record<string, string> {
+  const sent: Record<string, string> = { ...headers, host };
+  delete sent['x-amz-content-sha256'];
+  return sent;
+}
+
+function expectsContinue(req: IncomingMessage): boolean {
+  return /\b100-continue\b/i.test(header(req, 'expect') ?? '');
+}
+
+/**
+ * Sends main's status and headers byte for byte (header values are latin1 strings: one char per byte).
+ * Content-Disposition goes first: a Content-Disposition that Node meets after Content-Length is re-encoded
+ * as UTF-8 (nodejs/node#46528), which refuses or garbles a value with non-ASCII bytes, such as an object
+ * stored with a UTF-8 file name.
+ */
+function writeResponseHead(
+  res: ServerResponse,
+  statusCode: number,
+  headers: Record<string, string | string[]>,
+): void {
+  const disposition = headers['content-disposition'];
+  res.writeHead(
+    statusCode,
+    disposition === undefined ? headers : { 'content-disposition': disposition, ...headers },
+  );
 }
 
 function requestFacts(req: IncomingMessage, body: UpstreamBody): RequestFacts {
@@ -267,6 +301,8 @@ export function createS3Handler(deps: S3HandlerDeps) {
     const method = req.method ?? 'GET';
     let op: S3Operation = { name: 'Unknown' };
     let target: RequestTarget | undefined;
+    /** The object a successful write changed: the target, or for a form upload the form's key. */
+    let written: RequestTarget = { query: [], addressing: 'path' };
     let body: UpstreamBody | undefined;
     let spooled: SpoolFile | undefined;
     let bytesOut = 0;
@@ -330,28 +366,44 @@ export function createS3Handler(deps: S3HandlerDeps) {
         virtualHostBases: config.virtualHostBases,
       });
       op = classifyOperation(method, target, req.headers['x-amz-copy-source'] !== undefined);
+      written = target;
       checkAllowed(config, target, req);
+      checkBodyFraming(method, req.headers);
+      // The server leaves `Expect: 100-continue` to us: invite the body only once the request is admitted.
+      if (expectsContinue(req)) res.writeContinue();
 
       // A single PutObject's body is the whole object: tee it into the spool on its way to main.
       const spool = op.name === 'PutObject' ? uploads : undefined;
       const bucket = target.bucket!;
       const key = target.key!;
-      body = await prepareUpstreamBody(
-        req,
-        (err) => abort.abort(err),
-        spool &&
-          ((length) => {
-            spooled = spool.begin(bucket, key, length, req.headers);
-            return spooled?.tap;
-          }),
-      );
+      // A browser form upload names its key in the form, and is authenticated by the form alone.
+      const formBoundaryOfPost =
+        op.name === 'PostObject' ? formBoundary(header(req, 'content-type')) : undefined;
+      if (formBoundaryOfPost !== undefined) {
+        const form = await preparePostObjectBody(req, formBoundaryOfPost, signer, (err) => abort.abort(err));
+        body = form.body;
+        if (form.key !== undefined) written = { ...target, key: form.key };
+      } else {
+        body = await prepareUpstreamBody(
+          req,
+          (err) => abort.abort(err),
+          spool &&
+            ((length) => {
+              spooled = spool.begin(bucket, key, length, req.headers);
+              return spooled?.tap;
+            }),
+        );
+      }
       const path = upstreamPath(target);
-      const headers = upstreamRequestHeaders(req.headers, {
+      const headers = upstreamRequestHeaders(req.headersDistinct, {
         ...(body.decoder ? { decodedAwsChunked: { contentEncoding: body.contentEncoding ?? null } } : {}),
         ...(body.contentLength !== undefined ? { contentLength: body.contentLength } : {}),
         payloadHash: payloadHashFor(req.headers, body.decoder === undefined),
       });
-      const signed = await signer.sign({ method, path, query: target.query, headers });
+      const signed =
+        formBoundaryOfPost !== undefined
+          ? formUploadHeaders(headers, signer.hostHeader)
+          : signer.sign({ method, path, query: target.query, headers });
 
       const upstreamStarted = process.hrtime.bigint();
       const response = await upstream.request({
@@ -375,7 +427,7 @@ export function createS3Handler(deps: S3HandlerDeps) {
       // A write main acknowledged is recorded (journaled) BEFORE the app sees the status.
       let tracking: BodyTracking | undefined;
       let held: HeldBody | undefined;
-      if (isTrackedSuccess(op, response.statusCode)) {
+      if (isTrackedSuccess(op, response.statusCode) && written.key !== undefined) {
         if (BODY_TRACKED_OPERATIONS.has(op.name)) {
           // Main has done the write: finish reading its answer even if the app goes away meanwhile.
           keepUpstreamBody = true;
@@ -392,7 +444,7 @@ export function createS3Handler(deps: S3HandlerDeps) {
           // Before the event: the copy that the event triggers must find the spooled body.
           if (op.name === 'PutObject')
             uploads?.acknowledge(spooled, target.bucket!, target.key!, response.headers);
-          for (const event of eventsFromHeaders(op, target, response.headers, requestFacts(req, body))) {
+          for (const event of eventsFromHeaders(op, written, response.headers, requestFacts(req, body))) {
             sink.record(event);
           }
         }
@@ -403,7 +455,7 @@ export function createS3Handler(deps: S3HandlerDeps) {
         finishWithoutApp(response.body, held, tracking);
         return;
       }
-      res.writeHead(response.statusCode, downstreamResponseHeaders(response.headers));
+      writeResponseHead(res, response.statusCode, downstreamResponseHeaders(response.headers));
       if (held) {
         for (const chunk of held.chunks) res.write(chunk);
         bytesOut = held.bytes;

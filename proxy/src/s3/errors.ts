@@ -36,6 +36,13 @@ export const s3Errors = {
     new S3Error('ServiceUnavailable', msg, 503),
   badGateway: (msg = 'The proxy could not reach the main S3 endpoint.') =>
     new S3Error('InternalError', msg, 502),
+  malformedPostRequest: (msg = 'The body of your POST request is not well-formed multipart/form-data.') =>
+    new S3Error('MalformedPOSTRequest', msg, 400),
+  maxPostPreDataLengthExceeded: (
+    msg = 'Your POST request fields preceding the upload file were too large.',
+  ) => new S3Error('MaxPostPreDataLengthExceededError', msg, 400),
+  invalidPolicyDocument: (msg = 'Invalid Policy: Invalid JSON.') =>
+    new S3Error('InvalidPolicyDocument', msg, 400),
   entityTooLarge: (msg = 'Your proposed upload exceeds the maximum allowed size.') =>
     new S3Error('EntityTooLarge', msg, 400),
 };

@@ -76,6 +76,8 @@ const BUCKET_SUBRESOURCES = new Set([
 function bucketOperation(method: string, target: RequestTarget): S3Operation {
   const sub = target.query.find(([n]) => BUCKET_SUBRESOURCES.has(n))?.[0];
   if (method === 'POST' && sub === 'delete') return { name: 'DeleteObjects', tracks: 'multi-delete' };
+  // A browser form upload: the key is in the form.
+  if (method === 'POST' && sub === undefined) return { name: 'PostObject', tracks: 'put' };
   const verb = { GET: 'Get', HEAD: 'Head', PUT: 'Put', DELETE: 'Delete', POST: 'Post' }[method] ?? 'Unknown';
   if (sub === undefined) {
     if (method === 'GET') return { name: 'ListObjects' };

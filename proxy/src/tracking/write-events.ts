@@ -28,7 +28,9 @@ export interface RequestFacts {
 
 /** True when the request may have changed an object: a tracked operation answered with 2xx. */
 export function isTrackedSuccess(op: S3Operation, status: number): boolean {
-  return op.tracks !== undefined && status >= 200 && status <= 299;
+  if (op.tracks === undefined) return false;
+  // A form upload with success_action_redirect answers 303 once the object is stored.
+  return (status >= 200 && status <= 299) || (op.name === 'PostObject' && status === 303);
 }
 
 function objectEvent(
@@ -58,9 +60,11 @@ export function eventsFromHeaders(
   acknowledgedAt = new Date(),
 ): WriteEvent[] {
   const event = objectEvent(op, target, headers, acknowledgedAt);
-  if (op.name === 'PutObject') {
+  if (op.name === 'PutObject' || op.name === 'PostObject') {
     const etag = first(headers.etag);
     if (etag) event.etag = etag;
+  }
+  if (op.name === 'PutObject') {
     if (request.contentLength !== undefined) event.size = request.contentLength;
     if (request.contentType) event.contentType = request.contentType;
     if (request.checksums && Object.keys(request.checksums).length > 0) event.checksums = request.checksums;

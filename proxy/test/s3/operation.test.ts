@@ -22,6 +22,7 @@ describe('classifyOperation', () => {
     ['DELETE', '/bkt', false, 'DeleteBucket', undefined],
     ['HEAD', '/bkt', false, 'HeadBucket', undefined],
     ['POST', '/bkt?delete', false, 'DeleteObjects', 'multi-delete'],
+    ['POST', '/bkt', false, 'PostObject', 'put'],
     ['GET', '/bkt/k', false, 'GetObject', undefined],
     ['HEAD', '/bkt/k', false, 'HeadObject', undefined],
     ['GET', '/bkt/k?tagging', false, 'GetObjectTagging', undefined],
@@ -54,7 +55,13 @@ describe('classifyOperation', () => {
   });
 
   test('only operations that change an object are tracked', () => {
-    const tracked = ['PUT /bkt/k', 'POST /bkt/k?uploadId=u', 'DELETE /bkt/k', 'POST /bkt?delete'];
+    const tracked = [
+      'PUT /bkt/k',
+      'POST /bkt/k?uploadId=u',
+      'DELETE /bkt/k',
+      'POST /bkt?delete',
+      'POST /bkt',
+    ];
     const untracked = [
       'PUT /bkt/k?partNumber=2&uploadId=u',
       'POST /bkt/k?uploads',
