@@ -5,6 +5,7 @@ import path from 'node:path';
 
 import { startCeph, type CephCluster } from './ceph';
 import { startPostgres, type PostgresServer } from './postgres';
+import { startSignatureAuditRelay, type SignatureAuditRelay } from './signature-audit';
 import { SERVICES_ENV, startControlServer, type TestServices } from './services';
 
 /** What teardown needs; kept on globalThis (global setup and teardown run in the same realm). */
@@ -12,6 +13,7 @@ export interface HarnessState {
   ceph?: CephCluster;
   postgres?: PostgresServer;
   control?: { close(): Promise<void> };
+  signatureAudit?: SignatureAuditRelay;
   servicesFile?: string;
 }
 export const HARNESS_KEY = '__s3mHarness';
@@ -38,6 +40,9 @@ export default async function globalSetup(): Promise<void> {
   log(`Ceph RGW up in ${c.bringUpMs} ms (main ${c.mainEndpoint}, mirror ${c.mirrorEndpoint})`);
   log(pg.controllable ? `embedded Postgres up in ${pg.bringUpMs} ms` : 'Postgres from POSTGRES_URL');
 
+  // Every proxy the harness starts reaches main through it (see signature-audit.ts).
+  state.signatureAudit = await startSignatureAuditRelay(c.mainEndpoint);
+
   const token = crypto.randomBytes(16).toString('hex');
   const control = await startControlServer(
     {
@@ -54,6 +59,7 @@ export default async function globalSetup(): Promise<void> {
   const services: TestServices = {
     ceph: {
       mainEndpoint: c.mainEndpoint,
+      proxyMainEndpoint: state.signatureAudit.url,
       mirrorEndpoint: c.mirrorEndpoint,
       region: c.region,
       main: c.main,

@@ -18,6 +18,21 @@ function scanForSecrets(servicesFile: string): void {
   }
 }
 
+/** Fails the run when any request a harness proxy sent to main was not signed exactly as it arrived. */
+function checkSignatureAudit(state: HarnessState): void {
+  const audit = state.signatureAudit;
+  if (!audit) return;
+  process.stderr.write(
+    `[harness] signature audit: ${audit.audited} requests to main, ${audit.findings.length} mismatches\n`,
+  );
+  if (audit.findings.length > 0) {
+    throw new Error(
+      `requests whose arrived headers differ from the signed ones:\n` +
+        audit.findings.map((f) => `${f.request}: ${f.problem}`).join('\n'),
+    );
+  }
+}
+
 export default async function globalTeardown(): Promise<void> {
   const state = (globalThis as Record<string, unknown>)[HARNESS_KEY] as HarnessState | undefined;
   if (!state) return;
@@ -25,9 +40,11 @@ export default async function globalTeardown(): Promise<void> {
   let scanError: unknown;
   try {
     if (state.servicesFile) scanForSecrets(state.servicesFile);
+    checkSignatureAudit(state);
   } catch (err) {
     scanError = err;
   }
+  await state.signatureAudit?.close().catch(() => undefined);
   await state.control?.close().catch(() => undefined);
   await Promise.all([state.ceph?.stop(), state.postgres?.destroy()]);
   if (state.servicesFile) fs.rmSync(path.dirname(state.servicesFile), { recursive: true, force: true });

@@ -27,7 +27,7 @@ export function proxyEnv(
   overrides: Record<string, string> = {},
 ): Record<string, string> {
   return {
-    MAIN_S3_ENDPOINT: services.ceph.mainEndpoint,
+    MAIN_S3_ENDPOINT: services.ceph.proxyMainEndpoint,
     MAIN_ACCESS_KEY: services.ceph.main.accessKeyId,
     MAIN_SECRET_KEY: services.ceph.main.secretAccessKey,
     MAIN_S3_REGION: services.ceph.region,

@@ -24,6 +24,8 @@ import type { S3Credentials } from './ceph';
 export interface TestServices {
   ceph: {
     mainEndpoint: string;
+    /** Main through the signature audit relay: what harness proxies use as MAIN_S3_ENDPOINT. */
+    proxyMainEndpoint: string;
     mirrorEndpoint: string;
     region: string;
     main: S3Credentials;

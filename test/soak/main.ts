@@ -89,6 +89,7 @@ async function main(): Promise<number> {
     const services: TestServices = {
       ceph: {
         mainEndpoint: ceph.mainEndpoint,
+        proxyMainEndpoint: ceph.mainEndpoint,
         mirrorEndpoint: ceph.mirrorEndpoint,
         region: ceph.region,
         main: ceph.main,
