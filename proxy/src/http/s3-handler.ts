@@ -302,7 +302,7 @@ export function createS3Handler(deps: S3HandlerDeps) {
     let op: S3Operation = { name: 'Unknown' };
     let target: RequestTarget | undefined;
     /** The object a successful write changed: the target, or for a form upload the form's key. */
-    let written: RequestTarget = { query: [], addressing: 'path' };
+    let written: RequestTarget | undefined;
     let body: UpstreamBody | undefined;
     let spooled: SpoolFile | undefined;
     let bytesOut = 0;
@@ -427,7 +427,7 @@ export function createS3Handler(deps: S3HandlerDeps) {
       // A write main acknowledged is recorded (journaled) BEFORE the app sees the status.
       let tracking: BodyTracking | undefined;
       let held: HeldBody | undefined;
-      if (isTrackedSuccess(op, response.statusCode) && written.key !== undefined) {
+      if (isTrackedSuccess(op, response.statusCode) && written?.key !== undefined) {
         if (BODY_TRACKED_OPERATIONS.has(op.name)) {
           // Main has done the write: finish reading its answer even if the app goes away meanwhile.
           keepUpstreamBody = true;
