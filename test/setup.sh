@@ -2,6 +2,8 @@
 # What a fresh Debian 12 machine needs before `npm test`, installed only when missing (as root):
 #   - Ceph RGW, the real S3 the integration tests run against (radosgw, ceph-mon, ceph-osd, ceph-common);
 #   - psql, which the sandbox test runs as the sandbox prints it (postgresql-client);
+#   - the S3 clients of the compatibility matrix (test/clients/): boto3 for Debian's python3, the AWS CLI,
+#     s3cmd, rclone and curl;
 #   - node_modules (npm ci), when absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +11,12 @@ cd "$(dirname "$0")/.."
 packages=()
 command -v radosgw >/dev/null 2>&1 || packages+=(radosgw ceph-mon ceph-osd ceph-common)
 command -v psql >/dev/null 2>&1 || packages+=(postgresql-client)
+# Debian's own python3 and aws, by path: a pyenv or pip copy earlier on PATH is another client.
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1 || packages+=(python3 python3-boto3)
+[ -x /usr/bin/aws ] || packages+=(awscli)
+command -v s3cmd >/dev/null 2>&1 || packages+=(s3cmd)
+command -v rclone >/dev/null 2>&1 || packages+=(rclone)
+command -v curl >/dev/null 2>&1 || packages+=(curl)
 if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "test/setup.sh: needs root to apt-get install ${packages[*]}" >&2
@@ -20,5 +28,7 @@ if [ ${#packages[@]} -gt 0 ]; then
 fi
 echo "radosgw: $(radosgw --version 2>/dev/null | head -n 1)"
 echo "psql: $(psql --version)"
+echo "clients: boto3 $(/usr/bin/python3 -c 'import boto3; print(boto3.__version__)'), $(/usr/bin/aws --version 2>&1 | cut -d' ' -f1)," \
+  "$(s3cmd --version), $(rclone version | head -n 1), $(curl --version | head -n 1 | cut -d' ' -f1-2)"
 
 [ -d node_modules ] || npm ci
