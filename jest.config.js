@@ -11,6 +11,10 @@ module.exports = {
         '<rootDir>/webhook/test/**/*.test.ts',
         // The benchmark's pure statistics and chart code.
         '<rootDir>/test/bench/**/*.test.ts',
+        // The client matrix's pure comparison and rendering.
+        '<rootDir>/test/clients/**/*.test.ts',
+        // The harness's own pure checks (the signature audit).
+        '<rootDir>/test/harness/**/*.test.ts',
       ],
       transform: { '^.+\\.ts$': tsJest },
       testEnvironment: 'node',
