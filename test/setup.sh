@@ -3,7 +3,7 @@
 #   - Ceph RGW, the real S3 the integration tests run against (radosgw, ceph-mon, ceph-osd, ceph-common);
 #   - psql, which the sandbox test runs as the sandbox prints it (postgresql-client);
 #   - the S3 clients of the compatibility matrix (test/clients/): boto3 for Debian's python3, the AWS CLI,
-#     s3cmd, rclone and curl;
+#     s3cmd, rclone, curl, and Go with the AWS SDK for Go v2 (its driver is built offline from Debian's sources);
 #   - node_modules (npm ci), when absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,8 @@ command -v psql >/dev/null 2>&1 || packages+=(postgresql-client)
 command -v s3cmd >/dev/null 2>&1 || packages+=(s3cmd)
 command -v rclone >/dev/null 2>&1 || packages+=(rclone)
 command -v curl >/dev/null 2>&1 || packages+=(curl)
+[ -x /usr/bin/go ] || packages+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/aws/aws-sdk-go-v2/service/s3 ] || packages+=(golang-github-aws-aws-sdk-go-v2-dev)
 if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "test/setup.sh: needs root to apt-get install ${packages[*]}" >&2
@@ -29,6 +31,7 @@ fi
 echo "radosgw: $(radosgw --version 2>/dev/null | head -n 1)"
 echo "psql: $(psql --version)"
 echo "clients: boto3 $(/usr/bin/python3 -c 'import boto3; print(boto3.__version__)'), $(/usr/bin/aws --version 2>&1 | cut -d' ' -f1)," \
-  "$(s3cmd --version), $(rclone version | head -n 1), $(curl --version | head -n 1 | cut -d' ' -f1-2)"
+  "$(s3cmd --version), $(rclone version | head -n 1), $(curl --version | head -n 1 | cut -d' ' -f1-2)," \
+  "$(/usr/bin/go version | cut -d' ' -f3)"
 
 [ -d node_modules ] || npm ci
