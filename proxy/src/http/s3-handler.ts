@@ -109,6 +109,30 @@ function formUploadHeaders(headers: Record<string, string>, host: string): Recor
   return sent;
 }
 
+/** Bounds on reading the body of a request refused before its body was used. */
+const REFUSED_BODY_MAX_BYTES = 1024 * 1024;
+const REFUSED_BODY_MAX_MS = 2_000;
+
+/** Reads and drops what is left of a refused request's body, within bounds; never fails. */
+function drainBriefly(req: IncomingMessage): Promise<void> {
+  return new Promise((resolve) => {
+    let bytes = 0;
+    const done = (): void => {
+      clearTimeout(timer);
+      req.off('data', count);
+      req.pause();
+      resolve();
+    };
+    const count = (chunk: Buffer): void => {
+      bytes += chunk.length;
+      if (bytes > REFUSED_BODY_MAX_BYTES) done();
+    };
+    const timer = setTimeout(done, REFUSED_BODY_MAX_MS);
+    req.on('data', count).once('end', done).once('error', done).once('close', done);
+    req.resume();
+  });
+}
+
 function expectsContinue(req: IncomingMessage): boolean {
   return /\b100-continue\b/i.test(header(req, 'expect') ?? '');
 }
@@ -475,6 +499,9 @@ export function createS3Handler(deps: S3HandlerDeps) {
       if (err instanceof S3Error) {
         outcome = 'rejected';
         metrics.rejected.inc({ code: err.code });
+        // A client that sends its body without waiting would get a broken pipe instead of the answer: read
+        // (and drop) a short rest of the body first, as S3 does, unless it waits for 100 Continue.
+        if (!req.complete && !expectsContinue(req) && body === undefined) await drainBriefly(req);
         sendError(res, err, resource, requestId, !req.complete);
         return;
       }
