@@ -106,7 +106,7 @@ export async function startHttpFaultProxy(
         },
         (up) => {
           entry.status = up.statusCode ?? 0;
-          res.writeHead(up.statusCode ?? 502, up.rawHeaders);
+          res.writeHead(up.statusCode ?? 502, dispositionFirst(up.rawHeaders));
           up.pipe(res);
           up.on('error', () => res.destroy());
         },
@@ -153,4 +153,17 @@ export async function startHttpFaultProxy(
       });
     },
   };
+}
+
+/**
+ * Raw headers with Content-Disposition first: one that Node meets after Content-Length is re-encoded and
+ * refused when it has non-ASCII bytes (nodejs/node#46528; the proxy does the same).
+ */
+function dispositionFirst(raw: string[]): string[] {
+  const first: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    (raw[i]!.toLowerCase() === 'content-disposition' ? first : rest).push(raw[i]!, raw[i + 1]!);
+  }
+  return [...first, ...rest];
 }
