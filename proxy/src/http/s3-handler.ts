@@ -451,7 +451,9 @@ export function createS3Handler(deps: S3HandlerDeps) {
       // A write main acknowledged is recorded (journaled) BEFORE the app sees the status.
       let tracking: BodyTracking | undefined;
       let held: HeldBody | undefined;
-      if (isTrackedSuccess(op, response.statusCode) && written?.key !== undefined) {
+      // DeleteObjects names its keys in the answer; every other tracked write needs the written key.
+      const recordable = op.tracks === 'multi-delete' || written?.key !== undefined;
+      if (isTrackedSuccess(op, response.statusCode) && recordable) {
         if (BODY_TRACKED_OPERATIONS.has(op.name)) {
           // Main has done the write: finish reading its answer even if the app goes away meanwhile.
           keepUpstreamBody = true;
