@@ -19,6 +19,8 @@ export interface S3Endpoint {
   secretAccessKey: string;
 }
 
+export type StateDirSetting = { kind: 'path'; path: string } | { kind: 'default' } | { kind: 'off' };
+
 export interface HostPort {
   host: string;
   port: number;
@@ -43,10 +45,11 @@ export interface ProxyConfig {
   /** Concurrent mirror copies per sidecar. */
   mirrorConcurrency: number;
   /**
-   * Directory for the write-ahead journal of acknowledged writes (STATE_DIR). Unset: memory only, and the
-   * proxy writes nothing to disk.
+   * Where the write-ahead journal of acknowledged writes and the upload spool live (STATE_DIR): a path; the
+   * default directory (unset: see tracking/state-dir.ts); or off (`STATE_DIR=off`: memory only, nothing on
+   * disk, and a kill can lose acknowledged writes until the scanner finds them).
    */
-  stateDir?: string;
+  stateDir: StateDirSetting;
   /** Bound of the journal on disk (JOURNAL_MAX_BYTES, default 256 MiB). */
   journalMaxBytes?: number;
   /**
@@ -179,11 +182,12 @@ export function loadConfig(env: Env): ProxyConfig {
   };
 }
 
-function parseStateDir(env: Env): { stateDir?: string } {
+function parseStateDir(env: Env): { stateDir: StateDirSetting } {
   const raw = optional(env, 'STATE_DIR', '');
-  if (raw === '') return {};
-  if (!raw.startsWith('/')) throw new ConfigError('STATE_DIR', 'must be an absolute path');
-  return { stateDir: raw };
+  if (raw === '') return { stateDir: { kind: 'default' } };
+  if (raw.toLowerCase() === 'off') return { stateDir: { kind: 'off' } };
+  if (!raw.startsWith('/')) throw new ConfigError('STATE_DIR', 'must be an absolute path, or off');
+  return { stateDir: { kind: 'path', path: raw } };
 }
 
 /** Values that must never appear in output. */

@@ -4,13 +4,21 @@ import { createLogger } from './log';
 import { createMetrics } from './metrics';
 import { startProxy, type WriteTrackerLike } from './app';
 import { createWriteTracker } from './tracking';
+import { StateDirError } from './tracking/state-dir';
+
+/** One JSON line on stderr, for failures before (or instead of) the logger: every line is JSON. */
+function printFatal(message: string, fields: Record<string, unknown> = {}): void {
+  process.stderr.write(
+    `${JSON.stringify({ level: 'error', message, ...fields, timestamp: new Date().toISOString() })}\n`,
+  );
+}
 
 function configOrExit(): ProxyConfig {
   try {
     return loadConfig(process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`config error: ${err.message}\n`);
+      printFatal(`config error: ${err.message}`, { variable: err.variable });
       process.exit(2);
     }
     throw err;
@@ -53,6 +61,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`fatal: ${(err as Error).message}\n`);
+  if (err instanceof StateDirError) {
+    printFatal(`config error: STATE_DIR: ${err.message}`, { variable: err.variable });
+    process.exit(2);
+  }
+  printFatal(`fatal: ${(err as Error).message}`);
   process.exit(1);
 });

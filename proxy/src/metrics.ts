@@ -23,6 +23,7 @@ export const METRIC_NAMES = {
   inventoryMemoryQueue: 's3mirror_inventory_memory_queue',
   inventoryEventsDropped: 's3mirror_inventory_events_dropped_total',
   journalBytes: 's3mirror_inventory_journal_bytes',
+  journalEnabled: 's3mirror_inventory_journal_enabled',
   journalUnjournaled: 's3mirror_inventory_journal_unjournaled_total',
   journalReplayed: 's3mirror_inventory_journal_replayed_total',
   journalDamagedLines: 's3mirror_inventory_journal_damaged_lines_total',
@@ -141,6 +142,11 @@ export function createMetrics() {
     inventoryEventsDropped: new Counter({
       name: METRIC_NAMES.inventoryEventsDropped,
       help: 'Acknowledged writes forgotten before Postgres recorded them (memory and journal full); run resync',
+      registers,
+    }),
+    journalEnabled: new Gauge({
+      name: METRIC_NAMES.journalEnabled,
+      help: '1 when acknowledged writes are journaled on disk before the answer (STATE_DIR); 0 with STATE_DIR=off',
       registers,
     }),
     journalBytes: new Gauge({

@@ -95,7 +95,7 @@ export function inPrivateMountNamespace(setup: string): string[] {
  * readOnlyRootFilesystem), keeping `writable` (if any) writable as its own bind mount, then execs node.
  * Only the namespace sees the change. `remount,bind,ro` sets the flag of the mount, never the filesystem's.
  */
-function readOnlyRootWrapper(writable: string | undefined): string[] {
+export function readOnlyRootWrapper(writable: string | undefined): string[] {
   if (writable !== undefined && !/^\/[\w./-]+$/.test(writable)) throw new Error(`unsafe path ${writable}`);
   const keep = writable ? `mount --bind '${writable}' '${writable}' && ` : '';
   return inPrivateMountNamespace(`${keep}mount -o remount,bind,ro /`);
@@ -116,5 +116,6 @@ export function canRunOnReadOnlyRoot(): boolean {
  * on free ports, and waits for /readyz.
  */
 export async function startProxyOnReadOnlyRoot(env: Record<string, string>): Promise<ProxyInstance> {
-  return startProxyProcess(env, { wrapper: readOnlyRootWrapper(env.STATE_DIR) });
+  const writable = env.STATE_DIR?.startsWith('/') ? env.STATE_DIR : undefined;
+  return startProxyProcess(env, { wrapper: readOnlyRootWrapper(writable) });
 }

@@ -1,3 +1,7 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { freePorts } from './free-port';
 import { spawnNode, type NodeProcess } from './process';
@@ -55,6 +59,9 @@ export async function startProxyProcess(
     ADMIN_ADDR: `127.0.0.1:${freeAdminPort}`,
     ...PROXY_IMAGE_ENV,
     ...env,
+    // Each proxy its own state directory unless the test names one ('' = the proxy's default, 'off' = none):
+    // the default is keyed by port, and a later test's proxy on a reused port would replay this one's journal.
+    STATE_DIR: env.STATE_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 's3m-state-')),
   };
   // `env` may name the ports itself (a restart with a previous instance's env): use what the proxy gets.
   const portOf = (addr: string): number => Number(addr.slice(addr.lastIndexOf(':') + 1));

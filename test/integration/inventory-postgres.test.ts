@@ -143,6 +143,7 @@ test('a tracker starts with Postgres unreachable, keeps a bounded queue, and nev
       shutdownGraceMs: 2000,
       pendingMemoryLimit: 5,
       mirrorConcurrency: 1,
+      stateDir: { kind: 'off' },
     },
     logger,
     metrics,

@@ -75,6 +75,7 @@ export function testConfig(): ProxyConfig {
     shutdownGraceMs: 10_000,
     pendingMemoryLimit: 10_000,
     mirrorConcurrency: 4,
+    stateDir: { kind: 'off' },
   };
 }
 

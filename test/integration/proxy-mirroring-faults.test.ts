@@ -5,6 +5,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 import {
@@ -23,10 +24,19 @@ import {
 import { Client } from 'pg';
 
 import { inventoryRows } from '../harness/inventory-rows';
-import { appClient, directClient, proxyEnv, startProxyProcess, type ProxyInstance } from '../harness/proxy';
+import { spawnNode } from '../harness/process';
+import {
+  appClient,
+  directClient,
+  PROXY_MAIN,
+  proxyEnv,
+  startProxyProcess,
+  type ProxyInstance,
+} from '../harness/proxy';
 import {
   canRunOnReadOnlyRoot,
   metricValue,
+  readOnlyRootWrapper,
   scrapeMetrics,
   startProxyOnReadOnlyRoot,
   tempStateDir,
@@ -153,11 +163,14 @@ async function burstOfWrites(app: S3Client, bucket: string, tag: string): Promis
 }
 
 describe('durability of the need to mirror (proxy process)', () => {
-  test('SIGKILL right after acknowledged writes while Postgres and the mirror are down: with STATE_DIR every write reaches inventory and mirror after a restart; without it they are lost', async () => {
+  test('SIGKILL right after acknowledged writes while Postgres and the mirror are down: with STATE_DIR, and with the default (unset), every write reaches inventory and mirror after a restart; with STATE_DIR=off they are lost', async () => {
     if (!services.postgres.controllable) return; // POSTGRES_URL: the harness cannot stop that server
     const dir = stateDir();
     let journaled = await start({ STATE_DIR: dir });
-    const memoryOnly = await start();
+    // Nothing configured: the proxy's own default state directory (one per port under the temp directory).
+    let defaulted = await start({ STATE_DIR: '' });
+    stateDirs.push(path.join(os.tmpdir(), `k8s-s3-mirror-${defaulted.proxy.port}`));
+    const memoryOnly = await start({ STATE_DIR: 'off' });
     // Not killed: a memory queue of 4 (the rest waits on disk and is read back), and a journal of 1 KiB
     // (the rest is held in memory only, counted as unjournaled).
     const spilling = await start({ STATE_DIR: stateDir(), PENDING_MEMORY_LIMIT: '4' });
@@ -166,8 +179,10 @@ describe('durability of the need to mirror (proxy process)', () => {
     const bucketM = `pm-${rnd()}`;
     const bucketS = `ps-${rnd()}`;
     const bucketF = `pf-${rnd()}`;
+    const bucketD = `pd-${rnd()}`;
     const pairs = [
       [journaled, bucketJ],
+      [defaulted, bucketD],
       [memoryOnly, bucketM],
       [spilling, bucketS],
       [smallJournal, bucketF],
@@ -185,7 +200,10 @@ describe('durability of the need to mirror (proxy process)', () => {
       for (const [p, bucket] of pairs) await burstOfWrites(p.app, bucket, 'burst');
       // Acknowledged to the app, and on disk before that: the journal holds the whole burst.
       expect(journalBytes(dir)).toBeGreaterThan(0);
+      const large = crypto.randomBytes(64 * MiB);
+      await defaulted.app.send(new PutObjectCommand({ Bucket: bucketD, Key: 'burst/large', Body: large }));
       await sigkill(journaled.proxy);
+      await sigkill(defaulted.proxy);
       await sigkill(memoryOnly.proxy);
     } finally {
       await ctl.startPostgres();
@@ -193,7 +211,15 @@ describe('durability of the need to mirror (proxy process)', () => {
     }
 
     journaled = await restart(journaled.proxy);
+    defaulted = await restart(defaulted.proxy);
     await restart(memoryOnly.proxy);
+    await waitForThreeWayEqual(services, bucketD);
+    expect((await inventoryRows(services, bucketD)).get('burst/large')).toMatchObject({
+      size: String(64 * MiB),
+      is_backed_up: true,
+    });
+    expect(await metric(defaulted.proxy, 's3mirror_inventory_journal_enabled')).toBe(1);
+    expect(await metric(defaulted.proxy, 's3mirror_inventory_journal_replayed_total')).toBeGreaterThan(0);
     await waitForThreeWayEqual(services, bucketJ);
     const rows = await inventoryRows(services, bucketJ);
     expect(rows.get('burst/put-0')).toMatchObject({ deleted: true, is_backed_up: true });
@@ -355,10 +381,22 @@ const onReadOnlyRoot = canRunOnReadOnlyRoot() ? test : test.skip;
 
 describe('read-only root filesystem (readOnlyRootFilesystem: true)', () => {
   onReadOnlyRoot(
-    'the proxy runs without STATE_DIR, and with STATE_DIR as its only writable path',
+    'the proxy runs with STATE_DIR=off, and with STATE_DIR as its only writable path; with nowhere to write its default, it stops at start naming STATE_DIR',
     async () => {
       const dir = stateDir();
-      const plain = await startProxyOnReadOnlyRoot(proxyEnv(services));
+      const nowhere = spawnNode(PROXY_MAIN, {
+        env: {
+          ...proxyEnv(services, { STATE_DIR: '' }),
+          LISTEN_ADDR: '127.0.0.1:0',
+          ADMIN_ADDR: '127.0.0.1:0',
+        },
+        wrapper: readOnlyRootWrapper(undefined),
+      });
+      expect((await nowhere.exited).code).toBe(2);
+      expect(nowhere.stderr()).toMatch(
+        /"message":"config error: STATE_DIR: the default state directory .* STATE_DIR=off/,
+      );
+      const plain = await startProxyOnReadOnlyRoot(proxyEnv(services, { STATE_DIR: 'off' }));
       const journaled = await startProxyOnReadOnlyRoot(proxyEnv(services, { STATE_DIR: dir }));
       running.push(plain, journaled);
       for (const [proxy, bucket] of [
@@ -376,10 +414,11 @@ describe('read-only root filesystem (readOnlyRootFilesystem: true)', () => {
         await app.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'ro/0' }));
         await waitForThreeWayEqual(services, bucket);
       }
-      expect(plain.process.output()).toMatch(/STATE_DIR is not set/);
-      expect(journaled.process.output()).not.toMatch(/STATE_DIR is not set/);
+      expect(plain.process.output()).toMatch(/STATE_DIR=off: acknowledged writes wait in memory/);
+      expect(await metric(plain, 's3mirror_inventory_journal_enabled')).toBe(0);
+      expect(journaled.process.output()).not.toMatch(/STATE_DIR=off/);
       // The journal and the upload spool: uploads were mirrored from there, and used files are removed.
-      expect(fs.readdirSync(dir).sort()).toEqual(['instance-id', 'journal', 'spool']);
+      expect(fs.readdirSync(dir).sort()).toEqual(['instance-id', 'journal', 'lock', 'spool']);
       expect(await metric(journaled, 's3mirror_mirror_copies_total', { source: 'spool' })).toBeGreaterThan(0);
       await pollUntil(
         'used spool files removed',

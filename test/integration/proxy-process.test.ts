@@ -37,18 +37,26 @@ describe('misconfiguration', () => {
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
     ['LISTEN_ADDR', { LISTEN_ADDR: 'everywhere' }],
     ['POSTGRES_URL', { POSTGRES_URL: 'mysql://root:sup3r-s3cret-pw@db/x' }],
-  ])('a bad %s: one line naming it on stderr, exit code 2, no secret echoed', async (variable, patch) => {
-    const env = { ...proxyEnv(services), ...patch };
-    const child = spawnNode(PROXY_MAIN, { env });
-    const { code } = await child.exited;
-    expect(code).toBe(2);
-    const lines = child.stderr().trimEnd().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(new RegExp(`^config error: ${variable}: `));
-    expect(child.stdout()).toBe('');
-    expect(child.output()).not.toContain('sup3r-s3cret-pw');
-    expect(child.output()).not.toContain(services.ceph.main.secretAccessKey);
-  });
+    ['STATE_DIR', { STATE_DIR: 'relative/dir' }],
+    // The default state directory is used unless STATE_DIR=off: one that cannot be created stops the start.
+    ['STATE_DIR', { STATE_DIR: '/proc/no-state-here' }],
+  ])(
+    'a bad %s: one JSON line naming it on stderr, exit code 2, no secret echoed',
+    async (variable, patch) => {
+      const env = { ...proxyEnv(services), ...patch };
+      const child = spawnNode(PROXY_MAIN, { env });
+      const { code } = await child.exited;
+      expect(code).toBe(2);
+      const lines = child.stderr().trimEnd().split('\n');
+      expect(lines).toHaveLength(1);
+      const line = JSON.parse(lines[0]!) as { level: string; message: string; variable: string };
+      expect(line).toMatchObject({ level: 'error', variable });
+      expect(line.message).toMatch(new RegExp(`^config error: ${variable}: `));
+      expect(child.stdout()).toBe('');
+      expect(child.output()).not.toContain('sup3r-s3cret-pw');
+      expect(child.output()).not.toContain(services.ceph.main.secretAccessKey);
+    },
+  );
 });
 
 describe('LOG_LEVEL', () => {

@@ -182,7 +182,7 @@ describe('configuration errors never echo a secret', () => {
     const child = spawnNode(PROXY_MAIN, { env: { ...proxyEnv(services), ...patch } });
     const { code } = await child.exited;
     expect(code).toBe(2);
-    expect(child.stderr()).toMatch(/^config error: [A-Z_0-9]+: /);
+    expect(child.stderr()).toMatch(/^\{"level":"error","message":"config error: [A-Z_0-9]+: /);
     expect(child.output()).not.toContain(secret);
     expect(child.output()).not.toContain(encodeURIComponent(secret));
     expectNoSecrets('output', child.output(), allSecrets(proxyEnv(services)));

@@ -5,9 +5,10 @@
  * `npm run soak` (main.ts, own services) and by a short integration test (the jest harness's services).
  */
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { startHttpFaultProxy } from '../harness/http-fault-proxy';
-import { tempStateDir } from '../harness/proxies';
 import { directClient, proxyEnv, startProxyProcess, type ProxyInstance } from '../harness/proxy';
 import type { ServiceControls, TestServices } from '../harness/services';
 import { threeWayDiff } from '../harness/three-way';
@@ -124,11 +125,10 @@ export async function runSoak(env: SoakEnvironment, partial: Partial<SoakOptions
   const mainFaults = await startHttpFaultProxy(services.ceph.mainEndpoint, { record: false });
   const stateDirs: string[] = [];
   const slots: (ProxyInstance | undefined)[] = [];
-  const envFor = (): Record<string, string> => {
-    const dir = tempStateDir('s3m-soak-state-');
-    stateDirs.push(dir);
-    return proxyEnv(services, { MAIN_S3_ENDPOINT: mainFaults.url, STATE_DIR: dir, LOG_LEVEL: 'warn' });
-  };
+  // Default settings: no STATE_DIR, so each proxy uses its default state directory (one per port, kept
+  // across the restarts on the same port below).
+  const envFor = (): Record<string, string> =>
+    proxyEnv(services, { MAIN_S3_ENDPOINT: mainFaults.url, STATE_DIR: '', LOG_LEVEL: 'warn' });
   const sampler = new Sampler(() => slots);
   const workload = new Workload({
     buckets,
@@ -145,6 +145,7 @@ export async function runSoak(env: SoakEnvironment, partial: Partial<SoakOptions
   /** Starts a proxy in `slot`; if it ever exits unplanned, records it and starts it again (as a kubelet would). */
   const launch = async (slot: number, env: Record<string, string>): Promise<ProxyInstance> => {
     const p = await startProxyProcess(env);
+    stateDirs.push(path.join(os.tmpdir(), `k8s-s3-mirror-${p.port}`));
     slots[slot] = p;
     void p.process.exited.then(async (exit) => {
       if (opts.logDir) {

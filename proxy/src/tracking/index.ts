@@ -28,7 +28,7 @@ import { askBucket, errorText, s3ClientFor } from '../mirror/s3';
 import { createSlots } from '../mirror/slots';
 import { SPOOL_SUBDIR, UploadSpool, type UploadSpoolOptions, type UploadSpoolPort } from '../spool';
 import { WriteJournal, type JournalStats, type JournalTicket } from './journal';
-import { JOURNAL_SUBDIR, stableInstanceId } from './state-dir';
+import { chooseStateDir, JOURNAL_SUBDIR, lockStateDir, stableInstanceId, StateDirError } from './state-dir';
 import { DEFAULT_RECHECK_REFUSED_MS, TakeoverPolicy } from './takeover';
 
 export interface TrackerTuning {
@@ -77,7 +77,7 @@ export type TrackerStatus = {
   takeoverRefused: number;
   /** Writes forgotten before Postgres recorded them (memory full, and the journal full or absent). */
   eventsDropped: number;
-  /** Present when STATE_DIR is set. */
+  /** Present while the journal is on (not with STATE_DIR=off). */
   journal?: JournalStats;
   /** Present when the upload spool is on. */
   spool?: ReturnType<UploadSpool['stats']>;
@@ -656,6 +656,38 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     }
   }
 
+  let releaseStateDir: (() => void) | undefined;
+
+  /** Locks the state directory, then opens the journal and the spool in it. */
+  function openStateDir(stateDir: string): void {
+    releaseStateDir = lockStateDir(stateDir);
+    if (!deps.owner) {
+      owner = `${stableInstanceId(stateDir)}:${randomUUID()}`;
+      ownerPrefix = `${owner.split(':')[0]}:`;
+    }
+    journal = WriteJournal.open({
+      dir: path.join(stateDir, JOURNAL_SUBDIR),
+      maxBytes: config.journalMaxBytes ?? DEFAULT_JOURNAL_MAX_BYTES,
+      segmentBytes: Math.min(
+        JOURNAL_SEGMENT_BYTES,
+        Math.max(64 * 1024, Math.floor((config.journalMaxBytes ?? DEFAULT_JOURNAL_MAX_BYTES) / 4)),
+      ),
+      syncIntervalMs: JOURNAL_SYNC_INTERVAL_MS,
+      onSyncError: (err) => {
+        if (rateLimited('journal-sync')) logger.warn('journal fdatasync failed', { error: errorText(err) });
+      },
+    });
+    const j = journal.stats();
+    metrics.journalBytes.set(j.bytes);
+    if (j.backlog) {
+      logger.info('journal: replaying writes a previous run had not recorded in Postgres', {
+        bytes: j.bytes,
+        segments: j.segments - 1,
+      });
+    }
+    spool = openSpool(stateDir);
+  }
+
   /** The upload spool under STATE_DIR; a spool that cannot be prepared only costs the second reads. */
   function openSpool(stateDir: string): UploadSpool | undefined {
     const maxBytes = config.spoolMaxBytes ?? DEFAULT_SPOOL_MAX_BYTES;
@@ -695,37 +727,25 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     uploads,
     async start(): Promise<void> {
       if (running) return;
-      if (config.stateDir) {
-        // Fails the start (and the proxy) when STATE_DIR is set but unusable: better than silently losing durability.
-        if (!deps.owner) {
-          owner = `${stableInstanceId(config.stateDir)}:${randomUUID()}`;
-          ownerPrefix = `${owner.split(':')[0]}:`;
+      const choice = chooseStateDir(config.stateDir, config.listen.port);
+      metrics.journalEnabled.set(choice.dir ? 1 : 0);
+      if (choice.dir) {
+        // Fails the start (and the proxy) when the state directory is unusable: better than silently
+        // losing durability. STATE_DIR=off is the explicit way to run without it.
+        try {
+          openStateDir(choice.dir);
+        } catch (err) {
+          releaseStateDir?.();
+          const where =
+            choice.source === 'default' ? `the default state directory ${choice.dir}` : choice.dir;
+          throw new StateDirError(
+            `${where} cannot be used (${errorText(err)}); set STATE_DIR to a writable directory, or STATE_DIR=off to run without the write-ahead journal`,
+          );
         }
-        journal = WriteJournal.open({
-          dir: path.join(config.stateDir, JOURNAL_SUBDIR),
-          maxBytes: config.journalMaxBytes ?? DEFAULT_JOURNAL_MAX_BYTES,
-          segmentBytes: Math.min(
-            JOURNAL_SEGMENT_BYTES,
-            Math.max(64 * 1024, Math.floor((config.journalMaxBytes ?? DEFAULT_JOURNAL_MAX_BYTES) / 4)),
-          ),
-          syncIntervalMs: JOURNAL_SYNC_INTERVAL_MS,
-          onSyncError: (err) => {
-            if (rateLimited('journal-sync'))
-              logger.warn('journal fdatasync failed', { error: errorText(err) });
-          },
-        });
-        const j = journal.stats();
-        metrics.journalBytes.set(j.bytes);
-        if (j.backlog) {
-          logger.info('journal: replaying writes a previous run had not recorded in Postgres', {
-            bytes: j.bytes,
-            segments: j.segments - 1,
-          });
-        }
-        spool = openSpool(config.stateDir);
+        logger.info('write-ahead journal on', { stateDir: choice.dir, source: choice.source });
       } else {
-        logger.warn(
-          'STATE_DIR is not set: acknowledged writes wait in memory until Postgres records them; a kill can lose those not yet flushed (a resync repairs them)',
+        logger.error(
+          'STATE_DIR=off: acknowledged writes wait in memory until Postgres records them; a kill loses those not yet recorded until the anti-entropy scan finds them',
         );
       }
       running = true;
@@ -779,6 +799,8 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
         ?.close()
         .catch((err: unknown) => logger.warn('journal close failed', { error: errorText(err) }));
       journal = undefined;
+      releaseStateDir?.();
+      releaseStateDir = undefined;
       await pools?.close();
       main?.destroy();
       mirror?.destroy();

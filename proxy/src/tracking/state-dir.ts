@@ -1,10 +1,105 @@
-/** Files the proxy keeps under STATE_DIR (only when it is set: without it the proxy writes nothing to disk). */
+/** The proxy's state directory: where it is, who owns it, and the stable id of this instance. */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+
+import type { StateDirSetting } from '../config';
 
 export const JOURNAL_SUBDIR = 'journal';
 const INSTANCE_ID_FILE = 'instance-id';
+const LOCK_FILE = 'lock';
+
+/** The image's state directory (the webhook mounts an emptyDir there). */
+export const IMAGE_STATE_DIR = '/var/lib/s3-mirror';
+
+export class StateDirError extends Error {
+  readonly variable = 'STATE_DIR';
+}
+
+/** Where the journal and spool go, and why there. `undefined` dir: the operator turned the journal off. */
+export type StateDirChoice =
+  { dir: string; source: 'STATE_DIR' | 'default' } | { dir: undefined; source: 'off' };
+
+export interface StateDirProbe {
+  /** Whether `dir` exists and this process may create files in it. */
+  writable(dir: string): boolean;
+  tmpdir: string;
+}
+
+const realProbe: StateDirProbe = {
+  writable(dir) {
+    try {
+      fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+      return fs.statSync(dir).isDirectory();
+    } catch {
+      return false;
+    }
+  },
+  tmpdir: os.tmpdir(),
+};
+
+/**
+ * The state directory for a setting. Default: the image's directory when it is writable (in a pod, the
+ * webhook's emptyDir), else one per listening port under the system's temporary directory, so a plain
+ * `node proxy/dist/main.js` is durable too, and a restart on the same port replays what a kill left.
+ */
+export function chooseStateDir(
+  setting: StateDirSetting,
+  listenPort: number,
+  probe: StateDirProbe = realProbe,
+): StateDirChoice {
+  if (setting.kind === 'off') return { dir: undefined, source: 'off' };
+  if (setting.kind === 'path') return { dir: setting.path, source: 'STATE_DIR' };
+  if (probe.writable(IMAGE_STATE_DIR)) return { dir: IMAGE_STATE_DIR, source: 'default' };
+  return { dir: path.join(probe.tmpdir, `k8s-s3-mirror-${listenPort}`), source: 'default' };
+}
+
+/** Lock files this process holds (a pid check cannot tell two trackers of one process apart). */
+const lockedHere = new Set<string>();
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes the directory for this process: two proxies appending to one journal would replay each other's
+ * writes and remove each other's files. A lock left by a dead process (or by an earlier start with this
+ * very pid: PID 1 in a restarted container) is taken over. Returns the release function.
+ */
+export function lockStateDir(stateDir: string, isAlive: (pid: number) => boolean = pidAlive): () => void {
+  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const file = path.join(stateDir, LOCK_FILE);
+  if (lockedHere.has(file))
+    throw new StateDirError(`${stateDir} is in use by another tracker of this process`);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      lockedHere.add(file);
+      return () => {
+        lockedHere.delete(file);
+        try {
+          if (fs.readFileSync(file, 'utf8').trim() === String(process.pid)) fs.rmSync(file);
+        } catch {
+          // already gone
+        }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number(fs.readFileSync(file, 'utf8').trim());
+    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+      throw new StateDirError(`${stateDir} is in use by process ${holder} (one proxy per state directory)`);
+    }
+    fs.rmSync(file, { force: true });
+  }
+  throw new StateDirError(`could not lock ${stateDir}`);
+}
 
 /**
  * A stable id for this state directory, created once. The proxy's lease owner is `<id>:<random per start>`,
