@@ -74,12 +74,16 @@ export async function startProxy(
   const drainConnection = (res: ServerResponse): void => {
     if (!res.headersSent) res.setHeader('connection', 'close');
   };
-  const dataServer = createDataServer(config, (req, res) => {
-    if (!accepting) drainConnection(res);
-    openResponses.add(res);
-    res.once('close', () => openResponses.delete(res));
-    return handler(req, res);
-  });
+  const dataServer = createDataServer(
+    config,
+    (req, res) => {
+      if (!accepting) drainConnection(res);
+      openResponses.add(res);
+      res.once('close', () => openResponses.delete(res));
+      return handler(req, res);
+    },
+    logger,
+  );
   const adminHttp = createServer(
     createAdminApp(metrics.registry, { ready: () => accepting, details: () => tracker.status?.() ?? {} }),
   );

@@ -4,14 +4,20 @@ import type { Duplex } from 'node:stream';
 import type { ProxyConfig } from '../config';
 import { renderS3ErrorXml, s3Errors } from '../s3/errors';
 
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
+/** The one logger method used here (the app's winston logger; a plain function in tests). */
+type ErrorLog = { error(message: string, meta: Record<string, unknown>): unknown };
+
 /**
  * The S3 data-path server. Node's parser already rejects duplicate Content-Length and
  * Content-Length together with Transfer-Encoding, the usual smuggling vectors.
  */
 export function createDataServer(
-  config: ProxyConfig,
-  handler: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>,
+  config: Pick<ProxyConfig, 'clientIdleTimeoutMs'>,
+  unguarded: Handler,
+  logger: ErrorLog,
 ): http.Server {
+  const handler = guarded(unguarded, logger);
   const headersTimeout = Math.min(config.clientIdleTimeoutMs, 20_000);
   const server = http.createServer(
     {
@@ -25,11 +31,11 @@ export function createDataServer(
       keepAliveTimeout: 5_000,
       maxHeaderSize: 16 * 1024,
     },
-    (req, res) => void handler(req, res),
+    handler,
   );
   // `Expect: 100-continue` goes to the handler too, which sends 100 only once it has admitted the request
   // (Node would otherwise invite every body at once, even one the proxy is about to refuse).
-  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => void handler(req, res));
+  server.on('checkContinue', handler);
   // A stalled upload or download is cut, which aborts the upstream request too.
   server.timeout = config.clientIdleTimeoutMs;
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
@@ -57,4 +63,52 @@ export function createDataServer(
     );
   });
   return server;
+}
+
+/**
+ * The handler, made safe to call without awaiting: whatever it throws (a bug, say in a finally block) is
+ * logged and answered here. An unhandled rejection would reach the process-wide handler, which exits the
+ * sidecar and with it every other request in flight.
+ */
+function guarded(handler: Handler, logger: ErrorLog) {
+  return (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    // The executor also turns a synchronous throw into a rejection, without deferring the handler.
+    new Promise<void>((resolve) => resolve(handler(req, res))).catch((err: unknown) => {
+      try {
+        handlerFailed(req, res, err, logger);
+      } catch {
+        res.destroy(); // nothing more can be done for this request, and nothing may escape
+      }
+    });
+  };
+}
+
+function handlerFailed(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  err: unknown,
+  logger: ErrorLog,
+): void {
+  const e = err instanceof Error ? err : new Error(String(err));
+  logger.error('request handler failed', { method: req.method, error: e.message, stack: e.stack });
+  if (!res.headersSent) return sendInternalError(req, res);
+  // A started answer cannot turn into an error any more: cut it so the client sees it incomplete. One
+  // already complete is left alone (destroying now could drop its unflushed end).
+  if (!res.writableEnded) res.destroy();
+}
+
+function sendInternalError(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const requestId = randomBytes(8).toString('hex').toUpperCase();
+  const resource = (req.url ?? '/').split('?')[0]!;
+  const body = renderS3ErrorXml(s3Errors.internalError(), resource, requestId);
+  // Headers the handler set but never sent (a Content-Length, say) describe another answer.
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  // The request body may be unread: close the connection rather than parse it as the next request.
+  res.writeHead(500, {
+    'content-type': 'application/xml',
+    'content-length': Buffer.byteLength(body),
+    'x-amz-request-id': requestId,
+    connection: 'close',
+  });
+  res.end(body);
 }

@@ -34,6 +34,8 @@ export const s3Errors = {
   ) => new S3Error('RequestTimeout', msg, 400),
   serviceUnavailable: (msg = 'Please reduce your request rate.') =>
     new S3Error('ServiceUnavailable', msg, 503),
+  internalError: (msg = 'We encountered an internal error. Please try again.') =>
+    new S3Error('InternalError', msg, 500),
   badGateway: (msg = 'The proxy could not reach the main S3 endpoint.') =>
     new S3Error('InternalError', msg, 502),
   malformedPostRequest: (msg = 'The body of your POST request is not well-formed multipart/form-data.') =>
