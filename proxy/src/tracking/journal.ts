@@ -35,7 +35,15 @@ export interface JournalOptions {
   /** Bytes read per backlog read. */
   readChunkBytes?: number;
   onSyncError?: (err: Error) => void;
+  /** Test seam for the disk calls that can fail late; the real `fs` by default. */
+  fsOps?: Partial<JournalFsOps>;
 }
+
+export interface JournalFsOps {
+  fdatasync(fd: number, callback: (err: NodeJS.ErrnoException | null) => void): void;
+}
+
+const realFsOps: JournalFsOps = { fdatasync: (fd, callback) => fs.fdatasync(fd, callback) };
 
 /** Which segment an entry handed to memory lives in; give it back with `done()` once Postgres has it. */
 export type JournalTicket = number;
@@ -81,7 +89,11 @@ export class WriteJournal {
   private syncing: Promise<void> | undefined;
   private closed = false;
 
-  private constructor(private readonly opts: JournalOptions) {}
+  private readonly fsOps: JournalFsOps;
+
+  private constructor(private readonly opts: JournalOptions) {
+    this.fsOps = { ...realFsOps, ...opts.fsOps };
+  }
 
   /** Opens the journal directory (created if missing); throws when it cannot be written. */
   static open(opts: JournalOptions): WriteJournal {
@@ -298,7 +310,10 @@ export class WriteJournal {
     };
   }
 
-  /** fdatasync of what was appended since the last sync (background; not on the request path). */
+  /**
+   * fdatasync of what was appended since the last sync (background; not on the request path). A step that
+   * fails is marked again, so the next sync retries it: its data may not be on disk yet.
+   */
   async sync(): Promise<void> {
     if (this.syncing) return this.syncing;
     const fds = [...this.retiring];
@@ -308,29 +323,44 @@ export class WriteJournal {
     this.dirty = false;
     this.newSegment = false;
     const work = async (): Promise<void> => {
-      try {
-        for (const fd of fds) {
-          await new Promise<void>((r) => fs.fdatasync(fd, () => fs.close(fd, () => r())));
-        }
-        if (activeFd !== undefined) {
-          await new Promise<void>((resolve, reject) =>
-            fs.fdatasync(activeFd, (err) => (err ? reject(err) : resolve())),
-          );
-        }
-        if (dirToo) {
-          const dfd = await fs.promises.open(this.opts.dir, 'r');
-          try {
-            await dfd.sync();
-          } finally {
-            await dfd.close();
-          }
-        }
-      } catch (err) {
-        this.opts.onSyncError?.(err as Error);
+      for (const fd of fds) {
+        // A retired fd is closed only once synced: closing it would give up the retry.
+        const ok = await this.synced(() => this.fdatasync(fd));
+        if (ok) await new Promise<void>((r) => fs.close(fd, () => r()));
+        else this.retiring.push(fd);
       }
+      if (activeFd !== undefined && !(await this.synced(() => this.fdatasync(activeFd)))) this.dirty = true;
+      if (dirToo && !(await this.synced(() => this.syncDir()))) this.newSegment = true;
     };
     this.syncing = work().finally(() => (this.syncing = undefined));
     return this.syncing;
+  }
+
+  /** Runs one sync step; false (reported) when it failed. */
+  private async synced(step: () => Promise<void>): Promise<boolean> {
+    try {
+      await step();
+      return true;
+    } catch (err) {
+      this.opts.onSyncError?.(err as Error);
+      return false;
+    }
+  }
+
+  private fdatasync(fd: number): Promise<void> {
+    return new Promise<void>((resolve, reject) =>
+      this.fsOps.fdatasync(fd, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  /** Makes a new segment's directory entry durable. */
+  private async syncDir(): Promise<void> {
+    const dfd = await fs.promises.open(this.opts.dir, 'r');
+    try {
+      await dfd.sync();
+    } finally {
+      await dfd.close();
+    }
   }
 
   /** Syncs and closes; entries not done stay on disk for the next start. */
@@ -341,6 +371,8 @@ export class WriteJournal {
     this.dirty = true;
     await this.sync();
     this.closed = true;
+    // Retired fds whose last sync failed: no later retry, only the leak to avoid.
+    for (const retired of this.retiring.splice(0)) fs.close(retired, () => undefined);
     const fd = this.active.fd;
     this.active.fd = undefined;
     if (fd !== undefined) fs.closeSync(fd);

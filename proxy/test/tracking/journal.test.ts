@@ -198,3 +198,55 @@ describe('write-ahead journal', () => {
     ).toThrow();
   });
 });
+
+describe('journal sync failures', () => {
+  /** fdatasync that fails while `failing` is set, and records which fds it was asked to sync. */
+  function flakySync() {
+    const calls: number[] = [];
+    const state = { failing: false };
+    const fdatasync = (fd: number, cb: (err: NodeJS.ErrnoException | null) => void): void => {
+      calls.push(fd);
+      if (state.failing) return cb(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+      fs.fdatasync(fd, cb);
+    };
+    return { calls, state, fdatasync };
+  }
+
+  test('a failed fdatasync of the active segment is retried by the next sync', async () => {
+    const flaky = flakySync();
+    const errors: Error[] = [];
+    const j = open(tempDir(), { fsOps: { fdatasync: flaky.fdatasync }, onSyncError: (e) => errors.push(e) });
+    expect(j.append(ev('k'), true).status).toBe('memory');
+    flaky.state.failing = true;
+    await j.sync();
+    expect(errors.map((e) => e.message)).toEqual(['EIO: i/o error, fdatasync']);
+    expect(flaky.calls).toHaveLength(1);
+    flaky.state.failing = false;
+    await j.sync();
+    expect(flaky.calls).toEqual([flaky.calls[0], flaky.calls[0]]); // the same fd, again
+    await j.sync();
+    expect(flaky.calls).toHaveLength(2); // synced now: nothing left to do
+    expect(errors).toHaveLength(1);
+  });
+
+  test('a rotated segment whose fdatasync failed is synced again before its fd is closed', async () => {
+    const flaky = flakySync();
+    const errors: Error[] = [];
+    const line = encodeJournalLine(ev('k1'));
+    const j = open(tempDir(), {
+      segmentBytes: line.length + 1,
+      fsOps: { fdatasync: flaky.fdatasync },
+      onSyncError: (e) => errors.push(e),
+    });
+    j.append(ev('k1'), true);
+    j.append(ev('k2'), true); // rotates: the first segment's fd retires
+    flaky.state.failing = true;
+    await j.sync();
+    const failed = [...flaky.calls];
+    expect(failed).toHaveLength(2); // the retired segment and the active one
+    expect(errors).toHaveLength(2);
+    flaky.state.failing = false;
+    await j.sync();
+    expect(flaky.calls.slice(2).sort()).toEqual(failed.sort());
+  });
+});
