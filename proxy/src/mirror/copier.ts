@@ -83,7 +83,8 @@ class MissingMirrorBucket extends Error {}
  * a HEAD must show the spooled write's ETag and size, and the headers are HEAD's. Otherwise, or when the
  * local bytes do not check, they are read from main with GetObject, as without a spool.
  *
- * Missing mirror bucket: created on the mirror, with main's versioning status, then the copy starts over.
+ * Missing mirror bucket: created on the mirror, with main's versioning status, then the copy starts over,
+ * once: a mirror still answering NoSuchBucket after that fails the copy (the caller retries it later).
  */
 export async function mirrorKey(
   main: S3Client,
@@ -94,31 +95,51 @@ export async function mirrorKey(
   spooled?: SpooledBody,
 ): Promise<MirrorResult> {
   try {
-    if (!spooled) return await copyFromMain(main, mirror, bucket, key, opts);
-    const head = await headOnMain(main, bucket, key);
-    if (!head) {
-      await deleteOnMirror(mirror, bucket, key);
-      return { exists: false, spool: 'changed' };
-    }
-    if (!sameEtag(head.ETag, spooled.etag) || head.ContentLength !== spooled.size) {
-      return { ...(await copyFromMain(main, mirror, bucket, key, opts)), spool: 'changed' };
-    }
-    const body = verifiedBody(spooled.open(), spooled.md5, spooled.size);
-    try {
-      const mirrorEtag = await upload(main, mirror, bucket, key, head, body.stream, opts);
-      return { ...resultOf(head, mirrorEtag, 'spool'), spool: 'used' };
-    } catch (err) {
-      if (err instanceof MissingMirrorBucket || !body.failure()) throw err;
-      // The local copy is damaged or unreadable: main has the bytes.
-      return { ...(await copyFromMain(main, mirror, bucket, key, opts)), spool: 'corrupt' };
-    } finally {
-      body.stream.destroy();
-    }
+    return await mirrorKeyOnce(main, mirror, bucket, key, opts, spooled);
   } catch (err) {
     if (!(err instanceof MissingMirrorBucket)) throw err;
-    // The body may be partly consumed: create the bucket and start over from a fresh read.
-    await ensureMirrorBucket(main, mirror, bucket);
-    return mirrorKey(main, mirror, bucket, key, opts, spooled);
+  }
+  // The body may be partly consumed: create the bucket and start over from a fresh read.
+  await ensureMirrorBucket(main, mirror, bucket);
+  try {
+    return await mirrorKeyOnce(main, mirror, bucket, key, opts, spooled);
+  } catch (err) {
+    if (!(err instanceof MissingMirrorBucket)) throw err;
+    // Without this bound, a mirror that keeps answering so (an eventually consistent one, a misrouted
+    // endpoint) would loop here forever.
+    const message = `mirror bucket ${bucket} still answers NoSuchBucket after CreateBucket (${err.message})`;
+    throw new Error(message, { cause: err });
+  }
+}
+
+/** One attempt of mirrorKey; MissingMirrorBucket when the mirror has no such bucket. */
+async function mirrorKeyOnce(
+  main: S3Client,
+  mirror: S3Client,
+  bucket: string,
+  key: string,
+  opts: CopierOptions,
+  spooled: SpooledBody | undefined,
+): Promise<MirrorResult> {
+  if (!spooled) return copyFromMain(main, mirror, bucket, key, opts);
+  const head = await headOnMain(main, bucket, key);
+  if (!head) {
+    await deleteOnMirror(mirror, bucket, key);
+    return { exists: false, spool: 'changed' };
+  }
+  if (!sameEtag(head.ETag, spooled.etag) || head.ContentLength !== spooled.size) {
+    return { ...(await copyFromMain(main, mirror, bucket, key, opts)), spool: 'changed' };
+  }
+  const body = verifiedBody(spooled.open(), spooled.md5, spooled.size);
+  try {
+    const mirrorEtag = await upload(main, mirror, bucket, key, head, body.stream, opts);
+    return { ...resultOf(head, mirrorEtag, 'spool'), spool: 'used' };
+  } catch (err) {
+    if (err instanceof MissingMirrorBucket || !body.failure()) throw err;
+    // The local copy is damaged or unreadable: main has the bytes.
+    return { ...(await copyFromMain(main, mirror, bucket, key, opts)), spool: 'corrupt' };
+  } finally {
+    body.stream.destroy();
   }
 }
 
