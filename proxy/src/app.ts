@@ -38,9 +38,11 @@ function listen(server: http.Server, host: string, port: number): Promise<Addres
   });
 }
 
-/** Forwarding to main; undici's Pool unless a caller (the benchmark) compares another client. */
 export interface StartOptions {
+  /** Forwarding to main; undici's Pool unless a caller (the benchmark) compares another client. */
   upstream?: Dispatcher;
+  /** Bound on holding a tracked write's answer before relaying its status (tests shorten the 10 s). */
+  heldBodyMaxMs?: number;
 }
 
 export async function startProxy(
@@ -68,6 +70,7 @@ export async function startProxy(
     logger,
     metrics,
     ...(tracker.uploads ? { uploads: tracker.uploads } : {}),
+    heldBodyMaxMs: options.heldBodyMaxMs,
   });
   // While draining, every answer not yet started tells the client not to reuse the connection.
   const openResponses = new Set<ServerResponse>();

@@ -28,6 +28,11 @@ export interface HttpFaults {
   statuses: number[];
   /** Delay before forwarding each request (slow main). */
   delayMs: number;
+  /**
+   * Delay between the target's response head and its body: main slow to finish an answer it has begun, as
+   * S3 is with a long CopyObject or CompleteMultipartUpload (the head goes out at once, the body follows).
+   */
+  bodyDelayMs: number;
 }
 
 export interface HttpFaultProxy {
@@ -54,7 +59,7 @@ export async function startHttpFaultProxy(
   const seen: SeenRequest[] = [];
   const record = opts.record ?? true;
   const maxRecorded = opts.maxRecorded ?? 10_000;
-  let faults: HttpFaults = { errorRate: 0, statuses: [503], delayMs: 0 };
+  let faults: HttpFaults = { errorRate: 0, statuses: [503], delayMs: 0, bodyDelayMs: 0 };
   let injectedErrors = 0;
 
   const server = http.createServer((req, res) => {
@@ -107,8 +112,10 @@ export async function startHttpFaultProxy(
         (up) => {
           entry.status = up.statusCode ?? 0;
           res.writeHead(up.statusCode ?? 502, dispositionFirst(up.rawHeaders));
-          up.pipe(res);
           up.on('error', () => res.destroy());
+          if (current.bodyDelayMs === 0) return void up.pipe(res);
+          res.flushHeaders();
+          setTimeout(() => up.pipe(res), current.bodyDelayMs);
         },
       );
       upstream.on('error', () => {
@@ -143,7 +150,7 @@ export async function startHttpFaultProxy(
       faults = { ...faults, ...f };
     },
     clearFaults() {
-      faults = { errorRate: 0, statuses: [503], delayMs: 0 };
+      faults = { errorRate: 0, statuses: [503], delayMs: 0, bodyDelayMs: 0 };
     },
     close() {
       agent.destroy();

@@ -33,6 +33,7 @@ import {
 } from '../tracking/write-events';
 import { formBoundary } from '../s3/post-form';
 import { preparePostObjectBody } from './post-object-body';
+import { relayBody } from './relay-body';
 import { checkBodyFraming, prepareUpstreamBody, type UpstreamBody } from './request-body';
 
 export interface S3HandlerDeps {
@@ -44,6 +45,8 @@ export interface S3HandlerDeps {
   metrics: ProxyMetrics;
   /** Keeps single PutObject bodies on local disk for the mirror copy (absent: every copy reads main). */
   uploads?: UploadSpoolPort;
+  /** How long a tracked write's answer is held before its status goes out (tests shorten it). */
+  heldBodyMaxMs?: number;
 }
 
 /**
@@ -169,68 +172,6 @@ function requestFacts(req: IncomingMessage, body: UpstreamBody): RequestFacts {
   return facts;
 }
 
-/**
- * Copies the upstream body to the app, counting bytes. By hand rather than stream.pipeline() through a
- * counting PassThrough: that pipeline's per-request set-up and teardown (an AbortController, an extra
- * stream, errors created to destroy finished streams) measured about a third of the proxy's CPU per small
- * GET. Same contract: resolves once the app has the whole body; a failing upstream body destroys the
- * app's response (so a truncated body is never mistaken for a complete one); an app that goes away
- * destroys the upstream body (freeing the upstream connection).
- */
-function relayBody(
-  source: Readable,
-  res: ServerResponse,
-  onChunk?: (chunk: Buffer) => void,
-): Promise<number> {
-  return new Promise((resolve, reject) => {
-    // undici emits an error when its body is destroyed early: never let that be unhandled.
-    source.on('error', () => undefined);
-    let copied = 0;
-    let settled = false;
-    const resume = (): void => void source.resume();
-    const settle = (err?: Error): void => {
-      if (settled) return;
-      settled = true;
-      res.off('drain', resume);
-      if (err) reject(err);
-      else resolve(copied);
-    };
-    const appGone = (): void => {
-      source.destroy();
-      settle(new Error('the app went away before the response was complete'));
-    };
-    if (res.destroyed) return appGone();
-    if (source.destroyed) {
-      res.destroy(source.errored ?? undefined);
-      return settle(source.errored ?? new Error('the upstream body ended early'));
-    }
-    source.on('data', (chunk: Buffer) => {
-      copied += chunk.length;
-      try {
-        onChunk?.(chunk);
-      } catch (err) {
-        source.destroy(err as Error);
-        return;
-      }
-      if (!res.write(chunk)) source.pause();
-    });
-    res.on('drain', resume);
-    source.once('end', () => res.end());
-    source.once('error', (err) => {
-      res.destroy(err);
-      settle(err);
-    });
-    res.once('finish', () => settle());
-    res.once('error', (err) => {
-      source.destroy();
-      settle(err);
-    });
-    res.once('close', () => {
-      if (!res.writableFinished) appGone();
-    });
-  });
-}
-
 /** Reads what is left of main's answer for tracking only, when the app is gone. */
 function finishWithoutApp(source: Readable, held: HeldBody | undefined, tracking: BodyTracking | undefined) {
   if (held && !held.ended && tracking?.onChunk) {
@@ -317,6 +258,7 @@ function sendError(
 
 export function createS3Handler(deps: S3HandlerDeps) {
   const { config, signer, upstream, sink, logger, metrics, uploads } = deps;
+  const heldBodyMaxMs = deps.heldBodyMaxMs ?? MAX_HELD_BODY_MS;
   const origin = config.main.url.origin;
 
   return async function handleS3Request(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -457,7 +399,7 @@ export function createS3Handler(deps: S3HandlerDeps) {
         if (BODY_TRACKED_OPERATIONS.has(op.name)) {
           // Main has done the write: finish reading its answer even if the app goes away meanwhile.
           keepUpstreamBody = true;
-          held = await holdResponseBody(response.body, MAX_HELD_BODY_BYTES, MAX_HELD_BODY_MS).catch(
+          held = await holdResponseBody(response.body, MAX_HELD_BODY_BYTES, heldBodyMaxMs).catch(
             (err: unknown) => {
               // The answer broke off: a copy or completion may still have happened on main.
               const provisional = provisionalEvent(op, target!, response.headers);
