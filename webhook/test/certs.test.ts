@@ -1,9 +1,26 @@
+import winston from 'winston';
+
 import { parseConfig } from '../src/config';
 import { secretChecker } from '../src/k8s-client';
-import { KubeApiError, type KubeApi, type LeaseObject } from '../src/kube-api';
+import {
+  KubeApiError,
+  type JsonPatchOp,
+  type KubeApi,
+  type LeaseObject,
+  type SecretObject,
+  type WebhookConfigurationObject,
+} from '../src/kube-api';
+import { createMetrics } from '../src/metrics';
 import { LeaseLock, microTime } from '../src/tls/lease';
 import { generateCa, generateServingCert, serviceDnsNames, signedBy, splitPemBundle } from '../src/tls/pki';
-import { caBundlePatch, evaluateBundle, nextBundle, type Bundle } from '../src/tls/self-managed';
+import {
+  caBundlePatch,
+  evaluateBundle,
+  nextBundle,
+  SECRET_KEYS,
+  SelfManagedCerts,
+  type Bundle,
+} from '../src/tls/self-managed';
 
 const r = parseConfig({ MIRROR_S3_ENDPOINT: 'https://m' });
 if (!r.ok) throw new Error('config');
@@ -131,6 +148,89 @@ test('LeaseLock: first taker wins, a live lease blocks, an expired one is taken 
   await b.release();
   expect(store.get()!.spec.holderIdentity).toBe('');
   expect(await a.tryAcquire()).toBe(true);
+});
+
+describe('SelfManagedCerts and the Lease', () => {
+  const NS = 's3-mirror-system';
+  const stored = nextBundle(undefined, true, names, NOW, tlsSettings);
+  const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+
+  /** The lease store plus a valid Secret and a webhook configuration (without caBundle unless given). */
+  function cluster(patch: (ops: JsonPatchOp[]) => Promise<void> = async () => undefined, caBundle?: string) {
+    const leases = leaseStore();
+    const secret: SecretObject = {
+      metadata: { name: tlsSettings.secretName, namespace: NS, resourceVersion: '7' },
+      type: 'kubernetes.io/tls',
+      data: {
+        [SECRET_KEYS.caCert]: b64(stored.caBundle),
+        [SECRET_KEYS.caKey]: b64(stored.caKey),
+        [SECRET_KEYS.cert]: b64(stored.cert),
+        [SECRET_KEYS.key]: b64(stored.key),
+      },
+    };
+    const mwc = {
+      metadata: { name: tlsSettings.webhookConfigurationName },
+      webhooks: [{ name: 'pods.s3-mirror.io', clientConfig: caBundle ? { caBundle } : {} }],
+    } as WebhookConfigurationObject;
+    const api = {
+      ...leases.api,
+      getSecret: async () => structuredClone(secret),
+      getMutatingWebhookConfiguration: async () => structuredClone(mwc),
+      patchMutatingWebhookConfiguration: async (_name: string, ops: JsonPatchOp[]) => patch(ops),
+    } as KubeApi;
+    return { api, lease: leases.get };
+  }
+
+  const manager = (api: KubeApi, identity: string) =>
+    new SelfManagedCerts({
+      api,
+      settings: tlsSettings,
+      namespace: NS,
+      identity,
+      onCert: async () => undefined,
+      logger: winston.createLogger({ silent: true }),
+      metrics: createMetrics(),
+      now: () => NOW,
+    });
+
+  test('a valid Secret and a caBundle already set: served without touching the Lease', async () => {
+    let patched = 0;
+    const c = cluster(async () => void patched++, b64(stored.caBundle));
+    expect(await manager(c.api, 'replica-a').reconcile()).toBe('serving');
+    expect(c.lease()).toBeUndefined();
+    expect(patched).toBe(0);
+  });
+
+  test('patching only the caBundle (no rotation) gives the Lease back, so another replica need not wait', async () => {
+    const c = cluster();
+    expect(await manager(c.api, 'replica-a').reconcile()).toBe('serving');
+    expect(c.lease()?.spec.holderIdentity).toBe('');
+    const b = new LeaseLock({
+      api: c.api,
+      namespace: NS,
+      name: tlsSettings.leaseName,
+      identity: 'replica-b',
+      durationSeconds: tlsSettings.leaseDurationSeconds,
+      now: () => NOW,
+    });
+    expect(await b.tryAcquire()).toBe(true);
+  });
+
+  test('a caBundle patch that loses a race (422) gives the Lease back too', async () => {
+    const c = cluster(async () => {
+      throw new KubeApiError(422, 'test op failed');
+    });
+    expect(await manager(c.api, 'replica-a').reconcile()).toBe('waiting');
+    expect(c.lease()?.spec.holderIdentity).toBe('');
+  });
+
+  test('a caBundle patch that fails otherwise gives the Lease back too', async () => {
+    const c = cluster(async () => {
+      throw new KubeApiError(500, 'etcd timeout');
+    });
+    await expect(manager(c.api, 'replica-a').reconcile()).rejects.toThrow(/etcd/);
+    expect(c.lease()?.spec.holderIdentity).toBe('');
+  });
 });
 
 test('microTime has microsecond precision like Kubernetes MicroTime', () => {

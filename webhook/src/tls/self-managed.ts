@@ -190,7 +190,12 @@ export class SelfManagedCerts {
     }
   }
 
-  private async ensureCaBundle(b: Bundle): Promise<boolean> {
+  /**
+   * Sets caBundle where it differs, as Lease holder. `underLease`: the caller holds the Lease and gives it
+   * back itself (taking it again here only renews it, and checks it was not lost meanwhile); otherwise the
+   * Lease is taken for this write only, so another replica need not wait for it to expire.
+   */
+  private async ensureCaBundle(b: Bundle, underLease: boolean): Promise<boolean> {
     const { api, settings } = this.o;
     const mwc = await api.getMutatingWebhookConfiguration(settings.webhookConfigurationName);
     if (!mwc) {
@@ -203,7 +208,15 @@ export class SelfManagedCerts {
     if (ops.length === 0) return true;
     if (!(await this.lock.tryAcquire())) return false;
     try {
-      await api.patchMutatingWebhookConfiguration(settings.webhookConfigurationName, ops);
+      return await this.patchCaBundle(ops);
+    } finally {
+      if (!underLease) await this.lock.release().catch(() => undefined);
+    }
+  }
+
+  private async patchCaBundle(ops: JsonPatchOp[]): Promise<boolean> {
+    try {
+      await this.o.api.patchMutatingWebhookConfiguration(this.o.settings.webhookConfigurationName, ops);
       this.o.metrics.certificateWrites.inc({ kind: 'ca_bundle', result: 'success' });
       this.o.logger.info('caBundle patched', { webhooks: ops.length / 2 });
       return true;
@@ -271,7 +284,7 @@ export class SelfManagedCerts {
           bundle = next;
         }
         // Bundle first, then serve: the API server must trust the new CA before we present its certificate.
-        if (!(await this.ensureCaBundle(bundle!))) return 'waiting';
+        if (!(await this.ensureCaBundle(bundle!, true))) return 'waiting';
         await this.serve(bundle!);
       } finally {
         await this.lock.release().catch(() => undefined);
@@ -279,7 +292,7 @@ export class SelfManagedCerts {
       return 'serving';
     }
     await this.serve(bundle!);
-    return (await this.ensureCaBundle(bundle!)) ? 'serving' : 'waiting';
+    return (await this.ensureCaBundle(bundle!, false)) ? 'serving' : 'waiting';
   }
 
   start(): void {
