@@ -1,8 +1,12 @@
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 
 import type { S3Endpoint } from '../config';
+import { latin1SdkSigner } from '../sigv4/sdk-signer';
 
-/** SDK client for main or mirror: path-style, checksums only when required (Ceph 16 rejects trailers). */
+/**
+ * SDK client for main or mirror: path-style, checksums only when required (Ceph 16 rejects trailers),
+ * signed as the header bytes go on the wire (main's non-ASCII header values are passed on as such).
+ */
 export function s3ClientFor(endpoint: S3Endpoint): S3Client {
   return new S3Client({
     endpoint: endpoint.url.toString().replace(/\/$/, ''),
@@ -12,6 +16,7 @@ export function s3ClientFor(endpoint: S3Endpoint): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 2,
+    signer: latin1SdkSigner(endpoint),
   });
 }
 
