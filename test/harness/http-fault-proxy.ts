@@ -33,6 +33,8 @@ export interface HttpFaults {
    * S3 is with a long CopyObject or CompleteMultipartUpload (the head goes out at once, the body follows).
    */
   bodyDelayMs: number;
+  /** The target carries the request out, but its answer never reaches the client: the connection is reset. */
+  dropAnswers?: boolean;
 }
 
 export interface HttpFaultProxy {
@@ -111,6 +113,11 @@ export async function startHttpFaultProxy(
         },
         (up) => {
           entry.status = up.statusCode ?? 0;
+          if (current.dropAnswers) {
+            up.resume();
+            res.destroy();
+            return;
+          }
           res.writeHead(up.statusCode ?? 502, dispositionFirst(up.rawHeaders));
           up.on('error', () => res.destroy());
           if (current.bodyDelayMs === 0) return void up.pipe(res);

@@ -24,6 +24,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { loadServices, type TestServices } from '../harness/services';
+import { startTcpFaultProxy } from '../harness/tcp-fault-proxy';
+import { pollUntil } from '../harness/wait';
 import { appClient, directClient, proxyEnv, startProxyProcess, type ProxyInstance } from '../harness/proxy';
 
 jest.setTimeout(300_000);
@@ -435,6 +437,53 @@ describe('operations and security', () => {
     const all = proxy.process.output();
     expect(all).not.toContain(services.ceph.main.secretAccessKey);
     expect(all).not.toContain(services.ceph.mirror.secretAccessKey);
+  });
+
+  test('bytes sent to the app are counted for streamed bodies: the access log line and the response-bytes metric', async () => {
+    const size = 300 * 1024;
+    const key = `bytes-out/${Date.now()}`;
+    await direct.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.alloc(size, 'b') }));
+    const metricOf = async (): Promise<number> => {
+      const m = await rawRequest(`${proxy.adminUrl}/metrics`, { method: 'GET' });
+      return Number(/^s3mirror_proxy_response_bytes_total (\d+)/m.exec(m.body)?.[1] ?? NaN);
+    };
+    const before = await metricOf();
+    const got = await rawRequest(`${proxy.url}/${bucket}/${key}`, { method: 'GET' });
+    expect(got.status).toBe(200);
+    expect(got.body.length).toBe(size);
+    await pollUntil('the access log line of that GET', async () =>
+      proxy.process.stdout().includes(`"key":"${key}"`),
+    );
+    const line = proxy.process
+      .stdout()
+      .split('\n')
+      .filter((l) => l.includes(`"key":"${key}"`))
+      .map((l) => JSON.parse(l) as { operation: string; bytesOut: number })
+      .find((l) => l.operation === 'GetObject');
+    expect(line?.bytesOut).toBe(size);
+    expect((await metricOf()) - before).toBeGreaterThanOrEqual(size);
+  });
+
+  test('HeadObject reuses upstream connections like every other request (no new connection per HEAD)', async () => {
+    const main = new URL(services.ceph.proxyMainEndpoint);
+    const counter = await startTcpFaultProxy(main.hostname, Number(main.port));
+    const counted = await startProxyProcess(
+      proxyEnv(services, { MAIN_S3_ENDPOINT: `http://${counter.address}`, ALLOWED_BUCKETS: bucket }),
+    );
+    try {
+      await direct.send(new PutObjectCommand({ Bucket: bucket, Key: 'head/reuse', Body: 'h' }));
+      const app = appClient(counted.url, { maxAttempts: 1 });
+      await app.send(new HeadObjectCommand({ Bucket: bucket, Key: 'head/reuse' }));
+      const afterFirst = counter.totalConnections;
+      for (let i = 0; i < 20; i++)
+        await app.send(new HeadObjectCommand({ Bucket: bucket, Key: 'head/reuse' }));
+      // Sequential HEADs on a keep-alive pool: the connection of the first one carries them all.
+      expect(counter.totalConnections - afterFirst).toBe(0);
+      app.destroy();
+    } finally {
+      await counted.stop();
+      await counter.close();
+    }
   });
 
   test('metrics and health live on the admin port', async () => {

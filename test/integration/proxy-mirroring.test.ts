@@ -249,6 +249,33 @@ describe('through the proxy process: each write type is recorded and mirrored', 
     ).toBeGreaterThanOrEqual(1);
   });
 
+  test('DeleteObjects in quiet mode (the answer lists no deleted keys): the keys named in the request are recorded deleted and removed from the mirror', async () => {
+    const bucket = await newBucket();
+    const keys = ['q/1', 'q/ünï & <two>', 'q/3'];
+    for (const k of keys)
+      await app.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: `body of ${k}` }));
+    await waitForThreeWayEqual(services, bucket);
+    const quiet = await app.send(
+      new DeleteObjectsCommand({
+        Bucket: bucket,
+        Delete: {
+          Quiet: true,
+          Objects: [{ Key: 'q/1' }, { Key: 'q/ünï & <two>' }, { Key: 'q/never-existed' }],
+        },
+      }),
+    );
+    expect(quiet.Deleted ?? []).toEqual([]);
+    await waitForThreeWayEqual(services, bucket);
+    const rows = await inventoryRows(services, bucket);
+    expect(rows.get('q/1')).toMatchObject({
+      deleted: true,
+      is_backed_up: true,
+      last_operation: 'DeleteObjects',
+    });
+    expect(rows.get('q/ünï & <two>')).toMatchObject({ deleted: true, is_backed_up: true });
+    expect(rows.get('q/3')).toMatchObject({ deleted: false, is_backed_up: true });
+  });
+
   test('versioned bucket: version ids recorded, the mirror bucket is versioned and holds the current version', async () => {
     const bucket = await newBucket();
     await app.send(

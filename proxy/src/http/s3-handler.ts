@@ -9,6 +9,7 @@ import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
 import { filterBucketList } from '../s3/bucket-list-filter';
 import { S3Error, renderS3ErrorXml, s3Errors } from '../s3/errors';
+import { isErrorDocument } from '../s3/response-body';
 import { downstreamResponseHeaders, payloadHashFor, upstreamRequestHeaders } from '../s3/forward-headers';
 import { classifyOperation, type S3Operation } from '../s3/operation';
 import {
@@ -20,6 +21,7 @@ import {
 } from '../s3/request-target';
 import type { RequestSigner } from '../sigv4/signer';
 import type { SpoolFile, UploadSpoolPort } from '../spool';
+import { DeleteRequestKeys, failedKeys } from '../tracking/delete-request';
 import { holdResponseBody, type HeldBody } from '../tracking/response-hold';
 import {
   BODY_TRACKED_OPERATIONS,
@@ -29,6 +31,7 @@ import {
   eventsFromHeaders,
   isTrackedSuccess,
   provisionalEvent,
+  uncertainEvents,
   type RequestFacts,
 } from '../tracking/write-events';
 import { formBoundary } from '../s3/post-form';
@@ -211,12 +214,34 @@ function recordHeldBody(
   upstream: Dispatcher.ResponseData,
   held: HeldBody,
   sink: WriteSink,
+  requested: DeleteRequestKeys | undefined,
 ): BodyTracking {
+  const recorded = new Set<string>();
   const record = (events: WriteEvent[]): void => {
-    for (const event of events) sink.record(event);
+    for (const event of events) {
+      recorded.add(event.key);
+      sink.record(event);
+    }
+  };
+  // Keys the request named that the answer did not list as deleted: all of them in quiet mode (S3 lists
+  // only failures then). Failed keys are left out when known; recording one anyway would only cost a copy
+  // of main's unchanged state (the copier is level-triggered).
+  const recordUnlisted = (failed: Set<string>): void => {
+    if (!requested) return;
+    requested.end();
+    const rest = requested.keys.filter((k) => !recorded.has(k) && !failed.has(k));
+    record(
+      deletedEvents(
+        op,
+        target.bucket!,
+        [...new Set(rest)].map((key) => ({ key })),
+      ),
+    );
   };
   if (held.ended) {
-    record(eventsFromBody(op, target, upstream.headers, Buffer.concat(held.chunks).toString('utf8')));
+    const text = Buffer.concat(held.chunks).toString('utf8');
+    record(eventsFromBody(op, target, upstream.headers, text));
+    if (op.tracks === 'multi-delete' && !isErrorDocument(text)) recordUnlisted(failedKeys(text));
     return { finish: () => undefined };
   }
   if (op.tracks === 'multi-delete') {
@@ -224,7 +249,13 @@ function recordHeldBody(
     const decoder = new StringDecoder('utf8');
     const scan = (text: string): void => record(deletedEvents(op, target.bucket!, scanner.push(text)));
     for (const chunk of held.chunks) scan(decoder.write(chunk));
-    return { onChunk: (chunk) => scan(decoder.write(chunk)), finish: () => scan(decoder.end()) };
+    return {
+      onChunk: (chunk) => scan(decoder.write(chunk)),
+      finish: () => {
+        scan(decoder.end());
+        recordUnlisted(new Set());
+      },
+    };
   }
   const provisional = provisionalEvent(op, target, upstream.headers);
   if (provisional) sink.record(provisional);
@@ -271,6 +302,7 @@ export function createS3Handler(deps: S3HandlerDeps) {
     let written: RequestTarget | undefined;
     let body: UpstreamBody | undefined;
     let spooled: SpoolFile | undefined;
+    let deleteRequest: DeleteRequestKeys | undefined;
     let bytesOut = 0;
     let outcome = 'ok';
     metrics.inFlight.inc();
@@ -349,6 +381,16 @@ export function createS3Handler(deps: S3HandlerDeps) {
         const form = await preparePostObjectBody(req, formBoundaryOfPost, signer, (err) => abort.abort(err));
         body = form.body;
         if (form.key !== undefined) written = { ...target, key: form.key };
+      } else if (op.tracks === 'multi-delete') {
+        // Quiet mode answers without the deleted keys: they are read from the request on its way.
+        const keys = new DeleteRequestKeys();
+        deleteRequest = keys;
+        body = await prepareUpstreamBody(
+          req,
+          (err) => abort.abort(err),
+          () => (chunk) => keys.push(chunk),
+        );
+        body.stream?.once('end', () => keys.end());
       } else {
         body = await prepareUpstreamBody(
           req,
@@ -379,6 +421,9 @@ export function createS3Handler(deps: S3HandlerDeps) {
         headers: signed,
         body: body.stream,
         signal: abort.signal,
+        // undici closes the connection after every HEAD (for servers that send a body with one) unless
+        // told not to: S3 never does, and a HEAD must not cost a new (TLS) connection.
+        ...(method === 'HEAD' ? { reset: false } : {}),
       });
       metrics.upstreamDuration.observe(
         { operation: op.name },
@@ -407,7 +452,7 @@ export function createS3Handler(deps: S3HandlerDeps) {
               throw err;
             },
           );
-          tracking = recordHeldBody(op, target, response, held, sink);
+          tracking = recordHeldBody(op, target, response, held, sink, deleteRequest);
         } else {
           // Before the event: the copy that the event triggers must find the spooled body.
           if (op.name === 'PutObject')
@@ -424,17 +469,23 @@ export function createS3Handler(deps: S3HandlerDeps) {
         return;
       }
       writeResponseHead(res, response.statusCode, downstreamResponseHeaders(response.headers));
+      // Counted as each chunk goes out: the response's 'close' (the access log, the metric) can come
+      // before the relay's promise settles.
+      const countOut = (chunk: Buffer): void => {
+        bytesOut += chunk.length;
+      };
       if (held) {
         for (const chunk of held.chunks) res.write(chunk);
         bytesOut = held.bytes;
+        const onChunk = tracking?.onChunk;
         try {
           if (held.ended) res.end();
-          else bytesOut += await relayBody(response.body, res, tracking?.onChunk);
+          else await relayBody(response.body, res, onChunk ? (c) => (countOut(c), onChunk(c)) : countOut);
         } finally {
           tracking?.finish();
         }
       } else {
-        bytesOut = await relayBody(response.body, res);
+        await relayBody(response.body, res, countOut);
       }
     } catch (caught) {
       if (clientGone) return;
@@ -450,6 +501,11 @@ export function createS3Handler(deps: S3HandlerDeps) {
         return;
       }
       outcome = 'upstream-error';
+      // The whole write reached main but its answer did not come back: main may have carried it out.
+      if (op.tracks !== undefined && req.complete && body !== undefined && body.failure() === undefined) {
+        deleteRequest?.end();
+        for (const event of uncertainEvents(op, written ?? target!, deleteRequest?.keys)) sink.record(event);
+      }
       logger.warn('upstream request failed', {
         requestId,
         operation: op.name,

@@ -107,6 +107,30 @@ export function provisionalEvent(
   return objectEvent(op, target, headers, acknowledgedAt);
 }
 
+/**
+ * Events of a write whose answer never arrived (reset, timeout) after main got the whole request: main may
+ * have carried it out. Recording it costs at most one mirror pass of main's unchanged state (the copier
+ * reads main's current state); not recording one that happened would lose it.
+ */
+export function uncertainEvents(
+  op: S3Operation,
+  target: RequestTarget,
+  deleteRequestKeys: readonly string[] | undefined,
+  acknowledgedAt = new Date(),
+): WriteEvent[] {
+  if (op.tracks === 'multi-delete') {
+    const keys = [...new Set(deleteRequestKeys ?? [])];
+    return deletedEvents(
+      op,
+      target.bucket!,
+      keys.map((key) => ({ key })),
+      acknowledgedAt,
+    );
+  }
+  if (op.tracks === undefined || target.bucket === undefined || target.key === undefined) return [];
+  return [objectEvent(op, target, {}, acknowledgedAt)];
+}
+
 export function deletedEvents(
   op: S3Operation,
   bucket: string,
