@@ -21,6 +21,15 @@ export interface S3Endpoint {
 
 export type StateDirSetting = { kind: 'path'; path: string } | { kind: 'default' } | { kind: 'off' };
 
+export interface AntiEntropySettings {
+  /** A new pass over a bucket starts this long after the last one ended (SCAN_INTERVAL_SECONDS); 0: off. */
+  intervalSeconds: number;
+  /** S3 requests per second the scan may send, main and mirror together (SCAN_REQUESTS_PER_SECOND). */
+  requestsPerSecond: number;
+  /** Objects and rows changed more recently than this are left to the next pass (SCAN_SETTLE_SECONDS). */
+  settleSeconds: number;
+}
+
 export interface HostPort {
   host: string;
   port: number;
@@ -44,6 +53,9 @@ export interface ProxyConfig {
   pendingMemoryLimit: number;
   /** Concurrent mirror copies per sidecar. */
   mirrorConcurrency: number;
+  /** Failed copies of one write before its row is parked for the anti-entropy scan (MIRROR_MAX_ATTEMPTS). */
+  mirrorMaxAttempts: number;
+  antiEntropy: AntiEntropySettings;
   /**
    * Where the write-ahead journal of acknowledged writes and the upload spool live (STATE_DIR): a path; the
    * default directory (unset: see tracking/state-dir.ts); or off (`STATE_DIR=off`: memory only, nothing on
@@ -63,6 +75,11 @@ export interface ProxyConfig {
 
 /** Copies are mostly waits on main and the mirror: 16 kept 100 small PUT/s mirrored within ~2 s (bench). */
 export const DEFAULT_MIRROR_CONCURRENCY = 16;
+/** With the retry backoff (1 s doubling to 5 min) about an hour of failures before a row is parked. */
+export const DEFAULT_MIRROR_MAX_ATTEMPTS = 15;
+export const DEFAULT_SCAN_INTERVAL_SECONDS = 3600;
+export const DEFAULT_SCAN_REQUESTS_PER_SECOND = 10;
+export const DEFAULT_SCAN_SETTLE_SECONDS = 60;
 export const DEFAULT_JOURNAL_MAX_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_SPOOL_MAX_OBJECT_BYTES = 64 * 1024 * 1024;
@@ -175,6 +192,12 @@ export function loadConfig(env: Env): ProxyConfig {
     shutdownGraceMs: parsePositiveInt(env, 'SHUTDOWN_GRACE_MS', 25_000),
     pendingMemoryLimit: parsePositiveInt(env, 'PENDING_MEMORY_LIMIT', 100_000),
     mirrorConcurrency: parsePositiveInt(env, 'MIRROR_CONCURRENCY', DEFAULT_MIRROR_CONCURRENCY),
+    mirrorMaxAttempts: parsePositiveInt(env, 'MIRROR_MAX_ATTEMPTS', DEFAULT_MIRROR_MAX_ATTEMPTS),
+    antiEntropy: {
+      intervalSeconds: parseNonNegativeInt(env, 'SCAN_INTERVAL_SECONDS', DEFAULT_SCAN_INTERVAL_SECONDS),
+      requestsPerSecond: parsePositiveInt(env, 'SCAN_REQUESTS_PER_SECOND', DEFAULT_SCAN_REQUESTS_PER_SECOND),
+      settleSeconds: parseNonNegativeInt(env, 'SCAN_SETTLE_SECONDS', DEFAULT_SCAN_SETTLE_SECONDS),
+    },
     ...parseStateDir(env),
     journalMaxBytes: parsePositiveInt(env, 'JOURNAL_MAX_BYTES', DEFAULT_JOURNAL_MAX_BYTES),
     spoolMaxBytes: parseNonNegativeInt(env, 'SPOOL_MAX_BYTES', DEFAULT_SPOOL_MAX_BYTES),

@@ -34,6 +34,11 @@ async function main(): Promise<void> {
     logger.error('fatal: uncaught error; exiting', { origin, error: e.message, stack: e.stack });
     process.exit(1);
   });
+  // Node prints process warnings (the AWS SDK's Node version notice, deprecations) as plain text on
+  // stderr through its own 'warning' listener; every line this process prints is JSON, so they go through
+  // the logger instead.
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => logger.warn('process warning', { name: w.name, warning: w.message }));
   const metrics = createMetrics();
   const tracker: WriteTrackerLike = createWriteTracker({ config, logger, metrics });
   const proxy = await startProxy(config, logger, metrics, tracker);

@@ -144,6 +144,8 @@ test('a tracker starts with Postgres unreachable, keeps a bounded queue, and nev
       pendingMemoryLimit: 5,
       mirrorConcurrency: 1,
       stateDir: { kind: 'off' },
+      mirrorMaxAttempts: 15,
+      antiEntropy: { intervalSeconds: 0, requestsPerSecond: 10, settleSeconds: 60 },
     },
     logger,
     metrics,

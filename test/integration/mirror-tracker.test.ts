@@ -76,6 +76,8 @@ export function testConfig(): ProxyConfig {
     pendingMemoryLimit: 10_000,
     mirrorConcurrency: 4,
     stateDir: { kind: 'off' },
+    mirrorMaxAttempts: 15,
+    antiEntropy: { intervalSeconds: 0, requestsPerSecond: 10, settleSeconds: 60 },
   };
 }
 

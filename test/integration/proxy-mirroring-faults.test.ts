@@ -24,6 +24,7 @@ import {
 import { Client } from 'pg';
 
 import { inventoryRows } from '../harness/inventory-rows';
+import { startHttpFaultProxy } from '../harness/http-fault-proxy';
 import { spawnNode } from '../harness/process';
 import {
   appClient,
@@ -86,10 +87,28 @@ function stateDir(): string {
   return dir;
 }
 
+function isJsonObject(line: string): boolean {
+  try {
+    const v: unknown = JSON.parse(line);
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+  } catch {
+    return false;
+  }
+}
+
 // Each test's proxies stop with it: idle proxies of earlier tests would only add load and log noise.
 afterEach(async () => {
   for (const c of clients.splice(0)) c.destroy();
-  await Promise.allSettled(running.splice(0).map((p) => p.stop()));
+  const stopped = running.splice(0);
+  await Promise.allSettled(stopped.map((p) => p.stop()));
+  // Whatever the faults, every line a proxy printed is JSON (the AWS SDK's own warnings included).
+  const notJson = stopped.flatMap((p) =>
+    p.process
+      .output()
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !isJsonObject(l)),
+  );
+  expect(notJson).toEqual([]);
   for (const d of stateDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
@@ -251,6 +270,35 @@ describe('durability of the need to mirror (proxy process)', () => {
     expect(lost).toEqual(expect.arrayContaining([expect.stringMatching(/mirror: missing "burst\/put-5"/)]));
   });
 
+  test('SIGTERM while mirror copies hang and no app request runs: the proxy exits 0 at once, nothing reported unrecorded, and the leased row is released for any sidecar', async () => {
+    const slowMirror = await startHttpFaultProxy(services.ceph.mirrorEndpoint);
+    try {
+      const { proxy, app } = await start({ MIRROR_S3_ENDPOINT: slowMirror.url });
+      const bucket = `pt-${rnd()}`;
+      await app.send(new CreateBucketCommand({ Bucket: bucket }));
+      await app.send(new PutObjectCommand({ Bucket: bucket, Key: 'warm', Body: 'w' }));
+      await waitForThreeWayEqual(services, bucket);
+      slowMirror.setFaults({ delayMs: 120_000 });
+      await app.send(new PutObjectCommand({ Bucket: bucket, Key: 'hanging', Body: 'h' }));
+      await pollUntil('the copy of "hanging" leased and waiting on the mirror', async () => {
+        const row = (await inventoryRows(services, bucket)).get('hanging');
+        return row !== undefined && row.lease_owner !== null;
+      });
+      const exit = await proxy.process.stop(60_000);
+      expect(exit).toEqual({ code: 0, signal: null });
+      const out = proxy.process.output();
+      expect(out).not.toMatch(/shutdown did not finish in time/);
+      expect(out).not.toMatch(/writes not yet in Postgres/);
+      expect((await inventoryRows(services, bucket)).get('hanging')).toMatchObject({
+        is_backed_up: false,
+        lease_owner: null,
+        attempts: 0,
+      });
+    } finally {
+      await slowMirror.close();
+    }
+  });
+
   test('kill -9 during a large mirror upload: the restarted proxy (same STATE_DIR) takes the copy over at once and converges', async () => {
     const dir = stateDir();
     const { proxy, app } = await start({ STATE_DIR: dir });
@@ -373,6 +421,97 @@ describe('degraded modes (proxy process)', () => {
       async () => (await metric(proxy, 's3mirror_inventory_memory_queue')) === 0,
     );
     expect(await metric(proxy, 's3mirror_inventory_events_dropped_total')).toBe(0);
+  });
+});
+
+describe('writes whose answer never came back', () => {
+  test('main carries out a PutObject, DeleteObject and quiet DeleteObjects but the connection resets before the answer: the app gets an error, and the writes are still recorded and mirrored', async () => {
+    const lossyMain = await startHttpFaultProxy(services.ceph.proxyMainEndpoint);
+    try {
+      const { proxy } = await start({ MAIN_S3_ENDPOINT: lossyMain.url });
+      const app = appClient(proxy.url, { maxAttempts: 1 });
+      clients.push(app);
+      const bucket = `pu-${rnd()}`;
+      await app.send(new CreateBucketCommand({ Bucket: bucket }));
+      for (const k of ['gone/1', 'gone/2', 'gone/3']) {
+        await app.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: k }));
+      }
+      await waitForThreeWayEqual(services, bucket);
+
+      lossyMain.setFaults({ dropAnswers: true });
+      await expect(
+        app.send(new PutObjectCommand({ Bucket: bucket, Key: 'unanswered', Body: 'main has me' })),
+      ).rejects.toThrow();
+      await expect(app.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'gone/1' }))).rejects.toThrow();
+      await expect(
+        app.send(
+          new DeleteObjectsCommand({
+            Bucket: bucket,
+            Delete: { Quiet: true, Objects: [{ Key: 'gone/2' }, { Key: 'gone/3' }] },
+          }),
+        ),
+      ).rejects.toThrow();
+      lossyMain.setFaults({ dropAnswers: false });
+
+      await waitForThreeWayEqual(services, bucket);
+      const rows = await inventoryRows(services, bucket);
+      expect(rows.get('unanswered')).toMatchObject({ deleted: false, is_backed_up: true });
+      for (const k of ['gone/1', 'gone/2', 'gone/3']) {
+        expect(rows.get(k)).toMatchObject({ deleted: true, is_backed_up: true });
+      }
+    } finally {
+      await lossyMain.close();
+    }
+  });
+});
+
+describe('Postgres down: per-key order of copies made from memory', () => {
+  test('PUT/DELETE/PUT churn on the same keys while Postgres is stopped: the mirror follows main before Postgres returns (an older copy never wins), then all three agree', async () => {
+    if (!services.postgres.controllable) return;
+    // A mirror whose speed changes between writes makes copies of one key overlap unless they are ordered.
+    const jitteryMirror = await startHttpFaultProxy(services.ceph.mirrorEndpoint);
+    try {
+      const { app } = await start({ MIRROR_S3_ENDPOINT: jitteryMirror.url });
+      const bucket = `po-${rnd()}`;
+      await app.send(new CreateBucketCommand({ Bucket: bucket }));
+      await app.send(new PutObjectCommand({ Bucket: bucket, Key: 'warm', Body: 'w' }));
+      await waitForThreeWayEqual(services, bucket);
+      await ctl.stopPostgres();
+      try {
+        const keys = ['churn/a', 'churn/b', 'churn/c'];
+        for (let round = 0; round < 3; round++) {
+          // The first write's copies meet a slow mirror; the later writes' copies would meet a fast one
+          // and overtake them, unless copies of one key run one after the other.
+          jitteryMirror.setFaults({ delayMs: 1_500 });
+          const seen = jitteryMirror.requests.length;
+          for (const key of keys) {
+            await app.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: `first ${round}` }));
+          }
+          await pollUntil('the first copies wait on the slow mirror', async () =>
+            keys.every((key) =>
+              jitteryMirror.requests.slice(seen).some((r) => r.method === 'PUT' && r.url.includes(key)),
+            ),
+          );
+          jitteryMirror.setFaults({ delayMs: 0 });
+          for (const [i, key] of keys.entries()) {
+            await app.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+            if ((round + i) % 2 === 0) {
+              await app.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: `last ${round}` }));
+            }
+          }
+        }
+        jitteryMirror.setFaults({ delayMs: 0 });
+        await pollUntil(
+          'the mirror equals main while Postgres is still down',
+          async () => (await threeWayDiff(services, bucket, { withInventory: false })).length === 0,
+        );
+      } finally {
+        await ctl.startPostgres();
+      }
+      await waitForThreeWayEqual(services, bucket);
+    } finally {
+      await jitteryMirror.close();
+    }
   });
 });
 

@@ -39,7 +39,7 @@ describe('misconfiguration', () => {
     ['POSTGRES_URL', { POSTGRES_URL: 'mysql://root:sup3r-s3cret-pw@db/x' }],
     ['STATE_DIR', { STATE_DIR: 'relative/dir' }],
     // The default state directory is used unless STATE_DIR=off: one that cannot be created stops the start.
-    ['STATE_DIR', { STATE_DIR: '/proc/no-state-here' }],
+    ['STATE_DIR', { STATE_DIR: '/etc/hostname/not-a-directory' }],
   ])(
     'a bad %s: one JSON line naming it on stderr, exit code 2, no secret echoed',
     async (variable, patch) => {
@@ -59,6 +59,15 @@ describe('misconfiguration', () => {
   );
 });
 
+function isJsonObject(line: string): boolean {
+  try {
+    const v: unknown = JSON.parse(line);
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+  } catch {
+    return false;
+  }
+}
+
 describe('LOG_LEVEL', () => {
   test.each([
     ['debug', true, true],
@@ -77,6 +86,13 @@ describe('LOG_LEVEL', () => {
     } finally {
       await proxy.stop();
     }
+    // Every line the process printed, on stdout and stderr, is one JSON object (Node's and the AWS SDK's
+    // own warnings included).
+    const notJson = proxy.process
+      .output()
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !isJsonObject(l));
+    expect(notJson).toEqual([]);
     const json = proxy.process
       .stdout()
       .split('\n')

@@ -52,6 +52,7 @@ export function renderReport(r: SoakReport): string {
   lines.push(
     '',
     `Final three-way check: ${r.finalEqual ? 'equal' : 'DIFFERENT'} (${f1(r.finalConvergeSeconds)} s after the load stopped).`,
+    `Anti-entropy scan: ${r.scan.objects} objects compared, ${r.scan.differences} difference(s) found (0 on a healthy run).`,
   );
   if (r.problems.length) lines.push('', 'Problems:', ...r.problems.map((p) => `- ${p}`));
   if (r.stats.errorSamples.length)

@@ -33,6 +33,8 @@ export interface Slope {
 const COUNTERS = {
   mirrorFailures: [METRIC_NAMES.mirrorOperations, { result: 'failure' }],
   inventoryWriteFailures: [METRIC_NAMES.inventoryWriteFailures, {}],
+  scanObjects: [METRIC_NAMES.scanObjects, {}],
+  scanDifferences: [METRIC_NAMES.scanDifferences, {}],
 } as const;
 export type CounterName = keyof typeof COUNTERS;
 
@@ -66,7 +68,12 @@ export class Sampler {
   /** Peaks of the gauges since the last `resetPeaks()`. */
   lagPeakSeconds = 0;
   pendingPeak = 0;
-  private readonly totals: Record<CounterName, number> = { mirrorFailures: 0, inventoryWriteFailures: 0 };
+  private readonly totals: Record<CounterName, number> = {
+    mirrorFailures: 0,
+    inventoryWriteFailures: 0,
+    scanObjects: 0,
+    scanDifferences: 0,
+  };
   private readonly last = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private metricsTimer: NodeJS.Timeout | undefined;

@@ -81,6 +81,8 @@ export interface SoakReport {
   finalEqual: boolean;
   finalDiffs: string[];
   finalConvergeSeconds: number;
+  /** The anti-entropy scan over the run (every proxy, across restarts): objects compared, differences found. */
+  scan: { objects: number; differences: number };
   /** Proxy exits nobody asked for (a crash, or a signal from outside); each was restarted like a pod would. */
   unexpectedExits: string[];
   passed: boolean;
@@ -128,7 +130,13 @@ export async function runSoak(env: SoakEnvironment, partial: Partial<SoakOptions
   // Default settings: no STATE_DIR, so each proxy uses its default state directory (one per port, kept
   // across the restarts on the same port below).
   const envFor = (): Record<string, string> =>
-    proxyEnv(services, { MAIN_S3_ENDPOINT: mainFaults.url, STATE_DIR: '', LOG_LEVEL: 'warn' });
+    proxyEnv(services, {
+      MAIN_S3_ENDPOINT: mainFaults.url,
+      STATE_DIR: '',
+      LOG_LEVEL: 'warn',
+      // The one setting changed: passes every 30 s instead of every hour, so the scan runs during the soak.
+      SCAN_INTERVAL_SECONDS: '30',
+    });
   const sampler = new Sampler(() => slots);
   const workload = new Workload({
     buckets,
@@ -264,6 +272,12 @@ export async function runSoak(env: SoakEnvironment, partial: Partial<SoakOptions
     const quiet = Date.now();
     const finalDiffs = await converge(services, buckets, opts.convergeTimeoutMs);
     const finalConvergeSeconds = (Date.now() - quiet) / 1000;
+    await sampler.sampleMetrics();
+    const { scanObjects, scanDifferences } = sampler.counters();
+    // Every write went through the proxies and the journal keeps them: the scan must find nothing.
+    if (scanDifferences > 0) {
+      problems.push(`the anti-entropy scan found ${scanDifferences} difference(s): a write was lost`);
+    }
 
     const stats = workload.stats;
     const totalOps = Object.values(stats.ops).reduce((a, b) => a + b, 0);
@@ -295,6 +309,7 @@ export async function runSoak(env: SoakEnvironment, partial: Partial<SoakOptions
       finalEqual: finalDiffs.length === 0,
       finalDiffs: finalDiffs.slice(0, 40),
       finalConvergeSeconds,
+      scan: { objects: scanObjects, differences: scanDifferences },
       unexpectedExits,
       passed: problems.length === 0,
       problems,

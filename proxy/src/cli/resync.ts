@@ -52,8 +52,8 @@ async function run(): Promise<number> {
   }
   const logger = createLogger(config.logLevel === 'off' ? 'off' : 'warn', secretsOf(config));
   const pools = new InventoryPools(config.postgresUrl, logger);
-  const main = s3ClientFor(config.main);
-  const mirror = s3ClientFor(config.mirror);
+  const main = s3ClientFor(config.main, logger);
+  const mirror = s3ClientFor(config.mirror, logger);
   let failed = false;
   try {
     for (const bucket of args.buckets) {

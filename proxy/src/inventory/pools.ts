@@ -19,6 +19,9 @@ export interface PoolLimits {
   connectTimeoutMs: number;
 }
 
+/** Every inventory statement is small; one that takes longer means Postgres is away. */
+const QUERY_TIMEOUT_MS = 15_000;
+
 export const DEFAULT_POOL_LIMITS: PoolLimits = {
   maxPools: 4,
   connectionsPerPool: 2,
@@ -69,6 +72,10 @@ export class InventoryPools {
       max,
       idleTimeoutMillis: this.limits.idleMs,
       connectionTimeoutMillis: this.limits.connectTimeoutMs,
+      // A server that stops answering (failover, partition) must fail queries, not hang them: the
+      // tracker mirrors from memory once the inventory fails, never while it waits.
+      query_timeout: QUERY_TIMEOUT_MS,
+      keepAlive: true,
       allowExitOnIdle: true,
     });
     // Without a listener, a server restart would crash the process through an idle client's error.

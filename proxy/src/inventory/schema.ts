@@ -49,6 +49,27 @@ CREATE TABLE IF NOT EXISTS s3_mirror_bucket (
     bucket TEXT NOT NULL
 )`,
   },
+  {
+    version: 3,
+    name: 'parked rows and the anti-entropy scan',
+    sql: `ALTER TABLE files
+    ADD COLUMN IF NOT EXISTS parked_at TIMESTAMPTZ;
+CREATE INDEX IF NOT EXISTS files_path_c_idx ON files (path COLLATE "C");
+CREATE INDEX IF NOT EXISTS files_parked_idx ON files (parked_at) WHERE parked_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS s3_mirror_scan (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    cursor TEXT,
+    pass_started_at TIMESTAMPTZ,
+    pass_objects BIGINT NOT NULL DEFAULT 0,
+    pass_differences INTEGER NOT NULL DEFAULT 0,
+    last_complete_at TIMESTAMPTZ,
+    last_pass_objects BIGINT,
+    last_pass_differences INTEGER,
+    lease_owner TEXT,
+    lease_until TIMESTAMPTZ
+);
+INSERT INTO s3_mirror_scan (id) VALUES (1) ON CONFLICT (id) DO NOTHING`,
+  },
 ];
 
 export const SCHEMA_MIGRATIONS_DDL = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -83,6 +104,7 @@ ON CONFLICT (path) DO UPDATE SET
     generation = f.generation + 1,
     attempts = 0,
     last_error = NULL,
+    parked_at = NULL,
     next_attempt_at = now(),
     pending_since = CASE WHEN f.is_backed_up THEN EXCLUDED.pending_since
                          ELSE LEAST(COALESCE(f.pending_since, EXCLUDED.pending_since), EXCLUDED.pending_since) END,
@@ -98,7 +120,7 @@ ON CONFLICT (path) DO UPDATE SET
 export const CLAIM_SQL = `UPDATE files SET lease_owner = $1, lease_until = now() + make_interval(secs => $2)
 WHERE id = (
     SELECT id FROM files
-    WHERE NOT is_backed_up AND next_attempt_at <= now()
+    WHERE NOT is_backed_up AND next_attempt_at <= now() AND parked_at IS NULL
       AND (lease_until IS NULL OR lease_until < now() OR (starts_with(lease_owner, $3) AND lease_owner <> $1))
     ORDER BY next_attempt_at, id
     LIMIT 1
@@ -129,14 +151,24 @@ WHERE id = $1 AND generation = $2`;
 export const RELEASE_SQL = `UPDATE files SET lease_owner = NULL, lease_until = NULL
 WHERE id = $1 AND lease_owner = $2`;
 
-/** Records a failed attempt: $3 error, $4 delay in ms. */
+/**
+ * Records a failed attempt: $3 error, $4 delay in ms. The attempt that reaches $5 attempts parks the row:
+ * no more retries until the anti-entropy scan (or a resync) re-queues it.
+ */
 export const FAIL_SQL = `UPDATE files SET lease_owner = NULL, lease_until = NULL, attempts = attempts + 1,
-    last_error = $3, next_attempt_at = now() + make_interval(secs => $4::double precision / 1000)
-WHERE id = $1 AND lease_owner = $2`;
+    last_error = $3, next_attempt_at = now() + make_interval(secs => $4::double precision / 1000),
+    parked_at = CASE WHEN attempts + 1 >= $5 THEN now() END
+WHERE id = $1 AND lease_owner = $2
+RETURNING parked_at IS NOT NULL AS parked`;
 
 export const PENDING_STATS_SQL = `SELECT count(*)::bigint AS pending,
+    count(*) FILTER (WHERE parked_at IS NOT NULL)::bigint AS parked,
     COALESCE(EXTRACT(EPOCH FROM now() - min(pending_since)), 0)::double precision AS lag
 FROM files WHERE NOT is_backed_up`;
+
+/** Parked rows, for the `parked` command. */
+export const PARKED_ROWS_SQL = `SELECT path, attempts, last_error, parked_at, pending_since, last_operation
+FROM files WHERE parked_at IS NOT NULL ORDER BY parked_at, path LIMIT $1`;
 
 export const LIST_INVENTORY_DATABASES_SQL = `SELECT datname FROM pg_database
 WHERE datname LIKE 's3\\_mirror\\_%' AND datallowconn ORDER BY datname`;

@@ -24,12 +24,12 @@ export interface ResyncReport {
   actions: ResyncAction[];
 }
 
-interface Listed {
+export interface Listed {
   size: number;
   etag: string;
 }
 
-interface Row {
+export interface Row {
   path: string;
   size: string;
   etag: string | null;

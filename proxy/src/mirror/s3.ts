@@ -1,14 +1,16 @@
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 
 import type { S3Endpoint } from '../config';
+import type { Logger } from '../log';
 import { latin1SdkSigner } from '../sigv4/sdk-signer';
 
 /**
  * SDK client for main or mirror: path-style, checksums only when required (Ceph 16 rejects trailers),
  * signed as the header bytes go on the wire (main's non-ASCII header values are passed on as such).
  */
-export function s3ClientFor(endpoint: S3Endpoint): S3Client {
+export function s3ClientFor(endpoint: S3Endpoint, logger?: Logger): S3Client {
   return new S3Client({
+    ...(logger ? { logger: sdkLogger(logger) } : {}),
     endpoint: endpoint.url.toString().replace(/\/$/, ''),
     region: endpoint.region,
     credentials: { accessKeyId: endpoint.accessKeyId, secretAccessKey: endpoint.secretAccessKey },
@@ -18,6 +20,27 @@ export function s3ClientFor(endpoint: S3Endpoint): S3Client {
     maxAttempts: 2,
     signer: latin1SdkSigner(endpoint),
   });
+}
+
+/**
+ * The SDK's own warnings (e.g. "An error was encountered in a non-retryable streaming request.", printed
+ * with console.warn without a logger) go through ours as JSON. Its info lines (every command's input and
+ * output) are dropped: too much, and they would carry object metadata.
+ */
+function sdkLogger(logger: Logger) {
+  const ignore = (): void => undefined;
+  const text = (args: unknown[]): string =>
+    args
+      .map((a) => (typeof a === 'string' ? a : JSON.stringify(a)))
+      .join(' ')
+      .slice(0, 1000);
+  return {
+    trace: ignore,
+    debug: ignore,
+    info: ignore,
+    warn: (...args: unknown[]) => logger.warn('aws sdk warning', { sdk: text(args) }),
+    error: (...args: unknown[]) => logger.warn('aws sdk error', { sdk: text(args) }),
+  };
 }
 
 export function isNotFound(err: unknown): boolean {

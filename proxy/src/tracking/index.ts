@@ -25,6 +25,7 @@ import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
 import { DEFAULT_COPIER_OPTIONS, mirrorKey, type CopierOptions, type MirrorResult } from '../mirror/copier';
 import { askBucket, errorText, s3ClientFor } from '../mirror/s3';
+import { AntiEntropyScanner } from '../scan/anti-entropy';
 import { createSlots } from '../mirror/slots';
 import { SPOOL_SUBDIR, UploadSpool, type UploadSpoolOptions, type UploadSpoolPort } from '../spool';
 import { WriteJournal, type JournalStats, type JournalTicket } from './journal';
@@ -113,6 +114,9 @@ interface Queued {
 /** Background fdatasync period of the journal: bounds what a node crash (not a process kill) can lose. */
 const JOURNAL_SYNC_INTERVAL_MS = 1_000;
 const JOURNAL_SEGMENT_BYTES = 8 * 1024 * 1024;
+/** At stop: how long running copies may finish before they are aborted, and then how long their release may take. */
+const COPY_FINISH_MS = 2_000;
+const COPY_RELEASE_MS = 2_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -179,6 +183,9 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   let dbInFlight = 0;
   let running = false;
   let stopping = false;
+  /** Bumped by every start(): a loop an earlier stop() gave up on ends at its next turn, never revives. */
+  let generation = 0;
+  const current = (gen: number): boolean => gen === generation && !stopping;
   const buckets = new Set<string>();
   let wakeFlush: (() => void) | undefined;
   let flushBackingOff = false;
@@ -205,6 +212,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       idleMirrorWorkers.add(done);
     });
   const loops: Promise<void>[] = [];
+  const scanLoops: Promise<void>[] = [];
   const timers: NodeJS.Timeout[] = [];
 
   const waitForFlush = (ms: number): Promise<void> =>
@@ -376,9 +384,9 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     wakeMirror(batch.length);
   }
 
-  async function flushLoop(): Promise<void> {
+  async function flushLoop(gen: number): Promise<void> {
     let failures = 0;
-    while (!stopping || queue.length > 0) {
+    while (gen === generation && (!stopping || queue.length > 0)) {
       if (!stopping) refillFromJournal();
       if (queue.length === 0) {
         await waitForFlush(tuning.idlePollMs);
@@ -523,7 +531,26 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
           });
         }
         await settle(bucket, async (p) => {
-          await p.query(FAIL_SQL, [row.id, owner, errorText(err), delay]);
+          const failed = await p.query<{ parked: boolean }>(FAIL_SQL, [
+            row.id,
+            owner,
+            errorText(err),
+            delay,
+            config.mirrorMaxAttempts,
+          ]);
+          if (failed.rows[0]?.parked) {
+            const reason = (err as { name?: string }).name ?? 'Error';
+            metrics.mirrorParkedTotal.inc({ reason });
+            logger.error(
+              'mirror: write parked after too many failed copies; the anti-entropy scan retries it',
+              {
+                bucket,
+                key: row.path,
+                attempts: row.attempts + 1,
+                error: errorText(err),
+              },
+            );
+          }
         });
         return true;
       }
@@ -538,11 +565,21 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     return true;
   }
 
+  /** Keys a memory copy is running for: a newer write of the key waits for it (an older copy never wins). */
+  const memoryCopying = new Set<string>();
+
   async function mirrorOneFromMemory(): Promise<boolean> {
-    const first = memoryMirror.entries().next();
-    if (first.done) return false;
-    const [k, item] = first.value;
+    let next: [string, { bucket: string; key: string }] | undefined;
+    for (const entry of memoryMirror) {
+      if (!memoryCopying.has(entry[0])) {
+        next = entry;
+        break;
+      }
+    }
+    if (!next) return false;
+    const [k, item] = next;
     memoryMirror.delete(k);
+    memoryCopying.add(k);
     memoryInFlight++;
     const started = Date.now();
     try {
@@ -559,6 +596,9 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       }
     } finally {
       memoryInFlight--;
+      memoryCopying.delete(k);
+      // A write that arrived meanwhile waited for this copy: its worker may be asleep.
+      if (memoryMirror.has(k)) wakeMirror(1);
     }
     return true;
   }
@@ -571,11 +611,11 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
    * idle sidecar costs one claim per poll, not one per worker. Work found by polling wakes one more worker,
    * which does the same, until all are busy or the work runs out.
    */
-  async function mirrorWorker(index: number): Promise<void> {
+  async function mirrorWorker(index: number, gen: number): Promise<void> {
     const pollMs = index === 0 ? tuning.idlePollMs : tuning.idlePollMs * 30;
     let dbFailures = 0;
     let ramp = false;
-    while (!stopping) {
+    while (current(gen)) {
       if (!pgHealthy) {
         if (!(await mirrorOneFromMemory())) ramp = await idleMirrorWorker(tuning.idlePollMs);
         continue;
@@ -611,6 +651,45 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     }
   }
 
+  let scanner: AntiEntropyScanner | undefined;
+  /** When each bucket's scan state is looked at next (a pass not due costs one query per look). */
+  const scanNextLook = new Map<string, number>();
+
+  /**
+   * The anti-entropy scan: one page at a time of whichever known bucket is due, within its budget. A bucket
+   * not due is looked at again only when its next pass is (one query per bucket per interval when idle);
+   * first looks are spread over a minute so a sidecar that knows many buckets does not visit them at once.
+   */
+  async function scanLoop(gen: number): Promise<void> {
+    const spreadMs = Math.min(60_000, config.antiEntropy.intervalSeconds * 1000);
+    let failures = 0;
+    while (current(gen)) {
+      let worked = false;
+      if (pgHealthy) {
+        for (const bucket of [...buckets]) {
+          if (!current(gen)) break;
+          const look = scanNextLook.get(bucket);
+          if (look === undefined) scanNextLook.set(bucket, Date.now() + Math.random() * spreadMs);
+          if ((scanNextLook.get(bucket) ?? 0) > Date.now()) continue;
+          try {
+            const outcome = await scanner!.scanPage(bucket);
+            failures = 0;
+            if (outcome.kind === 'page') worked = true;
+            else if (outcome.kind === 'not-due') scanNextLook.set(bucket, Date.now() + outcome.retryInMs);
+            else scanNextLook.set(bucket, Date.now() + config.antiEntropy.intervalSeconds * 1000);
+          } catch (err) {
+            failures++;
+            scanNextLook.set(bucket, Date.now() + backoffMs(failures, { baseMs: 1_000, maxMs: 60_000 }));
+            if (rateLimited('scan-failed')) {
+              logger.warn('anti-entropy scan: page failed; will retry', { bucket, error: errorText(err) });
+            }
+          }
+        }
+      }
+      if (!worked) await sleep(1_000);
+    }
+  }
+
   const takeover = new TakeoverPolicy({
     allowedBuckets: config.allowedBuckets,
     askMain: (bucket) => askBucket(main!, bucket),
@@ -640,16 +719,19 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
 
   async function refreshStats(): Promise<void> {
     let pending = 0;
+    let parked = 0;
     let lag = 0;
     try {
       for (const b of buckets) {
         const r = await pools!.withBucket(b, (pool) =>
-          pool.query<{ pending: string; lag: number }>(PENDING_STATS_SQL),
+          pool.query<{ pending: string; parked: string; lag: number }>(PENDING_STATS_SQL),
         );
         pending += Number(r.rows[0]?.pending ?? 0);
+        parked += Number(r.rows[0]?.parked ?? 0);
         lag = Math.max(lag, Number(r.rows[0]?.lag ?? 0));
       }
       metrics.mirrorPending.set(pending + memoryMirror.size);
+      metrics.mirrorParked.set(parked);
       metrics.mirrorLag.set(lag);
     } catch {
       // keep the last values; the flush loop reports Postgres health
@@ -751,16 +833,31 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       running = true;
       stopping = false;
       pools = new InventoryPools(config.postgresUrl, logger, tuning.pools);
-      main = s3ClientFor(config.main);
-      mirror = s3ClientFor(config.mirror);
+      main = s3ClientFor(config.main, logger);
+      mirror = s3ClientFor(config.mirror, logger);
       pgHealthy = await pools.ping();
       if (!pgHealthy) logger.warn('postgres unreachable at start; retrying in the background');
       void scanDatabases();
       every(tuning.scanIntervalMs, scanDatabases);
       every(tuning.statsIntervalMs, refreshStats);
       every(2_000, retryUnsettled);
-      loops.push(flushLoop());
-      for (let i = 0; i < Math.max(1, config.mirrorConcurrency); i++) loops.push(mirrorWorker(i));
+      const gen = ++generation;
+      loops.push(flushLoop(gen));
+      for (let i = 0; i < Math.max(1, config.mirrorConcurrency); i++) loops.push(mirrorWorker(i, gen));
+      metrics.scanIntervalSeconds.set(config.antiEntropy.intervalSeconds);
+      if (config.antiEntropy.intervalSeconds > 0) {
+        scanner = new AntiEntropyScanner({
+          main,
+          mirror,
+          pools,
+          owner,
+          settings: config.antiEntropy,
+          metrics,
+          logger,
+          onRequeued: (n) => wakeMirror(n),
+        });
+        scanLoops.push(scanLoop(gen));
+      }
     },
     async stop(): Promise<void> {
       if (!running) return;
@@ -769,26 +866,41 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       timers.length = 0;
       wakeFlush?.();
       wakeMirror();
-      // The flush loop drains the queue while Postgres answers; bounded by the server's grace period.
-      const bound = sleep(Math.max(1000, config.shutdownGraceMs - 1000)).then(() => 'timeout' as const);
-      let result = await Promise.race([Promise.allSettled(loops).then(() => 'done' as const), bound]);
-      if (result === 'timeout') {
-        // Copies still running: abort them and let their workers release the rows (bounded as well).
+      // The scan stops at its next page; its lease is given back so another sidecar continues at once.
+      await Promise.race([Promise.allSettled(scanLoops), sleep(2_000)]);
+      scanLoops.length = 0;
+      await scanner?.release();
+      scanner = undefined;
+      // What matters for durability is the queue into Postgres: the flush loop drains it while Postgres
+      // answers, bounded by the grace period. Copies are leased rows (level-triggered): after a short
+      // window to finish they are aborted and their rows released for any sidecar, instead of using the
+      // pod's whole grace period.
+      const [flush, ...workers] = loops;
+      const deadline = Date.now() + Math.max(1000, config.shutdownGraceMs - 1000);
+      const within = (p: Promise<unknown>, ms: number): Promise<boolean> =>
+        Promise.race([p.then(() => true), sleep(Math.max(0, ms)).then(() => false)]);
+      await within(flush ?? Promise.resolve(), deadline - Date.now());
+      const copies = Promise.allSettled(workers);
+      let copiesDone = await within(copies, Math.min(COPY_FINISH_MS, deadline - Date.now()));
+      if (!copiesDone) {
         stopCopies.abort(new Error('the proxy is stopping'));
-        const released = sleep(2_000).then(() => 'timeout' as const);
-        result = await Promise.race([Promise.allSettled(loops).then(() => 'done' as const), released]);
+        copiesDone = await within(copies, COPY_RELEASE_MS);
       }
-      if (result === 'timeout' || queue.length > 0 || journal?.hasBacklog()) {
-        if (journal) {
-          logger.warn(
-            'stopping with writes not yet in Postgres; the journal replays them at the next start',
-            {
-              queued: queue.length,
-            },
-          );
-        } else {
-          logger.warn('stopping with unrecorded writes (a resync repairs them)', { queued: queue.length });
-        }
+      if (queue.length > 0 || journal?.hasBacklog()) {
+        logger.warn(
+          journal
+            ? 'stopping with writes not yet in Postgres; the journal replays them at the next start'
+            : 'stopping with writes not yet in Postgres (STATE_DIR=off: the anti-entropy scan finds them)',
+          { queued: queue.length },
+        );
+      }
+      if (!copiesDone) {
+        logger.warn(
+          'stopping with mirror copies still running; their rows are taken over when the lease ends',
+          {
+            copies: memoryInFlight + dbInFlight,
+          },
+        );
       }
       loops.length = 0;
       running = false;

@@ -87,10 +87,10 @@ describe('migrations', () => {
       'updated_at',
     ]);
   });
-  test('every statement is idempotent (IF NOT EXISTS)', () => {
+  test('every statement is idempotent (IF NOT EXISTS, or an insert that does nothing on conflict)', () => {
     for (const m of MIGRATIONS) {
       for (const stmt of m.sql.split(';').filter((s) => s.trim())) {
-        expect(stmt).toMatch(/IF NOT EXISTS/);
+        expect(stmt).toMatch(/IF NOT EXISTS|ON CONFLICT \(id\) DO NOTHING/);
       }
     }
   });

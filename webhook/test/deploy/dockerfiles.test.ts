@@ -4,6 +4,7 @@
  * the workspace's `main`, the runtime stage has only production dependencies of that workspace, the user
  * is numeric and non-root and matches the injected securityContext, and EXPOSE matches the code's ports.
  */
+import { IMAGE_STATE_DIR } from '../../../proxy/src/tracking/state-dir';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { loadConfig } from '../../../proxy/src/config';
@@ -207,6 +208,15 @@ describe.each(cases)('Dockerfile.$dir', ({ dir, ports }) => {
     for (const ins of final.instructions.filter((i) => i.keyword === 'COPY')) {
       const c = parseCopy(ins);
       expect(c.from).toBeDefined();
+      // Besides: the proxy's default state directory, created empty and owned by the runtime user.
+      if (c.dest === IMAGE_STATE_DIR) {
+        expect([ws.name, c.sources, ins.args]).toEqual([
+          '@k8s-s3-mirror/proxy',
+          ['/state'],
+          expect.stringContaining('--chown=65532:65532'),
+        ]);
+        continue;
+      }
       for (const s of c.sources) expect(['/src/node_modules', `/src/${dir}`]).toContain(s);
     }
   });

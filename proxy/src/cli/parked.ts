@@ -1,0 +1,82 @@
+/**
+ * `npm run parked -- --bucket B [--bucket C…] [--json]`: the writes whose mirror copy failed
+ * MIRROR_MAX_ATTEMPTS times in a row and now wait for the anti-entropy scan (or a resync). Reads the
+ * proxy's env (POSTGRES_URL). Exit code: 0 none parked, 1 some parked, 2 usage or configuration error.
+ */
+import { ConfigError, loadConfig, secretsOf } from '../config';
+import { InventoryPools } from '../inventory/pools';
+import { PARKED_ROWS_SQL } from '../inventory/schema';
+import { createLogger } from '../log';
+
+export interface ParkedRow {
+  path: string;
+  attempts: number;
+  last_error: string | null;
+  parked_at: Date;
+  pending_since: Date | null;
+  last_operation: string | null;
+}
+
+const LIMIT = 1000;
+
+export function parseArgs(argv: string[]): { buckets: string[]; json: boolean } {
+  const buckets: string[] = [];
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--json') json = true;
+    else if (a === '--bucket' && argv[i + 1] !== undefined) buckets.push(argv[++i]!);
+    else if (a.startsWith('--bucket=')) buckets.push(a.slice('--bucket='.length));
+    else throw new Error(`unknown argument ${a}`);
+  }
+  if (buckets.length === 0) throw new Error('--bucket is required');
+  return { buckets, json };
+}
+
+export function formatParked(bucket: string, rows: ParkedRow[]): string {
+  if (rows.length === 0) return `bucket ${bucket}: no parked writes`;
+  const lines = [`bucket ${bucket}: ${rows.length}${rows.length === LIMIT ? '+' : ''} parked write(s)`];
+  for (const r of rows) {
+    lines.push(
+      `  ${JSON.stringify(r.path)} parked ${r.parked_at.toISOString()} after ${r.attempts} attempts` +
+        ` (${r.last_operation ?? '?'}): ${r.last_error ?? ''}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+async function run(): Promise<number> {
+  let args: ReturnType<typeof parseArgs>;
+  let config;
+  try {
+    args = parseArgs(process.argv.slice(2));
+    config = loadConfig(process.env);
+  } catch (err) {
+    const message = err instanceof ConfigError || err instanceof Error ? err.message : String(err);
+    process.stderr.write(`${JSON.stringify({ level: 'error', message: `parked: ${message}` })}\n`);
+    return 2;
+  }
+  const logger = createLogger(config.logLevel === 'off' ? 'off' : 'warn', secretsOf(config));
+  const pools = new InventoryPools(config.postgresUrl, logger);
+  let parked = 0;
+  try {
+    const out: Record<string, ParkedRow[]> = {};
+    for (const bucket of args.buckets) {
+      const r = await pools.withBucket(bucket, (p) => p.query<ParkedRow>(PARKED_ROWS_SQL, [LIMIT]));
+      out[bucket] = r.rows;
+      parked += r.rows.length;
+      if (!args.json) process.stdout.write(`${formatParked(bucket, r.rows)}\n`);
+    }
+    if (args.json) process.stdout.write(`${JSON.stringify(out)}\n`);
+  } catch (err) {
+    logger.error('parked: listing failed', { error: err instanceof Error ? err.message : String(err) });
+    return 2;
+  } finally {
+    await pools.close();
+  }
+  return parked > 0 ? 1 : 0;
+}
+
+if (require.main === module) {
+  void run().then((code) => process.exit(code));
+}

@@ -1,0 +1,223 @@
+/**
+ * The anti-entropy scan: bucket by bucket, in pages of keys, it compares main's listing with the mirror's
+ * and the inventory's rows, and re-queues every difference as an ordinary pending row, so the
+ * level-triggered copier repairs it. It finds writes lost before they were journaled, writes made to main
+ * behind the proxy's back, and parked rows. One scanner per bucket across all sidecars (a lease in the
+ * bucket's database); progress is kept there too, so a pass resumes after a restart, on any sidecar.
+ */
+import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+
+import type { AntiEntropySettings } from '../config';
+import type { InventoryPools } from '../inventory/pools';
+import type { Logger } from '../log';
+import type { ProxyMetrics } from '../metrics';
+import type { Listed } from '../mirror/resync';
+import { errorText, isNoSuchBucket } from '../mirror/s3';
+import { planScanPage, type ScannedObject, type ScannedRow } from './plan';
+import { RateBudget } from './rate-budget';
+import {
+  REQUEUE_SQL,
+  SCAN_DONE_SQL,
+  SCAN_PROGRESS_SQL,
+  SCAN_RELEASE_SQL,
+  SCAN_ROWS_SQL,
+  TAKE_SCAN_SQL,
+} from './scan-sql';
+
+export interface AntiEntropyDeps {
+  main: S3Client;
+  mirror: S3Client;
+  pools: InventoryPools;
+  owner: string;
+  settings: AntiEntropySettings;
+  metrics: ProxyMetrics;
+  logger: Logger;
+  /** Called after rows were re-queued (wakes the copiers). */
+  onRequeued: (count: number) => void;
+  /** Keys per page (one ListObjectsV2 of main). */
+  pageSize?: number;
+  leaseSeconds?: number;
+}
+
+const DEFAULT_PAGE_SIZE = 1000;
+const DEFAULT_SCAN_LEASE_SECONDS = 60;
+
+/** `not-due`: look again in `retryInMs` (the next pass is due then, or another sidecar's lease ends). */
+export type PageOutcome =
+  { kind: 'not-due'; retryInMs: number } | { kind: 'page' } | { kind: 'pass-complete' };
+
+export class AntiEntropyScanner {
+  private readonly budget: RateBudget;
+  private readonly pageSize: number;
+  private readonly leaseSeconds: number;
+  private readonly leased = new Set<string>();
+
+  constructor(private readonly deps: AntiEntropyDeps) {
+    this.budget = new RateBudget(deps.settings.requestsPerSecond);
+    this.pageSize = deps.pageSize ?? DEFAULT_PAGE_SIZE;
+    this.leaseSeconds = deps.leaseSeconds ?? DEFAULT_SCAN_LEASE_SECONDS;
+  }
+
+  /** Scans the next page of `bucket` if its pass is under way or due and no other sidecar holds it. */
+  async scanPage(bucket: string): Promise<PageOutcome> {
+    const { pools, owner, settings } = this.deps;
+    const taken = await pools.withBucket(bucket, (p) =>
+      p.query<{
+        taken: boolean;
+        cursor: string | null;
+        last_complete: number | null;
+        lease_left: number | null;
+        due_in: number | null;
+      }>(TAKE_SCAN_SQL, [owner, this.leaseSeconds, settings.intervalSeconds]),
+    );
+    const state = taken.rows[0];
+    // Passes completed by any sidecar count (the overdue alert reads this).
+    if (state?.last_complete != null) {
+      this.deps.metrics.scanLastComplete.set({ bucket }, state.last_complete);
+      this.deps.metrics.scanNextDue.set({ bucket }, state.last_complete + settings.intervalSeconds);
+    }
+    if (!state?.taken) {
+      this.leased.delete(bucket);
+      // Another sidecar scans it (look again when its lease would end), or the next pass is not due yet.
+      const waitS = Math.max(state?.lease_left ?? 0, state?.due_in ?? 0, 1);
+      return { kind: 'not-due', retryInMs: waitS * 1000 };
+    }
+    this.leased.add(bucket);
+    const after = state.cursor ?? undefined;
+    const settleCutoff = new Date(Date.now() - settings.settleSeconds * 1000);
+    const mainPage = await this.listMain(bucket, after);
+    const mirror = await this.listMirror(bucket, after, mainPage.upTo);
+    const rows = await pools.withBucket(bucket, async (p) => {
+      const r = await p.query<ScannedRow>(SCAN_ROWS_SQL, [
+        after ?? null,
+        mainPage.upTo ?? null,
+        settings.settleSeconds,
+      ]);
+      return new Map(r.rows.map((row) => [row.path, row]));
+    });
+    const requeues = planScanPage(mainPage.objects, mirror, rows, settleCutoff);
+    if (requeues.length > 0) {
+      await pools.withBucket(bucket, async (p) => {
+        for (const q of requeues) {
+          await p.query(REQUEUE_SQL, [q.key, q.size ?? null, q.deleted, `Scan:${q.kind}`]);
+        }
+      });
+      const kinds: Record<string, number> = {};
+      for (const q of requeues) {
+        kinds[q.kind] = (kinds[q.kind] ?? 0) + 1;
+        this.deps.metrics.scanDifferences.inc({ kind: q.kind });
+      }
+      this.deps.logger.warn('anti-entropy scan: differences found and re-queued for mirroring', {
+        bucket,
+        count: requeues.length,
+        kinds,
+        keys: requeues.slice(0, 10).map((q) => q.key),
+      });
+      this.deps.onRequeued(requeues.length);
+    }
+    this.deps.metrics.scanObjects.inc(mainPage.objects.size);
+    if (mainPage.upTo !== undefined) {
+      await pools.withBucket(bucket, (p) =>
+        p.query(SCAN_PROGRESS_SQL, [
+          owner,
+          mainPage.upTo,
+          mainPage.objects.size,
+          requeues.length,
+          this.leaseSeconds,
+        ]),
+      );
+      return { kind: 'page' };
+    }
+    const done = await pools.withBucket(bucket, (p) =>
+      p.query<{ completed: number }>(SCAN_DONE_SQL, [owner, mainPage.objects.size, requeues.length]),
+    );
+    this.leased.delete(bucket);
+    const completed = done.rows[0]?.completed;
+    if (completed !== undefined) {
+      this.deps.metrics.scanLastComplete.set({ bucket }, completed);
+      this.deps.metrics.scanNextDue.set({ bucket }, completed + settings.intervalSeconds);
+    }
+    return { kind: 'pass-complete' };
+  }
+
+  /** Frees the leases this scanner holds (at stop); the cursors stay for whoever continues. */
+  async release(): Promise<void> {
+    for (const bucket of [...this.leased]) {
+      await this.deps.pools
+        .withBucket(bucket, (p) => p.query(SCAN_RELEASE_SQL, [this.deps.owner]))
+        .catch((err: unknown) =>
+          this.deps.logger.debug('scan lease release failed', { bucket, error: errorText(err) }),
+        );
+      this.leased.delete(bucket);
+    }
+  }
+
+  /** One page of main after `after`; `upTo` is its last key, or undefined when the listing ended. */
+  private async listMain(
+    bucket: string,
+    after: string | undefined,
+  ): Promise<{ objects: Map<string, ScannedObject>; upTo: string | undefined }> {
+    const objects = new Map<string, ScannedObject>();
+    await this.budget.take();
+    let page;
+    try {
+      page = await this.deps.main.send(
+        new ListObjectsV2Command({ Bucket: bucket, StartAfter: after, MaxKeys: this.pageSize }),
+      );
+    } catch (err) {
+      if (isNoSuchBucket(err)) return { objects, upTo: undefined };
+      throw err;
+    }
+    let last: string | undefined;
+    for (const o of page.Contents ?? []) {
+      objects.set(o.Key!, { size: o.Size ?? 0, etag: o.ETag ?? '', lastModified: o.LastModified });
+      last = o.Key;
+    }
+    await this.fillEmptyEtags(this.deps.main, bucket, objects);
+    return { objects, upTo: page.IsTruncated ? last : undefined };
+  }
+
+  /** The mirror's keys in (after, upTo]. */
+  private async listMirror(
+    bucket: string,
+    after: string | undefined,
+    upTo: string | undefined,
+  ): Promise<Map<string, Listed>> {
+    const out = new Map<string, Listed>();
+    let start = after;
+    for (;;) {
+      await this.budget.take();
+      let page;
+      try {
+        page = await this.deps.mirror.send(
+          new ListObjectsV2Command({ Bucket: bucket, StartAfter: start, MaxKeys: this.pageSize }),
+        );
+      } catch (err) {
+        if (isNoSuchBucket(err)) return out;
+        throw err;
+      }
+      const contents = page.Contents ?? [];
+      for (const o of contents) {
+        if (upTo !== undefined && Buffer.compare(Buffer.from(o.Key!), Buffer.from(upTo)) > 0) {
+          await this.fillEmptyEtags(this.deps.mirror, bucket, out);
+          return out;
+        }
+        out.set(o.Key!, { size: o.Size ?? 0, etag: o.ETag ?? '' });
+      }
+      if (!page.IsTruncated || contents.length === 0) break;
+      start = contents[contents.length - 1]!.Key;
+    }
+    await this.fillEmptyEtags(this.deps.mirror, bucket, out);
+    return out;
+  }
+
+  /** Ceph RGW 16 lists an empty ETag after DeleteObjectTagging although HEAD still has it: ask HEAD. */
+  private async fillEmptyEtags(s3: S3Client, bucket: string, listed: Map<string, Listed>): Promise<void> {
+    for (const [key, entry] of listed) {
+      if (entry.etag !== '' && entry.etag !== '""') continue;
+      await this.budget.take();
+      const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
+      if (head?.ETag) entry.etag = head.ETag;
+    }
+  }
+}
