@@ -44,6 +44,7 @@ import {
 } from '../harness/proxies';
 import { controls, loadServices, type TestServices } from '../harness/services';
 import { threeWayDiff, waitForThreeWayEqual } from '../harness/three-way';
+import { nonJsonLines } from '../harness/json-lines';
 import { pollUntil } from '../harness/wait';
 
 const services: TestServices = loadServices();
@@ -87,27 +88,13 @@ function stateDir(): string {
   return dir;
 }
 
-function isJsonObject(line: string): boolean {
-  try {
-    const v: unknown = JSON.parse(line);
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-  } catch {
-    return false;
-  }
-}
-
 // Each test's proxies stop with it: idle proxies of earlier tests would only add load and log noise.
 afterEach(async () => {
   for (const c of clients.splice(0)) c.destroy();
   const stopped = running.splice(0);
   await Promise.allSettled(stopped.map((p) => p.stop()));
   // Whatever the faults, every line a proxy printed is JSON (the AWS SDK's own warnings included).
-  const notJson = stopped.flatMap((p) =>
-    p.process
-      .output()
-      .split('\n')
-      .filter((l) => l.trim() !== '' && !isJsonObject(l)),
-  );
+  const notJson = stopped.flatMap((p) => nonJsonLines(p.process.output()));
   expect(notJson).toEqual([]);
   for (const d of stateDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });

@@ -16,6 +16,7 @@ import { sampleRss } from '../harness/memory';
 import { spawnNode } from '../harness/process';
 import { appClient, directClient, PROXY_MAIN, proxyEnv, startProxyProcess } from '../harness/proxy';
 import { loadServices, type TestServices } from '../harness/services';
+import { nonJsonLines } from '../harness/json-lines';
 import { pollUntil } from '../harness/wait';
 
 jest.setTimeout(600_000);
@@ -59,15 +60,6 @@ describe('misconfiguration', () => {
   );
 });
 
-function isJsonObject(line: string): boolean {
-  try {
-    const v: unknown = JSON.parse(line);
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-  } catch {
-    return false;
-  }
-}
-
 describe('LOG_LEVEL', () => {
   test.each([
     ['debug', true, true],
@@ -88,11 +80,7 @@ describe('LOG_LEVEL', () => {
     }
     // Every line the process printed, on stdout and stderr, is one JSON object (Node's and the AWS SDK's
     // own warnings included).
-    const notJson = proxy.process
-      .output()
-      .split('\n')
-      .filter((l) => l.trim() !== '' && !isJsonObject(l));
-    expect(notJson).toEqual([]);
+    expect(nonJsonLines(proxy.process.output())).toEqual([]);
     const json = proxy.process
       .stdout()
       .split('\n')

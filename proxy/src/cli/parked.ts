@@ -4,6 +4,7 @@
  * proxy's env (POSTGRES_URL). Exit code: 0 none parked, 1 some parked, 2 usage or configuration error.
  */
 import { ConfigError, loadConfig, secretsOf } from '../config';
+import { parseBucketArgs } from './bucket-args';
 import { InventoryPools } from '../inventory/pools';
 import { PARKED_ROWS_SQL } from '../inventory/schema';
 import { createLogger } from '../log';
@@ -20,17 +21,8 @@ export interface ParkedRow {
 const LIMIT = 1000;
 
 export function parseArgs(argv: string[]): { buckets: string[]; json: boolean } {
-  const buckets: string[] = [];
-  let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--json') json = true;
-    else if (a === '--bucket' && argv[i + 1] !== undefined) buckets.push(argv[++i]!);
-    else if (a.startsWith('--bucket=')) buckets.push(a.slice('--bucket='.length));
-    else throw new Error(`unknown argument ${a}`);
-  }
-  if (buckets.length === 0) throw new Error('--bucket is required');
-  return { buckets, json };
+  const { buckets, flags } = parseBucketArgs(argv, ['json']);
+  return { buckets, json: flags.json };
 }
 
 export function formatParked(bucket: string, rows: ParkedRow[]): string {

@@ -4,23 +4,15 @@
  * Exit code: 0 all done, 1 some repair failed, 2 usage or configuration error.
  */
 import { ConfigError, loadConfig, secretsOf } from '../config';
+import { parseBucketArgs } from './bucket-args';
 import { InventoryPools } from '../inventory/pools';
 import { createLogger } from '../log';
 import { resyncBucket, type ResyncReport } from '../mirror/resync';
 import { s3ClientFor } from '../mirror/s3';
 
 export function parseArgs(argv: string[]): { buckets: string[]; dryRun: boolean } {
-  const buckets: string[] = [];
-  let dryRun = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--dry-run') dryRun = true;
-    else if (a === '--bucket' && argv[i + 1] !== undefined) buckets.push(argv[++i]!);
-    else if (a.startsWith('--bucket=')) buckets.push(a.slice('--bucket='.length));
-    else throw new Error(`unknown argument ${a}`);
-  }
-  if (buckets.length === 0) throw new Error('--bucket is required');
-  return { buckets, dryRun };
+  const { buckets, flags } = parseBucketArgs(argv, ['dry-run']);
+  return { buckets, dryRun: flags['dry-run'] };
 }
 
 export function formatReport(r: ResyncReport): string {

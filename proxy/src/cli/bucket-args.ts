@@ -1,0 +1,18 @@
+/** The argument shape of the bucket commands: `--bucket B` (repeatable, or `--bucket=B`) and boolean flags. */
+export function parseBucketArgs<F extends string>(
+  argv: string[],
+  flags: readonly F[],
+): { buckets: string[]; flags: Record<F, boolean> } {
+  const buckets: string[] = [];
+  const set = Object.fromEntries(flags.map((f) => [f, false])) as Record<F, boolean>;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const flag = flags.find((f) => a === `--${f}`);
+    if (flag !== undefined) set[flag] = true;
+    else if (a === '--bucket' && argv[i + 1] !== undefined) buckets.push(argv[++i]!);
+    else if (a.startsWith('--bucket=')) buckets.push(a.slice('--bucket='.length));
+    else throw new Error(`unknown argument ${a}`);
+  }
+  if (buckets.length === 0) throw new Error('--bucket is required');
+  return { buckets, flags: set };
+}

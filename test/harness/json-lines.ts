@@ -1,0 +1,13 @@
+/** Lines of a process's output that are not one JSON object each (the proxy prints only JSON lines). */
+export function nonJsonLines(output: string): string[] {
+  return output.split('\n').filter((l) => l.trim() !== '' && !isJsonObject(l));
+}
+
+function isJsonObject(line: string): boolean {
+  try {
+    const v: unknown = JSON.parse(line);
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+  } catch {
+    return false;
+  }
+}
