@@ -62,6 +62,9 @@ export async function startProxyProcess(
     // Each proxy its own state directory unless the test names one ('' = the proxy's default, 'off' = none):
     // the default is keyed by port, and a later test's proxy on a reused port would replay this one's journal.
     STATE_DIR: env.STATE_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 's3m-state-')),
+    // The anti-entropy scan only where a test asks for it (anti-entropy.test.ts, the soak): late in a run
+    // every new proxy would otherwise start passes over the hundreds of buckets earlier tests left.
+    SCAN_INTERVAL_SECONDS: env.SCAN_INTERVAL_SECONDS ?? '0',
   };
   // `env` may name the ports itself (a restart with a previous instance's env): use what the proxy gets.
   const portOf = (addr: string): number => Number(addr.slice(addr.lastIndexOf(':') + 1));
