@@ -2,7 +2,9 @@
  * The anti-entropy scan through the proxy process, against RGW and real Postgres: it finds what the proxy
  * never recorded (a write made straight to main, a write whose journal entry was lost) and rows parked after
  * too many failed copies, re-queues them, and the copier repairs them: main, mirror and inventory end equal.
- * The scan runs every few seconds here (SCAN_INTERVAL_SECONDS); no assertion is about time.
+ * The scan runs every few seconds here (SCAN_INTERVAL_SECONDS); no assertion is about time. Each proxy serves
+ * only its test's bucket (ALLOWED_BUCKETS): late in a full run it would otherwise also scan, and rightly
+ * repair, the buckets earlier tests left different on purpose, and its counters would include them.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -62,9 +64,9 @@ async function scanState(bucket: string): Promise<Record<string, unknown>> {
 }
 
 test('a write made straight to main, behind two proxies: one of them finds it (one scanner per bucket), and it is mirrored and recorded', async () => {
-  const a = await start();
-  const b = await start();
   const bucket = `ae-${rnd()}`;
+  const a = await start({ ALLOWED_BUCKETS: bucket });
+  const b = await start({ ALLOWED_BUCKETS: bucket });
   await a.app.send(new CreateBucketCommand({ Bucket: bucket }));
   await a.app.send(new PutObjectCommand({ Bucket: bucket, Key: 'through-proxy', Body: 'p' }));
   await b.app.send(new PutObjectCommand({ Bucket: bucket, Key: 'through-other-proxy', Body: 'q' }));
@@ -103,10 +105,10 @@ test('a write whose journal entry was removed by hand (killed with Postgres down
   if (!services.postgres.controllable) return;
   const dir = tempStateDir();
   try {
-    const first = await start({ STATE_DIR: dir });
+    const bucket = `aj-${rnd()}`;
+    const first = await start({ STATE_DIR: dir, ALLOWED_BUCKETS: bucket });
     const { app } = first;
     let proxy = first.proxy;
-    const bucket = `aj-${rnd()}`;
     await app.send(new CreateBucketCommand({ Bucket: bucket }));
     await app.send(new PutObjectCommand({ Bucket: bucket, Key: 'warm', Body: 'w' }));
     await waitForThreeWayEqual(services, bucket);
@@ -141,8 +143,12 @@ test('a write whose journal entry was removed by hand (killed with Postgres down
 test('a mirror that fails every copy: the row parks after MIRROR_MAX_ATTEMPTS, shows in the metric and the parked command; once the mirror recovers the scan re-queues it and it is repaired', async () => {
   const gate = await startHttpFaultProxy(services.ceph.mirrorEndpoint);
   try {
-    const { proxy, app } = await start({ MIRROR_S3_ENDPOINT: gate.url, MIRROR_MAX_ATTEMPTS: '2' });
     const bucket = `ap-${rnd()}`;
+    const { proxy, app } = await start({
+      MIRROR_S3_ENDPOINT: gate.url,
+      MIRROR_MAX_ATTEMPTS: '2',
+      ALLOWED_BUCKETS: bucket,
+    });
     await app.send(new CreateBucketCommand({ Bucket: bucket }));
     await app.send(new PutObjectCommand({ Bucket: bucket, Key: 'warm', Body: 'w' }));
     await waitForThreeWayEqual(services, bucket);

@@ -488,8 +488,14 @@ export function createS3Handler(deps: S3HandlerDeps) {
         await relayBody(response.body, res, countOut);
       }
     } catch (caught) {
-      if (clientGone) return;
       const err = body?.failure() ?? caught;
+      // The whole write reached main but its answer did not come back: main may have carried it out
+      // (also when the app had already left: it may retry, or not).
+      if (!(err instanceof S3Error) && op.tracks !== undefined && req.complete && body !== undefined) {
+        deleteRequest?.end();
+        for (const event of uncertainEvents(op, written ?? target!, deleteRequest?.keys)) sink.record(event);
+      }
+      if (clientGone) return;
       const resource = resourceOf(target);
       if (err instanceof S3Error) {
         outcome = 'rejected';
@@ -501,11 +507,6 @@ export function createS3Handler(deps: S3HandlerDeps) {
         return;
       }
       outcome = 'upstream-error';
-      // The whole write reached main but its answer did not come back: main may have carried it out.
-      if (op.tracks !== undefined && req.complete && body !== undefined && body.failure() === undefined) {
-        deleteRequest?.end();
-        for (const event of uncertainEvents(op, written ?? target!, deleteRequest?.keys)) sink.record(event);
-      }
       logger.warn('upstream request failed', {
         requestId,
         operation: op.name,

@@ -137,7 +137,7 @@ WHERE id = $1 AND lease_owner = $2`;
  * $6 last_modified, $7 etag, $8 version_id, $9 mirror_etag.
  */
 export const COMPLETE_SQL = `UPDATE files SET
-    is_backed_up = TRUE, mirrored_generation = generation, attempts = 0, last_error = NULL,
+    is_backed_up = TRUE, mirrored_generation = generation, attempts = 0, last_error = NULL, parked_at = NULL,
     lease_owner = NULL, lease_until = NULL, pending_since = NULL,
     deleted = $3,
     size = COALESCE($4, size), content_type = COALESCE($5, content_type),
@@ -156,7 +156,10 @@ WHERE id = $1 AND lease_owner = $2`;
  * no more retries until the anti-entropy scan (or a resync) re-queues it.
  */
 export const FAIL_SQL = `UPDATE files SET lease_owner = NULL, lease_until = NULL, attempts = attempts + 1,
-    last_error = $3, next_attempt_at = now() + make_interval(secs => $4::double precision / 1000),
+    last_error = $3,
+    -- A parked row leaves the front of the pending index (claims would read past every parked row).
+    next_attempt_at = CASE WHEN attempts + 1 >= $5 THEN 'infinity'::timestamptz
+                           ELSE now() + make_interval(secs => $4::double precision / 1000) END,
     parked_at = CASE WHEN attempts + 1 >= $5 THEN now() END
 WHERE id = $1 AND lease_owner = $2
 RETURNING parked_at IS NOT NULL AS parked`;

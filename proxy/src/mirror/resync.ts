@@ -4,6 +4,7 @@ import type { InventoryPools } from '../inventory/pools';
 import { COMPLETE_SQL, UPSERT_EVENT_SQL } from '../inventory/schema';
 import type { Logger } from '../log';
 import { DEFAULT_COPIER_OPTIONS, mirrorKey, type CopierOptions, type MirrorResult } from './copier';
+import { sameEtag } from '../s3/etag';
 import { errorText, isNoSuchBucket } from './s3';
 
 export type ResyncActionKind = 'copy' | 'delete-on-mirror' | 'fix-row' | 'mark-deleted';
@@ -68,8 +69,10 @@ async function listAll(s3: S3Client, bucket: string): Promise<Map<string, Listed
  */
 export function sameObject(main: Listed, mirror: Listed | undefined, row: Row | undefined): boolean {
   if (!mirror || mirror.size !== main.size) return false;
-  if (!main.etag.includes('-') && mirror.etag === main.etag) return true;
-  return !!row && row.etag === main.etag && row.mirror_etag === mirror.etag;
+  if (!main.etag.includes('-') && sameEtag(mirror.etag, main.etag)) return true;
+  return (
+    !!row && sameEtag(row.etag ?? undefined, main.etag) && sameEtag(row.mirror_etag ?? undefined, mirror.etag)
+  );
 }
 
 /** Plans the repairs for one bucket. Pure. */
@@ -88,7 +91,7 @@ export function planResync(
       !row ||
       row.deleted ||
       !row.is_backed_up ||
-      row.etag !== m.etag ||
+      !sameEtag(row.etag ?? undefined, m.etag) ||
       Number(row.size) !== m.size
     ) {
       plan.push({ action: 'fix-row', key, reason: row ? 'inventory row out of date' : 'no inventory row' });

@@ -20,6 +20,7 @@ import {
   SCAN_DONE_SQL,
   SCAN_PROGRESS_SQL,
   SCAN_RELEASE_SQL,
+  SCAN_RENEW_SQL,
   SCAN_ROWS_SQL,
   TAKE_SCAN_SQL,
 } from './scan-sql';
@@ -43,6 +44,14 @@ const DEFAULT_PAGE_SIZE = 1000;
 const DEFAULT_SCAN_LEASE_SECONDS = 60;
 
 /** `not-due`: look again in `retryInMs` (the next pass is due then, or another sidecar's lease ends). */
+/** A page that cannot be judged safely: it is retried later, nothing is re-queued from it. */
+export class ScanPageError extends Error {}
+
+/** S3 lists keys in the byte order of their UTF-8 encoding (as Postgres' COLLATE "C" compares them). */
+function keyAfter(a: string, b: string): boolean {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b)) > 0;
+}
+
 export type PageOutcome =
   { kind: 'not-due'; retryInMs: number } | { kind: 'page' } | { kind: 'pass-complete' };
 
@@ -83,7 +92,24 @@ export class AntiEntropyScanner {
       return { kind: 'not-due', retryInMs: waitS * 1000 };
     }
     this.leased.add(bucket);
-    const after = state.cursor ?? undefined;
+    // A slow page (a budget spent on HEADs) must not outlive the lease: another sidecar would take the
+    // bucket, and the two would take it from each other page after page.
+    const renew = setInterval(
+      () =>
+        void pools
+          .withBucket(bucket, (p) => p.query(SCAN_RENEW_SQL, [owner, this.leaseSeconds]))
+          .catch(() => undefined),
+      (this.leaseSeconds * 1000) / 3,
+    );
+    try {
+      return await this.comparePage(bucket, state.cursor ?? undefined);
+    } finally {
+      clearInterval(renew);
+    }
+  }
+
+  private async comparePage(bucket: string, after: string | undefined): Promise<PageOutcome> {
+    const { pools, owner, settings } = this.deps;
     const settleCutoff = new Date(Date.now() - settings.settleSeconds * 1000);
     const mainPage = await this.listMain(bucket, after);
     const mirror = await this.listMirror(bucket, after, mainPage.upTo);
@@ -117,19 +143,26 @@ export class AntiEntropyScanner {
     }
     this.deps.metrics.scanObjects.inc(mainPage.objects.size);
     if (mainPage.upTo !== undefined) {
-      await pools.withBucket(bucket, (p) =>
+      const moved = await pools.withBucket(bucket, (p) =>
         p.query(SCAN_PROGRESS_SQL, [
           owner,
           mainPage.upTo,
           mainPage.objects.size,
           requeues.length,
           this.leaseSeconds,
+          after ?? null,
         ]),
       );
+      if (!moved.rowCount) throw new ScanPageError(`the scan lease of ${bucket} was lost mid-page`);
       return { kind: 'page' };
     }
     const done = await pools.withBucket(bucket, (p) =>
-      p.query<{ completed: number }>(SCAN_DONE_SQL, [owner, mainPage.objects.size, requeues.length]),
+      p.query<{ completed: number }>(SCAN_DONE_SQL, [
+        owner,
+        mainPage.objects.size,
+        requeues.length,
+        after ?? null,
+      ]),
     );
     this.leased.delete(bucket);
     const completed = done.rows[0]?.completed;
@@ -165,13 +198,23 @@ export class AntiEntropyScanner {
         new ListObjectsV2Command({ Bucket: bucket, StartAfter: after, MaxKeys: this.pageSize }),
       );
     } catch (err) {
-      if (isNoSuchBucket(err)) return { objects, upTo: undefined };
+      // Never an empty listing: read as "main holds nothing", it would re-queue the whole mirror as deletes
+      // (a bucket deleted by mistake, an endpoint misrouted for a while). The page fails and is retried.
+      if (isNoSuchBucket(err)) throw new ScanPageError(`main answers NoSuchBucket for ${bucket}`);
       throw err;
     }
     let last: string | undefined;
     for (const o of page.Contents ?? []) {
       objects.set(o.Key!, { size: o.Size ?? 0, etag: o.ETag ?? '', lastModified: o.LastModified });
       last = o.Key;
+    }
+    if (page.IsTruncated && last === undefined) {
+      throw new ScanPageError(
+        `main listed no key of ${bucket} after ${after ?? 'the start'} yet more to come`,
+      );
+    }
+    if (last !== undefined && after !== undefined && !keyAfter(last, after)) {
+      throw new ScanPageError(`main's listing of ${bucket} did not move past ${after} (StartAfter ignored?)`);
     }
     await this.fillEmptyEtags(this.deps.main, bucket, objects);
     return { objects, upTo: page.IsTruncated ? last : undefined };
@@ -198,14 +241,18 @@ export class AntiEntropyScanner {
       }
       const contents = page.Contents ?? [];
       for (const o of contents) {
-        if (upTo !== undefined && Buffer.compare(Buffer.from(o.Key!), Buffer.from(upTo)) > 0) {
+        if (upTo !== undefined && keyAfter(o.Key!, upTo)) {
           await this.fillEmptyEtags(this.deps.mirror, bucket, out);
           return out;
         }
         out.set(o.Key!, { size: o.Size ?? 0, etag: o.ETag ?? '' });
       }
       if (!page.IsTruncated || contents.length === 0) break;
-      start = contents[contents.length - 1]!.Key;
+      const next = contents[contents.length - 1]!.Key!;
+      if (start !== undefined && !keyAfter(next, start)) {
+        throw new ScanPageError(`the mirror's listing of ${bucket} did not move past ${start}`);
+      }
+      start = next;
     }
     await this.fillEmptyEtags(this.deps.mirror, bucket, out);
     return out;

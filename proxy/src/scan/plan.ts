@@ -38,6 +38,8 @@ export function planScanPage(
     out.push({ key, kind, deleted: !main.has(key), size: main.get(key)?.size });
   };
   for (const action of planResync(main, mirror, rows)) {
+    // An ETag neither the listing nor a HEAD gave: nothing to compare; the next pass looks again.
+    if (main.get(action.key)?.etag === '' || mirror.get(action.key)?.etag === '') continue;
     const row = rows.get(action.key);
     if (row && !row.is_backed_up && !row.parked) continue; // already queued: the copier is on it
     if (row?.recent) continue;

@@ -18,16 +18,23 @@ SELECT EXISTS (SELECT 1 FROM taken) AS taken, (SELECT cursor FROM taken) AS curs
     extract(epoch FROM last_complete_at + make_interval(secs => $3) - now())::double precision AS due_in
 FROM s3_mirror_scan WHERE id = 1`;
 
-/** Records a page: the pass resumes after `$2` (also after a restart, by any sidecar). */
+/**
+ * Records a page: the pass resumes after `$2` (also after a restart, by any sidecar). Only from the cursor
+ * the page started at (`$6`) and under this sidecar's lease: a page that lost its lease changes nothing.
+ */
 export const SCAN_PROGRESS_SQL = `UPDATE s3_mirror_scan SET cursor = $2, pass_objects = pass_objects + $3,
     pass_differences = pass_differences + $4, lease_until = now() + make_interval(secs => $5)
+WHERE id = 1 AND lease_owner = $1 AND lease_until > now() AND cursor IS NOT DISTINCT FROM $6`;
+
+/** Extends the lease while a page runs. */
+export const SCAN_RENEW_SQL = `UPDATE s3_mirror_scan SET lease_until = now() + make_interval(secs => $2)
 WHERE id = 1 AND lease_owner = $1`;
 
 /** Ends the pass: its totals become the last pass's, the lease is freed. */
 export const SCAN_DONE_SQL = `UPDATE s3_mirror_scan SET cursor = NULL, last_complete_at = now(),
     last_pass_objects = pass_objects + $2, last_pass_differences = pass_differences + $3,
     pass_objects = 0, pass_differences = 0, lease_owner = NULL, lease_until = NULL
-WHERE id = 1 AND lease_owner = $1
+WHERE id = 1 AND lease_owner = $1 AND cursor IS NOT DISTINCT FROM $4
 RETURNING extract(epoch FROM last_complete_at)::double precision AS completed`;
 
 /** Gives the lease back (the sidecar stops), keeping the cursor for whoever continues. */

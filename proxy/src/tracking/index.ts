@@ -386,7 +386,8 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
 
   async function flushLoop(gen: number): Promise<void> {
     let failures = 0;
-    while (gen === generation && (!stopping || queue.length > 0)) {
+    // Its own start's loop, or the one a stop() is draining (stop bumps the generation by one).
+    while ((gen === generation || (stopping && gen === generation - 1)) && (!stopping || queue.length > 0)) {
       if (!stopping) refillFromJournal();
       if (queue.length === 0) {
         await waitForFlush(tuning.idlePollMs);
@@ -504,6 +505,8 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     );
     const row = claimed.rows[0];
     if (!row) return false;
+    // This start's signal: stop() replaces the controller, and an aborted copy must still read as aborted.
+    const stopSignal = stopCopies.signal;
     onClaimed?.();
     const started = Date.now();
     dbInFlight++;
@@ -512,7 +515,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       try {
         result = await renewingLease(bucket, row.id, copyKey(bucket, row.path));
       } catch (err) {
-        if (stopCopies.signal.aborted) {
+        if (stopSignal.aborted) {
           // Cut short by stop(), not failed: free the row for any sidecar now, without counting an attempt.
           await settle(bucket, async (p) => {
             await p.query(RELEASE_SQL, [row.id, owner]);
@@ -665,7 +668,10 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     let failures = 0;
     while (current(gen)) {
       let worked = false;
-      if (pgHealthy) {
+      // While this sidecar still has writes on their way into Postgres, a delete among them would look like
+      // a difference (a delete has no LastModified to settle on).
+      const backlog = queue.length > 0 || journal?.hasBacklog() === true;
+      if (pgHealthy && !backlog) {
         for (const bucket of [...buckets]) {
           if (!current(gen)) break;
           const look = scanNextLook.get(bucket);
@@ -862,6 +868,8 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     async stop(): Promise<void> {
       if (!running) return;
       stopping = true;
+      // Loops this stop() may give up on end at their next turn, even once a later start() runs.
+      generation++;
       for (const t of timers) clearInterval(t);
       timers.length = 0;
       wakeFlush?.();
