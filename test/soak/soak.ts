@@ -134,8 +134,10 @@ export async function runSoak(env: SoakEnvironment, partial: Partial<SoakOptions
       MAIN_S3_ENDPOINT: mainFaults.url,
       STATE_DIR: '',
       LOG_LEVEL: 'warn',
-      // The one setting changed: passes every 30 s instead of every hour, so the scan runs during the soak.
+      // Passes every 30 s instead of every hour, so the scan runs during the soak; over the soak's own
+      // buckets only (in a test run, earlier tests leave buckets that differ on purpose).
       SCAN_INTERVAL_SECONDS: '30',
+      ALLOWED_BUCKETS: buckets.join(','),
     });
   const sampler = new Sampler(() => slots);
   const workload = new Workload({

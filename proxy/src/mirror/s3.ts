@@ -24,8 +24,9 @@ export function s3ClientFor(endpoint: S3Endpoint, logger?: Logger): S3Client {
 
 /**
  * The SDK's own warnings (e.g. "An error was encountered in a non-retryable streaming request.", printed
- * with console.warn without a logger) go through ours as JSON. Its info lines (every command's input and
- * output) are dropped: too much, and they would carry object metadata.
+ * with console.warn without a logger) go through ours as JSON. Its info and error lines (every command's
+ * input and output, every failed command such as a HeadBucket 404) are dropped: the caller handles and
+ * logs failures, and they would carry object metadata.
  */
 function sdkLogger(logger: Logger) {
   const ignore = (): void => undefined;
@@ -39,7 +40,7 @@ function sdkLogger(logger: Logger) {
     debug: ignore,
     info: ignore,
     warn: (...args: unknown[]) => logger.warn('aws sdk warning', { sdk: text(args) }),
-    error: (...args: unknown[]) => logger.warn('aws sdk error', { sdk: text(args) }),
+    error: ignore,
   };
 }
 
