@@ -7,6 +7,7 @@ import type { ServingCert } from '../src/server';
 import { FileCertSource } from '../src/tls/file-source';
 import { generateCa, generateServingCert } from '../src/tls/pki';
 
+// Three RSA key pairs in pure JS (node-forge): seconds, more on some Node versions; the timeout is a hang guard only.
 test('installs a matching pair once, ignores unchanged files, keeps the old pair while a half-written update mismatches', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'wh-fs-'));
   const certFile = join(dir, 'tls.crt');
@@ -35,4 +36,4 @@ test('installs a matching pair once, ignores unchanged files, keeps the old pair
   writeFileSync(keyFile, b.keyPem);
   expect(await src.check()).toBe(true);
   expect(installed.map((c) => c.cert)).toEqual([a.certPem, b.certPem]);
-});
+}, 60_000);
