@@ -1,3 +1,5 @@
+import { ConfigError, loadConfig, type ProxyConfig } from '../config';
+
 /** The argument shape of the bucket commands: `--bucket B` (repeatable, or `--bucket=B`) and boolean flags. */
 export function parseBucketArgs<F extends string>(
   argv: string[],
@@ -15,4 +17,15 @@ export function parseBucketArgs<F extends string>(
   }
   if (buckets.length === 0) throw new Error('--bucket is required');
   return { buckets, flags: set };
+}
+
+/** A command's arguments and the proxy's configuration from the environment, or why they cannot be read. */
+export function commandInput<T>(
+  parse: (argv: string[]) => T,
+): { args: T; config: ProxyConfig } | { error: string } {
+  try {
+    return { args: parse(process.argv.slice(2)), config: loadConfig(process.env) };
+  } catch (err) {
+    return { error: err instanceof ConfigError || err instanceof Error ? err.message : String(err) };
+  }
 }

@@ -3,8 +3,8 @@
  * MIRROR_MAX_ATTEMPTS times in a row and now wait for the anti-entropy scan (or a resync). Reads the
  * proxy's env (POSTGRES_URL). Exit code: 0 none parked, 1 some parked, 2 usage or configuration error.
  */
-import { ConfigError, loadConfig, secretsOf } from '../config';
-import { parseBucketArgs } from './bucket-args';
+import { secretsOf } from '../config';
+import { commandInput, parseBucketArgs } from './bucket-args';
 import { InventoryPools } from '../inventory/pools';
 import { PARKED_ROWS_SQL } from '../inventory/schema';
 import { createLogger } from '../log';
@@ -38,16 +38,12 @@ export function formatParked(bucket: string, rows: ParkedRow[]): string {
 }
 
 async function run(): Promise<number> {
-  let args: ReturnType<typeof parseArgs>;
-  let config;
-  try {
-    args = parseArgs(process.argv.slice(2));
-    config = loadConfig(process.env);
-  } catch (err) {
-    const message = err instanceof ConfigError || err instanceof Error ? err.message : String(err);
-    process.stderr.write(`${JSON.stringify({ level: 'error', message: `parked: ${message}` })}\n`);
+  const input = commandInput(parseArgs);
+  if ('error' in input) {
+    process.stderr.write(`${JSON.stringify({ level: 'error', message: `parked: ${input.error}` })}\n`);
     return 2;
   }
+  const { args, config } = input;
   const logger = createLogger(config.logLevel === 'off' ? 'off' : 'warn', secretsOf(config));
   const pools = new InventoryPools(config.postgresUrl, logger);
   let parked = 0;

@@ -3,8 +3,8 @@
  * bucket, repairs every difference (unless --dry-run) and prints what it changed. Reads the proxy's env.
  * Exit code: 0 all done, 1 some repair failed, 2 usage or configuration error.
  */
-import { ConfigError, loadConfig, secretsOf } from '../config';
-import { parseBucketArgs } from './bucket-args';
+import { secretsOf } from '../config';
+import { commandInput, parseBucketArgs } from './bucket-args';
 import { InventoryPools } from '../inventory/pools';
 import { createLogger } from '../log';
 import { resyncBucket, type ResyncReport } from '../mirror/resync';
@@ -31,17 +31,12 @@ export function formatReport(r: ResyncReport): string {
 }
 
 async function run(): Promise<number> {
-  let args: ReturnType<typeof parseArgs>;
-  let config;
-  try {
-    args = parseArgs(process.argv.slice(2));
-    config = loadConfig(process.env);
-  } catch (err) {
-    process.stderr.write(
-      `resync: ${err instanceof ConfigError || err instanceof Error ? err.message : String(err)}\n`,
-    );
+  const input = commandInput(parseArgs);
+  if ('error' in input) {
+    process.stderr.write(`resync: ${input.error}\n`);
     return 2;
   }
+  const { args, config } = input;
   const logger = createLogger(config.logLevel === 'off' ? 'off' : 'warn', secretsOf(config));
   const pools = new InventoryPools(config.postgresUrl, logger);
   const main = s3ClientFor(config.main, logger);
