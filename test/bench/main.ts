@@ -22,12 +22,22 @@ import { runInventory } from './scenarios/inventory';
 import { runLarge, type LargeCase } from './scenarios/large';
 import { runMirrorLag } from './scenarios/mirror-lag';
 import { runSmall, type SmallCase } from './scenarios/small';
+import { runScan } from './scenarios/scan';
 import { runSpool } from './scenarios/spool';
 import { warmUp } from './warmup';
 
 /** The repository root, from test/dist/bench. */
 const ROOT = path.resolve(__dirname, '../../..');
-const FAMILIES = ['large', 'small', 'chunked', 'mirror-lag', 'backlog', 'inventory', 'spool'] as const;
+const FAMILIES = [
+  'large',
+  'small',
+  'chunked',
+  'mirror-lag',
+  'backlog',
+  'inventory',
+  'spool',
+  'scan',
+] as const;
 type Family = (typeof FAMILIES)[number];
 
 interface Options {
@@ -40,7 +50,7 @@ interface Options {
   docs: boolean;
 }
 
-const USAGE = `npm run bench -- [--quick] [--only large,small,chunked,mirror-lag,backlog,inventory,spool]
+const USAGE = `npm run bench -- [--quick] [--only large,small,chunked,mirror-lag,backlog,inventory,spool,scan]
                      [--backends sink,ceph] [--out DIR]
                      [--baseline other/proxy/dist/main.js] [--current another/proxy/dist/main.js]
 
@@ -205,7 +215,7 @@ async function main(): Promise<void> {
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 's3m-bench-'));
   const needsCeph =
     opts.backends.includes('ceph') ||
-    opts.only.some((f) => f === 'mirror-lag' || f === 'backlog' || f === 'spool');
+    opts.only.some((f) => f === 'mirror-lag' || f === 'backlog' || f === 'spool' || f === 'scan');
   const needsSink =
     opts.backends.includes('sink') &&
     opts.only.some((f) => ['large', 'small', 'chunked', 'inventory'].includes(f));
@@ -358,6 +368,7 @@ async function main(): Promise<void> {
     await phase('mirror-lag', async () => (ceph ? runMirrorLag(ctx) : undefined));
     await phase('backlog', async () => (ceph ? runBacklog(ctx) : undefined));
     await phase('spool', async () => (ceph ? runSpool(ctx) : undefined));
+    await phase('scan', async () => (ceph ? runScan(ctx) : undefined));
     await phase('small', async () => {
       const r = await runSmall(ctx, backendsFor('small'));
       small = r.cases;
@@ -383,6 +394,7 @@ async function main(): Promise<void> {
       'backlog',
       'spool',
       'inventory',
+      'scan',
     ];
     sections.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
 

@@ -249,6 +249,9 @@ export class AntiEntropyScanner {
       }
       if (!page.IsTruncated || contents.length === 0) break;
       const next = contents[contents.length - 1]!.Key!;
+      // The mirror's page ended on main's last key (a healthy bucket): nothing can lie between; no second
+      // listing, which would fetch the next page's keys only to drop them.
+      if (next === upTo) break;
       if (start !== undefined && !keyAfter(next, start)) {
         throw new ScanPageError(`the mirror's listing of ${bucket} did not move past ${start}`);
       }

@@ -104,3 +104,32 @@ test('an object only on main is re-queued; one equal everywhere is not', async (
   expect(await scanner(main, mirror, p).scanPage('b')).toEqual({ kind: 'pass-complete' });
   expect(sql.filter((q) => q === REQUEUE_SQL)).toHaveLength(1);
 });
+
+test('a mirror page that ends on main page’s last key costs one listing, not two', async () => {
+  const keys = ['a', 'b', 'c', 'd'];
+  const page = (after: string | undefined): Listing => {
+    const from = after === undefined ? 0 : keys.indexOf(after) + 1;
+    const Contents = keys.slice(from, from + 2).map((Key) => ({ Key, Size: 1, ETag: '"e"' }));
+    return { Contents, IsTruncated: from + 2 < keys.length };
+  };
+  const mirrorCalls: (string | undefined)[] = [];
+  const main = s3((input) => page(input.StartAfter));
+  const mirror = s3((input) => {
+    mirrorCalls.push(input.StartAfter);
+    return page(input.StartAfter);
+  });
+  const { pools: p } = pools(keys.map(backedUp));
+  const scan = new AntiEntropyScanner({
+    main,
+    mirror,
+    pools: p,
+    owner: 'me:1',
+    settings: { intervalSeconds: 60, requestsPerSecond: 1000, settleSeconds: 0 },
+    metrics: createMetrics(),
+    logger: createLogger('off'),
+    onRequeued: () => undefined,
+    pageSize: 2,
+  });
+  expect(await scan.scanPage('b')).toEqual({ kind: 'page' });
+  expect(mirrorCalls).toEqual([undefined]);
+});
