@@ -16,6 +16,7 @@ import {
 } from '@aws-sdk/client-s3';
 
 import { InventoryPools } from '../../proxy/src/inventory/pools';
+import { InventoryRepository } from '../../proxy/src/inventory/repository';
 import { createLogger } from '../../proxy/src/log';
 import { resyncBucket } from '../../proxy/src/mirror/resync';
 import { spawnNode } from '../harness/process';
@@ -96,7 +97,7 @@ test('resyncBucket: dry run reports, real run repairs everything, second run fin
       ['ghost'],
     ),
   );
-  const ctx = { main, mirror, pools, logger };
+  const ctx = { main, mirror, inventory: new InventoryRepository(pools), logger };
 
   const dry = await resyncBucket(ctx, bucket, { dryRun: true });
   const byKey = Object.fromEntries(dry.actions.map((a) => [a.key, a.action]));

@@ -30,7 +30,7 @@ import { databaseNameFor } from '../../proxy/src/inventory/naming';
 import { createLogger, type Logger } from '../../proxy/src/log';
 import { createMetrics } from '../../proxy/src/metrics';
 import { DEFAULT_POOL_LIMITS, InventoryPools } from '../../proxy/src/inventory/pools';
-import { UPSERT_EVENT_SQL } from '../../proxy/src/inventory/schema';
+import { UPSERT_EVENT_SQL } from '../../proxy/src/inventory/repository';
 import {
   createWriteTracker,
   upsertParams,

@@ -6,17 +6,10 @@
 import { secretsOf } from '../config';
 import { commandInput, parseBucketArgs } from './bucket-args';
 import { InventoryPools } from '../inventory/pools';
-import { PARKED_ROWS_SQL } from '../inventory/schema';
+import { InventoryRepository, type ParkedRow } from '../inventory/repository';
 import { createLogger } from '../log';
 
-export interface ParkedRow {
-  path: string;
-  attempts: number;
-  last_error: string | null;
-  parked_at: Date;
-  pending_since: Date | null;
-  last_operation: string | null;
-}
+export type { ParkedRow };
 
 const LIMIT = 1000;
 
@@ -46,14 +39,15 @@ async function run(): Promise<number> {
   const { args, config } = input;
   const logger = createLogger(config.logLevel === 'off' ? 'off' : 'warn', secretsOf(config));
   const pools = new InventoryPools(config.postgresUrl, logger);
+  const inventory = new InventoryRepository(pools);
   let parked = 0;
   try {
     const out: Record<string, ParkedRow[]> = {};
     for (const bucket of args.buckets) {
-      const r = await pools.withBucket(bucket, (p) => p.query<ParkedRow>(PARKED_ROWS_SQL, [LIMIT]));
-      out[bucket] = r.rows;
-      parked += r.rows.length;
-      if (!args.json) process.stdout.write(`${formatParked(bucket, r.rows)}\n`);
+      const rows = await inventory.parkedRows(bucket, LIMIT);
+      out[bucket] = rows;
+      parked += rows.length;
+      if (!args.json) process.stdout.write(`${formatParked(bucket, rows)}\n`);
     }
     if (args.json) process.stdout.write(`${JSON.stringify(out)}\n`);
   } catch (err) {

@@ -6,6 +6,7 @@
 import { secretsOf } from '../config';
 import { commandInput, parseBucketArgs } from './bucket-args';
 import { InventoryPools } from '../inventory/pools';
+import { InventoryRepository } from '../inventory/repository';
 import { createLogger } from '../log';
 import { resyncBucket, type ResyncReport } from '../mirror/resync';
 import { s3ClientFor } from '../mirror/s3';
@@ -44,7 +45,11 @@ async function run(): Promise<number> {
   let failed = false;
   try {
     for (const bucket of args.buckets) {
-      const report = await resyncBucket({ main, mirror, pools, logger }, bucket, { dryRun: args.dryRun });
+      const report = await resyncBucket(
+        { main, mirror, inventory: new InventoryRepository(pools), logger },
+        bucket,
+        { dryRun: args.dryRun },
+      );
       process.stdout.write(`${formatReport(report)}\n`);
       if (report.actions.some((a) => !report.dryRun && !a.done)) failed = true;
     }

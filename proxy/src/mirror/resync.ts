@@ -1,7 +1,6 @@
 import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 
-import type { InventoryPools } from '../inventory/pools';
-import { COMPLETE_SQL, UPSERT_EVENT_SQL } from '../inventory/schema';
+import type { ComparedRow, InventoryRepository } from '../inventory/repository';
 import type { Logger } from '../log';
 import { DEFAULT_COPIER_OPTIONS, mirrorKey, type CopierOptions, type MirrorResult } from './copier';
 import { sameEtag } from '../s3/etag';
@@ -30,14 +29,8 @@ export interface Listed {
   etag: string;
 }
 
-export interface Row {
-  path: string;
-  size: string;
-  etag: string | null;
-  mirror_etag: string | null;
-  deleted: boolean;
-  is_backed_up: boolean;
-}
+/** An inventory row as the comparison reads it. */
+export type Row = ComparedRow;
 
 async function listAll(s3: S3Client, bucket: string): Promise<Map<string, Listed> | undefined> {
   const out = new Map<string, Listed>();
@@ -110,7 +103,7 @@ export function planResync(
 export interface ResyncContext {
   main: S3Client;
   mirror: S3Client;
-  pools: InventoryPools;
+  inventory: Pick<InventoryRepository, 'allRows' | 'recordWrite' | 'complete'>;
   logger: Logger;
   copier?: CopierOptions;
 }
@@ -129,12 +122,7 @@ export async function resyncBucket(
   if (!mainList) throw new Error(`main bucket ${bucket} does not exist`);
   const mirrorListed = await listAll(ctx.mirror, bucket);
   const mirrorList = mirrorListed ?? new Map<string, Listed>();
-  const rows = await ctx.pools.withBucket(bucket, async (pool) => {
-    const r = await pool.query<Row>(
-      'SELECT path, size::text, etag, mirror_etag, deleted, is_backed_up FROM files',
-    );
-    return new Map(r.rows.map((row) => [row.path, row]));
-  });
+  const rows = await ctx.inventory.allRows(bucket);
   const plan = planResync(mainList, mirrorList, rows);
   const report: ResyncReport = {
     bucket,
@@ -147,58 +135,38 @@ export async function resyncBucket(
 
   for (const action of report.actions) {
     try {
-      await ctx.pools.withBucket(bucket, async (pool) => {
-        const onMain = mainList.get(action.key);
-        const up = await pool.query<{ id: number; generation: string }>(
-          `${UPSERT_EVENT_SQL} RETURNING id, generation::text`,
-          [
-            action.key,
-            !onMain,
-            onMain?.size ?? null,
-            null,
-            new Date(),
-            onMain?.etag ?? null,
-            null,
-            null,
-            `Resync:${action.action}`,
-            new Date(),
-          ],
-        );
-        const row = up.rows[0]!;
-        let result: MirrorResult;
-        if (action.action === 'fix-row') {
-          const head = await ctx.main.send(new HeadObjectCommand({ Bucket: bucket, Key: action.key }));
-          result = {
-            exists: true,
-            size: head.ContentLength ?? 0,
-            etag: head.ETag,
-            mirrorEtag: mirrorList.get(action.key)?.etag,
-            contentType: head.ContentType,
-            lastModified: head.LastModified,
-            versionId: head.VersionId,
-          };
-        } else {
-          result = await mirrorKey(
-            ctx.main,
-            ctx.mirror,
-            bucket,
-            action.key,
-            ctx.copier ?? DEFAULT_COPIER_OPTIONS,
-          );
-        }
-        const r = result;
-        await pool.query(COMPLETE_SQL, [
-          row.id,
-          row.generation,
-          !r.exists,
-          r.exists ? r.size : null,
-          r.exists ? (r.contentType ?? null) : null,
-          r.exists ? (r.lastModified ?? null) : null,
-          r.exists ? (r.etag ?? null) : null,
-          r.exists ? (r.versionId ?? null) : null,
-          r.exists ? (r.mirrorEtag ?? null) : null,
-        ]);
+      const onMain = mainList.get(action.key);
+      // Bumps the generation like a write: a copy racing a newer write then loses the compare-and-set.
+      const row = await ctx.inventory.recordWrite(bucket, {
+        bucket,
+        key: action.key,
+        kind: onMain ? 'put' : 'delete',
+        operation: `Resync:${action.action}`,
+        ...(onMain ? { size: onMain.size, etag: onMain.etag } : {}),
+        acknowledgedAt: new Date(),
       });
+      let result: MirrorResult;
+      if (action.action === 'fix-row') {
+        const head = await ctx.main.send(new HeadObjectCommand({ Bucket: bucket, Key: action.key }));
+        result = {
+          exists: true,
+          size: head.ContentLength ?? 0,
+          etag: head.ETag,
+          mirrorEtag: mirrorList.get(action.key)?.etag,
+          contentType: head.ContentType,
+          lastModified: head.LastModified,
+          versionId: head.VersionId,
+        };
+      } else {
+        result = await mirrorKey(
+          ctx.main,
+          ctx.mirror,
+          bucket,
+          action.key,
+          ctx.copier ?? DEFAULT_COPIER_OPTIONS,
+        );
+      }
+      await ctx.inventory.complete(bucket, row.id, row.generation, result);
       action.done = true;
     } catch (err) {
       action.error = errorText(err);

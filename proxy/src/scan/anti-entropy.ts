@@ -8,27 +8,19 @@
 import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 
 import type { AntiEntropySettings } from '../config';
-import type { InventoryPools } from '../inventory/pools';
+import type { InventoryRepository } from '../inventory/repository';
 import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
 import type { Listed } from '../mirror/resync';
 import { errorText, isNoSuchBucket } from '../mirror/s3';
-import { planScanPage, type ScannedObject, type ScannedRow } from './plan';
+import { planScanPage, type ScannedObject } from './plan';
 import { RateBudget } from './rate-budget';
-import {
-  REQUEUE_SQL,
-  SCAN_DONE_SQL,
-  SCAN_PROGRESS_SQL,
-  SCAN_RELEASE_SQL,
-  SCAN_RENEW_SQL,
-  SCAN_ROWS_SQL,
-  TAKE_SCAN_SQL,
-} from './scan-sql';
 
 export interface AntiEntropyDeps {
   main: S3Client;
   mirror: S3Client;
-  pools: InventoryPools;
+  /** The scan's statements of the inventory repository. */
+  inventory: ScanInventory;
   owner: string;
   settings: AntiEntropySettings;
   metrics: ProxyMetrics;
@@ -39,6 +31,11 @@ export interface AntiEntropyDeps {
   pageSize?: number;
   leaseSeconds?: number;
 }
+
+export type ScanInventory = Pick<
+  InventoryRepository,
+  'takeScan' | 'renewScan' | 'recordScanPage' | 'finishScan' | 'releaseScan' | 'scanRows' | 'requeue'
+>;
 
 const DEFAULT_PAGE_SIZE = 1000;
 const DEFAULT_SCAN_LEASE_SECONDS = 60;
@@ -69,36 +66,24 @@ export class AntiEntropyScanner {
 
   /** Scans the next page of `bucket` if its pass is under way or due and no other sidecar holds it. */
   async scanPage(bucket: string): Promise<PageOutcome> {
-    const { pools, owner, settings } = this.deps;
-    const taken = await pools.withBucket(bucket, (p) =>
-      p.query<{
-        taken: boolean;
-        cursor: string | null;
-        last_complete: number | null;
-        lease_left: number | null;
-        due_in: number | null;
-      }>(TAKE_SCAN_SQL, [owner, this.leaseSeconds, settings.intervalSeconds]),
-    );
-    const state = taken.rows[0];
+    const { inventory, owner, settings } = this.deps;
+    const state = await inventory.takeScan(bucket, owner, this.leaseSeconds, settings.intervalSeconds);
     // Passes completed by any sidecar count (the overdue alert reads this).
-    if (state?.last_complete != null) {
+    if (state.last_complete != null) {
       this.deps.metrics.scanLastComplete.set({ bucket }, state.last_complete);
       this.deps.metrics.scanNextDue.set({ bucket }, state.last_complete + settings.intervalSeconds);
     }
-    if (!state?.taken) {
+    if (!state.taken) {
       this.leased.delete(bucket);
       // Another sidecar scans it (look again when its lease would end), or the next pass is not due yet.
-      const waitS = Math.max(state?.lease_left ?? 0, state?.due_in ?? 0, 1);
+      const waitS = Math.max(state.lease_left ?? 0, state.due_in ?? 0, 1);
       return { kind: 'not-due', retryInMs: waitS * 1000 };
     }
     this.leased.add(bucket);
     // A slow page (a budget spent on HEADs) must not outlive the lease: another sidecar would take the
     // bucket, and the two would take it from each other page after page.
     const renew = setInterval(
-      () =>
-        void pools
-          .withBucket(bucket, (p) => p.query(SCAN_RENEW_SQL, [owner, this.leaseSeconds]))
-          .catch(() => undefined),
+      () => void inventory.renewScan(bucket, owner, this.leaseSeconds).catch(() => undefined),
       (this.leaseSeconds * 1000) / 3,
     );
     try {
@@ -109,25 +94,17 @@ export class AntiEntropyScanner {
   }
 
   private async comparePage(bucket: string, after: string | undefined): Promise<PageOutcome> {
-    const { pools, owner, settings } = this.deps;
+    const { inventory, owner, settings } = this.deps;
     const settleCutoff = new Date(Date.now() - settings.settleSeconds * 1000);
     const mainPage = await this.listMain(bucket, after);
     const mirror = await this.listMirror(bucket, after, mainPage.upTo);
-    const rows = await pools.withBucket(bucket, async (p) => {
-      const r = await p.query<ScannedRow>(SCAN_ROWS_SQL, [
-        after ?? null,
-        mainPage.upTo ?? null,
-        settings.settleSeconds,
-      ]);
-      return new Map(r.rows.map((row) => [row.path, row]));
-    });
+    const rows = await inventory.scanRows(bucket, { after, upTo: mainPage.upTo }, settings.settleSeconds);
     const requeues = planScanPage(mainPage.objects, mirror, rows, settleCutoff);
     if (requeues.length > 0) {
-      await pools.withBucket(bucket, async (p) => {
-        for (const q of requeues) {
-          await p.query(REQUEUE_SQL, [q.key, q.size ?? null, q.deleted, `Scan:${q.kind}`]);
-        }
-      });
+      await inventory.requeue(
+        bucket,
+        requeues.map((q) => ({ key: q.key, size: q.size, deleted: q.deleted, operation: `Scan:${q.kind}` })),
+      );
       const kinds: Record<string, number> = {};
       for (const q of requeues) {
         kinds[q.kind] = (kinds[q.kind] ?? 0) + 1;
@@ -142,30 +119,19 @@ export class AntiEntropyScanner {
       this.deps.onRequeued(requeues.length);
     }
     this.deps.metrics.scanObjects.inc(mainPage.objects.size);
+    const page = { from: after, objects: mainPage.objects.size, differences: requeues.length };
     if (mainPage.upTo !== undefined) {
-      const moved = await pools.withBucket(bucket, (p) =>
-        p.query(SCAN_PROGRESS_SQL, [
-          owner,
-          mainPage.upTo,
-          mainPage.objects.size,
-          requeues.length,
-          this.leaseSeconds,
-          after ?? null,
-        ]),
+      const moved = await inventory.recordScanPage(
+        bucket,
+        owner,
+        { ...page, to: mainPage.upTo },
+        this.leaseSeconds,
       );
-      if (!moved.rowCount) throw new ScanPageError(`the scan lease of ${bucket} was lost mid-page`);
+      if (!moved) throw new ScanPageError(`the scan lease of ${bucket} was lost mid-page`);
       return { kind: 'page' };
     }
-    const done = await pools.withBucket(bucket, (p) =>
-      p.query<{ completed: number }>(SCAN_DONE_SQL, [
-        owner,
-        mainPage.objects.size,
-        requeues.length,
-        after ?? null,
-      ]),
-    );
+    const completed = await inventory.finishScan(bucket, owner, page);
     this.leased.delete(bucket);
-    const completed = done.rows[0]?.completed;
     if (completed !== undefined) {
       this.deps.metrics.scanLastComplete.set({ bucket }, completed);
       this.deps.metrics.scanNextDue.set({ bucket }, completed + settings.intervalSeconds);
@@ -176,8 +142,8 @@ export class AntiEntropyScanner {
   /** Frees the leases this scanner holds (at stop); the cursors stay for whoever continues. */
   async release(): Promise<void> {
     for (const bucket of [...this.leased]) {
-      await this.deps.pools
-        .withBucket(bucket, (p) => p.query(SCAN_RELEASE_SQL, [this.deps.owner]))
+      await this.deps.inventory
+        .releaseScan(bucket, this.deps.owner)
         .catch((err: unknown) =>
           this.deps.logger.debug('scan lease release failed', { bucket, error: errorText(err) }),
         );

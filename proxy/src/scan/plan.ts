@@ -3,16 +3,13 @@
  * so `npm run resync` and the scan never disagree about what a difference is; the scan only leaves out what
  * is already on its way (a pending row) or too fresh to judge (a write the proxy may not have recorded yet).
  */
-import { planResync, type Listed, type ResyncActionKind, type Row } from '../mirror/resync';
+import type { ScannedRow } from '../inventory/repository';
+import { planResync, type Listed, type ResyncActionKind } from '../mirror/resync';
+
+export type { ScannedRow };
 
 export interface ScannedObject extends Listed {
   lastModified?: Date;
-}
-
-export interface ScannedRow extends Row {
-  parked: boolean;
-  /** Changed within the settle window. */
-  recent: boolean;
 }
 
 export type DifferenceKind = ResyncActionKind | 'parked';

@@ -2,7 +2,8 @@ import fc from 'fast-check';
 
 import { backoffMs } from '../../src/inventory/backoff';
 import { databaseNameFor, isInventoryDatabaseName, MAX_IDENTIFIER_BYTES } from '../../src/inventory/naming';
-import { MIGRATIONS, UPSERT_EVENT_SQL } from '../../src/inventory/schema';
+import { UPSERT_EVENT_SQL } from '../../src/inventory/repository';
+import { MIGRATIONS } from '../../src/inventory/schema';
 
 describe('databaseNameFor', () => {
   test('plain names keep the seed form', () => {

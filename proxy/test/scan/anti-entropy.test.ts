@@ -1,10 +1,9 @@
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 
-import type { InventoryPools } from '../../src/inventory/pools';
+import type { RequeueItem, ScannedRow } from '../../src/inventory/repository';
 import { createLogger } from '../../src/log';
 import { createMetrics } from '../../src/metrics';
-import { AntiEntropyScanner, ScanPageError } from '../../src/scan/anti-entropy';
-import { REQUEUE_SQL, TAKE_SCAN_SQL } from '../../src/scan/scan-sql';
+import { AntiEntropyScanner, ScanPageError, type ScanInventory } from '../../src/scan/anti-entropy';
 
 type Listing = { Contents?: { Key: string; Size: number; ETag: string }[]; IsTruncated?: boolean };
 
@@ -20,30 +19,34 @@ function s3(answer: (input: { StartAfter?: string }) => Listing | Error): S3Clie
   } as unknown as S3Client;
 }
 
-/** Inventory pools that grant the scan lease and record every statement. */
-function pools(rows: Record<string, unknown>[] = []): { pools: InventoryPools; sql: string[] } {
-  const sql: string[] = [];
-  const pool = {
-    query: async (text: string) => {
-      sql.push(text);
-      if (text === TAKE_SCAN_SQL) return { rows: [{ taken: true, cursor: null }], rowCount: 1 };
-      if (text.includes('FROM files')) return { rows, rowCount: rows.length };
-      return { rows: [{ completed: 1 }], rowCount: 1 };
-    },
-  };
+/** An inventory that grants the scan lease, holds `rows`, and records what was re-queued. */
+function pools(rows: ScannedRow[] = []): { pools: ScanInventory; requeued: RequeueItem[] } {
+  const requeued: RequeueItem[] = [];
   return {
     pools: {
-      withBucket: async (_b: string, fn: (p: unknown) => unknown) => fn(pool),
-    } as unknown as InventoryPools,
-    sql,
+      takeScan: async () => ({
+        taken: true,
+        cursor: null,
+        last_complete: null,
+        lease_left: null,
+        due_in: null,
+      }),
+      renewScan: async () => undefined,
+      recordScanPage: async () => true,
+      finishScan: async () => 1,
+      releaseScan: async () => undefined,
+      scanRows: async () => new Map(rows.map((r) => [r.path, r])),
+      requeue: async (_bucket, items) => void requeued.push(...items),
+    },
+    requeued,
   };
 }
 
-function scanner(main: S3Client, mirror: S3Client, p: InventoryPools): AntiEntropyScanner {
+function scanner(main: S3Client, mirror: S3Client, p: ScanInventory): AntiEntropyScanner {
   return new AntiEntropyScanner({
     main,
     mirror,
-    pools: p,
+    inventory: p,
     owner: 'me:1',
     settings: { intervalSeconds: 60, requestsPerSecond: 1000, settleSeconds: 0 },
     metrics: createMetrics(),
@@ -55,7 +58,7 @@ function scanner(main: S3Client, mirror: S3Client, p: InventoryPools): AntiEntro
 const noSuchBucket = Object.assign(new Error('The specified bucket does not exist'), {
   name: 'NoSuchBucket',
 });
-const backedUp = (path: string) => ({
+const backedUp = (path: string): ScannedRow => ({
   path,
   size: '1',
   etag: '"e"',
@@ -68,7 +71,7 @@ const backedUp = (path: string) => ({
 
 test('main answering NoSuchBucket fails the page: nothing is re-queued (never "main holds nothing")', async () => {
   const mirror = s3(() => ({ Contents: [{ Key: 'k', Size: 1, ETag: '"e"' }] }));
-  const { pools: p, sql } = pools([backedUp('k')]);
+  const { pools: p, requeued } = pools([backedUp('k')]);
   await expect(
     scanner(
       s3(() => noSuchBucket),
@@ -76,11 +79,11 @@ test('main answering NoSuchBucket fails the page: nothing is re-queued (never "m
       p,
     ).scanPage('b'),
   ).rejects.toThrow(ScanPageError);
-  expect(sql).not.toContain(REQUEUE_SQL);
+  expect(requeued).toEqual([]);
 });
 
 test('a truncated page without keys, or a listing that does not move past its cursor, fails the page', async () => {
-  const { pools: p, sql } = pools([backedUp('k')]);
+  const { pools: p, requeued } = pools([backedUp('k')]);
   const mirror = s3(() => ({ Contents: [] }));
   await expect(
     scanner(
@@ -89,7 +92,7 @@ test('a truncated page without keys, or a listing that does not move past its cu
       p,
     ).scanPage('b'),
   ).rejects.toThrow(/no key .* yet more to come/);
-  expect(sql).not.toContain(REQUEUE_SQL);
+  expect(requeued).toEqual([]);
 });
 
 test('an object only on main is re-queued; one equal everywhere is not', async () => {
@@ -100,9 +103,9 @@ test('an object only on main is re-queued; one equal everywhere is not', async (
     ],
   }));
   const mirror = s3(() => ({ Contents: [{ Key: 'k', Size: 1, ETag: 'E' }] })); // unquoted, other case
-  const { pools: p, sql } = pools([backedUp('k')]);
+  const { pools: p, requeued } = pools([backedUp('k')]);
   expect(await scanner(main, mirror, p).scanPage('b')).toEqual({ kind: 'pass-complete' });
-  expect(sql.filter((q) => q === REQUEUE_SQL)).toHaveLength(1);
+  expect(requeued.map((q) => q.key)).toEqual(['new']);
 });
 
 test('a mirror page that ends on main page’s last key costs one listing, not two', async () => {
@@ -122,7 +125,7 @@ test('a mirror page that ends on main page’s last key costs one listing, not t
   const scan = new AntiEntropyScanner({
     main,
     mirror,
-    pools: p,
+    inventory: p,
     owner: 'me:1',
     settings: { intervalSeconds: 60, requestsPerSecond: 1000, settleSeconds: 0 },
     metrics: createMetrics(),

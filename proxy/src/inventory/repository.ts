@@ -1,0 +1,453 @@
+/**
+ * The inventory repository: every statement the proxy and its commands run on a bucket's database, with
+ * its parameters, typed. Callers name what they want (record these writes, claim a row, complete a copy);
+ * the SQL lives here only. Migrations are in schema.ts, database-level statements in pools.ts.
+ */
+import type { Pool, PoolClient } from 'pg';
+
+import type { WriteEvent } from '../events';
+import type { MirrorResult } from '../mirror/copier';
+import { withClient, type InventoryPools } from './pools';
+
+/**
+ * Records one acknowledged write: UPSERT on path, bump the generation, mark pending. A delete keeps the
+ * row (deleted = true); a later put revives it. $1 path, $2 deleted, $3 size, $4 content_type,
+ * $5 last_modified, $6 etag, $7 version_id, $8 checksums, $9 operation, $10 acknowledged_at.
+ */
+export const UPSERT_EVENT_SQL = `INSERT INTO files AS f
+    (path, size, content_type, is_backed_up, last_modified, deleted, etag, version_id, checksums,
+     last_operation, generation, attempts, next_attempt_at, pending_since)
+VALUES ($1, COALESCE($3, 0), COALESCE($4, 'application/octet-stream'), FALSE, $5, $2, $6, $7, $8, $9, 1, 0,
+        now(), $10)
+ON CONFLICT (path) DO UPDATE SET
+    deleted = EXCLUDED.deleted,
+    size = CASE WHEN EXCLUDED.deleted THEN f.size ELSE COALESCE($3, f.size) END,
+    content_type = CASE WHEN EXCLUDED.deleted THEN f.content_type ELSE COALESCE($4, f.content_type) END,
+    last_modified = EXCLUDED.last_modified,
+    etag = CASE WHEN EXCLUDED.deleted THEN f.etag ELSE $6 END,
+    version_id = COALESCE($7, CASE WHEN EXCLUDED.deleted THEN f.version_id ELSE NULL END),
+    checksums = CASE WHEN EXCLUDED.deleted THEN f.checksums ELSE $8 END,
+    last_operation = EXCLUDED.last_operation,
+    is_backed_up = FALSE,
+    generation = f.generation + 1,
+    attempts = 0,
+    last_error = NULL,
+    parked_at = NULL,
+    next_attempt_at = now(),
+    pending_since = CASE WHEN f.is_backed_up THEN EXCLUDED.pending_since
+                         ELSE LEAST(COALESCE(f.pending_since, EXCLUDED.pending_since), EXCLUDED.pending_since) END,
+    updated_at = now()`;
+
+/**
+ * Claims one pending row for `$1` (owner) for `$2` seconds. Short transaction (one statement): the row lock
+ * from FOR UPDATE SKIP LOCKED lives only while the statement runs; the lease columns keep other sidecars
+ * off the row while the copy runs. An expired lease (a killed sidecar) is claimable again, and so at once
+ * is a lease of a previous start of this very proxy: an owner that starts with `$3` (its stable id and a
+ * colon, kept in STATE_DIR) but is not `$1`.
+ */
+const CLAIM_SQL = `UPDATE files SET lease_owner = $1, lease_until = now() + make_interval(secs => $2)
+WHERE id = (
+    SELECT id FROM files
+    WHERE NOT is_backed_up AND next_attempt_at <= now() AND parked_at IS NULL
+      AND (lease_until IS NULL OR lease_until < now() OR (starts_with(lease_owner, $3) AND lease_owner <> $1))
+    ORDER BY next_attempt_at, id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED)
+RETURNING id, path, generation::text, attempts`;
+
+/** Extends a lease while a long copy runs. */
+const RENEW_LEASE_SQL = `UPDATE files SET lease_until = now() + make_interval(secs => $3)
+WHERE id = $1 AND lease_owner = $2`;
+
+/**
+ * Compare-and-set: mark backed up only if nobody wrote the key since the claim ($2 = generation copied).
+ * Also refreshes the row from what main held when copied. $3 deleted, $4 size, $5 content_type,
+ * $6 last_modified, $7 etag, $8 version_id, $9 mirror_etag.
+ */
+const COMPLETE_SQL = `UPDATE files SET
+    is_backed_up = TRUE, mirrored_generation = generation, attempts = 0, last_error = NULL, parked_at = NULL,
+    lease_owner = NULL, lease_until = NULL, pending_since = NULL,
+    deleted = $3,
+    size = COALESCE($4, size), content_type = COALESCE($5, content_type),
+    last_modified = COALESCE($6, last_modified), etag = CASE WHEN $3 THEN etag ELSE $7 END,
+    version_id = CASE WHEN $3 THEN version_id ELSE COALESCE($8, version_id) END,
+    mirror_etag = CASE WHEN $3 THEN NULL ELSE $9 END,
+    updated_at = now()
+WHERE id = $1 AND generation = $2`;
+
+/** Gives the row back after a lost compare-and-set (a newer write arrived): retry at once. */
+const RELEASE_SQL = `UPDATE files SET lease_owner = NULL, lease_until = NULL
+WHERE id = $1 AND lease_owner = $2`;
+
+/**
+ * Records a failed attempt: $3 error, $4 delay in ms. The attempt that reaches $5 attempts parks the row:
+ * no more retries until the anti-entropy scan (or a resync) re-queues it.
+ */
+const FAIL_SQL = `UPDATE files SET lease_owner = NULL, lease_until = NULL, attempts = attempts + 1,
+    last_error = $3,
+    -- A parked row leaves the front of the pending index (claims would read past every parked row).
+    next_attempt_at = CASE WHEN attempts + 1 >= $5 THEN 'infinity'::timestamptz
+                           ELSE now() + make_interval(secs => $4::double precision / 1000) END,
+    parked_at = CASE WHEN attempts + 1 >= $5 THEN now() END
+WHERE id = $1 AND lease_owner = $2
+RETURNING parked_at IS NOT NULL AS parked`;
+
+const PENDING_STATS_SQL = `SELECT count(*)::bigint AS pending,
+    count(*) FILTER (WHERE parked_at IS NOT NULL)::bigint AS parked,
+    COALESCE(EXTRACT(EPOCH FROM now() - min(pending_since)), 0)::double precision AS lag
+FROM files WHERE NOT is_backed_up`;
+
+const PARKED_ROWS_SQL = `SELECT path, attempts, last_error, parked_at, pending_since, last_operation
+FROM files WHERE parked_at IS NOT NULL ORDER BY parked_at, path LIMIT $1`;
+
+const ALL_ROWS_SQL = 'SELECT path, size::text, etag, mirror_etag, deleted, is_backed_up FROM files';
+
+/**
+ * Takes (or renews) the bucket's scan lease for `$1` for `$2` seconds, if a pass is under way or due (the
+ * last ended more than `$3` seconds ago). One scanner per bucket across every sidecar.
+ */
+const TAKE_SCAN_SQL = `WITH taken AS (
+    UPDATE s3_mirror_scan SET lease_owner = $1, lease_until = now() + make_interval(secs => $2),
+        pass_started_at = CASE WHEN cursor IS NULL THEN now() ELSE pass_started_at END
+    WHERE id = 1
+      AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $1)
+      AND (cursor IS NOT NULL OR last_complete_at IS NULL
+           OR last_complete_at < now() - make_interval(secs => $3))
+    RETURNING cursor)
+SELECT EXISTS (SELECT 1 FROM taken) AS taken, (SELECT cursor FROM taken) AS cursor,
+    extract(epoch FROM last_complete_at)::double precision AS last_complete,
+    extract(epoch FROM lease_until - now())::double precision AS lease_left,
+    extract(epoch FROM last_complete_at + make_interval(secs => $3) - now())::double precision AS due_in
+FROM s3_mirror_scan WHERE id = 1`;
+
+/**
+ * Records a page: the pass resumes after `$2` (also after a restart, by any sidecar). Only from the cursor
+ * the page started at (`$6`) and under this sidecar's lease: a page that lost its lease changes nothing.
+ */
+const SCAN_PROGRESS_SQL = `UPDATE s3_mirror_scan SET cursor = $2, pass_objects = pass_objects + $3,
+    pass_differences = pass_differences + $4, lease_until = now() + make_interval(secs => $5)
+WHERE id = 1 AND lease_owner = $1 AND lease_until > now() AND cursor IS NOT DISTINCT FROM $6`;
+
+const SCAN_RENEW_SQL = `UPDATE s3_mirror_scan SET lease_until = now() + make_interval(secs => $2)
+WHERE id = 1 AND lease_owner = $1`;
+
+/** Ends the pass: its totals become the last pass's, the lease is freed. */
+const SCAN_DONE_SQL = `UPDATE s3_mirror_scan SET cursor = NULL, last_complete_at = now(),
+    last_pass_objects = pass_objects + $2, last_pass_differences = pass_differences + $3,
+    pass_objects = 0, pass_differences = 0, lease_owner = NULL, lease_until = NULL
+WHERE id = 1 AND lease_owner = $1 AND cursor IS NOT DISTINCT FROM $4
+RETURNING extract(epoch FROM last_complete_at)::double precision AS completed`;
+
+const SCAN_RELEASE_SQL = `UPDATE s3_mirror_scan SET lease_owner = NULL, lease_until = NULL
+WHERE id = 1 AND lease_owner = $1`;
+
+/** Inventory rows of the key range ($1, $2] in S3's (byte) order; null bounds are open. */
+const SCAN_ROWS_SQL = `SELECT path, size::text, etag, mirror_etag, deleted, is_backed_up,
+    parked_at IS NOT NULL AS parked,
+    updated_at > LOCALTIMESTAMP - make_interval(secs => $3) AS recent
+FROM files
+WHERE ($1::text IS NULL OR path COLLATE "C" > $1) AND ($2::text IS NULL OR path COLLATE "C" <= $2)`;
+
+/** Re-queues one key as an ordinary pending row (the copier then makes the mirror and the row match main). */
+const REQUEUE_SQL = `INSERT INTO files AS f (path, size, content_type, is_backed_up, last_modified, deleted,
+    last_operation, generation, attempts, next_attempt_at, pending_since)
+VALUES ($1, COALESCE($2, 0), 'application/octet-stream', FALSE, now(), $3, $4, 1, 0, now(), now())
+ON CONFLICT (path) DO UPDATE SET is_backed_up = FALSE, generation = f.generation + 1, attempts = 0,
+    last_error = NULL, parked_at = NULL, next_attempt_at = now(), last_operation = EXCLUDED.last_operation,
+    pending_since = COALESCE(f.pending_since, now()), updated_at = now()`;
+
+/** The parameters of UPSERT_EVENT_SQL for one write. */
+export function upsertParams(e: WriteEvent): unknown[] {
+  const deleted = e.kind === 'delete';
+  return [
+    e.key,
+    deleted,
+    deleted ? null : (e.size ?? null),
+    deleted ? null : (e.contentType ?? null),
+    e.acknowledgedAt,
+    deleted ? null : (e.etag ?? null),
+    e.versionId ?? null,
+    deleted || !e.checksums ? null : JSON.stringify(e.checksums),
+    e.operation,
+    e.acknowledgedAt,
+  ];
+}
+
+/** The parameters of COMPLETE_SQL: the row becomes what main held when it was copied. */
+export function completeParams(id: number, generation: string, r: MirrorResult): unknown[] {
+  if (!r.exists) return [id, generation, true, null, null, null, null, null, null];
+  return [
+    id,
+    generation,
+    false,
+    r.size,
+    r.contentType ?? null,
+    r.lastModified ?? null,
+    r.etag ?? null,
+    r.versionId ?? null,
+    r.mirrorEtag ?? null,
+  ];
+}
+
+/** A pending row this sidecar leased for copying. */
+export interface ClaimedRow {
+  id: number;
+  path: string;
+  /** The generation copied: completion is a compare-and-set on it. */
+  generation: string;
+  attempts: number;
+}
+
+/** Who holds a lease: `owner`, and `ownerPrefix`, the part a previous start of the same proxy shares. */
+export interface LeaseOwner {
+  owner: string;
+  ownerPrefix: string;
+}
+
+export interface PendingStats {
+  pending: number;
+  parked: number;
+  /** Seconds since the oldest pending write. */
+  lagSeconds: number;
+}
+
+export interface ParkedRow {
+  path: string;
+  attempts: number;
+  last_error: string | null;
+  parked_at: Date;
+  pending_since: Date | null;
+  last_operation: string | null;
+}
+
+/** A row as the comparisons (resync, scan) read it. */
+export interface ComparedRow {
+  path: string;
+  size: string;
+  etag: string | null;
+  mirror_etag: string | null;
+  deleted: boolean;
+  is_backed_up: boolean;
+}
+
+export interface ScannedRow extends ComparedRow {
+  parked: boolean;
+  /** Changed within the settle window. */
+  recent: boolean;
+}
+
+export interface ScanLease {
+  taken: boolean;
+  cursor: string | null;
+  last_complete: number | null;
+  lease_left: number | null;
+  due_in: number | null;
+}
+
+/** One key to re-queue: `size` when main holds it, `deleted` when it does not; `operation` names why. */
+export interface RequeueItem {
+  key: string;
+  size: number | undefined;
+  deleted: boolean;
+  operation: string;
+}
+
+export class InventoryRepository {
+  constructor(private readonly pools: InventoryPools) {}
+
+  private on<T>(bucket: string, fn: (pool: Pool) => Promise<T>): Promise<T> {
+    return this.pools.withBucket(bucket, fn);
+  }
+
+  private inTransaction(bucket: string, fn: (client: PoolClient) => Promise<void>): Promise<void> {
+    return this.on(bucket, (pool) =>
+      withClient(pool, async (client) => {
+        try {
+          await client.query('BEGIN');
+          await fn(client);
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+      }),
+    );
+  }
+
+  /** Records writes of one bucket as pending rows, in order, in one transaction. */
+  async recordWrites(bucket: string, events: readonly WriteEvent[]): Promise<void> {
+    await this.inTransaction(bucket, async (client) => {
+      for (const e of events) await client.query(UPSERT_EVENT_SQL, upsertParams(e));
+    });
+  }
+
+  /** Records one write and returns the row's id and new generation (a resync repair, like a write). */
+  async recordWrite(bucket: string, event: WriteEvent): Promise<{ id: number; generation: string }> {
+    const r = await this.on(bucket, (pool) =>
+      pool.query<{ id: number; generation: string }>(
+        `${UPSERT_EVENT_SQL} RETURNING id, generation::text`,
+        upsertParams(event),
+      ),
+    );
+    return r.rows[0]!;
+  }
+
+  /** Leases the next pending row that is due, or undefined when there is none. */
+  async claim(bucket: string, lease: LeaseOwner, leaseSeconds: number): Promise<ClaimedRow | undefined> {
+    const r = await this.on(bucket, (pool) =>
+      pool.query<ClaimedRow>(CLAIM_SQL, [lease.owner, leaseSeconds, lease.ownerPrefix]),
+    );
+    return r.rows[0];
+  }
+
+  async renewLease(bucket: string, id: number, owner: string, leaseSeconds: number): Promise<void> {
+    await this.on(bucket, (pool) => pool.query(RENEW_LEASE_SQL, [id, owner, leaseSeconds]));
+  }
+
+  /** Marks the row backed up if its generation is still `generation`; false when a newer write came. */
+  async complete(bucket: string, id: number, generation: string, result: MirrorResult): Promise<boolean> {
+    const r = await this.on(bucket, (pool) =>
+      pool.query(COMPLETE_SQL, completeParams(id, generation, result)),
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  /** Completes, or gives the row back for an immediate retry when a newer write came meanwhile. */
+  async completeOrRelease(
+    bucket: string,
+    row: ClaimedRow,
+    owner: string,
+    result: MirrorResult,
+  ): Promise<void> {
+    await this.on(bucket, async (pool) => {
+      const done = await pool.query(COMPLETE_SQL, completeParams(row.id, row.generation, result));
+      if (!done.rowCount) await pool.query(RELEASE_SQL, [row.id, owner]);
+    });
+  }
+
+  async release(bucket: string, id: number, owner: string): Promise<void> {
+    await this.on(bucket, (pool) => pool.query(RELEASE_SQL, [id, owner]));
+  }
+
+  /** Records a failed copy; the row is parked when this was attempt `maxAttempts`. */
+  async fail(
+    bucket: string,
+    id: number,
+    owner: string,
+    failure: { error: string; retryInMs: number; maxAttempts: number },
+  ): Promise<{ parked: boolean }> {
+    const r = await this.on(bucket, (pool) =>
+      pool.query<{ parked: boolean }>(FAIL_SQL, [
+        id,
+        owner,
+        failure.error,
+        failure.retryInMs,
+        failure.maxAttempts,
+      ]),
+    );
+    return { parked: r.rows[0]?.parked ?? false };
+  }
+
+  async pendingStats(bucket: string): Promise<PendingStats> {
+    const r = await this.on(bucket, (pool) =>
+      pool.query<{ pending: string; parked: string; lag: number }>(PENDING_STATS_SQL),
+    );
+    const row = r.rows[0];
+    return {
+      pending: Number(row?.pending ?? 0),
+      parked: Number(row?.parked ?? 0),
+      lagSeconds: Number(row?.lag ?? 0),
+    };
+  }
+
+  async parkedRows(bucket: string, limit: number): Promise<ParkedRow[]> {
+    const r = await this.on(bucket, (pool) => pool.query<ParkedRow>(PARKED_ROWS_SQL, [limit]));
+    return r.rows;
+  }
+
+  /** Every row of the bucket, by key (resync). */
+  async allRows(bucket: string): Promise<Map<string, ComparedRow>> {
+    const r = await this.on(bucket, (pool) => pool.query<ComparedRow>(ALL_ROWS_SQL));
+    return new Map(r.rows.map((row) => [row.path, row]));
+  }
+
+  // The anti-entropy scan's state: one row per bucket database (migration 3).
+
+  async takeScan(
+    bucket: string,
+    owner: string,
+    leaseSeconds: number,
+    intervalSeconds: number,
+  ): Promise<ScanLease> {
+    const r = await this.on(bucket, (pool) =>
+      pool.query<ScanLease>(TAKE_SCAN_SQL, [owner, leaseSeconds, intervalSeconds]),
+    );
+    return r.rows[0] ?? { taken: false, cursor: null, last_complete: null, lease_left: null, due_in: null };
+  }
+
+  async renewScan(bucket: string, owner: string, leaseSeconds: number): Promise<void> {
+    await this.on(bucket, (pool) => pool.query(SCAN_RENEW_SQL, [owner, leaseSeconds]));
+  }
+
+  /** Moves the pass's cursor from `from` to `to`; false when the lease was lost meanwhile. */
+  async recordScanPage(
+    bucket: string,
+    owner: string,
+    page: { from: string | undefined; to: string; objects: number; differences: number },
+    leaseSeconds: number,
+  ): Promise<boolean> {
+    const r = await this.on(bucket, (pool) =>
+      pool.query(SCAN_PROGRESS_SQL, [
+        owner,
+        page.to,
+        page.objects,
+        page.differences,
+        leaseSeconds,
+        page.from ?? null,
+      ]),
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  /** Ends the pass; the completion time (epoch seconds), or undefined when the lease was lost. */
+  async finishScan(
+    bucket: string,
+    owner: string,
+    page: { from: string | undefined; objects: number; differences: number },
+  ): Promise<number | undefined> {
+    const r = await this.on(bucket, (pool) =>
+      pool.query<{ completed: number }>(SCAN_DONE_SQL, [
+        owner,
+        page.objects,
+        page.differences,
+        page.from ?? null,
+      ]),
+    );
+    return r.rows[0]?.completed;
+  }
+
+  async releaseScan(bucket: string, owner: string): Promise<void> {
+    await this.on(bucket, (pool) => pool.query(SCAN_RELEASE_SQL, [owner]));
+  }
+
+  /** Rows of the key range (after, upTo] in S3's byte order; `recent` marks rows changed within `settleSeconds`. */
+  async scanRows(
+    bucket: string,
+    range: { after: string | undefined; upTo: string | undefined },
+    settleSeconds: number,
+  ): Promise<Map<string, ScannedRow>> {
+    const r = await this.on(bucket, (pool) =>
+      pool.query<ScannedRow>(SCAN_ROWS_SQL, [range.after ?? null, range.upTo ?? null, settleSeconds]),
+    );
+    return new Map(r.rows.map((row) => [row.path, row]));
+  }
+
+  /** Re-queues keys as ordinary pending rows, in one transaction. */
+  async requeue(bucket: string, items: readonly RequeueItem[]): Promise<void> {
+    await this.inTransaction(bucket, async (client) => {
+      for (const q of items) {
+        await client.query(REQUEUE_SQL, [q.key, q.size ?? null, q.deleted, q.operation]);
+      }
+    });
+  }
+}

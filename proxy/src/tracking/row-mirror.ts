@@ -1,0 +1,124 @@
+/**
+ * Where a mirrored write is claimed, copied and settled: one pending inventory row at a time.
+ * claim (a lease, so one sidecar copies it) → copy main's current state (lease renewed meanwhile) →
+ * settle: complete (compare-and-set on the generation claimed; a newer write releases it for a new copy),
+ * fail (retry with backoff; park after MIRROR_MAX_ATTEMPTS), or release (stop() cut the copy short).
+ */
+import type { BackoffPolicy } from '../inventory/backoff';
+import { backoffMs } from '../inventory/backoff';
+import type { ClaimedRow, InventoryRepository, LeaseOwner } from '../inventory/repository';
+import type { Logger } from '../log';
+import type { ProxyMetrics } from '../metrics';
+import { errorText } from '../mirror/s3';
+import { observeMirror, type CopyKey } from './key-copier';
+import type { LogThrottle } from './log-throttle';
+import type { SettleRetry } from './settle-retry';
+
+export interface RowMirrorDeps {
+  inventory: Pick<InventoryRepository, 'claim' | 'renewLease' | 'completeOrRelease' | 'release' | 'fail'>;
+  copyKey(): CopyKey;
+  lease(): LeaseOwner;
+  leaseSeconds: number;
+  retry: BackoffPolicy;
+  maxAttempts: number;
+  /** Aborted when stop() runs out of time; read at claim time (stop replaces it afterwards). */
+  stopSignal(): AbortSignal;
+  settle: SettleRetry;
+  metrics: ProxyMetrics;
+  logger: Logger;
+  throttle: LogThrottle;
+}
+
+export class RowMirror {
+  private running = 0;
+
+  constructor(private readonly deps: RowMirrorDeps) {}
+
+  /** Copies running now. */
+  get inFlight(): number {
+    return this.running;
+  }
+
+  /**
+   * Claims and mirrors one pending row of the bucket; false when there was none. The bucket's pool is taken
+   * only for each query, not for the copy: otherwise every worker copying in another bucket would keep one
+   * more pool (and its connections) open, and MIRROR_CONCURRENCY would set the connection budget.
+   */
+  async mirrorOne(bucket: string, onClaimed?: () => void): Promise<boolean> {
+    const { inventory, leaseSeconds } = this.deps;
+    const lease = this.deps.lease();
+    const row = await inventory.claim(bucket, lease, leaseSeconds);
+    if (!row) return false;
+    const stopSignal = this.deps.stopSignal();
+    onClaimed?.();
+    const started = Date.now();
+    this.running++;
+    try {
+      let result;
+      try {
+        result = await this.renewingLease(bucket, row, lease.owner, this.deps.copyKey()(bucket, row.path));
+      } catch (err) {
+        if (stopSignal.aborted) {
+          // Cut short by stop(), not failed: free the row for any sidecar now, without counting an attempt.
+          await this.deps.settle.run(() => inventory.release(bucket, row.id, lease.owner));
+        } else {
+          observeMirror(this.deps.metrics, 'copy', false, started);
+          await this.failed(bucket, row, lease.owner, err);
+        }
+        return true;
+      }
+      observeMirror(this.deps.metrics, result.exists ? 'copy' : 'delete', true, started);
+      await this.deps.settle.run(() => inventory.completeOrRelease(bucket, row, lease.owner, result));
+    } finally {
+      this.running--;
+    }
+    return true;
+  }
+
+  private async failed(bucket: string, row: ClaimedRow, owner: string, err: unknown): Promise<void> {
+    const { metrics, logger, throttle, maxAttempts } = this.deps;
+    const retryInMs = backoffMs(row.attempts + 1, this.deps.retry);
+    // One line per 10 s: during a mirror outage every row fails; each row keeps its own last_error.
+    if (throttle('mirror-failed')) {
+      logger.warn('mirror failed; will retry', {
+        bucket,
+        key: row.path,
+        attempt: row.attempts + 1,
+        error: errorText(err),
+      });
+    }
+    await this.deps.settle.run(async () => {
+      const { parked } = await this.deps.inventory.fail(bucket, row.id, owner, {
+        error: errorText(err),
+        retryInMs,
+        maxAttempts,
+      });
+      if (!parked) return;
+      metrics.mirrorParkedTotal.inc({ reason: (err as { name?: string }).name ?? 'Error' });
+      logger.error('mirror: write parked after too many failed copies; the anti-entropy scan retries it', {
+        bucket,
+        key: row.path,
+        attempts: row.attempts + 1,
+        error: errorText(err),
+      });
+    });
+  }
+
+  private async renewingLease<T>(
+    bucket: string,
+    row: ClaimedRow,
+    owner: string,
+    work: Promise<T>,
+  ): Promise<T> {
+    const { inventory, leaseSeconds } = this.deps;
+    const every = Math.max(1000, (leaseSeconds * 1000) / 3);
+    const t = setInterval(() => {
+      inventory.renewLease(bucket, row.id, owner, leaseSeconds).catch(() => undefined);
+    }, every);
+    try {
+      return await work;
+    } finally {
+      clearInterval(t);
+    }
+  }
+}

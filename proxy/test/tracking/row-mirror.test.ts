@@ -1,0 +1,113 @@
+import type { ClaimedRow } from '../../src/inventory/repository';
+import { createMetrics } from '../../src/metrics';
+import type { MirrorResult } from '../../src/mirror/copier';
+import { createLogThrottle } from '../../src/tracking/log-throttle';
+import { RowMirror, type RowMirrorDeps } from '../../src/tracking/row-mirror';
+import { SettleRetry } from '../../src/tracking/settle-retry';
+import { recordingLogger } from './fakes';
+
+const row: ClaimedRow = { id: 7, path: 'k', generation: '3', attempts: 0 };
+const copied: MirrorResult = { exists: true, size: 1, etag: '"e"', mirrorEtag: '"e"' } as MirrorResult;
+
+function setup(copy: () => Promise<MirrorResult>, opts: { claimed?: ClaimedRow; parked?: boolean } = {}) {
+  const calls: string[] = [];
+  const metrics = createMetrics();
+  const { logger, lines } = recordingLogger();
+  let stop = new AbortController();
+  const deps: RowMirrorDeps = {
+    inventory: {
+      claim: async () => {
+        calls.push('claim');
+        return 'claimed' in opts ? opts.claimed : row;
+      },
+      renewLease: async () => void calls.push('renew'),
+      completeOrRelease: async (_b, r, owner, result) =>
+        void calls.push(`complete ${r.id} gen ${r.generation} by ${owner} exists=${result.exists}`),
+      release: async (_b, id) => void calls.push(`release ${id}`),
+      fail: async (_b, id, _o, f) => {
+        // Backoff is jittered between half and all of the ceiling (1 s for a first failure).
+        const retry = f.retryInMs >= 500 && f.retryInMs <= 1000 ? 'within 1 s' : String(f.retryInMs);
+        calls.push(`fail ${id} retry ${retry} max ${f.maxAttempts}`);
+        return { parked: opts.parked ?? false };
+      },
+    },
+    copyKey: () => copy,
+    lease: () => ({ owner: 'me:1', ownerPrefix: 'me:' }),
+    leaseSeconds: 120,
+    retry: { baseMs: 1_000, maxMs: 300_000 },
+    maxAttempts: 15,
+    stopSignal: () => stop.signal,
+    settle: new SettleRetry(),
+    metrics,
+    logger,
+    throttle: createLogThrottle(),
+  };
+  return {
+    mirror: new RowMirror(deps),
+    calls,
+    lines,
+    metrics,
+    abort: () => stop.abort(),
+    renew: () => (stop = new AbortController()),
+  };
+}
+
+test('nothing pending: no copy, false', async () => {
+  const { mirror, calls } = setup(async () => copied, { claimed: undefined });
+  expect(await mirror.mirrorOne('b')).toBe(false);
+  expect(calls).toEqual(['claim']);
+});
+
+test('a copy completes the row with the generation it claimed (compare-and-set)', async () => {
+  const { mirror, calls } = setup(async () => copied);
+  expect(await mirror.mirrorOne('b')).toBe(true);
+  expect(calls).toEqual(['claim', 'complete 7 gen 3 by me:1 exists=true']);
+  expect(mirror.inFlight).toBe(0);
+});
+
+test('a failed copy records the attempt with its backoff; the last allowed attempt parks, counted and logged', async () => {
+  const err = Object.assign(new Error('mirror down'), { name: 'ServiceUnavailable' });
+  const { mirror, calls, lines, metrics } = setup(
+    async () => {
+      throw err;
+    },
+    { parked: true },
+  );
+  await mirror.mirrorOne('b');
+  expect(calls).toEqual(['claim', 'fail 7 retry within 1 s max 15']);
+  expect(lines.some(([level, message]) => level === 'error' && /parked/.test(message))).toBe(true);
+  expect(await metrics.registry.getSingleMetricAsString('s3mirror_mirror_parked_total')).toMatch(
+    /reason="ServiceUnavailable"} 1/,
+  );
+});
+
+test('a copy cut short by stop() releases the row without counting an attempt', async () => {
+  let fail!: (e: Error) => void;
+  const { mirror, calls, abort } = setup(() => new Promise<MirrorResult>((_r, rej) => (fail = rej)));
+  const one = mirror.mirrorOne('b');
+  await new Promise((r) => setTimeout(r, 5));
+  expect(mirror.inFlight).toBe(1);
+  abort();
+  fail(new Error('aborted'));
+  await one;
+  expect(calls).toEqual(['claim', 'release 7']);
+});
+
+test('Postgres gone at settle time: the update is kept and applied when it returns', async () => {
+  const settle = new SettleRetry();
+  let up = false;
+  const { mirror, calls } = setup(async () => copied);
+  // Replace completeOrRelease with one that fails until Postgres is "up".
+  const deps = (mirror as unknown as { deps: RowMirrorDeps }).deps;
+  (deps as { settle: SettleRetry }).settle = settle;
+  deps.inventory.completeOrRelease = async () => {
+    if (!up) throw new Error('ECONNREFUSED');
+    calls.push('completed later');
+  };
+  await mirror.mirrorOne('b');
+  expect(settle.size).toBe(1);
+  up = true;
+  await settle.retry(() => false);
+  expect(calls).toEqual(['claim', 'completed later']);
+  expect(settle.size).toBe(0);
+});
