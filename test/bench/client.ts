@@ -45,7 +45,7 @@ export class BenchClient {
     const cacheKey = `${method} ${path} ${JSON.stringify(extra)}`;
     const hit = this.signed.get(cacheKey);
     if (hit) return hit;
-    const headers = await this.signer.sign({
+    const headers = this.signer.sign({
       method,
       path,
       query: [],

@@ -255,7 +255,9 @@ async function main(): Promise<void> {
   // Ctrl-C: stop every service this run started before leaving.
   const interrupted = (): void => {
     log('interrupted: stopping services');
-    void cleanup().finally(() => process.exit(130));
+    void cleanup()
+      .catch((err: unknown) => log(`cleanup failed: ${String(err)}`))
+      .finally(() => process.exit(130));
   };
   process.on('SIGINT', interrupted);
   process.on('SIGTERM', interrupted);

@@ -82,6 +82,7 @@ export async function startNodeService(opts: {
   killOnExit(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let gone = false;
+  // eslint-disable-next-line @typescript-eslint/no-floating-promises -- cannot reject
   void exited.then(() => (gone = true));
   await pollUntil(
     `${opts.name} to answer on ${opts.readyUrl}`,

@@ -44,6 +44,9 @@ export interface HttpFaultProxy {
   readonly requests: readonly SeenRequest[];
   /** How many requests got an injected error. */
   readonly injectedErrors: number;
+  /** Exchanges not over yet, and the most there ever were at once. */
+  readonly inFlight: number;
+  readonly peakInFlight: number;
   setFaults(faults: Partial<HttpFaults>): void;
   /** Back to plain forwarding. */
   clearFaults(): void;
@@ -63,6 +66,8 @@ export async function startHttpFaultProxy(
   const maxRecorded = opts.maxRecorded ?? 10_000;
   let faults: HttpFaults = { errorRate: 0, statuses: [503], delayMs: 0, bodyDelayMs: 0 };
   let injectedErrors = 0;
+  let inFlight = 0;
+  let peakInFlight = 0;
 
   const server = http.createServer((req, res) => {
     const entry: SeenRequest = {
@@ -78,9 +83,11 @@ export async function startHttpFaultProxy(
     req.on('close', () => {
       if (!req.complete) entry.uploadCut = true;
     });
+    peakInFlight = Math.max(peakInFlight, ++inFlight);
     res.on('close', () => {
       if (!res.writableFinished) entry.downloadCut = true;
       entry.done = true;
+      inFlight--;
     });
     if (record && seen.length < maxRecorded) seen.push(entry);
     const current = faults;
@@ -152,6 +159,12 @@ export async function startHttpFaultProxy(
     },
     get injectedErrors() {
       return injectedErrors;
+    },
+    get inFlight() {
+      return inFlight;
+    },
+    get peakInFlight() {
+      return peakInFlight;
     },
     setFaults(f) {
       faults = { ...faults, ...f };

@@ -130,6 +130,8 @@ export function rawRequest(
       finish();
     });
     socket.on('connect', () => {
+      // Writing to a socket that is gone emits 'error' (ignored above), it does not throw.
+      // eslint-disable-next-line @typescript-eslint/no-floating-promises -- cannot reject
       void (async () => {
         for (const piece of pieces) {
           if (socket.destroyed) return;

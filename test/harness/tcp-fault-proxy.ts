@@ -1,9 +1,11 @@
 import net from 'node:net';
+import { Transform } from 'node:stream';
 
 /**
  * A TCP forwarder on a free loopback port in front of host:port. `cut()` destroys every live
  * connection and refuses (accepts then immediately resets) new ones until `restore()`. Use it to
- * simulate an outage of Postgres or S3 when the real process cannot be stopped.
+ * simulate an outage of Postgres or S3 when the real process cannot be stopped. `stall()` keeps every
+ * connection open but lets no byte through either way until `resume()`: a peer that stopped answering.
  */
 export interface TcpFaultProxy {
   host: string;
@@ -17,8 +19,13 @@ export interface TcpFaultProxy {
   /** Connections refused while cut. */
   readonly refusedConnections: number;
   readonly isCut: boolean;
+  /** Chunks held back by `stall()` (at most one per direction per connection; the rest waits in TCP). */
+  readonly heldChunks: number;
   cut(): void;
   restore(): void;
+  stall(): void;
+  /** Delivers what `stall()` held back and forwards as usual again. */
+  resume(): void;
   close(): Promise<void>;
 }
 
@@ -26,8 +33,19 @@ export async function startTcpFaultProxy(targetHost: string, targetPort: number)
   const live = new Set<net.Socket>();
   const clients = new Set<net.Socket>();
   let cut = false;
+  let stalled = false;
+  let held: { gate: Transform; deliver: () => void }[] = [];
   let total = 0;
   let refused = 0;
+
+  // Between the sockets: holding a chunk's callback keeps pipe()'s backpressure, so nothing piles up here.
+  const gate = (): Transform =>
+    new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        if (!stalled) return callback(null, chunk);
+        held.push({ gate: this, deliver: () => callback(null, chunk) });
+      },
+    });
 
   const server = net.createServer((client) => {
     if (cut) {
@@ -37,20 +55,24 @@ export async function startTcpFaultProxy(targetHost: string, targetPort: number)
     }
     total++;
     const upstream = net.connect({ host: targetHost, port: targetPort });
+    const toUpstream = gate();
+    const toClient = gate();
     live.add(client);
     live.add(upstream);
     clients.add(client);
     const done = (): void => {
       client.destroy();
       upstream.destroy();
+      toUpstream.destroy();
+      toClient.destroy();
       live.delete(client);
       live.delete(upstream);
       clients.delete(client);
     };
     client.on('error', done).on('close', done);
     upstream.on('error', done).on('close', done);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    client.pipe(toUpstream).pipe(upstream);
+    upstream.pipe(toClient).pipe(client);
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -77,6 +99,9 @@ export async function startTcpFaultProxy(targetHost: string, targetPort: number)
     get isCut() {
       return cut;
     },
+    get heldChunks() {
+      return held.filter((h) => !h.gate.destroyed).length;
+    },
     cut() {
       cut = true;
       for (const s of live) s.resetAndDestroy();
@@ -86,7 +111,17 @@ export async function startTcpFaultProxy(targetHost: string, targetPort: number)
     restore() {
       cut = false;
     },
+    stall() {
+      stalled = true;
+    },
+    resume() {
+      stalled = false;
+      const release = held;
+      held = [];
+      for (const h of release) if (!h.gate.destroyed) h.deliver();
+    },
     close() {
+      held = [];
       for (const s of live) s.destroy();
       live.clear();
       clients.clear();

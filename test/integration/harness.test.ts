@@ -24,6 +24,7 @@ import { freePort } from '../harness/free-port';
 import { spawnNode } from '../harness/process';
 import { controls, loadServices, type TestServices } from '../harness/services';
 import { startTcpFaultProxy } from '../harness/tcp-fault-proxy';
+import { pollUntil } from '../harness/wait';
 
 const services: TestServices = loadServices();
 const ctl = controls(services);
@@ -280,6 +281,30 @@ describe('TcpFaultProxy', () => {
       await again.end();
       expect(proxy.totalConnections).toBe(2);
     } finally {
+      await proxy.close();
+    }
+  });
+
+  test('stall holds a query on an open connection; resume delivers it', async () => {
+    const target = new URL(services.postgres.url);
+    const proxy = await startTcpFaultProxy(target.hostname, Number(target.port));
+    const viaProxy = new URL(services.postgres.url);
+    viaProxy.host = proxy.address;
+    const client = new Client({ connectionString: viaProxy.toString() });
+    try {
+      await client.connect();
+      proxy.stall();
+      let answered = false;
+      const query = client.query<{ three: number }>('SELECT 3 AS three').finally(() => (answered = true));
+      await pollUntil('the query held', () => Promise.resolve(proxy.heldChunks > 0));
+      expect(answered).toBe(false);
+      expect(proxy.activeConnections).toBe(1);
+      proxy.resume();
+      expect((await query).rows).toEqual([{ three: 3 }]);
+      expect(proxy.heldChunks).toBe(0);
+    } finally {
+      proxy.resume();
+      await client.end().catch(() => undefined);
       await proxy.close();
     }
   });

@@ -88,6 +88,8 @@ async function main(): Promise<void> {
     // Exit statuses as a shell reports a signal: 130 for Ctrl-C, 143 for SIGTERM.
     const stop = (status: number) => (): void => {
       log('stopping…');
+      // cleanup() ignores each step's failure.
+      // eslint-disable-next-line @typescript-eslint/no-floating-promises -- cannot reject
       void cleanup().then(() => process.exit(status));
     };
     process.once('SIGINT', stop(130));

@@ -84,6 +84,7 @@ async function main(): Promise<number> {
   const stopAll = async () => {
     await Promise.allSettled([ceph.stop(), postgres.destroy()]);
   };
+  // eslint-disable-next-line @typescript-eslint/no-floating-promises -- cannot reject (allSettled)
   process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
   try {
     const services: TestServices = {

@@ -83,6 +83,8 @@ export class Sampler {
 
   start(processEveryMs: number, metricsEveryMs = 1000): void {
     this.timer = setInterval(() => this.sampleProcesses(), processEveryMs);
+    // A proxy that does not answer (restarting) is skipped.
+    // eslint-disable-next-line @typescript-eslint/no-floating-promises -- cannot reject
     this.metricsTimer = setInterval(() => void this.sampleMetrics(), metricsEveryMs);
     this.sampleProcesses();
   }

@@ -157,10 +157,16 @@ export async function runSoak(env: SoakEnvironment, partial: Partial<SoakOptions
     const p = await startProxyProcess(env);
     stateDirs.push(path.join(os.tmpdir(), `k8s-s3-mirror-${p.port}`));
     slots[slot] = p;
+    // Keeping the log is best effort (a full disk must not end the soak); a failed restart is logged.
+    // eslint-disable-next-line @typescript-eslint/no-floating-promises -- cannot reject
     void p.process.exited.then(async (exit) => {
       if (opts.logDir) {
-        fs.mkdirSync(opts.logDir, { recursive: true });
-        fs.writeFileSync(`${opts.logDir}/proxy-${slot + 1}-${p.process.pid}.log`, p.process.output());
+        try {
+          fs.mkdirSync(opts.logDir, { recursive: true });
+          fs.writeFileSync(`${opts.logDir}/proxy-${slot + 1}-${p.process.pid}.log`, p.process.output());
+        } catch (err) {
+          log(`proxy ${slot + 1} (pid ${p.process.pid}): its log not kept: ${String(err)}`);
+        }
       }
       if (planned.has(p.process.pid) || shuttingDown) return;
       const what = `proxy ${slot + 1} (pid ${p.process.pid}) exited unplanned: code ${exit.code}, signal ${exit.signal}`;

@@ -60,5 +60,13 @@ async function run(): Promise<number> {
 }
 
 if (require.main === module) {
-  void run().then((code) => process.exit(code));
+  // run() turns failures into an exit code; a throw outside its try (building the pools) fails the same way.
+  run().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      const message = `parked: listing failed: ${err instanceof Error ? err.message : String(err)}`;
+      process.stderr.write(`${JSON.stringify({ level: 'error', message })}\n`);
+      process.exit(2);
+    },
+  );
 }

@@ -65,5 +65,12 @@ async function run(): Promise<number> {
 }
 
 if (require.main === module) {
-  void run().then((code) => process.exit(code));
+  // run() turns failures into an exit code; a throw outside its try (building the clients) fails the same way.
+  run().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`resync failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
 }

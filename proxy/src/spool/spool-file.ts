@@ -197,6 +197,8 @@ export class SpoolFile {
     this.finishing = true;
     const handle = this.handle!;
     this.handle = undefined;
+    // A disk error drops the file (the catch below): only a bug rejects, as a synchronous throw would.
+    // eslint-disable-next-line @typescript-eslint/no-floating-promises -- cannot reject
     void (async () => {
       try {
         await this.host.lane.run(() => handle.close());
@@ -258,6 +260,8 @@ export class SpoolFile {
     this.queuedBytes = 0;
     this.settleReady(false);
     this.host.onGone(this, reason, error);
+    // Write errors settle `writing` through its rejection handler; close and unlink errors are ignored.
+    // eslint-disable-next-line @typescript-eslint/no-floating-promises -- cannot reject
     void this.removeFiles();
   }
 

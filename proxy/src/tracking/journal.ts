@@ -118,6 +118,8 @@ export class WriteJournal {
     if (!first.done) j.cursor = { segment: first.value, offset: 0 };
     j.openActive((ids[ids.length - 1] ?? 0) + 1);
     if (opts.syncIntervalMs > 0) {
+      // A failed sync step is reported through onSyncError and retried on the next tick.
+      // eslint-disable-next-line @typescript-eslint/no-floating-promises -- cannot reject
       j.syncTimer = setInterval(() => void j.sync(), opts.syncIntervalMs);
       j.syncTimer.unref();
     }

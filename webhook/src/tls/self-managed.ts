@@ -305,9 +305,12 @@ export class SelfManagedCerts {
         this.o.logger.error('certificate reconcile failed', { error: (err as Error).message });
       }
       if (!this.stopped) {
+        // eslint-disable-next-line @typescript-eslint/no-floating-promises -- cannot reject
         this.timer = setTimeout(() => void loop(), next);
       }
     };
+    // loop() catches and logs a failed round, then schedules the next one.
+    // eslint-disable-next-line @typescript-eslint/no-floating-promises -- cannot reject
     void loop();
   }
 
