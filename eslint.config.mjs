@@ -56,11 +56,6 @@ export default tseslint.config(
       '@typescript-eslint/no-array-delete': 'error',
     },
   },
-  // TODO(issue 12): tracker split removes this
-  {
-    files: ['proxy/src/tracking/index.ts'],
-    rules: { '@typescript-eslint/no-floating-promises': ['error', { ignoreVoid: true }] },
-  },
   {
     files: ['**/*.test.ts', 'test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

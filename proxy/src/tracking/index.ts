@@ -267,7 +267,8 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       workers.wake(memoryKeys.size);
     } else {
       logger.info('postgres reachable again: inventory catching up', { queued: intake.length });
-      void settles.retry(() => loops.stopping);
+      // Each kept update catches its own failure: this cannot reject.
+      settles.retry(() => loops.stopping).catch(() => undefined);
     }
   }
 
@@ -296,7 +297,9 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     const t = setInterval(() => {
       if (busy || loops.stopping) return;
       busy = true;
-      void fn().finally(() => (busy = false));
+      fn()
+        .finally(() => (busy = false))
+        .catch((err: unknown) => logger.warn('tracker background task failed', { error: errorText(err) }));
     }, ms);
     t.unref();
     timers.push(t);
@@ -372,7 +375,8 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       pgHealthy = await pools.ping();
       if (!pgHealthy) logger.warn('postgres unreachable at start; retrying in the background');
       const discover = (): Promise<void> => buckets.discover(pools!);
-      void discover();
+      // discover() catches and logs its own failures.
+      discover().catch(() => undefined);
       every(tuning.scanIntervalMs, discover);
       every(tuning.statsIntervalMs, () =>
         refreshPendingGauges(inventory!, buckets.list(), memoryKeys.size, metrics),
