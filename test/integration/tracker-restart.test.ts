@@ -100,7 +100,7 @@ async function waitMirrored(keys: string[]): Promise<void> {
 }
 
 test('a mirror worker that stop() gave up on does not come back with the next start()', async () => {
-  const logger = createLogger('error');
+  const logger = createLogger('off');
   const warn = jest.spyOn(logger, 'warn');
   const t = createWriteTracker({
     config: config(),
