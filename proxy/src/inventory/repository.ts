@@ -448,12 +448,14 @@ export class InventoryRepository {
     return new Map(r.rows.map((row) => [row.path, row]));
   }
 
-  /** Re-queues keys as ordinary pending rows, in one transaction. */
+  /**
+   * Re-queues keys as ordinary pending rows, one statement each: no transaction that would hold a page's
+   * row locks in key order while a flush holds others in write order (a deadlock). A page half done is
+   * re-queued again by the next pass.
+   */
   async requeue(bucket: string, items: readonly RequeueItem[]): Promise<void> {
-    await this.inTransaction(bucket, async (client) => {
-      for (const q of items) {
-        await client.query(REQUEUE_SQL, [q.key, q.size ?? null, q.deleted, q.operation]);
-      }
+    await this.on(bucket, async (pool) => {
+      for (const q of items) await pool.query(REQUEUE_SQL, [q.key, q.size ?? null, q.deleted, q.operation]);
     });
   }
 }

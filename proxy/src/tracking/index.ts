@@ -432,8 +432,8 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       workerLoops = [];
       running = false;
       stopCopies = new AbortController();
-      intake.journal = undefined;
       await storage?.close();
+      intake.journal = undefined;
       storage = undefined;
       await pools?.close();
       main?.destroy();
