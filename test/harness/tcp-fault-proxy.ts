@@ -21,6 +21,8 @@ export interface TcpFaultProxy {
   readonly isCut: boolean;
   /** Chunks held back by `stall()` (at most one per direction per connection; the rest waits in TCP). */
   readonly heldChunks: number;
+  /** Whether a chunk held back by `stall()` contains `text` (latin1): which request is held, not just that one is. */
+  isHolding(text: string): boolean;
   cut(): void;
   restore(): void;
   stall(): void;
@@ -34,7 +36,7 @@ export async function startTcpFaultProxy(targetHost: string, targetPort: number)
   const clients = new Set<net.Socket>();
   let cut = false;
   let stalled = false;
-  let held: { gate: Transform; deliver: () => void }[] = [];
+  let held: { gate: Transform; chunk: Buffer; deliver: () => void }[] = [];
   let total = 0;
   let refused = 0;
 
@@ -43,7 +45,7 @@ export async function startTcpFaultProxy(targetHost: string, targetPort: number)
     new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         if (!stalled) return callback(null, chunk);
-        held.push({ gate: this, deliver: () => callback(null, chunk) });
+        held.push({ gate: this, chunk, deliver: () => callback(null, chunk) });
       },
     });
 
@@ -101,6 +103,9 @@ export async function startTcpFaultProxy(targetHost: string, targetPort: number)
     },
     get heldChunks() {
       return held.filter((h) => !h.gate.destroyed).length;
+    },
+    isHolding(text: string) {
+      return held.some((h) => !h.gate.destroyed && h.chunk.toString('latin1').includes(text));
     },
     cut() {
       cut = true;

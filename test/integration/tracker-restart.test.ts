@@ -116,7 +116,11 @@ test('a mirror worker that stop() gave up on does not come back with the next st
 
   // Postgres stops answering: the worker's next claim hangs, and stop() gives up on it.
   postgres.stall();
-  await pollUntil('a claim held by the stalled Postgres', () => Promise.resolve(postgres.heldChunks > 0));
+  // A claim, not any held chunk: an idle pooled connection closing (its Terminate) is held as well, while
+  // the worker sleeps between polls and would end at once when stop() wakes it.
+  await pollUntil('a claim held by the stalled Postgres', () =>
+    Promise.resolve(postgres.isHolding('FOR UPDATE SKIP LOCKED')),
+  );
   const stopped = t.stop();
   await pollUntil('stop() giving up on the worker', () =>
     Promise.resolve(warn.mock.calls.some((call: unknown[]) => call[0] === GAVE_UP)),
