@@ -140,6 +140,19 @@ test('a write whose journal entry was removed by hand (killed with Postgres down
   }
 });
 
+/** `npm run status -- --bucket B --json` with the proxy's environment: its exit code and its one bucket. */
+async function status(
+  env: Record<string, string>,
+  bucket: string,
+): Promise<{ code: number | null; json: Record<string, unknown> & { lastScan?: unknown } }> {
+  const cli = spawnNode(require.resolve('@k8s-s3-mirror/proxy/dist/cli/status.js'), {
+    env,
+    args: ['--bucket', bucket, '--json'],
+  });
+  const { code } = await cli.exited;
+  return { code, json: (JSON.parse(cli.stdout()) as Record<string, Record<string, unknown>>)[bucket]! };
+}
+
 test('a mirror that fails every copy: the row parks after MIRROR_MAX_ATTEMPTS, shows in the metric and the parked command; once the mirror recovers the scan re-queues it and it is repaired', async () => {
   const gate = await startHttpFaultProxy(services.ceph.mirrorEndpoint);
   try {
@@ -175,6 +188,10 @@ test('a mirror that fails every copy: the row parks after MIRROR_MAX_ATTEMPTS, s
     expect((await cli.exited).code).toBe(1);
     const listed = JSON.parse(cli.stdout()) as Record<string, { path: string; attempts: number }[]>;
     expect(listed[bucket]!.map((r) => r.path)).toEqual(['parks']);
+    // `status` counts it as parked, not pending, with its bytes behind.
+    const parkedStatus = await status(proxy.env, bucket);
+    expect(parkedStatus.code).toBe(1);
+    expect(parkedStatus.json).toMatchObject({ objects: 2, pending: 0, parked: 1, bytesBehind: 17 });
 
     gate.setFaults({ errorRate: 0 });
     await waitForThreeWayEqual(services, bucket);
@@ -186,6 +203,11 @@ test('a mirror that fails every copy: the row parks after MIRROR_MAX_ATTEMPTS, s
       parked_at: null,
       attempts: 0,
     });
+    const repaired = await status(proxy.env, bucket);
+    expect(repaired.code).toBe(0);
+    expect(repaired.json).toMatchObject({ objects: 2, pending: 0, parked: 0, bytesBehind: 0 });
+    // The pass that re-queued the parked row completed and counted it.
+    expect(repaired.json.lastScan).toMatchObject({ objects: 2 });
   } finally {
     await gate.close();
   }

@@ -100,6 +100,20 @@ FROM files WHERE NOT is_backed_up`;
 const PARKED_ROWS_SQL = `SELECT path, attempts, last_error, parked_at, pending_since, last_operation
 FROM files WHERE parked_at IS NOT NULL ORDER BY parked_at, path LIMIT $1`;
 
+const BUCKET_STATUS_SQL = `SELECT count(*) FILTER (WHERE NOT deleted)::bigint AS objects,
+    count(*) FILTER (WHERE NOT is_backed_up AND parked_at IS NULL)::bigint AS pending,
+    count(*) FILTER (WHERE parked_at IS NOT NULL)::bigint AS parked,
+    COALESCE(sum(size) FILTER (WHERE NOT is_backed_up AND NOT deleted), 0)::bigint AS bytes_behind,
+    extract(epoch FROM now() - min(pending_since) FILTER (WHERE NOT is_backed_up))::double precision
+        AS oldest_pending
+FROM files`;
+
+const SCAN_STATUS_SQL = `SELECT extract(epoch FROM last_complete_at)::double precision AS last_complete,
+    last_pass_objects::text AS last_objects, last_pass_differences AS last_differences,
+    cursor IS NOT NULL AS in_progress, extract(epoch FROM pass_started_at)::double precision AS pass_started,
+    pass_objects::text AS pass_objects
+FROM s3_mirror_scan WHERE id = 1`;
+
 const ALL_ROWS_SQL = 'SELECT path, size::text, etag, mirror_etag, deleted, is_backed_up FROM files';
 
 /**
@@ -218,6 +232,23 @@ export interface ParkedRow {
   parked_at: Date;
   pending_since: Date | null;
   last_operation: string | null;
+}
+
+/** Where a bucket's mirroring stands (`npm run status`). */
+export interface BucketStatus {
+  /** Objects the inventory holds (not deleted). */
+  objects: number;
+  /** Writes waiting for their mirror copy (parked ones not included). */
+  pending: number;
+  parked: number;
+  /** Bytes of the objects waiting for their copy. */
+  bytesBehind: number;
+  /** Age of the oldest write not yet mirrored, in seconds; undefined when none waits. */
+  oldestPendingSeconds: number | undefined;
+  /** The last complete anti-entropy pass (epoch seconds), undefined if none. */
+  lastScan: { completedAt: number; objects: number; differences: number } | undefined;
+  /** A pass under way (epoch seconds it started, objects so far), undefined if none. */
+  scanInProgress: { startedAt: number; objects: number } | undefined;
 }
 
 /** A row as the comparisons (resync, scan) read it. */
@@ -369,6 +400,49 @@ export class InventoryRepository {
   async parkedRows(bucket: string, limit: number): Promise<ParkedRow[]> {
     const r = await this.on(bucket, (pool) => pool.query<ParkedRow>(PARKED_ROWS_SQL, [limit]));
     return r.rows;
+  }
+
+  async bucketStatus(bucket: string): Promise<BucketStatus> {
+    const [files, scan] = await this.on(bucket, (pool) =>
+      Promise.all([
+        pool.query<{
+          objects: string;
+          pending: string;
+          parked: string;
+          bytes_behind: string;
+          oldest_pending: number | null;
+        }>(BUCKET_STATUS_SQL),
+        pool.query<{
+          last_complete: number | null;
+          last_objects: string | null;
+          last_differences: number | null;
+          in_progress: boolean;
+          pass_started: number | null;
+          pass_objects: string;
+        }>(SCAN_STATUS_SQL),
+      ]),
+    );
+    const f = files.rows[0]!;
+    const s = scan.rows[0];
+    return {
+      objects: Number(f.objects),
+      pending: Number(f.pending),
+      parked: Number(f.parked),
+      bytesBehind: Number(f.bytes_behind),
+      oldestPendingSeconds: f.oldest_pending ?? undefined,
+      lastScan:
+        s?.last_complete != null
+          ? {
+              completedAt: s.last_complete,
+              objects: Number(s.last_objects ?? 0),
+              differences: s.last_differences ?? 0,
+            }
+          : undefined,
+      scanInProgress:
+        s?.in_progress && s.pass_started != null
+          ? { startedAt: s.pass_started, objects: Number(s.pass_objects) }
+          : undefined,
+    };
   }
 
   /** Every row of the bucket, by key (resync). */
