@@ -30,13 +30,8 @@ import { databaseNameFor } from '../../proxy/src/inventory/naming';
 import { createLogger, type Logger } from '../../proxy/src/log';
 import { createMetrics } from '../../proxy/src/metrics';
 import { DEFAULT_POOL_LIMITS, InventoryPools } from '../../proxy/src/inventory/pools';
-import { UPSERT_EVENT_SQL } from '../../proxy/src/inventory/repository';
-import {
-  createWriteTracker,
-  upsertParams,
-  type TrackerTuning,
-  type WriteTracker,
-} from '../../proxy/src/tracking';
+import { UPSERT_EVENT_SQL, upsertParams } from '../../proxy/src/inventory/repository';
+import { createWriteTracker, type TrackerTuning, type WriteTracker } from '../../proxy/src/tracking';
 import { startHttpFaultProxy } from '../harness/http-fault-proxy';
 import { directClient } from '../harness/proxy';
 import { spawnNode } from '../harness/process';
@@ -49,13 +44,7 @@ const services: TestServices = loadServices();
 const ctl = controls(services);
 const rnd = (): string => crypto.randomBytes(4).toString('hex');
 
-const main = new S3Client({
-  endpoint: services.ceph.mainEndpoint,
-  region: services.ceph.region,
-  credentials: services.ceph.main,
-  forcePathStyle: true,
-  requestChecksumCalculation: 'WHEN_REQUIRED',
-});
+const main = directClient(services.ceph.mainEndpoint, services.ceph.main, { region: services.ceph.region });
 
 export function testConfig(): ProxyConfig {
   return {

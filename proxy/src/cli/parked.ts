@@ -6,8 +6,6 @@
 import type { InventoryRepository, ParkedRow } from '../inventory/repository';
 import { parseJsonArgs, runAsMain, type InventoryCommand } from './inventory-command';
 
-export type { ParkedRow };
-
 const LIMIT = 1000;
 
 export const parseArgs = parseJsonArgs;

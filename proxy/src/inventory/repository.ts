@@ -284,7 +284,8 @@ export interface RequeueItem {
 }
 
 export class InventoryRepository {
-  constructor(private readonly pools: InventoryPools) {}
+  /** `pools`: any source of bucket pools (the tracker passes the pools of its current start). */
+  constructor(private readonly pools: Pick<InventoryPools, 'withBucket'>) {}
 
   private on<T>(bucket: string, fn: (pool: Pool) => Promise<T>): Promise<T> {
     return this.pools.withBucket(bucket, fn);

@@ -50,8 +50,6 @@ import { openStateStorage, type SpoolTuning, type StateStorage } from './state-s
 import { DEFAULT_RECHECK_REFUSED_MS, TakeoverPolicy } from './takeover';
 import { WriteIntake } from './write-intake';
 
-export { completeParams, upsertParams } from '../inventory/repository';
-
 export interface TrackerTuning {
   /** Lease on a claimed row; renewed every third of it while the copy runs. Expired leases are reclaimed. */
   leaseSeconds: number;
@@ -148,7 +146,6 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
 
   // Created by start(), gone after stop().
   let pools: InventoryPools | undefined;
-  let inventory: InventoryRepository | undefined;
   let main: S3Client | undefined;
   let mirror: S3Client | undefined;
   let storage: StateStorage | undefined;
@@ -171,7 +168,8 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     signal: stopCopies.signal,
   });
   const copier = (): CopyKey => copyKey!;
-  const repository = (): InventoryRepository => inventory!;
+  // One repository for the tracker's life, over the pools of the current start.
+  const inventory = new InventoryRepository({ withBucket: (bucket, fn) => pools!.withBucket(bucket, fn) });
 
   const memoryKeys = new MemoryMirror(config.pendingMemoryLimit);
   const settles = new SettleRetry();
@@ -190,13 +188,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   const buckets = new KnownBuckets({ takeover, logger });
 
   const rows = new RowMirror({
-    inventory: {
-      claim: (...a) => repository().claim(...a),
-      renewLease: (...a) => repository().renewLease(...a),
-      completeOrRelease: (...a) => repository().completeOrRelease(...a),
-      release: (...a) => repository().release(...a),
-      fail: (...a) => repository().fail(...a),
-    },
+    inventory,
     copyKey: copier,
     lease: () => lease,
     leaseSeconds: tuning.leaseSeconds,
@@ -242,7 +234,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   });
   const flusher = new InventoryFlusher({
     intake,
-    inventory: { recordWrites: (...a) => repository().recordWrites(...a) },
+    inventory,
     batchSize: tuning.batchSize,
     idlePollMs: tuning.idlePollMs,
     metrics,
@@ -342,7 +334,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     scanner = new AntiEntropyScanner({
       main: main!,
       mirror: mirror!,
-      inventory: inventory!,
+      inventory,
       owner: lease.owner,
       settings: config.antiEntropy,
       metrics,
@@ -368,7 +360,6 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       running = true;
       const token = loops.begin();
       pools = new InventoryPools(config.postgresUrl, logger, tuning.pools);
-      inventory = new InventoryRepository(pools);
       main = s3ClientFor(config.main, logger);
       mirror = s3ClientFor(config.mirror, logger);
       copyKey = createKeyCopier({ main, mirror, spool: storage?.spool, options: copierOptions, metrics });
@@ -379,7 +370,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       discover().catch(() => undefined);
       every(tuning.scanIntervalMs, discover);
       every(tuning.statsIntervalMs, () =>
-        refreshPendingGauges(inventory!, buckets.list(), memoryKeys.size, metrics),
+        refreshPendingGauges(inventory, buckets.list(), memoryKeys.size, metrics),
       );
       every(2_000, () => settles.retry(() => loops.stopping));
       flushLoop = flusher.run(token, () => loops.stopping);
