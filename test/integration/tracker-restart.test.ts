@@ -6,7 +6,7 @@
  */
 import crypto from 'node:crypto';
 
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 
 import type { ProxyConfig } from '../../proxy/src/config';
 import { createLogger } from '../../proxy/src/log';
@@ -14,6 +14,7 @@ import { createMetrics } from '../../proxy/src/metrics';
 import { createWriteTracker, type WriteTracker } from '../../proxy/src/tracking';
 import { startHttpFaultProxy, type HttpFaultProxy } from '../harness/http-fault-proxy';
 import { inventoryRows } from '../harness/inventory-rows';
+import { directClient } from '../harness/proxy';
 import { loadServices, type TestServices } from '../harness/services';
 import { startTcpFaultProxy, type TcpFaultProxy } from '../harness/tcp-fault-proxy';
 import { pollUntil } from '../harness/wait';
@@ -24,13 +25,7 @@ const bucket = `restart-${crypto.randomBytes(4).toString('hex')}`;
 const IDLE_POLL_MS = 3_000;
 const GAVE_UP = 'stopping with mirror copies still running; their rows are taken over when the lease ends';
 
-const main = new S3Client({
-  endpoint: services.ceph.mainEndpoint,
-  region: services.ceph.region,
-  credentials: services.ceph.main,
-  forcePathStyle: true,
-  requestChecksumCalculation: 'WHEN_REQUIRED',
-});
+const main = directClient(services.ceph.mainEndpoint, services.ceph.main, { region: services.ceph.region });
 
 let postgres: TcpFaultProxy;
 let mirror: HttpFaultProxy;

@@ -42,7 +42,7 @@ function pools(rows: ScannedRow[] = []): { pools: ScanInventory; requeued: Reque
   };
 }
 
-function scanner(main: S3Client, mirror: S3Client, p: ScanInventory): AntiEntropyScanner {
+function scanner(main: S3Client, mirror: S3Client, p: ScanInventory, pageSize?: number): AntiEntropyScanner {
   return new AntiEntropyScanner({
     main,
     mirror,
@@ -52,6 +52,7 @@ function scanner(main: S3Client, mirror: S3Client, p: ScanInventory): AntiEntrop
     metrics: createMetrics(),
     logger: createLogger('off'),
     onRequeued: () => undefined,
+    ...(pageSize !== undefined ? { pageSize } : {}),
   });
 }
 
@@ -122,17 +123,7 @@ test('a mirror page that ends on main page’s last key costs one listing, not t
     return page(input.StartAfter);
   });
   const { pools: p } = pools(keys.map(backedUp));
-  const scan = new AntiEntropyScanner({
-    main,
-    mirror,
-    inventory: p,
-    owner: 'me:1',
-    settings: { intervalSeconds: 60, requestsPerSecond: 1000, settleSeconds: 0 },
-    metrics: createMetrics(),
-    logger: createLogger('off'),
-    onRequeued: () => undefined,
-    pageSize: 2,
-  });
+  const scan = scanner(main, mirror, p, 2);
   expect(await scan.scanPage('b')).toEqual({ kind: 'page' });
   expect(mirrorCalls).toEqual([undefined]);
 });

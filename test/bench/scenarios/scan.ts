@@ -7,7 +7,7 @@ import { startPostgres } from '../../harness/postgres';
 import { sleep } from '../../harness/wait';
 import { BenchClient, type Endpoint } from '../client';
 import type { BenchContext } from '../context';
-import { proxyEnvironment, startProxyService } from '../env';
+import { proxyEnvironment, startProxyService, withInventory } from '../env';
 import { cpuSecondsOf } from '../procs';
 import { fmtNumber, table, type Section } from '../report';
 
@@ -88,9 +88,7 @@ async function scanState(
   postgresUrl: string,
   bucket: string,
 ): Promise<{ started: boolean; done?: { seconds: number; objects: number; differences: number } }> {
-  const client = new pg.Client({ connectionString: urlForDatabase(postgresUrl, databaseNameFor(bucket)) });
-  await client.connect();
-  try {
+  return withInventory(postgresUrl, databaseNameFor(bucket), async (client) => {
     const r = await client.query<{
       started: boolean;
       seconds: number | null;
@@ -108,9 +106,7 @@ async function scanState(
       started: true,
       done: { seconds: row.seconds, objects: Number(row.objects), differences: row.differences ?? 0 },
     };
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 async function passAt(
@@ -122,13 +118,12 @@ async function passAt(
 ): Promise<ScanRun> {
   const c = ctx.ceph!;
   // A pass is due at once: the state row never completed one.
-  const db = new pg.Client({ connectionString: urlForDatabase(postgresUrl, databaseNameFor(bucket)) });
-  await db.connect();
-  await db.query(
-    `UPDATE s3_mirror_scan SET cursor = NULL, last_complete_at = NULL, pass_started_at = NULL,
-        pass_objects = 0, pass_differences = 0, lease_owner = NULL, lease_until = NULL WHERE id = 1`,
+  await withInventory(postgresUrl, databaseNameFor(bucket), (db) =>
+    db.query(
+      `UPDATE s3_mirror_scan SET cursor = NULL, last_complete_at = NULL, pass_started_at = NULL,
+          pass_objects = 0, pass_differences = 0, lease_owner = NULL, lease_until = NULL WHERE id = 1`,
+    ),
   );
-  await db.end();
   const proxy = await startProxyService({
     name: `proxy-scan-${budget}`,
     env: proxyEnvironment(
