@@ -26,6 +26,8 @@ export interface TcpFaultProxy {
   cut(): void;
   restore(): void;
   stall(): void;
+  /** Stalls from the first client chunk containing `text` (latin1) on, that chunk included: one chosen request is held. */
+  stallOn(text: string): void;
   /** Delivers what `stall()` held back and forwards as usual again. */
   resume(): void;
   close(): Promise<void>;
@@ -36,6 +38,7 @@ export async function startTcpFaultProxy(targetHost: string, targetPort: number)
   const clients = new Set<net.Socket>();
   let cut = false;
   let stalled = false;
+  let stallTrigger: string | undefined;
   let held: { gate: Transform; chunk: Buffer; deliver: () => void }[] = [];
   let total = 0;
   let refused = 0;
@@ -44,6 +47,10 @@ export async function startTcpFaultProxy(targetHost: string, targetPort: number)
   const gate = (): Transform =>
     new Transform({
       transform(chunk: Buffer, _encoding, callback) {
+        if (!stalled && stallTrigger !== undefined && chunk.toString('latin1').includes(stallTrigger)) {
+          stalled = true;
+          stallTrigger = undefined;
+        }
         if (!stalled) return callback(null, chunk);
         held.push({ gate: this, chunk, deliver: () => callback(null, chunk) });
       },
@@ -119,8 +126,12 @@ export async function startTcpFaultProxy(targetHost: string, targetPort: number)
     stall() {
       stalled = true;
     },
+    stallOn(text: string) {
+      stallTrigger = text;
+    },
     resume() {
       stalled = false;
+      stallTrigger = undefined;
       const release = held;
       held = [];
       for (const h of release) if (!h.gate.destroyed) h.deliver();

@@ -30,7 +30,7 @@ import { databaseNameFor } from '../../proxy/src/inventory/naming';
 import { createLogger, type Logger } from '../../proxy/src/log';
 import { createMetrics } from '../../proxy/src/metrics';
 import { DEFAULT_POOL_LIMITS, InventoryPools } from '../../proxy/src/inventory/pools';
-import { UPSERT_EVENT_SQL, upsertParams } from '../../proxy/src/inventory/repository';
+import { InventoryRepository } from '../../proxy/src/inventory/repository';
 import { createWriteTracker, type TrackerTuning, type WriteTracker } from '../../proxy/src/tracking';
 import { startHttpFaultProxy } from '../harness/http-fault-proxy';
 import { directClient } from '../harness/proxy';
@@ -497,9 +497,8 @@ setInterval(() => {}, 1000);
         [x, 'keep.txt'],
         [y, 'theirs.txt'],
       ] as const) {
-        await pools.withBucket(bucket, (pool) =>
-          pool.query(UPSERT_EVENT_SQL, upsertParams(event(bucket, key, 'put', 'PutObject'))),
-        );
+        // As a killed sidecar leaves it: the row pending and the bucket's hint due.
+        await new InventoryRepository(pools).recordWrites(bucket, [event(bucket, key, 'put', 'PutObject')]);
       }
     } finally {
       await pools.close();

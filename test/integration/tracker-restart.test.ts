@@ -101,18 +101,23 @@ test('a mirror worker that stop() gave up on does not come back with the next st
     config: config(),
     logger,
     metrics: createMetrics(),
-    tuning: { idlePollMs: IDLE_POLL_MS, scanIntervalMs: 600_000, statsIntervalMs: 600_000, leaseSeconds: 30 },
+    tuning: {
+      idlePollMs: IDLE_POLL_MS,
+      hintPollMs: IDLE_POLL_MS,
+      scanIntervalMs: 600_000,
+      statsIntervalMs: 600_000,
+      leaseSeconds: 30,
+    },
   });
   tracker = t;
   await t.start();
-  // The bucket becomes known, so the one worker polls it with a claim every IDLE_POLL_MS.
+  // The bucket's hint stays due while this sidecar vouches for its writes: every hint poll (IDLE_POLL_MS)
+  // offers it again, and the one worker looks with a claim.
   await write(t, ['before']);
   await waitMirrored(['before']);
 
-  // Postgres stops answering: the worker's next claim hangs, and stop() gives up on it.
-  postgres.stall();
-  // A claim, not any held chunk: an idle pooled connection closing (its Terminate) is held as well, while
-  // the worker sleeps between polls and would end at once when stop() wakes it.
+  // Postgres stops answering from the worker's next claim on: the claim hangs, and stop() gives up on it.
+  postgres.stallOn('FOR UPDATE SKIP LOCKED');
   await pollUntil('a claim held by the stalled Postgres', () =>
     Promise.resolve(postgres.isHolding('FOR UPDATE SKIP LOCKED')),
   );

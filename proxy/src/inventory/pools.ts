@@ -1,13 +1,17 @@
 import { Pool, escapeIdentifier, type PoolClient } from 'pg';
 
 import type { Logger } from '../log';
+import { ControlConnection, isConnectionError } from './control-connection';
+import { CONTROL_DATABASE, CONTROL_MIGRATIONS, WORK_CHANNEL } from './control-schema';
 import { databaseNameFor, isInventoryDatabaseName } from './naming';
 import {
   LIST_INVENTORY_DATABASES_SQL,
   MIGRATIONS,
   MIGRATION_LOCK_KEY,
   SCHEMA_MIGRATIONS_DDL,
+  type Migration,
 } from './schema';
+import { WorkHints } from './work-hints';
 
 export interface PoolLimits {
   /** Bucket-database pools kept open at once (least recently used idle pools are closed beyond this). */
@@ -46,13 +50,23 @@ export function urlForDatabase(postgresUrl: string, db: string): string {
   return url.toString();
 }
 
+/** Told when unattended work becomes due (a notification), or when notifications may have been missed. */
+export interface WorkListener {
+  onNotify(bucket: string): void;
+  onReconnected(): void;
+}
+
 /**
  * Postgres connections for the inventory, bounded by a constant whatever the number of buckets:
- * 1 (admin, database `postgres`) + maxPools × connectionsPerPool (+ pools briefly held past the limit by
- * callers that are using them).
+ * 1 (the control database, kept open) + maxPools × connectionsPerPool while buckets are busy (+ pools
+ * briefly held past the limit by callers using them), and the admin pool (database `postgres`) only while
+ * a database is being created or listed. An idle sidecar holds the control connection alone.
  */
 export class InventoryPools {
   private readonly admin: Pool;
+  private readonly control: ControlConnection;
+  /** The control database's work hints. */
+  readonly hints: WorkHints;
   private readonly entries = new Map<string, Entry>();
   /** database name → bucket, learnt from s3_mirror_bucket or from ensureBucket(). */
   private readonly bucketOfDb = new Map<string, string>();
@@ -62,8 +76,31 @@ export class InventoryPools {
     private readonly postgresUrl: string,
     private readonly logger: Logger,
     private readonly limits: PoolLimits = DEFAULT_POOL_LIMITS,
+    listener?: WorkListener,
   ) {
     this.admin = this.newPool('postgres', 1);
+    this.control = new ControlConnection({
+      url: urlForDatabase(postgresUrl, CONTROL_DATABASE),
+      connectTimeoutMs: limits.connectTimeoutMs,
+      queryTimeoutMs: QUERY_TIMEOUT_MS,
+      createDatabase: () => this.createDatabase(CONTROL_DATABASE),
+      prepare: (client) => migrate(client, CONTROL_MIGRATIONS).then(() => undefined),
+      ...(listener
+        ? { channel: WORK_CHANNEL, onNotify: listener.onNotify, onReconnected: listener.onReconnected }
+        : {}),
+      logger,
+    });
+    this.hints = new WorkHints(this.control);
+  }
+
+  /** Opens the control connection now, and keeps it open and listening when there is a listener. */
+  startListening(): void {
+    this.control.start();
+  }
+
+  /** True while notifications of unattended work arrive (otherwise the tracker polls more often). */
+  get listening(): boolean {
+    return this.control.listening;
   }
 
   private newPool(db: string, max: number): Pool {
@@ -132,6 +169,7 @@ export class InventoryPools {
           'INSERT INTO s3_mirror_bucket (id, bucket) VALUES (1, $1) ON CONFLICT (id) DO NOTHING',
           [createFor],
         );
+        await this.hints.register(createFor);
       } else if (!this.bucketOfDb.has(entry.db)) {
         const r = await client.query<{ bucket: string }>('SELECT bucket FROM s3_mirror_bucket WHERE id = 1');
         if (r.rows[0]) this.bucketOfDb.set(entry.db, r.rows[0].bucket);
@@ -183,7 +221,7 @@ export class InventoryPools {
 
   async ping(): Promise<boolean> {
     try {
-      await this.admin.query('SELECT 1');
+      await this.control.query('SELECT 1');
       return true;
     } catch {
       return false;
@@ -198,7 +236,7 @@ export class InventoryPools {
     this.closed = true;
     const all = [...this.entries.values()];
     this.entries.clear();
-    await Promise.allSettled([this.admin.end(), ...all.map((e) => e.pool.end())]);
+    await Promise.allSettled([this.admin.end(), this.control.close(), ...all.map((e) => e.pool.end())]);
   }
 }
 
@@ -242,14 +280,11 @@ function checkOut(pool: Pool, onError: (err: Error) => void): Promise<PoolClient
   });
 }
 
-/** Errors after which a client must not go back to the pool. */
-function isConnectionError(err: Error): boolean {
-  const code = (err as { code?: string }).code;
-  return code === undefined || code.startsWith('08') || code.startsWith('57P');
-}
-
 /** Applies pending migrations in one transaction, serialised across sidecars by an advisory lock. */
-export async function migrate(client: PoolClient): Promise<number[]> {
+export async function migrate(
+  client: Pick<PoolClient, 'query'>,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<number[]> {
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
@@ -257,7 +292,7 @@ export async function migrate(client: PoolClient): Promise<number[]> {
     const done = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
     const have = new Set(done.rows.map((r) => r.version));
     const applied: number[] = [];
-    for (const m of MIGRATIONS) {
+    for (const m of migrations) {
       if (have.has(m.version)) continue;
       await client.query(m.sql);
       await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [

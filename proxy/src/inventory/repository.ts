@@ -8,6 +8,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { WriteEvent } from '../events';
 import type { MirrorResult } from '../mirror/copier';
 import { withClient, type InventoryPools } from './pools';
+import type { BucketCounts, WorkerVouch } from './work-hints';
 
 /**
  * Records one acknowledged write: UPSERT on path, bump the generation, mark pending. A delete keeps the
@@ -92,9 +93,16 @@ const FAIL_SQL = `UPDATE files SET lease_owner = NULL, lease_until = NULL, attem
 WHERE id = $1 AND lease_owner = $2
 RETURNING parked_at IS NOT NULL AS parked`;
 
-const PENDING_STATS_SQL = `SELECT count(*)::bigint AS pending,
+/**
+ * What the bucket's control hint should say (work-hints.ts): when the next pending row may be claimed (a
+ * leased row once its lease ends, parked rows never), and the counts.
+ */
+const HINT_COUNTS_SQL = `SELECT
+    min(CASE WHEN lease_until > now() THEN GREATEST(next_attempt_at, lease_until) ELSE next_attempt_at END)
+        FILTER (WHERE parked_at IS NULL) AS next_due,
+    count(*) FILTER (WHERE parked_at IS NULL)::bigint AS pending,
     count(*) FILTER (WHERE parked_at IS NOT NULL)::bigint AS parked,
-    COALESCE(EXTRACT(EPOCH FROM now() - min(pending_since)), 0)::double precision AS lag
+    min(pending_since) AS oldest_pending
 FROM files WHERE NOT is_backed_up`;
 
 const PARKED_ROWS_SQL = `SELECT path, attempts, last_error, parked_at, pending_since, last_operation
@@ -218,13 +226,6 @@ export interface LeaseOwner {
   ownerPrefix: string;
 }
 
-export interface PendingStats {
-  pending: number;
-  parked: number;
-  /** Seconds since the oldest pending write. */
-  lagSeconds: number;
-}
-
 export interface ParkedRow {
   path: string;
   attempts: number;
@@ -284,8 +285,11 @@ export interface RequeueItem {
 }
 
 export class InventoryRepository {
-  /** `pools`: any source of bucket pools (the tracker passes the pools of its current start). */
-  constructor(private readonly pools: Pick<InventoryPools, 'withBucket'>) {}
+  /**
+   * `pools`: any source of bucket pools and work hints (the tracker passes those of its current start).
+   * Every statement that makes rows pending marks the bucket's hint due after it committed.
+   */
+  constructor(private readonly pools: Pick<InventoryPools, 'withBucket' | 'hints'>) {}
 
   private on<T>(bucket: string, fn: (pool: Pool) => Promise<T>): Promise<T> {
     return this.pools.withBucket(bucket, fn);
@@ -306,17 +310,37 @@ export class InventoryRepository {
     );
   }
 
-  /** Records writes of one bucket as pending rows, in order, in one transaction. */
-  async recordWrites(bucket: string, events: readonly WriteEvent[]): Promise<void> {
+  /**
+   * Records writes of one bucket as pending rows, in order, in one transaction, then marks the bucket due
+   * (`vouch`: the recording sidecar mirrors them itself). Returns the hint's version.
+   */
+  async recordWrites(bucket: string, events: readonly WriteEvent[], vouch?: WorkerVouch): Promise<string> {
     // One write (the common case below a few hundred writes a second): one statement is its own
     // transaction, two round trips fewer than BEGIN … COMMIT.
     if (events.length === 1) {
       await this.on(bucket, (pool) => pool.query(UPSERT_EVENT_SQL, upsertParams(events[0]!)));
-      return;
+    } else {
+      await this.inTransaction(bucket, async (client) => {
+        for (const e of events) await client.query(UPSERT_EVENT_SQL, upsertParams(e));
+      });
     }
-    await this.inTransaction(bucket, async (client) => {
-      for (const e of events) await client.query(UPSERT_EVENT_SQL, upsertParams(e));
-    });
+    return this.pools.hints.markDue(bucket, vouch);
+  }
+
+  /** What the bucket's work hint should say now. */
+  async hintCounts(bucket: string): Promise<BucketCounts> {
+    const r = await this.on(bucket, (pool) =>
+      pool.query<{ next_due: Date | null; pending: string; parked: string; oldest_pending: Date | null }>(
+        HINT_COUNTS_SQL,
+      ),
+    );
+    const row = r.rows[0];
+    return {
+      nextDue: row?.next_due ?? null,
+      pending: Number(row?.pending ?? 0),
+      parked: Number(row?.parked ?? 0),
+      oldestPending: row?.oldest_pending ?? null,
+    };
   }
 
   /** Records one write and returns the row's id and new generation (a resync repair, like a write). */
@@ -327,6 +351,7 @@ export class InventoryRepository {
         upsertParams(event),
       ),
     );
+    await this.pools.hints.markDue(bucket);
     return r.rows[0]!;
   }
 
@@ -365,6 +390,7 @@ export class InventoryRepository {
 
   async release(bucket: string, id: number, owner: string): Promise<void> {
     await this.on(bucket, (pool) => pool.query(RELEASE_SQL, [id, owner]));
+    await this.pools.hints.markDue(bucket);
   }
 
   /** Records a failed copy; the row is parked when this was attempt `maxAttempts`. */
@@ -384,18 +410,6 @@ export class InventoryRepository {
       ]),
     );
     return { parked: r.rows[0]?.parked ?? false };
-  }
-
-  async pendingStats(bucket: string): Promise<PendingStats> {
-    const r = await this.on(bucket, (pool) =>
-      pool.query<{ pending: string; parked: string; lag: number }>(PENDING_STATS_SQL),
-    );
-    const row = r.rows[0];
-    return {
-      pending: Number(row?.pending ?? 0),
-      parked: Number(row?.parked ?? 0),
-      lagSeconds: Number(row?.lag ?? 0),
-    };
   }
 
   async parkedRows(bucket: string, limit: number): Promise<ParkedRow[]> {
@@ -532,5 +546,6 @@ export class InventoryRepository {
     await this.on(bucket, async (pool) => {
       for (const q of items) await pool.query(REQUEUE_SQL, [q.key, q.size ?? null, q.deleted, q.operation]);
     });
+    if (items.length > 0) await this.pools.hints.markDue(bucket);
   }
 }

@@ -26,7 +26,7 @@ export interface AntiEntropyDeps {
   metrics: ProxyMetrics;
   logger: Logger;
   /** Called after rows were re-queued (wakes the copiers). */
-  onRequeued: (count: number) => void;
+  onRequeued: (count: number, bucket: string) => void;
   /** Keys per page (one ListObjectsV2 of main). */
   pageSize?: number;
   leaseSeconds?: number;
@@ -116,7 +116,7 @@ export class AntiEntropyScanner {
         kinds,
         keys: requeues.slice(0, 10).map((q) => q.key),
       });
-      this.deps.onRequeued(requeues.length);
+      this.deps.onRequeued(requeues.length, bucket);
     }
     this.deps.metrics.scanObjects.inc(mainPage.objects.size);
     const page = { from: after, objects: mainPage.objects.size, differences: requeues.length };

@@ -6,7 +6,9 @@
  * | ---------------------------------------- | ------------------------ |
  * | intake: journal on disk, memory queue    | write-intake.ts          |
  * | queue → Postgres (batched upserts)       | inventory-flusher.ts     |
- * | copy loops, wake-ups, round-robin        | mirror-workers.ts        |
+ * | copy loops, due buckets, polling hints   | mirror-workers.ts        |
+ * | hints: which due buckets, when settled   | bucket-work.ts           |
+ * | hints for databases older than them      | hint-backfill.ts         |
  * | **claim → copy → settle one row**        | row-mirror.ts            |
  * | one copy of a key (spool or main)        | key-copier.ts            |
  * | mirroring from memory (Postgres down)    | memory-mirror.ts         |
@@ -15,7 +17,8 @@
  * | pending / parked / lag gauges            | pending-gauges.ts        |
  * | STATE_DIR: lock, journal, spool          | state-storage.ts         |
  * | anti-entropy pages, when and which       | ../scan/scan-schedule.ts |
- * | every SQL statement                      | ../inventory/repository.ts |
+ * | every SQL statement on a bucket database | ../inventory/repository.ts |
+ * | work hints in the control database       | ../inventory/work-hints.ts |
  */
 import { randomUUID } from 'node:crypto';
 
@@ -34,6 +37,8 @@ import { createSlots } from '../mirror/slots';
 import { AntiEntropyScanner } from '../scan/anti-entropy';
 import { ScanSchedule } from '../scan/scan-schedule';
 import type { UploadSpool, UploadSpoolPort } from '../spool';
+import { BucketWork } from './bucket-work';
+import { backfillHints } from './hint-backfill';
 import { InventoryFlusher } from './inventory-flusher';
 import type { JournalStats } from './journal';
 import { createKeyCopier, type CopyKey } from './key-copier';
@@ -56,13 +61,17 @@ export interface TrackerTuning {
   retry: BackoffPolicy;
   /** Events per inventory transaction. */
   batchSize: number;
-  /** How often pg_database is listed for inventory databases with pending work. */
+  /** How often the control hints' bucket list is read for buckets to take over. */
   scanIntervalMs: number;
+  /** How often the control hints are polled for due work while notifications arrive. */
+  hintPollMs: number;
+  /** How long a sidecar that records writes vouches that it mirrors them itself (others keep off). */
+  vouchSeconds: number;
   /** A scanned bucket this sidecar's main refused (HeadBucket 403/404/301) is asked about again after this. */
   recheckRefusedMs: number;
   /** How often the pending/lag gauges are refreshed from the database. */
   statsIntervalMs: number;
-  /** Idle poll when no work was found. */
+  /** Idle poll of the flush loop, and of the control hints while notifications do not arrive. */
   idlePollMs: number;
   pools: PoolLimits;
   copier: CopierOptions;
@@ -75,6 +84,8 @@ export const DEFAULT_TUNING: TrackerTuning = {
   retry: { baseMs: 1_000, maxMs: 300_000 },
   batchSize: 200,
   scanIntervalMs: 30_000,
+  hintPollMs: 5_000,
+  vouchSeconds: 30,
   recheckRefusedMs: DEFAULT_RECHECK_REFUSED_MS,
   statsIntervalMs: 15_000,
   idlePollMs: 1_000,
@@ -169,7 +180,12 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   });
   const copier = (): CopyKey => copyKey!;
   // One repository for the tracker's life, over the pools of the current start.
-  const inventory = new InventoryRepository({ withBucket: (bucket, fn) => pools!.withBucket(bucket, fn) });
+  const inventory = new InventoryRepository({
+    withBucket: (bucket, fn) => pools!.withBucket(bucket, fn),
+    get hints() {
+      return pools!.hints;
+    },
+  });
 
   const memoryKeys = new MemoryMirror(config.pendingMemoryLimit);
   const settles = new SettleRetry();
@@ -186,6 +202,18 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       ),
   });
   const buckets = new KnownBuckets({ takeover, logger });
+  const work = new BucketWork({
+    hints: {
+      due: (...a) => pools!.hints.due(...a),
+      version: (b) => pools!.hints.version(b),
+      settle: (...a) => pools!.hints.settle(...a),
+    },
+    inventory,
+    owner: () => lease.owner,
+    vouchSeconds: tuning.vouchSeconds,
+    accepts: (bucket) => buckets.accepts(bucket),
+    refused: () => takeover.refusedBuckets(),
+  });
 
   const rows = new RowMirror({
     inventory,
@@ -210,8 +238,9 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   });
   const workers = new MirrorWorkers({
     concurrency: config.mirrorConcurrency,
-    idlePollMs: tuning.idlePollMs,
-    buckets: () => buckets.list(),
+    pollMs: () => (pools?.listening ? tuning.hintPollMs : tuning.idlePollMs),
+    findDue: () => work.findDue(),
+    settle: (bucket) => work.settle(bucket),
     postgresHealthy: () => pgHealthy,
     copyFromMemory: () => memoryCopies.copyNext(),
     memoryCopiesRunning: () => memoryKeys.inFlight,
@@ -237,13 +266,15 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     inventory,
     batchSize: tuning.batchSize,
     idlePollMs: tuning.idlePollMs,
+    vouch: () => ({ owner: lease.owner, seconds: tuning.vouchSeconds }),
     metrics,
     logger,
     throttle,
     onHealth: setHealthy,
-    onRecorded: (bucket, count) => {
+    onRecorded: (bucket, count, version) => {
       buckets.add(bucket);
-      workers.wake(count);
+      work.recorded(bucket, version);
+      workers.add(bucket, count);
     },
   });
 
@@ -339,7 +370,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       settings: config.antiEntropy,
       metrics,
       logger,
-      onRequeued: (n) => workers.wake(n),
+      onRequeued: (n, bucket) => workers.add(bucket, n),
     });
     scanLoop = new ScanSchedule({
       scanner,
@@ -359,18 +390,50 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       openStorage();
       running = true;
       const token = loops.begin();
-      pools = new InventoryPools(config.postgresUrl, logger, tuning.pools);
+      pools = new InventoryPools(config.postgresUrl, logger, tuning.pools, {
+        // Coalesced: many notifications before the poll runs cost one poll.
+        onNotify: () => workers.pollNow(),
+        onReconnected: () => workers.pollNow(),
+      });
+      pools.startListening();
       main = s3ClientFor(config.main, logger);
       mirror = s3ClientFor(config.mirror, logger);
       copyKey = createKeyCopier({ main, mirror, spool: storage?.spool, options: copierOptions, metrics });
       pgHealthy = await pools.ping();
       if (!pgHealthy) logger.warn('postgres unreachable at start; retrying in the background');
-      const discover = (): Promise<void> => buckets.discover(pools!);
-      // discover() catches and logs its own failures.
-      discover().catch(() => undefined);
+      const current = pools;
+      let backfilled = false;
+      const discover = async (): Promise<void> => {
+        await buckets.discover(() => current.hints.buckets());
+        if (!backfilled) {
+          backfilled = await backfillHints({ hints: current.hints, pools: current, inventory, logger }).catch(
+            (err: unknown) => {
+              logger.warn('control database: filling in work hints failed; will retry', {
+                error: errorText(err),
+              });
+              return false;
+            },
+          );
+        }
+      };
+      // Hints moved later by a previous start's leases are due again (its leases are ours to take over).
+      current.hints
+        .recheck()
+        .catch(() => undefined)
+        .finally(() => discover().catch(() => undefined))
+        .catch(() => undefined);
       every(tuning.scanIntervalMs, discover);
       every(tuning.statsIntervalMs, () =>
-        refreshPendingGauges(inventory, buckets.list(), memoryKeys.size, metrics),
+        refreshPendingGauges(
+          {
+            hints: current.hints,
+            inventory,
+            recount: work.takeRecounts(),
+            buckets: buckets.list(),
+            pendingInMemory: memoryKeys.size,
+          },
+          metrics,
+        ),
       );
       every(2_000, () => settles.retry(() => loops.stopping));
       flushLoop = flusher.run(token, () => loops.stopping);
@@ -426,6 +489,12 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       await storage?.close();
       intake.journal = undefined;
       storage = undefined;
+      // Other sidecars take this one's buckets at once, not when its vouching ends.
+      if (pools && pgHealthy)
+        await within(
+          pools.hints.relinquish(lease.owner).catch(() => undefined),
+          1_000,
+        );
       await pools?.close();
       main?.destroy();
       mirror?.destroy();

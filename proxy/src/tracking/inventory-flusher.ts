@@ -4,6 +4,7 @@
  * until the queue is empty or Postgres fails.
  */
 import type { InventoryRepository } from '../inventory/repository';
+import type { WorkerVouch } from '../inventory/work-hints';
 import { backoffMs } from '../inventory/backoff';
 import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
@@ -17,13 +18,15 @@ export interface InventoryFlusherDeps {
   inventory: Pick<InventoryRepository, 'recordWrites'>;
   batchSize: number;
   idlePollMs: number;
+  /** This sidecar vouches that it mirrors what it records (the bucket's hint says so to the others). */
+  vouch(): WorkerVouch;
   metrics: ProxyMetrics;
   logger: Logger;
   throttle: LogThrottle;
   /** Each flush's outcome: Postgres took it, or failed. */
   onHealth(ok: boolean): void;
-  /** Rows of `bucket` were recorded (pending): there is mirroring to do. */
-  onRecorded(bucket: string, count: number): void;
+  /** Rows of `bucket` were recorded (pending) and its hint marked (`version`): there is mirroring to do. */
+  onRecorded(bucket: string, count: number, version: string): void;
 }
 
 export class InventoryFlusher {
@@ -73,12 +76,14 @@ export class InventoryFlusher {
   private async flushOnce(): Promise<void> {
     const next = this.deps.intake.nextBatch(this.deps.batchSize);
     if (!next) return;
-    await this.deps.inventory.recordWrites(
+    const version = await this.deps.inventory.recordWrites(
       next.bucket,
       next.batch.map((q) => q.event),
+      this.deps.vouch(),
     );
+    // Only now (rows and hint both in Postgres) may the journal forget them.
     this.deps.intake.recorded(next.batch);
-    this.deps.onRecorded(next.bucket, next.batch.length);
+    this.deps.onRecorded(next.bucket, next.batch.length, version);
   }
 
   private waitForWork(ms: number): Promise<void> {

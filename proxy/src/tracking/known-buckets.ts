@@ -1,8 +1,8 @@
 /**
- * The buckets this sidecar mirrors: those it wrote to, and those whose inventory databases it found on the
- * Postgres server and may take over (takeover.ts). Discovery lists pg_database every scanIntervalMs.
+ * The buckets this sidecar mirrors: those it wrote to, and those the control hints name that it may take
+ * over (takeover.ts). Discovery reads the hints' bucket list every scanIntervalMs: one query on the control
+ * database, whatever the number of bucket databases.
  */
-import type { InventoryPools } from '../inventory/pools';
 import type { Logger } from '../log';
 import { errorText } from '../mirror/s3';
 import type { TakeoverPolicy } from './takeover';
@@ -29,16 +29,20 @@ export class KnownBuckets {
     return this.names.size;
   }
 
-  /** Adds buckets with inventory databases that this sidecar may take over. Never throws. */
-  async discover(pools: Pick<InventoryPools, 'listBucketDatabases' | 'bucketOf'>): Promise<void> {
+  /** Known, or newly accepted by the takeover policy (then known). */
+  async accepts(bucket: string): Promise<boolean> {
+    if (this.names.has(bucket)) return true;
+    if (!(await this.deps.takeover.accepts(bucket))) return false;
+    this.names.add(bucket);
+    return true;
+  }
+
+  /** Adds the buckets named by `list` that this sidecar may take over. Never throws. */
+  async discover(list: () => Promise<readonly string[]>): Promise<void> {
     try {
-      for (const { db, bucket } of await pools.listBucketDatabases()) {
-        const b = bucket ?? (await pools.bucketOf(db).catch(() => undefined));
-        if (b === undefined || this.names.has(b)) continue;
-        if (await this.deps.takeover.accepts(b)) this.names.add(b);
-      }
+      for (const bucket of await list()) await this.accepts(bucket);
     } catch (err) {
-      this.deps.logger.debug('inventory database scan failed', { error: errorText(err) });
+      this.deps.logger.debug('bucket discovery failed', { error: errorText(err) });
     }
   }
 }

@@ -1,8 +1,10 @@
 /**
- * The MIRROR_CONCURRENCY copy loops and how they are woken. Only the first polls Postgres every idlePollMs
- * for work no event announced (retries coming due, expired leases, other sidecars' rows); the others sleep
- * until woken, so an idle sidecar costs one claim per poll, not one per worker. Work found by polling wakes
- * one more worker, which does the same, until all are busy or the work runs out.
+ * The MIRROR_CONCURRENCY copy loops, the buckets they work on and how they are woken. Buckets become due
+ * when this sidecar records writes to them (`add`), or when the control hints say so: one poll loop asks
+ * the control database (never the bucket databases) every pollMs, sooner when a notification or a hint
+ * coming due says so. Workers sleep until woken; a bucket whose rows run out leaves the due set and its
+ * hint is settled. Work found by polling wakes one more worker per claimed row (a ramp-up), so a backlog
+ * taken over from another sidecar gets every worker without waking all of them for one row.
  */
 import { backoffMs } from '../inventory/backoff';
 import type { Logger } from '../log';
@@ -10,11 +12,16 @@ import { errorText } from '../mirror/s3';
 import type { LogThrottle } from './log-throttle';
 import type { LoopToken } from './loop-generation';
 
+export interface DueWork {
+  due: readonly string[];
+  /** When the next hint comes due, if sooner than the next poll. */
+  nextInMs?: number;
+}
+
 export interface MirrorWorkersDeps {
   concurrency: number;
-  idlePollMs: number;
-  /** The buckets whose rows this sidecar mirrors. */
-  buckets(): readonly string[];
+  /** The poll interval now (shorter while notifications do not arrive). */
+  pollMs(): number;
   postgresHealthy(): boolean;
   /** Mirrors one key held in memory (Postgres down); false when none is ready. */
   copyFromMemory(): Promise<boolean>;
@@ -22,43 +29,84 @@ export interface MirrorWorkersDeps {
   memoryCopiesRunning(): number;
   /** Claims and mirrors one pending row of `bucket`; false when there was none. */
   copyFromRow(bucket: string, onClaimed?: () => void): Promise<boolean>;
+  /** Buckets whose work is due according to the control hints. */
+  findDue(): Promise<DueWork>;
+  /** `bucket` had no claimable row: its hint is brought up to date. */
+  settle(bucket: string): Promise<void>;
   logger: Logger;
   throttle: LogThrottle;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** A worker with nothing to do sleeps until woken; this only bounds a missed wake-up. */
+const IDLE_WAIT_MS = 30_000;
+
 export class MirrorWorkers {
   // Idle workers wait here. New work wakes one worker per item, not all: every woken worker runs a claim,
   // and waking all 16 for one write cost more proxy CPU per PUT than the copy itself (bench).
-  // `ramp`: the waker found work by polling, which may hide more (retries due, another sidecar's rows).
+  // `ramp`: the work was found by polling, which may hide more (a backlog, retries due).
   private readonly idle = new Set<(ramp: boolean) => void>();
+  /** Due buckets, each with the sequence number of its latest `add` (a worker finding none removes it only if unchanged). */
+  private readonly due = new Map<string, number>();
+  private sequence = 0;
   private cursor = 0;
+  /** Poll loops waiting (one per start; a loop a stop() gave up on may still wait). */
+  private readonly pollWaiters = new Set<() => void>();
+  private pollRequested = false;
 
   constructor(private readonly deps: MirrorWorkersDeps) {}
 
-  /** Wakes up to `items` idle workers. */
+  /** Work is due in `bucket`: wakes up to `items` idle workers. */
+  add(bucket: string, items = 1, ramp = false): void {
+    this.due.set(bucket, ++this.sequence);
+    this.wake(items, ramp);
+  }
+
+  /** Wakes up to `items` idle workers (all of them, and the poll loop, without an argument). */
   wake(items = Infinity, ramp = false): void {
     let n = 0;
     for (const wake of [...this.idle]) {
       if (n++ >= items) break;
       wake(ramp);
     }
+    if (items === Infinity) this.pokePolls();
+  }
+
+  private pokePolls(): void {
+    for (const poke of [...this.pollWaiters]) poke();
+  }
+
+  /** Looks at the control hints now (a notification came, or some may have been missed). */
+  pollNow(): void {
+    this.pollRequested = true;
+    this.pokePolls();
+  }
+
+  get dueBuckets(): number {
+    return this.due.size;
   }
 
   /** Starts the loops of one start(); they end when `token` is no longer current. */
   start(token: LoopToken): Promise<void>[] {
-    return Array.from({ length: Math.max(1, this.deps.concurrency) }, (_, i) => this.worker(i, token));
+    const workers = Array.from({ length: Math.max(1, this.deps.concurrency) }, () => this.worker(token));
+    return [this.pollLoop(token), ...workers];
   }
 
-  private async worker(index: number, token: LoopToken): Promise<void> {
+  /** Round-robin over the due buckets, so one busy bucket does not starve the others. */
+  private nextDue(): string | undefined {
+    if (this.due.size === 0) return undefined;
+    const list = [...this.due.keys()];
+    return list[this.cursor++ % list.length];
+  }
+
+  private async worker(token: LoopToken): Promise<void> {
     const { deps } = this;
-    const pollMs = index === 0 ? deps.idlePollMs : deps.idlePollMs * 30;
     let dbFailures = 0;
     let ramp = false;
     while (token.current()) {
       if (!deps.postgresHealthy()) {
-        if (!(await deps.copyFromMemory())) ramp = await this.waitForWork(deps.idlePollMs);
+        if (!(await deps.copyFromMemory())) ramp = await this.waitForWork(1_000);
         continue;
       }
       // A copy from memory may still run; let it end before copying from rows (ordering per key).
@@ -66,17 +114,19 @@ export class MirrorWorkers {
         await sleep(50);
         continue;
       }
-      const list = deps.buckets();
-      // Round-robin over buckets: each pass starts one bucket further and visits every bucket once.
-      const start = this.cursor++;
-      let found = false;
+      const bucket = this.nextDue();
+      if (bucket === undefined) {
+        // A loop a stop() gave up on must not wait here for a later start's wake-ups.
+        if (token.current()) ramp = await this.waitForWork(IDLE_WAIT_MS);
+        continue;
+      }
+      const mark = this.due.get(bucket);
       const onClaimed = ramp ? () => this.wake(1, true) : undefined;
       try {
-        for (let i = 0; i < list.length && token.current(); i++) {
-          if (await deps.copyFromRow(list[(start + i) % list.length]!, onClaimed)) {
-            found = true;
-            break;
-          }
+        if (!(await deps.copyFromRow(bucket, onClaimed))) {
+          if (this.due.get(bucket) === mark) this.due.delete(bucket);
+          await deps.settle(bucket);
+          ramp = false;
         }
         dbFailures = 0;
       } catch (err) {
@@ -85,11 +135,45 @@ export class MirrorWorkers {
           deps.logger.warn('mirror worker: postgres error', { error: errorText(err) });
         }
         await sleep(backoffMs(dbFailures, { baseMs: 200, maxMs: 5_000 }));
-        continue;
       }
-      // A loop a stop() gave up on must not wait here for a later start's wake-ups.
-      if (!found && token.current()) ramp = await this.waitForWork(pollMs);
     }
+  }
+
+  private async pollLoop(token: LoopToken): Promise<void> {
+    const { deps } = this;
+    let failures = 0;
+    while (token.current()) {
+      this.pollRequested = false;
+      let waitMs = deps.pollMs();
+      if (deps.postgresHealthy()) {
+        try {
+          const found = await deps.findDue();
+          for (const bucket of found.due) this.due.set(bucket, ++this.sequence);
+          if (found.due.length > 0) this.wake(found.due.length, true);
+          if (found.nextInMs !== undefined) waitMs = Math.min(waitMs, Math.max(50, found.nextInMs));
+          failures = 0;
+        } catch (err) {
+          failures++;
+          waitMs = backoffMs(failures, { baseMs: 500, maxMs: 10_000 });
+          if (deps.throttle('mirror-poll')) {
+            deps.logger.warn('mirror: looking for due work failed', { error: errorText(err) });
+          }
+        }
+      }
+      if (token.current() && !this.pollRequested) await this.pollWait(waitMs);
+    }
+  }
+
+  private pollWait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        this.pollWaiters.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.pollWaiters.add(done);
+    });
   }
 
   /** Waits for work; true when the worker should itself wake another once it finds some (a ramp-up). */
@@ -100,7 +184,7 @@ export class MirrorWorkers {
         this.idle.delete(done);
         resolve(ramp);
       };
-      const t = setTimeout(() => done(true), ms);
+      const t = setTimeout(() => done(false), ms);
       this.idle.add(done);
     });
   }

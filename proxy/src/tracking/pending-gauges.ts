@@ -1,30 +1,37 @@
 import type { InventoryRepository } from '../inventory/repository';
+import type { WorkHints } from '../inventory/work-hints';
 import type { ProxyMetrics } from '../metrics';
 
+export interface PendingGaugeSources {
+  hints: Pick<WorkHints, 'totals' | 'recordCounts'>;
+  inventory: Pick<InventoryRepository, 'hintCounts'>;
+  /** Buckets this sidecar wrote to since the last refresh: counted again in their databases. */
+  recount: readonly string[];
+  /** Every bucket this sidecar mirrors: summed from the control hints. */
+  buckets: readonly string[];
+  pendingInMemory: number;
+}
+
 /**
- * Refreshes the pending, parked and lag gauges from the inventory of every known bucket. On a Postgres
- * error the last values stay (the flusher reports Postgres health).
+ * Refreshes the pending, parked and lag gauges: the buckets being written are counted in their own
+ * databases (and the counts kept in the control hints), the rest read from the hints in one query, so an
+ * idle sidecar visits no bucket database. On a Postgres error the last values stay (the flusher reports
+ * Postgres health).
  */
 export async function refreshPendingGauges(
-  inventory: Pick<InventoryRepository, 'pendingStats'>,
-  buckets: readonly string[],
-  pendingInMemory: number,
+  sources: PendingGaugeSources,
   metrics: ProxyMetrics,
 ): Promise<void> {
-  let pending = 0;
-  let parked = 0;
-  let lag = 0;
+  const { hints, inventory } = sources;
+  let totals;
   try {
-    for (const b of buckets) {
-      const s = await inventory.pendingStats(b);
-      pending += s.pending;
-      parked += s.parked;
-      lag = Math.max(lag, s.lagSeconds);
-    }
+    for (const bucket of sources.recount)
+      await hints.recordCounts(bucket, await inventory.hintCounts(bucket));
+    totals = await hints.totals(sources.buckets);
   } catch {
     return;
   }
-  metrics.mirrorPending.set(pending + pendingInMemory);
-  metrics.mirrorParked.set(parked);
-  metrics.mirrorLag.set(lag);
+  metrics.mirrorPending.set(totals.pending + sources.pendingInMemory);
+  metrics.mirrorParked.set(totals.parked);
+  metrics.mirrorLag.set(totals.lagSeconds);
 }

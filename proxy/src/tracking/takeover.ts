@@ -47,6 +47,12 @@ export class TakeoverPolicy {
     return false;
   }
 
+  /** Buckets main refused and that are not yet due to be asked again. */
+  refusedBuckets(): string[] {
+    const now = this.now();
+    return [...this.refusedAt].filter(([, at]) => now - at < this.opts.recheckRefusedMs).map(([b]) => b);
+  }
+
   /** How many buckets main refused (their names are other apps' business: not in the status). */
   refusedCount(): number {
     return this.refusedAt.size;

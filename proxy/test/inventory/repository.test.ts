@@ -17,6 +17,12 @@ function recordingPools(): { pools: InventoryPools; statements: string[] } {
   return {
     pools: {
       withBucket: async (_b: string, fn: (p: unknown) => unknown) => fn(pool),
+      hints: {
+        markDue: async (bucket: string, vouch?: { owner: string }) => {
+          statements.push(`mark ${bucket}${vouch ? ` by ${vouch.owner}` : ''}`);
+          return '7';
+        },
+      },
     } as unknown as InventoryPools,
     statements,
   };
@@ -31,12 +37,27 @@ const put = (key: string): WriteEvent => ({
   acknowledgedAt: new Date(),
 });
 
-test('one write is one statement; several go in one transaction, in order', async () => {
+test('one write is one statement; several go in one transaction, in order; the hint is marked after the commit', async () => {
   const { pools, statements } = recordingPools();
   const repo = new InventoryRepository(pools);
-  await repo.recordWrites('b', [put('a')]);
-  expect(statements).toEqual([UPSERT_EVENT_SQL]);
+  expect(await repo.recordWrites('b', [put('a')], { owner: 'me', seconds: 30 })).toBe('7');
+  expect(statements).toEqual([UPSERT_EVENT_SQL, 'mark b by me']);
   statements.length = 0;
   await repo.recordWrites('b', [put('a'), put('b')]);
-  expect(statements).toEqual(['BEGIN', UPSERT_EVENT_SQL, UPSERT_EVENT_SQL, 'COMMIT']);
+  expect(statements).toEqual(['BEGIN', UPSERT_EVENT_SQL, UPSERT_EVENT_SQL, 'COMMIT', 'mark b']);
+});
+
+test('every statement that makes rows pending marks the hint after it: re-queue, release, a resync repair', async () => {
+  const { pools, statements } = recordingPools();
+  const repo = new InventoryRepository(pools);
+  await repo.requeue('b', [{ key: 'k', size: 1, deleted: false, operation: 'Scan:missing' }]);
+  expect(statements.at(-1)).toBe('mark b');
+  statements.length = 0;
+  await repo.requeue('b', []);
+  expect(statements).toEqual([]);
+  await repo.release('b', 1, 'me');
+  expect(statements.at(-1)).toBe('mark b');
+  statements.length = 0;
+  await repo.recordWrite('b', put('a')).catch(() => undefined);
+  expect(statements.at(-1)).toBe('mark b');
 });

@@ -7,6 +7,7 @@ import { WriteIntake } from '../../src/tracking/write-intake';
 import { put, recordingLogger, tick } from './fakes';
 
 function setup(recordWrites: (bucket: string, events: readonly WriteEvent[]) => Promise<void>) {
+  let version = 0;
   const { logger } = recordingLogger();
   const health: boolean[] = [];
   const recorded: [string, number][] = [];
@@ -23,9 +24,15 @@ function setup(recordWrites: (bucket: string, events: readonly WriteEvent[]) => 
   });
   flusher = new InventoryFlusher({
     intake,
-    inventory: { recordWrites },
+    inventory: {
+      recordWrites: async (bucket, events) => {
+        await recordWrites(bucket, events);
+        return String(++version);
+      },
+    },
     batchSize: 2,
     idlePollMs: 60_000,
+    vouch: () => ({ owner: 'me', seconds: 30 }),
     metrics: createMetrics(),
     logger,
     throttle: createLogThrottle(),

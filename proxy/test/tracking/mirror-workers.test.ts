@@ -1,25 +1,34 @@
 import { createLogThrottle } from '../../src/tracking/log-throttle';
 import { LoopGeneration } from '../../src/tracking/loop-generation';
-import { MirrorWorkers, type MirrorWorkersDeps } from '../../src/tracking/mirror-workers';
+import { MirrorWorkers, type DueWork, type MirrorWorkersDeps } from '../../src/tracking/mirror-workers';
 import { recordingLogger, tick } from './fakes';
 
 /** Rows waiting per bucket; copyFromRow takes one and counts concurrent copies. */
 function setup(concurrency: number, pending: Record<string, number>, over: Partial<MirrorWorkersDeps> = {}) {
   const { logger } = recordingLogger();
   const claims: string[] = [];
+  const settled: string[] = [];
+  let polls = 0;
   let running = 0;
   let peak = 0;
   const workers = new MirrorWorkers({
     concurrency,
-    idlePollMs: 60_000,
-    buckets: () => Object.keys(pending),
+    pollMs: () => 60_000,
+    findDue: async (): Promise<DueWork> => {
+      polls++;
+      return { due: [] };
+    },
+    settle: async (bucket) => {
+      settled.push(bucket);
+    },
     postgresHealthy: () => true,
     copyFromMemory: async () => false,
     memoryCopiesRunning: () => 0,
-    copyFromRow: async (bucket) => {
+    copyFromRow: async (bucket, onClaimed) => {
       claims.push(bucket);
       if (!pending[bucket]) return false;
       pending[bucket]--;
+      onClaimed?.();
       running++;
       peak = Math.max(peak, running);
       await tick(5);
@@ -30,40 +39,139 @@ function setup(concurrency: number, pending: Record<string, number>, over: Parti
     throttle: createLogThrottle(),
     ...over,
   });
-  return { workers, claims, peak: () => peak };
+  return { workers, claims, settled, polls: () => polls, peak: () => peak };
 }
 
-test('work announced by a wake-up is done by the woken workers, visiting every bucket round-robin', async () => {
-  const pending = { a: 0, b: 0 };
-  const { workers, claims } = setup(2, pending);
-  const loops = new LoopGeneration();
-  const running = workers.start(loops.begin());
-  await tick(10); // each worker looked once and found nothing: now idle until woken (poll is 60 s)
-  const idleClaims = claims.length;
-  pending.a = 2;
-  pending.b = 2;
-  workers.wake(4);
-  await tick(100);
-  expect(pending).toEqual({ a: 0, b: 0 });
-  expect(claims.length).toBeGreaterThan(idleClaims);
+async function stopAll(
+  loops: LoopGeneration,
+  workers: MirrorWorkers,
+  running: Promise<void>[],
+): Promise<void> {
   loops.end();
   workers.wake();
   await Promise.all(running);
+}
+
+test('an idle sidecar claims nothing: it polls the hints, and no bucket database', async () => {
+  const { workers, claims, polls } = setup(8, { a: 0, b: 0 }, { pollMs: () => 10 });
+  const loops = new LoopGeneration();
+  const running = workers.start(loops.begin());
+  await tick(100);
+  expect(claims).toEqual([]);
+  expect(polls()).toBeGreaterThan(3);
+  await stopAll(loops, workers, running);
 });
 
-test('one idle poll costs one claim per bucket, not one per worker', async () => {
-  const { workers, claims } = setup(8, { a: 0 });
+test('recorded writes are copied by the woken workers; a bucket whose rows ran out is settled and leaves', async () => {
+  const pending = { a: 0, b: 0 };
+  const { workers, claims, settled } = setup(2, pending);
   const loops = new LoopGeneration();
   const running = workers.start(loops.begin());
-  await tick(20);
-  // Every worker looks once at start; after that only a wake-up or the first worker's poll claims.
-  expect(claims.length).toBe(8);
-  workers.wake(1);
-  await tick(20);
-  expect(claims.length).toBe(9);
-  loops.end();
-  workers.wake();
-  await Promise.all(running);
+  await tick(10);
+  pending.a = 2;
+  pending.b = 2;
+  workers.add('a', 2);
+  workers.add('b', 2);
+  await tick(100);
+  expect(pending).toEqual({ a: 0, b: 0 });
+  expect(settled.sort()).toEqual(['a', 'b']);
+  expect(workers.dueBuckets).toBe(0);
+  const after = claims.length;
+  await tick(50);
+  expect(claims.length).toBe(after); // nothing due: no more claims
+  await stopAll(loops, workers, running);
+});
+
+test('one recorded write wakes one worker, not all: one claim that copies, one that finds none', async () => {
+  const pending = { a: 0 };
+  const { workers, claims, settled } = setup(8, pending);
+  const loops = new LoopGeneration();
+  const running = workers.start(loops.begin());
+  await tick(10);
+  pending.a = 1;
+  workers.add('a', 1);
+  await tick(50);
+  expect(claims).toEqual(['a', 'a']);
+  expect(settled).toEqual(['a']);
+  await stopAll(loops, workers, running);
+});
+
+test('work found by the poll ramps up: each claimed row wakes one more worker', async () => {
+  const pending = { a: 12 };
+  let offered = false;
+  const { workers, peak } = setup(4, pending, {
+    findDue: async () => {
+      const due = offered ? [] : ['a'];
+      offered = true;
+      return { due };
+    },
+  });
+  const loops = new LoopGeneration();
+  const running = workers.start(loops.begin());
+  await tick(150);
+  expect(pending.a).toBe(0);
+  expect(peak()).toBe(4);
+  await stopAll(loops, workers, running);
+});
+
+test('pollNow looks at the hints at once (a notification), not at the next poll', async () => {
+  const { workers, polls } = setup(1, {});
+  const loops = new LoopGeneration();
+  const running = workers.start(loops.begin());
+  await tick(10);
+  expect(polls()).toBe(1);
+  workers.pollNow();
+  workers.pollNow(); // coalesced
+  await tick(10);
+  expect(polls()).toBe(2);
+  await stopAll(loops, workers, running);
+});
+
+test('a hint coming due sooner than the poll interval is looked at when it comes due', async () => {
+  let calls = 0;
+  const { workers } = setup(
+    1,
+    {},
+    {
+      findDue: async () => {
+        calls++;
+        return calls === 1 ? { due: [], nextInMs: 30 } : { due: [] };
+      },
+    },
+  );
+  const loops = new LoopGeneration();
+  const running = workers.start(loops.begin());
+  await tick(100);
+  expect(calls).toBe(2);
+  await stopAll(loops, workers, running);
+});
+
+test('a write recorded while a claim finds none keeps its bucket due', async () => {
+  const pending = { a: 0 };
+  let addDuringClaim: (() => void) | undefined;
+  const { workers, settled } = setup(1, pending, {
+    copyFromRow: async (bucket) => {
+      if (!pending[bucket as 'a']) {
+        addDuringClaim?.();
+        addDuringClaim = undefined;
+        return false;
+      }
+      pending.a--;
+      return true;
+    },
+  });
+  const loops = new LoopGeneration();
+  const running = workers.start(loops.begin());
+  await tick(10);
+  addDuringClaim = () => {
+    pending.a = 1;
+    workers.add('a', 0); // recorded while the claim ran: no idle worker to wake
+  };
+  workers.add('a', 1);
+  await tick(50);
+  expect(pending.a).toBe(0);
+  expect(settled).toEqual(['a', 'a']);
+  await stopAll(loops, workers, running);
 });
 
 test('loops of a start that stop() gave up on end for good: a later start runs only its own', async () => {
@@ -76,20 +184,19 @@ test('loops of a start that stop() gave up on end for good: a later start runs o
   const second = workers.start(loops.begin());
   await tick(10);
   pending.a = 6;
+  workers.add('a', 1);
   workers.wake(); // reaches the old worker too: it must leave, not copy
   const firstEnded = await Promise.race([Promise.all(first).then(() => true), tick(200).then(() => false)]);
   await tick(100);
   expect(firstEnded).toBe(true);
   expect(pending.a).toBe(0);
   expect(peak()).toBe(1); // MIRROR_CONCURRENCY=1 holds across the restart
-  loops.end();
-  workers.wake();
-  await Promise.all(second);
+  await stopAll(loops, workers, second);
 });
 
 test('while Postgres is down, workers copy from memory and leave rows alone', async () => {
   let memory = 3;
-  const { workers, claims } = setup(
+  const { workers, claims, polls } = setup(
     1,
     { a: 5 },
     {
@@ -103,10 +210,10 @@ test('while Postgres is down, workers copy from memory and leave rows alone', as
   );
   const loops = new LoopGeneration();
   const running = workers.start(loops.begin());
+  workers.add('a', 1);
   await tick(20);
   expect(memory).toBe(0);
   expect(claims).toEqual([]);
-  loops.end();
-  workers.wake();
-  await Promise.all(running);
+  expect(polls()).toBe(0);
+  await stopAll(loops, workers, running);
 });

@@ -1,0 +1,182 @@
+/**
+ * Typed access to the control database's work hints (control-schema.ts explains the protocol): mark a
+ * bucket due after its rows became pending, find the buckets due, settle a hint after a look at the rows,
+ * and the counts behind the gauges. Every statement goes over the one control connection.
+ */
+import type { QueryResult, QueryResultRow } from 'pg';
+
+import {
+  BACKFILL_DONE_SQL,
+  BACKFILL_MARK_SQL,
+  BACKFILL_ROW_SQL,
+  BUCKETS_SQL,
+  COUNTS_SQL,
+  DUE_SQL,
+  KNOWN_DATABASES_SQL,
+  MARK_DUE_SQL,
+  RECHECK_SQL,
+  REGISTER_SQL,
+  RELINQUISH_SQL,
+  SETTLE_SQL,
+  TOTALS_SQL,
+  VERSION_SQL,
+} from './control-schema';
+import { databaseNameFor } from './naming';
+
+/** Advisory lock key: one sidecar at a time backfills the hints of databases created before them. */
+const BACKFILL_LOCK_KEY = 0x53334d32;
+
+export interface ControlQuery {
+  query<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[]): Promise<QueryResult<R>>;
+}
+
+/** A sidecar that will mirror what it just recorded itself, for `seconds`. */
+export interface WorkerVouch {
+  owner: string;
+  seconds: number;
+}
+
+/** What a look at a bucket's rows found. */
+export interface BucketCounts {
+  /** When the next pending row may be claimed; null when none is pending (parked rows do not count). */
+  nextDue: Date | null;
+  pending: number;
+  parked: number;
+  oldestPending: Date | null;
+}
+
+export interface DueBucket {
+  bucket: string;
+  version: string;
+  /** 0 when due now. */
+  dueInSeconds: number;
+}
+
+export interface WorkTotals {
+  pending: number;
+  parked: number;
+  lagSeconds: number;
+}
+
+export class WorkHints {
+  constructor(private readonly control: ControlQuery) {}
+
+  /** After rows of `bucket` were committed pending. Returns the hint's new version. */
+  async markDue(bucket: string, vouch?: WorkerVouch): Promise<string> {
+    const r = await this.control.query<{ version: string }>(MARK_DUE_SQL, [
+      bucket,
+      databaseNameFor(bucket),
+      vouch?.owner ?? null,
+      vouch?.seconds ?? null,
+    ]);
+    return r.rows[0]!.version;
+  }
+
+  /** A bucket whose database exists, with nothing pending yet. */
+  async register(bucket: string): Promise<void> {
+    await this.control.query(REGISTER_SQL, [bucket, databaseNameFor(bucket)]);
+  }
+
+  /** Buckets due for `owner` (unattended ones and its own), soonest first, then the next not yet due. */
+  async due(owner: string, limit: number, excluded: readonly string[] = []): Promise<DueBucket[]> {
+    const r = await this.control.query<{ bucket: string; version: string; due_in: number }>(DUE_SQL, [
+      owner,
+      limit,
+      excluded,
+    ]);
+    return r.rows.map((row) => ({ bucket: row.bucket, version: row.version, dueInSeconds: row.due_in }));
+  }
+
+  async version(bucket: string): Promise<string | undefined> {
+    const r = await this.control.query<{ version: string }>(VERSION_SQL, [bucket]);
+    return r.rows[0]?.version;
+  }
+
+  /**
+   * Records what a look at the rows found, only if nothing was marked since `version` (read before the
+   * look). False when it was: the hint stays as it is.
+   */
+  async settle(bucket: string, version: string, counts: BucketCounts): Promise<boolean> {
+    const r = await this.control.query(SETTLE_SQL, [
+      bucket,
+      version,
+      counts.nextDue,
+      counts.pending,
+      counts.parked,
+      counts.oldestPending,
+    ]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  /** Counts only: the hint itself is left alone. */
+  async recordCounts(bucket: string, counts: BucketCounts): Promise<void> {
+    await this.control.query(COUNTS_SQL, [bucket, counts.pending, counts.parked, counts.oldestPending]);
+  }
+
+  async totals(buckets: readonly string[]): Promise<WorkTotals> {
+    const r = await this.control.query<{ pending: string; parked: string; lag: number }>(TOTALS_SQL, [
+      buckets,
+    ]);
+    const row = r.rows[0];
+    return {
+      pending: Number(row?.pending ?? 0),
+      parked: Number(row?.parked ?? 0),
+      lagSeconds: Number(row?.lag ?? 0),
+    };
+  }
+
+  async buckets(): Promise<string[]> {
+    const r = await this.control.query<{ bucket: string }>(BUCKETS_SQL);
+    return r.rows.map((row) => row.bucket);
+  }
+
+  /** A starting sidecar: hints moved later (leases, backoffs) are due again, once. */
+  async recheck(): Promise<void> {
+    await this.control.query(RECHECK_SQL);
+  }
+
+  /** A stopping sidecar no longer vouches for its buckets: their work is due for anyone, and told. */
+  async relinquish(owner: string): Promise<void> {
+    await this.control.query(RELINQUISH_SQL, [owner]);
+  }
+
+  /** Were the hints of databases older than the control database filled in yet? */
+  async backfilled(): Promise<boolean> {
+    const r = await this.control.query<{ done: boolean }>(BACKFILL_DONE_SQL);
+    return r.rows[0]?.done ?? false;
+  }
+
+  /** Session-level lock on the control connection; false when another sidecar holds it. */
+  async lockBackfill(): Promise<boolean> {
+    const r = await this.control.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1) AS got', [
+      BACKFILL_LOCK_KEY,
+    ]);
+    return r.rows[0]?.got ?? false;
+  }
+
+  async unlockBackfill(): Promise<void> {
+    await this.control.query('SELECT pg_advisory_unlock($1)', [BACKFILL_LOCK_KEY]);
+  }
+
+  /** Databases that have a hint. */
+  async hintedDatabases(): Promise<Set<string>> {
+    const r = await this.control.query<{ db: string }>(KNOWN_DATABASES_SQL);
+    return new Set(r.rows.map((row) => row.db));
+  }
+
+  /** A hint for a database that had none, from a look at its rows. */
+  async backfill(bucket: string, counts: BucketCounts): Promise<void> {
+    await this.control.query(BACKFILL_ROW_SQL, [
+      bucket,
+      databaseNameFor(bucket),
+      counts.nextDue,
+      counts.pending,
+      counts.parked,
+      counts.oldestPending,
+    ]);
+  }
+
+  async markBackfilled(): Promise<void> {
+    await this.control.query(BACKFILL_MARK_SQL);
+  }
+}
