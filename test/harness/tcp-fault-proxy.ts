@@ -16,6 +16,8 @@ export interface TcpFaultProxy {
   readonly totalConnections: number;
   /** Connections currently open. */
   readonly activeConnections: number;
+  /** Chunks forwarded from clients to the target (a client's statement is usually one chunk). */
+  readonly clientChunks: number;
   /** Connections refused while cut. */
   readonly refusedConnections: number;
   readonly isCut: boolean;
@@ -42,6 +44,7 @@ export async function startTcpFaultProxy(targetHost: string, targetPort: number)
   let held: { gate: Transform; chunk: Buffer; deliver: () => void }[] = [];
   let total = 0;
   let refused = 0;
+  let clientChunks = 0;
 
   // Between the sockets: holding a chunk's callback keeps pipe()'s backpressure, so nothing piles up here.
   const gate = (): Transform =>
@@ -78,6 +81,7 @@ export async function startTcpFaultProxy(targetHost: string, targetPort: number)
       live.delete(upstream);
       clients.delete(client);
     };
+    client.on('data', () => clientChunks++);
     client.on('error', done).on('close', done);
     upstream.on('error', done).on('close', done);
     client.pipe(toUpstream).pipe(upstream);
@@ -104,6 +108,9 @@ export async function startTcpFaultProxy(targetHost: string, targetPort: number)
     },
     get refusedConnections() {
       return refused;
+    },
+    get clientChunks() {
+      return clientChunks;
     },
     get isCut() {
       return cut;

@@ -124,3 +124,12 @@ export const BACKFILL_ROW_SQL = `INSERT INTO mirror_work AS w (bucket, db, due_a
     oldest_pending, counted_at)
 VALUES ($1, $2, $3, 1, $4, $5, $6, now())
 ON CONFLICT (bucket) DO UPDATE SET due_at = LEAST(w.due_at, EXCLUDED.due_at), version = w.version + 1`;
+
+/** Of the buckets $1, those whose anti-entropy pass may be due (never looked at, or due by now). */
+export const SCAN_DUE_SQL = `SELECT bucket FROM mirror_work
+WHERE bucket = ANY($1::text[]) AND (scan_due_at IS NULL OR scan_due_at <= now())
+ORDER BY scan_due_at NULLS FIRST, bucket LIMIT $2`;
+
+/** What a look at a bucket's scan state said: look again in $2 seconds. */
+export const SCAN_DUE_AT_SQL = `UPDATE mirror_work SET scan_due_at = now() + make_interval(secs => $2::double precision)
+WHERE bucket = $1`;

@@ -17,6 +17,8 @@ import {
   RECHECK_SQL,
   REGISTER_SQL,
   RELINQUISH_SQL,
+  SCAN_DUE_AT_SQL,
+  SCAN_DUE_SQL,
   SETTLE_SQL,
   TOTALS_SQL,
   VERSION_SQL,
@@ -178,5 +180,16 @@ export class WorkHints {
 
   async markBackfilled(): Promise<void> {
     await this.control.query(BACKFILL_MARK_SQL);
+  }
+
+  /** Of `buckets`, those whose anti-entropy pass may be due. */
+  async dueScans(buckets: readonly string[], limit: number): Promise<string[]> {
+    const r = await this.control.query<{ bucket: string }>(SCAN_DUE_SQL, [buckets, limit]);
+    return r.rows.map((row) => row.bucket);
+  }
+
+  /** The bucket's scan state needs no look before `inMs` from now. */
+  async scanDueIn(bucket: string, inMs: number): Promise<void> {
+    await this.control.query(SCAN_DUE_AT_SQL, [bucket, inMs / 1000]);
   }
 }

@@ -1,7 +1,8 @@
 /**
- * Runs the anti-entropy scan: one page at a time of whichever known bucket is due, within its budget. A
- * bucket not due is looked at again only when its next pass is (one query per bucket per interval when
- * idle); first looks are spread over a minute so a sidecar that knows many buckets does not visit them at once.
+ * Runs the anti-entropy scan: one page at a time of whichever known bucket is due, within its budget. Which
+ * buckets may be due comes from the control hints (one query per look, whatever the number of buckets);
+ * only those are looked at in their own databases, and what the look says (next pass in so long, another
+ * sidecar's lease ends then) goes back into the hints for every sidecar.
  */
 import type { AntiEntropySettings } from '../config';
 import { backoffMs } from '../inventory/backoff';
@@ -15,51 +16,88 @@ export interface ScanScheduleDeps {
   scanner: Pick<AntiEntropyScanner, 'scanPage'>;
   settings: AntiEntropySettings;
   buckets(): readonly string[];
+  /** Of `buckets`, those whose pass may be due (control hints). */
+  dueScans(buckets: readonly string[]): Promise<string[]>;
+  /** Records that the bucket's scan needs no look before `inMs`. */
+  scanDueIn(bucket: string, inMs: number): Promise<void>;
   /** Scan only then: Postgres answers, and none of this sidecar's writes are still on their way into it. */
   mayScan(): boolean;
+  /** How long to wait when no page was scanned. */
+  idleMs?: number;
   logger: Logger;
   throttle: LogThrottle;
-  random?: () => number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+export const DEFAULT_SCAN_IDLE_MS = 10_000;
+
 export class ScanSchedule {
-  /** When each bucket's scan state is looked at next (a pass not due costs one query per look). */
-  private readonly nextLook = new Map<string, number>();
+  /** Buckets whose last look failed, and until when they are left alone. */
+  private readonly backoffUntil = new Map<string, number>();
+  private readonly failures = new Map<string, number>();
 
   constructor(private readonly deps: ScanScheduleDeps) {}
 
   async run(token: LoopToken): Promise<void> {
-    const { scanner, settings, logger, throttle } = this.deps;
-    const random = this.deps.random ?? Math.random;
-    const spreadMs = Math.min(60_000, settings.intervalSeconds * 1000);
+    const { deps } = this;
     let failures = 0;
     while (token.current()) {
-      let worked = false;
+      let busy = false;
       // A delete still queued in this sidecar would look like a difference (it has no LastModified to
       // settle on).
-      if (this.deps.mayScan()) {
-        for (const bucket of this.deps.buckets()) {
-          if (!token.current()) break;
-          if (!this.nextLook.has(bucket)) this.nextLook.set(bucket, Date.now() + random() * spreadMs);
-          if ((this.nextLook.get(bucket) ?? 0) > Date.now()) continue;
-          try {
-            const outcome = await scanner.scanPage(bucket);
-            failures = 0;
-            if (outcome.kind === 'page') worked = true;
-            else if (outcome.kind === 'not-due') this.nextLook.set(bucket, Date.now() + outcome.retryInMs);
-            else this.nextLook.set(bucket, Date.now() + settings.intervalSeconds * 1000);
-          } catch (err) {
-            failures++;
-            this.nextLook.set(bucket, Date.now() + backoffMs(failures, { baseMs: 1_000, maxMs: 60_000 }));
-            if (throttle('scan-failed')) {
-              logger.warn('anti-entropy scan: page failed; will retry', { bucket, error: errorText(err) });
-            }
+      if (deps.mayScan()) {
+        try {
+          busy = await this.scanDue(token);
+          failures = 0;
+        } catch (err) {
+          failures++;
+          if (deps.throttle('scan-failed')) {
+            deps.logger.warn('anti-entropy scan: looking for due passes failed; will retry', {
+              error: errorText(err),
+            });
           }
+          await sleep(backoffMs(failures, { baseMs: 1_000, maxMs: 60_000 }));
+          continue;
         }
       }
-      if (!worked) await sleep(1_000);
+      if (!busy) await sleep(this.idleMs());
     }
+  }
+
+  /** Short scan intervals (tests, small buckets) are looked at often enough to keep them. */
+  private idleMs(): number {
+    return (
+      this.deps.idleMs ??
+      Math.min(DEFAULT_SCAN_IDLE_MS, Math.max(500, this.deps.settings.intervalSeconds * 500))
+    );
+  }
+
+  /** One page (or one look) of each bucket that is due; false when none was. */
+  private async scanDue(token: LoopToken): Promise<boolean> {
+    const { deps } = this;
+    const now = Date.now();
+    const candidates = deps.buckets().filter((b) => (this.backoffUntil.get(b) ?? 0) <= now);
+    if (candidates.length === 0) return false;
+    const due = await deps.dueScans(candidates);
+    for (const bucket of due) {
+      if (!token.current()) break;
+      try {
+        const outcome = await deps.scanner.scanPage(bucket);
+        this.backoffUntil.delete(bucket);
+        this.failures.delete(bucket);
+        if (outcome.kind === 'page') continue;
+        if (outcome.kind === 'not-due') await deps.scanDueIn(bucket, Math.max(1_000, outcome.retryInMs));
+        else await deps.scanDueIn(bucket, deps.settings.intervalSeconds * 1000);
+      } catch (err) {
+        const failures = (this.failures.get(bucket) ?? 0) + 1;
+        this.failures.set(bucket, failures);
+        this.backoffUntil.set(bucket, Date.now() + backoffMs(failures, { baseMs: 1_000, maxMs: 60_000 }));
+        if (deps.throttle('scan-failed')) {
+          deps.logger.warn('anti-entropy scan: page failed; will retry', { bucket, error: errorText(err) });
+        }
+      }
+    }
+    return due.length > 0;
   }
 }

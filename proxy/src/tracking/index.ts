@@ -376,6 +376,8 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       scanner,
       settings: config.antiEntropy,
       buckets: () => buckets.list(),
+      dueScans: (list) => pools!.hints.dueScans(list, 16),
+      scanDueIn: (bucket, inMs) => pools!.hints.scanDueIn(bucket, inMs),
       mayScan: () => pgHealthy && !intake.hasBacklog(),
       logger,
       throttle,
