@@ -1,0 +1,132 @@
+/**
+ * The mirror copier's I/O edge: one signed request to one S3 endpoint (main or the mirror), with the
+ * proxy's own SigV4 signer and an undici pool, no AWS SDK. The interface has one method, like
+ * aws-sigv4-proxy's `Client.Do`, so the copy logic runs against fakes in unit tests.
+ */
+import type { Readable } from 'node:stream';
+import { Pool, type Dispatcher } from 'undici';
+
+import type { S3Endpoint } from '../config';
+import { s3ResponseError, type S3ResponseError } from '../s3/errors';
+import { upstreamPath, upstreamQuery } from '../s3/request-target';
+import { EMPTY_PAYLOAD_SHA256, RequestSigner } from '../sigv4/signer';
+import type { ResponseHeaders } from './object-headers';
+
+export interface S3HttpRequest {
+  method: 'GET' | 'HEAD' | 'PUT' | 'DELETE';
+  bucket: string;
+  key: string;
+  /** Decoded names and values; null for a parameter without a value (`?tagging`). */
+  query?: readonly [string, string | null][];
+  /** Lower-case names; values are byte strings (one char per byte), signed and sent as those bytes. */
+  headers?: Record<string, string>;
+  /** Streamed as it is read; `headers['content-length']` must give its length. Sent UNSIGNED-PAYLOAD. */
+  body?: Readable;
+  signal?: AbortSignal;
+}
+
+export interface S3HttpResponse {
+  statusCode: number;
+  /** Lower-case names; values as byte strings. */
+  headers: ResponseHeaders;
+  /** Must be read to its end (consumeRest) or destroyed, or the connection is not reused. */
+  body: Readable;
+}
+
+/** One signed request to one S3 endpoint. */
+export interface S3Http {
+  send(request: S3HttpRequest): Promise<S3HttpResponse>;
+}
+
+export interface ClosableS3Http extends S3Http {
+  /** Closes every connection at once, as S3Client.destroy() does: requests still running fail. */
+  destroy(): Promise<void>;
+}
+
+// Keep-alive: a copy is a HEAD or GET on main and a PUT on the mirror, so connection set-up would be most
+// of a small copy's cost. undici's default idle timeout (4 s) stays below the servers' own (RGW: 65 s).
+const POOL_OPTIONS: Pool.Options = {
+  connections: 64,
+  headersTimeout: 300_000,
+  bodyTimeout: 300_000,
+};
+
+/** A connection the server had closed when it was reused: a request without a body is sent once more. */
+const STALE_CONNECTION_CODES: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+/** Requests to `endpoint`, path-style, signed with its credentials. */
+export function signedS3Http(endpoint: S3Endpoint, dispatcher?: Dispatcher): ClosableS3Http {
+  const signer = new RequestSigner(endpoint);
+  const origin = endpoint.url.origin;
+  const pool = dispatcher ?? new Pool(origin, POOL_OPTIONS);
+  const dispatch = async (request: S3HttpRequest): Promise<S3HttpResponse> => {
+    const { method, bucket, key, body, signal } = request;
+    const query = request.query ?? [];
+    const path = upstreamPath({ bucket, key, query: [], addressing: 'path' });
+    const headers = signer.sign({
+      method,
+      path,
+      query,
+      headers: {
+        ...request.headers,
+        'x-amz-content-sha256': body ? 'UNSIGNED-PAYLOAD' : EMPTY_PAYLOAD_SHA256,
+      },
+    });
+    const response = await pool.request({
+      origin,
+      path: path + upstreamQuery(query),
+      method,
+      headers,
+      body: body ?? null,
+      signal,
+      // undici closes the connection after a HEAD unless told not to; S3 never sends a body with one.
+      ...(method === 'HEAD' ? { reset: false } : {}),
+    });
+    return { statusCode: response.statusCode, headers: response.headers, body: response.body };
+  };
+  return {
+    async send(request) {
+      try {
+        return await dispatch(request);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        const again = !request.body && !request.signal?.aborted && STALE_CONNECTION_CODES.has(code ?? '');
+        if (!again) throw err;
+        return dispatch(request);
+      }
+    },
+    destroy: () => pool.destroy(),
+  };
+}
+
+/** Reads and drops the rest of a small answer (a PUT's or DELETE's, a HEAD's): the connection is reused. */
+export function consumeRest(body: Readable): void {
+  body.on('error', () => undefined);
+  body.resume();
+}
+
+/** The first `maxBytes` of a body (a small XML document); `complete` when that was all of it. */
+export async function readText(
+  body: Readable,
+  maxBytes: number,
+): Promise<{ text: string; complete: boolean }> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+    // Leaving the loop destroys the body: the rest is never read.
+    if (bytes > maxBytes) break;
+  }
+  const text = Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8');
+  return { text, complete: bytes <= maxBytes };
+}
+
+const ERROR_BODY_MAX_BYTES = 64 * 1024;
+
+/** The error a non-2xx answer means; reads (the start of) its body, then lets the rest go. */
+export async function errorOf(response: S3HttpResponse): Promise<S3ResponseError> {
+  // A body that breaks off leaves the status alone to name the error.
+  const { text } = await readText(response.body, ERROR_BODY_MAX_BYTES).catch(() => ({ text: '' }));
+  return s3ResponseError(response.statusCode, text);
+}
