@@ -30,6 +30,7 @@ import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
 import { DEFAULT_COPIER_OPTIONS, type CopierOptions } from '../mirror/copier';
 import { askBucket, errorText, s3ClientFor } from '../mirror/s3';
+import { signedS3Http, type ClosableS3Http } from '../mirror/s3-http';
 import { createSlots } from '../mirror/slots';
 import { AntiEntropyScanner } from '../scan/anti-entropy';
 import { ScanSchedule } from '../scan/scan-schedule';
@@ -151,6 +152,9 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   let inventory: InventoryRepository | undefined;
   let main: S3Client | undefined;
   let mirror: S3Client | undefined;
+  // The copies' own requests (HEAD, GET, PUT, DELETE), without the SDK.
+  let mainHttp: ClosableS3Http | undefined;
+  let mirrorHttp: ClosableS3Http | undefined;
   let storage: StateStorage | undefined;
   let copyKey: CopyKey | undefined;
   let scanner: AntiEntropyScanner | undefined;
@@ -371,7 +375,14 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       inventory = new InventoryRepository(pools);
       main = s3ClientFor(config.main, logger);
       mirror = s3ClientFor(config.mirror, logger);
-      copyKey = createKeyCopier({ main, mirror, spool: storage?.spool, options: copierOptions, metrics });
+      mainHttp = signedS3Http(config.main);
+      mirrorHttp = signedS3Http(config.mirror);
+      copyKey = createKeyCopier({
+        clients: { main: { sdk: main, http: mainHttp }, mirror: { sdk: mirror, http: mirrorHttp } },
+        spool: storage?.spool,
+        options: copierOptions,
+        metrics,
+      });
       pgHealthy = await pools.ping();
       if (!pgHealthy) logger.warn('postgres unreachable at start; retrying in the background');
       const discover = (): Promise<void> => buckets.discover(pools!);
@@ -438,6 +449,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       await pools?.close();
       main?.destroy();
       mirror?.destroy();
+      await Promise.allSettled([mainHttp?.destroy(), mirrorHttp?.destroy()]);
     },
 
     status(): TrackerStatus {
