@@ -254,8 +254,32 @@ async function upload(
       putInParts(clients.mirror.sdk, params, tags, body, opts);
     return await (opts.partedCopies ? opts.partedCopies.run(parted) : parted());
   } catch (err) {
-    if (isNoSuchBucket(err)) throw new MissingMirrorBucket(errorText(err));
+    if (isNoSuchBucket(err) || (await mirrorBucketMissing(clients.mirror.http, bucket, opts.signal))) {
+      throw new MissingMirrorBucket(errorText(err));
+    }
     throw err;
+  }
+}
+
+/**
+ * Whether a failed upload met a missing mirror bucket after all. A mirror without the bucket answers a
+ * PutObject at once, while the body is still being sent, and may close the connection then: the error
+ * document (or the whole answer) can be lost on the way, leaving a bare 404 or a reset connection. (The
+ * SDK avoided that race with Expect: 100-continue, which undici does not send.) One HeadBucket, on failure
+ * only, tells.
+ */
+async function mirrorBucketMissing(
+  mirror: S3Http,
+  bucket: string,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
+  if (signal?.aborted) return false;
+  try {
+    const res = await mirror.send({ method: 'HEAD', bucket, signal });
+    consumeRest(res.body);
+    return res.statusCode === 404;
+  } catch {
+    return false; // the mirror is unreachable: the upload's own error says so
   }
 }
 

@@ -15,7 +15,8 @@ import type { ResponseHeaders } from './object-headers';
 export interface S3HttpRequest {
   method: 'GET' | 'HEAD' | 'PUT' | 'DELETE';
   bucket: string;
-  key: string;
+  /** Absent: the bucket itself (HeadBucket). */
+  key?: string;
   /** Decoded names and values; null for a parameter without a value (`?tagging`). */
   query?: readonly [string, string | null][];
   /** Lower-case names; values are byte strings (one char per byte), signed and sent as those bytes. */
@@ -62,7 +63,12 @@ export function signedS3Http(endpoint: S3Endpoint, dispatcher?: Dispatcher): Clo
   const dispatch = async (request: S3HttpRequest): Promise<S3HttpResponse> => {
     const { method, bucket, key, body, signal } = request;
     const query = request.query ?? [];
-    const path = upstreamPath({ bucket, key, query: [], addressing: 'path' });
+    const path = upstreamPath({
+      bucket,
+      ...(key !== undefined ? { key } : {}),
+      query: [],
+      addressing: 'path',
+    });
     const headers = signer.sign({
       method,
       path,

@@ -301,6 +301,44 @@ describe('mirrorKey and a missing mirror bucket', () => {
     expect(w.mirror.object('b', 'k')?.body.toString()).toBe('hello');
   });
 
+  test.each([
+    [
+      'a bare 404 (its error document lost)',
+      () => ({ statusCode: 404, headers: {}, body: Readable.from([]) }),
+    ],
+    [
+      'a reset connection',
+      () => {
+        throw Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' });
+      },
+    ],
+  ])(
+    'a PUT cut short by the missing bucket (%s): HeadBucket tells, the bucket is created',
+    async (_, cut) => {
+      const w = world({ mirrorBucket: false });
+      w.main.put('b', 'k', 'hello');
+      w.mirror.intercept = (r) => (r.method === 'PUT' && !w.mirror.buckets.has('b') ? cut() : undefined);
+      expect(await mirrorKey(w.clients, 'b', 'k')).toMatchObject({ exists: true, source: 'main' });
+      expect(w.mirror.requests.map((r) => `${r.method} ${r.key ?? '(bucket)'}`)).toEqual([
+        'PUT k',
+        'HEAD (bucket)',
+        'PUT k',
+      ]);
+      expect(w.mirrorSdk.names()).toEqual(['CreateBucketCommand']);
+    },
+  );
+
+  test('a failed PUT to an existing bucket is not taken for a missing one', async () => {
+    const w = world();
+    w.main.put('b', 'k', 'hello');
+    w.mirror.intercept = (r) => {
+      if (r.method === 'PUT') throw Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' });
+      return undefined;
+    };
+    await expect(mirrorKey(w.clients, 'b', 'k')).rejects.toThrow('other side closed');
+    expect(w.mirrorSdk.sent).toEqual([]);
+  });
+
   test("main's versioning status is copied onto the new bucket", async () => {
     const w = world({ mirrorBucket: false });
     w.main.put('b', 'k', 'hello');

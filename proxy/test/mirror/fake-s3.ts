@@ -104,6 +104,8 @@ export class FakeS3 implements S3Http {
         ? answer(404)
         : errorAnswer(404, 'NoSuchBucket', 'The specified bucket does not exist');
     }
+    if (key === undefined)
+      return method === 'HEAD' ? answer(200) : errorAnswer(501, 'NotImplemented', method);
     const id = `${bucket}/${key}`;
     const stored = this.objects.get(id);
     switch (method) {
