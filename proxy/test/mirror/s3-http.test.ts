@@ -6,7 +6,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { Readable } from 'node:stream';
 
+import { createHash } from 'node:crypto';
+
+import type { S3Client } from '@aws-sdk/client-s3';
+
 import type { S3Endpoint } from '../../src/config';
+import { mirrorKey } from '../../src/mirror/copier';
 import { errorOf, readText, signedS3Http, type ClosableS3Http } from '../../src/mirror/s3-http';
 import { parseAuthorization, referenceSignature } from '../sigv4/reference';
 
@@ -187,4 +192,33 @@ test('errorOf: an S3 error answer becomes an error named by its code', async () 
   };
   const res = await http.send({ method: 'PUT', bucket: 'b', key: 'k', headers: { 'content-length': '0' } });
   expect(await errorOf(res)).toMatchObject({ name: 'NoSuchBucket', statusCode: 404, message: 'none here' });
+});
+
+test('spooled copies reuse their connections: each PutObject ends with its last byte, not the file end', async () => {
+  const body = Buffer.alloc(4096, 'small-object-');
+  const md5 = createHash('md5').update(body).digest('hex');
+  handle = (req, res) => {
+    // HEAD: main still holds the spooled write. PUT: answered as soon as the body is in, as the sink does.
+    if (req.method === 'HEAD') res.writeHead(200, { 'content-length': body.length, etag: `"${md5}"` });
+    else res.writeHead(200, { etag: `"${md5}"` });
+    res.end();
+  };
+  const sdk = {} as S3Client; // never used by a spooled copy of a small object
+  const clients = { main: { http, sdk }, mirror: { http, sdk } };
+  // A file's end comes one more read after its last byte; here, later than any answer.
+  const open = (): Readable =>
+    new Readable({
+      read() {
+        if (this.readableLength > 0 || this.readableEnded) return;
+        this.push(body);
+        setTimeout(() => this.push(null), 50).unref();
+      },
+    });
+  const spooled = { etag: `"${md5}"`, md5, size: body.length, open };
+  for (let i = 0; i < 10; i++) {
+    expect(await mirrorKey(clients, 'b', `k${i}`, undefined, spooled)).toMatchObject({ spool: 'used' });
+  }
+  expect(received.filter((r) => r.method === 'PUT').every((r) => r.body.equals(body))).toBe(true);
+  // undici closes a connection whose answer came before its request's end: that would be one per copy.
+  expect(new Set(received.map((r) => r.socket)).size).toBeLessThanOrEqual(2);
 });
