@@ -7,7 +7,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { pipeline, type Readable, Transform } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 
 import { discard } from '../http/response-writing';
 import { sameEtag } from '../s3/etag';
@@ -21,7 +21,7 @@ import {
   type ObjectHead,
 } from './object-headers';
 import { errorText, isNoSuchBucket } from './s3';
-import { consumeRest, errorOf, readText, type S3Http, type S3HttpResponse } from './s3-http';
+import { consumeRest, errorOf, readText, type S3Http } from './s3-http';
 import type { Slots } from './slots';
 import { verifiedBody } from './verified-body';
 /** What main held for the key when it was mirrored. */
@@ -293,27 +293,16 @@ async function putInOne(
   size: number,
   opts: CopierOptions,
 ): Promise<string | undefined> {
-  // A source that fails (main drops the connection, a spooled file does not check) must abort the
-  // request, so the mirror never stores a short object: the request is cut before its last byte.
-  const abort = new AbortController();
-  const counted = body && size > 0 ? countedBody(body, opts.onBytes, (err) => abort.abort(err)) : undefined;
-  const signal = opts.signal ? AbortSignal.any([abort.signal, opts.signal]) : abort.signal;
+  const counted = body && size > 0 ? countedBody(body, opts.onBytes) : undefined;
   try {
-    let res: S3HttpResponse;
-    try {
-      res = await mirror.send({
-        method: 'PUT',
-        bucket,
-        key,
-        headers: { ...headers, 'content-length': String(size) },
-        ...(counted ? { body: counted } : {}),
-        signal,
-      });
-    } catch (err) {
-      throw abort.signal.aborted ? (abort.signal.reason as Error) : err;
-    }
-    // The mirror's answer, even when it came before the whole body (NoSuchBucket): the body's premature
-    // end that follows is not the reason.
+    const res = await mirror.send({
+      method: 'PUT',
+      bucket,
+      key,
+      headers: { ...headers, 'content-length': String(size) },
+      ...(counted ? { body: counted } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
     if (!ok(res.statusCode)) throw await errorOf(res);
     consumeRest(res.body);
     return headerValue(res.headers, 'etag');
@@ -324,12 +313,14 @@ async function putInOne(
 
 const PROGRESS_STEP_BYTES = 1024 * 1024;
 
-/** `body` passed through, reporting bytes as they go (so the copy's progress shows on /metrics). */
-function countedBody(
-  body: Readable,
-  onBytes: ((n: number) => void) | undefined,
-  onError: (err: Error) => void,
-): Readable {
+/**
+ * `body` passed through, reporting bytes as they go (so the copy's progress shows on /metrics). A source
+ * that fails (main drops the connection, a spooled file does not check) fails this stream with its error,
+ * and undici then cuts the request before its last byte and rejects with that error: the mirror never
+ * stores a short object. By hand rather than stream.pipeline(), whose AbortController and the error it
+ * creates at every finish cost about 25 µs per copy.
+ */
+function countedBody(body: Readable, onBytes: ((n: number) => void) | undefined): Readable {
   let unreported = 0;
   const report = (): void => {
     if (unreported > 0) onBytes?.(unreported);
@@ -346,9 +337,10 @@ function countedBody(
       done();
     },
   });
-  pipeline(body, counter, (err) => {
-    if (err) onError(err);
-  });
+  body.on('error', (err) => counter.destroy(err));
+  // The upload over (done, refused, aborted): the source goes too (it has ended unless the upload failed).
+  counter.once('close', () => body.destroy());
+  body.pipe(counter);
   return counter;
 }
 

@@ -108,7 +108,9 @@ export function signedS3Http(endpoint: S3Endpoint, dispatcher?: Dispatcher): Clo
 /** Reads and drops the rest of a small answer (a PUT's or DELETE's, a HEAD's): the connection is reused. */
 export function consumeRest(body: Readable): void {
   body.on('error', () => undefined);
-  body.resume();
+  // A 'data' listener rather than resume(): undici then counts the body as read, and does not defer its
+  // clean-up to a setImmediate.
+  body.on('data', () => undefined);
 }
 
 /** The first `maxBytes` of a body (a small XML document); `complete` when that was all of it. */
