@@ -24,6 +24,7 @@ import { errorText, isNoSuchBucket } from './s3';
 import { consumeRest, errorOf, readText, type S3Http } from './s3-http';
 import type { Slots } from './slots';
 import { verifiedBody } from './verified-body';
+
 /** What main held for the key when it was mirrored. */
 export type MirrorResult = (
   | { exists: false }
