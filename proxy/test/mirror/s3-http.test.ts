@@ -2,6 +2,7 @@
  * The copier's signed requests on the wire, against a local HTTP server: what arrives (path, query,
  * header bytes, a signature the server can check), connection reuse, and a body that fails mid-stream.
  */
+import { getEventListeners } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Readable } from 'node:stream';
@@ -221,4 +222,41 @@ test('spooled copies reuse their connections: each PutObject ends with its last 
   expect(received.filter((r) => r.method === 'PUT').every((r) => r.body.equals(body))).toBe(true);
   // undici closes a connection whose answer came before its request's end: that would be one per copy.
   expect(new Set(received.map((r) => r.socket)).size).toBeLessThanOrEqual(2);
+});
+
+test("every answer is read or let go: no abort listener stays on the copies' long-lived stop signal", async () => {
+  // undici keeps its abort listener on a request's signal until the answer's body closes: an answer left
+  // unread (a small one still frees its connection) would pin one listener, and its request, per copy.
+  const body = Buffer.alloc(4 * 1024 * 1024, 'x');
+  const md5 = createHash('md5').update(body).digest('hex');
+  handle = (req, res) => {
+    if (req.method === 'HEAD' && req.url === '/b') res.writeHead(200);
+    else if (req.method === 'HEAD') res.writeHead(200, { 'content-length': 5, etag: '"e"' });
+    else if (req.url!.endsWith('?tagging')) {
+      res.writeHead(403);
+      res.write('<Error><Code>AccessDenied</Code><Message>no</Message></Error>');
+    } else if (req.method === 'GET') {
+      // Large enough to fill undici's buffers: unread, it would also hold its connection.
+      res.writeHead(200, { 'content-length': body.length, etag: `"${md5}"`, 'x-amz-tagging-count': '1' });
+      res.write(body);
+    } else if (req.method === 'DELETE') res.writeHead(204);
+    else res.writeHead(200, { etag: '"m"' });
+    res.end();
+  };
+  const sdk = {} as S3Client;
+  const clients = { main: { http, sdk }, mirror: { http, sdk } };
+  const stop = new AbortController();
+  const opts = { partSizeBytes: 5 * 1024 * 1024, queueSize: 1, signal: stop.signal };
+  const hello = Buffer.from('hello');
+  const spooled = {
+    etag: '"e"',
+    md5: createHash('md5').update(hello).digest('hex'),
+    size: 5,
+    open: () => Readable.from([hello]),
+  };
+  // A spooled copy (HEAD, PUT), and a copy from main whose tag set cannot be read (its GET left unread).
+  await mirrorKey(clients, 'b', 'spooled', opts, spooled);
+  await expect(mirrorKey(clients, 'b', 'tagged', opts)).rejects.toMatchObject({ name: 'AccessDenied' });
+  await new Promise((r) => setTimeout(r, 50));
+  expect(getEventListeners(stop.signal, 'abort')).toHaveLength(0);
 });
