@@ -118,16 +118,19 @@ export interface ResyncContext {
 }
 
 /** Signed requests to the endpoint `client` was made for, with its region and credentials. */
-async function httpOf(client: S3Client): Promise<ClosableS3Http> {
+async function httpOf(client: S3Client, logger: Logger): Promise<ClosableS3Http> {
   const endpoint = await client.config.endpoint?.();
   if (!endpoint) throw new Error('resync: the S3 clients need an explicit endpoint');
   const credentials = await client.config.credentials();
-  return signedS3Http({
-    url: new URL(`${endpoint.protocol}//${endpoint.hostname}${endpoint.port ? `:${endpoint.port}` : ''}`),
-    region: await client.config.region(),
-    accessKeyId: credentials.accessKeyId,
-    secretAccessKey: credentials.secretAccessKey,
-  });
+  return signedS3Http(
+    {
+      url: new URL(`${endpoint.protocol}//${endpoint.hostname}${endpoint.port ? `:${endpoint.port}` : ''}`),
+      region: await client.config.region(),
+      accessKeyId: credentials.accessKeyId,
+      secretAccessKey: credentials.secretAccessKey,
+    },
+    { logger },
+  );
 }
 
 /**
@@ -155,7 +158,9 @@ export async function resyncBucket(
   };
   if (opts.dryRun) return report;
 
-  const own = ctx.http ? undefined : { main: await httpOf(ctx.main), mirror: await httpOf(ctx.mirror) };
+  const own = ctx.http
+    ? undefined
+    : { main: await httpOf(ctx.main, ctx.logger), mirror: await httpOf(ctx.mirror, ctx.logger) };
   const http = ctx.http ?? own!;
   const clients: CopyClients = {
     main: { sdk: ctx.main, http: http.main },

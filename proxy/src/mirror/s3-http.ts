@@ -7,9 +7,11 @@ import type { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 
 import type { S3Endpoint } from '../config';
+import type { Logger } from '../log';
 import { s3ResponseError, type S3ResponseError } from '../s3/errors';
 import { upstreamPath, upstreamQuery } from '../s3/request-target';
 import { EMPTY_PAYLOAD_SHA256, RequestSigner } from '../sigv4/signer';
+import { CLOCK_SKEW_THRESHOLD_MS, skewedClockOffset } from './clock-skew';
 import type { ResponseHeaders } from './object-headers';
 
 export interface S3HttpRequest {
@@ -55,12 +57,35 @@ const POOL_OPTIONS: Pool.Options = {
 /** A connection the server had closed when it was reused: a request without a body is sent once more. */
 const STALE_CONNECTION_CODES: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
-/** Requests to `endpoint`, path-style, signed with its credentials. */
-export function signedS3Http(endpoint: S3Endpoint, dispatcher?: Dispatcher): ClosableS3Http {
+export interface S3HttpOptions {
+  /** Warned once when the endpoint's clock is found off: requests to it are then signed on its time. */
+  logger?: Logger;
+  dispatcher?: Dispatcher;
+}
+
+/**
+ * Requests to `endpoint`, path-style, signed with its credentials. Signed on the endpoint's clock once one
+ * of its answers refused a request for clock skew (see clock-skew.ts); that request is sent once more on
+ * the corrected time when it has no body (a streamed body is gone: the copy fails, and its retry passes).
+ */
+export function signedS3Http(endpoint: S3Endpoint, options: S3HttpOptions = {}): ClosableS3Http {
+  const { logger } = options;
   const signer = new RequestSigner(endpoint);
   const origin = endpoint.url.origin;
-  const pool = dispatcher ?? new Pool(origin, POOL_OPTIONS);
-  const dispatch = async (request: S3HttpRequest): Promise<S3HttpResponse> => {
+  const pool = options.dispatcher ?? new Pool(origin, POOL_OPTIONS);
+  /** The endpoint's clock minus ours, in ms. */
+  let clockOffsetMs = 0;
+  const learn = (offsetMs: number): void => {
+    // Answers to requests signed before the last correction show the same skew again: learnt once.
+    if (Math.abs(offsetMs - clockOffsetMs) < CLOCK_SKEW_THRESHOLD_MS) return;
+    clockOffsetMs = offsetMs;
+    logger?.warn("clock skew: requests to the S3 endpoint are signed on the endpoint's clock", {
+      endpoint: endpoint.url.host,
+      clockOffsetSeconds: Math.round(offsetMs / 1000),
+    });
+  };
+  /** The answer, and whether it refused the request for a skewed signing time. */
+  const dispatch = async (request: S3HttpRequest): Promise<{ response: S3HttpResponse; skewed: boolean }> => {
     const { method, bucket, key, body, signal } = request;
     const query = request.query ?? [];
     const path = upstreamPath({
@@ -69,16 +94,21 @@ export function signedS3Http(endpoint: S3Endpoint, dispatcher?: Dispatcher): Clo
       query: [],
       addressing: 'path',
     });
-    const headers = signer.sign({
-      method,
-      path,
-      query,
-      headers: {
-        ...request.headers,
-        'x-amz-content-sha256': body ? 'UNSIGNED-PAYLOAD' : EMPTY_PAYLOAD_SHA256,
+    const offsetMs = clockOffsetMs;
+    const sentAt = Date.now();
+    const headers = signer.sign(
+      {
+        method,
+        path,
+        query,
+        headers: {
+          ...request.headers,
+          'x-amz-content-sha256': body ? 'UNSIGNED-PAYLOAD' : EMPTY_PAYLOAD_SHA256,
+        },
       },
-    });
-    const response = await pool.request({
+      new Date(sentAt + offsetMs),
+    );
+    const answer = await pool.request({
       origin,
       path: path + upstreamQuery(query),
       method,
@@ -88,18 +118,28 @@ export function signedS3Http(endpoint: S3Endpoint, dispatcher?: Dispatcher): Clo
       // undici closes the connection after a HEAD unless told not to; S3 never sends a body with one.
       ...(method === 'HEAD' ? { reset: false } : {}),
     });
-    return { statusCode: response.statusCode, headers: response.headers, body: response.body };
+    const response = { statusCode: answer.statusCode, headers: answer.headers, body: answer.body };
+    const serverOffset = skewedClockOffset({ ...response, offsetMs, sentAt, receivedAt: Date.now() });
+    if (serverOffset !== undefined) learn(serverOffset);
+    return { response, skewed: serverOffset !== undefined };
+  };
+  const sendOnce = async (request: S3HttpRequest): Promise<{ response: S3HttpResponse; skewed: boolean }> => {
+    try {
+      return await dispatch(request);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      const again = !request.body && !request.signal?.aborted && STALE_CONNECTION_CODES.has(code ?? '');
+      if (!again) throw err;
+      return dispatch(request);
+    }
   };
   return {
     async send(request) {
-      try {
-        return await dispatch(request);
-      } catch (err) {
-        const code = (err as { code?: string }).code;
-        const again = !request.body && !request.signal?.aborted && STALE_CONNECTION_CODES.has(code ?? '');
-        if (!again) throw err;
-        return dispatch(request);
-      }
+      const first = await sendOnce(request);
+      // A streamed body is spent: the caller gets the refusal, and its next try is signed on the right time.
+      if (!first.skewed || request.body || request.signal?.aborted) return first.response;
+      consumeRest(first.response.body);
+      return (await sendOnce(request)).response;
     },
     destroy: () => pool.destroy(),
   };

@@ -375,8 +375,8 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       inventory = new InventoryRepository(pools);
       main = s3ClientFor(config.main, logger);
       mirror = s3ClientFor(config.mirror, logger);
-      mainHttp = signedS3Http(config.main);
-      mirrorHttp = signedS3Http(config.mirror);
+      mainHttp = signedS3Http(config.main, { logger });
+      mirrorHttp = signedS3Http(config.mirror, { logger });
       copyKey = createKeyCopier({
         clients: { main: { sdk: main, http: mainHttp }, mirror: { sdk: mirror, http: mirrorHttp } },
         spool: storage?.spool,

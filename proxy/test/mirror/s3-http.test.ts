@@ -13,8 +13,9 @@ import type { S3Client } from '@aws-sdk/client-s3';
 
 import type { S3Endpoint } from '../../src/config';
 import { mirrorKey } from '../../src/mirror/copier';
-import { errorOf, readText, signedS3Http, type ClosableS3Http } from '../../src/mirror/s3-http';
+import { consumeRest, errorOf, readText, signedS3Http, type ClosableS3Http } from '../../src/mirror/s3-http';
 import { parseAuthorization, referenceSignature } from '../sigv4/reference';
+import { recordingLogger } from '../tracking/fakes';
 
 interface Received {
   method: string;
@@ -259,4 +260,120 @@ test("every answer is read or let go: no abort listener stays on the copies' lon
   await expect(mirrorKey(clients, 'b', 'tagged', opts)).rejects.toMatchObject({ name: 'AccessDenied' });
   await new Promise((r) => setTimeout(r, 50));
   expect(getEventListeners(stop.signal, 'abort')).toHaveLength(0);
+});
+
+/** x-amz-date (20260304T100000Z) as ms. */
+const amzTime = (amzDate: string): number =>
+  Date.parse(amzDate.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'));
+
+const MINUTE = 60_000;
+
+/**
+ * A server whose clock is `skewMs` off ours, and says so in every Date header: as S3 and RGW, it refuses a
+ * signing time more than 15 minutes from its clock with 403 RequestTimeTooSkewed; `next` answers the rest.
+ */
+function clockOffBy(skewMs: number, next: typeof handle = answer): typeof handle {
+  return (req, res, got) => {
+    const serverNow = Date.now() + skewMs;
+    res.setHeader('date', new Date(serverNow).toUTCString());
+    if (Math.abs(amzTime(got.headers['x-amz-date']!) - serverNow) <= 15 * MINUTE) return next(req, res, got);
+    res.writeHead(403, { 'content-type': 'application/xml' });
+    res.end(
+      '<?xml version="1.0" encoding="UTF-8"?><Error><Code>RequestTimeTooSkewed</Code>' +
+        '<Message>The difference between the request time and the current time is too large.</Message></Error>',
+    );
+  };
+}
+
+test("a request refused for clock skew goes once more on the server's time, and every later one at once", async () => {
+  const { logger, lines } = recordingLogger();
+  await http.destroy();
+  http = signedS3Http(endpoint, { logger });
+  handle = clockOffBy(-20 * MINUTE);
+  const head = await http.send({ method: 'HEAD', bucket: 'b', key: 'k' });
+  consumeRest(head.body);
+  expect(head.statusCode).toBe(200);
+  expect(received.map((r) => r.method)).toEqual(['HEAD', 'HEAD']);
+  expect(signatureHolds(received[1]!)).toBe(true);
+  const get = await http.send({ method: 'GET', bucket: 'b', key: 'k' });
+  await readText(get.body, 1024);
+  expect(get.statusCode).toBe(200);
+  expect(received).toHaveLength(3);
+  // Warned once, with the endpoint and its offset; nothing of the credentials.
+  expect(lines).toHaveLength(1);
+  const [level, , fields] = lines[0]!;
+  expect(level).toBe('warn');
+  expect(fields).toEqual({ endpoint: endpoint.url.host, clockOffsetSeconds: expect.any(Number) });
+  expect(
+    Math.abs((fields as { clockOffsetSeconds: number }).clockOffsetSeconds + 20 * 60),
+  ).toBeLessThanOrEqual(1);
+  expect(JSON.stringify(lines)).not.toMatch(/AKIDEXAMPLE|wJalrXUtnFEMI/);
+});
+
+test('requests signed before the correction are each sent once more; the offset is learnt and logged once', async () => {
+  const { logger, lines } = recordingLogger();
+  await http.destroy();
+  http = signedS3Http(endpoint, { logger });
+  handle = clockOffBy(60 * MINUTE);
+  const answers = await Promise.all(
+    [1, 2, 3, 4].map((i) => http.send({ method: 'DELETE', bucket: 'b', key: `k${i}` })),
+  );
+  for (const res of answers) consumeRest(res.body);
+  expect(answers.map((r) => r.statusCode)).toEqual([200, 200, 200, 200]);
+  expect(received).toHaveLength(8);
+  expect(lines).toHaveLength(1);
+});
+
+test('a refused request with a streamed body is not sent again: the caller gets the refusal, its next try passes', async () => {
+  handle = clockOffBy(60 * MINUTE);
+  const put = () =>
+    http.send({
+      method: 'PUT',
+      bucket: 'b',
+      key: 'k',
+      headers: { 'content-length': '5' },
+      body: Readable.from([Buffer.from('hello')]),
+    });
+  const refused = await put();
+  expect(await errorOf(refused)).toMatchObject({ name: 'RequestTimeTooSkewed', statusCode: 403 });
+  expect(received).toHaveLength(1);
+  const stored = await put();
+  consumeRest(stored.body);
+  expect(stored.statusCode).toBe(200);
+  expect(received).toHaveLength(2);
+  expect(received[1]!.body.toString()).toBe('hello');
+});
+
+test('the refusal of a request sent again is read: no abort listener stays on its signal', async () => {
+  handle = clockOffBy(-20 * MINUTE);
+  const stop = new AbortController();
+  const res = await http.send({ method: 'GET', bucket: 'b', key: 'k', signal: stop.signal });
+  await readText(res.body, 1024);
+  expect(res.statusCode).toBe(200);
+  expect(received).toHaveLength(2);
+  await new Promise((r) => setTimeout(r, 50));
+  expect(getEventListeners(stop.signal, 'abort')).toHaveLength(0);
+});
+
+test("a copy to a mirror whose clock is off fails once, and its retry is signed on the mirror's time", async () => {
+  const mirrorHttp = signedS3Http({ ...endpoint, accessKeyId: 'MIRRORKEY' });
+  const store: typeof handle = (req, res) => {
+    if (req.method === 'GET') res.writeHead(200, { 'content-length': 5, etag: '"e"' });
+    else res.writeHead(200, { etag: '"e"' });
+    res.end(req.method === 'GET' ? 'hello' : undefined);
+  };
+  const mirrorOffClock = clockOffBy(-20 * MINUTE, store);
+  handle = (req, res, got) =>
+    (got.headers.authorization!.includes('Credential=MIRRORKEY/') ? mirrorOffClock : store)(req, res, got);
+  const sdk = {} as S3Client;
+  const clients = { main: { http, sdk }, mirror: { http: mirrorHttp, sdk } };
+  try {
+    await expect(mirrorKey(clients, 'b', 'k')).rejects.toMatchObject({ name: 'RequestTimeTooSkewed' });
+    expect(await mirrorKey(clients, 'b', 'k')).toMatchObject({ exists: true, size: 5 });
+    const puts = received.filter((r) => r.method === 'PUT');
+    expect(puts).toHaveLength(2);
+    expect(puts[1]!.body.toString()).toBe('hello');
+  } finally {
+    await mirrorHttp.destroy();
+  }
 });
