@@ -1,23 +1,27 @@
 import {
   CreateBucketCommand,
-  DeleteObjectCommand,
   GetBucketVersioningCommand,
-  GetObjectCommand,
-  GetObjectTaggingCommand,
   HeadObjectCommand,
   PutBucketVersioningCommand,
-  PutObjectCommand,
   type PutObjectCommandInput,
-  type GetObjectCommandOutput,
-  type HeadObjectCommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { pipeline, type Readable, Transform } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 
+import { discard } from '../http/response-writing';
 import { sameEtag } from '../s3/etag';
+import { parseTagSet, type Tag } from '../s3/response-body';
 import type { SpooledBody, SpoolOutcome } from '../spool';
-import { errorText, isNoSuchBucket, isNotFound } from './s3';
+import {
+  headerValue,
+  objectHeadOf,
+  putObjectHeaders,
+  sdkObjectParams,
+  type ObjectHead,
+} from './object-headers';
+import { errorText, isNoSuchBucket } from './s3';
+import { consumeRest, errorOf, readText, type S3Http } from './s3-http';
 import type { Slots } from './slots';
 import { verifiedBody } from './verified-body';
 
@@ -55,24 +59,24 @@ export interface CopierOptions {
 // about two parts and the sidecar stays small.
 export const DEFAULT_COPIER_OPTIONS: CopierOptions = { partSizeBytes: 5 * 1024 * 1024, queueSize: 1 };
 
-/** The object headers a copy carries over (GetObject and HeadObject answer the same ones). */
-type ObjectHeaders = Pick<
-  HeadObjectCommandOutput,
-  | 'ContentType'
-  | 'ContentEncoding'
-  | 'CacheControl'
-  | 'ContentDisposition'
-  | 'ContentLanguage'
-  | 'Expires'
-  | 'Metadata'
-  | 'ContentLength'
-  | 'ETag'
-  | 'LastModified'
-  | 'VersionId'
-  | 'TagCount'
->;
+/**
+ * One endpoint as the copier reaches it: signed requests over undici for the copy itself (HEAD, GET,
+ * PutObject, DeleteObject, GetObjectTagging), the AWS SDK for what is rare (multipart uploads over 5 GiB,
+ * creating a missing mirror bucket with main's versioning).
+ */
+export interface CopyEndpoint {
+  http: S3Http;
+  sdk: S3Client;
+}
+
+export interface CopyClients {
+  main: CopyEndpoint;
+  mirror: CopyEndpoint;
+}
 
 class MissingMirrorBucket extends Error {}
+
+const ok = (status: number): boolean => status >= 200 && status < 300;
 
 /**
  * Makes the mirror's copy of `key` equal to what main holds now (level-triggered): main has it → stream its
@@ -87,22 +91,21 @@ class MissingMirrorBucket extends Error {}
  * once: a mirror still answering NoSuchBucket after that fails the copy (the caller retries it later).
  */
 export async function mirrorKey(
-  main: S3Client,
-  mirror: S3Client,
+  clients: CopyClients,
   bucket: string,
   key: string,
   opts: CopierOptions = DEFAULT_COPIER_OPTIONS,
   spooled?: SpooledBody,
 ): Promise<MirrorResult> {
   try {
-    return await mirrorKeyOnce(main, mirror, bucket, key, opts, spooled);
+    return await mirrorKeyOnce(clients, bucket, key, opts, spooled);
   } catch (err) {
     if (!(err instanceof MissingMirrorBucket)) throw err;
   }
   // The body may be partly consumed: create the bucket and start over from a fresh read.
-  await ensureMirrorBucket(main, mirror, bucket);
+  await ensureMirrorBucket(clients.main.sdk, clients.mirror.sdk, bucket);
   try {
-    return await mirrorKeyOnce(main, mirror, bucket, key, opts, spooled);
+    return await mirrorKeyOnce(clients, bucket, key, opts, spooled);
   } catch (err) {
     if (!(err instanceof MissingMirrorBucket)) throw err;
     // Without this bound, a mirror that keeps answering so (an eventually consistent one, a misrouted
@@ -114,80 +117,82 @@ export async function mirrorKey(
 
 /** One attempt of mirrorKey; MissingMirrorBucket when the mirror has no such bucket. */
 async function mirrorKeyOnce(
-  main: S3Client,
-  mirror: S3Client,
+  clients: CopyClients,
   bucket: string,
   key: string,
   opts: CopierOptions,
   spooled: SpooledBody | undefined,
 ): Promise<MirrorResult> {
-  if (!spooled) return copyFromMain(main, mirror, bucket, key, opts);
-  const head = await headOnMain(main, bucket, key);
+  if (!spooled) return copyFromMain(clients, bucket, key, opts);
+  const head = await headOnMain(clients.main.http, bucket, key, opts.signal);
   if (!head) {
-    await deleteOnMirror(mirror, bucket, key);
+    await deleteOnMirror(clients.mirror.http, bucket, key, opts.signal);
     return { exists: false, spool: 'changed' };
   }
-  if (!sameEtag(head.ETag, spooled.etag) || head.ContentLength !== spooled.size) {
-    return { ...(await copyFromMain(main, mirror, bucket, key, opts)), spool: 'changed' };
+  if (!sameEtag(head.etag, spooled.etag) || head.size !== spooled.size) {
+    return { ...(await copyFromMain(clients, bucket, key, opts)), spool: 'changed' };
   }
   const body = verifiedBody(spooled.open(), spooled.md5, spooled.size);
   try {
-    const mirrorEtag = await upload(main, mirror, bucket, key, head, body.stream, opts);
+    const mirrorEtag = await upload(clients, bucket, key, head, body.stream, opts, spooled.md5);
     return { ...resultOf(head, mirrorEtag, 'spool'), spool: 'used' };
   } catch (err) {
     if (err instanceof MissingMirrorBucket || !body.failure()) throw err;
     // The local copy is damaged or unreadable: main has the bytes.
-    return { ...(await copyFromMain(main, mirror, bucket, key, opts)), spool: 'corrupt' };
+    return { ...(await copyFromMain(clients, bucket, key, opts)), spool: 'corrupt' };
   } finally {
     body.stream.destroy();
   }
 }
 
-async function headOnMain(main: S3Client, bucket: string, key: string): Promise<ObjectHeaders | undefined> {
-  try {
-    return await main.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-  } catch (err) {
-    if (!isNotFound(err) && !isNoSuchBucket(err)) throw err;
+/** Main's headers of the key; undefined when main answers 404 (no such key, or no such bucket). */
+async function headOnMain(
+  main: S3Http,
+  bucket: string,
+  key: string,
+  signal: AbortSignal | undefined,
+): Promise<ObjectHead | undefined> {
+  const res = await main.send({ method: 'HEAD', bucket, key, signal });
+  if (res.statusCode === 404) {
+    consumeRest(res.body);
     return undefined;
   }
+  if (!ok(res.statusCode)) throw await errorOf(res);
+  consumeRest(res.body);
+  return objectHeadOf(res.headers);
 }
 
 async function copyFromMain(
-  main: S3Client,
-  mirror: S3Client,
+  clients: CopyClients,
   bucket: string,
   key: string,
   opts: CopierOptions,
 ): Promise<MirrorResult> {
-  let obj: GetObjectCommandOutput;
-  try {
-    obj = await main.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: opts.signal });
-  } catch (err) {
-    if (!isNotFound(err) && !isNoSuchBucket(err)) throw err;
-    await deleteOnMirror(mirror, bucket, key);
+  const res = await clients.main.http.send({ method: 'GET', bucket, key, signal: opts.signal });
+  if (res.statusCode === 404) {
+    consumeRest(res.body);
+    await deleteOnMirror(clients.mirror.http, bucket, key, opts.signal);
     return { exists: false };
   }
-  const body = obj.Body as Readable | undefined;
+  if (!ok(res.statusCode)) throw await errorOf(res);
+  const head = objectHeadOf(res.headers);
   try {
-    return resultOf(obj, await upload(main, mirror, bucket, key, obj, body, opts), 'main');
+    return resultOf(head, await upload(clients, bucket, key, head, res.body, opts), 'main');
   } finally {
-    body?.destroy();
+    // Unread (an empty object, a failed upload): the GET is cut off; read to its end: nothing happens.
+    discard(res.body);
   }
 }
 
-function resultOf(
-  obj: ObjectHeaders,
-  mirrorEtag: string | undefined,
-  source: 'spool' | 'main',
-): MirrorResult {
+function resultOf(head: ObjectHead, mirrorEtag: string | undefined, source: 'spool' | 'main'): MirrorResult {
   return {
     exists: true,
-    size: obj.ContentLength ?? 0,
-    etag: obj.ETag,
+    size: head.size ?? 0,
+    etag: head.etag,
     mirrorEtag,
-    contentType: obj.ContentType,
-    lastModified: obj.LastModified,
-    versionId: obj.VersionId,
+    contentType: head.contentType,
+    lastModified: head.lastModified,
+    versionId: head.versionId,
     source,
   };
 }
@@ -195,25 +200,31 @@ function resultOf(
 /** S3's limit for one PutObject; larger objects must go up in parts. */
 export const SINGLE_PUT_MAX_BYTES = 5 * 1024 ** 3;
 
+/** The tag set a GetObjectTagging answer may hold (10 tags of at most 128 + 256 characters, escaped). */
+const TAGGING_MAX_BYTES = 256 * 1024;
+
 /**
  * Main's tag set of the key. GetObject and HeadObject report how many tags an object has
  * (x-amz-tagging-count, sent by AWS S3 and Ceph RGW only when there are some): without tags, no request.
  * A backend without tagging (NotImplemented) has none; any other error fails the copy.
  */
 async function tagsOf(
-  main: S3Client,
+  main: S3Http,
   bucket: string,
   key: string,
-  tagCount: number | undefined,
-): Promise<{ Key: string; Value: string }[]> {
+  tagCount: number,
+  signal: AbortSignal | undefined,
+): Promise<Tag[]> {
   if (!tagCount) return [];
-  try {
-    const tagging = await main.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));
-    return (tagging.TagSet ?? []).map((t) => ({ Key: t.Key ?? '', Value: t.Value ?? '' }));
-  } catch (err) {
-    if ((err as { name?: string }).name === 'NotImplemented') return [];
-    throw err;
+  const res = await main.send({ method: 'GET', bucket, key, query: [['tagging', null]], signal });
+  if (ok(res.statusCode)) {
+    const { text, complete } = await readText(res.body, TAGGING_MAX_BYTES);
+    if (!complete) throw new Error(`the tag set of ${key} is larger than ${TAGGING_MAX_BYTES} bytes`);
+    return parseTagSet(text);
   }
+  const err = await errorOf(res);
+  if (err.code === 'NotImplemented') return [];
+  throw err;
 }
 
 /**
@@ -223,67 +234,79 @@ async function tagsOf(
  * lib-storage's multipart Upload, which holds about partSize × (queueSize + 1).
  */
 async function upload(
-  main: S3Client,
-  mirror: S3Client,
+  clients: CopyClients,
   bucket: string,
   key: string,
-  obj: ObjectHeaders,
+  head: ObjectHead,
   body: Readable | undefined,
   opts: CopierOptions,
+  md5?: string,
 ): Promise<string | undefined> {
   opts.signal?.throwIfAborted();
-  const tags = await tagsOf(main, bucket, key, obj.TagCount);
-  const params = {
-    Bucket: bucket,
-    Key: key,
-    ContentType: obj.ContentType,
-    ContentEncoding: obj.ContentEncoding,
-    CacheControl: obj.CacheControl,
-    ContentDisposition: obj.ContentDisposition,
-    ContentLanguage: obj.ContentLanguage,
-    Expires: obj.Expires,
-    Metadata: obj.Metadata,
-  };
+  const tags = await tagsOf(clients.main.http, bucket, key, head.tagCount, opts.signal);
   try {
-    const size = obj.ContentLength;
+    const size = head.size;
     if (size !== undefined && size <= SINGLE_PUT_MAX_BYTES) {
-      return await putInOne(mirror, { ...params, Tagging: tagQuery(tags) }, body, size, opts);
+      const headers = putObjectHeaders(head, tags, md5);
+      return await putInOne(clients.mirror.http, bucket, key, headers, body, size, opts);
     }
-    const parted = (): Promise<string | undefined> => putInParts(mirror, params, tags, body, opts);
+    const params = { Bucket: bucket, Key: key, ...sdkObjectParams(head) };
+    const parted = (): Promise<string | undefined> =>
+      putInParts(clients.mirror.sdk, params, tags, body, opts);
     return await (opts.partedCopies ? opts.partedCopies.run(parted) : parted());
   } catch (err) {
-    if (isNoSuchBucket(err)) throw new MissingMirrorBucket(errorText(err));
+    if (isNoSuchBucket(err) || (await mirrorBucketMissing(clients.mirror.http, bucket, opts.signal))) {
+      throw new MissingMirrorBucket(errorText(err));
+    }
     throw err;
   }
 }
 
-function tagQuery(tags: { Key: string; Value: string }[]): string | undefined {
-  if (tags.length === 0) return undefined;
-  return tags.map((t) => `${encodeURIComponent(t.Key)}=${encodeURIComponent(t.Value)}`).join('&');
+/**
+ * Whether a failed upload met a missing mirror bucket after all. A mirror without the bucket answers a
+ * PutObject at once, while the body is still being sent, and may close the connection then: the error
+ * document (or the whole answer) can be lost on the way, leaving a bare 404 or a reset connection. (The
+ * SDK avoided that race with Expect: 100-continue, which undici does not send.) One HeadBucket, on failure
+ * only, tells.
+ */
+async function mirrorBucketMissing(
+  mirror: S3Http,
+  bucket: string,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
+  if (signal?.aborted) return false;
+  try {
+    const res = await mirror.send({ method: 'HEAD', bucket, signal });
+    consumeRest(res.body);
+    return res.statusCode === 404;
+  } catch {
+    return false; // the mirror is unreachable: the upload's own error says so
+  }
 }
 
-type UploadParams = Omit<PutObjectCommandInput, 'Body' | 'ContentLength'>;
-
+/** One PutObject streamed to the mirror. */
 async function putInOne(
-  mirror: S3Client,
-  params: UploadParams,
+  mirror: S3Http,
+  bucket: string,
+  key: string,
+  headers: Record<string, string>,
   body: Readable | undefined,
   size: number,
   opts: CopierOptions,
 ): Promise<string | undefined> {
-  // The SDK pipes the body without watching its errors: a source that fails (main drops the connection, a
-  // spooled file does not check) must abort the request, so the mirror never stores a short object.
-  const abort = new AbortController();
-  const counted = body && size > 0 ? countedBody(body, opts.onBytes, (err) => abort.abort(err)) : undefined;
-  const signal = opts.signal ? AbortSignal.any([abort.signal, opts.signal]) : abort.signal;
+  const counted = body && size > 0 ? countedBody(body, opts.onBytes) : undefined;
   try {
-    const put = await mirror.send(
-      new PutObjectCommand({ ...params, Body: counted ?? Buffer.alloc(0), ContentLength: size }),
-      { abortSignal: signal },
-    );
-    return put.ETag;
-  } catch (err) {
-    throw abort.signal.aborted ? (abort.signal.reason as Error) : err;
+    const res = await mirror.send({
+      method: 'PUT',
+      bucket,
+      key,
+      headers: { ...headers, 'content-length': String(size) },
+      ...(counted ? { body: counted } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    if (!ok(res.statusCode)) throw await errorOf(res);
+    consumeRest(res.body);
+    return headerValue(res.headers, 'etag');
   } finally {
     counted?.destroy();
   }
@@ -291,12 +314,14 @@ async function putInOne(
 
 const PROGRESS_STEP_BYTES = 1024 * 1024;
 
-/** `body` passed through, reporting bytes as they go (so the copy's progress shows on /metrics). */
-function countedBody(
-  body: Readable,
-  onBytes: ((n: number) => void) | undefined,
-  onError: (err: Error) => void,
-): Readable {
+/**
+ * `body` passed through, reporting bytes as they go (so the copy's progress shows on /metrics). A source
+ * that fails (main drops the connection, a spooled file does not check) fails this stream with its error,
+ * and undici then cuts the request before its last byte and rejects with that error: the mirror never
+ * stores a short object. By hand rather than stream.pipeline(), whose AbortController and the error it
+ * creates at every finish cost about 25 µs per copy.
+ */
+function countedBody(body: Readable, onBytes: ((n: number) => void) | undefined): Readable {
   let unreported = 0;
   const report = (): void => {
     if (unreported > 0) onBytes?.(unreported);
@@ -313,16 +338,17 @@ function countedBody(
       done();
     },
   });
-  pipeline(body, counter, (err) => {
-    if (err) onError(err);
-  });
+  body.on('error', (err) => counter.destroy(err));
+  // The upload over (done, refused, aborted): the source goes too (it has ended unless the upload failed).
+  counter.once('close', () => body.destroy());
+  body.pipe(counter);
   return counter;
 }
 
 async function putInParts(
   mirror: S3Client,
-  params: UploadParams,
-  tags: { Key: string; Value: string }[],
+  params: Omit<PutObjectCommandInput, 'Body' | 'ContentLength'>,
+  tags: Tag[],
   body: Readable | undefined,
   opts: CopierOptions,
 ): Promise<string | undefined> {
@@ -356,13 +382,16 @@ async function putInParts(
   return head.ETag;
 }
 
-export async function deleteOnMirror(mirror: S3Client, bucket: string, key: string): Promise<void> {
-  try {
-    await mirror.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-  } catch (err) {
-    if (isNoSuchBucket(err) || isNotFound(err)) return;
-    throw err;
-  }
+/** Deletes the key on the mirror; a 404 (no such key, or no such bucket) is the same outcome. */
+async function deleteOnMirror(
+  mirror: S3Http,
+  bucket: string,
+  key: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const res = await mirror.send({ method: 'DELETE', bucket, key, signal });
+  if (!ok(res.statusCode) && res.statusCode !== 404) throw await errorOf(res);
+  consumeRest(res.body);
 }
 
 /** Creates the mirror bucket and copies main's versioning status onto it. Race-safe. */

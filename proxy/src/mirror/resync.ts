@@ -2,9 +2,16 @@ import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk
 
 import type { ComparedRow, InventoryRepository } from '../inventory/repository';
 import type { Logger } from '../log';
-import { DEFAULT_COPIER_OPTIONS, mirrorKey, type CopierOptions, type MirrorResult } from './copier';
+import {
+  DEFAULT_COPIER_OPTIONS,
+  mirrorKey,
+  type CopierOptions,
+  type CopyClients,
+  type MirrorResult,
+} from './copier';
 import { sameEtag } from '../s3/etag';
 import { errorText, isNoSuchBucket } from './s3';
+import { signedS3Http, type ClosableS3Http, type S3Http } from './s3-http';
 
 export type ResyncActionKind = 'copy' | 'delete-on-mirror' | 'fix-row' | 'mark-deleted';
 
@@ -106,6 +113,24 @@ export interface ResyncContext {
   inventory: Pick<InventoryRepository, 'allRows' | 'recordWrite' | 'complete'>;
   logger: Logger;
   copier?: CopierOptions;
+  /** The copies' signed requests to main and the mirror; by default made from the SDK clients' settings. */
+  http?: { main: S3Http; mirror: S3Http };
+}
+
+/** Signed requests to the endpoint `client` was made for, with its region and credentials. */
+async function httpOf(client: S3Client, logger: Logger): Promise<ClosableS3Http> {
+  const endpoint = await client.config.endpoint?.();
+  if (!endpoint) throw new Error('resync: the S3 clients need an explicit endpoint');
+  const credentials = await client.config.credentials();
+  return signedS3Http(
+    {
+      url: new URL(`${endpoint.protocol}//${endpoint.hostname}${endpoint.port ? `:${endpoint.port}` : ''}`),
+      region: await client.config.region(),
+      accessKeyId: credentials.accessKeyId,
+      secretAccessKey: credentials.secretAccessKey,
+    },
+    { logger },
+  );
 }
 
 /**
@@ -133,50 +158,56 @@ export async function resyncBucket(
   };
   if (opts.dryRun) return report;
 
-  for (const action of report.actions) {
-    try {
-      const onMain = mainList.get(action.key);
-      // Bumps the generation like a write: a copy racing a newer write then loses the compare-and-set.
-      const row = await ctx.inventory.recordWrite(bucket, {
-        bucket,
-        key: action.key,
-        kind: onMain ? 'put' : 'delete',
-        operation: `Resync:${action.action}`,
-        ...(onMain ? { size: onMain.size, etag: onMain.etag } : {}),
-        acknowledgedAt: new Date(),
-      });
-      let result: MirrorResult;
-      if (action.action === 'fix-row') {
-        const head = await ctx.main.send(new HeadObjectCommand({ Bucket: bucket, Key: action.key }));
-        result = {
-          exists: true,
-          size: head.ContentLength ?? 0,
-          etag: head.ETag,
-          mirrorEtag: mirrorList.get(action.key)?.etag,
-          contentType: head.ContentType,
-          lastModified: head.LastModified,
-          versionId: head.VersionId,
-        };
-      } else {
-        result = await mirrorKey(
-          ctx.main,
-          ctx.mirror,
+  const own = ctx.http
+    ? undefined
+    : { main: await httpOf(ctx.main, ctx.logger), mirror: await httpOf(ctx.mirror, ctx.logger) };
+  const http = ctx.http ?? own!;
+  const clients: CopyClients = {
+    main: { sdk: ctx.main, http: http.main },
+    mirror: { sdk: ctx.mirror, http: http.mirror },
+  };
+  try {
+    for (const action of report.actions) {
+      try {
+        const onMain = mainList.get(action.key);
+        // Bumps the generation like a write: a copy racing a newer write then loses the compare-and-set.
+        const row = await ctx.inventory.recordWrite(bucket, {
           bucket,
-          action.key,
-          ctx.copier ?? DEFAULT_COPIER_OPTIONS,
-        );
+          key: action.key,
+          kind: onMain ? 'put' : 'delete',
+          operation: `Resync:${action.action}`,
+          ...(onMain ? { size: onMain.size, etag: onMain.etag } : {}),
+          acknowledgedAt: new Date(),
+        });
+        let result: MirrorResult;
+        if (action.action === 'fix-row') {
+          const head = await ctx.main.send(new HeadObjectCommand({ Bucket: bucket, Key: action.key }));
+          result = {
+            exists: true,
+            size: head.ContentLength ?? 0,
+            etag: head.ETag,
+            mirrorEtag: mirrorList.get(action.key)?.etag,
+            contentType: head.ContentType,
+            lastModified: head.LastModified,
+            versionId: head.VersionId,
+          };
+        } else {
+          result = await mirrorKey(clients, bucket, action.key, ctx.copier ?? DEFAULT_COPIER_OPTIONS);
+        }
+        await ctx.inventory.complete(bucket, row.id, row.generation, result);
+        action.done = true;
+      } catch (err) {
+        action.error = errorText(err);
+        ctx.logger.warn('resync action failed', {
+          bucket,
+          key: action.key,
+          action: action.action,
+          error: action.error,
+        });
       }
-      await ctx.inventory.complete(bucket, row.id, row.generation, result);
-      action.done = true;
-    } catch (err) {
-      action.error = errorText(err);
-      ctx.logger.warn('resync action failed', {
-        bucket,
-        key: action.key,
-        action: action.action,
-        error: action.error,
-      });
     }
+  } finally {
+    await Promise.allSettled([own?.main.destroy(), own?.mirror.destroy()]);
   }
   return report;
 }

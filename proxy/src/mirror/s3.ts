@@ -44,11 +44,6 @@ function sdkLogger(logger: Logger) {
   };
 }
 
-export function isNotFound(err: unknown): boolean {
-  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
-  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
-}
-
 export function isNoSuchBucket(err: unknown): boolean {
   const e = err as { name?: string; Code?: string };
   return e?.name === 'NoSuchBucket' || e?.Code === 'NoSuchBucket';

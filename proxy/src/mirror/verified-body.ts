@@ -1,7 +1,10 @@
 /**
  * A spooled body on its way to the mirror, checked against the MD5 its ETag names: a file damaged on local
- * disk must never become the mirror's copy. The check runs before the stream ends, so a mismatch fails the
- * upload before its last part (lib-storage never completes it) and the copier reads main instead.
+ * disk must never become the mirror's copy. The stream holds back its last byte until the whole body
+ * checked, so a mismatch, a short file or a read error fails the upload before its end (a PutObject is cut
+ * before its last byte; lib-storage never completes a multipart one) and the copier reads main instead.
+ * It ends right after that byte, without waiting for the file's end: an upload whose answer came before
+ * its body's end costs its connection (undici closes it).
  */
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
@@ -16,18 +19,29 @@ export function verifiedBody(source: Readable, expectedMd5: string | undefined, 
   let failed: Error | undefined;
   let seen = 0;
   const hash = expectedMd5 ? createHash('md5') : undefined;
+  const mismatch = (): Error | undefined => {
+    const digest = hash?.digest('hex');
+    if (digest === undefined || digest === expectedMd5) return undefined;
+    return new Error(`spool file MD5 ${digest} does not match the ETag's ${expectedMd5}`);
+  };
   const check = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       seen += chunk.length;
+      if (seen > size) {
+        failed = new Error(`spool file has more than the ${size} bytes expected`);
+        return cb(failed);
+      }
       hash?.update(chunk);
+      if (seen < size) return cb(null, chunk);
+      failed = mismatch();
+      if (failed) return cb(failed);
       cb(null, chunk);
+      this.push(null);
     },
     flush(cb) {
-      const digest = hash?.digest('hex');
-      if (seen !== size) failed = new Error(`spool file has ${seen} bytes, expected ${size}`);
-      else if (digest !== undefined && digest !== expectedMd5) {
-        failed = new Error(`spool file MD5 ${digest} does not match the ETag's ${expectedMd5}`);
-      }
+      if (seen < size) failed = new Error(`spool file has ${seen} bytes, expected ${size}`);
+      // An empty body has no last chunk to check at.
+      else if (size === 0) failed = mismatch();
       cb(failed);
     },
   });

@@ -1,3 +1,5 @@
+import { parseErrorDocument } from './response-body';
+
 /** An error the proxy itself answers with, in S3's XML error format. */
 export class S3Error extends Error {
   constructor(
@@ -68,4 +70,43 @@ export function renderS3ErrorXml(error: S3Error, resource: string, requestId: st
     `<Error><Code>${escapeXml(error.code)}</Code><Message>${escapeXml(error.message)}</Message>` +
     `<Resource>${escapeXml(resource)}</Resource><RequestId>${escapeXml(requestId)}</RequestId></Error>`
   );
+}
+
+/**
+ * An error answer of main or the mirror to one of the proxy's own requests (mirror copies). Named by its S3
+ * code, as the AWS SDK names its errors, so logs, `last_error` and the parked-rows metric read the same.
+ */
+export class S3ResponseError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = code;
+  }
+}
+
+/** Codes for answers without an error document (HEAD never has a body). */
+const CODE_OF_STATUS: Record<number, string> = {
+  301: 'PermanentRedirect',
+  307: 'TemporaryRedirect',
+  400: 'BadRequest',
+  403: 'Forbidden',
+  404: 'NotFound',
+  405: 'MethodNotAllowed',
+  409: 'Conflict',
+  412: 'PreconditionFailed',
+  500: 'InternalError',
+  501: 'NotImplemented',
+  503: 'ServiceUnavailable',
+};
+
+/** The error an S3 answer with `statusCode` and (the start of) `body` means. */
+export function s3ResponseError(statusCode: number, body: string): S3ResponseError {
+  const doc = parseErrorDocument(body);
+  const code = doc.code || CODE_OF_STATUS[statusCode] || `Http${statusCode}`;
+  const message =
+    doc.message || `S3 answered HTTP ${statusCode}${doc.code ? '' : ' without an error document'}`;
+  return new S3ResponseError(statusCode, code, message.slice(0, 1000));
 }

@@ -26,15 +26,57 @@ export interface DeletedEntry {
   versionId?: string;
 }
 
+/** The raw content of every `<name>` element in `xml` (S3's documents nest none in itself). */
+function elements(xml: string, name: string): string[] {
+  return [...xml.matchAll(new RegExp(`<${name}>([\\s\\S]*?)</${name}>`, 'g'))].map((m) => m[1]!);
+}
+
+/** The raw content of the first `<name>` element in `xml`. */
+function element(xml: string, name: string): string | undefined {
+  return new RegExp(`<${name}>([\\s\\S]*?)</${name}>`).exec(xml)?.[1];
+}
+
 /** Keys that a DeleteObjects response reports as deleted. */
 export function parseDeletedKeys(body: string): DeletedEntry[] {
   const entries: DeletedEntry[] = [];
-  for (const match of body.matchAll(/<Deleted>([\s\S]*?)<\/Deleted>/g)) {
-    const inner = match[1]!;
-    const key = /<Key>([\s\S]*?)<\/Key>/.exec(inner)?.[1];
+  for (const inner of elements(body, 'Deleted')) {
+    const key = element(inner, 'Key');
     if (key === undefined) continue;
-    const versionId = /<VersionId>([\s\S]*?)<\/VersionId>/.exec(inner)?.[1];
+    const versionId = element(inner, 'VersionId');
     entries.push({ key: unescapeXml(key), ...(versionId ? { versionId: unescapeXml(versionId) } : {}) });
   }
   return entries;
+}
+
+/** What an S3 error document says: `<Error><Code>…</Code><Message>…</Message>…</Error>`. */
+export interface ErrorDocument {
+  code?: string;
+  message?: string;
+}
+
+/** The code and message of an error document; empty when the body is none (a HEAD, a proxy's HTML page). */
+export function parseErrorDocument(body: string): ErrorDocument {
+  if (!isErrorDocument(body)) return {};
+  const code = element(body, 'Code');
+  const message = element(body, 'Message');
+  return {
+    ...(code !== undefined ? { code: unescapeXml(code).trim() } : {}),
+    ...(message !== undefined ? { message: unescapeXml(message) } : {}),
+  };
+}
+
+export interface Tag {
+  Key: string;
+  Value: string;
+}
+
+/** The tag set of a GetObjectTagging answer (`<Tagging><TagSet><Tag><Key>…</Key><Value>…</Value></Tag>…`). */
+export function parseTagSet(body: string): Tag[] {
+  const tags: Tag[] = [];
+  for (const inner of elements(body, 'Tag')) {
+    const key = element(inner, 'Key');
+    if (key === undefined) continue;
+    tags.push({ Key: unescapeXml(key), Value: unescapeXml(element(inner, 'Value') ?? '') });
+  }
+  return tags;
 }

@@ -3,14 +3,12 @@ import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { HttpRequest } from '@smithy/protocol-http';
 
 import type { S3Endpoint } from '../config';
-import { RequestSigner } from './signer';
+import { EMPTY_PAYLOAD_SHA256, RequestSigner } from './signer';
 
 /** The request signer an SDK S3Client takes as its `signer`. */
 export type SdkRequestSigner = Extract<NonNullable<S3ClientConfig['signer']>, { sign: unknown }>;
 type SdkRequest = Parameters<SdkRequestSigner['sign']>[0];
 type SdkSigningDate = NonNullable<Parameters<SdkRequestSigner['sign']>[1]>['signingDate'];
-
-const EMPTY_SHA256 = createHash('sha256').digest('hex');
 
 /** Headers of an earlier signature: a retry signs the same request again. */
 const SIGNATURE_HEADERS: ReadonlySet<string> = new Set([
@@ -48,7 +46,7 @@ export function latin1SdkSigner(endpoint: S3Endpoint): SdkRequestSigner {
 }
 
 function payloadHash(body: unknown): string {
-  if (body === undefined || body === null) return EMPTY_SHA256;
+  if (body === undefined || body === null) return EMPTY_PAYLOAD_SHA256;
   const hash = createHash('sha256');
   if (typeof body === 'string') hash.update(body, 'utf8');
   else if (ArrayBuffer.isView(body))

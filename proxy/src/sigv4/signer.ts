@@ -38,6 +38,9 @@ export const UNSIGNED_HEADERS: ReadonlySet<string> = new Set([
 
 const ALGORITHM = 'AWS4-HMAC-SHA256';
 
+/** x-amz-content-sha256 of a request without a body. */
+export const EMPTY_PAYLOAD_SHA256 = createHash('sha256').digest('hex');
+
 /** SigV4 "trimall": trim, and fold runs of spaces and tabs. Only those: other bytes may be part of UTF-8. */
 function canonicalValue(value: string): string {
   return value.replace(/^[ \t]+|[ \t]+$/g, '').replace(/[ \t]+/g, ' ');

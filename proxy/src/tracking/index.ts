@@ -33,6 +33,7 @@ import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
 import { DEFAULT_COPIER_OPTIONS, type CopierOptions } from '../mirror/copier';
 import { askBucket, errorText, s3ClientFor } from '../mirror/s3';
+import { signedS3Http, type ClosableS3Http } from '../mirror/s3-http';
 import { createSlots } from '../mirror/slots';
 import { AntiEntropyScanner } from '../scan/anti-entropy';
 import { ScanSchedule } from '../scan/scan-schedule';
@@ -159,6 +160,9 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   let pools: InventoryPools | undefined;
   let main: S3Client | undefined;
   let mirror: S3Client | undefined;
+  // The copies' own requests (HEAD, GET, PUT, DELETE), without the SDK.
+  let mainHttp: ClosableS3Http | undefined;
+  let mirrorHttp: ClosableS3Http | undefined;
   let storage: StateStorage | undefined;
   let copyKey: CopyKey | undefined;
   let scanner: AntiEntropyScanner | undefined;
@@ -400,7 +404,14 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       pools.startListening();
       main = s3ClientFor(config.main, logger);
       mirror = s3ClientFor(config.mirror, logger);
-      copyKey = createKeyCopier({ main, mirror, spool: storage?.spool, options: copierOptions, metrics });
+      mainHttp = signedS3Http(config.main, { logger });
+      mirrorHttp = signedS3Http(config.mirror, { logger });
+      copyKey = createKeyCopier({
+        clients: { main: { sdk: main, http: mainHttp }, mirror: { sdk: mirror, http: mirrorHttp } },
+        spool: storage?.spool,
+        options: copierOptions,
+        metrics,
+      });
       pgHealthy = await pools.ping();
       if (!pgHealthy) logger.warn('postgres unreachable at start; retrying in the background');
       const current = pools;
@@ -500,6 +511,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       await pools?.close();
       main?.destroy();
       mirror?.destroy();
+      await Promise.allSettled([mainHttp?.destroy(), mirrorHttp?.destroy()]);
     },
 
     status(): TrackerStatus {

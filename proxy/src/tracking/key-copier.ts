@@ -2,27 +2,24 @@
  * One mirror copy of a key: main's current state onto the mirror, the bytes from the upload spool when it
  * holds them (no second read from main), else from main.
  */
-import type { S3Client } from '@aws-sdk/client-s3';
-
 import type { ProxyMetrics } from '../metrics';
-import { mirrorKey, type CopierOptions, type MirrorResult } from '../mirror/copier';
+import { mirrorKey, type CopierOptions, type CopyClients, type MirrorResult } from '../mirror/copier';
 import type { UploadSpool } from '../spool';
 
 export type CopyKey = (bucket: string, key: string) => Promise<MirrorResult>;
 
 export function createKeyCopier(deps: {
-  main: S3Client;
-  mirror: S3Client;
+  clients: CopyClients;
   spool: UploadSpool | undefined;
   options: () => CopierOptions;
   metrics: ProxyMetrics;
 }): CopyKey {
-  const { main, mirror, spool, metrics } = deps;
+  const { clients, spool, metrics } = deps;
   return async (bucket, key) => {
     const lease = await spool?.take(bucket, key).catch(() => undefined);
     let result: MirrorResult;
     try {
-      result = await mirrorKey(main, mirror, bucket, key, deps.options(), lease?.body);
+      result = await mirrorKey(clients, bucket, key, deps.options(), lease?.body);
     } catch (err) {
       await lease?.settle('retry'); // a failed copy (mirror down) may still use the file next time
       throw err;

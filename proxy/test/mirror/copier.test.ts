@@ -1,89 +1,393 @@
-import type { S3Client } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 
-import { mirrorKey } from '../../src/mirror/copier';
+import { mirrorKey, type CopierOptions, type CopyClients } from '../../src/mirror/copier';
 import type { SpooledBody } from '../../src/spool';
+import { FakeS3, fakeSdk, md5Hex } from './fake-s3';
 
 const noSuchBucket = (): Error =>
   Object.assign(new Error('The specified bucket does not exist'), { name: 'NoSuchBucket' });
 
-/** An S3Client stand-in answering by command name; records every command sent. */
-function fakeClient(answers: Record<string, (input: Record<string, unknown>) => unknown>) {
-  const sent: string[] = [];
-  const client = {
-    send: async (cmd: { input: Record<string, unknown> }) => {
-      const name = cmd.constructor.name;
-      sent.push(name);
-      const answer = answers[name];
-      if (!answer) throw new Error(`unexpected ${name}`);
-      return answer(cmd.input);
-    },
+/** UTF-8 bytes as Node and undici carry header values: one char per byte. */
+const wire = (text: string): string => Buffer.from(text, 'utf8').toString('latin1');
+
+const OBJECT_HEADERS = {
+  'content-type': 'text/plain; charset=utf-8',
+  'content-encoding': 'identity',
+  'cache-control': 'max-age=60',
+  'content-disposition': wire('attachment; filename="naïve Åsa à.txt"'),
+  'content-language': 'fr',
+  expires: 'Thu, 01 Jan 2037 00:00:00 GMT',
+  'x-amz-meta-note': wire('crème brûlée, Å à'),
+  'x-amz-meta-empty': '',
+};
+
+function world(opts: { mirrorBucket?: boolean } = {}) {
+  const main = new FakeS3('b');
+  const mirror = new FakeS3(...(opts.mirrorBucket === false ? [] : ['b']));
+  const mainSdk = fakeSdk({ GetBucketVersioningCommand: () => ({}) });
+  const mirrorSdk = fakeSdk({
+    CreateBucketCommand: (input) => void mirror.buckets.add(input.Bucket as string),
+  });
+  const clients: CopyClients = {
+    main: { http: main, sdk: mainSdk.client },
+    mirror: { http: mirror, sdk: mirrorSdk.client },
   };
-  return { client: client as unknown as S3Client, sent };
+  return { main, mirror, mainSdk, mirrorSdk, clients };
 }
 
-/** Main holding one small object. */
-const main = () =>
-  fakeClient({
-    GetObjectCommand: () => ({ Body: Readable.from([Buffer.from('hello')]), ContentLength: 5, ETag: '"e"' }),
-    GetBucketVersioningCommand: () => ({}),
+function spooledOf(body: string | Buffer, bytes: Buffer | string = body): SpooledBody {
+  const md5 = md5Hex(body);
+  return {
+    etag: `"${md5}"`,
+    md5,
+    size: Buffer.byteLength(body),
+    open: () => Readable.from([Buffer.from(bytes)]),
+  };
+}
+
+const options = (extra: Partial<CopierOptions> = {}): CopierOptions => ({
+  partSizeBytes: 5 * 1024 * 1024,
+  queueSize: 1,
+  ...extra,
+});
+
+describe('a spooled PutObject (the hot path)', () => {
+  test('is a HEAD on main and one PUT to the mirror, with main headers, metadata bytes and Content-MD5', async () => {
+    const w = world();
+    w.main.put('b', 'k', 'hello', OBJECT_HEADERS);
+    const result = await mirrorKey(w.clients, 'b', 'k', options(), spooledOf('hello'));
+
+    expect(w.main.requests.map((r) => r.method)).toEqual(['HEAD']);
+    expect(w.mirror.requests.map((r) => r.method)).toEqual(['PUT']);
+    expect(w.mirror.object('b', 'k')).toEqual({ body: Buffer.from('hello'), headers: OBJECT_HEADERS });
+    expect(w.mirror.requests[0]!.headers).toMatchObject({
+      'content-length': '5',
+      'content-md5': Buffer.from(md5Hex('hello'), 'hex').toString('base64'),
+    });
+    expect(result).toEqual({
+      exists: true,
+      size: 5,
+      etag: `"${md5Hex('hello')}"`,
+      mirrorEtag: `"${md5Hex('hello')}"`,
+      contentType: 'text/plain; charset=utf-8',
+      lastModified: new Date('2026-12-02T10:00:00Z'),
+      versionId: 'v1',
+      source: 'spool',
+      spool: 'used',
+    });
+    expect(w.mainSdk.sent).toEqual([]);
+    expect(w.mirrorSdk.sent).toEqual([]);
   });
 
-const count = (sent: string[], name: string): number => sent.filter((n) => n === name).length;
+  test('carries the tag set: GetObjectTagging on main only when HEAD reports tags', async () => {
+    const w = world();
+    const tags = [
+      { Key: 'team', Value: 'a&b=c' },
+      { Key: 'é', Value: '' },
+    ];
+    w.main.put('b', 'k', 'hello', {}, tags);
+    await mirrorKey(w.clients, 'b', 'k', options(), spooledOf('hello'));
+    expect(w.main.count('GET', 'tagging')).toBe(1);
+    expect(w.mirror.object('b', 'k')?.tags).toEqual(tags);
+
+    w.main.put('b', 'untagged', 'hello');
+    await mirrorKey(w.clients, 'b', 'untagged', options(), spooledOf('hello'));
+    expect(w.main.count('GET', 'tagging')).toBe(1);
+  });
+
+  test('a backend without tagging (NotImplemented) gives none; another tagging error fails the copy', async () => {
+    const w = world();
+    w.main.put('b', 'k', 'hello', {}, [{ Key: 't', Value: 'v' }]);
+    let code = 'NotImplemented';
+    w.main.intercept = (r) =>
+      r.query?.[0]?.[0] === 'tagging'
+        ? {
+            statusCode: code === 'NotImplemented' ? 501 : 403,
+            headers: {},
+            body: Readable.from([Buffer.from(`<Error><Code>${code}</Code><Message>m</Message></Error>`)]),
+          }
+        : undefined;
+    await mirrorKey(w.clients, 'b', 'k', options(), spooledOf('hello'));
+    expect(w.mirror.object('b', 'k')?.tags).toBeUndefined();
+    code = 'AccessDenied';
+    await expect(mirrorKey(w.clients, 'b', 'k', options(), spooledOf('hello'))).rejects.toMatchObject({
+      name: 'AccessDenied',
+    });
+  });
+
+  test('main holding another write: read from main, spool "changed"', async () => {
+    const w = world();
+    w.main.put('b', 'k', 'newer', OBJECT_HEADERS);
+    const result = await mirrorKey(w.clients, 'b', 'k', options(), spooledOf('hello'));
+    expect(result).toMatchObject({ exists: true, source: 'main', spool: 'changed', size: 5 });
+    expect(w.main.requests.map((r) => r.method)).toEqual(['HEAD', 'GET']);
+    expect(w.mirror.object('b', 'k')).toEqual({ body: Buffer.from('newer'), headers: OBJECT_HEADERS });
+    // Bytes from main carry no Content-MD5: an ETag need not be the MD5 of what GET returns.
+    expect(w.mirror.requests[0]!.headers?.['content-md5']).toBeUndefined();
+  });
+
+  test('main answering 404: deleted on the mirror, spool "changed"', async () => {
+    const w = world();
+    w.mirror.put('b', 'k', 'old');
+    const result = await mirrorKey(w.clients, 'b', 'k', options(), spooledOf('hello'));
+    expect(result).toEqual({ exists: false, spool: 'changed' });
+    expect(w.mirror.requests.map((r) => r.method)).toEqual(['DELETE']);
+    expect(w.mirror.object('b', 'k')).toBeUndefined();
+  });
+
+  test('a damaged spool file never becomes the mirror copy: the mirror refuses it, main is read', async () => {
+    const w = world();
+    w.main.put('b', 'k', 'hello');
+    const result = await mirrorKey(w.clients, 'b', 'k', options(), spooledOf('hello', 'jello'));
+    expect(result).toMatchObject({ exists: true, source: 'main', spool: 'corrupt' });
+    expect(w.mirror.object('b', 'k')?.body.toString()).toBe('hello');
+  });
+
+  test('a short spool file fails its PUT before the last byte; main is read', async () => {
+    const w = world();
+    w.main.put('b', 'k', 'hello');
+    const stored: string[] = [];
+    const mirrorPut = w.mirror.send.bind(w.mirror);
+    w.mirror.send = async (r) => {
+      const res = await mirrorPut(r);
+      if (r.method === 'PUT') stored.push(w.mirror.object('b', 'k')!.body.toString());
+      return res;
+    };
+    const result = await mirrorKey(w.clients, 'b', 'k', options(), spooledOf('hello', 'hell'));
+    expect(result).toMatchObject({ source: 'main', spool: 'corrupt' });
+    expect(stored).toEqual(['hello']);
+  });
+});
+
+describe('a copy from main', () => {
+  test('streams GetObject into one PutObject with the same headers, counting bytes', async () => {
+    const w = world();
+    const body = Buffer.alloc(3 * 1024 * 1024 + 5, 7);
+    w.main.put('b', 'k', body, OBJECT_HEADERS);
+    w.main.getBody = (o) => Readable.from([o.body.subarray(0, 1024 * 1024), o.body.subarray(1024 * 1024)]);
+    let counted = 0;
+    const result = await mirrorKey(w.clients, 'b', 'k', options({ onBytes: (n) => (counted += n) }));
+    expect(result).toMatchObject({ exists: true, size: body.length, source: 'main' });
+    expect(result).not.toHaveProperty('spool');
+    // Not toEqual: jest compares a large Buffer byte by byte, slowly.
+    expect(w.mirror.object('b', 'k')?.body.equals(body)).toBe(true);
+    expect(w.mirror.object('b', 'k')?.headers).toEqual(OBJECT_HEADERS);
+    expect(counted).toBe(body.length);
+  });
+
+  test('an empty object is copied without a body', async () => {
+    const w = world();
+    w.main.put('b', 'k', '');
+    expect(await mirrorKey(w.clients, 'b', 'k')).toMatchObject({ exists: true, size: 0 });
+    expect(w.mirror.object('b', 'k')?.body.length).toBe(0);
+  });
+
+  test('main answering 404 (key or bucket): deleted on the mirror; a mirror without the bucket is fine', async () => {
+    const w = world({ mirrorBucket: false });
+    expect(await mirrorKey(w.clients, 'b', 'gone')).toEqual({ exists: false });
+    expect(w.mirror.requests.map((r) => r.method)).toEqual(['DELETE']);
+    const other = world();
+    other.mirror.put('nobucket', 'k', 'x');
+    expect(await mirrorKey(other.clients, 'nobucket', 'k')).toEqual({ exists: false });
+    expect(other.mirror.object('nobucket', 'k')).toBeUndefined();
+  });
+
+  test('a source that breaks off mid-stream aborts the PUT: the mirror never stores a short object', async () => {
+    const w = world();
+    w.mirror.put('b', 'k', 'previous');
+    w.main.put('b', 'k', Buffer.alloc(64 * 1024, 1));
+    w.main.getBody = () =>
+      Readable.from(
+        (async function* () {
+          yield Buffer.alloc(1024, 1);
+          await new Promise((r) => setTimeout(r, 5));
+          throw new Error('main dropped the connection');
+        })(),
+      );
+    await expect(mirrorKey(w.clients, 'b', 'k')).rejects.toThrow('main dropped the connection');
+    expect(w.mirror.object('b', 'k')?.body.toString()).toBe('previous');
+  });
+
+  test('opts.signal aborts a running copy, and the mirror keeps what it had', async () => {
+    const w = world();
+    w.mirror.put('b', 'k', 'previous');
+    w.main.put('b', 'k', 'hello');
+    const stop = new AbortController();
+    // Main's body never ends: only the abort can end the copy.
+    w.main.getBody = () =>
+      Readable.from(
+        (async function* () {
+          yield Buffer.from('he');
+          await new Promise(() => undefined);
+        })(),
+      );
+    w.mirror.onPutStarted = () => setTimeout(() => stop.abort(new Error('the proxy is stopping')), 5);
+    await expect(mirrorKey(w.clients, 'b', 'k', options({ signal: stop.signal }))).rejects.toThrow(
+      'the proxy is stopping',
+    );
+    expect(w.mirror.object('b', 'k')?.body.toString()).toBe('previous');
+    // Already aborted: nothing is sent at all.
+    const before = w.main.requests.length;
+    await expect(mirrorKey(w.clients, 'b', 'k', options({ signal: stop.signal }))).rejects.toThrow();
+    expect(w.main.requests.length).toBe(before);
+  });
+
+  test('errors are named by their S3 code, with the status alone for a HEAD', async () => {
+    const w = world();
+    w.main.put('b', 'k', 'hello');
+    w.main.intercept = (r) =>
+      r.method === 'HEAD' ? { statusCode: 403, headers: {}, body: Readable.from([]) } : undefined;
+    await expect(mirrorKey(w.clients, 'b', 'k', options(), spooledOf('hello'))).rejects.toMatchObject({
+      name: 'Forbidden',
+      statusCode: 403,
+    });
+    w.main.intercept = undefined;
+    w.mirror.intercept = () => ({
+      statusCode: 503,
+      headers: {},
+      body: Readable.from([
+        Buffer.from('<Error><Code>SlowDown</Code><Message>Reduce your rate</Message></Error>'),
+      ]),
+    });
+    await expect(mirrorKey(w.clients, 'b', 'k')).rejects.toMatchObject({
+      name: 'SlowDown',
+      message: 'Reduce your rate',
+    });
+  });
+
+  test('over 5 GiB: a multipart Upload through the SDK, with the same headers and tags', async () => {
+    const w = world();
+    w.main.put('b', 'big', 'tiny', OBJECT_HEADERS, [{ Key: 't', Value: 'v' }]);
+    // Main claims 6 GiB; the body is what lib-storage reads (one part: it sends a PutObject).
+    const mainSend = w.main.send.bind(w.main);
+    w.main.send = async (r) => {
+      const res = await mainSend(r);
+      if (r.method === 'GET' && !r.query) res.headers['content-length'] = String(6 * 1024 ** 3);
+      return res;
+    };
+    const puts: Record<string, unknown>[] = [];
+    const mirrorSdk = fakeSdk({
+      PutObjectCommand: (input) => (puts.push(input), { ETag: '"m"' }),
+      PutObjectTaggingCommand: () => ({}),
+    });
+    const clients = { ...w.clients, mirror: { ...w.clients.mirror, sdk: mirrorSdk.client } };
+    const result = await mirrorKey(clients, 'b', 'big');
+    expect(result).toMatchObject({ exists: true, size: 6 * 1024 ** 3, mirrorEtag: '"m"' });
+    expect(w.mirror.requests).toEqual([]);
+    expect(puts[0]).toMatchObject({
+      Bucket: 'b',
+      Key: 'big',
+      ContentType: OBJECT_HEADERS['content-type'],
+      ContentDisposition: OBJECT_HEADERS['content-disposition'],
+      Expires: new Date('2037-01-01T00:00:00Z'),
+      Metadata: { note: OBJECT_HEADERS['x-amz-meta-note'], empty: '' },
+    });
+    expect(mirrorSdk.sent[1]).toMatchObject({
+      name: 'PutObjectTaggingCommand',
+      input: { Tagging: { TagSet: [{ Key: 't', Value: 'v' }] } },
+    });
+  });
+});
 
 describe('mirrorKey and a missing mirror bucket', () => {
-  test('creates the bucket once and copies again', async () => {
-    let created = false;
-    const mirror = fakeClient({
-      PutObjectCommand: () => {
-        if (!created) throw noSuchBucket();
-        return { ETag: '"e"' };
+  test('creates the bucket once (SDK) and copies again', async () => {
+    const w = world({ mirrorBucket: false });
+    w.main.put('b', 'k', 'hello');
+    const result = await mirrorKey(w.clients, 'b', 'k');
+    expect(result).toMatchObject({ exists: true, size: 5, source: 'main' });
+    expect(w.mirror.requests.map((r) => r.method)).toEqual(['PUT', 'PUT']);
+    expect(w.mirrorSdk.names()).toEqual(['CreateBucketCommand']);
+    expect(w.mainSdk.names()).toEqual(['GetBucketVersioningCommand']);
+    expect(w.mirror.object('b', 'k')?.body.toString()).toBe('hello');
+  });
+
+  test.each([
+    [
+      'a bare 404 (its error document lost)',
+      () => ({ statusCode: 404, headers: {}, body: Readable.from([]) }),
+    ],
+    [
+      'a reset connection',
+      () => {
+        throw Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' });
       },
-      CreateBucketCommand: () => void (created = true),
+    ],
+  ])(
+    'a PUT cut short by the missing bucket (%s): HeadBucket tells, the bucket is created',
+    async (_, cut) => {
+      const w = world({ mirrorBucket: false });
+      w.main.put('b', 'k', 'hello');
+      w.mirror.intercept = (r) => (r.method === 'PUT' && !w.mirror.buckets.has('b') ? cut() : undefined);
+      expect(await mirrorKey(w.clients, 'b', 'k')).toMatchObject({ exists: true, source: 'main' });
+      expect(w.mirror.requests.map((r) => `${r.method} ${r.key ?? '(bucket)'}`)).toEqual([
+        'PUT k',
+        'HEAD (bucket)',
+        'PUT k',
+      ]);
+      expect(w.mirrorSdk.names()).toEqual(['CreateBucketCommand']);
+    },
+  );
+
+  test('a failed PUT to an existing bucket is not taken for a missing one', async () => {
+    const w = world();
+    w.main.put('b', 'k', 'hello');
+    w.mirror.intercept = (r) => {
+      if (r.method === 'PUT') throw Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' });
+      return undefined;
+    };
+    await expect(mirrorKey(w.clients, 'b', 'k')).rejects.toThrow('other side closed');
+    expect(w.mirrorSdk.sent).toEqual([]);
+  });
+
+  test("main's versioning status is copied onto the new bucket", async () => {
+    const w = world({ mirrorBucket: false });
+    w.main.put('b', 'k', 'hello');
+    const mainSdk = fakeSdk({ GetBucketVersioningCommand: () => ({ Status: 'Enabled' }) });
+    const mirrorSdk = fakeSdk({
+      CreateBucketCommand: () => void w.mirror.buckets.add('b'),
+      PutBucketVersioningCommand: () => ({}),
     });
-    const result = await mirrorKey(main().client, mirror.client, 'b', 'k');
-    expect(result).toMatchObject({ exists: true, size: 5, mirrorEtag: '"e"', source: 'main' });
-    expect(mirror.sent).toEqual(['PutObjectCommand', 'CreateBucketCommand', 'PutObjectCommand']);
+    const clients: CopyClients = {
+      main: { http: w.main, sdk: mainSdk.client },
+      mirror: { http: w.mirror, sdk: mirrorSdk.client },
+    };
+    await mirrorKey(clients, 'b', 'k');
+    expect(mirrorSdk.sent[1]).toEqual({
+      name: 'PutBucketVersioningCommand',
+      input: { Bucket: 'b', VersioningConfiguration: { Status: 'Enabled' } },
+    });
   });
 
   test('a mirror still answering NoSuchBucket after CreateBucket fails with a clear error, after one retry', async () => {
-    const mirror = fakeClient({
-      PutObjectCommand: (input) => {
-        // A guard for the test itself: without a bound, mirrorKey would loop on microtasks forever.
-        if (count(mirror.sent, 'PutObjectCommand') > 5) throw new Error(`looping on ${String(input.Key)}`);
-        throw noSuchBucket();
-      },
-      CreateBucketCommand: () => ({}),
-    });
-    await expect(mirrorKey(main().client, mirror.client, 'b', 'k')).rejects.toThrow(
-      /mirror bucket b.*still.*NoSuchBucket/,
-    );
-    expect(count(mirror.sent, 'CreateBucketCommand')).toBe(1);
-    expect(count(mirror.sent, 'PutObjectCommand')).toBe(2);
+    const w = world({ mirrorBucket: false });
+    w.main.put('b', 'k', 'hello');
+    const mirrorSdk = fakeSdk({ CreateBucketCommand: () => ({}) });
+    const clients = { ...w.clients, mirror: { http: w.mirror, sdk: mirrorSdk.client } };
+    await expect(mirrorKey(clients, 'b', 'k')).rejects.toThrow(/mirror bucket b.*still.*NoSuchBucket/);
+    expect(mirrorSdk.names()).toEqual(['CreateBucketCommand']);
+    expect(w.mirror.count('PUT')).toBe(2);
   });
 
   test('the same bound holds when the bytes come from the upload spool', async () => {
-    const mainWithHead = fakeClient({
-      HeadObjectCommand: () => ({ ContentLength: 5, ETag: '"5d41402abc4b2a76b9719d911017c592"' }),
-      GetBucketVersioningCommand: () => ({}),
-    });
-    const mirror = fakeClient({
-      PutObjectCommand: () => {
-        if (count(mirror.sent, 'PutObjectCommand') > 5) throw new Error('looping');
-        throw noSuchBucket();
+    const w = world({ mirrorBucket: false });
+    w.main.put('b', 'k', 'hello');
+    const mirrorSdk = fakeSdk({ CreateBucketCommand: () => ({}) });
+    const clients = { ...w.clients, mirror: { http: w.mirror, sdk: mirrorSdk.client } };
+    await expect(mirrorKey(clients, 'b', 'k', options(), spooledOf('hello'))).rejects.toThrow(/NoSuchBucket/);
+    expect(mirrorSdk.names()).toEqual(['CreateBucketCommand']);
+    expect(w.mirror.count('PUT')).toBe(2);
+  });
+
+  test('CreateBucket racing another sidecar (BucketAlreadyOwnedByYou) still copies', async () => {
+    const w = world({ mirrorBucket: false });
+    w.main.put('b', 'k', 'hello');
+    const mirrorSdk = fakeSdk({
+      CreateBucketCommand: () => {
+        w.mirror.buckets.add('b');
+        throw Object.assign(noSuchBucket(), { name: 'BucketAlreadyOwnedByYou' });
       },
-      CreateBucketCommand: () => ({}),
     });
-    const spooled: SpooledBody = {
-      etag: '"5d41402abc4b2a76b9719d911017c592"',
-      md5: '5d41402abc4b2a76b9719d911017c592',
-      size: 5,
-      open: () => Readable.from([Buffer.from('hello')]),
-    };
-    await expect(mirrorKey(mainWithHead.client, mirror.client, 'b', 'k', undefined, spooled)).rejects.toThrow(
-      /NoSuchBucket/,
-    );
-    expect(count(mirror.sent, 'CreateBucketCommand')).toBe(1);
-    expect(count(mirror.sent, 'PutObjectCommand')).toBe(2);
+    const clients = { ...w.clients, mirror: { http: w.mirror, sdk: mirrorSdk.client } };
+    expect(await mirrorKey(clients, 'b', 'k')).toMatchObject({ exists: true });
   });
 });

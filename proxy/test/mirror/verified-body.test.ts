@@ -54,3 +54,37 @@ test('the consumer going away is not a local failure', async () => {
   await new Promise((r) => setImmediate(r));
   expect(v.failure()).toBeUndefined();
 });
+
+test('the stream ends right after the last byte, before the source ends', async () => {
+  // A source that never ends by itself: the body must still end once `size` bytes checked.
+  const source = new Readable({ read() {} });
+  source.push(bytes.subarray(0, 1000));
+  source.push(bytes.subarray(1000));
+  const v = verifiedBody(source, md5, bytes.length);
+  expect((await drain(v.stream)).equals(bytes)).toBe(true);
+  expect(v.failure()).toBeUndefined();
+  expect(source.readableEnded).toBe(false);
+});
+
+test('a damaged byte in the last chunk holds that chunk back: the consumer never gets the whole length', async () => {
+  const damaged = Buffer.from(bytes);
+  damaged.writeUInt8(damaged.readUInt8(bytes.length - 1) ^ 1, bytes.length - 1);
+  const v = verifiedBody(chunked(damaged), md5, bytes.length);
+  let got = 0;
+  v.stream.on('data', (c: Buffer) => (got += c.length));
+  await expect(drain(v.stream)).rejects.toThrow(/MD5/);
+  expect(got).toBe(40_000);
+});
+
+test('a file longer than the write fails', async () => {
+  const v = verifiedBody(chunked(Buffer.concat([bytes, Buffer.from('x')])), undefined, bytes.length - 100);
+  await expect(drain(v.stream)).rejects.toThrow(/more than/);
+});
+
+test('an empty body checks against the MD5 of nothing', async () => {
+  const empty = createHash('md5').digest('hex');
+  const ok = verifiedBody(Readable.from([]), empty, 0);
+  expect((await drain(ok.stream)).length).toBe(0);
+  const bad = verifiedBody(Readable.from([]), md5, 0);
+  await expect(drain(bad.stream)).rejects.toThrow(/MD5/);
+});

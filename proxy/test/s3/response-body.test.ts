@@ -1,5 +1,11 @@
-import { renderS3ErrorXml, s3Errors } from '../../src/s3/errors';
-import { isErrorDocument, parseDeletedKeys, unescapeXml } from '../../src/s3/response-body';
+import { renderS3ErrorXml, s3Errors, s3ResponseError } from '../../src/s3/errors';
+import {
+  isErrorDocument,
+  parseDeletedKeys,
+  parseErrorDocument,
+  parseTagSet,
+  unescapeXml,
+} from '../../src/s3/response-body';
 
 describe('DeleteObjects responses', () => {
   test('each deleted key, with entities decoded and version ids; errors are not deleted keys', () => {
@@ -47,5 +53,50 @@ describe('errors the proxy answers itself', () => {
     expect(s3Errors.accessDenied().statusCode).toBe(403);
     expect(s3Errors.badDigest().statusCode).toBe(400);
     expect(s3Errors.missingContentLength().statusCode).toBe(411);
+  });
+});
+
+describe('error documents and tag sets', () => {
+  test('parseErrorDocument: code and message, entities decoded; anything else is no error document', () => {
+    const body = `<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>NoSuchBucket</Code><Message>The bucket &quot;b&quot; does not exist</Message><BucketName>b</BucketName><RequestId>tx</RequestId></Error>`;
+    expect(parseErrorDocument(body)).toEqual({
+      code: 'NoSuchBucket',
+      message: 'The bucket "b" does not exist',
+    });
+    expect(parseErrorDocument('')).toEqual({});
+    expect(parseErrorDocument('<html><body>502 Bad Gateway</body></html>')).toEqual({});
+    expect(parseErrorDocument('<Error><Code>SlowDown</Code></Error>')).toEqual({ code: 'SlowDown' });
+  });
+
+  test('parseTagSet: every tag, entities decoded, an empty value kept', () => {
+    const body = `<?xml version="1.0" encoding="UTF-8"?>
+<Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet>
+  <Tag><Key>team &amp; owner</Key><Value>a=b&lt;c</Value></Tag>
+  <Tag><Key>&#xE9;t&#233;</Key><Value></Value></Tag>
+  <Tag><Key>self-closed</Key><Value/></Tag>
+</TagSet></Tagging>`;
+    expect(parseTagSet(body)).toEqual([
+      { Key: 'team & owner', Value: 'a=b<c' },
+      { Key: 'été', Value: '' },
+      { Key: 'self-closed', Value: '' },
+    ]);
+    expect(parseTagSet('<Tagging><TagSet/></Tagging>')).toEqual([]);
+  });
+
+  test('s3ResponseError: named by the document code, else by the status (HEAD has no body)', () => {
+    const err = s3ResponseError(404, '<Error><Code>NoSuchBucket</Code><Message>gone</Message></Error>');
+    expect(err).toMatchObject({
+      name: 'NoSuchBucket',
+      code: 'NoSuchBucket',
+      statusCode: 404,
+      message: 'gone',
+    });
+    expect(s3ResponseError(404, '')).toMatchObject({ name: 'NotFound', statusCode: 404 });
+    expect(s3ResponseError(403, '')).toMatchObject({ name: 'Forbidden' });
+    expect(s3ResponseError(418, 'teapot')).toMatchObject({
+      name: 'Http418',
+      message: 'S3 answered HTTP 418 without an error document',
+    });
   });
 });
