@@ -1,6 +1,7 @@
 /** Reads a bucket's inventory rows straight from Postgres (for assertions). */
 import { Client } from 'pg';
 
+import { CONTROL_DATABASE } from '../../proxy/src/inventory/control-schema';
 import { databaseNameFor } from '../../proxy/src/inventory/naming';
 import type { TestServices } from './services';
 
@@ -57,5 +58,27 @@ export async function inventoryDatabaseExists(services: TestServices, bucket: st
     return r.rowCount === 1;
   } finally {
     await pg.end();
+  }
+}
+
+/** The bucket's work hint in the control database (undefined when it has none or the database is missing). */
+export async function workHint(
+  services: TestServices,
+  bucket: string,
+): Promise<Record<string, unknown> | undefined> {
+  const url = new URL(services.postgres.url);
+  url.pathname = `/${CONTROL_DATABASE}`;
+  const pg = new Client({ connectionString: url.toString() });
+  pg.on('error', () => undefined);
+  try {
+    await pg.connect();
+    const r = await pg.query<Record<string, unknown>>('SELECT * FROM mirror_work WHERE bucket = $1', [
+      bucket,
+    ]);
+    return r.rows[0];
+  } catch {
+    return undefined;
+  } finally {
+    await pg.end().catch(() => undefined);
   }
 }

@@ -23,7 +23,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 
-import { inventoryRows } from '../harness/inventory-rows';
+import { inventoryRows, workHint as hintOf } from '../harness/inventory-rows';
 import { startHttpFaultProxy } from '../harness/http-fault-proxy';
 import { spawnNode } from '../harness/process';
 import {
@@ -365,12 +365,23 @@ describe('degraded modes (proxy process)', () => {
       await ctl.startMirrorGateway();
     }
     await waitForThreeWayEqual(services, bucket, { timeoutMs: 240_000 });
-    await pollUntil('pending and lag back to 0', async () => {
-      const m = await scrapeMetrics(proxy);
-      return (
-        metricValue(m, 's3mirror_mirror_pending') === 0 && metricValue(m, 's3mirror_mirror_lag_seconds') === 0
-      );
-    });
+    let gauges = {};
+    await pollUntil(
+      'pending and lag back to 0',
+      async () => {
+        const m = await scrapeMetrics(proxy);
+        gauges = {
+          pending: metricValue(m, 's3mirror_mirror_pending'),
+          lag: metricValue(m, 's3mirror_mirror_lag_seconds'),
+          hint: await hintOf(services, bucket),
+        };
+        return (
+          metricValue(m, 's3mirror_mirror_pending') === 0 &&
+          metricValue(m, 's3mirror_mirror_lag_seconds') === 0
+        );
+      },
+      { describe: () => JSON.stringify(gauges) },
+    );
   });
 
   test('Postgres stopped: app requests still succeed, mirroring continues from memory, the inventory catches up', async () => {

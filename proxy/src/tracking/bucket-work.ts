@@ -1,8 +1,8 @@
 /**
  * This sidecar's side of the control hints (inventory/control-schema.ts): which due buckets it takes,
  * which hint versions it has seen, and when a bucket whose rows ran out gets its hint settled. A bucket
- * this sidecar is writing to keeps its hint due while it vouches for it (settling after every write would
- * cost two statements per write); the poll comes back to it, and once the writes stop it is settled.
+ * this sidecar is writing to keeps its hint due while writes keep coming (settling after every write would
+ * cost two statements per write); the poll comes back to it, and once the writes pause it is settled.
  */
 import type { InventoryRepository } from '../inventory/repository';
 import type { WorkHints } from '../inventory/work-hints';
@@ -12,8 +12,11 @@ export interface BucketWorkDeps {
   hints: Pick<WorkHints, 'due' | 'version' | 'settle'>;
   inventory: Pick<InventoryRepository, 'hintCounts'>;
   owner(): string;
-  /** How long a mark vouches that this sidecar mirrors the bucket itself. */
-  vouchSeconds: number;
+  /**
+   * A bucket this sidecar marked less than this long ago keeps its hint when its rows run out: the next
+   * write is likely to come before the hint would matter (and the poll comes back to it).
+   */
+  quietMs: number;
   /** May this sidecar work on the bucket (written here, or taken over)? */
   accepts(bucket: string): Promise<boolean>;
   /** Buckets it must not be offered (their main refused them). */
@@ -70,7 +73,7 @@ export class BucketWork {
   async settle(bucket: string): Promise<void> {
     const { deps } = this;
     const vouched = this.vouchedAt.get(bucket);
-    if (vouched !== undefined && this.now() - vouched < (deps.vouchSeconds * 1000) / 2) return;
+    if (vouched !== undefined && this.now() - vouched < deps.quietMs) return;
     const version = this.versions.get(bucket) ?? (await deps.hints.version(bucket));
     if (version === undefined) return;
     const counts = await deps.inventory.hintCounts(bucket);

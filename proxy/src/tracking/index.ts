@@ -214,7 +214,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     },
     inventory,
     owner: () => lease.owner,
-    vouchSeconds: tuning.vouchSeconds,
+    quietMs: 2_000,
     accepts: (bucket) => buckets.accepts(bucket),
     refused: () => takeover.refusedBuckets(),
   });
