@@ -41,7 +41,38 @@ afterAll(async () => {
   await proxy?.stop();
   await forwarder?.close();
   main.destroy();
+  await leaveNothingPending();
 });
+
+/**
+ * The writes left waiting out their backoff would count as pending for every later sidecar in the run
+ * that takes these buckets over (their gauges would never return to 0): mark them done.
+ */
+async function leaveNothingPending(): Promise<void> {
+  for (const bucket of backoff) {
+    const url = new URL(services.postgres.url);
+    url.pathname = `/${databaseNameFor(bucket)}`;
+    const pg = new Client({ connectionString: url.toString() });
+    await pg.connect();
+    try {
+      await pg.query('UPDATE files SET is_backed_up = true, pending_since = NULL');
+    } finally {
+      await pg.end();
+    }
+  }
+  const url = new URL(services.postgres.url);
+  url.pathname = `/${CONTROL_DATABASE}`;
+  const control = new Client({ connectionString: url.toString() });
+  await control.connect();
+  try {
+    await control.query(
+      'UPDATE mirror_work SET due_at = NULL, pending = 0, oldest_pending = NULL WHERE bucket = ANY($1)',
+      [[...backoff]],
+    );
+  } finally {
+    await control.end();
+  }
+}
 
 async function adminQuery<R extends Record<string, unknown>>(
   sql: string,

@@ -94,9 +94,12 @@ export const SETTLE_SQL = `UPDATE mirror_work SET due_at = $3, pending = $4, par
     counted_at = now()
 WHERE bucket = $1 AND version = $2`;
 
-/** Counts only (a bucket busy with this sidecar's writes, whose hint stays due). */
+/**
+ * Counts only (a bucket busy with this sidecar's writes, whose hint stays due). Not over a hint settled
+ * meanwhile: a settle that found nothing pending may have run between this count and this write.
+ */
 export const COUNTS_SQL = `UPDATE mirror_work SET pending = $2, parked = $3, oldest_pending = $4, counted_at = now()
-WHERE bucket = $1`;
+WHERE bucket = $1 AND due_at IS NOT NULL`;
 
 export const VERSION_SQL = `SELECT version::text FROM mirror_work WHERE bucket = $1`;
 
@@ -107,8 +110,12 @@ FROM mirror_work WHERE bucket = ANY($1::text[])`;
 
 export const BUCKETS_SQL = `SELECT bucket FROM mirror_work ORDER BY bucket`;
 
-/** At a sidecar's start: hints moved later (a lease, a backoff) are looked at again now. */
-export const RECHECK_SQL = `UPDATE mirror_work SET due_at = now(), version = version + 1 WHERE due_at > now()`;
+/**
+ * At a sidecar's start: hints its previous start ($1: the stable part of its lease owner, with the colon)
+ * last vouched for and that were moved later (its leases, which it may take over at once) are due now.
+ */
+export const RECHECK_SQL = `UPDATE mirror_work SET due_at = now(), version = version + 1
+WHERE due_at > now() AND starts_with(worker, $1)`;
 
 /** A stopping sidecar's buckets become due for anyone (the trigger tells the listeners). */
 export const RELINQUISH_SQL = `UPDATE mirror_work SET worker = NULL, worker_until = NULL, version = version + 1,

@@ -132,9 +132,12 @@ export class WorkHints {
     return r.rows.map((row) => row.bucket);
   }
 
-  /** A starting sidecar: hints moved later (leases, backoffs) are due again, once. */
-  async recheck(): Promise<void> {
-    await this.control.query(RECHECK_SQL);
+  /**
+   * A starting sidecar: the hints its previous start (`ownerPrefix`) vouched for that were moved later are
+   * due again, once (its own leases are its to take over at once).
+   */
+  async recheck(ownerPrefix: string): Promise<void> {
+    await this.control.query(RECHECK_SQL, [ownerPrefix]);
   }
 
   /** A stopping sidecar no longer vouches for its buckets: their work is due for anyone, and told. */

@@ -431,7 +431,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       };
       // Hints moved later by a previous start's leases are due again (its leases are ours to take over).
       current.hints
-        .recheck()
+        .recheck(lease.ownerPrefix)
         .catch(() => undefined)
         .finally(() => discover().catch(() => undefined))
         .catch(() => undefined);
