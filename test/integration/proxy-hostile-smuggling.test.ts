@@ -63,10 +63,11 @@ async function upstreamDuring<T>(fn: () => Promise<T>): Promise<{ result: T; see
   const result = await fn();
   // Let an in-flight forward land before reading the log.
   await new Promise((r) => setTimeout(r, 200));
-  // The proxy's own mirror worker also reads from main (with the SDK); keep only the data path's requests.
+  // The proxy's own mirror worker also reads from main (its copier, or the SDK for multipart); keep only
+  // the data path's requests.
   const dataPath = recorder.requests
     .slice(before)
-    .filter((r) => !/aws-sdk-js/.test(String(r.headers['user-agent'] ?? '')));
+    .filter((r) => !/aws-sdk-js|k8s-s3-mirror-copier/.test(String(r.headers['user-agent'] ?? '')));
   return { result, seen: dataPath.map((r) => `${r.method} ${r.url}`) };
 }
 

@@ -14,6 +14,9 @@ import { EMPTY_PAYLOAD_SHA256, RequestSigner } from '../sigv4/signer';
 import { CLOCK_SKEW_THRESHOLD_MS, skewedClockOffset } from './clock-skew';
 import type { ResponseHeaders } from './object-headers';
 
+/** The user agent of the mirror's own requests (copies, deletes) to main and the mirror. */
+export const MIRROR_USER_AGENT = 'k8s-s3-mirror-copier';
+
 export interface S3HttpRequest {
   method: 'GET' | 'HEAD' | 'PUT' | 'DELETE';
   bucket: string;
@@ -112,7 +115,8 @@ export function signedS3Http(endpoint: S3Endpoint, options: S3HttpOptions = {}):
       origin,
       path: path + upstreamQuery(query),
       method,
-      headers,
+      // Not signed: names the copier in S3's access logs (and lets tests tell it from the data path).
+      headers: { ...headers, 'user-agent': MIRROR_USER_AGENT },
       body: body ?? null,
       signal,
       // undici closes the connection after a HEAD unless told not to; S3 never sends a body with one.

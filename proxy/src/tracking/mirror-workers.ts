@@ -123,7 +123,11 @@ export class MirrorWorkers {
       const mark = this.due.get(bucket);
       const onClaimed = ramp ? () => this.wake(1, true) : undefined;
       try {
-        if (!(await deps.copyFromRow(bucket, onClaimed))) {
+        if (await deps.copyFromRow(bucket, onClaimed)) {
+          // Another worker may have found the bucket empty while this copy ran, and settled its hint on
+          // this row's lease: one more look once the copy is settled brings the hint up to date.
+          if (!this.due.has(bucket)) this.due.set(bucket, ++this.sequence);
+        } else {
           if (this.due.get(bucket) === mark) this.due.delete(bucket);
           await deps.settle(bucket);
           ramp = false;
