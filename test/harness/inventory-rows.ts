@@ -1,5 +1,5 @@
 /** Reads a bucket's inventory rows straight from Postgres (for assertions). */
-import { Client } from 'pg';
+import { Client, type QueryResultRow } from 'pg';
 
 import { CONTROL_DATABASE } from '../../proxy/src/inventory/control-schema';
 import { databaseNameFor } from '../../proxy/src/inventory/naming';
@@ -61,24 +61,39 @@ export async function inventoryDatabaseExists(services: TestServices, bucket: st
   }
 }
 
+/** Runs one statement in database `db` (the server's own database when undefined) on a connection of its own. */
+export async function queryDatabase<R extends QueryResultRow = Record<string, unknown>>(
+  services: TestServices,
+  db: string | undefined,
+  sql: string,
+  params: unknown[] = [],
+): Promise<R[]> {
+  const url = new URL(services.postgres.url);
+  if (db !== undefined) url.pathname = `/${db}`;
+  const pg = new Client({ connectionString: url.toString() });
+  pg.on('error', () => undefined); // a server stopped by a test mid-query fails the query, not the run
+  try {
+    await pg.connect();
+    return (await pg.query<R>(sql, params)).rows;
+  } finally {
+    await pg.end().catch(() => undefined);
+  }
+}
+
 /** The bucket's work hint in the control database (undefined when it has none or the database is missing). */
 export async function workHint(
   services: TestServices,
   bucket: string,
 ): Promise<Record<string, unknown> | undefined> {
-  const url = new URL(services.postgres.url);
-  url.pathname = `/${CONTROL_DATABASE}`;
-  const pg = new Client({ connectionString: url.toString() });
-  pg.on('error', () => undefined);
   try {
-    await pg.connect();
-    const r = await pg.query<Record<string, unknown>>('SELECT * FROM mirror_work WHERE bucket = $1', [
-      bucket,
-    ]);
-    return r.rows[0];
+    const [row] = await queryDatabase(
+      services,
+      CONTROL_DATABASE,
+      'SELECT * FROM mirror_work WHERE bucket = $1',
+      [bucket],
+    );
+    return row;
   } catch {
     return undefined;
-  } finally {
-    await pg.end().catch(() => undefined);
   }
 }

@@ -10,13 +10,13 @@
 import crypto from 'node:crypto';
 
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { Client } from 'pg';
 
 import { CONTROL_DATABASE } from '../../proxy/src/inventory/control-schema';
 import { databaseNameFor } from '../../proxy/src/inventory/naming';
 import { InventoryPools } from '../../proxy/src/inventory/pools';
 import { InventoryRepository } from '../../proxy/src/inventory/repository';
 import { createLogger } from '../../proxy/src/log';
+import { queryDatabase } from '../harness/inventory-rows';
 import { directClient, proxyEnv, startProxyProcess, type ProxyInstance } from '../harness/proxy';
 import { tempStateDir } from '../harness/proxies';
 import { loadServices } from '../harness/services';
@@ -50,47 +50,26 @@ afterAll(async () => {
  */
 async function leaveNothingPending(): Promise<void> {
   for (const bucket of backoff) {
-    const url = new URL(services.postgres.url);
-    url.pathname = `/${databaseNameFor(bucket)}`;
-    const pg = new Client({ connectionString: url.toString() });
-    await pg.connect();
-    try {
-      await pg.query('UPDATE files SET is_backed_up = true, pending_since = NULL');
-    } finally {
-      await pg.end();
-    }
-  }
-  const url = new URL(services.postgres.url);
-  url.pathname = `/${CONTROL_DATABASE}`;
-  const control = new Client({ connectionString: url.toString() });
-  await control.connect();
-  try {
-    await control.query(
-      'UPDATE mirror_work SET due_at = NULL, pending = 0, oldest_pending = NULL WHERE bucket = ANY($1)',
-      [[...backoff]],
+    await queryDatabase(
+      services,
+      databaseNameFor(bucket),
+      'UPDATE files SET is_backed_up = true, pending_since = NULL',
     );
-  } finally {
-    await control.end();
   }
-}
-
-async function adminQuery<R extends Record<string, unknown>>(
-  sql: string,
-  params: unknown[] = [],
-): Promise<R[]> {
-  const pg = new Client({ connectionString: services.postgres.url });
-  await pg.connect();
-  try {
-    return (await pg.query<R>(sql, params)).rows;
-  } finally {
-    await pg.end();
-  }
+  await queryDatabase(
+    services,
+    CONTROL_DATABASE,
+    'UPDATE mirror_work SET due_at = NULL, pending = 0, oldest_pending = NULL WHERE bucket = ANY($1)',
+    [[...backoff]],
+  );
 }
 
 /** Sessions and committed transactions so far: in the control database, and summed over ours. */
 async function counters(): Promise<{ controlXacts: number; bucketXacts: number; sessions: number }> {
   const dbs = names.map(databaseNameFor);
-  const [row] = await adminQuery<{ control_xacts: string; bucket_xacts: string; sessions: string }>(
+  const [row] = await queryDatabase<{ control_xacts: string; bucket_xacts: string; sessions: string }>(
+    services,
+    undefined,
     `SELECT sum(xact_commit + xact_rollback) FILTER (WHERE datname = $1)::text AS control_xacts,
             sum(xact_commit + xact_rollback) FILTER (WHERE datname = ANY($2))::text AS bucket_xacts,
             sum(sessions)::text AS sessions
@@ -151,29 +130,22 @@ test('an idle sidecar that knows 300 bucket databases opens no session and visit
     }),
   );
 
-  let waiting: Record<string, string> = {};
+  let waiting: Record<string, string> | undefined;
   process.stderr.write(`[inventory-idle-cost] inventory filled; proxy started\n`);
   // Settled: every bucket's scan state looked at once, every backoff moved into its hint.
   await pollUntil(
     'every bucket looked at once',
     async () => {
-      const url = new URL(services.postgres.url);
-      url.pathname = `/${CONTROL_DATABASE}`;
-      const control = new Client({ connectionString: url.toString() });
-      await control.connect();
-      try {
-        const r = await control.query<{ unscanned: string; due: string; hints: string }>(
-          `SELECT count(*) FILTER (WHERE scan_due_at IS NULL)::text AS unscanned,
-                  count(*) FILTER (WHERE due_at IS NOT NULL AND due_at <= now())::text AS due,
-                  count(*)::text AS hints
-           FROM mirror_work WHERE bucket = ANY($1)`,
-          [names],
-        );
-        waiting = r.rows[0]!;
-        return waiting.unscanned === '0' && waiting.due === '0';
-      } finally {
-        await control.end();
-      }
+      [waiting] = await queryDatabase<{ unscanned: string; due: string; hints: string }>(
+        services,
+        CONTROL_DATABASE,
+        `SELECT count(*) FILTER (WHERE scan_due_at IS NULL)::text AS unscanned,
+                count(*) FILTER (WHERE due_at IS NOT NULL AND due_at <= now())::text AS due,
+                count(*)::text AS hints
+         FROM mirror_work WHERE bucket = ANY($1)`,
+        [names],
+      );
+      return waiting?.unscanned === '0' && waiting.due === '0';
     },
     { timeoutMs: 240_000, describe: () => JSON.stringify(waiting) },
   );

@@ -5,7 +5,7 @@
  */
 import crypto from 'node:crypto';
 
-import { Client } from 'pg';
+import { Client, type QueryResultRow } from 'pg';
 
 import { databaseNameFor } from '../../proxy/src/inventory/naming';
 import { DEFAULT_POOL_LIMITS, InventoryPools, withClient } from '../../proxy/src/inventory/pools';
@@ -14,6 +14,7 @@ import { createLogger } from '../../proxy/src/log';
 import { createMetrics } from '../../proxy/src/metrics';
 import { createWriteTracker } from '../../proxy/src/tracking';
 import { freePort } from '../harness/free-port';
+import { queryDatabase } from '../harness/inventory-rows';
 import { controls, loadServices, type TestServices } from '../harness/services';
 import { pollUntil, sleep } from '../harness/wait';
 
@@ -27,15 +28,8 @@ function withAppName(url: string, name: string): string {
   return u.toString();
 }
 
-async function adminQuery<T extends object>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const pg = new Client({ connectionString: services.postgres.url });
-  await pg.connect();
-  try {
-    return (await pg.query(sql, params)).rows as T[];
-  } finally {
-    await pg.end();
-  }
-}
+const adminQuery = <T extends QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> =>
+  queryDatabase<T>(services, undefined, sql, params);
 
 test('20 sidecars creating the same bucket database at once all succeed; migrations applied once', async () => {
   const bucket = `race-${rnd()}`;
