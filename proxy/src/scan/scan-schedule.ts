@@ -33,9 +33,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export const DEFAULT_SCAN_IDLE_MS = 10_000;
 
 export class ScanSchedule {
-  /** Buckets whose last look failed, and until when they are left alone. */
-  private readonly backoffUntil = new Map<string, number>();
-  private readonly failures = new Map<string, number>();
+  /** Buckets whose last looks failed: how many in a row, and until when they are left alone. */
+  private readonly failing = new Map<string, { failures: number; until: number }>();
 
   constructor(private readonly deps: ScanScheduleDeps) {}
 
@@ -77,22 +76,21 @@ export class ScanSchedule {
   private async scanDue(token: LoopToken): Promise<boolean> {
     const { deps } = this;
     const now = Date.now();
-    const candidates = deps.buckets().filter((b) => (this.backoffUntil.get(b) ?? 0) <= now);
+    const candidates = deps.buckets().filter((b) => (this.failing.get(b)?.until ?? 0) <= now);
     if (candidates.length === 0) return false;
     const due = await deps.dueScans(candidates);
     for (const bucket of due) {
       if (!token.current()) break;
       try {
         const outcome = await deps.scanner.scanPage(bucket);
-        this.backoffUntil.delete(bucket);
-        this.failures.delete(bucket);
+        this.failing.delete(bucket);
         if (outcome.kind === 'page') continue;
         if (outcome.kind === 'not-due') await deps.scanDueIn(bucket, Math.max(1_000, outcome.retryInMs));
         else await deps.scanDueIn(bucket, deps.settings.intervalSeconds * 1000);
       } catch (err) {
-        const failures = (this.failures.get(bucket) ?? 0) + 1;
-        this.failures.set(bucket, failures);
-        this.backoffUntil.set(bucket, Date.now() + backoffMs(failures, { baseMs: 1_000, maxMs: 60_000 }));
+        const failures = (this.failing.get(bucket)?.failures ?? 0) + 1;
+        const until = Date.now() + backoffMs(failures, { baseMs: 1_000, maxMs: 60_000 });
+        this.failing.set(bucket, { failures, until });
         if (deps.throttle('scan-failed')) {
           deps.logger.warn('anti-entropy scan: page failed; will retry', { bucket, error: errorText(err) });
         }
