@@ -195,7 +195,14 @@ test('a crash at start (admin port taken) prints no secret', async () => {
   const taken = (blocker.address() as net.AddressInfo).port;
   let child: NodeProcess | undefined;
   try {
-    child = spawnNode(PROXY_MAIN, { env: proxyEnv(services, { ADMIN_ADDR: `127.0.0.1:${taken}` }) });
+    // Its own listening port and no journal: only the admin port may stop this start.
+    child = spawnNode(PROXY_MAIN, {
+      env: proxyEnv(services, {
+        LISTEN_ADDR: `127.0.0.1:${await freePort()}`,
+        ADMIN_ADDR: `127.0.0.1:${taken}`,
+        STATE_DIR: 'off',
+      }),
+    });
     const { code } = await child.exited;
     expect(code).not.toBe(0);
     expect(child.output()).toMatch(/EADDRINUSE/);

@@ -58,33 +58,67 @@ export function chooseStateDir(
 /** Lock files this process holds (a pid check cannot tell two trackers of one process apart). */
 const lockedHere = new Set<string>();
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** Tells a lock's holder apart from an unrelated process that was later given the same pid. */
+export interface ProcessTable {
+  alive(pid: number): boolean;
+  /** When `pid` started (opaque; Linux: clock ticks since boot), or undefined where that is unknown. */
+  startTime(pid: number): string | undefined;
+}
+
+const realProcesses: ProcessTable = {
+  alive(pid) {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  },
+  startTime(pid) {
+    try {
+      // /proc/<pid>/stat: "pid (comm) state …"; comm may hold spaces, so count fields after its ')'.
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    } catch {
+      return undefined;
+    }
+  },
+};
+
+/** The lock file's text: the holder's pid and, where known, its start time. */
+function lockText(processes: ProcessTable): string {
+  const started = processes.startTime(process.pid);
+  return started === undefined ? `${process.pid}\n` : `${process.pid} ${started}\n`;
+}
+
+/** Whether the lock's holder still runs: its pid is alive and, when the lock says, started when it did. */
+function holderRuns(pid: number, started: string | undefined, processes: ProcessTable): boolean {
+  if (!processes.alive(pid)) return false;
+  if (started === undefined) return true;
+  const now = processes.startTime(pid);
+  return now === undefined || now === started;
 }
 
 /**
  * Takes the directory for this process: two proxies appending to one journal would replay each other's
  * writes and remove each other's files. A lock left by a dead process (or by an earlier start with this
- * very pid: PID 1 in a restarted container) is taken over. Returns the release function.
+ * very pid: PID 1 in a restarted container, or by a process whose pid now names another one) is taken
+ * over. Returns the release function.
  */
-export function lockStateDir(stateDir: string, isAlive: (pid: number) => boolean = pidAlive): () => void {
+export function lockStateDir(stateDir: string, processes: ProcessTable = realProcesses): () => void {
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const file = path.join(stateDir, LOCK_FILE);
   if (lockedHere.has(file))
     throw new StateDirError(`${stateDir} is in use by another tracker of this process`);
+  const text = lockText(processes);
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      fs.writeFileSync(file, text, { flag: 'wx', mode: 0o600 });
       lockedHere.add(file);
       return () => {
         lockedHere.delete(file);
         try {
-          if (fs.readFileSync(file, 'utf8').trim() === String(process.pid)) fs.rmSync(file);
+          if (fs.readFileSync(file, 'utf8') === text) fs.rmSync(file);
         } catch {
           // already gone
         }
@@ -92,8 +126,14 @@ export function lockStateDir(stateDir: string, isAlive: (pid: number) => boolean
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    const holder = Number(fs.readFileSync(file, 'utf8').trim());
-    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+    const [pidText, started] = fs.readFileSync(file, 'utf8').trim().split(' ');
+    const holder = Number(pidText);
+    if (
+      Number.isInteger(holder) &&
+      holder > 0 &&
+      holder !== process.pid &&
+      holderRuns(holder, started, processes)
+    ) {
       throw new StateDirError(`${stateDir} is in use by process ${holder} (one proxy per state directory)`);
     }
     fs.rmSync(file, { force: true });

@@ -2,7 +2,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { chooseStateDir, IMAGE_STATE_DIR, lockStateDir, StateDirError } from '../../src/tracking/state-dir';
+import {
+  chooseStateDir,
+  IMAGE_STATE_DIR,
+  lockStateDir,
+  type ProcessTable,
+  StateDirError,
+} from '../../src/tracking/state-dir';
 
 const probe = (writable: string[]) => ({ writable: (d: string) => writable.includes(d), tmpdir: '/tmp' });
 
@@ -39,23 +45,51 @@ describe('lockStateDir', () => {
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 's3m-lock-'))));
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  test('a directory locked by a live process is refused, naming that process', () => {
-    fs.writeFileSync(path.join(dir, 'lock'), '4242\n');
-    expect(() => lockStateDir(dir, (pid) => pid === 4242)).toThrow(StateDirError);
-    expect(() => lockStateDir(dir, (pid) => pid === 4242)).toThrow(/in use by process 4242/);
+  /** A process table where `live` pids run, each started at the tick given. */
+  const table = (live: Record<number, string | undefined>): ProcessTable => ({
+    alive: (pid) => pid in live || pid === process.pid,
+    startTime: (pid) => (pid === process.pid ? '777' : live[pid]),
   });
 
-  test("a dead process's lock is taken over, and released again", () => {
+  test('a directory locked by a live process is refused, naming that process', () => {
+    fs.writeFileSync(path.join(dir, 'lock'), '4242 100\n');
+    expect(() => lockStateDir(dir, table({ 4242: '100' }))).toThrow(StateDirError);
+    expect(() => lockStateDir(dir, table({ 4242: '100' }))).toThrow(/in use by process 4242/);
+  });
+
+  test('a lock without a start time (or where none can be read) trusts the pid alone', () => {
     fs.writeFileSync(path.join(dir, 'lock'), '4242\n');
-    const release = lockStateDir(dir, () => false);
-    expect(fs.readFileSync(path.join(dir, 'lock'), 'utf8').trim()).toBe(String(process.pid));
+    expect(() => lockStateDir(dir, table({ 4242: '100' }))).toThrow(/in use by process 4242/);
+    fs.writeFileSync(path.join(dir, 'lock'), '4242 100\n');
+    expect(() => lockStateDir(dir, table({ 4242: undefined }))).toThrow(/in use by process 4242/);
+  });
+
+  test("a dead process's lock is taken over, holding this process's pid and start time, and released again", () => {
+    fs.writeFileSync(path.join(dir, 'lock'), '4242 100\n');
+    const release = lockStateDir(dir, table({}));
+    expect(fs.readFileSync(path.join(dir, 'lock'), 'utf8')).toBe(`${process.pid} 777\n`);
     release();
     expect(fs.existsSync(path.join(dir, 'lock'))).toBe(false);
   });
 
+  test("a lock whose pid now names another process (started later) is a dead holder's, taken over", () => {
+    // A killed proxy's lock outlives it; the kernel may hand its pid to anything afterwards.
+    fs.writeFileSync(path.join(dir, 'lock'), '4242 100\n');
+    const release = lockStateDir(dir, table({ 4242: '5000' }));
+    release();
+  });
+
   test('a lock with this very pid (PID 1 of a restarted container) is a predecessor, taken over', () => {
     fs.writeFileSync(path.join(dir, 'lock'), `${process.pid}\n`);
-    const release = lockStateDir(dir, () => true);
+    const release = lockStateDir(dir, table({}));
+    release();
+  });
+
+  test('on Linux the real process table knows this process and its start time', () => {
+    const release = lockStateDir(dir);
+    const [pid, started] = fs.readFileSync(path.join(dir, 'lock'), 'utf8').trim().split(' ');
+    expect(pid).toBe(String(process.pid));
+    if (process.platform === 'linux') expect(started).toMatch(/^\d+$/);
     release();
   });
 
