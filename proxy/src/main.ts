@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig, secretsOf, type ProxyConfig } from './config';
+import { startCredentials } from './credentials';
 import { createLogger } from './log';
 import { createMetrics } from './metrics';
 import { startProxy, type WriteTrackerLike } from './app';
@@ -40,6 +41,8 @@ async function main(): Promise<void> {
   process.removeAllListeners('warning');
   process.on('warning', (w) => logger.warn('process warning', { name: w.name, warning: w.message }));
   const metrics = createMetrics();
+  // Before anything signs: /readyz turns ready only once both sides hold credentials.
+  await startCredentials([config.main.credentials, config.mirror.credentials], logger, metrics);
   const tracker: WriteTrackerLike = createWriteTracker({ config, logger, metrics });
   const proxy = await startProxy(config, logger, metrics, tracker);
 
