@@ -37,18 +37,21 @@ export function credentialSourceFor(
 
 /**
  * Fetches both sides' credentials (each retried until it works) and keeps them fresh, with failures and
- * expirations counted in `metrics`.
+ * expirations counted in `metrics`; `onSecrets` gets each fetched secret key and session token.
  */
 export async function startCredentials(
   sources: readonly CredentialSource[],
   logger: Logger,
   metrics?: Pick<ProxyMetrics, 'credentialsRefreshFailures' | 'credentialsExpiry'>,
+  onSecrets?: (side: Side, secrets: string[]) => void,
 ): Promise<void> {
   const hooks: CredentialHooks = {
     logger,
     onFailure: (side) => metrics?.credentialsRefreshFailures.inc({ side }),
-    onResolved: (side, expiration) => {
-      if (expiration) metrics?.credentialsExpiry.set({ side }, expiration.getTime() / 1000);
+    onResolved: (side, credentials) => {
+      onSecrets?.(side, [credentials.secretAccessKey, credentials.sessionToken ?? '']);
+      if (credentials.expiration)
+        metrics?.credentialsExpiry.set({ side }, credentials.expiration.getTime() / 1000);
     },
   };
   await Promise.all(sources.map((source) => source.start(hooks)));

@@ -30,8 +30,8 @@ export interface CredentialHooks {
   logger: Logger;
   /** Called once per failed fetch (the metric). */
   onFailure?(side: Side): void;
-  /** Called with each fetched set's expiration (the metric). */
-  onResolved?(side: Side, expiration: Date | undefined): void;
+  /** Called with each fetched set (the expiry metric, the log redactor). */
+  onResolved?(side: Side, credentials: Credentials): void;
 }
 
 export interface CredentialSource {
@@ -156,7 +156,7 @@ export class RefreshingCredentials implements CredentialSource {
       if (this.stopped) return true;
       const first = this.held === undefined;
       this.held = { credentials, obtainedAt: this.clock.now() };
-      onResolved?.(this.side, credentials.expiration);
+      onResolved?.(this.side, credentials);
       const fields = {
         side: this.side,
         // An access key id is not a secret (AWS prints it in CloudTrail): it shows which key signs.
