@@ -62,15 +62,15 @@ export function staticCredentials(side: Side, credentials: Credentials): Credent
 
 export interface Clock {
   now(): number;
-  /** Runs `fn` after `ms`; returns a cancel. */
-  setTimer(fn: () => void, ms: number): () => void;
+  /** Runs `fn` after `ms`; returns a cancel. Only a `keepAlive` timer holds the process open. */
+  setTimer(fn: () => void, ms: number, keepAlive?: boolean): () => void;
 }
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimer(fn, ms) {
-    // Never what keeps the process alive.
-    const timer = setTimeout(fn, ms).unref();
+  setTimer(fn, ms, keepAlive = false) {
+    const timer = setTimeout(fn, ms);
+    if (!keepAlive) timer.unref();
     return () => clearTimeout(timer);
   },
 };
@@ -116,9 +116,11 @@ export class RefreshingCredentials implements CredentialSource {
     while (!(await this.attempt())) {
       if (this.stopped) throw new Error(`${this.side} credentials: stopped before they were resolved`);
       await new Promise<void>((resolve) => {
+        // Kept alive: at start nothing else holds the process open, and it must not exit while it waits.
         this.cancelTimer = this.clock.setTimer(
           resolve,
           retryDelay(this.failures, this.clock.now(), undefined),
+          true,
         );
       });
     }

@@ -2,16 +2,20 @@ import type { Logger } from '../../src/log';
 import { RefreshingCredentials, type Clock, type Credentials } from '../../src/credentials';
 
 /** Timers run only when the test moves the clock. */
-function fakeClock(): Clock & { advance(ms: number): Promise<void>; pending(): number[] } {
+function fakeClock(): Clock & {
+  advance(ms: number): Promise<void>;
+  pending(): number[];
+  keptAlive(): boolean[];
+} {
   let now = 1_000_000;
-  let timers: { at: number; fn: () => void }[] = [];
+  let timers: { at: number; fn: () => void; keepAlive: boolean }[] = [];
   const settle = async (): Promise<void> => {
     for (let i = 0; i < 10; i++) await Promise.resolve();
   };
   return {
     now: () => now,
-    setTimer(fn, ms) {
-      const timer = { at: now + ms, fn };
+    setTimer(fn, ms, keepAlive = false) {
+      const timer = { at: now + ms, fn, keepAlive };
       timers.push(timer);
       return () => void (timers = timers.filter((t) => t !== timer));
     },
@@ -29,6 +33,7 @@ function fakeClock(): Clock & { advance(ms: number): Promise<void>; pending(): n
       await settle();
     },
     pending: () => timers.map((t) => t.at - now),
+    keptAlive: () => timers.map((t) => t.keepAlive),
   };
 }
 
@@ -153,12 +158,15 @@ describe('RefreshingCredentials', () => {
     const started = source.start(recordingLogger()).then(() => void (resolved = true));
     await clock.advance(999);
     expect(resolved).toBe(false);
+    // Waiting to retry at start holds the process open (nothing else does yet); refreshes later do not.
+    expect(clock.keptAlive()).toEqual([true]);
     expect(source.health().reason).toBe('not resolved yet; last fetch failed: Error: no credentials yet');
     await clock.advance(1 + 2_000);
     await started;
     expect(source.current().accessKeyId).toBe('KEY3');
     // An hour-long session: refreshed 5 minutes before it ends.
     expect(clock.pending()).toEqual([55 * 60_000]);
+    expect(clock.keptAlive()).toEqual([false]);
     source.stop();
   });
 
