@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import http, { createServer, type ServerResponse } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
 import type { ProxyConfig } from './config';
+import type { CredentialHealth } from './credentials';
 import type { WriteSink } from './events';
 import type { Logger } from './log';
 import type { UploadSpoolPort } from './spool';
@@ -87,8 +88,16 @@ export async function startProxy(
     },
     logger,
   );
+  const credentials = (): { main: CredentialHealth; mirror: CredentialHealth } => ({
+    main: config.main.credentials.health(),
+    mirror: config.mirror.credentials.health(),
+  });
   const adminHttp = createServer(
-    createAdminApp(metrics.registry, { ready: () => accepting, details: () => tracker.status?.() ?? {} }),
+    createAdminApp(metrics.registry, {
+      // Expired credentials fail every request they sign: not ready, and /readyz says which side and why.
+      ready: () => accepting && config.main.credentials.health().ok && config.mirror.credentials.health().ok,
+      details: () => ({ credentials: credentials(), ...(tracker.status?.() ?? {}) }),
+    }),
   );
 
   await tracker.start();
@@ -118,6 +127,8 @@ export async function startProxy(
       clearTimeout(timer);
       await tracker.stop();
       await upstream.close();
+      config.main.credentials.stop();
+      config.mirror.credentials.stop();
       const adminClosed = new Promise<void>((resolve) => adminHttp.close(() => resolve()));
       // A scraper's keep-alive socket would otherwise hold the exit for keepAliveTimeout (5 s).
       adminHttp.closeAllConnections();

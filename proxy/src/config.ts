@@ -1,22 +1,16 @@
 /** Proxy configuration from the environment. Pure: takes an env map, returns a config or throws ConfigError. */
+import { ConfigError } from './config-error';
+import { credentialSettingFrom, credentialSourceFor, type CredentialSource } from './credentials';
 
-export class ConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    problem: string,
-  ) {
-    super(`${variable}: ${problem}`);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError };
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'off';
 
 export interface S3Endpoint {
   url: URL;
   region: string;
-  accessKeyId: string;
-  secretAccessKey: string;
+  /** What requests to this endpoint are signed with (static keys, or fetched and refreshed). */
+  credentials: CredentialSource;
 }
 
 export type StateDirSetting = { kind: 'path'; path: string } | { kind: 'default' } | { kind: 'off' };
@@ -169,18 +163,30 @@ export function loadConfig(env: Env): ProxyConfig {
   if (!LOG_LEVELS.includes(logLevel))
     throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
 
+  const credentialSettings = {
+    main: credentialSettingFrom(env, {
+      accessKey: 'MAIN_ACCESS_KEY',
+      secretKey: 'MAIN_SECRET_KEY',
+      roleArn: 'MAIN_ROLE_ARN',
+    }),
+    mirror: credentialSettingFrom(env, {
+      accessKey: 'MIRROR_ACCESS_KEY',
+      secretKey: 'MIRROR_SECRET_KEY',
+      roleArn: 'MIRROR_ROLE_ARN',
+    }),
+  };
+  const mainRegion = parseRegion('MAIN_S3_REGION', optional(env, 'MAIN_S3_REGION', 'us-east-1'));
+  const mirrorRegion = parseRegion('MIRROR_S3_REGION', optional(env, 'MIRROR_S3_REGION', 'us-east-1'));
   return {
     main: {
       url: parseEndpoint('MAIN_S3_ENDPOINT', optional(env, 'MAIN_S3_ENDPOINT', 'https://s3.amazonaws.com')),
-      region: parseRegion('MAIN_S3_REGION', optional(env, 'MAIN_S3_REGION', 'us-east-1')),
-      accessKeyId: required(env, 'MAIN_ACCESS_KEY'),
-      secretAccessKey: required(env, 'MAIN_SECRET_KEY'),
+      region: mainRegion,
+      credentials: credentialSourceFor(credentialSettings.main, 'main', mainRegion),
     },
     mirror: {
       url: parseEndpoint('MIRROR_S3_ENDPOINT', required(env, 'MIRROR_S3_ENDPOINT')),
-      region: parseRegion('MIRROR_S3_REGION', optional(env, 'MIRROR_S3_REGION', 'us-east-1')),
-      accessKeyId: required(env, 'MIRROR_ACCESS_KEY'),
-      secretAccessKey: required(env, 'MIRROR_SECRET_KEY'),
+      region: mirrorRegion,
+      credentials: credentialSourceFor(credentialSettings.mirror, 'mirror', mirrorRegion),
     },
     postgresUrl: parsePostgresUrl(required(env, 'POSTGRES_URL')),
     logLevel,
@@ -215,7 +221,10 @@ function parseStateDir(env: Env): { stateDir: StateDirSetting } {
 
 /** Values that must never appear in output. */
 export function secretsOf(config: ProxyConfig): string[] {
-  const secrets = [config.main.secretAccessKey, config.mirror.secretAccessKey];
+  const secrets = [
+    ...config.main.credentials.configuredSecrets,
+    ...config.mirror.credentials.configuredSecrets,
+  ];
   const pgPassword = new URL(config.postgresUrl).password;
   if (pgPassword) secrets.push(decodeURIComponent(pgPassword));
   return secrets.filter((s) => s.length > 0);

@@ -10,8 +10,9 @@ const MAX_DEPTH = 8;
  * Replaces every occurrence of a secret in any string, however deep in the log line it got there. Nested
  * values are copied, never changed in place: they belong to the caller.
  */
-function redactor(secrets: string[]) {
-  const live = secrets.filter((s) => s.length >= 4);
+function redactor(secrets: Secrets) {
+  const fixed = typeof secrets === 'function' ? undefined : secrets.filter((s) => s.length >= 4);
+  let live: readonly string[] = fixed ?? [];
   const scrubString = (value: string): string => {
     let out = value;
     for (const secret of live) out = out.split(secret).join('[REDACTED]');
@@ -36,14 +37,18 @@ function redactor(secrets: string[]) {
     return out;
   };
   return winston.format((info) => {
+    if (typeof secrets === 'function') live = secrets().filter((s) => s.length >= 4);
     if (live.length === 0) return info;
     for (const key of Object.keys(info)) info[key] = scrub(info[key], 0, [info]);
     return info;
   })();
 }
 
+/** Values to redact; a function when they change at run time (fetched temporary credentials). */
+export type Secrets = readonly string[] | (() => readonly string[]);
+
 /** JSON logs on stdout, one object per line. */
-export function createLogger(level: LogLevel, secrets: string[] = []): Logger {
+export function createLogger(level: LogLevel, secrets: Secrets = []): Logger {
   return winston.createLogger({
     level: level === 'off' ? 'error' : level,
     silent: level === 'off',

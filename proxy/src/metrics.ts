@@ -34,6 +34,8 @@ export const METRIC_NAMES = {
   journalUnjournaled: 's3mirror_inventory_journal_unjournaled_total',
   journalReplayed: 's3mirror_inventory_journal_replayed_total',
   journalDamagedLines: 's3mirror_inventory_journal_damaged_lines_total',
+  credentialsRefreshFailures: 's3mirror_credentials_refresh_failures_total',
+  credentialsExpiry: 's3mirror_credentials_expiration_timestamp_seconds',
 } as const;
 
 export type ProxyMetrics = ReturnType<typeof createMetrics>;
@@ -214,6 +216,18 @@ export function createMetrics() {
     journalDamagedLines: new Counter({
       name: METRIC_NAMES.journalDamagedLines,
       help: 'Torn or damaged journal lines skipped while reading back',
+      registers,
+    }),
+    credentialsRefreshFailures: new Counter({
+      name: METRIC_NAMES.credentialsRefreshFailures,
+      help: 'Failed fetches of temporary credentials (retried with backoff), by side (main, mirror)',
+      labelNames: ['side'] as const,
+      registers,
+    }),
+    credentialsExpiry: new Gauge({
+      name: METRIC_NAMES.credentialsExpiry,
+      help: 'When the credentials in hand expire (Unix seconds), by side; absent for static keys',
+      labelNames: ['side'] as const,
       registers,
     }),
   };

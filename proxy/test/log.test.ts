@@ -1,13 +1,16 @@
 import { PassThrough } from 'node:stream';
 import winston from 'winston';
 
-import { createLogger } from '../src/log';
+import { createLogger, type Secrets } from '../src/log';
 
 const SECRET = 'hunter2-very-secret';
 
 /** A logger whose JSON lines land in an array instead of stdout. */
-function capture(): { logger: winston.Logger; lines: () => Record<string, unknown>[] } {
-  const logger = createLogger('info', [SECRET]);
+function capture(secrets: Secrets = [SECRET]): {
+  logger: winston.Logger;
+  lines: () => Record<string, unknown>[];
+} {
+  const logger = createLogger('info', secrets);
   const out: string[] = [];
   const stream = new PassThrough();
   stream.on('data', (c: Buffer) => out.push(...c.toString('utf8').split('\n').filter(Boolean)));
@@ -16,6 +19,15 @@ function capture(): { logger: winston.Logger; lines: () => Record<string, unknow
 }
 
 describe('log redaction', () => {
+  test('secrets given as a function are read at each line (credentials fetched at run time)', () => {
+    let secrets: string[] = [];
+    const { logger, lines } = capture(() => secrets);
+    logger.info('fetched', { key: 'temporary-secret-1' });
+    secrets = ['temporary-secret-1'];
+    logger.info('fetched', { key: 'temporary-secret-1' });
+    expect(lines().map((l) => l.key)).toEqual(['temporary-secret-1', '[REDACTED]']);
+  });
+
   test('top-level string fields and the message are redacted', () => {
     const { logger, lines } = capture();
     logger.info(`boom ${SECRET}`, { error: `x${SECRET}y` });

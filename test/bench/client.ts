@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { RequestSigner } from '@k8s-s3-mirror/proxy/dist/sigv4/signer';
+import { staticCredentials } from '../../proxy/src/credentials';
 
 /**
  * The benchmark's own light S3 client: node:http with keep-alive and SigV4 headers signed once per request
@@ -31,8 +32,7 @@ export class BenchClient {
     this.signer = new RequestSigner({
       url: new URL(endpoint.url),
       region: 'us-east-1',
-      accessKeyId: endpoint.accessKeyId,
-      secretAccessKey: endpoint.secretAccessKey,
+      credentials: staticCredentials('main', endpoint),
     });
   }
 

@@ -33,6 +33,8 @@ export interface CephCluster {
   mirrorTenant: string;
   /** Temp dir holding conf, logs, pid files. */
   dir: string;
+  /** Its ceph.conf, for `radosgw-admin -c`. */
+  conf: string;
   /** How long startCeph() took, in ms. */
   bringUpMs: number;
   /** Kills the mirror gateway and waits for it to exit (its port then refuses connections). */
@@ -297,6 +299,7 @@ async function startCephOnce(opts: StartCephOptions): Promise<CephCluster> {
       mirror,
       mirrorTenant: 'mirror',
       dir,
+      conf,
       bringUpMs: Date.now() - started,
       stopMirrorGateway: () => stopChild('client.rgw.mirror'),
       async startMirrorGateway() {

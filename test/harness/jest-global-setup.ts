@@ -65,6 +65,7 @@ export default async function globalSetup(): Promise<void> {
       main: c.main,
       mirror: c.mirror,
       mirrorTenant: c.mirrorTenant,
+      conf: c.conf,
     },
     postgres: { url: pg.url, controllable: pg.controllable },
     control: { url: control.url, token },

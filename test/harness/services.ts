@@ -32,6 +32,8 @@ export interface TestServices {
     mirror: S3Credentials;
     /** Tenant of the mirror user. */
     mirrorTenant: string;
+    /** ceph.conf of the cluster, for `radosgw-admin -c` (keys created and removed by a test). */
+    conf: string;
   };
   postgres: {
     /** postgres://…@127.0.0.1:PORT/postgres */

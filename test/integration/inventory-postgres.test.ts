@@ -17,6 +17,7 @@ import { freePort } from '../harness/free-port';
 import { queryDatabase } from '../harness/inventory-rows';
 import { controls, loadServices, type TestServices } from '../harness/services';
 import { pollUntil, sleep } from '../harness/wait';
+import { staticCredentials } from '../../proxy/src/credentials';
 
 const services: TestServices = loadServices();
 const logger = createLogger('off');
@@ -122,11 +123,15 @@ test('a tracker starts with Postgres unreachable, keeps a bounded queue, and nev
   const metrics = createMetrics();
   const t = createWriteTracker({
     config: {
-      main: { url: new URL(services.ceph.mainEndpoint), region: services.ceph.region, ...services.ceph.main },
+      main: {
+        url: new URL(services.ceph.mainEndpoint),
+        region: services.ceph.region,
+        credentials: staticCredentials('main', services.ceph.main),
+      },
       mirror: {
         url: new URL(services.ceph.mirrorEndpoint),
         region: services.ceph.region,
-        ...services.ceph.mirror,
+        credentials: staticCredentials('mirror', services.ceph.mirror),
       },
       postgresUrl: `postgres://nobody:pw@127.0.0.1:${port}/postgres`,
       logLevel: 'off',

@@ -16,6 +16,7 @@ import { errorOf, readText, signedS3Http, type ClosableS3Http } from '../../prox
 import { parseTagSet } from '../../proxy/src/s3/response-body';
 
 import { loadServices, type TestServices } from '../harness/services';
+import { staticCredentials } from '../../proxy/src/credentials';
 
 const services: TestServices = loadServices();
 const bucket = `s3http-${crypto.randomBytes(4).toString('hex')}`;
@@ -27,7 +28,7 @@ const md5 = (b: Buffer): string => crypto.createHash('md5').update(b).digest('he
 const endpoint = (url: string, creds: { accessKeyId: string; secretAccessKey: string }): S3Endpoint => ({
   url: new URL(url),
   region: services.ceph.region,
-  ...creds,
+  credentials: staticCredentials('main', creds),
 });
 const mainEndpoint = endpoint(services.ceph.mainEndpoint, services.ceph.main);
 const mirrorEndpoint = endpoint(services.ceph.mirrorEndpoint, services.ceph.mirror);

@@ -39,6 +39,7 @@ import { controls, loadServices, type TestServices } from '../harness/services';
 import { threeWayDiff, waitForThreeWayEqual } from '../harness/three-way';
 import { pollUntil } from '../harness/wait';
 import { longestAcceptedKey } from '../harness/long-key';
+import { staticCredentials } from '../../proxy/src/credentials';
 
 const services: TestServices = loadServices();
 const ctl = controls(services);
@@ -48,11 +49,15 @@ const main = directClient(services.ceph.mainEndpoint, services.ceph.main, { regi
 
 export function testConfig(): ProxyConfig {
   return {
-    main: { url: new URL(services.ceph.mainEndpoint), region: services.ceph.region, ...services.ceph.main },
+    main: {
+      url: new URL(services.ceph.mainEndpoint),
+      region: services.ceph.region,
+      credentials: staticCredentials('main', services.ceph.main),
+    },
     mirror: {
       url: new URL(services.ceph.mirrorEndpoint),
       region: services.ceph.region,
-      ...services.ceph.mirror,
+      credentials: staticCredentials('mirror', services.ceph.mirror),
     },
     postgresUrl: services.postgres.url,
     logLevel: 'warn',

@@ -33,6 +33,7 @@ import { rawRequest } from '../harness/raw-http';
 import { loadServices, type TestServices } from '../harness/services';
 import { waitForThreeWayEqual } from '../harness/three-way';
 import { pollUntil } from '../harness/wait';
+import { staticCredentials } from '../../proxy/src/credentials';
 
 const services: TestServices = loadServices();
 const bucket = `nonascii-${crypto.randomBytes(4).toString('hex')}`;
@@ -119,7 +120,7 @@ test('every kind of call the mirror side makes is accepted by RGW from the clien
   const endpoint = (url: string, creds: { accessKeyId: string; secretAccessKey: string }) => ({
     url: new URL(url),
     region: services.ceph.region,
-    ...creds,
+    credentials: staticCredentials('main', creds),
   });
   const sdkMain = s3ClientFor(endpoint(services.ceph.mainEndpoint, services.ceph.main));
   const sdkMirror = s3ClientFor(endpoint(services.ceph.mirrorEndpoint, services.ceph.mirror));

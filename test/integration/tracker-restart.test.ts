@@ -18,6 +18,7 @@ import { directClient } from '../harness/proxy';
 import { loadServices, type TestServices } from '../harness/services';
 import { startTcpFaultProxy, type TcpFaultProxy } from '../harness/tcp-fault-proxy';
 import { pollUntil } from '../harness/wait';
+import { staticCredentials } from '../../proxy/src/credentials';
 
 const services: TestServices = loadServices();
 const bucket = `restart-${crypto.randomBytes(4).toString('hex')}`;
@@ -50,8 +51,16 @@ function config(): ProxyConfig {
   const postgresUrl = new URL(services.postgres.url);
   postgresUrl.host = postgres.address;
   return {
-    main: { url: new URL(services.ceph.mainEndpoint), region: services.ceph.region, ...services.ceph.main },
-    mirror: { url: new URL(mirror.url), region: services.ceph.region, ...services.ceph.mirror },
+    main: {
+      url: new URL(services.ceph.mainEndpoint),
+      region: services.ceph.region,
+      credentials: staticCredentials('main', services.ceph.main),
+    },
+    mirror: {
+      url: new URL(mirror.url),
+      region: services.ceph.region,
+      credentials: staticCredentials('mirror', services.ceph.mirror),
+    },
     postgresUrl: postgresUrl.toString(),
     logLevel: 'error',
     listen: { host: '127.0.0.1', port: 0 },

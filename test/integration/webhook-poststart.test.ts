@@ -47,6 +47,8 @@ test('the injected hook is exactly node -e waitForReadyScript(adminPort)', () =>
     mirrorEndpoint: 'https://m',
     mirrorRegion: 'r',
     credentialsSecretName: 's',
+    credentialsMode: 'secret',
+    mirrorRoleArn: '',
     mode: 'classic',
   });
   expect(c.lifecycle).toEqual({ postStart: { exec: { command: ['node', '-e', waitForReadyScript(9090)] } } });

@@ -96,6 +96,7 @@ async function main(): Promise<number> {
         main: ceph.main,
         mirror: ceph.mirror,
         mirrorTenant: ceph.mirrorTenant,
+        conf: ceph.conf,
       },
       postgres: { url: postgres.url, controllable: true },
       control: { url: '', token: '' },

@@ -39,6 +39,10 @@ export const ANNOTATIONS = {
   placeholderCredentials: `${PREFIX}placeholder-credentials`,
   /** `native` or `classic`: sidecar mode for this pod (overrides the webhook config). */
   sidecarMode: `${PREFIX}sidecar-mode`,
+  /** `secret` (S3 keys from the credentials Secret) or `pod-identity` (no keys: the pod's IRSA / Pod Identity). */
+  credentials: `${PREFIX}credentials`,
+  /** A role the proxy assumes for the mirror (MIRROR_ROLE_ARN), e.g. in the backup account. */
+  mirrorRoleArn: `${PREFIX}mirror-role-arn`,
 } as const;
 
 export const LABELS = {

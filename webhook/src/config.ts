@@ -37,6 +37,8 @@ export const CONFIG_KEYS = {
   MIRROR_S3_ENDPOINT: '',
   MIRROR_S3_REGION: 'us-east-1',
   CREDENTIALS_SECRET_NAME: 's3-mirror-credentials',
+  CREDENTIALS_MODE: 'secret',
+  MIRROR_ROLE_ARN: '',
   SIDECAR_MODE: 'native',
   ENDPOINT_ENV: 'AWS_ENDPOINT_URL',
   INJECT_INIT_CONTAINERS: 'true',
@@ -85,7 +87,16 @@ export interface ProxySettings {
   mirrorEndpoint: string;
   mirrorRegion: string;
   credentialsSecretName: string;
+  /** Where the proxy's S3 credentials come from (CREDENTIALS_MODE; annotation s3-mirror.io/credentials). */
+  credentialsMode: CredentialsMode;
+  /** MIRROR_ROLE_ARN for every proxy ('' = none; annotation s3-mirror.io/mirror-role-arn). */
+  mirrorRoleArn: string;
 }
+
+export const CREDENTIALS_MODES = ['secret', 'pod-identity'] as const;
+export type CredentialsMode = (typeof CREDENTIALS_MODES)[number];
+/** An IAM role ARN, as the proxy accepts it for MIRROR_ROLE_ARN. */
+export const ROLE_ARN_RE = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 
 export interface InjectionSettings {
   sidecarMode: SidecarMode;
@@ -192,6 +203,11 @@ export function parseConfig(raw: Readonly<Record<string, string | undefined>>): 
     if (v === '') errors.push(`${key} must not be empty`);
     return v;
   };
+  const roleArn = (key: ConfigKey): string => {
+    const v = get(key);
+    if (v !== '' && !ROLE_ARN_RE.test(v)) errors.push(`${key} must be an IAM role ARN, got "${v}"`);
+    return v;
+  };
 
   const image = get('PROXY_IMAGE');
   if (!IMAGE_RE.test(image)) errors.push(`PROXY_IMAGE is not an image reference: "${image}"`);
@@ -226,6 +242,8 @@ export function parseConfig(raw: Readonly<Record<string, string | undefined>>): 
       mirrorEndpoint: url('MIRROR_S3_ENDPOINT', true),
       mirrorRegion: nonEmpty('MIRROR_S3_REGION'),
       credentialsSecretName: nonEmpty('CREDENTIALS_SECRET_NAME'),
+      credentialsMode: oneOf('CREDENTIALS_MODE', CREDENTIALS_MODES),
+      mirrorRoleArn: roleArn('MIRROR_ROLE_ARN'),
     },
     injection: {
       sidecarMode: oneOf('SIDECAR_MODE', ['native', 'classic'] as const),

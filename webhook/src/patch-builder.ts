@@ -15,17 +15,21 @@ import {
 } from './annotations';
 import {
   BUCKET_LIST_RE,
+  CREDENTIALS_MODES,
   IMAGE_RE,
+  ROLE_ARN_RE,
   PROXY_LOG_LEVELS,
   QUANTITY_RE,
   proxyEndpointUrl,
   type Config,
+  type CredentialsMode,
   type ProxyLogLevel,
   type SidecarMode,
 } from './config';
 import { planContainerEnv } from './env-injection';
 import { pointer, prependToArray, setMapEntry, type PatchOp } from './json-patch';
 import type { Container, Pod } from './pod';
+import { podIdentityOf } from './pod-identity';
 import { planVolumes } from './pod-volumes';
 import {
   DEFAULT_VOLUME_NAMES,
@@ -145,8 +149,30 @@ function resolveSettings(pod: Pod, config: Config, warnings: string[]): Resolved
     mirrorEndpoint: p.mirrorEndpoint,
     mirrorRegion: p.mirrorRegion,
     credentialsSecretName: p.credentialsSecretName,
+    credentialsMode: pick<CredentialsMode>(
+      ANNOTATIONS.credentials,
+      p.credentialsMode,
+      (v) => (CREDENTIALS_MODES as readonly string[]).includes(v),
+      (v) => v as CredentialsMode,
+    ),
+    mirrorRoleArn: pick(
+      ANNOTATIONS.mirrorRoleArn,
+      p.mirrorRoleArn,
+      (v) => v === '' || ROLE_ARN_RE.test(v),
+      id,
+    ),
     mode,
   };
+  if (sidecar.credentialsMode === 'pod-identity') {
+    const identity = podIdentityOf(pod.spec.containers);
+    if (identity) sidecar.podIdentity = identity;
+    // The EKS webhook may still come after ours and give every container, init containers included, its env.
+    else
+      warnings.push(
+        'credentials pod-identity: no container has IRSA or EKS Pod Identity env yet; the proxy gets it only ' +
+          'if the EKS Pod Identity webhook also mutates init containers',
+      );
+  }
   if (sidecar.port === sidecar.adminPort) {
     warnings.push(`proxy port and admin port are both ${sidecar.port}; using the configured ports`);
     sidecar.port = p.port;

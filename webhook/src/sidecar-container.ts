@@ -5,8 +5,9 @@ import {
   PROXY_STATE_VOLUME_NAME,
   PROXY_TMP_VOLUME_NAME,
 } from './annotations';
-import type { ProxyLogLevel, ProxySettings, SidecarMode } from './config';
+import type { CredentialsMode, ProxyLogLevel, ProxySettings, SidecarMode } from './config';
 import type { Container } from './pod';
+import type { PodIdentity } from './pod-identity';
 import { stateBudgetEnv } from './state-budget';
 
 /** Secret keys the proxy reads; each is injected by secretKeyRef with the same name as the env var. */
@@ -17,6 +18,9 @@ export const SECRET_ENV_KEYS = [
   'MIRROR_SECRET_KEY',
   'POSTGRES_URL',
 ] as const;
+
+/** With the pod's identity the Secret holds no S3 key: only the inventory's URL (it has a password). */
+export const POD_IDENTITY_SECRET_ENV_KEYS = ['POSTGRES_URL'] as const;
 
 export const PROXY_PORT_NAME = 's3mirror-s3';
 export const PROXY_ADMIN_PORT_NAME = 's3mirror-admin';
@@ -38,6 +42,11 @@ export interface SidecarSettings {
   mirrorEndpoint: string;
   mirrorRegion: string;
   credentialsSecretName: string;
+  credentialsMode: CredentialsMode;
+  /** MIRROR_ROLE_ARN ('' = none). */
+  mirrorRoleArn: string;
+  /** With `pod-identity`: what the app containers got from the EKS webhook, shared with the proxy. */
+  podIdentity?: PodIdentity;
   mode: SidecarMode;
   /** Names of the proxy's volumes in this pod (the builder renames them when the pod already uses a name). */
   volumeNames?: ProxyVolumeNames;
@@ -100,10 +109,12 @@ export function buildProxyContainer(s: SidecarSettings): Container {
     { name: 'STATE_DIR', value: PROXY_STATE_DIR },
     // Journal and upload spool bounds that keep the state volume below its sizeLimit (eviction).
     ...stateBudgetEnv(s.stateSizeLimit),
-    ...SECRET_ENV_KEYS.map((key) => ({
+    ...(s.credentialsMode === 'secret' ? SECRET_ENV_KEYS : POD_IDENTITY_SECRET_ENV_KEYS).map((key) => ({
       name: key,
       valueFrom: { secretKeyRef: { name: s.credentialsSecretName, key } },
     })),
+    ...(s.credentialsMode === 'pod-identity' ? (s.podIdentity?.env ?? []) : []),
+    ...(s.mirrorRoleArn !== '' ? [{ name: 'MIRROR_ROLE_ARN', value: s.mirrorRoleArn }] : []),
   ];
   const container: Container = {
     name: PROXY_CONTAINER_NAME,
@@ -137,6 +148,8 @@ export function buildProxyContainer(s: SidecarSettings): Container {
     volumeMounts: [
       { name: volumes.tmp, mountPath: '/tmp' },
       { name: volumes.state, mountPath: PROXY_STATE_DIR },
+      // The projected service account token the identity env names (the pod already has its volume).
+      ...(s.credentialsMode === 'pod-identity' ? (s.podIdentity?.volumeMounts ?? []) : []),
     ],
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };

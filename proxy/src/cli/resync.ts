@@ -10,6 +10,7 @@ import { InventoryRepository } from '../inventory/repository';
 import { createLogger } from '../log';
 import { resyncBucket, type ResyncReport } from '../mirror/resync';
 import { s3ClientFor } from '../mirror/s3';
+import { signedS3Http } from '../mirror/s3-http';
 
 export function parseArgs(argv: string[]): { buckets: string[]; dryRun: boolean } {
   const { buckets, flags } = parseBucketArgs(argv, ['dry-run']);
@@ -40,13 +41,19 @@ async function run(): Promise<number> {
   const { args, config } = input;
   const logger = createLogger(config.logLevel === 'off' ? 'off' : 'warn', secretsOf(config));
   const pools = new InventoryPools(config.postgresUrl, logger);
+  // Temporary credentials are fetched before the first request and refreshed while the resync runs.
+  await Promise.all([config.main.credentials.start({ logger }), config.mirror.credentials.start({ logger })]);
   const main = s3ClientFor(config.main, logger);
   const mirror = s3ClientFor(config.mirror, logger);
+  const http = {
+    main: signedS3Http(config.main, { logger }),
+    mirror: signedS3Http(config.mirror, { logger }),
+  };
   let failed = false;
   try {
     for (const bucket of args.buckets) {
       const report = await resyncBucket(
-        { main, mirror, inventory: new InventoryRepository(pools), logger },
+        { main, mirror, inventory: new InventoryRepository(pools), logger, http },
         bucket,
         { dryRun: args.dryRun },
       );
@@ -60,6 +67,9 @@ async function run(): Promise<number> {
     await pools.close();
     main.destroy();
     mirror.destroy();
+    await Promise.all([http.main.destroy(), http.mirror.destroy()]);
+    config.main.credentials.stop();
+    config.mirror.credentials.stop();
   }
   return failed ? 1 : 0;
 }

@@ -59,9 +59,7 @@ export async function preparePostObjectBody(
 ): Promise<PostObjectBody> {
   const { prefix, rest } = await readPrefix(req, boundary);
   const credential = signer.policyCredential();
-  const fields = resignFormFields(prefix.fields, credential, (policy) =>
-    signer.signPolicy(policy, credential.amzDate),
-  );
+  const fields = resignFormFields(prefix.fields, credential, (policy) => credential.sign(policy));
   const head = renderFormPrefix(fields, prefix.fileHead, boundary);
   const stream = new PassThrough();
   let forwarded = 0;

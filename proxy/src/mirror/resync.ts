@@ -1,5 +1,6 @@
 import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 
+import { staticCredentials, type Side } from '../credentials/source';
 import type { ComparedRow, InventoryRepository } from '../inventory/repository';
 import type { Logger } from '../log';
 import {
@@ -118,7 +119,7 @@ export interface ResyncContext {
 }
 
 /** Signed requests to the endpoint `client` was made for, with its region and credentials. */
-async function httpOf(client: S3Client, logger: Logger): Promise<ClosableS3Http> {
+async function httpOf(client: S3Client, side: Side, logger: Logger): Promise<ClosableS3Http> {
   const endpoint = await client.config.endpoint?.();
   if (!endpoint) throw new Error('resync: the S3 clients need an explicit endpoint');
   const credentials = await client.config.credentials();
@@ -126,8 +127,8 @@ async function httpOf(client: S3Client, logger: Logger): Promise<ClosableS3Http>
     {
       url: new URL(`${endpoint.protocol}//${endpoint.hostname}${endpoint.port ? `:${endpoint.port}` : ''}`),
       region: await client.config.region(),
-      accessKeyId: credentials.accessKeyId,
-      secretAccessKey: credentials.secretAccessKey,
+      // A snapshot: callers with refreshing credentials pass `http` made from their source (cli/resync.ts).
+      credentials: staticCredentials(side, credentials),
     },
     { logger },
   );
@@ -160,7 +161,10 @@ export async function resyncBucket(
 
   const own = ctx.http
     ? undefined
-    : { main: await httpOf(ctx.main, ctx.logger), mirror: await httpOf(ctx.mirror, ctx.logger) };
+    : {
+        main: await httpOf(ctx.main, 'main', ctx.logger),
+        mirror: await httpOf(ctx.mirror, 'mirror', ctx.logger),
+      };
   const http = ctx.http ?? own!;
   const clients: CopyClients = {
     main: { sdk: ctx.main, http: http.main },

@@ -2,6 +2,7 @@ import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 
 import type { S3Endpoint } from '../config';
 import type { Logger } from '../log';
+import { sdkLogger } from '../sdk-logger';
 import { latin1SdkSigner } from '../sigv4/sdk-signer';
 
 /**
@@ -13,35 +14,14 @@ export function s3ClientFor(endpoint: S3Endpoint, logger?: Logger): S3Client {
     ...(logger ? { logger: sdkLogger(logger) } : {}),
     endpoint: endpoint.url.toString().replace(/\/$/, ''),
     region: endpoint.region,
-    credentials: { accessKeyId: endpoint.accessKeyId, secretAccessKey: endpoint.secretAccessKey },
+    // The signer reads the same source; the SDK asks it too (its identity step), so both agree.
+    credentials: endpoint.credentials.provider,
     forcePathStyle: true,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 2,
     signer: latin1SdkSigner(endpoint),
   });
-}
-
-/**
- * The SDK's own warnings (e.g. "An error was encountered in a non-retryable streaming request.", printed
- * with console.warn without a logger) go through ours as JSON. Its info and error lines (every command's
- * input and output, every failed command such as a HeadBucket 404) are dropped: the caller handles and
- * logs failures, and they would carry object metadata.
- */
-function sdkLogger(logger: Logger) {
-  const ignore = (): void => undefined;
-  const text = (args: unknown[]): string =>
-    args
-      .map((a) => (typeof a === 'string' ? a : JSON.stringify(a)))
-      .join(' ')
-      .slice(0, 1000);
-  return {
-    trace: ignore,
-    debug: ignore,
-    info: ignore,
-    warn: (...args: unknown[]) => logger.warn('aws sdk warning', { sdk: text(args) }),
-    error: ignore,
-  };
 }
 
 export function isNoSuchBucket(err: unknown): boolean {

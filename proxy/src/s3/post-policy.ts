@@ -23,6 +23,8 @@ const AUTH_FIELDS: ReadonlySet<string> = new Set([
 export interface PolicyCredential {
   credential: string;
   amzDate: string;
+  /** The session token of temporary credentials: a form field, and a condition of the policy. */
+  securityToken?: string;
 }
 
 type Condition = Record<string, unknown> | unknown[];
@@ -59,6 +61,7 @@ export function resignedPolicy(base64: string, credential: PolicyCredential): st
     { 'x-amz-algorithm': 'AWS4-HMAC-SHA256' },
     { 'x-amz-credential': credential.credential },
     { 'x-amz-date': credential.amzDate },
+    ...(credential.securityToken !== undefined ? [{ 'x-amz-security-token': credential.securityToken }] : []),
   ];
   return Buffer.from(JSON.stringify(policy), 'utf8').toString('base64');
 }
@@ -81,6 +84,9 @@ export function resignFormFields(
     formField('x-amz-algorithm', 'AWS4-HMAC-SHA256'),
     formField('x-amz-credential', credential.credential),
     formField('x-amz-date', credential.amzDate),
+    ...(credential.securityToken !== undefined
+      ? [formField('x-amz-security-token', credential.securityToken)]
+      : []),
     formField('x-amz-signature', sign(newPolicy)),
   ];
 }

@@ -68,19 +68,26 @@ export function canonicalQuery(query: readonly [string, string | null][]): strin
  */
 export class RequestSigner {
   readonly hostHeader: string;
-  private signingKey: { day: string; key: Buffer } | undefined;
+  private signingKey: { day: string; secret: string; key: Buffer } | undefined;
 
   constructor(private readonly endpoint: S3Endpoint) {
     this.hostHeader = endpoint.url.host;
   }
 
-  /** Returns the headers to send: the input plus host, x-amz-date and authorization. */
+  /**
+   * Returns the headers to send: the input plus host, x-amz-date, the session token of temporary
+   * credentials (signed) and authorization.
+   */
   sign(request: UnsignedRequest, signingDate: Date = new Date()): HeaderMap {
+    // Read once: a refresh between here and the signature must not mix two key pairs.
+    const credentials = this.endpoint.credentials.current();
     const date = amzDate(signingDate);
     const day = date.slice(0, 8);
     const headers: HeaderMap = { ...request.headers, host: this.hostHeader, 'x-amz-date': date };
     // `date` would be a second, competing timestamp: x-amz-date supersedes it.
     delete headers.date;
+    if (credentials.sessionToken) headers['x-amz-security-token'] = credentials.sessionToken;
+    else delete headers['x-amz-security-token'];
     const names = Object.keys(headers)
       .filter((name) => !UNSIGNED_HEADERS.has(name))
       .sort();
@@ -101,36 +108,47 @@ export class RequestSigner {
       // latin1: one byte per char, so header values are hashed as the bytes that go on the wire.
       createHash('sha256').update(canonicalRequest, 'latin1').digest('hex'),
     ].join('\n');
-    const signature = createHmac('sha256', this.keyFor(day)).update(stringToSign).digest('hex');
+    const signature = createHmac('sha256', this.keyFor(day, credentials.secretAccessKey))
+      .update(stringToSign)
+      .digest('hex');
     headers.authorization =
-      `${ALGORITHM} Credential=${this.endpoint.accessKeyId}/${scope}, ` +
+      `${ALGORITHM} Credential=${credentials.accessKeyId}/${scope}, ` +
       `SignedHeaders=${signedHeaders}, Signature=${signature}`;
     return headers;
   }
 
-  /** Main's credential for a browser-form policy signed at `date`. */
-  policyCredential(date: Date = new Date()): { credential: string; amzDate: string } {
+  /**
+   * Main's credential for a browser-form policy signed at `date`, with the session token of temporary
+   * credentials, and `sign`, which signs a policy (its base64 text is the string to sign) with the same keys.
+   */
+  policyCredential(date: Date = new Date()): {
+    credential: string;
+    amzDate: string;
+    securityToken?: string;
+    sign(policyBase64: string): string;
+  } {
+    const credentials = this.endpoint.credentials.current();
     const amz = amzDate(date);
+    const day = amz.slice(0, 8);
     return {
-      credential: `${this.endpoint.accessKeyId}/${amz.slice(0, 8)}/${this.endpoint.region}/s3/aws4_request`,
+      credential: `${credentials.accessKeyId}/${day}/${this.endpoint.region}/s3/aws4_request`,
       amzDate: amz,
+      ...(credentials.sessionToken ? { securityToken: credentials.sessionToken } : {}),
+      sign: (policyBase64) =>
+        createHmac('sha256', this.keyFor(day, credentials.secretAccessKey))
+          .update(policyBase64)
+          .digest('hex'),
     };
   }
 
-  /** A browser-form policy's signature: the policy's base64 text is the string to sign. */
-  signPolicy(policyBase64: string, amzDateOfCredential: string): string {
-    return createHmac('sha256', this.keyFor(amzDateOfCredential.slice(0, 8)))
-      .update(policyBase64)
-      .digest('hex');
-  }
-
-  private keyFor(day: string): Buffer {
-    if (this.signingKey?.day !== day) {
+  /** Derived once per day and key pair (refreshed credentials bring a new secret). */
+  private keyFor(day: string, secret: string): Buffer {
+    if (this.signingKey?.day !== day || this.signingKey.secret !== secret) {
       const hmac = (key: string | Buffer, data: string): Buffer =>
         createHmac('sha256', key).update(data).digest();
-      const dateKey = hmac(`AWS4${this.endpoint.secretAccessKey}`, day);
+      const dateKey = hmac(`AWS4${secret}`, day);
       const key = hmac(hmac(hmac(dateKey, this.endpoint.region), 's3'), 'aws4_request');
-      this.signingKey = { day, key };
+      this.signingKey = { day, secret, key };
     }
     return this.signingKey.key;
   }

@@ -16,6 +16,7 @@ import { mirrorKey } from '../../src/mirror/copier';
 import { consumeRest, errorOf, readText, signedS3Http, type ClosableS3Http } from '../../src/mirror/s3-http';
 import { parseAuthorization, referenceSignature } from '../sigv4/reference';
 import { recordingLogger } from '../tracking/fakes';
+import { staticCredentials } from '../../src/credentials';
 
 interface Received {
   method: string;
@@ -61,8 +62,10 @@ beforeEach(async () => {
   endpoint = {
     url: new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
     region: 'eu-central-1',
-    accessKeyId: 'AKIDEXAMPLE',
-    secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+    credentials: staticCredentials('main', {
+      accessKeyId: 'AKIDEXAMPLE',
+      secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+    }),
   };
   http = signedS3Http(endpoint);
 });
@@ -87,7 +90,7 @@ function signatureHolds(got: Received): boolean {
     amzDate: got.headers['x-amz-date']!,
     region: endpoint.region,
     service: 's3',
-    secretAccessKey: endpoint.secretAccessKey,
+    secretAccessKey: endpoint.credentials.current().secretAccessKey,
   });
   return auth.credential.startsWith('AKIDEXAMPLE/') && signature === auth.signature;
 }
@@ -356,7 +359,10 @@ test('the refusal of a request sent again is read: no abort listener stays on it
 });
 
 test("a copy to a mirror whose clock is off fails once, and its retry is signed on the mirror's time", async () => {
-  const mirrorHttp = signedS3Http({ ...endpoint, accessKeyId: 'MIRRORKEY' });
+  const mirrorHttp = signedS3Http({
+    ...endpoint,
+    credentials: staticCredentials('mirror', { ...endpoint.credentials.current(), accessKeyId: 'MIRRORKEY' }),
+  });
   const store: typeof handle = (req, res) => {
     if (req.method === 'GET') res.writeHead(200, { 'content-length': 5, etag: '"e"' });
     else res.writeHead(200, { etag: '"e"' });

@@ -61,6 +61,17 @@ test('a SigV4 form is re-signed: auth fields swapped for main, others kept, the 
   expect(decode(signed[0]!).conditions).toContainEqual({ 'x-amz-credential': MAIN.credential });
 });
 
+test("with temporary credentials, main's session token replaces the app's, as a field and a condition", () => {
+  const temporary = { ...MAIN, securityToken: 'main-token' };
+  const fields = [formField('x-amz-security-token', 'app-token'), formField('policy', encode(appPolicy))];
+  const out = resignFormFields(fields, temporary, () => 's');
+  const tokens = out.filter((f) => f.name === 'x-amz-security-token').map((f) => f.value.toString());
+  expect(tokens).toEqual(['main-token']);
+  const policy = decode(out.find((f) => f.name === 'policy')!.value.toString());
+  expect(policy.conditions).toContainEqual({ 'x-amz-security-token': 'main-token' });
+  expect(policy.conditions).not.toContainEqual({ 'x-amz-security-token': 'app-token' });
+});
+
 test('a SigV2 form (AWSAccessKeyId, signature) becomes a SigV4 form signed for main', () => {
   const fields = [
     formField('key', 'k'),

@@ -8,12 +8,15 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import type { S3Endpoint } from '../../src/config';
 import { latin1SdkSigner } from '../../src/sigv4/sdk-signer';
 import { RequestSigner } from '../../src/sigv4/signer';
+import { staticCredentials } from '../../src/credentials';
 
 const ENDPOINT: S3Endpoint = {
   url: new URL('http://127.0.0.1:7480'),
   region: 'us-east-1',
-  accessKeyId: 'AKIDEXAMPLE',
-  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+  credentials: staticCredentials('main', {
+    accessKeyId: 'AKIDEXAMPLE',
+    secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+  }),
 };
 const DATE = new Date('2026-05-01T12:34:56Z');
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -36,7 +39,7 @@ const sign = (req: HttpRequest) => latin1SdkSigner(ENDPOINT).sign(req, { signing
 describe('latin1SdkSigner', () => {
   test('signs an ASCII request exactly as the SDK S3 signer does', async () => {
     const sdk = new SignatureV4({
-      credentials: ENDPOINT,
+      credentials: ENDPOINT.credentials.current(),
       region: ENDPOINT.region,
       service: 's3',
       sha256: Sha256,

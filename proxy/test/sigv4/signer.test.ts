@@ -4,14 +4,17 @@ import type { S3Endpoint } from '../../src/config';
 import { upstreamPath, upstreamQuery, type RequestTarget } from '../../src/s3/request-target';
 import { RequestSigner } from '../../src/sigv4/signer';
 import { parseAuthorization, referenceSignature } from './reference';
+import { staticCredentials, type Credentials } from '../../src/credentials';
 
 // AWS's documented example credentials and date for the S3 SigV4 examples
 // (docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html).
 const S3_EXAMPLE: S3Endpoint = {
   url: new URL('https://examplebucket.s3.amazonaws.com'),
   region: 'us-east-1',
-  accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
-  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+  credentials: staticCredentials('main', {
+    accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+    secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+  }),
 };
 const S3_EXAMPLE_DATE = new Date('2013-05-24T00:00:00Z');
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -100,7 +103,7 @@ describe('RequestSigner against the S3 examples AWS publishes', () => {
         amzDate: '20130524T000000Z',
         region: 'us-east-1',
         service: 's3',
-        secretAccessKey: S3_EXAMPLE.secretAccessKey,
+        secretAccessKey: S3_EXAMPLE.credentials.current().secretAccessKey,
       });
       expect(ref.signature).toBe(c.signature);
     }
@@ -111,8 +114,7 @@ describe('what the proxy signs', () => {
   const endpoint: S3Endpoint = {
     url: new URL('http://127.0.0.1:7480'),
     region: 'eu-central-1',
-    accessKeyId: 'MAINKEY',
-    secretAccessKey: 'main-secret',
+    credentials: staticCredentials('main', { accessKeyId: 'MAINKEY', secretAccessKey: 'main-secret' }),
   };
   const signer = new RequestSigner(endpoint);
   const at = new Date('2026-01-02T03:04:05Z');
@@ -222,8 +224,7 @@ describe('what main receives is what was signed', () => {
   const endpoint: S3Endpoint = {
     url: new URL('http://127.0.0.1:7480'),
     region: 'us-east-1',
-    accessKeyId: 'MAINKEY',
-    secretAccessKey: 'main-secret',
+    credentials: staticCredentials('main', { accessKeyId: 'MAINKEY', secretAccessKey: 'main-secret' }),
   };
   const signer = new RequestSigner(endpoint);
   const at = new Date('2026-03-04T05:06:07Z');
@@ -297,5 +298,60 @@ describe('what main receives is what was signed', () => {
         reference(headers, ['x-amz-content-sha256'], date),
       );
     }
+  });
+});
+
+describe('temporary credentials', () => {
+  const at = new Date('2026-03-04T05:06:07Z');
+  const reference = (headers: Record<string, string>, secretAccessKey: string) =>
+    referenceSignature({
+      method: 'GET',
+      canonicalUri: '/b/k',
+      canonicalQueryPairs: [],
+      headers: { ...headers, host: '127.0.0.1:7480', 'x-amz-date': '20260304T050607Z' },
+      payloadHash: 'UNSIGNED-PAYLOAD',
+      amzDate: '20260304T050607Z',
+      region: 'us-east-1',
+      service: 's3',
+      secretAccessKey,
+    }).signature;
+
+  test('the session token is sent and signed; each request signs with the credentials in hand then', () => {
+    let held: Credentials = { accessKeyId: 'TEMP1', secretAccessKey: 'secret-1', sessionToken: 'token-1' };
+    const source = { ...staticCredentials('main', held), current: () => held };
+    const signer = new RequestSigner({
+      url: new URL('http://127.0.0.1:7480'),
+      region: 'us-east-1',
+      credentials: source,
+    });
+    const headers = { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' };
+    const first = signer.sign({ method: 'GET', path: '/b/k', query: [], headers }, at);
+    expect(first['x-amz-security-token']).toBe('token-1');
+    const auth = parseAuthorization(first.authorization!);
+    expect(auth.credential).toMatch(/^TEMP1\//);
+    expect(auth.signedHeaders).toBe('host;x-amz-content-sha256;x-amz-date;x-amz-security-token');
+    expect(auth.signature).toBe(reference({ ...headers, 'x-amz-security-token': 'token-1' }, 'secret-1'));
+
+    // Refreshed, the same day: the signing key is derived again from the new secret.
+    held = { accessKeyId: 'TEMP2', secretAccessKey: 'secret-2', sessionToken: 'token-2' };
+    const second = signer.sign({ method: 'GET', path: '/b/k', query: [], headers }, at);
+    expect(second['x-amz-security-token']).toBe('token-2');
+    expect(parseAuthorization(second.authorization!).signature).toBe(
+      reference({ ...headers, 'x-amz-security-token': 'token-2' }, 'secret-2'),
+    );
+
+    // Static keys: no token, even when the request brought one.
+    held = { accessKeyId: 'STATIC', secretAccessKey: 'secret-3' };
+    const third = signer.sign(
+      {
+        method: 'GET',
+        path: '/b/k',
+        query: [],
+        headers: { ...headers, 'x-amz-security-token': 'app-token' },
+      },
+      at,
+    );
+    expect(third['x-amz-security-token']).toBeUndefined();
+    expect(parseAuthorization(third.authorization!).signature).toBe(reference(headers, 'secret-3'));
   });
 });

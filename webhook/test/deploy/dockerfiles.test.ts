@@ -181,6 +181,8 @@ describe.each(cases)('Dockerfile.$dir', ({ dir, ports }) => {
         mirrorEndpoint: 'http://b',
         mirrorRegion: 'r',
         credentialsSecretName: 's',
+        credentialsMode: 'secret',
+        mirrorRoleArn: '',
         mode: 'classic',
       }) as { lifecycle?: { postStart?: { exec?: { command?: string[] } } } };
       expect(container.lifecycle?.postStart?.exec?.command?.[0]).toBe(posix.basename(argv[0]!));

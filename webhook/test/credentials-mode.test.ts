@@ -1,0 +1,207 @@
+import { ANNOTATIONS, PROXY_CONTAINER_NAME } from '../src/annotations';
+import { parseConfig } from '../src/config';
+import { buildPatch } from '../src/patch-builder';
+import type { Container, Pod } from '../src/pod';
+import { podIdentityOf } from '../src/pod-identity';
+import { applyOps, assertValidPod, testConfig } from './fixtures';
+
+const ROLE = 'arn:aws:iam::210987654321:role/s3-mirror-backup';
+const PI_TOKEN = '/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token';
+const IRSA_TOKEN = '/var/run/secrets/eks.amazonaws.com/serviceaccount/token';
+
+/** An app container as the EKS Pod Identity webhook leaves it. */
+const podIdentityApp: Container = {
+  name: 'app',
+  image: 'amazon/aws-cli:2.15.0',
+  env: [
+    { name: 'AWS_STS_REGIONAL_ENDPOINTS', value: 'regional' },
+    { name: 'AWS_DEFAULT_REGION', value: 'eu-central-1' },
+    { name: 'AWS_REGION', value: 'eu-central-1' },
+    { name: 'AWS_CONTAINER_CREDENTIALS_FULL_URI', value: 'http://169.254.170.23/v1/credentials' },
+    { name: 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE', value: PI_TOKEN },
+    { name: 'UNRELATED', value: 'x' },
+  ],
+  volumeMounts: [
+    {
+      name: 'eks-pod-identity-token',
+      mountPath: '/var/run/secrets/pods.eks.amazonaws.com/serviceaccount',
+      readOnly: true,
+    },
+    { name: 'data', mountPath: '/data' },
+  ],
+};
+
+/** The same under IRSA. */
+const irsaApp: Container = {
+  name: 'app',
+  image: 'amazon/aws-cli:2.15.0',
+  env: [
+    { name: 'AWS_ROLE_ARN', value: 'arn:aws:iam::123456789012:role/app' },
+    { name: 'AWS_WEB_IDENTITY_TOKEN_FILE', value: IRSA_TOKEN },
+  ],
+  volumeMounts: [
+    { name: 'aws-iam-token', mountPath: '/var/run/secrets/eks.amazonaws.com/serviceaccount', readOnly: true },
+  ],
+};
+
+function podWith(app: Container, annotations: Record<string, string> = {}): Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p', annotations: { [ANNOTATIONS.inject]: 'true', ...annotations } },
+    spec: {
+      containers: [app],
+      volumes: [
+        {
+          name: 'eks-pod-identity-token',
+          projected: {
+            sources: [
+              {
+                serviceAccountToken: {
+                  audience: 'pods.eks.amazonaws.com',
+                  expirationSeconds: 86400,
+                  path: 'eks-pod-identity-token',
+                },
+              },
+            ],
+          },
+        },
+        {
+          name: 'aws-iam-token',
+          projected: {
+            sources: [
+              {
+                serviceAccountToken: {
+                  audience: 'sts.amazonaws.com',
+                  expirationSeconds: 86400,
+                  path: 'token',
+                },
+              },
+            ],
+          },
+        },
+        { name: 'data', emptyDir: {} },
+      ],
+    },
+  };
+}
+
+function injectedProxy(pod: Pod, overrides: Record<string, string> = {}) {
+  const r = buildPatch({
+    pod,
+    namespace: 'team-a',
+    config: testConfig(overrides),
+    credentialsSecret: 'found',
+  });
+  expect(r.action).toBe('inject');
+  const patched = applyOps(pod, r.patch);
+  assertValidPod(patched);
+  const proxy = [...(patched.spec.initContainers ?? []), ...patched.spec.containers].find(
+    (c) => c.name === PROXY_CONTAINER_NAME,
+  )!;
+  const env = proxy.env ?? [];
+  return {
+    warnings: r.warnings,
+    names: env.map((e) => e.name),
+    value: (name: string) => env.find((e) => e.name === name),
+    mounts: (proxy.volumeMounts as { name: string; mountPath: string }[]).map((m) => m.name),
+  };
+}
+
+describe('the proxy env for each credentials mode', () => {
+  test('secret (the default): S3 keys and POSTGRES_URL by secretKeyRef, no identity env', () => {
+    const p = injectedProxy(podWith(podIdentityApp));
+    for (const key of [
+      'MAIN_ACCESS_KEY',
+      'MAIN_SECRET_KEY',
+      'MIRROR_ACCESS_KEY',
+      'MIRROR_SECRET_KEY',
+      'POSTGRES_URL',
+    ])
+      expect(p.value(key)).toEqual({
+        name: key,
+        valueFrom: { secretKeyRef: { name: 's3-mirror-credentials', key } },
+      });
+    expect(p.names).not.toContain('AWS_CONTAINER_CREDENTIALS_FULL_URI');
+    expect(p.names).not.toContain('MIRROR_ROLE_ARN');
+    expect(p.mounts).not.toContain('eks-pod-identity-token');
+  });
+
+  test("pod-identity by annotation: no S3 key at all, the app's Pod Identity env and token mount, POSTGRES_URL", () => {
+    const p = injectedProxy(podWith(podIdentityApp, { [ANNOTATIONS.credentials]: 'pod-identity' }));
+    for (const key of ['MAIN_ACCESS_KEY', 'MAIN_SECRET_KEY', 'MIRROR_ACCESS_KEY', 'MIRROR_SECRET_KEY'])
+      expect(p.names).not.toContain(key);
+    expect(p.value('POSTGRES_URL')?.valueFrom).toEqual({
+      secretKeyRef: { name: 's3-mirror-credentials', key: 'POSTGRES_URL' },
+    });
+    expect(p.value('AWS_CONTAINER_CREDENTIALS_FULL_URI')?.value).toBe('http://169.254.170.23/v1/credentials');
+    expect(p.value('AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE')?.value).toBe(PI_TOKEN);
+    expect(p.value('AWS_REGION')?.value).toBe('eu-central-1');
+    expect(p.names).not.toContain('UNRELATED');
+    expect(p.mounts).toContain('eks-pod-identity-token');
+    expect(p.mounts).not.toContain('data');
+    expect(p.warnings).toEqual([]);
+  });
+
+  test('pod-identity as the cluster default, with IRSA, and the mirror role by annotation', () => {
+    const p = injectedProxy(podWith(irsaApp, { [ANNOTATIONS.mirrorRoleArn]: ROLE }), {
+      CREDENTIALS_MODE: 'pod-identity',
+    });
+    expect(p.names).not.toContain('MAIN_ACCESS_KEY');
+    expect(p.value('AWS_ROLE_ARN')?.value).toBe('arn:aws:iam::123456789012:role/app');
+    expect(p.value('AWS_WEB_IDENTITY_TOKEN_FILE')?.value).toBe(IRSA_TOKEN);
+    expect(p.mounts).toContain('aws-iam-token');
+    expect(p.value('MIRROR_ROLE_ARN')?.value).toBe(ROLE);
+  });
+
+  test('the cluster default role, an annotation back to secret, invalid values ignored with a warning', () => {
+    const cfg = { CREDENTIALS_MODE: 'pod-identity', MIRROR_ROLE_ARN: ROLE };
+    const back = injectedProxy(podWith(irsaApp, { [ANNOTATIONS.credentials]: 'secret' }), cfg);
+    expect(back.names).toContain('MAIN_ACCESS_KEY');
+    expect(back.value('MIRROR_ROLE_ARN')?.value).toBe(ROLE);
+    const bad = injectedProxy(
+      podWith(podIdentityApp, {
+        [ANNOTATIONS.credentials]: 'irsa',
+        [ANNOTATIONS.mirrorRoleArn]: 'arn:aws:iam::1:role/x',
+      }),
+    );
+    expect(bad.names).toContain('MAIN_ACCESS_KEY');
+    expect(bad.names).not.toContain('MIRROR_ROLE_ARN');
+    expect(bad.warnings).toEqual([
+      `annotation ${ANNOTATIONS.credentials}="irsa" is invalid and was ignored`,
+      `annotation ${ANNOTATIONS.mirrorRoleArn}="arn:aws:iam::1:role/x" is invalid and was ignored`,
+    ]);
+  });
+
+  test('pod-identity before the EKS webhook ran: no keys, and a warning', () => {
+    const p = injectedProxy(
+      podWith({ name: 'app', image: 'x' }, { [ANNOTATIONS.credentials]: 'pod-identity' }),
+    );
+    expect(p.names).not.toContain('MAIN_ACCESS_KEY');
+    expect(p.names).not.toContain('AWS_CONTAINER_CREDENTIALS_FULL_URI');
+    expect(p.warnings).toEqual([
+      expect.stringContaining('no container has IRSA or EKS Pod Identity env yet'),
+    ]);
+  });
+});
+
+describe('config', () => {
+  test('CREDENTIALS_MODE and MIRROR_ROLE_ARN are checked', () => {
+    const base = { MIRROR_S3_ENDPOINT: 'https://b.example', POD_NAMESPACE: 's' };
+    expect(parseConfig({ ...base, CREDENTIALS_MODE: 'keys' })).toMatchObject({
+      ok: false,
+      errors: ['CREDENTIALS_MODE must be one of secret, pod-identity, got "keys"'],
+    });
+    expect(parseConfig({ ...base, MIRROR_ROLE_ARN: 'role' })).toMatchObject({
+      ok: false,
+      errors: ['MIRROR_ROLE_ARN must be an IAM role ARN, got "role"'],
+    });
+  });
+});
+
+test("podIdentityOf: a region alone is no identity; only the token file's mount is shared", () => {
+  expect(podIdentityOf([{ name: 'a', env: [{ name: 'AWS_REGION', value: 'x' }] }])).toBeUndefined();
+  expect(podIdentityOf([{ name: 'a' }, irsaApp])?.volumeMounts).toEqual([
+    { name: 'aws-iam-token', mountPath: '/var/run/secrets/eks.amazonaws.com/serviceaccount', readOnly: true },
+  ]);
+});
