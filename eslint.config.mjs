@@ -60,4 +60,22 @@ export default tseslint.config(
     files: ['**/*.test.ts', 'test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
+  {
+    // These run as compiled programs from test/dist, where proxy/src does not exist: the built package only.
+    files: ['test/bench/**/*.ts', 'test/soak/**/*.ts', 'test/sandbox/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/proxy/src/**', '**/webhook/src/**'],
+              message: 'import @k8s-s3-mirror/*/dist/… (this runs from test/dist)',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { RequestSigner } from '@k8s-s3-mirror/proxy/dist/sigv4/signer';
-import { staticCredentials } from '../../proxy/src/credentials';
+import { staticCredentials } from '@k8s-s3-mirror/proxy/dist/credentials';
 
 /**
  * The benchmark's own light S3 client: node:http with keep-alive and SigV4 headers signed once per request
