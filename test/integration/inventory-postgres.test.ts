@@ -16,6 +16,7 @@ import { createWriteTracker } from '../../proxy/src/tracking';
 import { freePort } from '../harness/free-port';
 import { queryDatabase } from '../harness/inventory-rows';
 import { controls, loadServices, type TestServices } from '../harness/services';
+import { startTcpFaultProxy } from '../harness/tcp-fault-proxy';
 import { pollUntil, sleep } from '../harness/wait';
 import { staticCredentials } from '../../proxy/src/credentials';
 
@@ -87,6 +88,52 @@ test('connections stay bounded whatever the number of buckets', async () => {
     expect(peak).toBeGreaterThan(0);
     expect(peak).toBeLessThanOrEqual(limit);
     process.stderr.write(`[inventory-postgres] 30 buckets: peak ${peak} connections (bound ${limit})\n`);
+  } finally {
+    await pools.close();
+  }
+});
+
+test('a bucket pool reopened after an eviction just connects: no admin connection, no migration', async () => {
+  const [a, b] = [`reopen-a-${rnd()}`, `reopen-b-${rnd()}`];
+  const target = new URL(services.postgres.url);
+  const forwarder = await startTcpFaultProxy(target.hostname, Number(target.port));
+  const via = new URL(services.postgres.url);
+  via.host = forwarder.address;
+  const pools = new InventoryPools(via.toString(), logger, { ...DEFAULT_POOL_LIMITS, maxPools: 1 });
+  try {
+    const use = (bucket: string): Promise<unknown> =>
+      pools.withBucket(bucket, (pool) => pool.query('SELECT 1'));
+    await use(a);
+    await use(b); // evicts a's pool
+    const connections = forwarder.totalConnections;
+    const chunks = forwarder.clientChunks;
+    await use(a);
+    // One connection (a's) and nothing to the admin database. Its chunks: startup, two SCRAM steps, the
+    // statement, and b's evicted pool saying goodbye (a migration alone would add at least five).
+    expect(forwarder.totalConnections - connections).toBe(1);
+    expect(forwarder.clientChunks - chunks).toBeLessThanOrEqual(5);
+  } finally {
+    await pools.close();
+    await forwarder.close();
+  }
+});
+
+test('a bucket database dropped under a running sidecar is made again at its next use, the use not failed', async () => {
+  const bucket = `dropped-${rnd()}`;
+  const pools = new InventoryPools(services.postgres.url, logger, { ...DEFAULT_POOL_LIMITS, idleMs: 200 });
+  try {
+    const count = (): Promise<number> =>
+      pools.withBucket(
+        bucket,
+        async (pool) => (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM files')).rows[0]!.n,
+      );
+    await pools.withBucket(bucket, (pool) =>
+      pool.query(`INSERT INTO files (path, size, content_type, last_modified) VALUES ('k', 1, 'x', now())`),
+    );
+    expect(await count()).toBe(1);
+    await sleep(500); // its idle connections closed
+    await adminQuery(`DROP DATABASE ${databaseNameFor(bucket)} WITH (FORCE)`);
+    expect(await count()).toBe(0);
   } finally {
     await pools.close();
   }

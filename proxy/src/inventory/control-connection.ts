@@ -9,6 +9,9 @@ import { Client, escapeIdentifier, type QueryResult, type QueryResultRow } from 
 import type { Logger } from '../log';
 import { backoffMs } from './backoff';
 
+/** invalid_catalog_name: a connection to a database that does not exist (any more). */
+export const DATABASE_MISSING = '3D000';
+
 export interface ControlConnectionOptions {
   url: string;
   connectTimeoutMs: number;
@@ -82,7 +85,7 @@ export class ControlConnection {
     try {
       return await this.openOnce();
     } catch (err) {
-      if ((err as { code?: string }).code !== '3D000' || !this.opts.createDatabase) throw err;
+      if ((err as { code?: string }).code !== DATABASE_MISSING || !this.opts.createDatabase) throw err;
       await this.opts.createDatabase();
       return this.openOnce();
     }

@@ -1,7 +1,7 @@
 import { Pool, escapeIdentifier, type PoolClient } from 'pg';
 
 import type { Logger } from '../log';
-import { ControlConnection, isConnectionError } from './control-connection';
+import { ControlConnection, DATABASE_MISSING, isConnectionError } from './control-connection';
 import { CONTROL_DATABASE, CONTROL_MIGRATIONS, WORK_CHANNEL } from './control-schema';
 import { databaseNameFor, isInventoryDatabaseName } from './naming';
 import {
@@ -70,6 +70,11 @@ export class InventoryPools {
   private readonly entries = new Map<string, Entry>();
   /** database name → bucket, learnt from s3_mirror_bucket or from ensureBucket(). */
   private readonly bucketOfDb = new Map<string, string>();
+  /**
+   * Databases this process has created (if needed), migrated and registered: a pool reopened after an
+   * eviction or an idle close just connects (no admin connection, no migration statements).
+   */
+  private readonly prepared = new Set<string>();
   private closed = false;
 
   constructor(
@@ -147,20 +152,38 @@ export class InventoryPools {
       try {
         await e.ready;
       } catch (err) {
+        // Dropped behind our back, or never made: the next use prepares it from the start.
+        this.prepared.delete(db);
         if (this.entries.get(db) === e) this.entries.delete(db);
         if (e.inUse === 1) void e.pool.end().catch(() => undefined);
         throw err;
       }
-      return await fn(e.pool);
+      try {
+        return await fn(e.pool);
+      } catch (err) {
+        if ((err as { code?: string }).code !== DATABASE_MISSING || !this.prepared.has(db)) throw err;
+        // Dropped since this process prepared it: no statement of `fn` can have run (none could
+        // connect), so prepare it again (creating it if it is a bucket's) and run `fn` once more.
+        this.prepared.delete(db);
+        if (this.entries.get(db) === e) this.entries.delete(db);
+      }
     } finally {
       e.inUse--;
       e.lastUsed = Date.now();
       if (this.entries.get(db) !== e && e.inUse === 0) void e.pool.end().catch(() => undefined);
       this.evict();
     }
+    // Reached only when the database went missing after it was prepared (see above).
+    return this.withDatabase(db, fn, createFor);
   }
 
   private async prepare(entry: Entry, createFor: string | undefined): Promise<void> {
+    if (this.prepared.has(entry.db)) return;
+    await this.prepareOnce(entry, createFor);
+    if (createFor !== undefined || this.bucketOfDb.has(entry.db)) this.prepared.add(entry.db);
+  }
+
+  private async prepareOnce(entry: Entry, createFor: string | undefined): Promise<void> {
     if (createFor !== undefined) await this.createDatabase(entry.db);
     await withClient(entry.pool, async (client) => {
       await migrate(client);
