@@ -2,6 +2,7 @@
 # What a fresh Debian 12 machine needs before `npm test`, installed only when missing (as root):
 #   - Ceph RGW, the real S3 the integration tests run against (radosgw, ceph-mon, ceph-osd, ceph-common);
 #   - psql, which the sandbox test runs as the sandbox prints it (postgresql-client);
+#   - PgBouncer, which test/integration/inventory-pgbouncer.test.ts puts in front of Postgres (pgbouncer);
 #   - the S3 clients of the compatibility matrix (test/clients/): boto3 for Debian's python3, the AWS CLI,
 #     s3cmd, rclone, curl, and Go with the AWS SDK for Go v2 (its driver is built offline from Debian's sources);
 #   - node_modules (npm ci), when absent.
@@ -11,6 +12,7 @@ cd "$(dirname "$0")/.."
 packages=()
 command -v radosgw >/dev/null 2>&1 || packages+=(radosgw ceph-mon ceph-osd ceph-common)
 command -v psql >/dev/null 2>&1 || packages+=(postgresql-client)
+command -v pgbouncer >/dev/null 2>&1 || packages+=(pgbouncer)
 # Debian's own python3 and aws, by path: a pyenv or pip copy earlier on PATH is another client.
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1 || packages+=(python3 python3-boto3)
 [ -x /usr/bin/aws ] || packages+=(awscli)
@@ -30,6 +32,7 @@ if [ ${#packages[@]} -gt 0 ]; then
 fi
 echo "radosgw: $(radosgw --version 2>/dev/null | head -n 1)"
 echo "psql: $(psql --version)"
+echo "pgbouncer: $(pgbouncer --version | head -n 1)"
 echo "clients: boto3 $(/usr/bin/python3 -c 'import boto3; print(boto3.__version__)'), $(/usr/bin/aws --version 2>&1 | cut -d' ' -f1)," \
   "$(s3cmd --version), $(rclone version | head -n 1), $(curl --version | head -n 1 | cut -d' ' -f1-2)," \
   "$(/usr/bin/go version | cut -d' ' -f3)"

@@ -9,9 +9,6 @@ import { Client, escapeIdentifier, type QueryResult, type QueryResultRow } from 
 import type { Logger } from '../log';
 import { backoffMs } from './backoff';
 
-/** invalid_catalog_name: a connection to a database that does not exist (any more). */
-export const DATABASE_MISSING = '3D000';
-
 export interface ControlConnectionOptions {
   url: string;
   connectTimeoutMs: number;
@@ -20,11 +17,24 @@ export interface ControlConnectionOptions {
   channel?: string;
   onNotify?(payload: string): void;
   onReconnected?(): void;
-  /** Creates the database when the server says it does not exist (3D000); the connection is tried again. */
+  /**
+   * Creates the database if it does not exist: before this process's first connection, and when the server
+   * says it does not exist (the connection is then tried again).
+   */
   createDatabase?(): Promise<void>;
   /** Runs once per connection before any other statement (migrations). */
   prepare?(connection: Pick<Client, 'query'>): Promise<void>;
   logger: Logger;
+}
+
+/**
+ * A login to a database that does not exist: 3D000 from Postgres; PgBouncer (1.18) answers it as 08P01 with
+ * Postgres's message.
+ */
+export function isMissingDatabase(err: unknown): boolean {
+  const { code, message } = err as { code?: string; message?: unknown };
+  if (code === '3D000') return true;
+  return code === '08P01' && typeof message === 'string' && /^database ".*" does not exist$/.test(message);
 }
 
 /** Errors after which the connection is not used again. */
@@ -82,10 +92,13 @@ export class ControlConnection {
   }
 
   private async open(): Promise<Client> {
+    // Not by trying a login first: PgBouncer holds every login to a database after a failed one for
+    // server_login_retry (15 s by default), longer than the connect timeout.
+    if (!this.everConnected) await this.opts.createDatabase?.();
     try {
       return await this.openOnce();
     } catch (err) {
-      if ((err as { code?: string }).code !== DATABASE_MISSING || !this.opts.createDatabase) throw err;
+      if (!isMissingDatabase(err) || !this.opts.createDatabase) throw err;
       await this.opts.createDatabase();
       return this.openOnce();
     }

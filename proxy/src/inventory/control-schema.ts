@@ -56,6 +56,14 @@ DROP TRIGGER IF EXISTS mirror_work_notify ON mirror_work;
 CREATE TRIGGER mirror_work_notify AFTER INSERT OR UPDATE ON mirror_work
     FOR EACH ROW EXECUTE FUNCTION mirror_work_notify()`,
   },
+  {
+    version: 2,
+    name: 'backfill lease',
+    // A lease, not a session advisory lock: behind PgBouncer's transaction pooling the lock and its unlock
+    // can run in different server sessions, and the lock then stays with a session another client gets.
+    sql: `ALTER TABLE control_state ADD COLUMN IF NOT EXISTS backfill_owner TEXT;
+ALTER TABLE control_state ADD COLUMN IF NOT EXISTS backfill_until TIMESTAMPTZ`,
+  },
 ];
 
 /**
@@ -124,6 +132,16 @@ WHERE worker = $1`;
 
 export const BACKFILL_DONE_SQL = `SELECT backfilled_at IS NOT NULL AS done FROM control_state WHERE id = 1`;
 export const BACKFILL_MARK_SQL = `UPDATE control_state SET backfilled_at = now() WHERE id = 1`;
+/**
+ * Takes the backfill lease for $1 for $2 seconds: one sidecar at a time fills in the hints. None while it
+ * is done or another sidecar's lease runs (a killed holder's lapses).
+ */
+export const BACKFILL_LEASE_SQL = `UPDATE control_state
+SET backfill_owner = $1, backfill_until = now() + make_interval(secs => $2::double precision)
+WHERE id = 1 AND backfilled_at IS NULL
+  AND (backfill_until IS NULL OR backfill_until < now() OR backfill_owner = $1)`;
+export const BACKFILL_RELEASE_SQL = `UPDATE control_state SET backfill_owner = NULL, backfill_until = NULL
+WHERE id = 1 AND backfill_owner = $1`;
 export const KNOWN_DATABASES_SQL = `SELECT db FROM mirror_work`;
 
 /** A bucket database found without a hint (created before the control database existed). */

@@ -1,7 +1,7 @@
 import { Pool, escapeIdentifier, type PoolClient } from 'pg';
 
 import type { Logger } from '../log';
-import { ControlConnection, DATABASE_MISSING, isConnectionError } from './control-connection';
+import { ControlConnection, isConnectionError, isMissingDatabase } from './control-connection';
 import { CONTROL_DATABASE, CONTROL_MIGRATIONS, WORK_CHANNEL } from './control-schema';
 import { databaseNameFor, isInventoryDatabaseName } from './naming';
 import {
@@ -161,7 +161,7 @@ export class InventoryPools {
       try {
         return await fn(e.pool);
       } catch (err) {
-        if ((err as { code?: string }).code !== DATABASE_MISSING || !this.prepared.has(db)) throw err;
+        if (!isMissingDatabase(err) || !this.prepared.has(db)) throw err;
         // Dropped since this process prepared it: no statement of `fn` can have run (none could
         // connect), so prepare it again (creating it if it is a bucket's) and run `fn` once more.
         this.prepared.delete(db);
@@ -184,6 +184,8 @@ export class InventoryPools {
   }
 
   private async prepareOnce(entry: Entry, createFor: string | undefined): Promise<void> {
+    // Looked up before any login to it: PgBouncer holds every login to a database after a failed one for
+    // server_login_retry (15 s by default). Once per database per process (see `prepared`).
     if (createFor !== undefined) await this.createDatabase(entry.db);
     await withClient(entry.pool, async (client) => {
       await migrate(client);

@@ -7,7 +7,9 @@ import type { QueryResult, QueryResultRow } from 'pg';
 
 import {
   BACKFILL_DONE_SQL,
+  BACKFILL_LEASE_SQL,
   BACKFILL_MARK_SQL,
+  BACKFILL_RELEASE_SQL,
   BACKFILL_ROW_SQL,
   BUCKETS_SQL,
   COUNTS_SQL,
@@ -25,8 +27,11 @@ import {
 } from './control-schema';
 import { databaseNameFor } from './naming';
 
-/** Advisory lock key: one sidecar at a time backfills the hints of databases created before them. */
-const BACKFILL_LOCK_KEY = 0x53334d32;
+/**
+ * How long one sidecar may fill in the hints of databases created before the control database before
+ * another may start too (the backfill is idempotent; this only saves doing it twice).
+ */
+const BACKFILL_LEASE_SECONDS = 300;
 
 export interface ControlQuery {
   query<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[]): Promise<QueryResult<R>>;
@@ -151,16 +156,17 @@ export class WorkHints {
     return r.rows[0]?.done ?? false;
   }
 
-  /** Session-level lock on the control connection; false when another sidecar holds it. */
-  async lockBackfill(): Promise<boolean> {
-    const r = await this.control.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1) AS got', [
-      BACKFILL_LOCK_KEY,
-    ]);
-    return r.rows[0]?.got ?? false;
+  /**
+   * Takes the backfill lease for `owner` (one statement, so it holds behind a transaction pooler); false
+   * when another sidecar holds it or the backfill is done.
+   */
+  async lockBackfill(owner: string): Promise<boolean> {
+    const r = await this.control.query(BACKFILL_LEASE_SQL, [owner, BACKFILL_LEASE_SECONDS]);
+    return (r.rowCount ?? 0) > 0;
   }
 
-  async unlockBackfill(): Promise<void> {
-    await this.control.query('SELECT pg_advisory_unlock($1)', [BACKFILL_LOCK_KEY]);
+  async unlockBackfill(owner: string): Promise<void> {
+    await this.control.query(BACKFILL_RELEASE_SQL, [owner]);
   }
 
   /** Databases that have a hint. */

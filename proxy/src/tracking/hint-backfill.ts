@@ -1,7 +1,7 @@
 /**
  * Bucket databases created before the control database (an upgrade) get their work hints once: one
- * sidecar at a time looks at each database without a hint, then records that it is done. Until then
- * every discovery tick tries again (one query while another sidecar holds the lock).
+ * sidecar at a time (a lease in the control database) looks at each database without a hint, then records
+ * that it is done. Until then every discovery tick tries again (one query while another sidecar holds it).
  */
 import type { InventoryPools } from '../inventory/pools';
 import type { InventoryRepository } from '../inventory/repository';
@@ -16,13 +16,15 @@ export interface HintBackfillDeps {
   pools: Pick<InventoryPools, 'listBucketDatabases' | 'bucketOf'>;
   inventory: Pick<InventoryRepository, 'hintCounts'>;
   logger: Logger;
+  /** This sidecar's lease owner. */
+  owner: string;
 }
 
 /** True once the backfill is done (by this sidecar or another). */
 export async function backfillHints(deps: HintBackfillDeps): Promise<boolean> {
-  const { hints, pools, inventory, logger } = deps;
+  const { hints, pools, inventory, logger, owner } = deps;
   if (await hints.backfilled()) return true;
-  if (!(await hints.lockBackfill())) return false;
+  if (!(await hints.lockBackfill(owner))) return false;
   try {
     if (await hints.backfilled()) return true;
     const hinted = await hints.hintedDatabases();
@@ -38,6 +40,6 @@ export async function backfillHints(deps: HintBackfillDeps): Promise<boolean> {
     logger.info('control database: work hints filled in for existing bucket databases', { databases: added });
     return true;
   } finally {
-    await hints.unlockBackfill().catch(() => undefined);
+    await hints.unlockBackfill(owner).catch(() => undefined);
   }
 }

@@ -419,14 +419,18 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       const discover = async (): Promise<void> => {
         await buckets.discover(() => current.hints.buckets());
         if (!backfilled) {
-          backfilled = await backfillHints({ hints: current.hints, pools: current, inventory, logger }).catch(
-            (err: unknown) => {
-              logger.warn('control database: filling in work hints failed; will retry', {
-                error: errorText(err),
-              });
-              return false;
-            },
-          );
+          backfilled = await backfillHints({
+            hints: current.hints,
+            pools: current,
+            inventory,
+            logger,
+            owner: lease.owner,
+          }).catch((err: unknown) => {
+            logger.warn('control database: filling in work hints failed; will retry', {
+              error: errorText(err),
+            });
+            return false;
+          });
         }
       };
       // Hints moved later by a previous start's leases are due again (its leases are ours to take over).
