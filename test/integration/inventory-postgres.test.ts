@@ -8,7 +8,13 @@ import crypto from 'node:crypto';
 import { Client, type QueryResultRow } from 'pg';
 
 import { databaseNameFor } from '../../proxy/src/inventory/naming';
-import { DEFAULT_POOL_LIMITS, InventoryPools, withClient } from '../../proxy/src/inventory/pools';
+import { ControlConnection } from '../../proxy/src/inventory/control-connection';
+import {
+  DEFAULT_POOL_LIMITS,
+  InventoryPools,
+  urlForDatabase,
+  withClient,
+} from '../../proxy/src/inventory/pools';
 import { MIGRATIONS } from '../../proxy/src/inventory/schema';
 import { createLogger } from '../../proxy/src/log';
 import { createMetrics } from '../../proxy/src/metrics';
@@ -136,6 +142,45 @@ test('a bucket database dropped under a running sidecar is made again at its nex
     expect(await count()).toBe(0);
   } finally {
     await pools.close();
+  }
+});
+
+test('the control connection sends one statement at a time, in call order (no pg-queued overlap)', async () => {
+  const connection = new ControlConnection({
+    url: urlForDatabase(services.postgres.url, 'postgres'),
+    connectTimeoutMs: 5_000,
+    queryTimeoutMs: 15_000,
+    logger,
+  });
+  const original = Client.prototype.query;
+  let inFlight = 0;
+  let most = 0;
+  const spy = jest.spyOn(Client.prototype, 'query').mockImplementation(function (
+    this: Client,
+    ...args: unknown[]
+  ) {
+    inFlight++;
+    most = Math.max(most, inFlight);
+    const done = (): void => void inFlight--;
+    const result = (original as (...a: unknown[]) => unknown).apply(this, args);
+    if (result instanceof Promise) void result.then(done, done);
+    else done();
+    return result as never;
+  });
+  try {
+    const order: number[] = [];
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        connection
+          .query<{ i: number }>('SELECT $1::int AS i, pg_sleep(0.01)', [i])
+          .then((r) => order.push(r.rows[0]!.i)),
+      ),
+    );
+    expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(most).toBe(1);
+  } finally {
+    spy.mockRestore();
+    await connection.close();
   }
 });
 

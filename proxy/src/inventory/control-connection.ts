@@ -50,6 +50,8 @@ export class ControlConnection {
   private failures = 0;
   private everConnected = false;
   private closed = false;
+  /** The statement last sent (or waiting to be): the next waits for it to settle. */
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: ControlConnectionOptions) {}
 
@@ -58,10 +60,21 @@ export class ControlConnection {
     return this.client !== undefined && this.opts.channel !== undefined;
   }
 
-  async query<R extends QueryResultRow = QueryResultRow>(
+  query<R extends QueryResultRow = QueryResultRow>(
     sql: string,
     params: unknown[] = [],
   ): Promise<QueryResult<R>> {
+    // One statement at a time, in call order: pg queues concurrent ones itself, but that is deprecated
+    // (removed in pg 9) and warns at every overlap.
+    const run = this.queue.then(() => this.queryNow<R>(sql, params));
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async queryNow<R extends QueryResultRow>(sql: string, params: unknown[]): Promise<QueryResult<R>> {
     const client = await this.connect();
     try {
       return await client.query<R>(sql, params);
