@@ -41,6 +41,11 @@ interface Entry {
   lastUsed: number;
 }
 
+/** Where a database is looked up and created: the admin pool or the control connection. */
+interface StatementRunner {
+  query(sql: string, params?: unknown[]): Promise<{ rowCount: number | null }>;
+}
+
 /** Error codes of the CREATE DATABASE race: another session created it first. */
 const ALREADY_EXISTS = new Set(['42P04', '23505']);
 
@@ -59,8 +64,9 @@ export interface WorkListener {
 /**
  * Postgres connections for the inventory, bounded by a constant whatever the number of buckets:
  * 1 (the control database, kept open) + maxPools × connectionsPerPool while buckets are busy (+ pools
- * briefly held past the limit by callers using them), and the admin pool (database `postgres`) only while
- * a database is being created or listed. An idle sidecar holds the control connection alone.
+ * briefly held past the limit by callers using them); bucket databases are looked up, listed and created
+ * over the control connection, and the admin pool (database `postgres`) opens only to create the control
+ * database. An idle sidecar holds the control connection alone.
  */
 export class InventoryPools {
   private readonly admin: Pool;
@@ -88,7 +94,7 @@ export class InventoryPools {
       url: urlForDatabase(postgresUrl, CONTROL_DATABASE),
       connectTimeoutMs: limits.connectTimeoutMs,
       queryTimeoutMs: QUERY_TIMEOUT_MS,
-      createDatabase: () => this.createDatabase(CONTROL_DATABASE),
+      createDatabase: () => this.createDatabase(CONTROL_DATABASE, this.admin),
       prepare: (client) => migrate(client, CONTROL_MIGRATIONS).then(() => undefined),
       ...(listener
         ? { channel: WORK_CHANNEL, onNotify: listener.onNotify, onReconnected: listener.onReconnected }
@@ -202,11 +208,16 @@ export class InventoryPools {
     });
   }
 
-  private async createDatabase(db: string): Promise<void> {
-    const exists = await this.admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [db]);
+  /**
+   * Creates `db` unless it exists. A bucket's database is looked up and created over the control connection
+   * (pg_database is shared by every database; CREATE DATABASE runs from any): no connection is opened for
+   * it. The admin pool is only for the control database itself.
+   */
+  private async createDatabase(db: string, via: StatementRunner = this.control): Promise<void> {
+    const exists = await via.query('SELECT 1 FROM pg_database WHERE datname = $1', [db]);
     if (exists.rowCount) return;
     try {
-      await this.admin.query(`CREATE DATABASE ${escapeIdentifier(db)}`);
+      await via.query(`CREATE DATABASE ${escapeIdentifier(db)}`);
       this.logger.info('created inventory database', { db });
     } catch (err) {
       const code = (err as { code?: string }).code;
@@ -229,7 +240,7 @@ export class InventoryPools {
 
   /** Every inventory database on the server, with its bucket when known. */
   async listBucketDatabases(): Promise<{ db: string; bucket: string | undefined }[]> {
-    const r = await this.admin.query<{ datname: string }>(LIST_INVENTORY_DATABASES_SQL);
+    const r = await this.control.query<{ datname: string }>(LIST_INVENTORY_DATABASES_SQL);
     return r.rows
       .map((row) => row.datname)
       .filter(isInventoryDatabaseName)
