@@ -22,6 +22,7 @@ import { runInventory } from './scenarios/inventory';
 import { runLarge, type LargeCase } from './scenarios/large';
 import { runMirrorLag } from './scenarios/mirror-lag';
 import { runSmall, type SmallCase } from './scenarios/small';
+import { runScale } from './scenarios/scale';
 import { runScan } from './scenarios/scan';
 import { runSpool } from './scenarios/spool';
 import { warmUp } from './warmup';
@@ -37,6 +38,7 @@ const FAMILIES = [
   'inventory',
   'spool',
   'scan',
+  'scale',
 ] as const;
 type Family = (typeof FAMILIES)[number];
 
@@ -50,7 +52,7 @@ interface Options {
   docs: boolean;
 }
 
-const USAGE = `npm run bench -- [--quick] [--only large,small,chunked,mirror-lag,backlog,inventory,spool,scan]
+const USAGE = `npm run bench -- [--quick] [--only large,small,chunked,mirror-lag,backlog,inventory,spool,scan,scale]
                      [--backends sink,ceph] [--out DIR]
                      [--baseline other/proxy/dist/main.js] [--current another/proxy/dist/main.js]
 
@@ -218,7 +220,7 @@ async function main(): Promise<void> {
     opts.only.some((f) => f === 'mirror-lag' || f === 'backlog' || f === 'spool' || f === 'scan');
   const needsSink =
     opts.backends.includes('sink') &&
-    opts.only.some((f) => ['large', 'small', 'chunked', 'inventory'].includes(f));
+    opts.only.some((f) => ['large', 'small', 'chunked', 'inventory', 'scale'].includes(f));
   log(`logs in ${logDir}; report to ${opts.outDir}`);
 
   const rss = new RssSampler(100);
@@ -383,6 +385,7 @@ async function main(): Promise<void> {
     });
     await phase('chunked', () => runChunked(ctx, backendsFor('chunked')));
     await phase('inventory', () => runInventory(ctx, backendsFor('inventory')));
+    await phase('scale', async () => (sink ? runScale(ctx) : undefined));
     const fwd = renderForwarder(small, large, !!baseline);
     if (fwd) sections.push(fwd);
     sections.push(memorySection(rss, phases));
@@ -397,6 +400,7 @@ async function main(): Promise<void> {
       'spool',
       'inventory',
       'scan',
+      'scale',
     ];
     sections.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
 

@@ -1,0 +1,509 @@
+/**
+ * Cluster scale (issue 15): what sidecars cost the one shared Postgres as bucket databases and sidecars
+ * multiply. Every sidecar reaches Postgres through its own TCP forwarder, which counts the connections it
+ * opens and the statements it sends; Postgres's own counters (pg_stat_database) give new sessions. The sink
+ * backend stands in for main and mirror, so S3 costs nothing here and every difference is Postgres work.
+ */
+import pg from 'pg';
+
+import { CONTROL_DATABASE } from '@k8s-s3-mirror/proxy/dist/inventory/control-schema';
+import { InventoryPools } from '@k8s-s3-mirror/proxy/dist/inventory/pools';
+import { createLogger } from '@k8s-s3-mirror/proxy/dist/log';
+import { startPostgres, type PostgresServer } from '../../harness/postgres';
+import { startTcpFaultProxy, type TcpFaultProxy } from '../../harness/tcp-fault-proxy';
+import { sleep } from '../../harness/wait';
+import { APP_CREDENTIALS, proxyEnvironment, startProxyService, type ProxyUnderTest } from '../env';
+import { BenchClient, openLoop } from '../client';
+import type { BenchContext } from '../context';
+import { readProcStat } from '../procs';
+import { fmtMs, fmtNumber, table, type Section } from '../report';
+import { distribution, max, median, type Distribution } from '../stats';
+import { backedUpTimes } from './mirror-lag';
+import { SMALL_SIZE } from './small';
+
+/** One sidecar and the forwarder that counts its Postgres traffic. */
+interface Sidecar {
+  proxy: ProxyUnderTest;
+  forwarder: TcpFaultProxy;
+}
+
+interface WindowCost {
+  sidecars: number;
+  databases: number;
+  seconds: number;
+  /** Connections open to Postgres when the window began: all sidecars, and the most any one held. */
+  openConnections: number;
+  maxPerSidecar: number;
+  newConnections: number;
+  /** Chunks the sidecars sent to Postgres (one per statement, or per pipelined batch of them). */
+  statements: number;
+  /** New Postgres sessions counted by Postgres itself (all databases). */
+  newSessions: number;
+  /** Proxy CPU over the window, summed over sidecars. */
+  cpuSeconds: number;
+  /** Median RSS of the sidecars at the end of the window. */
+  rssMb: number;
+}
+
+interface LoadRun {
+  label: string;
+  buckets: number;
+  perPod: WritePattern['perPod'];
+  rate: number;
+  sent: number;
+  failed: number;
+  unmirrored: number;
+  lag: Distribution;
+  /** The most connections one sidecar had open at any sample, and all of them together. */
+  peakPerSidecar: number;
+  peakTotal: number;
+  newConnections: number;
+  statementsPerWrite: number;
+}
+
+const BUCKET_PREFIX = 'scale';
+const bucketName = (runId: string, i: number): string => `${BUCKET_PREFIX}-${runId}-${i}`;
+
+/**
+ * Bucket databases as a conformance run or a real cluster leaves them: created by the proxy's own code
+ * (schema, hint), one mirrored row, a scan just completed.
+ */
+async function createDatabases(postgresUrl: string, buckets: readonly string[]): Promise<void> {
+  const pools = new InventoryPools(postgresUrl, createLogger('off'));
+  try {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < buckets.length) {
+        const bucket = buckets[next++]!;
+        await pools.withBucket(bucket, async (pool) => {
+          await pool.query(
+            `INSERT INTO files (path, size, content_type, last_modified, is_backed_up)
+             VALUES ('k', 1, 'x', now(), true) ON CONFLICT DO NOTHING`,
+          );
+          await pool.query(`UPDATE s3_mirror_scan SET last_complete_at = now() WHERE id = 1`);
+        });
+      }
+    };
+    await Promise.all([worker(), worker(), worker()]);
+  } finally {
+    await pools.close();
+  }
+}
+
+async function startSidecars(ctx: BenchContext, postgres: PostgresServer, n: number): Promise<Sidecar[]> {
+  const sink = ctx.sink!;
+  const target = new URL(postgres.url);
+  const sidecars: Sidecar[] = [];
+  // A few at a time: twenty node processes starting at once on two cores is a start-up storm, not a measure.
+  for (let i = 0; i < n; i += 4) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(4, n - i) }, async (_, j) => {
+        const forwarder = await startTcpFaultProxy(target.hostname, Number(target.port));
+        const via = new URL(postgres.url);
+        via.host = forwarder.address;
+        const proxy = await startProxyService({
+          name: `proxy-scale-${sidecars.length + j}`,
+          env: proxyEnvironment({
+            mainUrl: sink.main.url,
+            main: { accessKeyId: 'SINKMAIN', secretAccessKey: 'sink-main-secret' },
+            mirrorUrl: sink.mirror.url,
+            mirror: { accessKeyId: 'SINKMIRROR', secretAccessKey: 'sink-mirror-secret' },
+            postgresUrl: via.toString(),
+          }),
+          logDir: ctx.logDir,
+        });
+        return { proxy, forwarder };
+      }),
+    );
+    sidecars.push(...batch);
+  }
+  return sidecars;
+}
+
+async function stopSidecars(sidecars: readonly Sidecar[]): Promise<void> {
+  await Promise.all(sidecars.map((s) => s.proxy.stop()));
+  await Promise.all(sidecars.map((s) => s.forwarder.close()));
+}
+
+/** Postgres's own count of sessions ever started, over every database (one long-lived client asks). */
+async function sessionsSoFar(admin: pg.Client): Promise<number> {
+  const r = await admin.query<{ n: string }>('SELECT sum(sessions)::text AS n FROM pg_stat_database');
+  return Number(r.rows[0]?.n ?? 0);
+}
+
+/** Until every bucket's scan state has been looked at once and no hint is due: start-up work is over. */
+async function waitSettled(postgresUrl: string, timeoutMs: number): Promise<boolean> {
+  const url = new URL(postgresUrl);
+  url.pathname = `/${CONTROL_DATABASE}`;
+  const control = new pg.Client({ connectionString: url.toString() });
+  await control.connect();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const r = await control.query<{ busy: string }>(
+        `SELECT count(*) FILTER (WHERE scan_due_at IS NULL OR (due_at IS NOT NULL AND due_at <= now()))::text AS busy
+         FROM mirror_work`,
+      );
+      if (r.rows[0]?.busy === '0') return true;
+      await sleep(1_000);
+    }
+    return false;
+  } finally {
+    await control.end();
+  }
+}
+
+async function idleWindow(
+  admin: pg.Client,
+  sidecars: readonly Sidecar[],
+  databases: number,
+  windowMs: number,
+): Promise<WindowCost> {
+  const totals = (): { connections: number; statements: number; cpu: number } => ({
+    connections: sidecars.reduce((s, c) => s + c.forwarder.totalConnections, 0),
+    statements: sidecars.reduce((s, c) => s + c.forwarder.clientChunks, 0),
+    cpu: sidecars.reduce((s, c) => s + (readProcStat(c.proxy.pid)?.cpuSeconds ?? 0), 0),
+  });
+  const open = sidecars.map((s) => s.forwarder.activeConnections);
+  const before = totals();
+  const sessionsBefore = await sessionsSoFar(admin);
+  await sleep(windowMs);
+  // Backends report their counters when idle, at most once a second: give the last ones time.
+  await sleep(1_500);
+  const after = totals();
+  const sessionsAfter = await sessionsSoFar(admin);
+  return {
+    sidecars: sidecars.length,
+    databases,
+    seconds: windowMs / 1000,
+    openConnections: open.reduce((a, b) => a + b, 0),
+    maxPerSidecar: max(open),
+    newConnections: after.connections - before.connections,
+    statements: after.statements - before.statements,
+    newSessions: sessionsAfter - sessionsBefore,
+    cpuSeconds: after.cpu - before.cpu,
+    rssMb: median(sidecars.map((s) => (readProcStat(s.proxy.pid)?.rssBytes ?? NaN) / 1e6)),
+  };
+}
+
+/** Which buckets the pods write: one shared by all, or `perPod` of their own each (from `all`). */
+interface WritePattern {
+  all: readonly string[];
+  perPod: number | 'shared';
+}
+
+/** The bucket of the `seq`th write: pods take turns (seq mod pods), each cycling through its own buckets. */
+export function bucketIndex(pattern: WritePattern, pods: number, seq: number): number {
+  if (pattern.perPod === 'shared') return 0;
+  const pod = seq % pods;
+  return pod * pattern.perPod + (Math.floor(seq / pods) % pattern.perPod);
+}
+
+function bucketsOf(pattern: WritePattern, pods: number): number {
+  return pattern.perPod === 'shared' ? 1 : pods * pattern.perPod;
+}
+
+/**
+ * Writes at a fixed total rate, spread over the sidecars and over `buckets` buckets, and how long each took
+ * to be mirrored (as in the mirror-lag scenario: main's 2xx to the row turning `is_backed_up`).
+ */
+async function loadRun(
+  ctx: BenchContext,
+  postgres: PostgresServer,
+  sidecars: readonly Sidecar[],
+  label: string,
+  pattern: WritePattern,
+  rate: number,
+  durationMs: number,
+): Promise<LoadRun> {
+  const buckets = bucketsOf(pattern, sidecars.length);
+  const clients = sidecars.map(
+    (s) => new BenchClient({ name: s.proxy.name, url: s.proxy.url, ...APP_CREDENTIALS }, 64),
+  );
+  const body = Buffer.alloc(SMALL_SIZE, 'scale-');
+  const extra = { 'content-length': String(SMALL_SIZE), 'content-type': 'application/octet-stream' };
+  const total = Math.round((rate * durationMs) / 1000);
+  const target = (seq: number): { client: BenchClient; bucket: string; path: string } => {
+    const pod = seq % clients.length;
+    const bucket = pattern.all[bucketIndex(pattern, clients.length, seq)]!;
+    return { client: clients[pod]!, bucket, path: `/${bucket}/${label}-${seq}` };
+  };
+  const headers = await Promise.all(
+    Array.from({ length: total }, (_, seq) => target(seq).client.headers('PUT', target(seq).path, extra)),
+  );
+  const connectionsBefore = sidecars.reduce((s, c) => s + c.forwarder.totalConnections, 0);
+  const statementsBefore = sidecars.reduce((s, c) => s + c.forwarder.clientChunks, 0);
+  let peakPerSidecar = 0;
+  let peakTotal = 0;
+  const sample = (): void => {
+    const open = sidecars.map((s) => s.forwarder.activeConnections);
+    peakPerSidecar = Math.max(peakPerSidecar, max(open));
+    peakTotal = Math.max(
+      peakTotal,
+      open.reduce((a, b) => a + b, 0),
+    );
+  };
+  const sampler = setInterval(sample, 100);
+  let sends: Awaited<ReturnType<typeof openLoop>>;
+  try {
+    sends = await openLoop({
+      ratePerSec: rate,
+      durationMs,
+      request: (seq) => target(seq).client.send('PUT', target(seq).path, headers[seq]!, body),
+    });
+    for (const c of clients) c.close();
+    // Until every acknowledged write is mirrored (bounded), still sampling connections.
+    const acked = sends.filter((s) => s.status === 200);
+    const deadline = Date.now() + (ctx.quick ? 30_000 : 90_000);
+    let done = new Map<string, number>();
+    const byBucket = new Map<string, number[]>();
+    for (const s of acked) {
+      const b = target(s.seq).bucket;
+      byBucket.set(b, [...(byBucket.get(b) ?? []), s.seq]);
+    }
+    while (Date.now() < deadline) {
+      done = new Map();
+      for (const bucket of byBucket.keys()) {
+        for (const [key, v] of await backedUpTimes(postgres.url, bucket, `${label}-`)) done.set(key, v.t);
+      }
+      if (acked.every((s) => done.has(`${label}-${s.seq}`))) break;
+      await sleep(1_000);
+    }
+    clearInterval(sampler);
+    const statements = sidecars.reduce((s, c) => s + c.forwarder.clientChunks, 0) - statementsBefore;
+    const lags: number[] = [];
+    let unmirrored = 0;
+    for (const s of acked) {
+      const t = done.get(`${label}-${s.seq}`);
+      if (t === undefined) unmirrored++;
+      else lags.push(Math.max(0, t - s.doneAt));
+    }
+    return {
+      label,
+      buckets,
+      perPod: pattern.perPod,
+      rate,
+      sent: sends.length,
+      failed: sends.length - acked.length,
+      unmirrored,
+      lag: distribution(lags),
+      peakPerSidecar,
+      peakTotal,
+      newConnections: sidecars.reduce((s, c) => s + c.forwarder.totalConnections, 0) - connectionsBefore,
+      statementsPerWrite: acked.length ? statements / acked.length : NaN,
+    };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+/**
+ * The connection budget docs/inventory-and-mirroring.md gives for N pods, each busy in B buckets at once:
+ * the control connection and one pool of 2 per busy bucket, up to 4 pools. M, the number of bucket
+ * databases, is not a term.
+ */
+export function connectionBudget(pods: number, busyBucketsPerPod: number): number {
+  return pods * (1 + 2 * Math.min(busyBucketsPerPod, 4));
+}
+
+export async function runScale(ctx: BenchContext): Promise<Section> {
+  const sizes = ctx.quick ? [10, 100] : [10, 100, 1000];
+  const fleet = ctx.quick ? 4 : 20;
+  const windowMs = ctx.quick ? 10_000 : 30_000;
+  const loadMs = ctx.quick ? 8_000 : 20_000;
+  const rate = ctx.quick ? 20 : 50;
+  /** Buckets each pod writes in the multi-bucket case: more than a pod keeps pools for (4). */
+  const manyPerPod = 5;
+  const postgres = await startPostgres({ embedded: true });
+  const admin = new pg.Client({ connectionString: postgres.url });
+  await admin.connect();
+  const idle: WindowCost[] = [];
+  const loads: LoadRun[] = [];
+  const notes: string[] = [];
+  try {
+    let created = 0;
+    for (const size of sizes) {
+      const from = Date.now();
+      await createDatabases(
+        postgres.url,
+        Array.from({ length: size - created }, (_, i) => bucketName(ctx.runId, created + i)),
+      );
+      ctx.log(`scale: ${size} bucket databases (${size - created} created in ${fmtMs(Date.now() - from)})`);
+      created = size;
+      const [one] = await startSidecars(ctx, postgres, 1);
+      try {
+        if (!(await waitSettled(postgres.url, 300_000)))
+          notes.push(`${size} databases: start-up work had not settled after 5 minutes.`);
+        // Pools opened by the start-up look close after 10 s idle.
+        await sleep(12_000);
+        idle.push(await idleWindow(admin, [one!], size, windowMs));
+        ctx.log(`  idle, 1 sidecar: ${JSON.stringify(idle.at(-1))}`);
+      } finally {
+        await stopSidecars([one!]);
+      }
+    }
+    const all = Array.from({ length: created }, (_, i) => bucketName(ctx.runId, i));
+    ctx.log(`scale: ${fleet} sidecars over ${created} databases`);
+    const sidecars = await startSidecars(ctx, postgres, fleet);
+    try {
+      if (!(await waitSettled(postgres.url, 300_000)))
+        notes.push(`${fleet} sidecars: start-up work had not settled after 5 minutes.`);
+      await sleep(12_000);
+      idle.push(await idleWindow(admin, sidecars, created, windowMs));
+      ctx.log(`  idle, ${fleet} sidecars: ${JSON.stringify(idle.at(-1))}`);
+      // The same rate to one bucket shared by every pod, to one bucket per pod, to several per pod.
+      const patterns: [string, WritePattern][] = [
+        ['shared', { all, perPod: 'shared' }],
+        ['own', { all, perPod: 1 }],
+        ['many', { all, perPod: manyPerPod }],
+      ];
+      for (const [label, pattern] of patterns) {
+        await waitSettled(postgres.url, 60_000);
+        await sleep(12_000);
+        const run = await loadRun(ctx, postgres, sidecars, label, pattern, rate, loadMs);
+        loads.push(run);
+        ctx.log(
+          `  load, ${run.buckets} buckets: ${JSON.stringify({ ...run, lag: undefined })} p50 ${fmtMs(run.lag.p50)} p99 ${fmtMs(run.lag.p99)}`,
+        );
+      }
+    } finally {
+      await stopSidecars(sidecars);
+    }
+  } finally {
+    await admin.end();
+    await postgres.destroy();
+  }
+  return renderScale({ idle, loads, notes, fleet, rate, windowMs });
+}
+
+function renderScale(r: {
+  idle: WindowCost[];
+  loads: LoadRun[];
+  notes: string[];
+  fleet: number;
+  rate: number;
+  windowMs: number;
+}): Section {
+  const perSecond = (n: number, w: WindowCost): number => n / w.seconds;
+  const single = r.idle.filter((w) => w.sidecars === 1);
+  const fleetIdle = r.idle.find((w) => w.sidecars > 1);
+  const one = r.loads.find((l) => l.perPod === 'shared');
+  const spread = r.loads.find((l) => l.perPod === 1);
+  const many = r.loads.find((l) => typeof l.perPod === 'number' && l.perPod > 1);
+  const typical = r.loads.filter((l) => l !== many);
+  const idleMet =
+    single.length > 0 && single.every((w) => w.newConnections === 0 && perSecond(w.statements, w) <= 1);
+  const lagRatio = one && spread ? spread.lag.p99 / one.lag.p99 : NaN;
+  return {
+    id: 'scale',
+    title: 'Cluster scale: Postgres cost by bucket databases and sidecars (sink backend)',
+    body: [
+      'Bucket databases are created by the proxy’s own code, each with one mirrored row and a scan just ' +
+        'completed (as a cluster’s inventory looks between writes). Each sidecar is the shipped proxy process ' +
+        'reaching a dedicated embedded Postgres through its own TCP forwarder, which counts the connections it ' +
+        'opens and the chunks it sends (one per statement, or per pipelined batch); Postgres’s pg_stat_database ' +
+        'counts new sessions. Idle windows start once every hint is settled and every bucket’s scan state has ' +
+        `been looked at once (a start-up cost, paid once per bucket per scan interval by one sidecar of the cluster), ` +
+        `and last ${r.windowMs / 1000} s.`,
+      table(
+        [
+          'sidecars',
+          'bucket DBs',
+          'open connections',
+          'most per sidecar',
+          'new connections',
+          'statements/s per sidecar',
+          'new sessions',
+          'proxy CPU per sidecar',
+          'RSS (median)',
+        ],
+        r.idle.map((w) => [
+          String(w.sidecars),
+          String(w.databases),
+          String(w.openConnections),
+          String(w.maxPerSidecar),
+          String(w.newConnections),
+          fmtNumber(perSecond(w.statements, w) / w.sidecars),
+          String(w.newSessions),
+          `${fmtNumber((1000 * w.cpuSeconds) / w.sidecars / w.seconds)} ms/s`,
+          `${fmtNumber(w.rssMb)} MB`,
+        ]),
+      ),
+      `Under load: ${r.rate} PUTs/s of 4 KiB in total, spread round-robin over the ${r.fleet} sidecars: all to ` +
+        'one bucket every pod shares; each pod to a bucket of its own; each pod to several buckets of its own ' +
+        '(more than the 4 bucket pools a sidecar keeps). Lag is main’s 2xx to the row turning `is_backed_up`; ' +
+        'connections are sampled every 100 ms at the forwarders, during the load and until every write was ' +
+        'mirrored; each run starts once the previous one’s pools have closed.',
+      table(
+        [
+          'writes to',
+          'sent',
+          'failed',
+          'unmirrored',
+          'lag p50',
+          'lag p99',
+          'peak connections per sidecar',
+          'peak in total',
+          'connections opened',
+          'statements per write',
+        ],
+        r.loads.map((l) => [
+          l.perPod === 'shared' ? '1 bucket, shared' : `${l.buckets} buckets, ${l.perPod} per pod`,
+          String(l.sent),
+          String(l.failed),
+          String(l.unmirrored),
+          fmtMs(l.lag.p50),
+          fmtMs(l.lag.p99),
+          String(l.peakPerSidecar),
+          String(l.peakTotal),
+          String(l.newConnections),
+          fmtNumber(l.statementsPerWrite),
+        ]),
+      ),
+      'Connection budget for N pods, each busy in B buckets at a time: N × (1 + 2 × min(B, 4)); idle: N. ' +
+        `For ${r.fleet} pods writing one bucket each: ${connectionBudget(r.fleet, 1)}; the worst case is ` +
+        `${connectionBudget(r.fleet, 4)} (9 per pod). The number of bucket databases M does not appear: ` +
+        'an idle sidecar opens none of them, and a scan pass (one sidecar, once per bucket per SCAN_INTERVAL_SECONDS) ' +
+        'opens each for the pass only.',
+      ...r.notes,
+    ],
+    charts: [],
+    checks: [
+      {
+        goal: 'idle sidecar: ≤ 1 statement/s and no new connection at 10, 100, 1,000 bucket databases',
+        measured: single
+          .map((w) => `${w.databases}: ${fmtNumber(perSecond(w.statements, w))}/s, ${w.newConnections} new`)
+          .join('; '),
+        met: single.length ? idleMet : undefined,
+      },
+      {
+        goal: `${r.fleet} sidecars × ${fleetIdle?.databases ?? '?'} databases: ≤ 3 connections per sidecar (pods writing one bucket each)`,
+        measured:
+          `idle ${fleetIdle?.maxPerSidecar ?? '?'}, under load ${max(typical.map((l) => l.peakPerSidecar))} at most` +
+          (many
+            ? `; a pod busy in ${String(many.perPod)} buckets: ${many.peakPerSidecar} (by design ≤ 9)`
+            : ''),
+        met:
+          fleetIdle && typical.length
+            ? max([fleetIdle.maxPerSidecar, ...typical.map((l) => l.peakPerSidecar)]) <= 3
+            : undefined,
+      },
+      {
+        goal: `mirror lag at ${r.rate} PUT/s over ${spread?.buckets ?? '?'} buckets (one per pod) is the same as over 1`,
+        measured:
+          one && spread
+            ? `p99 ${fmtMs(spread.lag.p99)} vs ${fmtMs(one.lag.p99)} (×${fmtNumber(lagRatio)})`
+            : 'n/a',
+        met: Number.isFinite(lagRatio) ? lagRatio <= 1.5 && spread!.unmirrored === 0 : undefined,
+      },
+      {
+        goal: 'new sessions per second near zero at steady state under load',
+        measured: r.loads
+          .map((l) => `${l.newConnections} opened over the ${l.buckets}-bucket run (${l.sent} writes)`)
+          .join('; '),
+        met: 'reported',
+      },
+    ],
+    raw: { idle: r.idle, loads: r.loads },
+  };
+}
