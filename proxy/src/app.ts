@@ -109,6 +109,7 @@ export async function startProxy(
     admin: `${adminAddress.address}:${adminAddress.port}`,
     main: config.main.url.origin,
     mirror: config.mirror.url.origin,
+    mirrorBucketTemplate: config.mirrorBucketTemplate,
   });
 
   return {

@@ -1,6 +1,7 @@
 /** Proxy configuration from the environment. Pure: takes an env map, returns a config or throws ConfigError. */
 import { ConfigError } from './config-error';
 import { credentialSettingFrom, credentialSourceFor, type CredentialSource } from './credentials';
+import { DEFAULT_MIRROR_BUCKET_TEMPLATE, mirrorBucketTemplateProblem } from './mirror/bucket-name';
 
 export { ConfigError };
 
@@ -32,6 +33,8 @@ export interface HostPort {
 export interface ProxyConfig {
   main: S3Endpoint;
   mirror: S3Endpoint;
+  /** Names main bucket B's copy on the mirror, `{bucket}` standing for B (MIRROR_BUCKET_TEMPLATE). */
+  mirrorBucketTemplate: string;
   postgresUrl: string;
   logLevel: LogLevel;
   listen: HostPort;
@@ -188,6 +191,7 @@ export function loadConfig(env: Env): ProxyConfig {
       region: mirrorRegion,
       credentials: credentialSourceFor(credentialSettings.mirror, 'mirror', mirrorRegion),
     },
+    mirrorBucketTemplate: parseMirrorBucketTemplate(env),
     postgresUrl: parsePostgresUrl(required(env, 'POSTGRES_URL')),
     logLevel,
     listen: parseHostPort('LISTEN_ADDR', optional(env, 'LISTEN_ADDR', '127.0.0.1:8080')),
@@ -209,6 +213,13 @@ export function loadConfig(env: Env): ProxyConfig {
     spoolMaxBytes: parseNonNegativeInt(env, 'SPOOL_MAX_BYTES', DEFAULT_SPOOL_MAX_BYTES),
     spoolMaxObjectBytes: parsePositiveInt(env, 'SPOOL_MAX_OBJECT_BYTES', DEFAULT_SPOOL_MAX_OBJECT_BYTES),
   };
+}
+
+function parseMirrorBucketTemplate(env: Env): string {
+  const template = optional(env, 'MIRROR_BUCKET_TEMPLATE', DEFAULT_MIRROR_BUCKET_TEMPLATE);
+  const problem = mirrorBucketTemplateProblem(template);
+  if (problem) throw new ConfigError('MIRROR_BUCKET_TEMPLATE', problem);
+  return template;
 }
 
 function parseStateDir(env: Env): { stateDir: StateDirSetting } {

@@ -53,6 +53,13 @@ describe('loadConfig', () => {
     expect(c.logLevel).toBe('warn');
   });
 
+  test("MIRROR_BUCKET_TEMPLATE: main's name by default, else the template as given", () => {
+    expect(loadConfig(REQUIRED).mirrorBucketTemplate).toBe('{bucket}');
+    expect(loadConfig({ ...REQUIRED, MIRROR_BUCKET_TEMPLATE: ' ' }).mirrorBucketTemplate).toBe('{bucket}');
+    const c = loadConfig({ ...REQUIRED, MIRROR_BUCKET_TEMPLATE: ' backup-{bucket} ' });
+    expect(c.mirrorBucketTemplate).toBe('backup-{bucket}');
+  });
+
   test('upload spool bounds: defaults, explicit values, 0 turns the spool off, junk is refused', () => {
     expect(loadConfig(REQUIRED)).toMatchObject({
       spoolMaxBytes: 256 * 1024 * 1024,
@@ -88,6 +95,10 @@ describe('loadConfig', () => {
     ['CLIENT_IDLE_TIMEOUT_MS', { CLIENT_IDLE_TIMEOUT_MS: '-5' }],
     ['SHUTDOWN_GRACE_MS', { SHUTDOWN_GRACE_MS: 'soon' }],
     ['MIRROR_CONCURRENCY', { MIRROR_CONCURRENCY: '0' }],
+    ['MIRROR_BUCKET_TEMPLATE', { MIRROR_BUCKET_TEMPLATE: 'backup' }],
+    ['MIRROR_BUCKET_TEMPLATE', { MIRROR_BUCKET_TEMPLATE: '{bucket}-{bucket}' }],
+    ['MIRROR_BUCKET_TEMPLATE', { MIRROR_BUCKET_TEMPLATE: '{bucket}_Backup' }],
+    ['MIRROR_BUCKET_TEMPLATE', { MIRROR_BUCKET_TEMPLATE: '{bucket}-' }],
   ])('%s is named when it is wrong (%j)', (variable, patch) => {
     const err = configError({ ...REQUIRED, ...patch });
     expect(err.variable).toBe(variable);

@@ -36,6 +36,7 @@ describe('README', () => {
     expect(row('ADMIN_ADDR')).toContain(`${c.admin.host}:${c.admin.port}`);
     expect(row('MAIN_S3_REGION')).toContain(c.main.region);
     expect(row('MIRROR_S3_REGION')).toContain(c.mirror.region);
+    expect(row('MIRROR_BUCKET_TEMPLATE')).toContain(`\`${c.mirrorBucketTemplate}\``);
     expect(row('LOG_LEVEL')).toContain(c.logLevel);
     expect(row('JOURNAL_MAX_BYTES')).toContain(String(c.journalMaxBytes));
     expect(row('SPOOL_MAX_BYTES')).toContain(String(c.spoolMaxBytes));

@@ -127,10 +127,16 @@ async function inventory(services: TestServices, bucket: string): Promise<Map<st
 const show = (key: string): string => JSON.stringify(key.length > 80 ? `${key.slice(0, 77)}...` : key);
 
 /** `withInventory: false`: main against the mirror only (Postgres may be down). */
+export interface ThreeWayOptions {
+  withInventory?: boolean;
+  /** The mirror's bucket (MIRROR_BUCKET_TEMPLATE); main's name by default. */
+  mirrorBucket?: string;
+}
+
 export async function threeWayDiff(
   services: TestServices,
   bucket: string,
-  { withInventory = true }: { withInventory?: boolean } = {},
+  { withInventory = true, mirrorBucket = bucket }: ThreeWayOptions = {},
 ): Promise<string[]> {
   const main = client(services, 'main');
   const mirror = client(services, 'mirror');
@@ -138,7 +144,7 @@ export async function threeWayDiff(
   try {
     const mainList = await list(main, bucket);
     if (mainList === 'no-bucket') return [`main bucket ${bucket} does not exist`];
-    const mirrorListed = await list(mirror, bucket);
+    const mirrorListed = await list(mirror, mirrorBucket);
     const mirrorList = mirrorListed === 'no-bucket' ? new Map<string, Listed>() : mirrorListed;
     const rowsOrNone = withInventory ? await inventory(services, bucket) : 'no-database';
     const rows = rowsOrNone === 'no-database' ? new Map<string, Row>() : rowsOrNone;
@@ -163,7 +169,10 @@ export async function threeWayDiff(
         continue;
       }
       if (mi.size !== m.size) diffs.push(`mirror: ${show(key)} size ${mi.size} != main ${m.size}`);
-      const [a, b] = await Promise.all([fingerprint(main, bucket, key), fingerprint(mirror, bucket, key)]);
+      const [a, b] = await Promise.all([
+        fingerprint(main, bucket, key),
+        fingerprint(mirror, mirrorBucket, key),
+      ]);
       const ja = JSON.stringify(a);
       const jb = JSON.stringify(b);
       if (ja !== jb) diffs.push(`mirror: ${show(key)} differs: main ${ja} mirror ${jb}`);
@@ -182,8 +191,12 @@ export async function threeWayDiff(
   }
 }
 
-export async function assertThreeWayEqual(services: TestServices, bucket: string): Promise<void> {
-  const diffs = await threeWayDiff(services, bucket);
+export async function assertThreeWayEqual(
+  services: TestServices,
+  bucket: string,
+  opts: ThreeWayOptions = {},
+): Promise<void> {
+  const diffs = await threeWayDiff(services, bucket, opts);
   if (diffs.length) throw new Error(`main, mirror and inventory differ for ${bucket}:\n${diffs.join('\n')}`);
 }
 
@@ -191,13 +204,13 @@ export async function assertThreeWayEqual(services: TestServices, bucket: string
 export async function waitForThreeWayEqual(
   services: TestServices,
   bucket: string,
-  opts: { timeoutMs?: number } = {},
+  opts: { timeoutMs?: number; mirrorBucket?: string } = {},
 ): Promise<void> {
   let last: string[] = [];
   await pollUntil(
     `three-way equality of ${bucket}`,
     async () => {
-      last = await threeWayDiff(services, bucket);
+      last = await threeWayDiff(services, bucket, { mirrorBucket: opts.mirrorBucket ?? bucket });
       return last.length === 0;
     },
     {

@@ -225,6 +225,7 @@ test('a tracker starts with Postgres unreachable, keeps a bounded queue, and nev
         region: services.ceph.region,
         credentials: staticCredentials('mirror', services.ceph.mirror),
       },
+      mirrorBucketTemplate: '{bucket}',
       postgresUrl: `postgres://nobody:pw@127.0.0.1:${port}/postgres`,
       logLevel: 'off',
       listen: { host: '127.0.0.1', port: 0 },

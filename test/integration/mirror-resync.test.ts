@@ -18,6 +18,7 @@ import {
 import { InventoryPools } from '../../proxy/src/inventory/pools';
 import { InventoryRepository } from '../../proxy/src/inventory/repository';
 import { createLogger } from '../../proxy/src/log';
+import { sameBucketName } from '../../proxy/src/mirror/bucket-name';
 import { resyncBucket } from '../../proxy/src/mirror/resync';
 import { spawnNode } from '../harness/process';
 import { loadServices, type TestServices } from '../harness/services';
@@ -97,7 +98,13 @@ test('resyncBucket: dry run reports, real run repairs everything, second run fin
       ['ghost'],
     ),
   );
-  const ctx = { main, mirror, inventory: new InventoryRepository(pools), logger };
+  const ctx = {
+    main,
+    mirror,
+    mirrorBucket: sameBucketName,
+    inventory: new InventoryRepository(pools),
+    logger,
+  };
 
   const dry = await resyncBucket(ctx, bucket, { dryRun: true });
   const byKey = Object.fromEntries(dry.actions.map((a) => [a.key, a.action]));

@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { CreateBucketCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 
 import type { S3Endpoint } from '../../proxy/src/config';
+import { sameBucketName } from '../../proxy/src/mirror/bucket-name';
 import { mirrorKey, type CopyClients } from '../../proxy/src/mirror/copier';
 import { objectHeadOf } from '../../proxy/src/mirror/object-headers';
 import { s3ClientFor } from '../../proxy/src/mirror/s3';
@@ -44,7 +45,12 @@ beforeAll(async () => {
   mirror = signedS3Http(mirrorEndpoint);
   sdkMain = s3ClientFor(mainEndpoint);
   sdkMirror = s3ClientFor(mirrorEndpoint);
-  clients = { main: { http: main, sdk: sdkMain }, mirror: { http: mirror, sdk: sdkMirror } };
+  clients = {
+    main: { http: main, sdk: sdkMain },
+    mirror: { http: mirror, sdk: sdkMirror },
+    mirrorBucket: sameBucketName,
+    mirrorRegion: services.ceph.region,
+  };
   await sdkMain.send(new CreateBucketCommand({ Bucket: bucket }));
 });
 

@@ -59,6 +59,7 @@ export function testConfig(): ProxyConfig {
       region: services.ceph.region,
       credentials: staticCredentials('mirror', services.ceph.mirror),
     },
+    mirrorBucketTemplate: '{bucket}',
     postgresUrl: services.postgres.url,
     logLevel: 'warn',
     listen: { host: '127.0.0.1', port: 0 },

@@ -61,6 +61,7 @@ function config(): ProxyConfig {
       region: services.ceph.region,
       credentials: staticCredentials('mirror', services.ceph.mirror),
     },
+    mirrorBucketTemplate: '{bucket}',
     postgresUrl: postgresUrl.toString(),
     logLevel: 'error',
     listen: { host: '127.0.0.1', port: 0 },

@@ -49,6 +49,7 @@ test('the injected hook is exactly node -e waitForReadyScript(adminPort)', () =>
     credentialsSecretName: 's',
     credentialsMode: 'secret',
     mirrorRoleArn: '',
+    mirrorBucketTemplate: '',
     mode: 'classic',
   });
   expect(c.lifecycle).toEqual({ postStart: { exec: { command: ['node', '-e', waitForReadyScript(9090)] } } });

@@ -43,6 +43,8 @@ export const ANNOTATIONS = {
   credentials: `${PREFIX}credentials`,
   /** A role the proxy assumes for the mirror (MIRROR_ROLE_ARN), e.g. in the backup account. */
   mirrorRoleArn: `${PREFIX}mirror-role-arn`,
+  /** The mirror bucket's name, `{bucket}` standing for main's (MIRROR_BUCKET_TEMPLATE), e.g. `{bucket}-backup`. */
+  mirrorBucketTemplate: `${PREFIX}mirror-bucket-template`,
 } as const;
 
 export const LABELS = {

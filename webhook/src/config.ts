@@ -39,6 +39,7 @@ export const CONFIG_KEYS = {
   CREDENTIALS_SECRET_NAME: 's3-mirror-credentials',
   CREDENTIALS_MODE: 'secret',
   MIRROR_ROLE_ARN: '',
+  MIRROR_BUCKET_TEMPLATE: '',
   SIDECAR_MODE: 'native',
   ENDPOINT_ENV: 'AWS_ENDPOINT_URL',
   INJECT_INIT_CONTAINERS: 'true',
@@ -91,6 +92,8 @@ export interface ProxySettings {
   credentialsMode: CredentialsMode;
   /** MIRROR_ROLE_ARN for every proxy ('' = none; annotation s3-mirror.io/mirror-role-arn). */
   mirrorRoleArn: string;
+  /** MIRROR_BUCKET_TEMPLATE for every proxy ('' = the proxy's default, main's name; annotation s3-mirror.io/mirror-bucket-template). */
+  mirrorBucketTemplate: string;
 }
 
 export const CREDENTIALS_MODES = ['secret', 'pod-identity'] as const;
@@ -148,6 +151,21 @@ export const QUANTITY_RE =
   /^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei|[eE][+-]?[0-9]+)?$/;
 /** A bucket allow-list: comma-separated S3 bucket names. */
 export const BUCKET_LIST_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](,[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])*$/;
+/**
+ * A mirror bucket template, as the proxy accepts it for MIRROR_BUCKET_TEMPLATE: `{bucket}` once, S3 bucket
+ * characters around it, starting and ending with a letter or digit, no `..`, at most 60 besides `{bucket}`.
+ */
+export function isMirrorBucketTemplate(v: string): boolean {
+  const parts = v.split('{bucket}');
+  if (parts.length !== 2) return false;
+  const [prefix, suffix] = parts as [string, string];
+  return (
+    /^(?:[a-z0-9][a-z0-9.-]*)?$/.test(prefix) &&
+    /^(?:[a-z0-9.-]*[a-z0-9])?$/.test(suffix) &&
+    !(prefix + '/' + suffix).includes('..') &&
+    prefix.length + suffix.length <= 60
+  );
+}
 /** Container image reference: no whitespace or control characters. */
 export const IMAGE_RE = /^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$/;
 
@@ -209,6 +227,14 @@ export function parseConfig(raw: Readonly<Record<string, string | undefined>>): 
     return v;
   };
 
+  const bucketTemplate = (key: ConfigKey): string => {
+    const v = get(key);
+    if (v !== '' && !isMirrorBucketTemplate(v)) {
+      errors.push(`${key} must contain {bucket} once, with only a-z, 0-9, '-' and '.' around it, got "${v}"`);
+    }
+    return v;
+  };
+
   const image = get('PROXY_IMAGE');
   if (!IMAGE_RE.test(image)) errors.push(`PROXY_IMAGE is not an image reference: "${image}"`);
   const allowedBuckets = get('PROXY_ALLOWED_BUCKETS');
@@ -244,6 +270,7 @@ export function parseConfig(raw: Readonly<Record<string, string | undefined>>): 
       credentialsSecretName: nonEmpty('CREDENTIALS_SECRET_NAME'),
       credentialsMode: oneOf('CREDENTIALS_MODE', CREDENTIALS_MODES),
       mirrorRoleArn: roleArn('MIRROR_ROLE_ARN'),
+      mirrorBucketTemplate: bucketTemplate('MIRROR_BUCKET_TEMPLATE'),
     },
     injection: {
       sidecarMode: oneOf('SIDECAR_MODE', ['native', 'classic'] as const),

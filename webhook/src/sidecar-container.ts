@@ -45,6 +45,8 @@ export interface SidecarSettings {
   credentialsMode: CredentialsMode;
   /** MIRROR_ROLE_ARN ('' = none). */
   mirrorRoleArn: string;
+  /** MIRROR_BUCKET_TEMPLATE ('' = unset: the proxy's default, main's name). */
+  mirrorBucketTemplate: string;
   /** With `pod-identity`: what the app containers got from the EKS webhook, shared with the proxy. */
   podIdentity?: PodIdentity;
   mode: SidecarMode;
@@ -115,6 +117,9 @@ export function buildProxyContainer(s: SidecarSettings): Container {
     })),
     ...(s.credentialsMode === 'pod-identity' ? (s.podIdentity?.env ?? []) : []),
     ...(s.mirrorRoleArn !== '' ? [{ name: 'MIRROR_ROLE_ARN', value: s.mirrorRoleArn }] : []),
+    ...(s.mirrorBucketTemplate !== ''
+      ? [{ name: 'MIRROR_BUCKET_TEMPLATE', value: s.mirrorBucketTemplate }]
+      : []),
   ];
   const container: Container = {
     name: PROXY_CONTAINER_NAME,

@@ -1,5 +1,6 @@
 import { ANNOTATIONS, PROXY_CONTAINER_NAME } from '../src/annotations';
-import { parseConfig } from '../src/config';
+import { mirrorBucketTemplateProblem } from '../../proxy/src/mirror/bucket-name';
+import { isMirrorBucketTemplate, parseConfig } from '../src/config';
 import { buildPatch } from '../src/patch-builder';
 import type { Container, Pod } from '../src/pod';
 import { podIdentityOf } from '../src/pod-identity';
@@ -204,4 +205,55 @@ test("podIdentityOf: a region alone is no identity; only the token file's mount 
   expect(podIdentityOf([{ name: 'a' }, irsaApp])?.volumeMounts).toEqual([
     { name: 'aws-iam-token', mountPath: '/var/run/secrets/eks.amazonaws.com/serviceaccount', readOnly: true },
   ]);
+});
+
+describe('mirror bucket template', () => {
+  test('unset by default: the proxy gets no MIRROR_BUCKET_TEMPLATE (its default: main bucket names)', () => {
+    expect(injectedProxy(podWith(irsaApp)).names).not.toContain('MIRROR_BUCKET_TEMPLATE');
+  });
+
+  test('the cluster default, a pod annotation over it, an invalid annotation ignored with a warning', () => {
+    const cfg = { MIRROR_BUCKET_TEMPLATE: '{bucket}-backup' };
+    expect(injectedProxy(podWith(irsaApp), cfg).value('MIRROR_BUCKET_TEMPLATE')?.value).toBe(
+      '{bucket}-backup',
+    );
+    const own = injectedProxy(podWith(irsaApp, { [ANNOTATIONS.mirrorBucketTemplate]: 'dr-{bucket}' }), cfg);
+    expect(own.value('MIRROR_BUCKET_TEMPLATE')?.value).toBe('dr-{bucket}');
+    const bad = injectedProxy(podWith(irsaApp, { [ANNOTATIONS.mirrorBucketTemplate]: '{bucket}_DR' }), cfg);
+    expect(bad.value('MIRROR_BUCKET_TEMPLATE')?.value).toBe('{bucket}-backup');
+    expect(bad.warnings).toEqual([
+      `annotation ${ANNOTATIONS.mirrorBucketTemplate}="{bucket}_DR" is invalid and was ignored`,
+    ]);
+  });
+
+  test('MIRROR_BUCKET_TEMPLATE in the config is checked', () => {
+    const base = { MIRROR_S3_ENDPOINT: 'https://b.example', POD_NAMESPACE: 's' };
+    expect(parseConfig({ ...base, MIRROR_BUCKET_TEMPLATE: 'backup' })).toMatchObject({
+      ok: false,
+      errors: [expect.stringMatching(/^MIRROR_BUCKET_TEMPLATE must contain \{bucket\} once/)],
+    });
+  });
+
+  test.each([
+    '{bucket}',
+    '{bucket}-backup',
+    'backup-{bucket}',
+    'a.{bucket}.b',
+    `${'a'.repeat(60)}{bucket}`,
+    `${'a'.repeat(61)}{bucket}`,
+    '',
+    'backup',
+    '{bucket}{bucket}',
+    '{bucket}-',
+    '-{bucket}',
+    '.{bucket}',
+    '{bucket}.',
+    '{bucket}..x',
+    'x..{bucket}',
+    '{bucket}_x',
+    '{bucket}-X',
+    '{BUCKET}',
+  ])('the webhook accepts %j exactly when the proxy does', (template) => {
+    expect(isMirrorBucketTemplate(template)).toBe(mirrorBucketTemplateProblem(template) === undefined);
+  });
 });

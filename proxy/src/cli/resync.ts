@@ -8,6 +8,7 @@ import { commandInput, parseBucketArgs } from './bucket-args';
 import { InventoryPools } from '../inventory/pools';
 import { InventoryRepository } from '../inventory/repository';
 import { createLogger } from '../log';
+import { mirrorBucketNamer } from '../mirror/bucket-name';
 import { resyncBucket, type ResyncReport } from '../mirror/resync';
 import { s3ClientFor } from '../mirror/s3';
 import { signedS3Http } from '../mirror/s3-http';
@@ -20,7 +21,8 @@ export function parseArgs(argv: string[]): { buckets: string[]; dryRun: boolean 
 export function formatReport(r: ResyncReport): string {
   const lines = [
     `bucket ${r.bucket}${r.dryRun ? ' (dry run: nothing changed)' : ''}: main ${r.counts.main} objects, ` +
-      `mirror ${r.counts.mirror}${r.mirrorBucketExisted ? '' : ' (bucket missing)'}, inventory ${r.counts.inventoryRows} rows`,
+      `mirror ${r.mirrorBucket === r.bucket ? '' : `${r.mirrorBucket} `}${r.counts.mirror}` +
+      `${r.mirrorBucketExisted ? '' : ' (bucket missing)'}, inventory ${r.counts.inventoryRows} rows`,
   ];
   for (const a of r.actions) {
     const state = r.dryRun ? 'would' : a.done ? 'done' : 'FAILED';
@@ -53,7 +55,14 @@ async function run(): Promise<number> {
   try {
     for (const bucket of args.buckets) {
       const report = await resyncBucket(
-        { main, mirror, inventory: new InventoryRepository(pools), logger, http },
+        {
+          main,
+          mirror,
+          mirrorBucket: mirrorBucketNamer(config.mirrorBucketTemplate),
+          inventory: new InventoryRepository(pools),
+          logger,
+          http,
+        },
         bucket,
         { dryRun: args.dryRun },
       );

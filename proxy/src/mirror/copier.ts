@@ -1,5 +1,7 @@
 import {
+  type BucketLocationConstraint,
   CreateBucketCommand,
+  type CreateBucketCommandInput,
   GetBucketVersioningCommand,
   HeadObjectCommand,
   PutBucketVersioningCommand,
@@ -13,6 +15,7 @@ import { discard } from '../http/response-writing';
 import { sameEtag } from '../s3/etag';
 import { parseTagSet, type Tag } from '../s3/response-body';
 import type { SpooledBody, SpoolOutcome } from '../spool';
+import type { MirrorBucketName } from './bucket-name';
 import {
   headerValue,
   objectHeadOf,
@@ -72,6 +75,10 @@ export interface CopyEndpoint {
 export interface CopyClients {
   main: CopyEndpoint;
   mirror: CopyEndpoint;
+  /** Main bucket → its mirror bucket (MIRROR_BUCKET_TEMPLATE): every request to the mirror goes there. */
+  mirrorBucket: MirrorBucketName;
+  /** Where a missing mirror bucket is created (MIRROR_S3_REGION). */
+  mirrorRegion: string;
 }
 
 class MissingMirrorBucket extends Error {}
@@ -103,14 +110,15 @@ export async function mirrorKey(
     if (!(err instanceof MissingMirrorBucket)) throw err;
   }
   // The body may be partly consumed: create the bucket and start over from a fresh read.
-  await ensureMirrorBucket(clients.main.sdk, clients.mirror.sdk, bucket);
+  const target = clients.mirrorBucket(bucket);
+  await ensureMirrorBucket(clients.main.sdk, clients.mirror.sdk, bucket, target, clients.mirrorRegion);
   try {
     return await mirrorKeyOnce(clients, bucket, key, opts, spooled);
   } catch (err) {
     if (!(err instanceof MissingMirrorBucket)) throw err;
     // Without this bound, a mirror that keeps answering so (an eventually consistent one, a misrouted
     // endpoint) would loop here forever.
-    const message = `mirror bucket ${bucket} still answers NoSuchBucket after CreateBucket (${err.message})`;
+    const message = `mirror bucket ${target} still answers NoSuchBucket after CreateBucket (${err.message})`;
     throw new Error(message, { cause: err });
   }
 }
@@ -126,7 +134,7 @@ async function mirrorKeyOnce(
   if (!spooled) return copyFromMain(clients, bucket, key, opts);
   const head = await headOnMain(clients.main.http, bucket, key, opts.signal);
   if (!head) {
-    await deleteOnMirror(clients.mirror.http, bucket, key, opts.signal);
+    await deleteOnMirror(clients.mirror.http, clients.mirrorBucket(bucket), key, opts.signal);
     return { exists: false, spool: 'changed' };
   }
   if (!sameEtag(head.etag, spooled.etag) || head.size !== spooled.size) {
@@ -171,7 +179,7 @@ async function copyFromMain(
   const res = await clients.main.http.send({ method: 'GET', bucket, key, signal: opts.signal });
   if (res.statusCode === 404) {
     consumeRest(res.body);
-    await deleteOnMirror(clients.mirror.http, bucket, key, opts.signal);
+    await deleteOnMirror(clients.mirror.http, clients.mirrorBucket(bucket), key, opts.signal);
     return { exists: false };
   }
   if (!ok(res.statusCode)) throw await errorOf(res);
@@ -244,18 +252,19 @@ async function upload(
 ): Promise<string | undefined> {
   opts.signal?.throwIfAborted();
   const tags = await tagsOf(clients.main.http, bucket, key, head.tagCount, opts.signal);
+  const target = clients.mirrorBucket(bucket);
   try {
     const size = head.size;
     if (size !== undefined && size <= SINGLE_PUT_MAX_BYTES) {
       const headers = putObjectHeaders(head, tags, md5);
-      return await putInOne(clients.mirror.http, bucket, key, headers, body, size, opts);
+      return await putInOne(clients.mirror.http, target, key, headers, body, size, opts);
     }
-    const params = { Bucket: bucket, Key: key, ...sdkObjectParams(head) };
+    const params = { Bucket: target, Key: key, ...sdkObjectParams(head) };
     const parted = (): Promise<string | undefined> =>
       putInParts(clients.mirror.sdk, params, tags, body, opts);
     return await (opts.partedCopies ? opts.partedCopies.run(parted) : parted());
   } catch (err) {
-    if (isNoSuchBucket(err) || (await mirrorBucketMissing(clients.mirror.http, bucket, opts.signal))) {
+    if (isNoSuchBucket(err) || (await mirrorBucketMissing(clients.mirror.http, target, opts.signal))) {
       throw new MissingMirrorBucket(errorText(err));
     }
     throw err;
@@ -394,18 +403,53 @@ async function deleteOnMirror(
   consumeRest(res.body);
 }
 
-/** Creates the mirror bucket and copies main's versioning status onto it. Race-safe. */
-export async function ensureMirrorBucket(main: S3Client, mirror: S3Client, bucket: string): Promise<void> {
+/** CreateBucket's input for `bucket` in `region`. Pure. */
+export function createBucketInput(bucket: string, region: string): CreateBucketCommandInput {
+  // us-east-1 is where a bucket without a LocationConstraint goes; AWS refuses it spelled out.
+  if (region === 'us-east-1') return { Bucket: bucket };
+  // The SDK's union lists AWS's regions; the value is the configured one, as for signing.
+  const location = region as BucketLocationConstraint;
+  return { Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: location } };
+}
+
+/** Thrown when the mirror bucket's name is taken by another account: no copy can go there. */
+export class MirrorBucketTaken extends Error {
+  override name = 'MirrorBucketTaken';
+}
+
+/**
+ * Creates `mirrorBucket` (main's `bucket` on the mirror) in `region` and copies main's versioning status
+ * onto it. Race-safe: another sidecar's CreateBucket (BucketAlreadyOwnedByYou) is success. AWS answers
+ * BucketAlreadyExists when another account owns the name (on AWS, possibly main's own bucket when the
+ * mirror bucket has main's name): an error, never a bucket to write into.
+ */
+export async function ensureMirrorBucket(
+  main: S3Client,
+  mirror: S3Client,
+  bucket: string,
+  mirrorBucket: string,
+  region: string,
+): Promise<void> {
   try {
-    await mirror.send(new CreateBucketCommand({ Bucket: bucket }));
+    await mirror.send(new CreateBucketCommand(createBucketInput(mirrorBucket, region)));
   } catch (err) {
     const name = (err as { name?: string }).name;
-    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
+    if (name === 'BucketAlreadyExists') {
+      throw new MirrorBucketTaken(
+        `mirror bucket ${mirrorBucket} (of main bucket ${bucket}) belongs to another account ` +
+          '(BucketAlreadyExists): name another with MIRROR_BUCKET_TEMPLATE',
+        { cause: err },
+      );
+    }
+    if (name !== 'BucketAlreadyOwnedByYou') throw err;
   }
   const v = await main.send(new GetBucketVersioningCommand({ Bucket: bucket })).catch(() => undefined);
   if (v?.Status === 'Enabled' || v?.Status === 'Suspended') {
     await mirror.send(
-      new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: v.Status } }),
+      new PutBucketVersioningCommand({
+        Bucket: mirrorBucket,
+        VersioningConfiguration: { Status: v.Status },
+      }),
     );
   }
 }

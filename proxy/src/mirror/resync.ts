@@ -11,6 +11,7 @@ import {
   type MirrorResult,
 } from './copier';
 import { sameEtag } from '../s3/etag';
+import type { MirrorBucketName } from './bucket-name';
 import { errorText, isNoSuchBucket } from './s3';
 import { signedS3Http, type ClosableS3Http, type S3Http } from './s3-http';
 
@@ -26,6 +27,8 @@ export interface ResyncAction {
 
 export interface ResyncReport {
   bucket: string;
+  /** The bucket compared on the mirror (MIRROR_BUCKET_TEMPLATE). */
+  mirrorBucket: string;
   dryRun: boolean;
   counts: { main: number; mirror: number; inventoryRows: number };
   mirrorBucketExisted: boolean;
@@ -111,6 +114,8 @@ export function planResync(
 export interface ResyncContext {
   main: S3Client;
   mirror: S3Client;
+  /** Main bucket → its mirror bucket (MIRROR_BUCKET_TEMPLATE). */
+  mirrorBucket: MirrorBucketName;
   inventory: Pick<InventoryRepository, 'allRows' | 'recordWrite' | 'complete'>;
   logger: Logger;
   copier?: CopierOptions;
@@ -146,12 +151,14 @@ export async function resyncBucket(
 ): Promise<ResyncReport> {
   const mainList = await listAll(ctx.main, bucket);
   if (!mainList) throw new Error(`main bucket ${bucket} does not exist`);
-  const mirrorListed = await listAll(ctx.mirror, bucket);
+  const mirrorBucket = ctx.mirrorBucket(bucket);
+  const mirrorListed = await listAll(ctx.mirror, mirrorBucket);
   const mirrorList = mirrorListed ?? new Map<string, Listed>();
   const rows = await ctx.inventory.allRows(bucket);
   const plan = planResync(mainList, mirrorList, rows);
   const report: ResyncReport = {
     bucket,
+    mirrorBucket,
     dryRun: opts.dryRun,
     counts: { main: mainList.size, mirror: mirrorList.size, inventoryRows: rows.size },
     mirrorBucketExisted: mirrorListed !== undefined,
@@ -169,6 +176,8 @@ export async function resyncBucket(
   const clients: CopyClients = {
     main: { sdk: ctx.main, http: http.main },
     mirror: { sdk: ctx.mirror, http: http.mirror },
+    mirrorBucket: ctx.mirrorBucket,
+    mirrorRegion: await ctx.mirror.config.region(),
   };
   try {
     for (const action of report.actions) {

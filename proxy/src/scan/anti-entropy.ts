@@ -11,6 +11,7 @@ import type { AntiEntropySettings } from '../config';
 import type { InventoryRepository } from '../inventory/repository';
 import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
+import type { MirrorBucketName } from '../mirror/bucket-name';
 import type { Listed } from '../mirror/resync';
 import { errorText, isNoSuchBucket } from '../mirror/s3';
 import { planScanPage, type ScannedObject } from './plan';
@@ -19,6 +20,8 @@ import { RateBudget } from './rate-budget';
 export interface AntiEntropyDeps {
   main: S3Client;
   mirror: S3Client;
+  /** Main bucket → its mirror bucket (MIRROR_BUCKET_TEMPLATE): the listing compared with main's. */
+  mirrorBucket: MirrorBucketName;
   /** The scan's statements of the inventory repository. */
   inventory: ScanInventory;
   owner: string;
@@ -186,12 +189,13 @@ export class AntiEntropyScanner {
     return { objects, upTo: page.IsTruncated ? last : undefined };
   }
 
-  /** The mirror's keys in (after, upTo]. */
+  /** The mirror's keys in (after, upTo], listed in main `bucket`'s mirror bucket. */
   private async listMirror(
-    bucket: string,
+    mainBucket: string,
     after: string | undefined,
     upTo: string | undefined,
   ): Promise<Map<string, Listed>> {
+    const bucket = this.deps.mirrorBucket(mainBucket);
     const out = new Map<string, Listed>();
     let start = after;
     for (;;) {

@@ -31,6 +31,7 @@ import { DEFAULT_POOL_LIMITS, InventoryPools, type PoolLimits } from '../invento
 import { InventoryRepository, type LeaseOwner } from '../inventory/repository';
 import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
+import { mirrorBucketNamer } from '../mirror/bucket-name';
 import { DEFAULT_COPIER_OPTIONS, type CopierOptions } from '../mirror/copier';
 import { askBucket, errorText, s3ClientFor } from '../mirror/s3';
 import { signedS3Http, type ClosableS3Http } from '../mirror/s3-http';
@@ -191,6 +192,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     },
   });
 
+  const mirrorBucket = mirrorBucketNamer(config.mirrorBucketTemplate);
   const memoryKeys = new MemoryMirror(config.pendingMemoryLimit);
   const settles = new SettleRetry();
   const takeover = new TakeoverPolicy({
@@ -369,6 +371,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     scanner = new AntiEntropyScanner({
       main: main!,
       mirror: mirror!,
+      mirrorBucket,
       inventory,
       owner: lease.owner,
       settings: config.antiEntropy,
@@ -407,7 +410,12 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       mainHttp = signedS3Http(config.main, { logger });
       mirrorHttp = signedS3Http(config.mirror, { logger });
       copyKey = createKeyCopier({
-        clients: { main: { sdk: main, http: mainHttp }, mirror: { sdk: mirror, http: mirrorHttp } },
+        clients: {
+          main: { sdk: main, http: mainHttp },
+          mirror: { sdk: mirror, http: mirrorHttp },
+          mirrorBucket,
+          mirrorRegion: config.mirror.region,
+        },
         spool: storage?.spool,
         options: copierOptions,
         metrics,

@@ -1,6 +1,13 @@
 import { Readable } from 'node:stream';
 
-import { mirrorKey, type CopierOptions, type CopyClients } from '../../src/mirror/copier';
+import { mirrorBucketNamer, sameBucketName } from '../../src/mirror/bucket-name';
+import {
+  createBucketInput,
+  MirrorBucketTaken,
+  mirrorKey,
+  type CopierOptions,
+  type CopyClients,
+} from '../../src/mirror/copier';
 import type { SpooledBody } from '../../src/spool';
 import { FakeS3, fakeSdk, md5Hex } from './fake-s3';
 
@@ -31,6 +38,8 @@ function world(opts: { mirrorBucket?: boolean } = {}) {
   const clients: CopyClients = {
     main: { http: main, sdk: mainSdk.client },
     mirror: { http: mirror, sdk: mirrorSdk.client },
+    mirrorBucket: sameBucketName,
+    mirrorRegion: 'us-east-1',
   };
   return { main, mirror, mainSdk, mirrorSdk, clients };
 }
@@ -348,6 +357,7 @@ describe('mirrorKey and a missing mirror bucket', () => {
       PutBucketVersioningCommand: () => ({}),
     });
     const clients: CopyClients = {
+      ...w.clients,
       main: { http: w.main, sdk: mainSdk.client },
       mirror: { http: w.mirror, sdk: mirrorSdk.client },
     };
@@ -389,5 +399,105 @@ describe('mirrorKey and a missing mirror bucket', () => {
     });
     const clients = { ...w.clients, mirror: { http: w.mirror, sdk: mirrorSdk.client } };
     expect(await mirrorKey(clients, 'b', 'k')).toMatchObject({ exists: true });
+  });
+});
+
+describe('a mirror bucket named by MIRROR_BUCKET_TEMPLATE', () => {
+  /** Main holds b; the mirror holds b-bk, or nothing (created on demand), and never b. */
+  function named(opts: { mirrorBucket?: boolean; region?: string; versioning?: string } = {}) {
+    const w = world({ mirrorBucket: false });
+    if (opts.mirrorBucket !== false) w.mirror.buckets.add('b-bk');
+    const mainSdk = fakeSdk({ GetBucketVersioningCommand: () => ({ Status: opts.versioning }) });
+    const mirrorSdk = fakeSdk({
+      CreateBucketCommand: (input) => void w.mirror.buckets.add(input.Bucket as string),
+      PutBucketVersioningCommand: () => ({}),
+      PutObjectCommand: () => ({ ETag: '"m"' }),
+    });
+    const clients: CopyClients = {
+      main: { http: w.main, sdk: mainSdk.client },
+      mirror: { http: w.mirror, sdk: mirrorSdk.client },
+      mirrorBucket: mirrorBucketNamer('{bucket}-bk'),
+      mirrorRegion: opts.region ?? 'us-east-1',
+    };
+    return { ...w, mirrorSdk, clients };
+  }
+
+  test('PUT (spooled and from main), tag reads and DELETE address b-bk on the mirror, b on main', async () => {
+    const w = named();
+    w.main.put('b', 'k', 'hello', OBJECT_HEADERS, [{ Key: 't', Value: 'v' }]);
+    await mirrorKey(w.clients, 'b', 'k', options(), spooledOf('hello'));
+    w.main.put('b', 'k2', 'hi');
+    await mirrorKey(w.clients, 'b', 'k2');
+    expect(w.mirror.object('b-bk', 'k')?.body).toEqual(Buffer.from('hello'));
+    expect(w.mirror.object('b-bk', 'k2')?.body).toEqual(Buffer.from('hi'));
+    w.main.objects.clear();
+    expect(await mirrorKey(w.clients, 'b', 'k')).toEqual({ exists: false });
+    expect(await mirrorKey(w.clients, 'b', 'k2', options(), spooledOf('hi'))).toMatchObject({
+      exists: false,
+    });
+    expect(w.mirror.object('b-bk', 'k')).toBeUndefined();
+    expect(w.mirror.object('b-bk', 'k2')).toBeUndefined();
+    expect(new Set(w.main.requests.map((r) => r.bucket))).toEqual(new Set(['b']));
+    expect(new Set(w.mirror.requests.map((r) => r.bucket))).toEqual(new Set(['b-bk']));
+    expect(w.mirror.requests.map((r) => r.method)).toEqual(['PUT', 'PUT', 'DELETE', 'DELETE']);
+  });
+
+  test('over 5 GiB: the multipart Upload goes to b-bk', async () => {
+    const w = named();
+    w.main.put('b', 'big', 'tiny');
+    const mainSend = w.main.send.bind(w.main);
+    w.main.send = async (r) => {
+      const res = await mainSend(r);
+      if (r.method === 'GET') res.headers['content-length'] = String(6 * 1024 ** 3);
+      return res;
+    };
+    expect(await mirrorKey(w.clients, 'b', 'big')).toMatchObject({ exists: true, mirrorEtag: '"m"' });
+    expect(w.mirrorSdk.sent).toEqual([
+      { name: 'PutObjectCommand', input: expect.objectContaining({ Bucket: 'b-bk', Key: 'big' }) },
+    ]);
+  });
+
+  test("a missing b-bk is created in the mirror's region with main b's versioning, then copied", async () => {
+    const w = named({ mirrorBucket: false, region: 'eu-west-1', versioning: 'Enabled' });
+    w.main.put('b', 'k', 'hello');
+    expect(await mirrorKey(w.clients, 'b', 'k')).toMatchObject({ exists: true });
+    expect(w.mirrorSdk.sent).toEqual([
+      {
+        name: 'CreateBucketCommand',
+        input: { Bucket: 'b-bk', CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } },
+      },
+      {
+        name: 'PutBucketVersioningCommand',
+        input: { Bucket: 'b-bk', VersioningConfiguration: { Status: 'Enabled' } },
+      },
+    ]);
+    expect(w.mirror.object('b-bk', 'k')?.body).toEqual(Buffer.from('hello'));
+    expect(w.mirror.buckets.has('b')).toBe(false);
+  });
+
+  test('in us-east-1 CreateBucket names no LocationConstraint (AWS refuses it spelled out)', () => {
+    expect(createBucketInput('b-bk', 'us-east-1')).toEqual({ Bucket: 'b-bk' });
+    expect(createBucketInput('b-bk', 'eu-central-1')).toEqual({
+      Bucket: 'b-bk',
+      CreateBucketConfiguration: { LocationConstraint: 'eu-central-1' },
+    });
+  });
+
+  test("BucketAlreadyExists (another account's bucket) fails the copy, naming the bucket; nothing is written", async () => {
+    const w = named({ mirrorBucket: false });
+    w.main.put('b', 'k', 'hello');
+    const mirrorSdk = fakeSdk({
+      CreateBucketCommand: () => {
+        throw Object.assign(new Error('The requested bucket name is not available'), {
+          name: 'BucketAlreadyExists',
+        });
+      },
+    });
+    const clients = { ...w.clients, mirror: { http: w.mirror, sdk: mirrorSdk.client } };
+    const failure = mirrorKey(clients, 'b', 'k');
+    await expect(failure).rejects.toBeInstanceOf(MirrorBucketTaken);
+    await expect(failure).rejects.toThrow(/mirror bucket b-bk .*another account.*MIRROR_BUCKET_TEMPLATE/);
+    expect(mirrorSdk.names()).toEqual(['CreateBucketCommand']);
+    expect(w.mirror.count('PUT')).toBe(1);
   });
 });

@@ -64,6 +64,7 @@ describe('resync CLI', () => {
   test('report', () => {
     const text = formatReport({
       bucket: 'b',
+      mirrorBucket: 'b',
       dryRun: true,
       counts: { main: 1, mirror: 0, inventoryRows: 0 },
       mirrorBucketExisted: false,

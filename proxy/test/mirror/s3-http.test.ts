@@ -12,11 +12,14 @@ import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 import type { S3Endpoint } from '../../src/config';
+import { sameBucketName } from '../../src/mirror/bucket-name';
 import { mirrorKey } from '../../src/mirror/copier';
 import { consumeRest, errorOf, readText, signedS3Http, type ClosableS3Http } from '../../src/mirror/s3-http';
 import { parseAuthorization, referenceSignature } from '../sigv4/reference';
 import { recordingLogger } from '../tracking/fakes';
 import { staticCredentials } from '../../src/credentials';
+
+const SAME_BUCKET = { mirrorBucket: sameBucketName, mirrorRegion: 'us-east-1' };
 
 interface Received {
   method: string;
@@ -209,7 +212,7 @@ test('spooled copies reuse their connections: each PutObject ends with its last 
     res.end();
   };
   const sdk = {} as S3Client; // never used by a spooled copy of a small object
-  const clients = { main: { http, sdk }, mirror: { http, sdk } };
+  const clients = { main: { http, sdk }, mirror: { http, sdk }, ...SAME_BUCKET };
   // A file's end comes one more read after its last byte; here, later than any answer.
   const open = (): Readable =>
     new Readable({
@@ -248,7 +251,7 @@ test("every answer is read or let go: no abort listener stays on the copies' lon
     res.end();
   };
   const sdk = {} as S3Client;
-  const clients = { main: { http, sdk }, mirror: { http, sdk } };
+  const clients = { main: { http, sdk }, mirror: { http, sdk }, ...SAME_BUCKET };
   const stop = new AbortController();
   const opts = { partSizeBytes: 5 * 1024 * 1024, queueSize: 1, signal: stop.signal };
   const hello = Buffer.from('hello');
@@ -372,7 +375,7 @@ test("a copy to a mirror whose clock is off fails once, and its retry is signed 
   handle = (req, res, got) =>
     (got.headers.authorization!.includes('Credential=MIRRORKEY/') ? mirrorOffClock : store)(req, res, got);
   const sdk = {} as S3Client;
-  const clients = { main: { http, sdk }, mirror: { http: mirrorHttp, sdk } };
+  const clients = { main: { http, sdk }, mirror: { http: mirrorHttp, sdk }, ...SAME_BUCKET };
   try {
     await expect(mirrorKey(clients, 'b', 'k')).rejects.toMatchObject({ name: 'RequestTimeTooSkewed' });
     expect(await mirrorKey(clients, 'b', 'k')).toMatchObject({ exists: true, size: 5 });

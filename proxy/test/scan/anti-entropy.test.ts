@@ -3,12 +3,13 @@ import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { RequeueItem, ScannedRow } from '../../src/inventory/repository';
 import { createLogger } from '../../src/log';
 import { createMetrics } from '../../src/metrics';
+import { mirrorBucketNamer, sameBucketName, type MirrorBucketName } from '../../src/mirror/bucket-name';
 import { AntiEntropyScanner, ScanPageError, type ScanInventory } from '../../src/scan/anti-entropy';
 
 type Listing = { Contents?: { Key: string; Size: number; ETag: string }[]; IsTruncated?: boolean };
 
 /** An S3 client whose ListObjectsV2 answers from `answer`. */
-function s3(answer: (input: { StartAfter?: string }) => Listing | Error): S3Client {
+function s3(answer: (input: { Bucket?: string; StartAfter?: string }) => Listing | Error): S3Client {
   return {
     send: async (cmd: unknown) => {
       if (!(cmd instanceof ListObjectsV2Command)) throw new Error('unexpected command');
@@ -42,10 +43,17 @@ function pools(rows: ScannedRow[] = []): { pools: ScanInventory; requeued: Reque
   };
 }
 
-function scanner(main: S3Client, mirror: S3Client, p: ScanInventory, pageSize?: number): AntiEntropyScanner {
+function scanner(
+  main: S3Client,
+  mirror: S3Client,
+  p: ScanInventory,
+  pageSize?: number,
+  mirrorBucket: MirrorBucketName = sameBucketName,
+): AntiEntropyScanner {
   return new AntiEntropyScanner({
     main,
     mirror,
+    mirrorBucket,
     inventory: p,
     owner: 'me:1',
     settings: { intervalSeconds: 60, requestsPerSecond: 1000, settleSeconds: 0 },
@@ -94,6 +102,23 @@ test('a truncated page without keys, or a listing that does not move past its cu
     ).scanPage('b'),
   ).rejects.toThrow(/no key .* yet more to come/);
   expect(requeued).toEqual([]);
+});
+
+test("MIRROR_BUCKET_TEMPLATE: main's listing is compared with its mirror bucket's, rows stay main's", async () => {
+  const main = s3((input) =>
+    input.Bucket === 'b' ? { Contents: [{ Key: 'k', Size: 1, ETag: '"e"' }] } : noSuchBucket,
+  );
+  const mirror = s3((input) =>
+    input.Bucket === 'b-bk' ? { Contents: [{ Key: 'k', Size: 1, ETag: '"e"' }] } : noSuchBucket,
+  );
+  const { pools: p, requeued } = pools([backedUp('k')]);
+  const named = scanner(main, mirror, p, undefined, mirrorBucketNamer('{bucket}-bk'));
+  expect(await named.scanPage('b')).toEqual({ kind: 'pass-complete' });
+  expect(requeued).toEqual([]);
+  // Under main's own name the mirror has no such bucket: the key is re-queued for a copy.
+  const unnamed = pools([backedUp('k')]);
+  await scanner(main, mirror, unnamed.pools).scanPage('b');
+  expect(unnamed.requeued.map((q) => q.key)).toEqual(['k']);
 });
 
 test('an object only on main is re-queued; one equal everywhere is not', async () => {

@@ -183,6 +183,7 @@ describe.each(cases)('Dockerfile.$dir', ({ dir, ports }) => {
         credentialsSecretName: 's',
         credentialsMode: 'secret',
         mirrorRoleArn: '',
+        mirrorBucketTemplate: '',
         mode: 'classic',
       }) as { lifecycle?: { postStart?: { exec?: { command?: string[] } } } };
       expect(container.lifecycle?.postStart?.exec?.command?.[0]).toBe(posix.basename(argv[0]!));
