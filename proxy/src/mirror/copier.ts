@@ -412,6 +412,22 @@ export function createBucketInput(bucket: string, region: string): CreateBucketC
   return { Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: location } };
 }
 
+/**
+ * CreateBucket in `region`. RGW refuses a LocationConstraint other than its zonegroup's name
+ * (InvalidLocationConstraint) where AWS needs one outside us-east-1: asked again without one, the gateway
+ * puts the bucket in its own zonegroup.
+ */
+async function createBucket(mirror: S3Client, bucket: string, region: string): Promise<void> {
+  const input = createBucketInput(bucket, region);
+  try {
+    await mirror.send(new CreateBucketCommand(input));
+  } catch (err) {
+    if ((err as { name?: string }).name !== 'InvalidLocationConstraint' || !input.CreateBucketConfiguration)
+      throw err;
+    await mirror.send(new CreateBucketCommand({ Bucket: bucket }));
+  }
+}
+
 /** Thrown when the mirror bucket's name is taken by another account: no copy can go there. */
 export class MirrorBucketTaken extends Error {
   override name = 'MirrorBucketTaken';
@@ -431,7 +447,7 @@ export async function ensureMirrorBucket(
   region: string,
 ): Promise<void> {
   try {
-    await mirror.send(new CreateBucketCommand(createBucketInput(mirrorBucket, region)));
+    await createBucket(mirror, mirrorBucket, region);
   } catch (err) {
     const name = (err as { name?: string }).name;
     if (name === 'BucketAlreadyExists') {

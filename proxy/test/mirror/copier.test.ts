@@ -483,6 +483,27 @@ describe('a mirror bucket named by MIRROR_BUCKET_TEMPLATE', () => {
     });
   });
 
+  test('a gateway refusing the LocationConstraint (RGW: only its zonegroup) is asked again without one', async () => {
+    const w = named({ mirrorBucket: false, region: 'eu-west-1' });
+    w.main.put('b', 'k', 'hello');
+    const mirrorSdk = fakeSdk({
+      CreateBucketCommand: (input) => {
+        if (input.CreateBucketConfiguration)
+          throw Object.assign(new Error('The specified location-constraint is not valid'), {
+            name: 'InvalidLocationConstraint',
+          });
+        w.mirror.buckets.add(input.Bucket as string);
+      },
+    });
+    const clients = { ...w.clients, mirror: { http: w.mirror, sdk: mirrorSdk.client } };
+    expect(await mirrorKey(clients, 'b', 'k')).toMatchObject({ exists: true });
+    expect(mirrorSdk.sent.map((c) => c.input)).toEqual([
+      { Bucket: 'b-bk', CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } },
+      { Bucket: 'b-bk' },
+    ]);
+    expect(w.mirror.object('b-bk', 'k')?.body).toEqual(Buffer.from('hello'));
+  });
+
   test("BucketAlreadyExists (another account's bucket) fails the copy, naming the bucket; nothing is written", async () => {
     const w = named({ mirrorBucket: false });
     w.main.put('b', 'k', 'hello');
