@@ -5,9 +5,18 @@
 #   - PgBouncer, which test/integration/inventory-pgbouncer.test.ts puts in front of Postgres (pgbouncer);
 #   - the S3 clients of the compatibility matrix (test/clients/): boto3 for Debian's python3, the AWS CLI,
 #     s3cmd, rclone, curl, and Go with the AWS SDK for Go v2 (its driver is built offline from Debian's sources);
-#   - node_modules (npm ci), when absent.
+#   - the Node.js the images ship (major in .nvmrc), from the npm registry when `node` is another one
+#     (test/install-node.sh; put the directory it prints first on PATH, as .ci/run does);
+#   - node_modules (npm ci, with that node), when absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+node_bin=$(test/install-node.sh)
+if [ "$(command -v node || true)" != "$node_bin/node" ]; then
+  echo "test/setup.sh: the suite runs on Node.js $(tr -d ' v\n' <.nvmrc), not on $(node --version 2>/dev/null || echo 'no node'):" \
+    "export PATH=\"$node_bin:\$PATH\"" >&2
+  export PATH="$node_bin:$PATH"
+fi
 
 packages=()
 command -v radosgw >/dev/null 2>&1 || packages+=(radosgw ceph-mon ceph-osd ceph-common)
@@ -33,6 +42,7 @@ fi
 echo "radosgw: $(radosgw --version 2>/dev/null | head -n 1)"
 echo "psql: $(psql --version)"
 echo "pgbouncer: $(pgbouncer --version | head -n 1)"
+echo "node: $(node --version) ($(command -v node))"
 echo "clients: boto3 $(/usr/bin/python3 -c 'import boto3; print(boto3.__version__)'), $(/usr/bin/aws --version 2>&1 | cut -d' ' -f1)," \
   "$(s3cmd --version), $(rclone version | head -n 1), $(curl --version | head -n 1 | cut -d' ' -f1-2)," \
   "$(/usr/bin/go version | cut -d' ' -f3)"

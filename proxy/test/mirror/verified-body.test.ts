@@ -69,11 +69,22 @@ test('the stream ends right after the last byte, before the source ends', async 
 test('a damaged byte in the last chunk holds that chunk back: the consumer never gets the whole length', async () => {
   const damaged = Buffer.from(bytes);
   damaged.writeUInt8(damaged.readUInt8(bytes.length - 1) ^ 1, bytes.length - 1);
-  const v = verifiedBody(chunked(damaged), md5, bytes.length);
+  // Read in flowing mode, as undici sends a stream body: every chunk before the last one arrives.
+  const flowing = verifiedBody(chunked(damaged), md5, bytes.length);
   let got = 0;
-  v.stream.on('data', (c: Buffer) => (got += c.length));
-  await expect(drain(v.stream)).rejects.toThrow(/MD5/);
+  flowing.stream.on('data', (c: Buffer) => (got += c.length));
+  await expect(new Promise((_, reject) => flowing.stream.once('error', reject))).rejects.toThrow(/MD5/);
   expect(got).toBe(40_000);
+  // Read with an async iterator, as lib-storage cuts parts: Node 24's iterator stops at the error without
+  // yielding the chunks still buffered (Node 20's yielded them first); either way never the whole length.
+  const iterated = verifiedBody(chunked(damaged), md5, bytes.length);
+  let iteratedBytes = 0;
+  await expect(
+    (async () => {
+      for await (const c of iterated.stream) iteratedBytes += (c as Buffer).length;
+    })(),
+  ).rejects.toThrow(/MD5/);
+  expect(iteratedBytes).toBeLessThan(bytes.length);
 });
 
 test('a file longer than the write fails', async () => {

@@ -25,7 +25,12 @@ import {
 
 const ROOT = join(__dirname, '..', '..', '..');
 const ignore = readDockerignore(join(ROOT, '.dockerignore'));
-const rootPkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { workspaces: string[] };
+const rootPkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  workspaces: string[];
+  engines: { node: string };
+};
+/** The Node.js major the images ship, the suite runs on (test/install-node.sh) and `engines` requires. */
+const NODE_MAJOR = readFileSync(join(ROOT, '.nvmrc'), 'utf8').trim().replace(/^v/, '');
 
 interface Workspace {
   dir: 'proxy' | 'webhook';
@@ -118,6 +123,17 @@ const cases: { dir: 'proxy' | 'webhook'; ports: number[] }[] = [
   { dir: 'webhook', ports: [DEFAULT_WEBHOOK_PORT, DEFAULT_METRICS_PORT] },
 ];
 
+describe('the Node.js version', () => {
+  test('.nvmrc names one major version', () => {
+    expect(NODE_MAJOR).toMatch(/^\d+$/);
+  });
+
+  test.each(['.', 'proxy', 'webhook'])('%s/package.json requires it in engines', (dir) => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, dir, 'package.json'), 'utf8')) as typeof rootPkg;
+    expect(pkg.engines.node).toBe(`>=${NODE_MAJOR}`);
+  });
+});
+
 describe.each(cases)('Dockerfile.$dir', ({ dir, ports }) => {
   const ws = workspace(dir);
   const df = readDockerfile(join(ROOT, `Dockerfile.${dir}`));
@@ -125,9 +141,10 @@ describe.each(cases)('Dockerfile.$dir', ({ dir, ports }) => {
   const entry = final.instructions.filter((i) => i.keyword === 'ENTRYPOINT');
   const runs = (s: Stage) => s.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
 
-  test('multi-stage, with a node 22 slim or distroless runtime without a shell', () => {
+  test(`multi-stage, built on node:${NODE_MAJOR}-slim, with a distroless node ${NODE_MAJOR} runtime without a shell`, () => {
     expect(df.stages.length).toBeGreaterThanOrEqual(2);
-    expect(final.base).toMatch(/^(gcr\.io\/distroless\/nodejs22-debian1\d(:nonroot)?|node:22-slim)$/);
+    for (const s of df.stages.slice(0, -1)) expect(s.base).toBe(`node:${NODE_MAJOR}-slim`);
+    expect(final.base).toMatch(new RegExp(`^gcr\\.io/distroless/nodejs${NODE_MAJOR}-debian1\\d(:nonroot)?$`));
     // Distroless has no shell: a RUN in the final stage could not work, and none is needed.
     expect(runs(final)).toEqual([]);
   });
