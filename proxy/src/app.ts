@@ -94,8 +94,11 @@ export async function startProxy(
   });
   const adminHttp = createServer(
     createAdminApp(metrics.registry, {
-      // Expired credentials fail every request they sign: not ready, and /readyz says which side and why.
-      ready: () => accepting && config.main.credentials.health().ok && config.mirror.credentials.health().ok,
+      // Readiness counts for the whole pod (the proxy is a native sidecar): only main's credentials gate it,
+      // since without them every request of the app fails. Expired mirror credentials fail the copies alone
+      // (retried, later parked and picked up by the scan) while writes still reach main, so the pod stays in
+      // its Service; /readyz's details (credentials.mirror), the expiry gauge and the failure counter say so.
+      ready: () => accepting && config.main.credentials.health().ok,
       details: () => ({ credentials: credentials(), ...(tracker.status?.() ?? {}) }),
     }),
   );

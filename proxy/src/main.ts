@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig, secretsOf, type ProxyConfig } from './config';
-import { startCredentials } from './credentials';
+import { fetchedSecrets, startCredentials } from './credentials';
 import { createLogger } from './log';
 import { createMetrics } from './metrics';
 import { startProxy, type WriteTrackerLike } from './app';
@@ -29,10 +29,8 @@ function configOrExit(): ProxyConfig {
 async function main(): Promise<void> {
   const config = configOrExit();
   // Fetched credentials are redacted too: the current and the previous secret key and token of each side.
-  const configured = secretsOf(config);
-  const fetched = new Map<string, string[]>();
-  let secrets: readonly string[] = configured;
-  const logger = createLogger(config.logLevel, () => secrets);
+  const secrets = fetchedSecrets(secretsOf(config));
+  const logger = createLogger(config.logLevel, secrets.values);
   // A bug must still leave one redacted line saying what and where (Node's own report is unredacted).
   process.on('uncaughtException', (err: unknown, origin) => {
     const e = err instanceof Error ? err : new Error(String(err));
@@ -46,15 +44,7 @@ async function main(): Promise<void> {
   process.on('warning', (w) => logger.warn('process warning', { name: w.name, warning: w.message }));
   const metrics = createMetrics();
   // Before anything signs: /readyz turns ready only once both sides hold credentials.
-  await startCredentials(
-    [config.main.credentials, config.mirror.credentials],
-    logger,
-    metrics,
-    (side, values) => {
-      fetched.set(side, [...values, ...(fetched.get(side) ?? [])].slice(0, 4));
-      secrets = [...configured, ...[...fetched.values()].flat()];
-    },
-  );
+  await startCredentials([config.main.credentials, config.mirror.credentials], logger, metrics, secrets.add);
   const tracker: WriteTrackerLike = createWriteTracker({ config, logger, metrics });
   const proxy = await startProxy(config, logger, metrics, tracker);
 

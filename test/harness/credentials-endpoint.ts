@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import type { S3Credentials } from './ceph';
+import { recordSecrets } from './secret-scan';
 
 export interface Issued extends S3Credentials {
   sessionToken: string;
@@ -22,6 +23,11 @@ export interface CredentialsEndpoint {
   counts: { container: number; assumeRole: number; refused: number };
   /** Access key ids that signed AssumeRole requests (the base identity the role is assumed with). */
   assumeRoleSigners: Set<string>;
+  /**
+   * The session tokens handed out with `accessKeyId` (`''`: none), undefined for a key id never handed out:
+   * a signature audit relay's `issuedTokens`.
+   */
+  tokensIssuedWith(accessKeyId: string): ReadonlySet<string> | undefined;
   close(): Promise<void>;
 }
 
@@ -34,6 +40,14 @@ export async function startCredentialsEndpoint(opts: {
 }): Promise<CredentialsEndpoint> {
   const counts = { container: 0, assumeRole: 0, refused: 0 };
   const assumeRoleSigners = new Set<string>();
+  const issued = new Map<string, Set<string>>();
+  // Every secret handed out goes to the suite's secret scan before it leaves: a process printing one fails.
+  const handOut = (source: string, c: Issued): Issued => {
+    recordSecrets(`${source} secret key or session token`, [c.secretAccessKey, c.sessionToken]);
+    const tokens = issued.get(c.accessKeyId) ?? new Set<string>();
+    issued.set(c.accessKeyId, tokens.add(c.sessionToken));
+    return c;
+  };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -45,7 +59,7 @@ export async function startCredentialsEndpoint(opts: {
           return;
         }
         counts.container += 1;
-        const c = opts.container();
+        const c = handOut('container credentials endpoint', opts.container());
         res.writeHead(200, { 'content-type': 'application/json' }).end(
           JSON.stringify({
             AccessKeyId: c.accessKeyId,
@@ -68,7 +82,7 @@ export async function startCredentialsEndpoint(opts: {
       counts.assumeRole += 1;
       assumeRoleSigners.add(signer);
       const roleArn = form.get('RoleArn') ?? '';
-      const c = opts.assumeRole(roleArn);
+      const c = handOut('loopback STS', opts.assumeRole(roleArn));
       res
         .writeHead(200, { 'content-type': 'text/xml' })
         .end(
@@ -90,6 +104,7 @@ export async function startCredentialsEndpoint(opts: {
     stsUrl: `http://127.0.0.1:${port}`,
     counts,
     assumeRoleSigners,
+    tokensIssuedWith: (accessKeyId) => issued.get(accessKeyId),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -2,16 +2,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { HARNESS_KEY, type HarnessState } from './jest-global-setup';
-import { harnessSecrets, scanCaptures } from './secret-scan';
+import { harnessSecrets, recordedSecrets, scanCaptures } from './secret-scan';
 import { SERVICES_ENV, type TestServices } from './services';
 
 /** Fails the run when any process started by any test printed a secret (see secret-scan.ts). */
 function scanForSecrets(servicesFile: string): void {
   const services = JSON.parse(fs.readFileSync(servicesFile, 'utf8')) as TestServices;
-  const result = scanCaptures(path.join(path.dirname(servicesFile), 'captures'), harnessSecrets(services));
+  const dir = path.dirname(servicesFile);
+  // With every key and token the tests' loopback credentials endpoints handed out.
+  const shared = [...harnessSecrets(services), ...recordedSecrets(dir)];
+  const result = scanCaptures(path.join(dir, 'captures'), shared);
   process.stderr.write(
     `[harness] secret scan: ${result.processes} process outputs (${result.bytes} bytes), ` +
-      `${result.findings.length} leaks\n`,
+      `${shared.length} shared secrets, ${result.findings.length} leaks\n`,
   );
   if (result.findings.length > 0) {
     throw new Error(`secrets found in process output:\n${result.findings.join('\n')}`);

@@ -82,6 +82,36 @@ export function recordCapture(
   }
 }
 
+/**
+ * Secrets a test made at run time (keys and tokens its loopback credentials endpoint or STS handed out): any
+ * process may have fetched them, so every capture is scanned for them too. Written beside the captures;
+ * a no-op outside a jest integration run.
+ */
+export function recordSecrets(name: string, values: readonly string[]): void {
+  const dir = captureDir();
+  const kept = values.filter((v) => v.length >= MIN_SECRET_LENGTH);
+  if (!dir || kept.length === 0) return;
+  const secretsDir = path.join(path.dirname(dir), 'secrets');
+  try {
+    fs.mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
+    const file = path.join(secretsDir, `${process.pid}-${++sequence}.json`);
+    const named: NamedSecret[] = kept.map((value) => ({ name, value }));
+    fs.writeFileSync(file, JSON.stringify(named), { mode: 0o600 });
+  } catch (err) {
+    process.stderr.write(`[harness] could not record secrets (${name}): ${(err as Error).message}\n`);
+  }
+}
+
+/** What recordSecrets wrote under `servicesDir`. */
+export function recordedSecrets(servicesDir: string): NamedSecret[] {
+  const dir = path.join(servicesDir, 'secrets');
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .sort()
+    .flatMap((file) => JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as NamedSecret[]);
+}
+
 /** The credentials the harness itself created: any process may have been handed them. */
 export function harnessSecrets(services: {
   ceph: { main: { secretAccessKey: string }; mirror: { secretAccessKey: string } };

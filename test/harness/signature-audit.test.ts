@@ -1,4 +1,4 @@
-import { auditSignedHeaders } from './signature-audit';
+import { auditSessionToken, auditSignedHeaders } from './signature-audit';
 
 const auth = (signed: string) =>
   `AWS4-HMAC-SHA256 Credential=K/20260101/us-east-1/s3/aws4_request, SignedHeaders=${signed}, Signature=00`;
@@ -57,5 +57,47 @@ describe('auditSignedHeaders', () => {
 
   test('presigned and anonymous requests carry no header signature to check', () => {
     expect(auditSignedHeaders(['host', 'main', 'x-amz-acl', 'private'])).toBeUndefined();
+  });
+});
+
+describe('auditSessionToken', () => {
+  const issued = new Map([
+    ['ISSUED1', new Set(['token-a', 'token-b'])],
+    ['ISSUED2', new Set(['token-c'])],
+    ['PLAIN', new Set([''])],
+  ]);
+  const check = (headers: string[], url = '/bucket/key') =>
+    auditSessionToken(headers, url, (keyId) => issued.get(keyId));
+  const signedBy = (keyId: string, token?: string) => [
+    'authorization',
+    `AWS4-HMAC-SHA256 Credential=${keyId}/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00`,
+    ...(token !== undefined ? ['x-amz-security-token', token] : []),
+  ];
+
+  test('a token issued with the key id that signed: fine; keys it never issued are not checked', () => {
+    expect(check(signedBy('ISSUED1', 'token-b'))).toBeUndefined();
+    expect(check(signedBy('PLAIN'))).toBeUndefined();
+    expect(check(signedBy('HARNESS', 'anything'))).toBeUndefined();
+    expect(check(signedBy('HARNESS'))).toBeUndefined();
+  });
+
+  test('a missing token, or one issued with another key id (stale after a rotation), is caught', () => {
+    expect(check(signedBy('ISSUED1'))).toBe('signed with issued key ISSUED1 but carries no session token');
+    expect(check(signedBy('ISSUED2', 'token-a'))).toBe(
+      'signed with issued key ISSUED2 but carries a session token not issued with it',
+    );
+    expect(check(signedBy('PLAIN', 'token-c'))).toBe(
+      'signed with issued key PLAIN but carries a session token not issued with it',
+    );
+    expect(check([...signedBy('ISSUED2', 'token-c'), 'x-amz-security-token', 'token-c'])).toBe(
+      'signed with issued key ISSUED2: 2 session tokens',
+    );
+  });
+
+  test('presigned URLs: the key id and token from the query', () => {
+    const url = (token: string) =>
+      `/b/k?X-Amz-Credential=ISSUED2%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Security-Token=${token}`;
+    expect(check([], url('token-c'))).toBeUndefined();
+    expect(check([], url('token-a'))).toMatch(/not issued with it/);
   });
 });

@@ -56,12 +56,55 @@ export function auditSignedHeaders(rawHeaders: readonly string[]): string | unde
   return problems.length > 0 ? problems.join('; ') : undefined;
 }
 
+/**
+ * The session tokens issued together with `accessKeyId` by a test's own credentials endpoint or STS; undefined
+ * for a key id it never issued (not checked). `''` in the set: issued without a token.
+ */
+export type IssuedTokens = (accessKeyId: string) => ReadonlySet<string> | undefined;
+
+/**
+ * Checks that a request signed with an access key id a test's endpoint issued carries exactly a session token
+ * issued with that key id (RGW accepts any x-amz-security-token on plain keys, so only this catches a stale
+ * or missing token). Never prints a token. Pure.
+ */
+export function auditSessionToken(
+  rawHeaders: readonly string[],
+  url: string,
+  issued: IssuedTokens,
+): string | undefined {
+  let authorization: string | undefined;
+  const tokens: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    if (name === 'authorization') authorization = rawHeaders[i + 1];
+    if (name === 'x-amz-security-token') tokens.push(rawHeaders[i + 1]!);
+  }
+  const query = new URL(url, 'http://relay').searchParams;
+  const keyId =
+    /Credential=([^/,\s]+)\//.exec(authorization ?? '')?.[1] ??
+    query.get('X-Amz-Credential')?.split('/')[0] ??
+    undefined;
+  if (keyId === undefined) return undefined;
+  const expected = issued(keyId);
+  if (expected === undefined) return undefined;
+  tokens.push(...query.getAll('X-Amz-Security-Token'));
+  if (tokens.length > 1) return `signed with issued key ${keyId}: ${tokens.length} session tokens`;
+  const token = tokens[0] ?? '';
+  if (expected.has(token)) return undefined;
+  return token === ''
+    ? `signed with issued key ${keyId} but carries no session token`
+    : `signed with issued key ${keyId} but carries a session token not issued with it`;
+}
+
 export interface SignatureAuditRelay {
   /** http://127.0.0.1:PORT: give it to a proxy as MAIN_S3_ENDPOINT. */
   url: string;
   /** Requests parsed and checked so far. */
   readonly audited: number;
   readonly findings: readonly AuditFinding[];
+  /** With `issuedTokens`: requests whose key id was issued by the test, and those with the wrong token. */
+  readonly tokensChecked: number;
+  readonly tokenFindings: readonly AuditFinding[];
   close(): Promise<void>;
 }
 
@@ -77,10 +120,15 @@ function sideSocket(): Duplex {
   });
 }
 
-export async function startSignatureAuditRelay(target: string): Promise<SignatureAuditRelay> {
+export async function startSignatureAuditRelay(
+  target: string,
+  options: { issuedTokens?: IssuedTokens } = {},
+): Promise<SignatureAuditRelay> {
   const { hostname, port } = new URL(target);
   const findings: AuditFinding[] = [];
+  const tokenFindings: AuditFinding[] = [];
   let audited = 0;
+  let tokensChecked = 0;
   // Never times out or answers for real: it only reads requests, as main would frame them.
   const parser = http.createServer(
     { requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0 },
@@ -88,6 +136,18 @@ export async function startSignatureAuditRelay(target: string): Promise<Signatur
       audited++;
       const problem = auditSignedHeaders(req.rawHeaders);
       if (problem && findings.length < 100) findings.push({ request: `${req.method} ${req.url}`, problem });
+      const { issuedTokens } = options;
+      if (issuedTokens) {
+        const counted: IssuedTokens = (keyId) => {
+          const tokens = issuedTokens(keyId);
+          if (tokens) tokensChecked++;
+          return tokens;
+        };
+        const wrong = auditSessionToken(req.rawHeaders, req.url ?? '/', counted);
+        if (wrong && tokenFindings.length < 100)
+          // The path only: a presigned query would carry the token itself.
+          tokenFindings.push({ request: `${req.method} ${(req.url ?? '/').split('?')[0]}`, problem: wrong });
+      }
       req.resume();
       req.once('end', () => res.end());
     },
@@ -125,6 +185,10 @@ export async function startSignatureAuditRelay(target: string): Promise<Signatur
       return audited;
     },
     findings,
+    get tokensChecked() {
+      return tokensChecked;
+    },
+    tokenFindings,
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -4,7 +4,9 @@
  * ECS serve them), the mirror's from STS AssumeRole of MIRROR_ROLE_ARN signed with main's. Both hand out
  * keys that expire a few seconds later; a rotator creates a new RGW key for each user every few seconds and
  * removes the one before last. Every PUT and GET through the proxy must succeed, and every write must reach
- * the mirror.
+ * the mirror. RGW takes any x-amz-security-token with a plain key, so relays in front of main and the mirror
+ * check that each request signed with a key id the endpoints issued carries a token issued with that key id
+ * (a stale or missing token would otherwise pass).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -28,15 +30,19 @@ import {
 import { appClient, directClient, proxyEnv, startProxyProcess, type ProxyInstance } from '../harness/proxy';
 import { getText, metricValue, scrapeMetrics } from '../harness/proxies';
 import { createKey, removeKey, type RgwUser } from '../harness/rgw-keys';
+import { startSignatureAuditRelay, type SignatureAuditRelay } from '../harness/signature-audit';
 import { loadServices, type TestServices } from '../harness/services';
 import { pollUntil, sleep } from '../harness/wait';
 
 const services: TestServices = loadServices();
 const conf = services.ceph.conf;
-/** Credentials handed out live this long; the proxy replaces them at half-life. */
-const LIFE_MS = 6_000;
-/** A new key per user this often; the key before last is removed at each rotation. */
-const ROTATE_MS = 4_000;
+/**
+ * Credentials handed out live this long; the proxy replaces them at half-life (the proxy holds none that
+ * live less than 10 s, and refreshes no sooner than 5 s after a fetch).
+ */
+const LIFE_MS = 12_000;
+/** A new key per user this often; the key before last is removed at each rotation (so 2 × ROTATE_MS after it was the newest, later than the LIFE_MS / 2 it may still sign). */
+const ROTATE_MS = 8_000;
 const LOAD_MS = 45_000;
 const WORKERS = 4;
 const ROLE_ARN = 'arn:aws:iam::123456789012:role/s3-mirror-backup';
@@ -66,6 +72,8 @@ const main = directClient(services.ceph.mainEndpoint, services.ceph.main);
 const mirror = directClient(services.ceph.mirrorEndpoint, services.ceph.mirror);
 let endpoint: CredentialsEndpoint;
 let proxy: ProxyInstance;
+/** In front of main (before the harness's own signature audit relay) and of the mirror. */
+let relays: { main: SignatureAuditRelay; mirror: SignatureAuditRelay };
 let tokenDir: string;
 let sessionTokens = true;
 
@@ -117,6 +125,11 @@ beforeAll(async () => {
     container: () => issue(sides.main, mainCount),
     assumeRole: () => issue(sides.mirror, mirrorCount),
   });
+  const issuedTokens = (keyId: string) => endpoint.tokensIssuedWith(keyId);
+  relays = {
+    main: await startSignatureAuditRelay(services.ceph.proxyMainEndpoint, { issuedTokens }),
+    mirror: await startSignatureAuditRelay(services.ceph.mirrorEndpoint, { issuedTokens }),
+  };
   // No keys for either side: the default chain.
   const {
     MAIN_ACCESS_KEY: _mainKey,
@@ -128,6 +141,8 @@ beforeAll(async () => {
     AWS_CONTAINER_CREDENTIALS_FULL_URI: endpoint.containerUri,
     AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: path.join(tokenDir, 'token'),
     AWS_ENDPOINT_URL_STS: endpoint.stsUrl,
+    MAIN_S3_ENDPOINT: relays.main.url,
+    MIRROR_S3_ENDPOINT: relays.mirror.url,
     MIRROR_ROLE_ARN: ROLE_ARN,
     // Nothing else of the chain may answer on this machine.
     AWS_EC2_METADATA_DISABLED: 'true',
@@ -140,6 +155,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await proxy?.stop();
   await endpoint?.close();
+  await relays?.main.close();
+  await relays?.mirror.close();
   main.destroy();
   mirror.destroy();
   if (tokenDir) fs.rmSync(tokenDir, { recursive: true, force: true });
@@ -211,6 +228,12 @@ test('every request succeeds while both sides rotate and old keys are removed on
     },
     { timeoutMs: 60_000, maxIntervalMs: 1_000 },
   );
+
+  // Every request signed with an issued key carried a token issued with that very key id.
+  expect(relays.main.tokenFindings).toEqual([]);
+  expect(relays.mirror.tokenFindings).toEqual([]);
+  expect(relays.main.tokensChecked).toBeGreaterThanOrEqual(requests);
+  expect(relays.mirror.tokensChecked).toBeGreaterThanOrEqual(keys.length);
 
   const metrics = await scrapeMetrics(proxy);
   expect(metricValue(metrics, 's3mirror_credentials_refresh_failures_total')).toBe(0);

@@ -5,6 +5,7 @@
  */
 import { secretsOf } from '../config';
 import { commandInput, parseBucketArgs } from './bucket-args';
+import { fetchedSecrets, startCredentials } from '../credentials';
 import { InventoryPools } from '../inventory/pools';
 import { InventoryRepository } from '../inventory/repository';
 import { createLogger } from '../log';
@@ -41,10 +42,17 @@ async function run(): Promise<number> {
     return 2;
   }
   const { args, config } = input;
-  const logger = createLogger(config.logLevel === 'off' ? 'off' : 'warn', secretsOf(config));
+  // Fetched credentials are redacted as in the proxy (main.ts): the same start, the same redactor.
+  const secrets = fetchedSecrets(secretsOf(config));
+  const logger = createLogger(config.logLevel === 'off' ? 'off' : 'warn', secrets.values);
   const pools = new InventoryPools(config.postgresUrl, logger);
   // Temporary credentials are fetched before the first request and refreshed while the resync runs.
-  await Promise.all([config.main.credentials.start({ logger }), config.mirror.credentials.start({ logger })]);
+  await startCredentials(
+    [config.main.credentials, config.mirror.credentials],
+    logger,
+    undefined,
+    secrets.add,
+  );
   const main = s3ClientFor(config.main, logger);
   const mirror = s3ClientFor(config.mirror, logger);
   const http = {

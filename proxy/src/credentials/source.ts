@@ -4,7 +4,7 @@
  * hand keep signing.
  */
 import type { Logger } from '../log';
-import { refreshAt, retryDelay } from './refresh-timing';
+import { expiresTooSoon, refreshAt, retryDelay } from './refresh-timing';
 
 export type Side = 'main' | 'mirror';
 
@@ -30,8 +30,13 @@ export interface CredentialHooks {
   logger: Logger;
   /** Called once per failed fetch (the metric). */
   onFailure?(side: Side): void;
-  /** Called with each fetched set (the expiry metric, the log redactor). */
+  /** Called with each set held (the expiry metric). */
   onResolved?(side: Side, credentials: Credentials): void;
+  /**
+   * Called with every fetched secret (secret key, session token) before anything could log it: the log
+   * redactor. `holder` names whose they are: a side, or "<side> base identity" (what signs AssumeRole).
+   */
+  onSecrets?(holder: string, secrets: readonly string[]): void;
 }
 
 export interface CredentialSource {
@@ -77,6 +82,16 @@ export const systemClock: Clock = {
 
 export type FetchCredentials = () => Promise<Credentials>;
 
+/** A fetch that has not answered after this long is a failed one (retried); its late answer is dropped. */
+export const FETCH_TIMEOUT_MS = 30_000;
+
+export interface RefreshingOptions {
+  /** Secrets known from the configuration (a static base identity's key), for the log redactor. */
+  configuredSecrets?: readonly string[];
+  /** FETCH_TIMEOUT_MS unless a test shortens it. */
+  fetchTimeoutMs?: number;
+}
+
 const errorMessage = (err: unknown): string =>
   (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, 500);
 
@@ -87,15 +102,24 @@ export class RefreshingCredentials implements CredentialSource {
   private failures = 0;
   private lastError: string | undefined;
   private cancelTimer: (() => void) | undefined;
+  /** Ends the wait before a retry at start, or the fetch in flight: stop() must not leave start() hanging. */
+  private interrupt: (() => void) | undefined;
   private stopped = false;
+  /** Secrets fetched lately (this side's and its base identity's), scrubbed from error messages. */
+  private seen: string[] = [];
+  readonly configuredSecrets: readonly string[];
+  private readonly fetchTimeoutMs: number;
 
-  /** `makeFetch` is called once, at start, with the logger (the SDK's providers log through it). */
+  /** `makeFetch` is called once, at start, with the hooks (the SDK's providers log through the logger). */
   constructor(
     readonly side: Side,
-    private readonly makeFetch: (logger: Logger) => FetchCredentials,
+    private readonly makeFetch: (hooks: CredentialHooks) => FetchCredentials,
     private readonly clock: Clock = systemClock,
-    readonly configuredSecrets: readonly string[] = [],
-  ) {}
+    options: RefreshingOptions = {},
+  ) {
+    this.configuredSecrets = options.configuredSecrets ?? [];
+    this.fetchTimeoutMs = options.fetchTimeoutMs ?? FETCH_TIMEOUT_MS;
+  }
 
   current(): Credentials {
     if (!this.held) throw new Error(`${this.side} credentials are not resolved yet`);
@@ -111,11 +135,21 @@ export class RefreshingCredentials implements CredentialSource {
   };
 
   async start(hooks: CredentialHooks): Promise<void> {
-    this.hooks = hooks;
-    this.fetch = this.makeFetch(hooks.logger);
-    while (!(await this.attempt())) {
+    // The secrets this side saw are kept out of its own error text too (the log line and /readyz's reason).
+    this.hooks = {
+      ...hooks,
+      onSecrets: (holder, secrets) => {
+        this.seen = [...secrets.filter((v) => v.length >= 4), ...this.seen].slice(0, 8);
+        hooks.onSecrets?.(holder, secrets);
+      },
+    };
+    this.fetch = this.makeFetch(this.hooks);
+    for (;;) {
+      const ok = await this.attempt();
       if (this.stopped) throw new Error(`${this.side} credentials: stopped before they were resolved`);
+      if (ok) return;
       await new Promise<void>((resolve) => {
+        this.interrupt = resolve;
         // Kept alive: at start nothing else holds the process open, and it must not exit while it waits.
         this.cancelTimer = this.clock.setTimer(
           resolve,
@@ -123,12 +157,14 @@ export class RefreshingCredentials implements CredentialSource {
           true,
         );
       });
+      this.interrupt = undefined;
     }
   }
 
   stop(): void {
     this.stopped = true;
     this.cancelTimer?.();
+    this.interrupt?.();
   }
 
   health(): CredentialHealth {
@@ -150,12 +186,53 @@ export class RefreshingCredentials implements CredentialSource {
     return { ok: true, kind: 'refreshing', expiresAt, ...failures };
   }
 
+  /**
+   * The fetch, failed after fetchTimeoutMs (a hung endpoint must not stall refreshing for good) or when
+   * stop() is called. Its timer holds the process open only at start, as the wait between tries does.
+   */
+  private fetchWithTimeout(): Promise<Credentials> {
+    return new Promise<Credentials>((resolve, reject) => {
+      let done = false;
+      // Only the first outcome counts: a late answer after the timeout must not touch a later try's state.
+      const settle = (outcome: () => void): void => {
+        if (done) return;
+        done = true;
+        cancel();
+        this.interrupt = undefined;
+        outcome();
+      };
+      const cancel = this.clock.setTimer(
+        () => settle(() => reject(new Error(`no answer within ${this.fetchTimeoutMs} ms`))),
+        this.fetchTimeoutMs,
+        this.held === undefined,
+      );
+      this.interrupt = () => settle(() => reject(new Error('stopped')));
+      let fetching: Promise<Credentials>;
+      try {
+        fetching = this.fetch!();
+      } catch (err) {
+        fetching = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+      fetching.then(
+        (credentials) => settle(() => resolve(credentials)),
+        (err: unknown) => settle(() => reject(err instanceof Error ? err : new Error(String(err)))),
+      );
+    });
+  }
+
   /** One fetch; on success the next refresh is scheduled. False when it failed. */
   private async attempt(): Promise<boolean> {
-    const { logger, onFailure, onResolved } = this.hooks!;
+    const { logger, onFailure, onResolved, onSecrets } = this.hooks!;
     try {
-      const credentials = await this.fetch!();
-      if (this.stopped) return true;
+      const credentials = await this.fetchWithTimeout();
+      onSecrets?.(this.side, [credentials.secretAccessKey, credentials.sessionToken ?? '']);
+      if (this.stopped) return false;
+      const expiration = credentials.expiration?.getTime();
+      if (expiration !== undefined && expiresTooSoon(this.clock.now(), expiration)) {
+        throw new Error(
+          `the credentials fetched expire at ${new Date(expiration).toISOString()}, too soon to be used`,
+        );
+      }
       const first = this.held === undefined;
       this.held = { credentials, obtainedAt: this.clock.now() };
       onResolved?.(this.side, credentials);
@@ -173,8 +250,12 @@ export class RefreshingCredentials implements CredentialSource {
       this.scheduleRefresh();
       return true;
     } catch (err) {
+      if (this.stopped) return false;
       this.failures += 1;
-      this.lastError = errorMessage(err);
+      let message = errorMessage(err);
+      for (const secret of [...this.seen, ...this.configuredSecrets])
+        if (secret.length >= 4) message = message.split(secret).join('[REDACTED]');
+      this.lastError = message;
       onFailure?.(this.side);
       logger.warn('credentials: fetching failed; retrying', {
         side: this.side,
