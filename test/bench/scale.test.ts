@@ -15,8 +15,9 @@ test('write patterns: a shared bucket, one per pod, several per pod cycled by ea
   expect([1, 5, 9, 13].map((s) => bucketIndex({ all, perPod: 3 }, pods, s))).toEqual([3, 4, 5, 3]);
 });
 
-test('the connection budget: N idle, 3 per pod in one bucket, 9 per pod at worst, whatever M', () => {
+test('the connection budget: N idle, 3 per pod in one bucket, 17 per pod at worst, whatever M', () => {
   expect(connectionBudget(20, 0)).toBe(20);
   expect(connectionBudget(20, 1)).toBe(60);
-  expect(connectionBudget(20, 7)).toBe(180);
+  expect(connectionBudget(20, 5)).toBe(220);
+  expect(connectionBudget(20, 12)).toBe(340);
 });

@@ -27,7 +27,8 @@ export interface PoolLimits {
 const QUERY_TIMEOUT_MS = 15_000;
 
 export const DEFAULT_POOL_LIMITS: PoolLimits = {
-  maxPools: 4,
+  // Eight: a pod busy in five buckets with four pools reopened one per statement (bench scale: 18 s lag).
+  maxPools: 8,
   connectionsPerPool: 2,
   idleMs: 10_000,
   connectTimeoutMs: 5_000,
