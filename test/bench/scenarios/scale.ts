@@ -231,6 +231,9 @@ async function loadRun(
   const headers = await Promise.all(
     Array.from({ length: total }, (_, seq) => target(seq).client.headers('PUT', target(seq).path, extra)),
   );
+  // Every sidecar down to its control connection first: the previous run's pools are not this run's.
+  const quietBy = Date.now() + 60_000;
+  while (Date.now() < quietBy && sidecars.some((s) => s.forwarder.activeConnections > 1)) await sleep(500);
   const connectionsBefore = sidecars.reduce((s, c) => s + c.forwarder.totalConnections, 0);
   const statementsBefore = sidecars.reduce((s, c) => s + c.forwarder.clientChunks, 0);
   let peakPerSidecar = 0;
