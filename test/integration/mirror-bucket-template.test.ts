@@ -7,18 +7,16 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 
 import {
-  CompleteMultipartUploadCommand,
   CreateBucketCommand,
-  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   PutObjectCommand,
-  UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 
 import { inventoryDatabaseExists } from '../harness/inventory-rows';
+import { multipartUpload } from '../harness/multipart';
 import { spawnNode } from '../harness/process';
 import { appClient, directClient, proxyEnv, startProxyProcess, type ProxyInstance } from '../harness/proxy';
 import { loadServices, type TestServices } from '../harness/services';
@@ -45,27 +43,6 @@ afterAll(async () => {
   await proxy?.stop();
 });
 
-async function multipart(bucket: string, key: string, parts: Buffer[]): Promise<void> {
-  const { UploadId } = await app.send(
-    new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: 'application/x-mpu' }),
-  );
-  const done = [];
-  for (const [i, body] of parts.entries()) {
-    const part = await app.send(
-      new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: i + 1, Body: body }),
-    );
-    done.push({ ETag: part.ETag, PartNumber: i + 1 });
-  }
-  await app.send(
-    new CompleteMultipartUploadCommand({
-      Bucket: bucket,
-      Key: key,
-      UploadId,
-      MultipartUpload: { Parts: done },
-    }),
-  );
-}
-
 async function mirrorStatus(bucket: string): Promise<number | undefined> {
   try {
     await mirror.send(new HeadBucketCommand({ Bucket: bucket }));
@@ -89,7 +66,9 @@ test('PUT, DELETE and a multipart upload through the proxy land in <bucket>-bk, 
     }),
   );
   await app.send(new PutObjectCommand({ Bucket: bucket, Key: 'gone', Body: 'deleted soon' }));
-  await multipart(bucket, 'mpu', [crypto.randomBytes(5 * 1024 * 1024), crypto.randomBytes(1000)]);
+  await multipartUpload(app, bucket, 'mpu', [crypto.randomBytes(5 * 1024 * 1024), crypto.randomBytes(1000)], {
+    ContentType: 'application/x-mpu',
+  });
   await app.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'gone' }));
 
   // Equal: a, mpu on B-bk with main's bytes, metadata and tags; gone deleted there; rows in s3_mirror_B.

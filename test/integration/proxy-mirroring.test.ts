@@ -34,6 +34,7 @@ import { loadServices, type TestServices } from '../harness/services';
 import { waitForThreeWayEqual } from '../harness/three-way';
 import { pollUntil } from '../harness/wait';
 import { longestAcceptedKey } from '../harness/long-key';
+import { multipartUpload } from '../harness/multipart';
 
 const services: TestServices = loadServices();
 const rnd = (): string => crypto.randomBytes(4).toString('hex');
@@ -65,32 +66,13 @@ async function newBucket(name = `pm-${rnd()}`): Promise<string> {
 }
 
 /** Uploads `parts` as one multipart upload through the proxy; returns main's answer. */
-async function multipart(client: S3Client, bucket: string, key: string, parts: Buffer[]) {
-  const { UploadId } = await client.send(
-    new CreateMultipartUploadCommand({
-      Bucket: bucket,
-      Key: key,
-      ContentType: 'application/x-mpu',
-      CacheControl: 'no-store',
-      Metadata: { kind: 'mpu' },
-      Tagging: 'shape=multipart',
-    }),
-  );
-  const done = [];
-  for (const [i, body] of parts.entries()) {
-    const p = await client.send(
-      new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: i + 1, Body: body }),
-    );
-    done.push({ ETag: p.ETag, PartNumber: i + 1 });
-  }
-  return client.send(
-    new CompleteMultipartUploadCommand({
-      Bucket: bucket,
-      Key: key,
-      UploadId,
-      MultipartUpload: { Parts: done },
-    }),
-  );
+function multipart(client: S3Client, bucket: string, key: string, parts: Buffer[]) {
+  return multipartUpload(client, bucket, key, parts, {
+    ContentType: 'application/x-mpu',
+    CacheControl: 'no-store',
+    Metadata: { kind: 'mpu' },
+    Tagging: 'shape=multipart',
+  });
 }
 
 function rawPut(url: string, headers: http.OutgoingHttpHeaders, body: string): Promise<number> {
