@@ -259,14 +259,10 @@ async function loadRun(
     const acked = sends.filter((s) => s.status === 200);
     const deadline = Date.now() + (ctx.quick ? 30_000 : 90_000);
     let done = new Map<string, number>();
-    const byBucket = new Map<string, number[]>();
-    for (const s of acked) {
-      const b = target(s.seq).bucket;
-      byBucket.set(b, [...(byBucket.get(b) ?? []), s.seq]);
-    }
+    const written = new Set(acked.map((s) => target(s.seq).bucket));
     while (Date.now() < deadline) {
       done = new Map();
-      for (const bucket of byBucket.keys()) {
+      for (const bucket of written) {
         for (const [key, v] of await backedUpTimes(postgres.url, bucket, `${label}-`)) done.set(key, v.t);
       }
       if (acked.every((s) => done.has(`${label}-${s.seq}`))) break;
