@@ -159,8 +159,6 @@ export class InventoryPools {
       try {
         await e.ready;
       } catch (err) {
-        // Dropped behind our back, or never made: the next use prepares it from the start.
-        this.prepared.delete(db);
         if (this.entries.get(db) === e) this.entries.delete(db);
         if (e.inUse === 1) void e.pool.end().catch(() => undefined);
         throw err;
