@@ -238,8 +238,9 @@ async function startNginxHops(
       log(`nginx in front of ${backend} did not start, its arm is skipped: ${(err as Error).message}`);
     }
   }
+  const started = Object.keys(into).length > 0;
   return [
-    `nginx: ${nginxVersion(binary)}, the reference hop (one worker, keep-alive upstream, no buffering)`,
+    `nginx: ${nginxVersion(binary)}${started ? ', the reference hop (one worker, keep-alive upstream, no buffering)' : ''}`,
     ...skipped,
   ].join('; ');
 }
@@ -407,6 +408,8 @@ async function main(): Promise<void> {
         sink?.nodeHttp,
         sink?.noBackground,
         baseline,
+        nginx.sink,
+        nginx.ceph,
       ]) {
         if (!svc || svc.alive() || reportedDead.has(svc.name)) continue;
         reportedDead.add(svc.name);

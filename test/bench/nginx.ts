@@ -106,6 +106,8 @@ export interface NginxHop {
   url: string;
   /** The master process (a child of the bench). */
   pid: number;
+  /** nginx's error log. */
+  logFile: string;
   /** The master and its workers now (a worker that dies is replaced). */
   pids(): number[];
   alive(): boolean;
@@ -195,6 +197,7 @@ export async function startNginxHop(opts: {
     name: opts.name,
     url,
     pid: child.pid!,
+    logFile: path.join(dir, 'error.log'),
     pids: () => [child.pid!, ...childrenOf(child.pid!)],
     alive: () => !gone,
     async stop() {
