@@ -160,10 +160,15 @@ const METHOD = [
     'sink: a second sink process), so their background work is real. Before each measured round the bench ' +
     'waits until the proxies and backend are idle, so one arm’s mirror copies do not run during the next ' +
     'arm’s round; that background cost is reported separately (mirror CPU).',
-  'Arms on the sink backend: **proxy** (as shipped: undici forwarder, inventory and mirroring on), ' +
-    '**no-background** (the same proxy code with the write tracker off: the data path alone), **node-http** ' +
-    '(tracker off, forwarding through node:http instead of undici: the forwarder comparison) and, with ' +
-    '`--baseline`, **baseline** (another build, for before/after measurements of a change). On RGW: **proxy**.',
+  'Arms on both backends: **direct**, **proxy** (as shipped: undici forwarder, inventory and mirroring on) ' +
+    'and, in the small and large tables, **nginx**: the reference, Debian’s nginx as a plain pass-through hop ' +
+    'in front of the same backend (one worker, keep-alive upstream, no buffering either way, test/bench/nginx.ts). ' +
+    'Its client signs for the backend and nginx forwards the request untouched, so the arm costs one extra hop ' +
+    'and nothing else: what any proxy at all would cost here. Without nginx (`apt-get install nginx-light`) the ' +
+    'arm is skipped and the Machine list says so. On the sink backend also **no-background** (the same proxy ' +
+    'code with the write tracker off: the data path alone), **node-http** (tracker off, forwarding through ' +
+    'node:http instead of undici: the forwarder comparison) and, with `--baseline`, **baseline** (another ' +
+    'build, for before/after measurements of a change).',
   'The client is the bench process itself: node:http with keep-alive and SigV4 headers signed once per key ' +
     'and reused, so the same bytes go to both arms and the client spends little CPU. aws-chunked uploads use ' +
     '@aws-sdk/client-s3 as apps do.',
