@@ -10,8 +10,10 @@ import { staticCredentials } from '@k8s-s3-mirror/proxy/dist/credentials';
 export interface Endpoint {
   /** Display name, e.g. "direct" or "proxy". */
   name: string;
-  /** http://127.0.0.1:PORT */
+  /** http://127.0.0.1:PORT: what requests are signed for (their Host header), and sent to unless `via` is set. */
   url: string;
+  /** Where requests go instead, signed for `url` all the same: a pass-through hop in front of `url`. */
+  via?: string;
   accessKeyId: string;
   secretAccessKey: string;
 }
@@ -23,12 +25,15 @@ export class BenchClient {
   readonly agent: http.Agent;
   private readonly signer: RequestSigner;
   private readonly signed = new Map<string, Record<string, string>>();
+  /** Where requests are sent. */
+  private readonly base: string;
 
   constructor(
     readonly endpoint: Endpoint,
     maxSockets = 256,
   ) {
     this.agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+    this.base = endpoint.via ?? endpoint.url;
     this.signer = new RequestSigner({
       url: new URL(endpoint.url),
       region: 'us-east-1',
@@ -58,7 +63,7 @@ export class BenchClient {
   /** One request with an in-memory body (or none); resolves with the status once the response is read. */
   send(method: string, path: string, headers: Record<string, string>, body?: Buffer): Promise<number> {
     return new Promise((resolve, reject) => {
-      const req = http.request(this.endpoint.url + path, { method, headers, agent: this.agent }, (res) => {
+      const req = http.request(this.base + path, { method, headers, agent: this.agent }, (res) => {
         res.on('data', () => undefined);
         res.on('end', () => resolve(res.statusCode ?? 0));
         res.on('error', reject);
@@ -71,15 +76,11 @@ export class BenchClient {
   /** Streams `size` bytes of filler as one PUT, with backpressure. */
   putStream(path: string, headers: Record<string, string>, size: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      const req = http.request(
-        this.endpoint.url + path,
-        { method: 'PUT', headers, agent: this.agent },
-        (res) => {
-          res.on('data', () => undefined);
-          res.on('end', () => resolve(res.statusCode ?? 0));
-          res.on('error', reject);
-        },
-      );
+      const req = http.request(this.base + path, { method: 'PUT', headers, agent: this.agent }, (res) => {
+        res.on('data', () => undefined);
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', reject);
+      });
       req.on('error', reject);
       let left = size;
       const pump = (): void => {
@@ -100,16 +101,12 @@ export class BenchClient {
   /** A GET whose body is counted and dropped; resolves with status and bytes. */
   getCounted(path: string, headers: Record<string, string>): Promise<{ status: number; bytes: number }> {
     return new Promise((resolve, reject) => {
-      const req = http.request(
-        this.endpoint.url + path,
-        { method: 'GET', headers, agent: this.agent },
-        (res) => {
-          let bytes = 0;
-          res.on('data', (c: Buffer) => (bytes += c.length));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
-          res.on('error', reject);
-        },
-      );
+      const req = http.request(this.base + path, { method: 'GET', headers, agent: this.agent }, (res) => {
+        let bytes = 0;
+        res.on('data', (c: Buffer) => (bytes += c.length));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
+        res.on('error', reject);
+      });
       req.on('error', reject);
       req.end();
     });

@@ -1,5 +1,6 @@
 import { BenchClient, type Endpoint } from './client';
 import type { CephEnv, ProxyUnderTest, SinkEnv } from './env';
+import type { NginxHop } from './nginx';
 import { waitIdle, type ForeignLoadMonitor, type RssSampler } from './procs';
 
 /** What every scenario gets: the mode, the running backends, the samplers. */
@@ -15,17 +16,32 @@ export interface BenchContext {
   sink?: SinkEnv;
   /** Extra proxy arm built from another proxy/dist (before/after comparisons of a code change). */
   baseline?: ProxyUnderTest;
+  /** The reference hop in front of each backend (absent when nginx is missing or did not start). */
+  nginx?: Partial<Record<Backend, NginxHop>>;
   /** Processes whose background work must settle before a measured round (proxies, sinks, daemons). */
   quietPids(backend: Backend): number[];
 }
 
 export type Backend = 'sink' | 'ceph';
 
-/** One side of an interleaved comparison: where requests go, and the proxy process if any. */
+/** One side of an interleaved comparison: where requests go, and the proxy or nginx process if any. */
 export interface Arm {
   name: string;
   endpoint: Endpoint;
   proxy?: ProxyUnderTest;
+  hop?: NginxHop;
+}
+
+/** The processes whose CPU time is the arm's own cost: the proxy, or nginx's master and workers. */
+export function armCpuPids(arm: Arm): number[] {
+  if (arm.proxy) return [arm.proxy.pid];
+  return arm.hop ? arm.hop.pids() : [];
+}
+
+/** The nginx arm: signed for the backend (`url`), sent through nginx (`via`). */
+function nginxArm(ctx: BenchContext, backend: Backend, direct: Endpoint): Arm[] {
+  const hop = ctx.nginx?.[backend];
+  return hop ? [{ name: 'nginx', endpoint: { ...direct, name: 'nginx', via: hop.url }, hop }] : [];
 }
 
 export const BACKEND_LABEL: Record<Backend, string> = {
@@ -33,19 +49,25 @@ export const BACKEND_LABEL: Record<Backend, string> = {
   ceph: 'Ceph RGW backend (realistic)',
 };
 
-/** The arms for one backend: direct first, then the proxy as shipped, then any comparison proxies. */
+/**
+ * The arms for one backend: direct first, then the nginx reference hop (when it runs), then the proxy as
+ * shipped, then any comparison proxies.
+ */
 export function armsFor(ctx: BenchContext, backend: Backend, withVariants = true): Arm[] {
   if (backend === 'ceph') {
     const c = ctx.ceph!;
     return [
       { name: 'direct', endpoint: c.direct },
+      ...nginxArm(ctx, backend, c.direct),
       { name: 'proxy', endpoint: c.viaProxy, proxy: c.proxy },
     ];
   }
   const s = ctx.sink!;
   const app = { accessKeyId: 'APPKEYNOTUSED', secretAccessKey: 'app-secret-the-proxy-drops' };
+  const direct: Endpoint = { name: 'direct', url: s.main.url, ...app };
   const arms: Arm[] = [
-    { name: 'direct', endpoint: { name: 'direct', url: s.main.url, ...app } },
+    { name: 'direct', endpoint: direct },
+    ...nginxArm(ctx, backend, direct),
     { name: 'proxy', endpoint: { name: 'proxy', url: s.proxy.url, ...app }, proxy: s.proxy },
   ];
   if (withVariants) {

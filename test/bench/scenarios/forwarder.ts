@@ -56,7 +56,7 @@ export function compareArms(
     );
     const label = `${c.op} ${fmtBytes(c.size)}`;
     ratios.push({ label, value: r.median });
-    const cpu = (xs: typeof a) => median(xs.map((x) => x.proxyCpuPerGiB ?? NaN));
+    const cpu = (xs: typeof a) => median(xs.map((x) => x.hopCpuPerGiB ?? NaN));
     rows.push([
       label,
       'MiB/s',

@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 
 import { BenchClient } from '../client';
-import { armsFor, interleave, BACKEND_LABEL, type Backend, type BenchContext } from '../context';
-import { cpuSecondsOf, waitIdle } from '../procs';
+import { armCpuPids, armsFor, interleave, BACKEND_LABEL, type Backend, type BenchContext } from '../context';
+import { cpuSecondsOf, cpuSecondsOfAll, waitIdle } from '../procs';
 import { fmtBytes, fmtNumber, fmtPercent, fmtRange, GiB, MiB, table, type Section } from '../report';
 import { median, pairedRatios } from '../stats';
 import { renderBarChart } from '../svg-chart';
@@ -12,8 +12,8 @@ import { renderBarChart } from '../svg-chart';
 export interface Transfer {
   seconds: number;
   mibPerSec: number;
-  /** CPU the proxy spent during the transfer, per GiB moved (proxied arms only). */
-  proxyCpuPerGiB?: number;
+  /** CPU the arm's hop (a proxy, or nginx) spent during the transfer, per GiB moved; not for direct. */
+  hopCpuPerGiB?: number;
   /** CPU the proxy spent afterwards until idle (the mirror copy of a PUT), per GiB. */
   backgroundCpuPerGiB?: number;
   backgroundSeconds?: number;
@@ -56,8 +56,8 @@ export async function runLarge(
       for (const op of ['PUT', 'GET'] as const) {
         ctx.log(`large ${backend} ${op} ${fmtBytes(size)} × ${rounds} rounds`);
         const results = await interleave(ctx, backend, arms, rounds, async (arm, client) => {
-          const pid = arm.proxy?.pid;
-          const cpu0 = pid ? cpuSecondsOf(pid) : NaN;
+          const pids = armCpuPids(arm);
+          const cpu0 = cpuSecondsOfAll(pids);
           const t0 = performance.now();
           let status: number;
           if (op === 'PUT') {
@@ -73,9 +73,10 @@ export async function runLarge(
           const seconds = (performance.now() - t0) / 1000;
           if (status < 200 || status > 299) throw new Error(`${arm.name} ${op} ${key}: HTTP ${status}`);
           const t: Transfer = { seconds, mibPerSec: size / MiB / seconds };
+          if (pids.length) t.hopCpuPerGiB = (cpuSecondsOfAll(pids) - cpu0) / (size / GiB);
+          const pid = arm.proxy?.pid;
           if (pid) {
             const cpu1 = cpuSecondsOf(pid);
-            t.proxyCpuPerGiB = (cpu1 - cpu0) / (size / GiB);
             if (op === 'PUT') {
               // The proxy now mirrors what it just wrote: its cost shows up here, not in the app's request.
               const idle = await waitIdle([pid], { maxMs: ctx.quick ? 10_000 : 180_000 });
@@ -105,7 +106,7 @@ function renderLarge(ctx: BenchContext, cases: LargeCase[]): Section {
         transfers.map((t) => t.mibPerSec),
       );
       ratios.push({ label: `${c.op} ${fmtBytes(c.size)}`, backend: c.backend, value: r.median, arm });
-      const cpu = transfers.map((t) => t.proxyCpuPerGiB ?? NaN);
+      const cpu = transfers.map((t) => t.hopCpuPerGiB ?? NaN);
       const bg = transfers.map((t) => t.backgroundCpuPerGiB ?? NaN);
       rows.push([
         c.backend,
@@ -116,7 +117,9 @@ function renderLarge(ctx: BenchContext, cases: LargeCase[]): Section {
         fmtPercent(r.median),
         fmtRange(r.min, r.max, fmtPercent),
         fmtNumber(median(cpu)),
-        c.op === 'PUT' ? fmtNumber(median(bg)) : '',
+        c.op === 'PUT' && transfers.some((t) => t.backgroundCpuPerGiB !== undefined)
+          ? fmtNumber(median(bg))
+          : '',
       ]);
     }
   }
@@ -130,7 +133,7 @@ function renderLarge(ctx: BenchContext, cases: LargeCase[]): Section {
   const shipped = ratios.filter((r) => r.arm === 'proxy');
   const minRatio = Math.min(...shipped.map((r) => r.value));
   const worst = shipped.find((r) => r.value === minRatio);
-  const cpuShipped = cases.flatMap((c) => (c.arms.proxy ?? []).map((t) => t.proxyCpuPerGiB ?? NaN));
+  const cpuShipped = cases.flatMap((c) => (c.arms.proxy ?? []).map((t) => t.hopCpuPerGiB ?? NaN));
 
   const categories = [...new Set(ratios.map((r) => `${r.label}`))];
   const series = [...new Set(ratios.map((r) => `${r.backend} ${r.arm}`))].map((name) => ({
@@ -144,10 +147,12 @@ function renderLarge(ctx: BenchContext, cases: LargeCase[]): Section {
     title: 'Large objects, single stream',
     body: [
       'One PUT or GET of one object at a time, streamed by a light node:http client (1 MiB writes, body ' +
-        'counted and dropped on GET). Throughput in MiB/s; the ratio is proxied ÷ direct, paired round by ' +
-        'round. "proxy CPU" is the CPU time the proxy process spent during the transfer per GiB moved (from ' +
-        '/proc/<pid>/stat); "mirror CPU" is what it spent afterwards, until idle, copying a PUT to the mirror ' +
-        '(background work, not on the app’s path). Backends: ' +
+        'counted and dropped on GET). Throughput in MiB/s; the ratio is arm ÷ direct, paired round by ' +
+        'round. "hop CPU" is the CPU time the arm’s process spent during the transfer per GiB moved (from ' +
+        '/proc/<pid>/stat): the proxy’s, or nginx’s (master and worker summed); "mirror CPU" is what the ' +
+        'proxy spent afterwards, until idle, copying a PUT to the mirror (background work, not on the app’s ' +
+        'path). The **nginx** arm is the reference: a plain nginx pass-through hop (one worker, keep-alive ' +
+        'upstream, no buffering, 64 KiB buffers) in front of the same backend. Backends: ' +
         `${BACKEND_LABEL.sink}; ${BACKEND_LABEL.ceph}.`,
       table(
         [
@@ -158,7 +163,7 @@ function renderLarge(ctx: BenchContext, cases: LargeCase[]): Section {
           'arm MiB/s',
           'ratio (median)',
           'ratio range',
-          'proxy CPU s/GiB',
+          'hop CPU s/GiB',
           'mirror CPU s/GiB',
         ],
         rows,

@@ -1,6 +1,6 @@
 import { BenchClient, closedLoop } from '../client';
-import { cpuSecondsOf } from '../procs';
-import { armsFor, interleave, BACKEND_LABEL, type Backend, type BenchContext } from '../context';
+import { cpuSecondsOfAll } from '../procs';
+import { armCpuPids, armsFor, interleave, BACKEND_LABEL, type Backend, type BenchContext } from '../context';
 import { fmtMs, fmtNumber, fmtPercent, fmtRange, table, type Section } from '../report';
 import { median, pairedDifferences, pairedRatios, percentile } from '../stats';
 import { renderLineChart } from '../svg-chart';
@@ -9,7 +9,7 @@ export interface LoopRound {
   rate: number;
   p50: number;
   p99: number;
-  /** CPU time of the proxy per request (its background work included), proxied arms only. */
+  /** CPU time of the arm's hop per request (a proxy's background work included); not for direct. */
   cpuUsPerRequest?: number;
   errors: number;
   firstError?: string;
@@ -50,8 +50,8 @@ export interface SmallLoopOptions {
   keyPrefix?: string;
   /** PUTs cycle over this many keys. */
   putKeys?: number;
-  /** A proxy process whose CPU time per request is measured. */
-  cpuPid?: number;
+  /** The processes whose CPU time per request is measured together (a proxy, or nginx's). */
+  cpuPids?: readonly number[];
 }
 
 /** A closed loop of 4 KiB GETs or PUTs from one client. */
@@ -70,7 +70,8 @@ export async function smallLoop(
   const extra: Record<string, string> =
     op === 'PUT' ? { 'content-length': String(SMALL_SIZE), 'content-type': 'application/octet-stream' } : {};
   const headers = await Promise.all(paths.map((p) => client.headers(op, p, extra)));
-  const cpu0 = opts.cpuPid ? cpuSecondsOf(opts.cpuPid) : NaN;
+  const cpuPids = opts.cpuPids ?? [];
+  const cpu0 = cpuPids.length ? cpuSecondsOfAll(cpuPids) : NaN;
   const result = await closedLoop({
     concurrency,
     ...timing,
@@ -79,14 +80,14 @@ export async function smallLoop(
       return client.send(op, paths[i]!, headers[i]!, op === 'PUT' ? SMALL_BODY : undefined);
     },
   });
-  const cpu = opts.cpuPid ? cpuSecondsOf(opts.cpuPid) - cpu0 : NaN;
+  const cpu = cpuPids.length ? cpuSecondsOfAll(cpuPids) - cpu0 : NaN;
   return {
     rate: result.rate,
     p50: percentile(result.latenciesMs, 50),
     p99: percentile(result.latenciesMs, 99),
     errors: result.errors,
     latenciesMs: result.latenciesMs,
-    ...(opts.cpuPid ? { cpuUsPerRequest: (cpu * 1e6) / result.sent } : {}),
+    ...(cpuPids.length ? { cpuUsPerRequest: (cpu * 1e6) / result.sent } : {}),
     ...(result.firstError ? { firstError: result.firstError } : {}),
   };
 }
@@ -127,9 +128,7 @@ export async function runSmall(
       for (const concurrency of concurrencies) {
         ctx.log(`small ${backend} ${op} c=${concurrency} × ${timing.rounds} rounds`);
         const results = await interleave(ctx, backend, arms, timing.rounds, async (arm, client) => {
-          const r = await smallLoop(client, bucket, op, concurrency, timing, {
-            ...(arm.proxy ? { cpuPid: arm.proxy.pid } : {}),
-          });
+          const r = await smallLoop(client, bucket, op, concurrency, timing, { cpuPids: armCpuPids(arm) });
           const { latenciesMs: _l, ...round } = r;
           return round;
         });
@@ -209,9 +208,12 @@ function renderSmall(cases: SmallCase[]): Section {
       'Each of `c` workers sends its next request as soon as the previous one is answered (keep-alive ' +
         'connections, signatures computed once per key and reused). GETs cycle over 64 objects, PUTs over ' +
         '128 keys. Rates are requests per second; latency percentiles are per round, and "added" is the ' +
-        'proxied value minus the direct value of the same round pair, median over pairs. "proxy CPU µs/req" ' +
-        'is the proxy process’s CPU time per request (/proc), background work (inventory, mirroring) ' +
-        'included: unlike rates, it hardly depends on other load on the machine. Backends: ' +
+        'arm’s value minus the direct value of the same round pair, median over pairs. "hop CPU µs/req" ' +
+        'is the CPU time per request (/proc) of the arm’s process: the proxy’s, background work (inventory, ' +
+        'mirroring) included, or nginx’s (master and worker summed): unlike rates, it hardly depends on other ' +
+        'load on the machine. The **nginx** arm is the reference: a plain nginx pass-through hop (one worker, ' +
+        'keep-alive upstream, no buffering) in front of the same backend, the cost of one extra hop and ' +
+        'nothing else. Backends: ' +
         `${BACKEND_LABEL.sink}; ${BACKEND_LABEL.ceph}.`,
       table(
         [
@@ -226,7 +228,7 @@ function renderSmall(cases: SmallCase[]): Section {
           'added p50',
           'p99 direct → arm',
           'added p99',
-          'proxy CPU µs/req',
+          'hop CPU µs/req',
           'errors',
         ],
         rows,
