@@ -1,63 +1,99 @@
-import winston from 'winston';
 import type { LogLevel } from './config';
 
-export type Logger = winston.Logger;
+type Meta = Record<string, unknown>;
 
-/** Deeper than this, a value is dropped rather than walked (log metadata is never legitimately that deep). */
-const MAX_DEPTH = 8;
-
-/**
- * Replaces every occurrence of a secret in any string, however deep in the log line it got there. Nested
- * values are copied, never changed in place: they belong to the caller.
- */
-function redactor(secrets: Secrets) {
-  const fixed = typeof secrets === 'function' ? undefined : secrets.filter((s) => s.length >= 4);
-  let live: readonly string[] = fixed ?? [];
-  const scrubString = (value: string): string => {
-    let out = value;
-    for (const secret of live) out = out.split(secret).join('[REDACTED]');
-    return out;
-  };
-  // `ancestors`: the objects on the path here, so a cycle ends as JSON output would show it.
-  const scrub = (value: unknown, depth: number, ancestors: object[]): unknown => {
-    if (typeof value === 'string') return scrubString(value);
-    if (typeof value !== 'object' || value === null) return value;
-    if (ancestors.includes(value)) return '[Circular]';
-    if (depth >= MAX_DEPTH) return '[Truncated]';
-    const inner = [...ancestors, value];
-    const walk = (v: unknown): unknown => scrub(v, depth + 1, inner);
-    if (Array.isArray(value)) return value.map(walk);
-    // What JSON output would use (a URL's href, a Date's ISO string), scrubbed in turn.
-    const toJSON = (value as { toJSON?: unknown }).toJSON;
-    if (typeof toJSON === 'function') return walk(toJSON.call(value));
-    const out: Record<string, unknown> = {};
-    // An Error's name and message are not enumerable: JSON would drop them, yet they say what went wrong.
-    if (value instanceof Error) Object.assign(out, { name: value.name, message: walk(value.message) });
-    for (const [k, v] of Object.entries(value)) out[k] = walk(v);
-    return out;
-  };
-  return winston.format((info) => {
-    if (typeof secrets === 'function') live = secrets().filter((s) => s.length >= 4);
-    if (live.length === 0) return info;
-    for (const key of Object.keys(info)) info[key] = scrub(info[key], 0, [info]);
-    return info;
-  })();
+/** What the proxy logs with: a message and its metadata, one JSON line each. */
+export interface Logger {
+  error(message: string, meta?: Meta): void;
+  warn(message: string, meta?: Meta): void;
+  info(message: string, meta?: Meta): void;
+  debug(message: string, meta?: Meta): void;
 }
 
 /** Values to redact; a function when they change at run time (fetched temporary credentials). */
 export type Secrets = readonly string[] | (() => readonly string[]);
 
-/** JSON logs on stdout, one object per line. */
-export function createLogger(level: LogLevel, secrets: Secrets = []): Logger {
-  return winston.createLogger({
-    level: level === 'off' ? 'error' : level,
-    silent: level === 'off',
-    format: winston.format.combine(
-      winston.format.timestamp(),
-      winston.format.errors({ stack: false }),
-      redactor(secrets),
-      winston.format.json(),
-    ),
-    transports: [new winston.transports.Console()],
-  });
+/** Deeper than this, a value is dropped rather than walked (log metadata is never legitimately that deep). */
+const MAX_DEPTH = 8;
+const SEVERITY = { error: 0, warn: 1, info: 2, debug: 3 } as const;
+type Level = keyof typeof SEVERITY;
+
+/**
+ * A copy of `value` that JSON.stringify can print and that holds no secret: every occurrence of one in any
+ * string, however deep, is replaced. Cycles end as "[Circular]", depth at MAX_DEPTH; toJSON is honoured
+ * (a URL's href, a Date) and scrubbed in turn. The caller's objects are never changed. `path`: the objects
+ * on the way here, the metadata first.
+ */
+function scrub(value: unknown, secrets: readonly string[], path: object[]): unknown {
+  if (typeof value === 'string') {
+    let out = value;
+    for (const secret of secrets) if (out.includes(secret)) out = out.replaceAll(secret, '[REDACTED]');
+    return out;
+  }
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value !== 'object' || value === null) return value;
+  if (path.includes(value)) return '[Circular]';
+  if (path.length > MAX_DEPTH) return '[Truncated]';
+  path.push(value);
+  let out: unknown;
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (Array.isArray(value)) out = value.map((v) => scrub(v, secrets, path));
+  else if (typeof toJSON === 'function') out = scrub(toJSON.call(value), secrets, path);
+  else {
+    const copy: Meta = {};
+    // An Error's name and message are not enumerable: JSON would drop them, yet they say what went wrong.
+    if (value instanceof Error)
+      Object.assign(copy, { name: value.name, message: scrub(value.message, secrets, path) });
+    for (const [k, v] of Object.entries(value)) copy[k] = scrub(v, secrets, path);
+    out = copy;
+  }
+  path.pop();
+  return out;
+}
+
+/** The secrets worth looking for (shorter ones would redact ordinary words), recomputed when they change. */
+function liveSecrets(secrets: Secrets): () => readonly string[] {
+  const usable = (list: readonly string[]) => list.filter((s) => s.length >= 4);
+  if (typeof secrets !== 'function') {
+    const fixed = usable(secrets);
+    return () => fixed;
+  }
+  let seen: readonly string[] | undefined;
+  let live: readonly string[] = [];
+  return () => {
+    const now = secrets();
+    if (now !== seen) [seen, live] = [now, usable(now)];
+    return live;
+  };
+}
+
+/**
+ * JSON logs on stdout, one object per line: {level, message, timestamp, ...meta}. `write` is for tests.
+ * process.stdout writes to files and pipes synchronously (as winston's Console transport did), so a line
+ * logged just before process.exit is never lost.
+ */
+export function createLogger(
+  level: LogLevel,
+  secrets: Secrets = [],
+  write: (line: string) => void = (line) => process.stdout.write(line),
+): Logger {
+  const threshold = level === 'off' ? -1 : SEVERITY[level];
+  const live = liveSecrets(secrets);
+  const at =
+    (name: Level) =>
+    (message: string, meta?: Meta): void => {
+      if (SEVERITY[name] > threshold) return;
+      const hide = live();
+      const path: object[] = meta ? [meta] : [];
+      const line: Meta = {
+        level: name,
+        message: scrub(message, hide, path),
+        timestamp: new Date().toISOString(),
+      };
+      // Metadata cannot replace the three fields every line has.
+      if (meta)
+        for (const key of Object.keys(meta)) if (!(key in line)) line[key] = scrub(meta[key], hide, path);
+      write(`${JSON.stringify(line)}\n`);
+    };
+  return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
 }

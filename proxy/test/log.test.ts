@@ -1,20 +1,15 @@
-import { PassThrough } from 'node:stream';
-import winston from 'winston';
-
-import { createLogger, type Secrets } from '../src/log';
+import type { LogLevel } from '../src/config';
+import { createLogger, type Logger, type Secrets } from '../src/log';
 
 const SECRET = 'hunter2-very-secret';
 
 /** A logger whose JSON lines land in an array instead of stdout. */
 function capture(secrets: Secrets = [SECRET]): {
-  logger: winston.Logger;
+  logger: Logger;
   lines: () => Record<string, unknown>[];
 } {
-  const logger = createLogger('info', secrets);
   const out: string[] = [];
-  const stream = new PassThrough();
-  stream.on('data', (c: Buffer) => out.push(...c.toString('utf8').split('\n').filter(Boolean)));
-  logger.clear().add(new winston.transports.Stream({ stream }));
+  const logger = createLogger('info', secrets, (line) => out.push(line));
   return { logger, lines: () => out.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
@@ -56,8 +51,9 @@ describe('log redaction', () => {
 
   test('a logged Error (as the message or as meta) is redacted', () => {
     const { logger, lines } = capture();
-    logger.error(new Error(`top ${SECRET}`));
-    logger.error('with meta', new Error(`meta ${SECRET}`));
+    // Neither fits the type; a JavaScript caller (or an `any`) could still pass them.
+    logger.error(new Error(`top ${SECRET}`) as unknown as string);
+    logger.error('with meta', new Error(`meta ${SECRET}`) as unknown as Record<string, unknown>);
     for (const line of lines()) expect(JSON.stringify(line)).not.toContain(SECRET);
   });
 
@@ -77,5 +73,35 @@ describe('log redaction', () => {
     const { logger, lines } = capture();
     logger.info('endpoint', { url: new URL(`https://user:${SECRET}@example.com/`) });
     expect(JSON.stringify(lines()[0])).not.toContain(SECRET);
+  });
+});
+
+describe('log lines and levels', () => {
+  test('a level prints itself and the more severe ones; off prints nothing', () => {
+    const printed = (level: LogLevel): string[] => {
+      const out: string[] = [];
+      const logger = createLogger(level, [], (line) => out.push(line));
+      for (const name of ['debug', 'info', 'warn', 'error'] as const) logger[name](name, {});
+      return out.map((l) => (JSON.parse(l) as { level: string }).level);
+    };
+    expect(printed('debug')).toEqual(['debug', 'info', 'warn', 'error']);
+    expect(printed('warn')).toEqual(['warn', 'error']);
+    expect(printed('error')).toEqual(['error']);
+    expect(printed('off')).toEqual([]);
+  });
+
+  test('each line is one JSON object whose level, message and timestamp metadata cannot replace', () => {
+    const out: string[] = [];
+    createLogger('info', [], (line) => out.push(line)).info('hello', {
+      level: 'x',
+      message: 'y',
+      n: 1n,
+      a: 1,
+    });
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatch(/^\{.*\}\n$/);
+    const line = JSON.parse(out[0]!) as Record<string, unknown>;
+    expect(line).toMatchObject({ level: 'info', message: 'hello', n: '1', a: 1 });
+    expect(new Date(line.timestamp as string).toISOString()).toBe(line.timestamp);
   });
 });

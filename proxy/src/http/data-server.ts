@@ -5,7 +5,7 @@ import type { ProxyConfig } from '../config';
 import { renderS3ErrorXml, s3Errors } from '../s3/errors';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
-/** The one logger method used here (the app's winston logger; a plain function in tests). */
+/** The one logger method used here (the app's logger; a plain function in tests). */
 type ErrorLog = { error(message: string, meta: Record<string, unknown>): unknown };
 
 /**

@@ -1,7 +1,3 @@
-import { PassThrough } from 'node:stream';
-
-import winston from 'winston';
-
 import {
   fetchedSecrets,
   RefreshingCredentials,
@@ -14,11 +10,8 @@ import { createMetrics } from '../../src/metrics';
 describe('startCredentials with fetchedSecrets (the path main.ts and the resync CLI share)', () => {
   test('fetched secrets are redacted from every later log line; both failure counters start at 0', async () => {
     const secrets = fetchedSecrets(['configured-secret']);
-    const logger = createLogger('info', secrets.values);
-    const out = new PassThrough();
     const lines: string[] = [];
-    out.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').trim().split('\n')));
-    logger.clear().add(new winston.transports.Stream({ stream: out }));
+    const logger = createLogger('info', secrets.values, (line) => lines.push(line.trimEnd()));
     const metrics = createMetrics();
     const main = new RefreshingCredentials(
       'main',
