@@ -69,8 +69,9 @@ function liveSecrets(secrets: Secrets): () => readonly string[] {
 
 /**
  * JSON logs on stdout, one object per line: {level, message, timestamp, ...meta}. `write` is for tests.
- * process.stdout writes to files and pipes synchronously (as winston's Console transport did), so a line
- * logged just before process.exit is never lost.
+ * Written as winston's Console transport did (process.stdout.write, return value ignored): synchronous to a
+ * file; on a pipe Node writes at once what the pipe takes and queues the rest, so only a reader far behind
+ * can lose lines at process.exit.
  */
 export function createLogger(
   level: LogLevel,
