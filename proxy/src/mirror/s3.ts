@@ -1,16 +1,22 @@
-import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 
 import type { S3Endpoint } from '../config';
 import type { Logger } from '../log';
 import { sdkLogger } from '../sdk-logger';
 import { latin1SdkSigner } from '../sigv4/sdk-signer';
+import { lazyS3Client, s3Sdk } from './s3-sdk';
 
 /**
  * SDK client for main or mirror: path-style, checksums only when required (Ceph 16 rejects trailers),
  * signed as the header bytes go on the wire (main's non-ASCII header values are passed on as such).
+ * Made, and the SDK loaded, at its first use (s3-sdk.ts).
  */
 export function s3ClientFor(endpoint: S3Endpoint, logger?: Logger): S3Client {
-  return new S3Client({
+  return lazyS3Client(() => clientFor(endpoint, logger));
+}
+
+function clientFor(endpoint: S3Endpoint, logger?: Logger): S3Client {
+  return new (s3Sdk().S3Client)({
     ...(logger ? { logger: sdkLogger(logger) } : {}),
     endpoint: endpoint.url.toString().replace(/\/$/, ''),
     region: endpoint.region,
@@ -37,7 +43,7 @@ export function errorText(err: unknown): string {
 /** Whether `client`'s endpoint and credentials serve `bucket` (HeadBucket): see tracking/takeover.ts. */
 export async function askBucket(client: S3Client, bucket: string): Promise<'serves' | 'refuses' | 'unknown'> {
   try {
-    await client.send(new HeadBucketCommand({ Bucket: bucket }));
+    await client.send(new (s3Sdk().HeadBucketCommand)({ Bucket: bucket }));
     return 'serves';
   } catch (err) {
     const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
