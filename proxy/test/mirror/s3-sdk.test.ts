@@ -20,11 +20,14 @@ jest.mock('@smithy/protocol-http', () => {
   return jest.requireActual('@smithy/protocol-http');
 });
 
+import { Readable } from 'node:stream';
+
 import { loadConfig, secretsOf } from '../../src/config';
 import { fetchedSecrets, startCredentials } from '../../src/credentials';
 import { createLogger } from '../../src/log';
 import { createMetrics } from '../../src/metrics';
-import { s3ClientFor } from '../../src/mirror/s3';
+import { askBucket, s3ClientFor } from '../../src/mirror/s3';
+import type { S3Http } from '../../src/mirror/s3-http';
 import '../../src/app';
 import '../../src/tracking';
 
@@ -36,6 +39,23 @@ const config = loadConfig({
   MIRROR_SECRET_KEY: 'mirror-secret',
   POSTGRES_URL: 'postgres://user:pass@127.0.0.1:9/postgres',
   LOG_LEVEL: 'off',
+});
+
+test("takeover's HeadBucket goes over the undici client: the SDK stays unloaded", async () => {
+  const asked: unknown[] = [];
+  const answering = (status: number | Error): S3Http => ({
+    send: (request) => {
+      asked.push(request);
+      if (status instanceof Error) return Promise.reject(status);
+      return Promise.resolve({ statusCode: status, headers: {}, body: Readable.from([]) });
+    },
+  });
+  expect(await askBucket(answering(200), 'b')).toBe('serves');
+  expect(asked).toEqual([{ method: 'HEAD', bucket: 'b' }]);
+  for (const status of [301, 403, 404]) expect(await askBucket(answering(status), 'b')).toBe('refuses');
+  expect(await askBucket(answering(500), 'b')).toBe('unknown');
+  expect(await askBucket(answering(new Error('ECONNREFUSED')), 'b')).toBe('unknown');
+  expect(mockLoaded).toEqual([]);
 });
 
 test('a proxy on static keys loads no AWS SDK module until an SDK call', async () => {
