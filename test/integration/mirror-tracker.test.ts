@@ -444,8 +444,13 @@ describe('write tracker: inventory and mirroring', () => {
       `const { createWriteTracker } = require(${JSON.stringify(`${dist}/tracking/index.js`)});
 const { createLogger } = require(${JSON.stringify(`${dist}/log.js`)});
 const { createMetrics } = require(${JSON.stringify(`${dist}/metrics.js`)});
+const { staticCredentials } = require(${JSON.stringify(`${dist}/credentials/index.js`)});
 const cfg = JSON.parse(process.env.CFG);
 cfg.main.url = new URL(cfg.main.url); cfg.mirror.url = new URL(cfg.mirror.url);
+// JSON drops the credential sources' functions: the same static keys again.
+const keys = JSON.parse(process.env.KEYS);
+cfg.main.credentials = staticCredentials('main', keys.main);
+cfg.mirror.credentials = staticCredentials('mirror', keys.mirror);
 const t = createWriteTracker({ config: cfg, logger: createLogger('error'), metrics: createMetrics(),
   tuning: { leaseSeconds: 5, idlePollMs: 100, copier: { partSizeBytes: 5 * 1024 * 1024, queueSize: 1 } } });
 t.start().then(() => { t.sink.record({ bucket: process.env.BUCKET, key: 'large.bin', kind: 'put', operation: 'PutObject', acknowledgedAt: new Date() }); });
@@ -461,6 +466,7 @@ setInterval(() => {}, 1000);
           mirror: { ...cfg.mirror, url: cfg.mirror.url.toString() },
         }),
         BUCKET: bucket,
+        KEYS: JSON.stringify({ main: services.ceph.main, mirror: services.ceph.mirror }),
       },
     });
     try {

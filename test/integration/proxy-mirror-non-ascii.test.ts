@@ -25,6 +25,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 
 import { askBucket, s3ClientFor } from '../../proxy/src/mirror/s3';
+import { signedS3Http } from '../../proxy/src/mirror/s3-http';
 
 import { inventoryRows, type InventoryRow } from '../harness/inventory-rows';
 import { metricValue, scrapeMetrics, tempStateDir } from '../harness/proxies';
@@ -124,13 +125,15 @@ test('every kind of call the mirror side makes is accepted by RGW from the clien
   });
   const sdkMain = s3ClientFor(endpoint(services.ceph.mainEndpoint, services.ceph.main));
   const sdkMirror = s3ClientFor(endpoint(services.ceph.mirrorEndpoint, services.ceph.mirror));
+  const httpMain = signedS3Http(endpoint(services.ceph.mainEndpoint, services.ceph.main));
+  const httpMirror = signedS3Http(endpoint(services.ceph.mirrorEndpoint, services.ceph.mirror));
   const other = `${bucket}-sdk`;
   const key = (i: number): string => `dir é/ü ñ+%&=?~*'()${i}.bin`;
   try {
-    expect(await askBucket(sdkMain, other)).toBe('refuses');
+    expect(await askBucket(httpMain, other)).toBe('refuses');
     await sdkMain.send(new CreateBucketCommand({ Bucket: other }));
     await sdkMirror.send(new CreateBucketCommand({ Bucket: other }));
-    expect(await askBucket(sdkMirror, other)).toBe('serves');
+    expect(await askBucket(httpMirror, other)).toBe('serves');
     await sdkMirror.send(
       new PutBucketVersioningCommand({ Bucket: other, VersioningConfiguration: { Status: 'Enabled' } }),
     );
@@ -188,5 +191,6 @@ test('every kind of call the mirror side makes is accepted by RGW from the clien
   } finally {
     sdkMain.destroy();
     sdkMirror.destroy();
+    await Promise.all([httpMain.destroy(), httpMirror.destroy()]);
   }
 });

@@ -1,5 +1,5 @@
 /** The AWS SDK's maintained credential providers, for a side that has no static keys (or assumes a role). */
-import { fromNodeProviderChain, fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import type * as CredentialProviders from '@aws-sdk/credential-providers';
 
 import { sdkLogger } from '../sdk-logger';
 import type { CredentialSetting } from './setting';
@@ -15,6 +15,15 @@ export const STS_REQUEST_HANDLER = { connectionTimeout: 5_000, requestTimeout: 1
 export const REMOTE_PROVIDER = { timeout: 5_000, maxRetries: 1 };
 
 /**
+ * Loaded only for a side that needs it (no static keys, or a role): most sidecars run on static keys and
+ * never do. `require` for the reason in mirror/s3-sdk.ts.
+ */
+function providers(): typeof CredentialProviders {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, see above
+  return require('@aws-sdk/credential-providers') as typeof CredentialProviders;
+}
+
+/**
  * A fetch of fresh credentials for `setting`: the default chain (env, SSO, profile, process, web identity
  * token file, container credentials, IMDSv2) asked to refresh each time, then AssumeRole on top when the
  * setting names a role. The chain's credentials that sign AssumeRole go through `hooks.onSecrets` (as
@@ -26,6 +35,11 @@ export function sdkFetch(
   region: string,
   hooks: CredentialHooks,
 ): FetchCredentials {
+  if (setting.roleArn === undefined && setting.kind === 'static') {
+    const keys = { accessKeyId: setting.accessKeyId, secretAccessKey: setting.secretAccessKey };
+    return () => Promise.resolve(keys);
+  }
+  const { fromNodeProviderChain, fromTemporaryCredentials } = providers();
   const sdk = sdkLogger(hooks.logger);
   const chain =
     setting.kind === 'chain'
@@ -36,10 +50,6 @@ export function sdkFetch(
         })
       : undefined;
   if (setting.roleArn === undefined) {
-    if (setting.kind === 'static') {
-      const keys = { accessKeyId: setting.accessKeyId, secretAccessKey: setting.secretAccessKey };
-      return () => Promise.resolve(keys);
-    }
     // The chain memoizes; the source decides when to fetch, so every call is a real one.
     return () => chain!({ forceRefresh: true });
   }

@@ -1,14 +1,9 @@
-import {
-  type BucketLocationConstraint,
-  CreateBucketCommand,
-  type CreateBucketCommandInput,
-  GetBucketVersioningCommand,
-  HeadObjectCommand,
-  PutBucketVersioningCommand,
-  type PutObjectCommandInput,
-  type S3Client,
+import type {
+  BucketLocationConstraint,
+  CreateBucketCommandInput,
+  PutObjectCommandInput,
+  S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { type Readable, Transform } from 'node:stream';
 
 import { discard } from '../http/response-writing';
@@ -24,6 +19,7 @@ import {
   type ObjectHead,
 } from './object-headers';
 import { errorText, isNoSuchBucket } from './s3';
+import { s3Sdk, s3Storage } from './s3-sdk';
 import { consumeRest, errorOf, readText, type S3Http } from './s3-http';
 import type { Slots } from './slots';
 import { verifiedBody } from './verified-body';
@@ -361,7 +357,7 @@ async function putInParts(
   body: Readable | undefined,
   opts: CopierOptions,
 ): Promise<string | undefined> {
-  const up = new Upload({
+  const up = new (s3Storage().Upload)({
     client: mirror,
     partSize: opts.partSizeBytes,
     queueSize: opts.queueSize,
@@ -387,7 +383,7 @@ async function putInParts(
   if (done.ETag) return done.ETag;
   // Ceph RGW 16 answers CompleteMultipartUpload with an empty ETag: read it back (this worker holds
   // the row's lease, so no other copy of this key runs now).
-  const head = await mirror.send(new HeadObjectCommand({ Bucket: params.Bucket, Key: params.Key }));
+  const head = await mirror.send(new (s3Sdk().HeadObjectCommand)({ Bucket: params.Bucket, Key: params.Key }));
   return head.ETag;
 }
 
@@ -420,11 +416,11 @@ export function createBucketInput(bucket: string, region: string): CreateBucketC
 async function createBucket(mirror: S3Client, bucket: string, region: string): Promise<void> {
   const input = createBucketInput(bucket, region);
   try {
-    await mirror.send(new CreateBucketCommand(input));
+    await mirror.send(new (s3Sdk().CreateBucketCommand)(input));
   } catch (err) {
     if ((err as { name?: string }).name !== 'InvalidLocationConstraint' || !input.CreateBucketConfiguration)
       throw err;
-    await mirror.send(new CreateBucketCommand({ Bucket: bucket }));
+    await mirror.send(new (s3Sdk().CreateBucketCommand)({ Bucket: bucket }));
   }
 }
 
@@ -459,10 +455,12 @@ export async function ensureMirrorBucket(
     }
     if (name !== 'BucketAlreadyOwnedByYou') throw err;
   }
-  const v = await main.send(new GetBucketVersioningCommand({ Bucket: bucket })).catch(() => undefined);
+  const v = await main
+    .send(new (s3Sdk().GetBucketVersioningCommand)({ Bucket: bucket }))
+    .catch(() => undefined);
   if (v?.Status === 'Enabled' || v?.Status === 'Suspended') {
     await mirror.send(
-      new PutBucketVersioningCommand({
+      new (s3Sdk().PutBucketVersioningCommand)({
         Bucket: mirrorBucket,
         VersioningConfiguration: { Status: v.Status },
       }),

@@ -1,4 +1,4 @@
-import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 
 import { staticCredentials, type Side } from '../credentials/source';
 import type { ComparedRow, InventoryRepository } from '../inventory/repository';
@@ -13,6 +13,7 @@ import {
 import { sameEtag } from '../s3/etag';
 import type { MirrorBucketName } from './bucket-name';
 import { errorText, isNoSuchBucket } from './s3';
+import { s3Sdk } from './s3-sdk';
 import { signedS3Http, type ClosableS3Http, type S3Http } from './s3-http';
 
 export type ResyncActionKind = 'copy' | 'delete-on-mirror' | 'fix-row' | 'mark-deleted';
@@ -48,7 +49,9 @@ async function listAll(s3: S3Client, bucket: string): Promise<Map<string, Listed
   let token: string | undefined;
   try {
     do {
-      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+      const page = await s3.send(
+        new (s3Sdk().ListObjectsV2Command)({ Bucket: bucket, ContinuationToken: token }),
+      );
       for (const o of page.Contents ?? []) out.set(o.Key!, { size: o.Size ?? 0, etag: o.ETag ?? '' });
       token = page.NextContinuationToken;
     } while (token);
@@ -59,7 +62,9 @@ async function listAll(s3: S3Client, bucket: string): Promise<Map<string, Listed
   // Ceph RGW 16 lists an empty ETag after DeleteObjectTagging although HEAD still has it: ask HEAD.
   for (const [key, listed] of out) {
     if (listed.etag !== '' && listed.etag !== '""') continue;
-    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
+    const head = await s3
+      .send(new (s3Sdk().HeadObjectCommand)({ Bucket: bucket, Key: key }))
+      .catch(() => undefined);
     if (head?.ETag) listed.etag = head.ETag;
   }
   return out;
@@ -194,7 +199,9 @@ export async function resyncBucket(
         });
         let result: MirrorResult;
         if (action.action === 'fix-row') {
-          const head = await ctx.main.send(new HeadObjectCommand({ Bucket: bucket, Key: action.key }));
+          const head = await ctx.main.send(
+            new (s3Sdk().HeadObjectCommand)({ Bucket: bucket, Key: action.key }),
+          );
           result = {
             exists: true,
             size: head.ContentLength ?? 0,

@@ -1,16 +1,23 @@
-import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 
 import type { S3Endpoint } from '../config';
 import type { Logger } from '../log';
 import { sdkLogger } from '../sdk-logger';
 import { latin1SdkSigner } from '../sigv4/sdk-signer';
+import { consumeRest, type S3Http } from './s3-http';
+import { lazyS3Client, s3Sdk } from './s3-sdk';
 
 /**
  * SDK client for main or mirror: path-style, checksums only when required (Ceph 16 rejects trailers),
  * signed as the header bytes go on the wire (main's non-ASCII header values are passed on as such).
+ * Made, and the SDK loaded, at its first use (s3-sdk.ts).
  */
 export function s3ClientFor(endpoint: S3Endpoint, logger?: Logger): S3Client {
-  return new S3Client({
+  return lazyS3Client(() => clientFor(endpoint, logger));
+}
+
+function clientFor(endpoint: S3Endpoint, logger?: Logger): S3Client {
+  return new (s3Sdk().S3Client)({
     ...(logger ? { logger: sdkLogger(logger) } : {}),
     endpoint: endpoint.url.toString().replace(/\/$/, ''),
     region: endpoint.region,
@@ -34,14 +41,18 @@ export function errorText(err: unknown): string {
   return `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`.slice(0, 1000);
 }
 
-/** Whether `client`'s endpoint and credentials serve `bucket` (HeadBucket): see tracking/takeover.ts. */
-export async function askBucket(client: S3Client, bucket: string): Promise<'serves' | 'refuses' | 'unknown'> {
+/**
+ * Whether the endpoint and credentials of `http` serve `bucket` (HeadBucket): see tracking/takeover.ts.
+ * Over the copier's undici client: a proxy's start-up look at its buckets then loads no SDK.
+ */
+export async function askBucket(http: S3Http, bucket: string): Promise<'serves' | 'refuses' | 'unknown'> {
   try {
-    await client.send(new HeadBucketCommand({ Bucket: bucket }));
-    return 'serves';
-  } catch (err) {
-    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    const res = await http.send({ method: 'HEAD', bucket });
+    consumeRest(res.body);
+    if (res.statusCode === 200) return 'serves';
     // 403/404: not this sidecar's bucket; 301: a bucket in another region than MAIN_S3_REGION.
-    return status === 301 || status === 403 || status === 404 ? 'refuses' : 'unknown';
+    return [301, 403, 404].includes(res.statusCode) ? 'refuses' : 'unknown';
+  } catch {
+    return 'unknown';
   }
 }

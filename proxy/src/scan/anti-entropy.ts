@@ -5,7 +5,7 @@
  * behind the proxy's back, and parked rows. One scanner per bucket across all sidecars (a lease in the
  * bucket's database); progress is kept there too, so a pass resumes after a restart, on any sidecar.
  */
-import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 
 import type { AntiEntropySettings } from '../config';
 import type { InventoryRepository } from '../inventory/repository';
@@ -14,6 +14,7 @@ import type { ProxyMetrics } from '../metrics';
 import type { MirrorBucketName } from '../mirror/bucket-name';
 import type { Listed } from '../mirror/resync';
 import { errorText, isNoSuchBucket } from '../mirror/s3';
+import { s3Sdk } from '../mirror/s3-sdk';
 import { planScanPage, type ScannedObject } from './plan';
 import { RateBudget } from './rate-budget';
 
@@ -164,7 +165,7 @@ export class AntiEntropyScanner {
     let page;
     try {
       page = await this.deps.main.send(
-        new ListObjectsV2Command({ Bucket: bucket, StartAfter: after, MaxKeys: this.pageSize }),
+        new (s3Sdk().ListObjectsV2Command)({ Bucket: bucket, StartAfter: after, MaxKeys: this.pageSize }),
       );
     } catch (err) {
       // Never an empty listing: read as "main holds nothing", it would re-queue the whole mirror as deletes
@@ -203,7 +204,7 @@ export class AntiEntropyScanner {
       let page;
       try {
         page = await this.deps.mirror.send(
-          new ListObjectsV2Command({ Bucket: bucket, StartAfter: start, MaxKeys: this.pageSize }),
+          new (s3Sdk().ListObjectsV2Command)({ Bucket: bucket, StartAfter: start, MaxKeys: this.pageSize }),
         );
       } catch (err) {
         if (isNoSuchBucket(err)) return out;
@@ -236,7 +237,9 @@ export class AntiEntropyScanner {
     for (const [key, entry] of listed) {
       if (entry.etag !== '' && entry.etag !== '""') continue;
       await this.budget.take();
-      const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
+      const head = await s3
+        .send(new (s3Sdk().HeadObjectCommand)({ Bucket: bucket, Key: key }))
+        .catch(() => undefined);
       if (head?.ETag) entry.etag = head.ETag;
     }
   }

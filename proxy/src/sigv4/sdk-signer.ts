@@ -1,9 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
-import { HttpRequest } from '@smithy/protocol-http';
+import type * as ProtocolHttp from '@smithy/protocol-http';
 
 import type { S3Endpoint } from '../config';
 import { EMPTY_PAYLOAD_SHA256, RequestSigner } from './signer';
+
+/** Loaded with the SDK that calls this signer, not before (mirror/s3-sdk.ts). */
+function httpRequest(): typeof ProtocolHttp.HttpRequest {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, see above
+  return (require('@smithy/protocol-http') as typeof ProtocolHttp).HttpRequest;
+}
 
 /** The request signer an SDK S3Client takes as its `signer`. */
 export type SdkRequestSigner = Extract<NonNullable<S3ClientConfig['signer']>, { sign: unknown }>;
@@ -35,7 +41,7 @@ export function latin1SdkSigner(endpoint: S3Endpoint): SdkRequestSigner {
         if (!SIGNATURE_HEADERS.has(lower)) headers[lower] = value;
       }
       headers['x-amz-content-sha256'] ??= payloadHash(request.body);
-      const signed = HttpRequest.clone(request);
+      const signed = httpRequest().clone(request);
       signed.headers = signer.sign(
         { method: request.method, path: request.path, query: queryPairs(request.query), headers },
         toDate(options?.signingDate),

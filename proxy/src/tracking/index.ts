@@ -197,7 +197,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   const settles = new SettleRetry();
   const takeover = new TakeoverPolicy({
     allowedBuckets: config.allowedBuckets,
-    askMain: (bucket) => askBucket(main!, bucket),
+    askMain: (bucket) => askBucket(mainHttp!, bucket),
     recheckRefusedMs: tuning.recheckRefusedMs,
     onRefused: (bucket) =>
       logger.info(

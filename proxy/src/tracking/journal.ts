@@ -4,7 +4,8 @@
  *
  * - Append: one synchronous write() of one line to an already open O_APPEND fd. A SIGKILL cannot lose
  *   it (the kernel holds the page); a node crash can lose what was not yet synced, which a background
- *   fdatasync every `syncIntervalMs` bounds. No fsync on the request path.
+ *   fdatasync at most `syncIntervalMs` after the first unsynced change bounds (a timer armed by that
+ *   change: an idle journal wakes nothing). No fsync on the request path.
  * - Segments: `segment-<id>.ndjson`. A new process always appends to a new segment; older ones are only
  *   read. A segment is deleted once every entry in it is recorded in Postgres (`done`); the active one is
  *   truncated in place when it has nothing outstanding, and rotated when it reaches `segmentBytes`.
@@ -117,13 +118,23 @@ export class WriteJournal {
     const first = j.segments.keys().next();
     if (!first.done) j.cursor = { segment: first.value, offset: 0 };
     j.openActive((ids[ids.length - 1] ?? 0) + 1);
-    if (opts.syncIntervalMs > 0) {
-      // A failed sync step is reported through onSyncError and retried on the next tick.
-      // eslint-disable-next-line @typescript-eslint/no-floating-promises -- cannot reject
-      j.syncTimer = setInterval(() => void j.sync(), opts.syncIntervalMs);
-      j.syncTimer.unref();
-    }
     return j;
+  }
+
+  /**
+   * A sync `syncIntervalMs` from now, unless one is pending: called by every change a sync makes
+   * durable. A failed sync step (reported through onSyncError) leaves its change unsynced and arms again.
+   */
+  private syncSoon(): void {
+    if (this.opts.syncIntervalMs <= 0 || this.syncTimer || this.closed) return;
+    this.syncTimer = setTimeout(() => {
+      this.syncTimer = undefined;
+      // eslint-disable-next-line @typescript-eslint/no-floating-promises -- cannot reject (steps are caught)
+      this.sync().then(() => {
+        if (this.dirty || this.newSegment || this.retiring.length > 0) this.syncSoon();
+      });
+    }, this.opts.syncIntervalMs);
+    this.syncTimer.unref();
   }
 
   private openActive(id: number): void {
@@ -133,6 +144,7 @@ export class WriteJournal {
     this.active = { id, file, bytes: 0, inMemory: 0, fd };
     this.segments.set(id, this.active);
     this.newSegment = true;
+    this.syncSoon();
   }
 
   /**
@@ -158,6 +170,7 @@ export class WriteJournal {
       this.active.bytes += line.length;
       this.totalBytes += line.length;
       this.dirty = true;
+      this.syncSoon();
       if (this.cursor === undefined && !memoryHasRoom) this.cursor = { segment: this.active.id, offset };
     } catch (err) {
       return { status: 'error', error: err as Error };
@@ -173,6 +186,7 @@ export class WriteJournal {
     const oldFd = old.fd!;
     this.openActive(old.id + 1); // throws before anything changed if the new file cannot be created
     this.retiring.push(oldFd);
+    this.syncSoon();
     old.fd = undefined;
     this.release(old);
   }
@@ -368,7 +382,8 @@ export class WriteJournal {
   /** Syncs and closes; entries not done stay on disk for the next start. */
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.syncTimer) clearInterval(this.syncTimer);
+    // The handle stays set, so nothing arms another sync while this one closes.
+    clearTimeout(this.syncTimer);
     await this.syncing;
     this.dirty = true;
     await this.sync();

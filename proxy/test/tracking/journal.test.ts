@@ -189,6 +189,27 @@ describe('write-ahead journal', () => {
     expect(files(empty)).toEqual([]);
   });
 
+  test('syncs in the background after a change, and an idle journal wakes nothing', async () => {
+    const synced: number[] = [];
+    const j = open(tempDir(), {
+      syncIntervalMs: 5,
+      fsOps: { fdatasync: (fd, callback) => (synced.push(fd), fs.fdatasync(fd, callback)) },
+    });
+    const syncs = jest.spyOn(j, 'sync');
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    // The new segment's directory entry is synced once, then nothing is left to sync.
+    while (syncs.mock.calls.length === 0) await sleep(5);
+    await sleep(100);
+    expect(syncs).toHaveBeenCalledTimes(1);
+    expect(synced).toEqual([]);
+    // An append is made durable without anyone calling sync(), and then the journal is idle again.
+    expect(j.append(ev('one'), true).status).toBe('memory');
+    while (synced.length === 0) await sleep(5);
+    await sleep(100);
+    expect(syncs).toHaveBeenCalledTimes(2);
+    expect(synced).toHaveLength(1);
+  });
+
   test('an unwritable directory fails at open, not on the request path', () => {
     const dir = tempDir();
     const file = path.join(dir, 'not-a-dir');

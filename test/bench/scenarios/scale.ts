@@ -68,7 +68,7 @@ const bucketName = (runId: string, i: number): string => `${BUCKET_PREFIX}-${run
  * Bucket databases as a conformance run or a real cluster leaves them: created by the proxy's own code
  * (schema, hint), one mirrored row, a scan just completed.
  */
-async function createDatabases(postgresUrl: string, buckets: readonly string[]): Promise<void> {
+export async function createDatabases(postgresUrl: string, buckets: readonly string[]): Promise<void> {
   const pools = new InventoryPools(postgresUrl, createLogger('off'));
   try {
     let next = 0;
@@ -132,7 +132,7 @@ async function sessionsSoFar(admin: pg.Client): Promise<number> {
 }
 
 /** Until every bucket's scan state has been looked at once and no hint is due: start-up work is over. */
-async function waitSettled(postgresUrl: string, timeoutMs: number): Promise<boolean> {
+export async function waitSettled(postgresUrl: string, timeoutMs: number): Promise<boolean> {
   const url = new URL(postgresUrl);
   url.pathname = `/${CONTROL_DATABASE}`;
   const control = new pg.Client({ connectionString: url.toString() });

@@ -1,0 +1,225 @@
+/**
+ * What an idle proxy costs: CPU ms per second and RSS of proxy processes that receive no requests, beside a
+ * bare `node -e 'setInterval(() => {}, 1000)'` on the same node (the floor). Each arm is a proxy main.js
+ * (default: proxy/dist as shipped, through the bench entry) with the image's environment, static keys,
+ * sinks as main and mirror and an embedded Postgres of its own. Every round starts all arms together (so
+ * the machine's other load hits them alike), lets them settle, then samples /proc for the window.
+ *
+ *   node test/dist/bench/idle-probe.js [--rounds 2] [--settle 20] [--seconds 60] [--buckets N]
+ *        [--arm 'NAME=path/to/main.js[;--v8-flag ...]' ...] [--node-args "--cpu-prof --cpu-prof-dir=DIR"]
+ *        [--env K=V ...]
+ *
+ * An arm's flags after `;` join its NODE_OPTIONS. Snapshots for A/B: copy proxy/dist to e.g. .tmp/snap/a
+ * (anywhere under the repository, so its modules resolve). `--buckets N`: N bucket databases in each arm's
+ * Postgres, made as the scale scenario makes them; each round waits until its proxies have looked at every
+ * bucket's scan state (a start-up cost), then 12 s for the pools that look opened to close, then settles.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+
+import { CONTROL_DATABASE } from '@k8s-s3-mirror/proxy/dist/inventory/control-schema';
+
+import { killOnExit } from '../harness/cleanup';
+import { startPostgres, type PostgresServer } from '../harness/postgres';
+import { sleep } from '../harness/wait';
+import { proxyEnvironment, startProxyService, startSink } from './env';
+import { readProcStat, type Service } from './procs';
+import { createDatabases, waitSettled } from './scenarios/scale';
+
+const SHIPPED = path.resolve(__dirname, 'shipped-proxy-main.js');
+
+interface Options {
+  rounds: number;
+  settleSeconds: number;
+  seconds: number;
+  arms: { name: string; script: string; nodeArgs: string[] }[];
+  nodeArgs: string[];
+  env: Record<string, string>;
+  buckets: number;
+}
+
+function parseArgs(argv: string[]): Options {
+  const opts: Options = {
+    rounds: 2,
+    settleSeconds: 20,
+    seconds: 60,
+    arms: [],
+    nodeArgs: [],
+    env: {},
+    buckets: 0,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${arg} needs a value`);
+      return v;
+    };
+    if (arg === '--rounds') opts.rounds = Number(value());
+    else if (arg === '--settle') opts.settleSeconds = Number(value());
+    else if (arg === '--seconds') opts.seconds = Number(value());
+    else if (arg === '--buckets') opts.buckets = Number(value());
+    else if (arg === '--node-args') opts.nodeArgs = value().split(' ').filter(Boolean);
+    else if (arg === '--arm') {
+      const [name, rest = ''] = value().split(/=(.*)/s, 2) as [string, string | undefined];
+      const [script = '', flags = ''] = rest.split(';', 2);
+      opts.arms.push({ name, script: path.resolve(script), nodeArgs: flags.split(' ').filter(Boolean) });
+    } else if (arg === '--env') {
+      const [k, v] = value().split('=', 2) as [string, string | undefined];
+      opts.env[k] = v ?? '';
+    } else throw new Error(`unknown argument ${arg}`);
+  }
+  if (opts.arms.length === 0) opts.arms.push({ name: 'shipped', script: SHIPPED, nodeArgs: [] });
+  return opts;
+}
+
+/** The floor: a bare node with one 1 s interval, under the same NODE_OPTIONS as the proxy. */
+function startBareNode(): Service {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_OPTIONS: '--max-semi-space-size=2' },
+    stdio: 'ignore',
+  });
+  killOnExit(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    name: 'bare-node',
+    pid: child.pid!,
+    logFile: '',
+    alive: () => child.exitCode === null,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+async function resetScanDue(postgresUrl: string): Promise<void> {
+  const url = new URL(postgresUrl);
+  url.pathname = `/${CONTROL_DATABASE}`;
+  const control = new pg.Client({ connectionString: url.toString() });
+  await control.connect();
+  try {
+    await control.query('UPDATE mirror_work SET scan_due_at = NULL');
+  } finally {
+    await control.end();
+  }
+}
+
+function vmRssKiB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+interface Window {
+  cpuMsPerSecond: number;
+  rssMedianMB: number;
+  rssMaxMB: number;
+}
+
+/** Samples every second for `seconds`: CPU from the difference of the first and last /proc/<pid>/stat. */
+async function sampleWindow(pids: number[], seconds: number): Promise<Window[]> {
+  const start = pids.map((pid) => readProcStat(pid)?.cpuSeconds ?? NaN);
+  const t0 = process.hrtime.bigint();
+  const rss: number[][] = pids.map(() => []);
+  for (let s = 0; s < seconds; s++) {
+    await sleep(1000);
+    pids.forEach((pid, i) => rss[i]!.push(vmRssKiB(pid) / 1024));
+  }
+  const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
+  return pids.map((pid, i) => ({
+    cpuMsPerSecond: (((readProcStat(pid)?.cpuSeconds ?? NaN) - start[i]!) * 1000) / elapsed,
+    rssMedianMB: median(rss[i]!),
+    rssMaxMB: Math.max(...rss[i]!),
+  }));
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 's3m-idle-'));
+  console.log(`node ${process.version}; logs in ${logDir}`);
+  const [main, mirror] = await Promise.all([
+    startSink('sink-main', logDir),
+    startSink('sink-mirror', logDir),
+  ]);
+  const postgres: PostgresServer[] = await Promise.all(
+    opts.arms.map(() => startPostgres({ embedded: true })),
+  );
+  if (opts.buckets > 0) {
+    const names = Array.from({ length: opts.buckets }, (_, i) => `idle-${i}`);
+    await Promise.all(postgres.map((p) => createDatabases(p.url, names)));
+    console.log(`${opts.buckets} bucket databases in each arm's Postgres`);
+  }
+  const results = new Map<string, Window[]>();
+  try {
+    for (let round = 0; round < opts.rounds; round++) {
+      const procs: Service[] = await Promise.all(
+        opts.arms.map(async (arm, i) => {
+          const env = proxyEnvironment(
+            {
+              mainUrl: main.url,
+              main: { accessKeyId: 'SINKMAIN', secretAccessKey: 'sink-main-secret' },
+              mirrorUrl: mirror.url,
+              mirror: { accessKeyId: 'SINKMIRROR', secretAccessKey: 'sink-mirror-secret' },
+              postgresUrl: postgres[i]!.url,
+            },
+            opts.env,
+          );
+          const extra = [...opts.nodeArgs, ...arm.nodeArgs];
+          if (extra.length) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} ${extra.join(' ')}`;
+          return startProxyService({ name: `${arm.name}-${round}`, env, logDir, script: arm.script });
+        }),
+      );
+      if (opts.buckets > 0) {
+        const settled = await Promise.all(postgres.map((p) => waitSettled(p.url, 600_000)));
+        if (settled.includes(false)) console.log('start-up work had not settled after 10 minutes');
+        // The pools the start-up look opened close after 10 s idle.
+        await sleep(12_000);
+      }
+      procs.push(startBareNode());
+      await sleep(opts.settleSeconds * 1000);
+      const windows = await sampleWindow(
+        procs.map((p) => p.pid),
+        opts.seconds,
+      );
+      procs.forEach((p, i) => {
+        const name = i < opts.arms.length ? opts.arms[i]!.name : 'bare-node';
+        const w = windows[i]!;
+        results.set(name, [...(results.get(name) ?? []), w]);
+        console.log(
+          `round ${round + 1} ${name}: ${w.cpuMsPerSecond.toFixed(2)} ms CPU/s, RSS median ` +
+            `${w.rssMedianMB.toFixed(1)} MB, max ${w.rssMaxMB.toFixed(1)} MB`,
+        );
+      });
+      await Promise.all(procs.map((p) => p.stop()));
+      // The next round's proxies look at every bucket's scan state again.
+      if (opts.buckets > 0) await Promise.all(postgres.map((p) => resetScanDue(p.url)));
+    }
+  } finally {
+    await Promise.all([main.stop(), mirror.stop(), ...postgres.map((p) => p.destroy())]);
+  }
+  console.log(`\nmedians over ${opts.rounds} rounds of ${opts.seconds} s (after ${opts.settleSeconds} s):`);
+  for (const [name, ws] of results) {
+    console.log(
+      `${name}: ${median(ws.map((w) => w.cpuMsPerSecond)).toFixed(2)} ms CPU/s, RSS ` +
+        `${median(ws.map((w) => w.rssMedianMB)).toFixed(1)} MB (max ${Math.max(...ws.map((w) => w.rssMaxMB)).toFixed(1)})`,
+    );
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
