@@ -33,6 +33,7 @@ import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
 import { mirrorBucketNamer } from '../mirror/bucket-name';
 import { DEFAULT_COPIER_OPTIONS, type CopierOptions } from '../mirror/copier';
+import { deleteDelaySeconds } from '../mirror/delete-policy';
 import { askBucket, errorText, s3ClientFor } from '../mirror/s3';
 import { signedS3Http, type ClosableS3Http } from '../mirror/s3-http';
 import { createSlots } from '../mirror/slots';
@@ -185,12 +186,15 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   });
   const copier = (): CopyKey => copyKey!;
   // One repository for the tracker's life, over the pools of the current start.
-  const inventory = new InventoryRepository({
-    withBucket: (bucket, fn) => pools!.withBucket(bucket, fn),
-    get hints() {
-      return pools!.hints;
+  const inventory = new InventoryRepository(
+    {
+      withBucket: (bucket, fn) => pools!.withBucket(bucket, fn),
+      get hints() {
+        return pools!.hints;
+      },
     },
-  });
+    deleteDelaySeconds(config.deletePolicy),
+  );
 
   const mirrorBucket = mirrorBucketNamer(config.mirrorBucketTemplate);
   const memoryKeys = new MemoryMirror(config.pendingMemoryLimit);
@@ -224,6 +228,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   const rows = new RowMirror({
     inventory,
     copyKey: copier,
+    deletePolicy: config.deletePolicy,
     lease: () => lease,
     leaseSeconds: tuning.leaseSeconds,
     retry: tuning.retry,
@@ -237,6 +242,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   const memoryCopies = new MemoryCopier({
     keys: memoryKeys,
     copyKey: copier,
+    deletesReachMirror: config.deletePolicy.kind === 'mirror',
     metrics,
     logger,
     throttle,
@@ -375,6 +381,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       inventory,
       owner: lease.owner,
       settings: config.antiEntropy,
+      deletePolicy: config.deletePolicy,
       metrics,
       logger,
       onRequeued: (n, bucket) => workers.add(bucket, n),
