@@ -18,6 +18,7 @@ import {
   CREDENTIALS_MODES,
   IMAGE_RE,
   ROLE_ARN_RE,
+  isDeletePolicy,
   isMirrorBucketTemplate,
   PROXY_LOG_LEVELS,
   QUANTITY_RE,
@@ -168,6 +169,7 @@ function resolveSettings(pod: Pod, config: Config, warnings: string[]): Resolved
       (v) => v === '' || isMirrorBucketTemplate(v),
       id,
     ),
+    deletePolicy: pick(ANNOTATIONS.deletePolicy, p.deletePolicy, (v) => v === '' || isDeletePolicy(v), id),
     mode,
   };
   if (sidecar.credentialsMode === 'pod-identity') {
