@@ -463,7 +463,8 @@ export class InventoryRepository {
       const done = await pool.query(DEFER_DELETE_SQL, [row.id, row.generation, delaySeconds, owner]);
       if (!done.rowCount) await pool.query(RELEASE_SQL, [row.id, owner]);
     });
-    await this.pools.hints.markDue(bucket);
+    // No mark: the worker's next claim in the bucket finds nothing due and settles the hint to the next
+    // due time, this row's included.
   }
 
   async release(bucket: string, id: number, owner: string): Promise<void> {
