@@ -169,7 +169,8 @@ const SCAN_STATUS_SQL = `SELECT extract(epoch FROM last_complete_at)::double pre
     pass_objects::text AS pass_objects
 FROM s3_mirror_scan WHERE id = 1`;
 
-const ALL_ROWS_SQL = `SELECT path, size::text, etag, mirror_etag, deleted, is_backed_up, ${DELETED_FOR} FROM files`;
+const ALL_ROWS_SQL = `SELECT path, size::text, etag, mirror_etag, deleted, is_backed_up, ${DELETED_FOR},
+    delete_kept FROM files`;
 
 /**
  * Takes (or renews) the bucket's scan lease for `$1` for `$2` seconds, if a pass is under way or due (the
@@ -212,6 +213,7 @@ WHERE id = 1 AND lease_owner = $1`;
 
 /** Inventory rows of the key range ($1, $2] in S3's (byte) order; null bounds are open. */
 const SCAN_ROWS_SQL = `SELECT path, size::text, etag, mirror_etag, deleted, is_backed_up, ${DELETED_FOR},
+    delete_kept,
     parked_at IS NOT NULL AS parked,
     updated_at > LOCALTIMESTAMP - make_interval(secs => $3) AS recent
 FROM files
@@ -319,6 +321,8 @@ export interface ComparedRow {
   is_backed_up: boolean;
   /** Seconds since the delete was recorded (Postgres' clock); null when the row is not a delete. */
   deleted_for_seconds?: number | null;
+  /** The row is a delete settled without deleting on the mirror (MIRROR_DELETE_POLICY=keep). */
+  delete_kept?: boolean;
 }
 
 export interface ScannedRow extends ComparedRow {

@@ -80,11 +80,17 @@ export type ExtraOnMirror = 'delete-on-mirror' | 'mark-deleted' | 'leave';
  * A key on the mirror and not on main, with its inventory row (if any): delete it on the mirror, only
  * record the delete in the row (the policy keeps it, or its delay starts now), or leave it (already
  * recorded as deleted and kept, or its delay has not run out).
+ *
+ * A delete once settled as kept (`delete_kept`) is left under every policy: a resync run without the
+ * proxy's MIRROR_DELETE_POLICY (default `mirror`), a sidecar switched from `keep` to `mirror`, or another
+ * pod of the bucket with another policy must not empty the backup of what `keep` kept. Only a new write or
+ * delete of the key through a proxy changes such a row.
  */
 export function extraOnMirror(
   p: DeletePolicy,
-  row: { deleted: boolean; deleted_for_seconds?: number | null } | undefined,
+  row: { deleted: boolean; deleted_for_seconds?: number | null; delete_kept?: boolean } | undefined,
 ): ExtraOnMirror {
+  if (row?.deleted && row.delete_kept) return 'leave';
   if (p.kind === 'mirror') return 'delete-on-mirror';
   const recorded = !!row?.deleted;
   if (!recorded) return 'mark-deleted';

@@ -112,4 +112,11 @@ describe('extraOnMirror: a key only the mirror holds', () => {
     expect(extraOnMirror(p, deleted(null))).toBe('leave');
     expect(extraOnMirror(p, deleted(3600))).toBe('delete-on-mirror');
   });
+  test('a delete settled as kept is left under every policy (switching keep to mirror deletes nothing)', () => {
+    const kept = { deleted: true, deleted_for_seconds: 1e9, delete_kept: true };
+    for (const text of ['mirror', 'keep', 'delay:1m'])
+      expect(extraOnMirror(parsed(text), kept)).toBe('leave');
+    // A row that says present again (written after the kept delete) is no longer kept.
+    expect(extraOnMirror(parsed('mirror'), { ...kept, deleted: false })).toBe('delete-on-mirror');
+  });
 });

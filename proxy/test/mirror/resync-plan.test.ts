@@ -87,9 +87,14 @@ describe('planResync under the delete policy', () => {
     ['fresh', { size: 3, etag: '"abc"' }],
     ['behind', { size: 3, etag: '"abc"' }],
     ['norow', { size: 3, etag: '"abc"' }],
+    ['keptEarlier', { size: 3, etag: '"abc"' }],
   ]);
   const rows = new Map([
     ['kept', row({ path: 'kept', deleted: true, deleted_for_seconds: 86_400 })],
+    [
+      'keptEarlier',
+      row({ path: 'keptEarlier', deleted: true, delete_kept: true, deleted_for_seconds: 86_400 }),
+    ],
     ['fresh', row({ path: 'fresh', deleted: true, is_backed_up: false, deleted_for_seconds: 1 })],
     ['behind', row({ path: 'behind' })],
   ]);
@@ -118,6 +123,10 @@ describe('planResync under the delete policy', () => {
     const onlyKept = new Map([['kept', mirror.get('kept')!]]);
     const keptRow = new Map([['kept', rows.get('kept')!]]);
     expect(planResync(main, onlyKept, keptRow, keep)).toEqual([]);
-    expect(planResync(main, onlyKept, keptRow).map((a) => a.action)).toEqual(['delete-on-mirror']);
+  });
+
+  test('a delete settled as kept stays kept whatever the policy now (resync or scan under mirror too)', () => {
+    for (const policy of [undefined, keep, delay])
+      expect(actions(policy)).not.toContain('delete-on-mirror keptEarlier');
   });
 });
