@@ -59,7 +59,7 @@ ON CONFLICT (path) DO UPDATE SET
  * A pending row that is a delete waiting out its delay (MIRROR_DELETE_POLICY=delay:…): not behind yet, so
  * not counted as pending or in the lag. A failed delete (attempts > 0) waiting for its retry is behind.
  */
-const DELAYED_DELETE = `(deleted AND attempts = 0 AND next_attempt_at > now())`;
+const DELAYED_DELETE = `(deleted AND NOT is_backed_up AND attempts = 0 AND next_attempt_at > now())`;
 
 /**
  * How long ago a deleted row's delete was recorded (null for rows that are not deletes). Rows deleted
@@ -170,7 +170,7 @@ const SCAN_STATUS_SQL = `SELECT extract(epoch FROM last_complete_at)::double pre
 FROM s3_mirror_scan WHERE id = 1`;
 
 const ALL_ROWS_SQL = `SELECT path, size::text, etag, mirror_etag, deleted, is_backed_up, ${DELETED_FOR},
-    delete_kept FROM files`;
+    delete_kept, ${DELAYED_DELETE} AS delete_delayed FROM files`;
 
 /**
  * Takes (or renews) the bucket's scan lease for `$1` for `$2` seconds, if a pass is under way or due (the
@@ -213,7 +213,7 @@ WHERE id = 1 AND lease_owner = $1`;
 
 /** Inventory rows of the key range ($1, $2] in S3's (byte) order; null bounds are open. */
 const SCAN_ROWS_SQL = `SELECT path, size::text, etag, mirror_etag, deleted, is_backed_up, ${DELETED_FOR},
-    delete_kept,
+    delete_kept, ${DELAYED_DELETE} AS delete_delayed,
     parked_at IS NOT NULL AS parked,
     updated_at > LOCALTIMESTAMP - make_interval(secs => $3) AS recent
 FROM files
@@ -323,6 +323,8 @@ export interface ComparedRow {
   deleted_for_seconds?: number | null;
   /** The row is a delete settled without deleting on the mirror (MIRROR_DELETE_POLICY=keep). */
   delete_kept?: boolean;
+  /** The row is a delete still waiting out the delay it was recorded with (MIRROR_DELETE_POLICY=delay:…). */
+  delete_delayed?: boolean;
 }
 
 export interface ScannedRow extends ComparedRow {

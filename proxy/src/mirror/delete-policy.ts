@@ -84,13 +84,21 @@ export type ExtraOnMirror = 'delete-on-mirror' | 'mark-deleted' | 'leave';
  * A delete once settled as kept (`delete_kept`) is left under every policy: a resync run without the
  * proxy's MIRROR_DELETE_POLICY (default `mirror`), a sidecar switched from `keep` to `mirror`, or another
  * pod of the bucket with another policy must not empty the backup of what `keep` kept. Only a new write or
- * delete of the key through a proxy changes such a row.
+ * delete of the key through a proxy changes such a row. Likewise a delete still waiting out the delay it
+ * was recorded with (`delete_delayed`) is left: its row deletes on the mirror when due.
  */
 export function extraOnMirror(
   p: DeletePolicy,
-  row: { deleted: boolean; deleted_for_seconds?: number | null; delete_kept?: boolean } | undefined,
+  row:
+    | {
+        deleted: boolean;
+        deleted_for_seconds?: number | null;
+        delete_kept?: boolean;
+        delete_delayed?: boolean;
+      }
+    | undefined,
 ): ExtraOnMirror {
-  if (row?.deleted && row.delete_kept) return 'leave';
+  if (row?.deleted && (row.delete_kept || row.delete_delayed)) return 'leave';
   if (p.kind === 'mirror') return 'delete-on-mirror';
   const recorded = !!row?.deleted;
   if (!recorded) return 'mark-deleted';

@@ -88,6 +88,7 @@ describe('planResync under the delete policy', () => {
     ['behind', { size: 3, etag: '"abc"' }],
     ['norow', { size: 3, etag: '"abc"' }],
     ['keptEarlier', { size: 3, etag: '"abc"' }],
+    ['waiting', { size: 3, etag: '"abc"' }],
   ]);
   const rows = new Map([
     ['kept', row({ path: 'kept', deleted: true, deleted_for_seconds: 86_400 })],
@@ -97,6 +98,16 @@ describe('planResync under the delete policy', () => {
     ],
     ['fresh', row({ path: 'fresh', deleted: true, is_backed_up: false, deleted_for_seconds: 1 })],
     ['behind', row({ path: 'behind' })],
+    [
+      'waiting',
+      row({
+        path: 'waiting',
+        deleted: true,
+        is_backed_up: false,
+        delete_delayed: true,
+        deleted_for_seconds: 1,
+      }),
+    ],
   ]);
   const actions = (policy?: Parameters<typeof planResync>[3]) =>
     planResync(main, mirror, rows, policy).map((a) => `${a.action} ${a.key}`);
@@ -123,6 +134,11 @@ describe('planResync under the delete policy', () => {
     const onlyKept = new Map([['kept', mirror.get('kept')!]]);
     const keptRow = new Map([['kept', rows.get('kept')!]]);
     expect(planResync(main, onlyKept, keptRow, keep)).toEqual([]);
+  });
+
+  test('a delete still waiting out the delay it was recorded with is left whatever the policy now', () => {
+    for (const policy of [undefined, keep, delay])
+      expect(actions(policy)).not.toContain('delete-on-mirror waiting');
   });
 
   test('a delete settled as kept stays kept whatever the policy now (resync or scan under mirror too)', () => {
