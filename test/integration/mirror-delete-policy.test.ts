@@ -1,8 +1,8 @@
 /**
  * MIRROR_DELETE_POLICY through the proxy process, against RGW and real Postgres:
  * - `keep`: a DELETE through the proxy is gone from main and stays on the mirror, its row says deleted (and
- *   kept); a delete made behind the proxy's back is kept too; later scan passes and a resync under the
- *   same policy leave both (a resync under `mirror`, dry run, shows they would be deleted otherwise).
+ *   kept); a delete made behind the proxy's back is kept too; later scan passes and a resync leave both,
+ *   also a resync under `mirror` (a kept delete stays kept whatever the policy later).
  * - `delay:5s`: the mirror keeps a deleted key until the delay ran out, then loses it; a delete followed by a
  *   new PUT of the key within the delay leaves the new object on the mirror.
  * - `mirror` (the default): a delete reaches the mirror, as before.
@@ -174,18 +174,52 @@ test('keep: a delete through the proxy and one behind its back stay on the mirro
     inventory: new InventoryRepository(pools),
     logger,
   };
-  // Under `mirror` a resync would delete both (dry run: nothing changes) ...
-  const wouldDelete = await resyncBucket(ctx, bucket, { dryRun: true });
-  expect(wouldDelete.actions.map((a) => `${a.action} ${a.key}`).sort()).toEqual([
-    'delete-on-mirror behind',
-    'delete-on-mirror kept',
-  ]);
-  // ... under `keep` it finds nothing to do, and the mirror keeps both.
+  // Settled as kept, they stay kept: a resync under `mirror` (the default, as when run without the proxy's
+  // environment) finds nothing to delete either ...
+  const underMirror = await resyncBucket(ctx, bucket, { dryRun: false });
+  expect(underMirror.actions).toEqual([]);
+  // ... and neither does one under `keep`; the mirror keeps both.
   const kept = await resyncBucket({ ...ctx, deletePolicy: { kind: 'keep' } }, bucket, { dryRun: false });
   expect(kept.actions).toEqual([]);
   expect(await bodyOf(mirror, bucket, 'kept')).toBe('body of kept');
   expect(await bodyOf(mirror, bucket, 'behind')).toBe('body of behind');
   expect(await bodyOf(mirror, bucket, 'stays')).toBe('body of stays');
+});
+
+test('a delete recorded under keep stays on the mirror when a sidecar under mirror copies it (policy changed at a restart, or another pod of the bucket)', async () => {
+  const bucket = `dp-switch-${rnd()}`;
+  const first = await start({ SCAN_INTERVAL_SECONDS: '0', ALLOWED_BUCKETS: bucket });
+  await first.app.send(new CreateBucketCommand({ Bucket: bucket }));
+  for (const key of ['kept', 'gone']) {
+    await first.app.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: `body of ${key}` }));
+  }
+  await waitForThreeWayEqual(services, bucket);
+  await first.proxy.stop();
+
+  // Both deleted on main while no sidecar runs; `kept` recorded by a sidecar under keep, `gone` under mirror.
+  for (const key of ['kept', 'gone']) await main.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  const deleteOf = (key: string) => ({
+    bucket,
+    key,
+    kind: 'delete' as const,
+    operation: 'DeleteObject',
+    acknowledgedAt: new Date(),
+  });
+  await new InventoryRepository(pools, { kind: 'keep' }).recordWrites(bucket, [deleteOf('kept')]);
+  await new InventoryRepository(pools).recordWrites(bucket, [deleteOf('gone')]);
+
+  const { proxy } = await start({ SCAN_INTERVAL_SECONDS: '0', ALLOWED_BUCKETS: bucket });
+  await pollUntil('both deletes settled', async () => {
+    const rows = await query<{ n: string }>(bucket, 'SELECT count(*) AS n FROM files WHERE NOT is_backed_up');
+    return rows[0]?.n === '0';
+  });
+  expect(await onMirror(bucket, 'kept')).toBe(true);
+  expect(await onMirror(bucket, 'gone')).toBe(false);
+  expect(await query(bucket, 'SELECT path, deleted, delete_kept FROM files ORDER BY path')).toEqual([
+    { path: 'gone', deleted: true, delete_kept: false },
+    { path: 'kept', deleted: true, delete_kept: true },
+  ]);
+  expect(await metric(proxy, 's3mirror_mirror_operations_total', { action: 'keep' })).toBe(1);
 });
 
 test('delay:5s: the mirror keeps a deleted key until the delay ran out; a re-PUT within the delay cancels the delete', async () => {

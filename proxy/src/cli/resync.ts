@@ -10,7 +10,6 @@ import { InventoryPools } from '../inventory/pools';
 import { InventoryRepository } from '../inventory/repository';
 import { createLogger } from '../log';
 import { mirrorBucketNamer } from '../mirror/bucket-name';
-import { deleteDelaySeconds } from '../mirror/delete-policy';
 import { resyncBucket, type ResyncReport } from '../mirror/resync';
 import { s3ClientFor } from '../mirror/s3';
 import { signedS3Http } from '../mirror/s3-http';
@@ -68,7 +67,7 @@ async function run(): Promise<number> {
           main,
           mirror,
           mirrorBucket: mirrorBucketNamer(config.mirrorBucketTemplate),
-          inventory: new InventoryRepository(pools, deleteDelaySeconds(config.deletePolicy)),
+          inventory: new InventoryRepository(pools, config.deletePolicy),
           deletePolicy: config.deletePolicy,
           logger,
           http,

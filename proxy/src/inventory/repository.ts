@@ -7,6 +7,7 @@ import type { Pool, PoolClient } from 'pg';
 
 import type { WriteEvent } from '../events';
 import type { MirrorResult } from '../mirror/copier';
+import { DEFAULT_DELETE_POLICY, deleteDelaySeconds, type DeletePolicy } from '../mirror/delete-policy';
 import { withClient, type InventoryPools } from './pools';
 import type { BucketCounts, WorkerVouch } from './work-hints';
 
@@ -14,25 +15,30 @@ import type { BucketCounts, WorkerVouch } from './work-hints';
  * Records one acknowledged write: UPSERT on path, bump the generation, mark pending. A delete keeps the
  * row (deleted = true); a later put revives it. $1 path, $2 deleted, $3 size, $4 content_type,
  * $5 last_modified, $6 etag, $7 version_id, $8 checksums, $9 operation, $10 acknowledged_at,
- * $11 the delete delay in seconds (MIRROR_DELETE_POLICY=delay:…; 0 otherwise).
+ * $11 the delete delay in seconds (MIRROR_DELETE_POLICY=delay:…; 0 otherwise), $12 the delete is recorded
+ * under MIRROR_DELETE_POLICY=keep.
  *
  * A delete records when it happened (`deleted_at`, Postgres' clock; a second delete of a key already
  * deleted keeps the first time) and may be claimed only `$11` seconds after that; until then it is not
  * counted as pending (its `pending_since` is when it falls due). A put clears both: a delete still waiting
  * out its delay is cancelled by the next write of the key.
+ *
+ * A delete recorded under `keep` says so in its row (`delete_kept`): whichever sidecar copies the row keeps
+ * the mirror's copy (a restart under another policy, or another pod of the bucket, does not delete it). The
+ * next write or delete of the key records its own policy.
  */
 export const UPSERT_EVENT_SQL = `INSERT INTO files AS f
     (path, size, content_type, is_backed_up, last_modified, deleted, etag, version_id, checksums,
-     last_operation, generation, attempts, next_attempt_at, pending_since, deleted_at)
+     last_operation, generation, attempts, next_attempt_at, pending_since, deleted_at, delete_kept)
 VALUES ($1, COALESCE($3, 0), COALESCE($4, 'application/octet-stream'), FALSE, $5, $2, $6, $7, $8, $9, 1, 0,
         CASE WHEN $2 THEN now() + make_interval(secs => $11::double precision) ELSE now() END,
         CASE WHEN $2 AND $11::double precision > 0 THEN now() + make_interval(secs => $11::double precision)
              ELSE $10 END,
-        CASE WHEN $2 THEN now() END)
+        CASE WHEN $2 THEN now() END, $2 AND $12)
 ON CONFLICT (path) DO UPDATE SET
     deleted = EXCLUDED.deleted,
     deleted_at = CASE WHEN EXCLUDED.deleted THEN COALESCE(CASE WHEN f.deleted THEN f.deleted_at END, now()) END,
-    delete_kept = FALSE,
+    delete_kept = EXCLUDED.delete_kept,
     size = CASE WHEN EXCLUDED.deleted THEN f.size ELSE COALESCE($3, f.size) END,
     content_type = CASE WHEN EXCLUDED.deleted THEN f.content_type ELSE COALESCE($4, f.content_type) END,
     last_modified = EXCLUDED.last_modified,
@@ -84,7 +90,7 @@ WHERE id = (
     ORDER BY next_attempt_at, id
     LIMIT 1
     FOR UPDATE SKIP LOCKED)
-RETURNING id, path, generation::text, attempts, deleted, ${DELETED_FOR}`;
+RETURNING id, path, generation::text, attempts, deleted, ${DELETED_FOR}, deleted AND delete_kept AS delete_kept`;
 
 /** Extends a lease while a long copy runs. */
 const RENEW_LEASE_SQL = `UPDATE files SET lease_until = now() + make_interval(secs => $3)
@@ -228,7 +234,7 @@ ON CONFLICT (path) DO UPDATE SET is_backed_up = FALSE, generation = f.generation
     pending_since = COALESCE(f.pending_since, now()), updated_at = now()`;
 
 /** The parameters of UPSERT_EVENT_SQL for one write. */
-export function upsertParams(e: WriteEvent, deleteDelaySeconds = 0): unknown[] {
+export function upsertParams(e: WriteEvent, policy: DeletePolicy = DEFAULT_DELETE_POLICY): unknown[] {
   const deleted = e.kind === 'delete';
   return [
     e.key,
@@ -241,7 +247,8 @@ export function upsertParams(e: WriteEvent, deleteDelaySeconds = 0): unknown[] {
     deleted || !e.checksums ? null : JSON.stringify(e.checksums),
     e.operation,
     e.acknowledgedAt,
-    deleted ? deleteDelaySeconds : 0,
+    deleted ? deleteDelaySeconds(policy) : 0,
+    deleted && policy.kind === 'keep',
   ];
 }
 
@@ -273,6 +280,8 @@ export interface ClaimedRow {
   deleted: boolean;
   /** Seconds since the delete was recorded (Postgres' clock); null when the row is not a delete. */
   deleted_for_seconds: number | null;
+  /** The delete was recorded (or settled) under MIRROR_DELETE_POLICY=keep: the mirror keeps its copy. */
+  delete_kept?: boolean;
 }
 
 /** Who holds a lease: `owner`, and `ownerPrefix`, the part a previous start of the same proxy shares. */
@@ -356,8 +365,8 @@ export class InventoryRepository {
    */
   constructor(
     private readonly pools: Pick<InventoryPools, 'withBucket' | 'hints'>,
-    /** How long a recorded delete waits before it may be claimed (MIRROR_DELETE_POLICY=delay:…). */
-    private readonly deleteDelaySeconds = 0,
+    /** The policy deletes are recorded under (MIRROR_DELETE_POLICY): its delay, and whether it keeps. */
+    private readonly deletePolicy: DeletePolicy = DEFAULT_DELETE_POLICY,
   ) {}
 
   private on<T>(bucket: string, fn: (pool: Pool) => Promise<T>): Promise<T> {
@@ -388,12 +397,11 @@ export class InventoryRepository {
     // transaction, two round trips fewer than BEGIN … COMMIT.
     if (events.length === 1) {
       await this.on(bucket, (pool) =>
-        pool.query(UPSERT_EVENT_SQL, upsertParams(events[0]!, this.deleteDelaySeconds)),
+        pool.query(UPSERT_EVENT_SQL, upsertParams(events[0]!, this.deletePolicy)),
       );
     } else {
       await this.inTransaction(bucket, async (client) => {
-        for (const e of events)
-          await client.query(UPSERT_EVENT_SQL, upsertParams(e, this.deleteDelaySeconds));
+        for (const e of events) await client.query(UPSERT_EVENT_SQL, upsertParams(e, this.deletePolicy));
       });
     }
     return this.pools.hints.markDue(bucket, vouch);
@@ -420,7 +428,7 @@ export class InventoryRepository {
     const r = await this.on(bucket, (pool) =>
       pool.query<{ id: number; generation: string }>(
         `${UPSERT_EVENT_SQL} RETURNING id, generation::text`,
-        upsertParams(event, this.deleteDelaySeconds),
+        upsertParams(event, this.deletePolicy),
       ),
     );
     await this.pools.hints.markDue(bucket);

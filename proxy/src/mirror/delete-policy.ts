@@ -73,6 +73,21 @@ export function missingKeyAction(p: DeletePolicy, deletedForSeconds: number | un
   return { kind: 'defer', inSeconds: p.seconds - age };
 }
 
+/**
+ * The decision for a claimed inventory row whose key main may no longer hold: the more protective of the
+ * policy the delete was recorded under and this sidecar's. A delete recorded under `keep` is kept whatever
+ * this sidecar's policy; a recorded delay is in the row's due time (the row is claimed only after it), and
+ * this sidecar's own delay counts from when the delete was recorded.
+ */
+export function rowMissingAction(
+  p: DeletePolicy,
+  row: { deleted: boolean; deleted_for_seconds: number | null; delete_kept?: boolean },
+): MissingKeyAction {
+  if (!row.deleted) return missingKeyAction(p, undefined);
+  if (row.delete_kept) return { kind: 'keep' };
+  return missingKeyAction(p, row.deleted_for_seconds ?? undefined);
+}
+
 /** What a comparison (resync, scan) may do about a key the mirror holds and main does not. */
 export type ExtraOnMirror = 'delete-on-mirror' | 'mark-deleted' | 'leave';
 

@@ -33,7 +33,6 @@ import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
 import { mirrorBucketNamer } from '../mirror/bucket-name';
 import { DEFAULT_COPIER_OPTIONS, type CopierOptions } from '../mirror/copier';
-import { deleteDelaySeconds } from '../mirror/delete-policy';
 import { askBucket, errorText, s3ClientFor } from '../mirror/s3';
 import { signedS3Http, type ClosableS3Http } from '../mirror/s3-http';
 import { createSlots } from '../mirror/slots';
@@ -193,7 +192,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
         return pools!.hints;
       },
     },
-    deleteDelaySeconds(config.deletePolicy),
+    config.deletePolicy,
   );
 
   const mirrorBucket = mirrorBucketNamer(config.mirrorBucketTemplate);

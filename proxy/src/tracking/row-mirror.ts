@@ -12,7 +12,7 @@ import { backoffMs } from '../inventory/backoff';
 import type { ClaimedRow, InventoryRepository, LeaseOwner } from '../inventory/repository';
 import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
-import { deleteDelaySeconds, missingKeyAction, type DeletePolicy } from '../mirror/delete-policy';
+import { deleteDelaySeconds, rowMissingAction, type DeletePolicy } from '../mirror/delete-policy';
 import { errorText } from '../mirror/s3';
 import { observeMirror, type CopyKey } from './key-copier';
 import type { LogThrottle } from './log-throttle';
@@ -62,10 +62,7 @@ export class RowMirror {
     onClaimed?.();
     const started = Date.now();
     // Decided before the copy: if main no longer holds the key, may the mirror's copy go now?
-    const missing = missingKeyAction(
-      this.deps.deletePolicy,
-      row.deleted ? (row.deleted_for_seconds ?? undefined) : undefined,
-    );
+    const missing = rowMissingAction(this.deps.deletePolicy, row);
     this.running++;
     try {
       let result;

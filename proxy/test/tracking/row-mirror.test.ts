@@ -214,6 +214,19 @@ describe('the delete policy at claim and settle', () => {
     expect(calls).toEqual(['claim', 'complete 7 gen 3 by me:1 exists=false']);
   });
 
+  test('a delete recorded under keep stays kept when a sidecar under mirror or delay copies it', async () => {
+    for (const text of ['mirror', 'delay:1s']) {
+      const asked: boolean[] = [];
+      const { mirror, calls } = setup(gone(asked), {
+        claimed: { ...deletedRow(1e6), delete_kept: true },
+        policy: policy(text),
+      });
+      await mirror.mirrorOne('b');
+      expect(asked).toEqual([true]);
+      expect(calls).toEqual(['claim', 'complete 7 gen 3 by me:1 exists=false kept']);
+    }
+  });
+
   test('delay: a deleted row whose key main holds again is copied (the delete was cancelled)', async () => {
     const { mirror, calls } = setup(async () => copied, {
       claimed: deletedRow(1),
