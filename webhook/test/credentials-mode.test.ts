@@ -264,18 +264,30 @@ describe('delete policy', () => {
     expect(injectedProxy(podWith(irsaApp)).names).not.toContain('MIRROR_DELETE_POLICY');
   });
 
-  test('the cluster default, a pod annotation over it, an invalid annotation ignored with a warning', () => {
+  test('the cluster default, a pod annotation over it', () => {
     const cfg = { MIRROR_DELETE_POLICY: 'delay:24h' };
     expect(injectedProxy(podWith(irsaApp), cfg).value('MIRROR_DELETE_POLICY')?.value).toBe('delay:24h');
     const own = injectedProxy(podWith(irsaApp, { [ANNOTATIONS.deletePolicy]: 'keep' }), cfg);
     expect(own.value('MIRROR_DELETE_POLICY')?.value).toBe('keep');
-    const bad = injectedProxy(podWith(irsaApp, { [ANNOTATIONS.deletePolicy]: 'delay:1 day' }), cfg);
-    expect(bad.value('MIRROR_DELETE_POLICY')?.value).toBe('delay:24h');
-    expect(bad.warnings).toEqual([
-      `annotation ${ANNOTATIONS.deletePolicy}="delay:1 day" is invalid and was ignored`,
-    ]);
     const onlyPod = injectedProxy(podWith(irsaApp, { [ANNOTATIONS.deletePolicy]: 'delay:5s' }));
     expect(onlyPod.value('MIRROR_DELETE_POLICY')?.value).toBe('delay:5s');
+  });
+
+  test('an invalid annotation is refused with a warning naming the accepted forms; the proxy keeps deletes (never looser than asked)', () => {
+    const configs: Record<string, string>[] = [
+      {},
+      { MIRROR_DELETE_POLICY: 'mirror' },
+      { MIRROR_DELETE_POLICY: 'delay:24h' },
+    ];
+    for (const cfg of configs) {
+      const bad = injectedProxy(podWith(irsaApp, { [ANNOTATIONS.deletePolicy]: 'delay:1 day' }), cfg);
+      expect(bad.value('MIRROR_DELETE_POLICY')?.value).toBe('keep');
+      expect(bad.warnings).toEqual([
+        `annotation ${ANNOTATIONS.deletePolicy}="delay:1 day" is invalid: use mirror, keep or ` +
+          'delay:<n><s|m|h|d> (e.g. delay:24h, at most 366d); until it is fixed the proxy keeps deleted ' +
+          'objects on the mirror (keep)',
+      ]);
+    }
   });
 
   test('MIRROR_DELETE_POLICY in the config is checked', () => {
