@@ -224,7 +224,14 @@ test('a delete recorded under keep stays on the mirror when a sidecar under mirr
 
 test('delay:5s: the mirror keeps a deleted key until the delay ran out; a re-PUT within the delay cancels the delete', async () => {
   const bucket = `dp-delay-${rnd()}`;
-  const { app } = await start({ ...SCAN, MIRROR_DELETE_POLICY: 'delay:5s', ALLOWED_BUCKETS: bucket });
+  const { proxy, app } = await start({ ...SCAN, MIRROR_DELETE_POLICY: 'delay:5s', ALLOWED_BUCKETS: bucket });
+  // The start line says which policy this sidecar applies.
+  const listening = proxy.process
+    .stdout()
+    .split('\n')
+    .filter((l) => l.includes('"proxy listening"'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  expect(listening).toEqual([expect.objectContaining({ deletePolicy: 'delay:5s' })]);
   await app.send(new CreateBucketCommand({ Bucket: bucket }));
   await app.send(new PutObjectCommand({ Bucket: bucket, Key: 'gone', Body: 'old gone' }));
   await app.send(new PutObjectCommand({ Bucket: bucket, Key: 'back', Body: 'old back' }));
