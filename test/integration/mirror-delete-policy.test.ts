@@ -222,6 +222,39 @@ test('a delete recorded under keep stays on the mirror when a sidecar under mirr
   expect(await metric(proxy, 's3mirror_mirror_operations_total', { action: 'keep' })).toBe(1);
 });
 
+test('delay:1h: a resync run meanwhile under mirror (its default) leaves the delete waiting out its delay', async () => {
+  const bucket = `dp-delay-resync-${rnd()}`;
+  const { app } = await start({
+    SCAN_INTERVAL_SECONDS: '0',
+    MIRROR_DELETE_POLICY: 'delay:1h',
+    ALLOWED_BUCKETS: bucket,
+  });
+  await app.send(new CreateBucketCommand({ Bucket: bucket }));
+  await app.send(new PutObjectCommand({ Bucket: bucket, Key: 'waits', Body: 'body of waits' }));
+  await waitForThreeWayEqual(services, bucket);
+  await app.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'waits' }));
+  await pollUntil('the delete recorded', async () => {
+    const rows = await query<{ deleted: boolean }>(bucket, `SELECT deleted FROM files WHERE path = 'waits'`);
+    return rows[0]?.deleted === true;
+  });
+
+  const ctx = {
+    main,
+    mirror,
+    mirrorBucket: sameBucketName,
+    inventory: new InventoryRepository(pools),
+    logger,
+  };
+  const report = await resyncBucket(ctx, bucket, { dryRun: false });
+  expect(report.actions).toEqual([]);
+  expect(await bodyOf(mirror, bucket, 'waits')).toBe('body of waits');
+  const [row] = await query<{ not_due: boolean }>(
+    bucket,
+    `SELECT next_attempt_at > now() + interval '50 minutes' AS not_due FROM files WHERE path = 'waits'`,
+  );
+  expect(row).toEqual({ not_due: true });
+});
+
 test('delay:5s: the mirror keeps a deleted key until the delay ran out; a re-PUT within the delay cancels the delete', async () => {
   const bucket = `dp-delay-${rnd()}`;
   const { proxy, app } = await start({ ...SCAN, MIRROR_DELETE_POLICY: 'delay:5s', ALLOWED_BUCKETS: bucket });
