@@ -11,6 +11,7 @@ import { createAdminApp } from './http/admin-server';
 import { createDataServer } from './http/data-server';
 import { createS3Handler } from './http/s3-handler';
 import { RequestSigner } from './sigv4/signer';
+import { formatDeletePolicy } from './mirror/delete-policy';
 
 /** The background side: inventory and mirroring. */
 export interface WriteTrackerLike {
@@ -113,6 +114,7 @@ export async function startProxy(
     main: config.main.url.origin,
     mirror: config.mirror.url.origin,
     mirrorBucketTemplate: config.mirrorBucketTemplate,
+    deletePolicy: formatDeletePolicy(config.deletePolicy),
   });
 
   return {

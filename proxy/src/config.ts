@@ -2,6 +2,7 @@
 import { ConfigError } from './config-error';
 import { credentialSettingFrom, credentialSourceFor, type CredentialSource } from './credentials';
 import { DEFAULT_MIRROR_BUCKET_TEMPLATE, mirrorBucketTemplateProblem } from './mirror/bucket-name';
+import { parseDeletePolicy, type DeletePolicy } from './mirror/delete-policy';
 
 export { ConfigError };
 
@@ -52,6 +53,8 @@ export interface ProxyConfig {
   mirrorConcurrency: number;
   /** Failed copies of one write before its row is parked for the anti-entropy scan (MIRROR_MAX_ATTEMPTS). */
   mirrorMaxAttempts: number;
+  /** What a delete on main does to the mirror (MIRROR_DELETE_POLICY: mirror, keep, delay:<duration>). */
+  deletePolicy: DeletePolicy;
   antiEntropy: AntiEntropySettings;
   /**
    * Where the write-ahead journal of acknowledged writes and the upload spool live (STATE_DIR): a path; the
@@ -203,6 +206,7 @@ export function loadConfig(env: Env): ProxyConfig {
     pendingMemoryLimit: parsePositiveInt(env, 'PENDING_MEMORY_LIMIT', 100_000),
     mirrorConcurrency: parsePositiveInt(env, 'MIRROR_CONCURRENCY', DEFAULT_MIRROR_CONCURRENCY),
     mirrorMaxAttempts: parsePositiveInt(env, 'MIRROR_MAX_ATTEMPTS', DEFAULT_MIRROR_MAX_ATTEMPTS),
+    deletePolicy: parseDeletePolicySetting(env),
     antiEntropy: {
       intervalSeconds: parseNonNegativeInt(env, 'SCAN_INTERVAL_SECONDS', DEFAULT_SCAN_INTERVAL_SECONDS),
       requestsPerSecond: parsePositiveInt(env, 'SCAN_REQUESTS_PER_SECOND', DEFAULT_SCAN_REQUESTS_PER_SECOND),
@@ -220,6 +224,12 @@ function parseMirrorBucketTemplate(env: Env): string {
   const problem = mirrorBucketTemplateProblem(template);
   if (problem) throw new ConfigError('MIRROR_BUCKET_TEMPLATE', problem);
   return template;
+}
+
+function parseDeletePolicySetting(env: Env): DeletePolicy {
+  const policy = parseDeletePolicy(optional(env, 'MIRROR_DELETE_POLICY', 'mirror'));
+  if ('error' in policy) throw new ConfigError('MIRROR_DELETE_POLICY', policy.error);
+  return policy;
 }
 
 function parseStateDir(env: Env): { stateDir: StateDirSetting } {

@@ -89,7 +89,7 @@ export function createMetrics() {
     }),
     mirrorOperations: new Counter({
       name: METRIC_NAMES.mirrorOperations,
-      help: 'Mirror operations by action (copy, delete) and result (success, failure)',
+      help: 'Mirror operations by action (copy, delete, keep: a delete the delete policy kept off the mirror) and result (success, failure)',
       labelNames: ['action', 'result'] as const,
       registers,
     }),

@@ -53,6 +53,16 @@ describe('loadConfig', () => {
     expect(c.logLevel).toBe('warn');
   });
 
+  test('MIRROR_DELETE_POLICY: mirror by default (also when empty), else keep or delay:<duration>', () => {
+    expect(loadConfig(REQUIRED).deletePolicy).toEqual({ kind: 'mirror' });
+    expect(loadConfig({ ...REQUIRED, MIRROR_DELETE_POLICY: ' ' }).deletePolicy).toEqual({ kind: 'mirror' });
+    expect(loadConfig({ ...REQUIRED, MIRROR_DELETE_POLICY: 'keep' }).deletePolicy).toEqual({ kind: 'keep' });
+    expect(loadConfig({ ...REQUIRED, MIRROR_DELETE_POLICY: 'delay:24h' }).deletePolicy).toEqual({
+      kind: 'delay',
+      seconds: 86_400,
+    });
+  });
+
   test("MIRROR_BUCKET_TEMPLATE: main's name by default, else the template as given", () => {
     expect(loadConfig(REQUIRED).mirrorBucketTemplate).toBe('{bucket}');
     expect(loadConfig({ ...REQUIRED, MIRROR_BUCKET_TEMPLATE: ' ' }).mirrorBucketTemplate).toBe('{bucket}');
@@ -99,6 +109,10 @@ describe('loadConfig', () => {
     ['MIRROR_BUCKET_TEMPLATE', { MIRROR_BUCKET_TEMPLATE: '{bucket}-{bucket}' }],
     ['MIRROR_BUCKET_TEMPLATE', { MIRROR_BUCKET_TEMPLATE: '{bucket}_Backup' }],
     ['MIRROR_BUCKET_TEMPLATE', { MIRROR_BUCKET_TEMPLATE: '{bucket}-' }],
+    ['MIRROR_DELETE_POLICY', { MIRROR_DELETE_POLICY: 'never' }],
+    ['MIRROR_DELETE_POLICY', { MIRROR_DELETE_POLICY: 'delay:0s' }],
+    ['MIRROR_DELETE_POLICY', { MIRROR_DELETE_POLICY: 'delay:24' }],
+    ['MIRROR_DELETE_POLICY', { MIRROR_DELETE_POLICY: 'delay:1.5h' }],
   ])('%s is named when it is wrong (%j)', (variable, patch) => {
     const err = configError({ ...REQUIRED, ...patch });
     expect(err.variable).toBe(variable);

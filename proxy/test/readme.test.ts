@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { loadConfig } from '../src/config';
+import { formatDeletePolicy } from '../src/mirror/delete-policy';
 
 const ROOT = join(__dirname, '../..');
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -18,6 +19,18 @@ describe('README', () => {
   test('the configuration table lists exactly the variables the proxy reads', () => {
     const read = new Set([...configSource.matchAll(/'([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)'/g)].map((m) => m[1]!));
     expect(new Set(documentedVariables())).toEqual(read);
+  });
+
+  test("every row of the configuration table has the header's cells (a bare | in a cell splits it)", () => {
+    const section = readme.slice(readme.indexOf('## Configuration (proxy)'));
+    const table = section.slice(
+      section.indexOf('| variable'),
+      section.indexOf('\n\n', section.indexOf('| variable')),
+    );
+    const cells = (line: string): number => line.replace(/\\\|/g, '').split('|').length;
+    const [header, ...rows] = table.split('\n');
+    for (const line of rows)
+      expect([line.slice(0, 40), cells(line)]).toEqual([line.slice(0, 40), cells(header!)]);
   });
 
   test('the defaults in the table are the ones the code uses', () => {
@@ -38,6 +51,7 @@ describe('README', () => {
     expect(row('MIRROR_S3_REGION')).toContain(c.mirror.region);
     expect(row('MIRROR_BUCKET_TEMPLATE')).toContain(`\`${c.mirrorBucketTemplate}\``);
     expect(row('LOG_LEVEL')).toContain(c.logLevel);
+    expect(row('MIRROR_DELETE_POLICY')).toContain(`\`${formatDeletePolicy(c.deletePolicy)}\``);
     expect(row('JOURNAL_MAX_BYTES')).toContain(String(c.journalMaxBytes));
     expect(row('SPOOL_MAX_BYTES')).toContain(String(c.spoolMaxBytes));
     expect(row('SPOOL_MAX_OBJECT_BYTES')).toContain(String(c.spoolMaxObjectBytes));

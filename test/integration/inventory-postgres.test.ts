@@ -238,6 +238,7 @@ test('a tracker starts with Postgres unreachable, keeps a bounded queue, and nev
       mirrorConcurrency: 1,
       stateDir: { kind: 'off' },
       mirrorMaxAttempts: 15,
+      deletePolicy: { kind: 'mirror' },
       antiEntropy: { intervalSeconds: 0, requestsPerSecond: 10, settleSeconds: 60 },
     },
     logger,

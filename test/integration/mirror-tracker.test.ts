@@ -72,6 +72,7 @@ export function testConfig(): ProxyConfig {
     mirrorConcurrency: 4,
     stateDir: { kind: 'off' },
     mirrorMaxAttempts: 15,
+    deletePolicy: { kind: 'mirror' },
     antiEntropy: { intervalSeconds: 0, requestsPerSecond: 10, settleSeconds: 60 },
   };
 }

@@ -39,6 +39,7 @@ describe('misconfiguration', () => {
     ['LISTEN_ADDR', { LISTEN_ADDR: 'everywhere' }],
     ['POSTGRES_URL', { POSTGRES_URL: 'mysql://root:sup3r-s3cret-pw@db/x' }],
     ['STATE_DIR', { STATE_DIR: 'relative/dir' }],
+    ['MIRROR_DELETE_POLICY', { MIRROR_DELETE_POLICY: 'delay:1 day' }],
     // The default state directory is used unless STATE_DIR=off: one that cannot be created stops the start.
     ['STATE_DIR', { STATE_DIR: '/etc/hostname/not-a-directory' }],
   ])(

@@ -75,6 +75,7 @@ function config(): ProxyConfig {
     mirrorConcurrency: 1,
     stateDir: { kind: 'off' },
     mirrorMaxAttempts: 15,
+    deletePolicy: { kind: 'mirror' },
     antiEntropy: { intervalSeconds: 0, requestsPerSecond: 10, settleSeconds: 60 },
   };
 }

@@ -50,6 +50,7 @@ test('the injected hook is exactly node -e waitForReadyScript(adminPort)', () =>
     credentialsMode: 'secret',
     mirrorRoleArn: '',
     mirrorBucketTemplate: '',
+    deletePolicy: '',
     mode: 'classic',
   });
   expect(c.lifecycle).toEqual({ postStart: { exec: { command: ['node', '-e', waitForReadyScript(9090)] } } });

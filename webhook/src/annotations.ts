@@ -45,6 +45,8 @@ export const ANNOTATIONS = {
   mirrorRoleArn: `${PREFIX}mirror-role-arn`,
   /** The mirror bucket's name, `{bucket}` standing for main's (MIRROR_BUCKET_TEMPLATE), e.g. `{bucket}-backup`. */
   mirrorBucketTemplate: `${PREFIX}mirror-bucket-template`,
+  /** What a delete on main does to the mirror (MIRROR_DELETE_POLICY): `mirror`, `keep` or `delay:<duration>`. */
+  deletePolicy: `${PREFIX}delete-policy`,
 } as const;
 
 export const LABELS = {

@@ -40,6 +40,7 @@ export const CONFIG_KEYS = {
   CREDENTIALS_MODE: 'secret',
   MIRROR_ROLE_ARN: '',
   MIRROR_BUCKET_TEMPLATE: '',
+  MIRROR_DELETE_POLICY: '',
   SIDECAR_MODE: 'native',
   ENDPOINT_ENV: 'AWS_ENDPOINT_URL',
   INJECT_INIT_CONTAINERS: 'true',
@@ -94,6 +95,8 @@ export interface ProxySettings {
   mirrorRoleArn: string;
   /** MIRROR_BUCKET_TEMPLATE for every proxy ('' = the proxy's default, main's name; annotation s3-mirror.io/mirror-bucket-template). */
   mirrorBucketTemplate: string;
+  /** MIRROR_DELETE_POLICY for every proxy ('' = the proxy's default, `mirror`; annotation s3-mirror.io/delete-policy). */
+  deletePolicy: string;
 }
 
 export const CREDENTIALS_MODES = ['secret', 'pod-identity'] as const;
@@ -166,6 +169,17 @@ export function isMirrorBucketTemplate(v: string): boolean {
     prefix.length + suffix.length <= 60
   );
 }
+/**
+ * A delete policy as the proxy accepts it for MIRROR_DELETE_POLICY: `mirror`, `keep`, or `delay:` and a
+ * positive integer with s, m, h or d, at most 366 days (proxy/src/mirror/delete-policy.ts).
+ */
+export function isDeletePolicy(v: string): boolean {
+  if (v === 'mirror' || v === 'keep') return true;
+  const m = /^delay:([1-9][0-9]{0,8})([smhd])$/.exec(v);
+  if (!m) return false;
+  const unit = { s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit <= 366 * 86_400;
+}
 /** Container image reference: no whitespace or control characters. */
 export const IMAGE_RE = /^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$/;
 
@@ -235,6 +249,14 @@ export function parseConfig(raw: Readonly<Record<string, string | undefined>>): 
     return v;
   };
 
+  const deletePolicy = (key: ConfigKey): string => {
+    const v = get(key);
+    if (v !== '' && !isDeletePolicy(v)) {
+      errors.push(`${key} must be mirror, keep or delay:<duration> (e.g. delay:24h), got "${v}"`);
+    }
+    return v;
+  };
+
   const image = get('PROXY_IMAGE');
   if (!IMAGE_RE.test(image)) errors.push(`PROXY_IMAGE is not an image reference: "${image}"`);
   const allowedBuckets = get('PROXY_ALLOWED_BUCKETS');
@@ -271,6 +293,7 @@ export function parseConfig(raw: Readonly<Record<string, string | undefined>>): 
       credentialsMode: oneOf('CREDENTIALS_MODE', CREDENTIALS_MODES),
       mirrorRoleArn: roleArn('MIRROR_ROLE_ARN'),
       mirrorBucketTemplate: bucketTemplate('MIRROR_BUCKET_TEMPLATE'),
+      deletePolicy: deletePolicy('MIRROR_DELETE_POLICY'),
     },
     injection: {
       sidecarMode: oneOf('SIDECAR_MODE', ['native', 'classic'] as const),

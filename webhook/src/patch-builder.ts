@@ -18,6 +18,7 @@ import {
   CREDENTIALS_MODES,
   IMAGE_RE,
   ROLE_ARN_RE,
+  isDeletePolicy,
   isMirrorBucketTemplate,
   PROXY_LOG_LEVELS,
   QUANTITY_RE,
@@ -88,6 +89,23 @@ interface Resolved {
   /** The pod set the placeholder annotation to true itself: envFrom containers get placeholders too. */
   placeholdersDespiteEnvFrom: boolean;
   skip: Set<string>;
+}
+
+/**
+ * The pod's delete policy. Unlike other annotations, an invalid one does not fall back to the cluster
+ * default (often `mirror`): the pod asked for some protection of its deletes, and a typo must not remove
+ * it silently (a Deployment's pods are created by a controller: nobody sees the warning). The proxy gets
+ * `keep`, which never deletes on the mirror, until the annotation is fixed.
+ */
+function deletePolicyOf(raw: string | undefined, fallback: string, warnings: string[]): string {
+  if (raw === undefined) return fallback;
+  const v = raw.trim();
+  if (v === '' || isDeletePolicy(v)) return v === '' ? fallback : v;
+  warnings.push(
+    `annotation ${ANNOTATIONS.deletePolicy}="${raw}" is invalid: use mirror, keep or delay:<n><s|m|h|d> ` +
+      '(e.g. delay:24h, at most 366d); until it is fixed the proxy keeps deleted objects on the mirror (keep)',
+  );
+  return 'keep';
 }
 
 /** Applies the pod's annotation overrides to the configuration; invalid values fall back with a warning. */
@@ -168,6 +186,7 @@ function resolveSettings(pod: Pod, config: Config, warnings: string[]): Resolved
       (v) => v === '' || isMirrorBucketTemplate(v),
       id,
     ),
+    deletePolicy: deletePolicyOf(a[ANNOTATIONS.deletePolicy], p.deletePolicy, warnings),
     mode,
   };
   if (sidecar.credentialsMode === 'pod-identity') {

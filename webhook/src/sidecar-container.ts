@@ -47,6 +47,8 @@ export interface SidecarSettings {
   mirrorRoleArn: string;
   /** MIRROR_BUCKET_TEMPLATE ('' = unset: the proxy's default, main's name). */
   mirrorBucketTemplate: string;
+  /** MIRROR_DELETE_POLICY ('' = unset: the proxy's default, `mirror`). */
+  deletePolicy: string;
   /** With `pod-identity`: what the app containers got from the EKS webhook, shared with the proxy. */
   podIdentity?: PodIdentity;
   mode: SidecarMode;
@@ -120,6 +122,7 @@ export function buildProxyContainer(s: SidecarSettings): Container {
     ...(s.mirrorBucketTemplate !== ''
       ? [{ name: 'MIRROR_BUCKET_TEMPLATE', value: s.mirrorBucketTemplate }]
       : []),
+    ...(s.deletePolicy !== '' ? [{ name: 'MIRROR_DELETE_POLICY', value: s.deletePolicy }] : []),
   ];
   const container: Container = {
     name: PROXY_CONTAINER_NAME,

@@ -1,6 +1,7 @@
 import { ANNOTATIONS, PROXY_CONTAINER_NAME } from '../src/annotations';
 import { mirrorBucketTemplateProblem } from '../../proxy/src/mirror/bucket-name';
-import { isMirrorBucketTemplate, parseConfig } from '../src/config';
+import { parseDeletePolicy } from '../../proxy/src/mirror/delete-policy';
+import { isDeletePolicy, isMirrorBucketTemplate, parseConfig } from '../src/config';
 import { buildPatch } from '../src/patch-builder';
 import type { Container, Pod } from '../src/pod';
 import { podIdentityOf } from '../src/pod-identity';
@@ -255,5 +256,66 @@ describe('mirror bucket template', () => {
     '{BUCKET}',
   ])('the webhook accepts %j exactly when the proxy does', (template) => {
     expect(isMirrorBucketTemplate(template)).toBe(mirrorBucketTemplateProblem(template) === undefined);
+  });
+});
+
+describe('delete policy', () => {
+  test('unset by default: the proxy gets no MIRROR_DELETE_POLICY (its default: mirror)', () => {
+    expect(injectedProxy(podWith(irsaApp)).names).not.toContain('MIRROR_DELETE_POLICY');
+  });
+
+  test('the cluster default, a pod annotation over it', () => {
+    const cfg = { MIRROR_DELETE_POLICY: 'delay:24h' };
+    expect(injectedProxy(podWith(irsaApp), cfg).value('MIRROR_DELETE_POLICY')?.value).toBe('delay:24h');
+    const own = injectedProxy(podWith(irsaApp, { [ANNOTATIONS.deletePolicy]: 'keep' }), cfg);
+    expect(own.value('MIRROR_DELETE_POLICY')?.value).toBe('keep');
+    const onlyPod = injectedProxy(podWith(irsaApp, { [ANNOTATIONS.deletePolicy]: 'delay:5s' }));
+    expect(onlyPod.value('MIRROR_DELETE_POLICY')?.value).toBe('delay:5s');
+  });
+
+  test('an invalid annotation is refused with a warning naming the accepted forms; the proxy keeps deletes (never looser than asked)', () => {
+    const configs: Record<string, string>[] = [
+      {},
+      { MIRROR_DELETE_POLICY: 'mirror' },
+      { MIRROR_DELETE_POLICY: 'delay:24h' },
+    ];
+    for (const cfg of configs) {
+      const bad = injectedProxy(podWith(irsaApp, { [ANNOTATIONS.deletePolicy]: 'delay:1 day' }), cfg);
+      expect(bad.value('MIRROR_DELETE_POLICY')?.value).toBe('keep');
+      expect(bad.warnings).toEqual([
+        `annotation ${ANNOTATIONS.deletePolicy}="delay:1 day" is invalid: use mirror, keep or ` +
+          'delay:<n><s|m|h|d> (e.g. delay:24h, at most 366d); until it is fixed the proxy keeps deleted ' +
+          'objects on the mirror (keep)',
+      ]);
+    }
+  });
+
+  test('MIRROR_DELETE_POLICY in the config is checked', () => {
+    const base = { MIRROR_S3_ENDPOINT: 'https://b.example', POD_NAMESPACE: 's' };
+    expect(parseConfig({ ...base, MIRROR_DELETE_POLICY: 'never' })).toMatchObject({
+      ok: false,
+      errors: [expect.stringMatching(/^MIRROR_DELETE_POLICY must be mirror, keep or delay:<duration>/)],
+    });
+    expect(parseConfig({ ...base, MIRROR_DELETE_POLICY: 'keep' })).toMatchObject({ ok: true });
+  });
+
+  test.each([
+    'mirror',
+    'keep',
+    'delay:5s',
+    'delay:24h',
+    'delay:366d',
+    'delay:367d',
+    'delay:0s',
+    'delay:05m',
+    'delay:1.5h',
+    'delay:1h30m',
+    'delay:24H',
+    'delay',
+    'Keep',
+    'never',
+    '',
+  ])('the webhook accepts %j exactly when the proxy does', (policy) => {
+    expect(isDeletePolicy(policy)).toBe(!('error' in parseDeletePolicy(policy)));
   });
 });

@@ -41,6 +41,11 @@ export function formatStatus(bucket: string, s: BucketStatus): string {
     `  parked           ${s.parked}${s.parked > 0 ? ` (list them: npm run parked -- --bucket ${bucket})` : ''}`,
     `  last full scan   ${lastScan}`,
   ];
+  // Only when the delete policy left something (MIRROR_DELETE_POLICY keep or delay).
+  if (s.delayedDeletes > 0)
+    lines.push(`  delayed deletes  ${s.delayedDeletes} (waiting out MIRROR_DELETE_POLICY's delay)`);
+  if (s.keptDeletes > 0)
+    lines.push(`  kept on mirror   ${s.keptDeletes} (deleted on main, kept: MIRROR_DELETE_POLICY=keep)`);
   if (s.scanInProgress) {
     lines.push(
       `  scan under way   since ${iso(s.scanInProgress.startedAt)}, ${s.scanInProgress.objects} objects so far`,

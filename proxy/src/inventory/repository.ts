@@ -7,21 +7,38 @@ import type { Pool, PoolClient } from 'pg';
 
 import type { WriteEvent } from '../events';
 import type { MirrorResult } from '../mirror/copier';
+import { DEFAULT_DELETE_POLICY, deleteDelaySeconds, type DeletePolicy } from '../mirror/delete-policy';
 import { withClient, type InventoryPools } from './pools';
 import type { BucketCounts, WorkerVouch } from './work-hints';
 
 /**
  * Records one acknowledged write: UPSERT on path, bump the generation, mark pending. A delete keeps the
  * row (deleted = true); a later put revives it. $1 path, $2 deleted, $3 size, $4 content_type,
- * $5 last_modified, $6 etag, $7 version_id, $8 checksums, $9 operation, $10 acknowledged_at.
+ * $5 last_modified, $6 etag, $7 version_id, $8 checksums, $9 operation, $10 acknowledged_at,
+ * $11 the delete delay in seconds (MIRROR_DELETE_POLICY=delay:…; 0 otherwise), $12 the delete is recorded
+ * under MIRROR_DELETE_POLICY=keep.
+ *
+ * A delete records when it happened (`deleted_at`, Postgres' clock; a second delete of a key already
+ * deleted keeps the first time) and may be claimed only `$11` seconds after that; until then it is not
+ * counted as pending (its `pending_since` is when it falls due). A put clears both: a delete still waiting
+ * out its delay is cancelled by the next write of the key.
+ *
+ * A delete recorded under `keep` says so in its row (`delete_kept`): whichever sidecar copies the row keeps
+ * the mirror's copy (a restart under another policy, or another pod of the bucket, does not delete it). The
+ * next write or delete of the key records its own policy.
  */
 export const UPSERT_EVENT_SQL = `INSERT INTO files AS f
     (path, size, content_type, is_backed_up, last_modified, deleted, etag, version_id, checksums,
-     last_operation, generation, attempts, next_attempt_at, pending_since)
+     last_operation, generation, attempts, next_attempt_at, pending_since, deleted_at, delete_kept)
 VALUES ($1, COALESCE($3, 0), COALESCE($4, 'application/octet-stream'), FALSE, $5, $2, $6, $7, $8, $9, 1, 0,
-        now(), $10)
+        CASE WHEN $2 THEN now() + make_interval(secs => $11::double precision) ELSE now() END,
+        CASE WHEN $2 AND $11::double precision > 0 THEN now() + make_interval(secs => $11::double precision)
+             ELSE $10 END,
+        CASE WHEN $2 THEN now() END, $2 AND $12)
 ON CONFLICT (path) DO UPDATE SET
     deleted = EXCLUDED.deleted,
+    deleted_at = CASE WHEN EXCLUDED.deleted THEN COALESCE(CASE WHEN f.deleted THEN f.deleted_at END, now()) END,
+    delete_kept = EXCLUDED.delete_kept,
     size = CASE WHEN EXCLUDED.deleted THEN f.size ELSE COALESCE($3, f.size) END,
     content_type = CASE WHEN EXCLUDED.deleted THEN f.content_type ELSE COALESCE($4, f.content_type) END,
     last_modified = EXCLUDED.last_modified,
@@ -34,10 +51,29 @@ ON CONFLICT (path) DO UPDATE SET
     attempts = 0,
     last_error = NULL,
     parked_at = NULL,
-    next_attempt_at = now(),
-    pending_since = CASE WHEN f.is_backed_up THEN EXCLUDED.pending_since
-                         ELSE LEAST(COALESCE(f.pending_since, EXCLUDED.pending_since), EXCLUDED.pending_since) END,
+    next_attempt_at = CASE WHEN EXCLUDED.deleted
+        THEN COALESCE(CASE WHEN f.deleted THEN f.deleted_at END, now()) + make_interval(secs => $11::double precision)
+        ELSE now() END,
+    pending_since = CASE
+        WHEN EXCLUDED.deleted AND $11::double precision > 0
+            THEN COALESCE(CASE WHEN f.deleted THEN f.deleted_at END, now()) + make_interval(secs => $11::double precision)
+        WHEN f.is_backed_up THEN EXCLUDED.pending_since
+        ELSE LEAST(COALESCE(f.pending_since, EXCLUDED.pending_since), EXCLUDED.pending_since) END,
     updated_at = now()`;
+
+/**
+ * A pending row that is a delete waiting out its delay (MIRROR_DELETE_POLICY=delay:…): not behind yet, so
+ * not counted as pending or in the lag. A failed delete (attempts > 0) waiting for its retry is behind.
+ */
+const DELAYED_DELETE = `(deleted AND NOT is_backed_up AND attempts = 0 AND next_attempt_at > now())`;
+
+/**
+ * How long ago a deleted row's delete was recorded (null for rows that are not deletes). Rows deleted
+ * before migration 4 have no deleted_at: they count from their last update.
+ */
+const DELETED_FOR = `CASE WHEN deleted
+    THEN extract(epoch FROM now() - COALESCE(deleted_at, updated_at::timestamptz))::double precision
+    END AS deleted_for_seconds`;
 
 /**
  * Claims one pending row for `$1` (owner) for `$2` seconds. Short transaction (one statement): the row lock
@@ -54,7 +90,7 @@ WHERE id = (
     ORDER BY next_attempt_at, id
     LIMIT 1
     FOR UPDATE SKIP LOCKED)
-RETURNING id, path, generation::text, attempts`;
+RETURNING id, path, generation::text, attempts, deleted, ${DELETED_FOR}, deleted AND delete_kept AS delete_kept`;
 
 /** Extends a lease while a long copy runs. */
 const RENEW_LEASE_SQL = `UPDATE files SET lease_until = now() + make_interval(secs => $3)
@@ -73,8 +109,23 @@ const COMPLETE_SQL = `UPDATE files SET
     last_modified = COALESCE($6, last_modified), etag = CASE WHEN $3 THEN etag ELSE $7 END,
     version_id = CASE WHEN $3 THEN version_id ELSE COALESCE($8, version_id) END,
     mirror_etag = CASE WHEN $3 THEN NULL ELSE $9 END,
+    deleted_at = CASE WHEN $3 THEN COALESCE(CASE WHEN deleted THEN deleted_at END, now()) END,
+    delete_kept = $10,
     updated_at = now()
 WHERE id = $1 AND generation = $2`;
+
+/**
+ * A delete not yet due (MIRROR_DELETE_POLICY=delay:…; main no longer holds the key): the row becomes (or
+ * stays) a delete, counted from when it was first recorded as one (now, when the row said otherwise), and
+ * waits until `$3` seconds after that. Compare-and-set on the generation claimed, like a completion: a
+ * write meanwhile wins and the row is released instead. $4 the lease owner.
+ */
+const DEFER_DELETE_SQL = `UPDATE files SET deleted = TRUE,
+    deleted_at = COALESCE(CASE WHEN deleted THEN deleted_at END, now()),
+    next_attempt_at = COALESCE(CASE WHEN deleted THEN deleted_at END, now()) + make_interval(secs => $3::double precision),
+    pending_since = COALESCE(CASE WHEN deleted THEN deleted_at END, now()) + make_interval(secs => $3::double precision),
+    attempts = 0, last_error = NULL, parked_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = now()
+WHERE id = $1 AND generation = $2 AND lease_owner = $4`;
 
 /** Gives the row back after a lost compare-and-set (a newer write arrived): retry at once. */
 const RELEASE_SQL = `UPDATE files SET lease_owner = NULL, lease_until = NULL
@@ -100,20 +151,22 @@ RETURNING parked_at IS NOT NULL AS parked`;
 const HINT_COUNTS_SQL = `SELECT
     min(CASE WHEN lease_until > now() THEN GREATEST(next_attempt_at, lease_until) ELSE next_attempt_at END)
         FILTER (WHERE parked_at IS NULL) AS next_due,
-    count(*) FILTER (WHERE parked_at IS NULL)::bigint AS pending,
+    count(*) FILTER (WHERE parked_at IS NULL AND NOT ${DELAYED_DELETE})::bigint AS pending,
     count(*) FILTER (WHERE parked_at IS NOT NULL)::bigint AS parked,
-    min(pending_since) AS oldest_pending
+    min(pending_since) FILTER (WHERE NOT ${DELAYED_DELETE}) AS oldest_pending
 FROM files WHERE NOT is_backed_up`;
 
 const PARKED_ROWS_SQL = `SELECT path, attempts, last_error, parked_at, pending_since, last_operation
 FROM files WHERE parked_at IS NOT NULL ORDER BY parked_at, path LIMIT $1`;
 
 const BUCKET_STATUS_SQL = `SELECT count(*) FILTER (WHERE NOT deleted)::bigint AS objects,
-    count(*) FILTER (WHERE NOT is_backed_up AND parked_at IS NULL)::bigint AS pending,
+    count(*) FILTER (WHERE NOT is_backed_up AND parked_at IS NULL AND NOT ${DELAYED_DELETE})::bigint AS pending,
     count(*) FILTER (WHERE parked_at IS NOT NULL)::bigint AS parked,
     COALESCE(sum(size) FILTER (WHERE NOT is_backed_up AND NOT deleted), 0)::bigint AS bytes_behind,
-    extract(epoch FROM now() - min(pending_since) FILTER (WHERE NOT is_backed_up))::double precision
-        AS oldest_pending
+    extract(epoch FROM now() - min(pending_since) FILTER (WHERE NOT is_backed_up AND NOT ${DELAYED_DELETE}))::double precision
+        AS oldest_pending,
+    count(*) FILTER (WHERE NOT is_backed_up AND ${DELAYED_DELETE})::bigint AS delayed_deletes,
+    count(*) FILTER (WHERE is_backed_up AND deleted AND delete_kept)::bigint AS kept_deletes
 FROM files`;
 
 const SCAN_STATUS_SQL = `SELECT extract(epoch FROM last_complete_at)::double precision AS last_complete,
@@ -122,7 +175,8 @@ const SCAN_STATUS_SQL = `SELECT extract(epoch FROM last_complete_at)::double pre
     pass_objects::text AS pass_objects
 FROM s3_mirror_scan WHERE id = 1`;
 
-const ALL_ROWS_SQL = 'SELECT path, size::text, etag, mirror_etag, deleted, is_backed_up FROM files';
+const ALL_ROWS_SQL = `SELECT path, size::text, etag, mirror_etag, deleted, is_backed_up, ${DELETED_FOR},
+    delete_kept, ${DELAYED_DELETE} AS delete_delayed FROM files`;
 
 /**
  * Takes (or renews) the bucket's scan lease for `$1` for `$2` seconds, if a pass is under way or due (the
@@ -164,7 +218,8 @@ const SCAN_RELEASE_SQL = `UPDATE s3_mirror_scan SET lease_owner = NULL, lease_un
 WHERE id = 1 AND lease_owner = $1`;
 
 /** Inventory rows of the key range ($1, $2] in S3's (byte) order; null bounds are open. */
-const SCAN_ROWS_SQL = `SELECT path, size::text, etag, mirror_etag, deleted, is_backed_up,
+const SCAN_ROWS_SQL = `SELECT path, size::text, etag, mirror_etag, deleted, is_backed_up, ${DELETED_FOR},
+    delete_kept, ${DELAYED_DELETE} AS delete_delayed,
     parked_at IS NOT NULL AS parked,
     updated_at > LOCALTIMESTAMP - make_interval(secs => $3) AS recent
 FROM files
@@ -179,7 +234,7 @@ ON CONFLICT (path) DO UPDATE SET is_backed_up = FALSE, generation = f.generation
     pending_since = COALESCE(f.pending_since, now()), updated_at = now()`;
 
 /** The parameters of UPSERT_EVENT_SQL for one write. */
-export function upsertParams(e: WriteEvent): unknown[] {
+export function upsertParams(e: WriteEvent, policy: DeletePolicy = DEFAULT_DELETE_POLICY): unknown[] {
   const deleted = e.kind === 'delete';
   return [
     e.key,
@@ -192,12 +247,14 @@ export function upsertParams(e: WriteEvent): unknown[] {
     deleted || !e.checksums ? null : JSON.stringify(e.checksums),
     e.operation,
     e.acknowledgedAt,
+    deleted ? deleteDelaySeconds(policy) : 0,
+    deleted && policy.kind === 'keep',
   ];
 }
 
 /** The parameters of COMPLETE_SQL: the row becomes what main held when it was copied. */
 export function completeParams(id: number, generation: string, r: MirrorResult): unknown[] {
-  if (!r.exists) return [id, generation, true, null, null, null, null, null, null];
+  if (!r.exists) return [id, generation, true, null, null, null, null, null, null, r.kept === true];
   return [
     id,
     generation,
@@ -208,6 +265,7 @@ export function completeParams(id: number, generation: string, r: MirrorResult):
     r.etag ?? null,
     r.versionId ?? null,
     r.mirrorEtag ?? null,
+    false,
   ];
 }
 
@@ -218,6 +276,12 @@ export interface ClaimedRow {
   /** The generation copied: completion is a compare-and-set on it. */
   generation: string;
   attempts: number;
+  /** The row records a delete (main may hold the key again by now: the copy looks). */
+  deleted: boolean;
+  /** Seconds since the delete was recorded (Postgres' clock); null when the row is not a delete. */
+  deleted_for_seconds: number | null;
+  /** The delete was recorded (or settled) under MIRROR_DELETE_POLICY=keep: the mirror keeps its copy. */
+  delete_kept?: boolean;
 }
 
 /** Who holds a lease: `owner`, and `ownerPrefix`, the part a previous start of the same proxy shares. */
@@ -246,6 +310,10 @@ export interface BucketStatus {
   bytesBehind: number;
   /** Age of the oldest write not yet mirrored, in seconds; undefined when none waits. */
   oldestPendingSeconds: number | undefined;
+  /** Deletes waiting out MIRROR_DELETE_POLICY's delay (not counted in `pending`). */
+  delayedDeletes: number;
+  /** Deleted objects the mirror kept (MIRROR_DELETE_POLICY=keep). */
+  keptDeletes: number;
   /** The last complete anti-entropy pass (epoch seconds), undefined if none. */
   lastScan: { completedAt: number; objects: number; differences: number } | undefined;
   /** A pass under way (epoch seconds it started, objects so far), undefined if none. */
@@ -260,6 +328,12 @@ export interface ComparedRow {
   mirror_etag: string | null;
   deleted: boolean;
   is_backed_up: boolean;
+  /** Seconds since the delete was recorded (Postgres' clock); null when the row is not a delete. */
+  deleted_for_seconds?: number | null;
+  /** The row is a delete settled without deleting on the mirror (MIRROR_DELETE_POLICY=keep). */
+  delete_kept?: boolean;
+  /** The row is a delete still waiting out the delay it was recorded with (MIRROR_DELETE_POLICY=delay:…). */
+  delete_delayed?: boolean;
 }
 
 export interface ScannedRow extends ComparedRow {
@@ -289,7 +363,11 @@ export class InventoryRepository {
    * `pools`: any source of bucket pools and work hints (the tracker passes those of its current start).
    * Every statement that makes rows pending marks the bucket's hint due after it committed.
    */
-  constructor(private readonly pools: Pick<InventoryPools, 'withBucket' | 'hints'>) {}
+  constructor(
+    private readonly pools: Pick<InventoryPools, 'withBucket' | 'hints'>,
+    /** The policy deletes are recorded under (MIRROR_DELETE_POLICY): its delay, and whether it keeps. */
+    private readonly deletePolicy: DeletePolicy = DEFAULT_DELETE_POLICY,
+  ) {}
 
   private on<T>(bucket: string, fn: (pool: Pool) => Promise<T>): Promise<T> {
     return this.pools.withBucket(bucket, fn);
@@ -318,10 +396,12 @@ export class InventoryRepository {
     // One write (the common case below a few hundred writes a second): one statement is its own
     // transaction, two round trips fewer than BEGIN … COMMIT.
     if (events.length === 1) {
-      await this.on(bucket, (pool) => pool.query(UPSERT_EVENT_SQL, upsertParams(events[0]!)));
+      await this.on(bucket, (pool) =>
+        pool.query(UPSERT_EVENT_SQL, upsertParams(events[0]!, this.deletePolicy)),
+      );
     } else {
       await this.inTransaction(bucket, async (client) => {
-        for (const e of events) await client.query(UPSERT_EVENT_SQL, upsertParams(e));
+        for (const e of events) await client.query(UPSERT_EVENT_SQL, upsertParams(e, this.deletePolicy));
       });
     }
     return this.pools.hints.markDue(bucket, vouch);
@@ -348,7 +428,7 @@ export class InventoryRepository {
     const r = await this.on(bucket, (pool) =>
       pool.query<{ id: number; generation: string }>(
         `${UPSERT_EVENT_SQL} RETURNING id, generation::text`,
-        upsertParams(event),
+        upsertParams(event, this.deletePolicy),
       ),
     );
     await this.pools.hints.markDue(bucket);
@@ -386,6 +466,19 @@ export class InventoryRepository {
       const done = await pool.query(COMPLETE_SQL, completeParams(row.id, row.generation, result));
       if (!done.rowCount) await pool.query(RELEASE_SQL, [row.id, owner]);
     });
+  }
+
+  /**
+   * A delete not yet due: the row waits until `delaySeconds` after its delete was recorded (now, if the
+   * row was not a delete), or is given back for an immediate retry when a newer write came meanwhile.
+   */
+  async deferDelete(bucket: string, row: ClaimedRow, owner: string, delaySeconds: number): Promise<void> {
+    await this.on(bucket, async (pool) => {
+      const done = await pool.query(DEFER_DELETE_SQL, [row.id, row.generation, delaySeconds, owner]);
+      if (!done.rowCount) await pool.query(RELEASE_SQL, [row.id, owner]);
+    });
+    // No mark: the worker's next claim in the bucket finds nothing due and settles the hint to the next
+    // due time, this row's included.
   }
 
   async release(bucket: string, id: number, owner: string): Promise<void> {
@@ -426,6 +519,8 @@ export class InventoryRepository {
           parked: string;
           bytes_behind: string;
           oldest_pending: number | null;
+          delayed_deletes: string;
+          kept_deletes: string;
         }>(BUCKET_STATUS_SQL),
         pool.query<{
           last_complete: number | null;
@@ -445,6 +540,8 @@ export class InventoryRepository {
       parked: Number(f.parked),
       bytesBehind: Number(f.bytes_behind),
       oldestPendingSeconds: f.oldest_pending ?? undefined,
+      delayedDeletes: Number(f.delayed_deletes),
+      keptDeletes: Number(f.kept_deletes),
       lastScan:
         s?.last_complete != null
           ? {

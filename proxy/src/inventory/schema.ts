@@ -70,6 +70,16 @@ CREATE TABLE IF NOT EXISTS s3_mirror_scan (
 );
 INSERT INTO s3_mirror_scan (id) VALUES (1) ON CONFLICT (id) DO NOTHING`,
   },
+  {
+    version: 4,
+    name: 'delete policy',
+    // deleted_at: when the delete was recorded (MIRROR_DELETE_POLICY=delay counts from it; rows deleted
+    // before this migration count from their last update, repository.ts). delete_kept: the delete was
+    // settled without deleting on the mirror (MIRROR_DELETE_POLICY=keep).
+    sql: `ALTER TABLE files
+    ADD COLUMN IF NOT EXISTS deleted_at TIMESTAMPTZ,
+    ADD COLUMN IF NOT EXISTS delete_kept BOOLEAN NOT NULL DEFAULT FALSE`,
+  },
 ];
 
 export const SCHEMA_MIGRATIONS_DDL = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -26,7 +26,11 @@ import { verifiedBody } from './verified-body';
 
 /** What main held for the key when it was mirrored. */
 export type MirrorResult = (
-  | { exists: false }
+  | {
+      exists: false;
+      /** Main no longer holds the key and the mirror was left as it was (CopierOptions.keepMissing). */
+      kept?: boolean;
+    }
   | {
       exists: true;
       size: number;
@@ -52,6 +56,11 @@ export interface CopierOptions {
   partedCopies?: Slots;
   /** Aborts the transfer (reading main and writing the mirror) when the proxy stops. */
   signal?: AbortSignal;
+  /**
+   * When main no longer holds the key, leave the mirror's copy alone instead of deleting it (the delete
+   * policy keeps it, or its delay has not run out): the result is `{ exists: false, kept: true }`.
+   */
+  keepMissing?: boolean;
 }
 
 // Only for objects over 5 GiB (see upload()): the smallest part S3 accepts, one at a time, so a copy holds
@@ -84,7 +93,8 @@ const ok = (status: number): boolean => status >= 200 && status < 300;
 /**
  * Makes the mirror's copy of `key` equal to what main holds now (level-triggered): main has it → stream its
  * bytes to the mirror with the same headers, user metadata and tags (one PutObject, or a multipart Upload
- * over 5 GiB); main says 404 → delete on the mirror. Memory per copy stays bounded.
+ * over 5 GiB); main says 404 → delete on the mirror (unless `opts.keepMissing`: the delete policy decides,
+ * delete-policy.ts). Memory per copy stays bounded.
  *
  * The bytes come from `spooled` (the upload kept on local disk) only when main still holds that very write:
  * a HEAD must show the spooled write's ETag and size, and the headers are HEAD's. Otherwise, or when the
@@ -129,10 +139,7 @@ async function mirrorKeyOnce(
 ): Promise<MirrorResult> {
   if (!spooled) return copyFromMain(clients, bucket, key, opts);
   const head = await headOnMain(clients.main.http, bucket, key, opts.signal);
-  if (!head) {
-    await deleteOnMirror(clients.mirror.http, clients.mirrorBucket(bucket), key, opts.signal);
-    return { exists: false, spool: 'changed' };
-  }
+  if (!head) return { ...(await missingOnMain(clients, bucket, key, opts)), spool: 'changed' };
   if (!sameEtag(head.etag, spooled.etag) || head.size !== spooled.size) {
     return { ...(await copyFromMain(clients, bucket, key, opts)), spool: 'changed' };
   }
@@ -175,8 +182,7 @@ async function copyFromMain(
   const res = await clients.main.http.send({ method: 'GET', bucket, key, signal: opts.signal });
   if (res.statusCode === 404) {
     consumeRest(res.body);
-    await deleteOnMirror(clients.mirror.http, clients.mirrorBucket(bucket), key, opts.signal);
-    return { exists: false };
+    return missingOnMain(clients, bucket, key, opts);
   }
   if (!ok(res.statusCode)) throw await errorOf(res);
   const head = objectHeadOf(res.headers);
@@ -186,6 +192,18 @@ async function copyFromMain(
     // Unread (an empty object, a failed upload): the GET is cut off; read to its end: nothing happens.
     discard(res.body);
   }
+}
+
+/** Main does not hold the key: delete it on the mirror, or keep the mirror's copy when told to. */
+async function missingOnMain(
+  clients: CopyClients,
+  bucket: string,
+  key: string,
+  opts: CopierOptions,
+): Promise<MirrorResult> {
+  if (opts.keepMissing) return { exists: false, kept: true };
+  await deleteOnMirror(clients.mirror.http, clients.mirrorBucket(bucket), key, opts.signal);
+  return { exists: false };
 }
 
 function resultOf(head: ObjectHead, mirrorEtag: string | undefined, source: 'spool' | 'main'): MirrorResult {

@@ -12,6 +12,7 @@ import {
 } from './copier';
 import { sameEtag } from '../s3/etag';
 import type { MirrorBucketName } from './bucket-name';
+import { DEFAULT_DELETE_POLICY, extraOnMirror, type DeletePolicy } from './delete-policy';
 import { errorText, isNoSuchBucket } from './s3';
 import { s3Sdk } from './s3-sdk';
 import { signedS3Http, type ClosableS3Http, type S3Http } from './s3-http';
@@ -84,11 +85,17 @@ export function sameObject(main: Listed, mirror: Listed | undefined, row: Row | 
   );
 }
 
-/** Plans the repairs for one bucket. Pure. */
+/**
+ * Plans the repairs for one bucket. Pure. A key only the mirror holds is deleted there only as the delete
+ * policy allows: with `keep` never (its row is marked deleted, and once it says so the key is left), with
+ * `delay` once the row's delete is old enough (before that it is left; a row not yet saying deleted is
+ * marked, which starts the delay).
+ */
 export function planResync(
   main: Map<string, Listed>,
   mirror: Map<string, Listed>,
   rows: Map<string, Row>,
+  policy: DeletePolicy = DEFAULT_DELETE_POLICY,
 ): Omit<ResyncAction, 'done'>[] {
   const plan: Omit<ResyncAction, 'done'>[] = [];
   for (const [key, m] of main) {
@@ -107,7 +114,13 @@ export function planResync(
     }
   }
   for (const key of mirror.keys()) {
-    if (!main.has(key)) plan.push({ action: 'delete-on-mirror', key, reason: 'not on main' });
+    if (main.has(key)) continue;
+    const extra = extraOnMirror(policy, rows.get(key));
+    if (extra === 'delete-on-mirror') plan.push({ action: 'delete-on-mirror', key, reason: 'not on main' });
+    if (extra === 'mark-deleted') {
+      const kept = policy.kind === 'keep' ? 'the mirror keeps it' : 'its delete waits out the delay';
+      plan.push({ action: 'mark-deleted', key, reason: `not on main (${kept}: MIRROR_DELETE_POLICY)` });
+    }
   }
   for (const [key, row] of rows) {
     if (main.has(key) || mirror.has(key)) continue;
@@ -124,6 +137,8 @@ export interface ResyncContext {
   inventory: Pick<InventoryRepository, 'allRows' | 'recordWrite' | 'complete'>;
   logger: Logger;
   copier?: CopierOptions;
+  /** MIRROR_DELETE_POLICY (default `mirror`): which keys only the mirror holds may be deleted there. */
+  deletePolicy?: DeletePolicy;
   /** The copies' signed requests to main and the mirror; by default made from the SDK clients' settings. */
   http?: { main: S3Http; mirror: S3Http };
 }
@@ -160,7 +175,8 @@ export async function resyncBucket(
   const mirrorListed = await listAll(ctx.mirror, mirrorBucket);
   const mirrorList = mirrorListed ?? new Map<string, Listed>();
   const rows = await ctx.inventory.allRows(bucket);
-  const plan = planResync(mainList, mirrorList, rows);
+  const policy = ctx.deletePolicy ?? DEFAULT_DELETE_POLICY;
+  const plan = planResync(mainList, mirrorList, rows, policy);
   const report: ResyncReport = {
     bucket,
     mirrorBucket,
@@ -212,7 +228,25 @@ export async function resyncBucket(
             versionId: head.VersionId,
           };
         } else {
-          result = await mirrorKey(clients, bucket, action.key, ctx.copier ?? DEFAULT_COPIER_OPTIONS);
+          // Only a planned delete-on-mirror may delete (the plan asked the policy); any other repair that
+          // finds the key gone from main leaves the mirror's copy to the policy.
+          const copier = ctx.copier ?? DEFAULT_COPIER_OPTIONS;
+          const deleteNow = policy.kind === 'mirror' || action.action === 'delete-on-mirror';
+          result = await mirrorKey(
+            clients,
+            bucket,
+            action.key,
+            deleteNow ? copier : { ...copier, keepMissing: true },
+          );
+          if (!result.exists && result.kept) {
+            if (policy.kind === 'delay') {
+              // The row stays pending as recorded: a worker deletes on the mirror once the delay ran out,
+              // unless a write of the key comes first.
+              action.done = true;
+              continue;
+            }
+            result = { exists: false, kept: mirrorList.has(action.key) };
+          }
         }
         await ctx.inventory.complete(bucket, row.id, row.generation, result);
         action.done = true;

@@ -12,6 +12,7 @@ import type { InventoryRepository } from '../inventory/repository';
 import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
 import type { MirrorBucketName } from '../mirror/bucket-name';
+import type { DeletePolicy } from '../mirror/delete-policy';
 import type { Listed } from '../mirror/resync';
 import { errorText, isNoSuchBucket } from '../mirror/s3';
 import { s3Sdk } from '../mirror/s3-sdk';
@@ -27,6 +28,8 @@ export interface AntiEntropyDeps {
   inventory: ScanInventory;
   owner: string;
   settings: AntiEntropySettings;
+  /** MIRROR_DELETE_POLICY: which keys only the mirror holds the scan may re-queue as deletes. */
+  deletePolicy?: DeletePolicy;
   metrics: ProxyMetrics;
   logger: Logger;
   /** Called after rows were re-queued (wakes the copiers). */
@@ -103,7 +106,7 @@ export class AntiEntropyScanner {
     const mainPage = await this.listMain(bucket, after);
     const mirror = await this.listMirror(bucket, after, mainPage.upTo);
     const rows = await inventory.scanRows(bucket, { after, upTo: mainPage.upTo }, settings.settleSeconds);
-    const requeues = planScanPage(mainPage.objects, mirror, rows, settleCutoff);
+    const requeues = planScanPage(mainPage.objects, mirror, rows, settleCutoff, this.deps.deletePolicy);
     if (requeues.length > 0) {
       await inventory.requeue(
         bucket,

@@ -4,6 +4,7 @@
  * is already on its way (a pending row) or too fresh to judge (a write the proxy may not have recorded yet).
  */
 import type { ScannedRow } from '../inventory/repository';
+import { DEFAULT_DELETE_POLICY, type DeletePolicy } from '../mirror/delete-policy';
 import { planResync, type Listed, type ResyncActionKind } from '../mirror/resync';
 
 export type { ScannedRow };
@@ -27,6 +28,7 @@ export function planScanPage(
   mirror: Map<string, Listed>,
   rows: Map<string, ScannedRow>,
   settleCutoff: Date,
+  policy: DeletePolicy = DEFAULT_DELETE_POLICY,
 ): Requeue[] {
   const out: Requeue[] = [];
   const planned = new Set<string>();
@@ -34,7 +36,9 @@ export function planScanPage(
     planned.add(key);
     out.push({ key, kind, deleted: !main.has(key), size: main.get(key)?.size });
   };
-  for (const action of planResync(main, mirror, rows)) {
+  // The delete policy is planResync's: with `keep` a key main deleted is never re-queued as a mirror delete
+  // once its row says deleted; with `delay` not before the delay ran out.
+  for (const action of planResync(main, mirror, rows, policy)) {
     // An ETag neither the listing nor a HEAD gave: nothing to compare; the next pass looks again.
     if (main.get(action.key)?.etag === '' || mirror.get(action.key)?.etag === '') continue;
     const row = rows.get(action.key);

@@ -185,12 +185,15 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   });
   const copier = (): CopyKey => copyKey!;
   // One repository for the tracker's life, over the pools of the current start.
-  const inventory = new InventoryRepository({
-    withBucket: (bucket, fn) => pools!.withBucket(bucket, fn),
-    get hints() {
-      return pools!.hints;
+  const inventory = new InventoryRepository(
+    {
+      withBucket: (bucket, fn) => pools!.withBucket(bucket, fn),
+      get hints() {
+        return pools!.hints;
+      },
     },
-  });
+    config.deletePolicy,
+  );
 
   const mirrorBucket = mirrorBucketNamer(config.mirrorBucketTemplate);
   const memoryKeys = new MemoryMirror(config.pendingMemoryLimit);
@@ -224,6 +227,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   const rows = new RowMirror({
     inventory,
     copyKey: copier,
+    deletePolicy: config.deletePolicy,
     lease: () => lease,
     leaseSeconds: tuning.leaseSeconds,
     retry: tuning.retry,
@@ -237,6 +241,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   const memoryCopies = new MemoryCopier({
     keys: memoryKeys,
     copyKey: copier,
+    deletesReachMirror: config.deletePolicy.kind === 'mirror',
     metrics,
     logger,
     throttle,
@@ -375,6 +380,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       inventory,
       owner: lease.owner,
       settings: config.antiEntropy,
+      deletePolicy: config.deletePolicy,
       metrics,
       logger,
       onRequeued: (n, bucket) => workers.add(bucket, n),

@@ -6,7 +6,8 @@ import type { ProxyMetrics } from '../metrics';
 import { mirrorKey, type CopierOptions, type CopyClients, type MirrorResult } from '../mirror/copier';
 import type { UploadSpool } from '../spool';
 
-export type CopyKey = (bucket: string, key: string) => Promise<MirrorResult>;
+/** `keepMissing`: main no longer holding the key leaves the mirror's copy (the delete policy decided). */
+export type CopyKey = (bucket: string, key: string, keepMissing?: boolean) => Promise<MirrorResult>;
 
 export function createKeyCopier(deps: {
   clients: CopyClients;
@@ -15,11 +16,12 @@ export function createKeyCopier(deps: {
   metrics: ProxyMetrics;
 }): CopyKey {
   const { clients, spool, metrics } = deps;
-  return async (bucket, key) => {
+  return async (bucket, key, keepMissing) => {
     const lease = await spool?.take(bucket, key).catch(() => undefined);
     let result: MirrorResult;
     try {
-      result = await mirrorKey(clients, bucket, key, deps.options(), lease?.body);
+      const options = keepMissing ? { ...deps.options(), keepMissing } : deps.options();
+      result = await mirrorKey(clients, bucket, key, options, lease?.body);
     } catch (err) {
       await lease?.settle('retry'); // a failed copy (mirror down) may still use the file next time
       throw err;
@@ -36,7 +38,7 @@ export function createKeyCopier(deps: {
 /** Counts a mirror operation and its duration. */
 export function observeMirror(
   metrics: ProxyMetrics,
-  action: 'copy' | 'delete',
+  action: 'copy' | 'delete' | 'keep',
   ok: boolean,
   startedAt: number,
 ): void {

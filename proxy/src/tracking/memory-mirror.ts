@@ -63,6 +63,11 @@ export class MemoryCopier {
     private readonly deps: {
       keys: MemoryMirror;
       copyKey(): CopyKey;
+      /**
+       * Whether a key main no longer holds may be deleted on the mirror from memory (MIRROR_DELETE_POLICY
+       * is `mirror`). Otherwise the mirror is left alone and the inventory row applies the policy later.
+       */
+      deletesReachMirror: boolean;
       metrics: ProxyMetrics;
       logger: Logger;
       throttle: LogThrottle;
@@ -78,8 +83,8 @@ export class MemoryCopier {
     if (!item) return false;
     const started = Date.now();
     try {
-      const r = await this.deps.copyKey()(item.bucket, item.key);
-      observeMirror(metrics, r.exists ? 'copy' : 'delete', true, started);
+      const r = await this.deps.copyKey()(item.bucket, item.key, !this.deps.deletesReachMirror);
+      if (r.exists || !r.kept) observeMirror(metrics, r.exists ? 'copy' : 'delete', true, started);
     } catch (err) {
       observeMirror(metrics, 'copy', false, started);
       if (throttle('memory-mirror-failed')) {

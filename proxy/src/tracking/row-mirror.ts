@@ -3,19 +3,28 @@
  * claim (a lease, so one sidecar copies it) → copy main's current state (lease renewed meanwhile) →
  * settle: complete (compare-and-set on the generation claimed; a newer write releases it for a new copy),
  * fail (retry with backoff; park after MIRROR_MAX_ATTEMPTS), or release (stop() cut the copy short).
+ * A key main no longer holds is deleted on the mirror, kept there, or its delete deferred, as the delete
+ * policy decides (delete-policy.ts): a kept delete completes like a copy (`delete_kept`), a deferred one
+ * waits in its row until due.
  */
 import type { BackoffPolicy } from '../inventory/backoff';
 import { backoffMs } from '../inventory/backoff';
 import type { ClaimedRow, InventoryRepository, LeaseOwner } from '../inventory/repository';
 import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
+import { deleteDelaySeconds, rowMissingAction, type DeletePolicy } from '../mirror/delete-policy';
 import { errorText } from '../mirror/s3';
 import { observeMirror, type CopyKey } from './key-copier';
 import type { LogThrottle } from './log-throttle';
 import type { SettleRetry } from './settle-retry';
 
 export interface RowMirrorDeps {
-  inventory: Pick<InventoryRepository, 'claim' | 'renewLease' | 'completeOrRelease' | 'release' | 'fail'>;
+  inventory: Pick<
+    InventoryRepository,
+    'claim' | 'renewLease' | 'completeOrRelease' | 'deferDelete' | 'release' | 'fail'
+  >;
+  /** MIRROR_DELETE_POLICY: what a delete on main does to the mirror. */
+  deletePolicy: DeletePolicy;
   copyKey(): CopyKey;
   lease(): LeaseOwner;
   leaseSeconds: number;
@@ -52,11 +61,14 @@ export class RowMirror {
     const stopSignal = this.deps.stopSignal();
     onClaimed?.();
     const started = Date.now();
+    // Decided before the copy: if main no longer holds the key, may the mirror's copy go now?
+    const missing = rowMissingAction(this.deps.deletePolicy, row);
     this.running++;
     try {
       let result;
       try {
-        result = await this.renewingLease(bucket, row, lease.owner, this.deps.copyKey()(bucket, row.path));
+        const copy = this.deps.copyKey()(bucket, row.path, missing.kind !== 'delete');
+        result = await this.renewingLease(bucket, row, lease.owner, copy);
       } catch (err) {
         if (stopSignal.aborted) {
           // Cut short by stop(), not failed: free the row for any sidecar now, without counting an attempt.
@@ -67,7 +79,14 @@ export class RowMirror {
         }
         return true;
       }
-      observeMirror(this.deps.metrics, result.exists ? 'copy' : 'delete', true, started);
+      if (!result.exists && missing.kind === 'defer') {
+        // Not due: the row waits out the delay (a write of the key meanwhile cancels the delete).
+        const delay = deleteDelaySeconds(this.deps.deletePolicy);
+        await this.deps.settle.run(() => inventory.deferDelete(bucket, row, lease.owner, delay));
+        return true;
+      }
+      const action = result.exists ? 'copy' : result.kept ? 'keep' : 'delete';
+      observeMirror(this.deps.metrics, action, true, started);
       await this.deps.settle.run(() => inventory.completeOrRelease(bucket, row, lease.owner, result));
     } finally {
       this.running--;

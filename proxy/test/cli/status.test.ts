@@ -7,6 +7,8 @@ const base: BucketStatus = {
   parked: 0,
   bytesBehind: 0,
   oldestPendingSeconds: undefined,
+  delayedDeletes: 0,
+  keptDeletes: 0,
   lastScan: undefined,
   scanInProgress: undefined,
 };
@@ -17,6 +19,7 @@ test('an up-to-date bucket reads as such; a bucket never scanned says so', () =>
   expect(text).toMatch(/objects\s+1200/);
   expect(text).toMatch(/pending\s+0 \(mirror up to date\)/);
   expect(text).toMatch(/last full scan\s+none yet/);
+  expect(text).not.toMatch(/delayed deletes|kept on mirror/);
   expect(statusCommand.exitCode([base])).toBe(0);
 });
 
@@ -35,4 +38,11 @@ test('pending writes show their count, the oldest one’s age and the bytes behi
   expect(text).toMatch(/last full scan\s+2026-12-02T10:00:00\.000Z: 1200 objects, 1 differences/);
   expect(text).toMatch(/scan under way\s+since 2026-12-02T11:00:00\.000Z, 400 objects so far/);
   expect(statusCommand.exitCode([base, { ...base, parked: 2 }])).toBe(1);
+});
+
+test('deletes the delete policy holds back are shown apart from pending writes', () => {
+  const text = formatStatus('photos', { ...base, delayedDeletes: 4, keptDeletes: 9 });
+  expect(text).toMatch(/pending\s+0 \(mirror up to date\)/);
+  expect(text).toMatch(/delayed deletes\s+4 \(waiting out MIRROR_DELETE_POLICY's delay\)/);
+  expect(text).toMatch(/kept on mirror\s+9 /);
 });

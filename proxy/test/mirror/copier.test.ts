@@ -201,6 +201,28 @@ describe('a copy from main', () => {
     expect(other.mirror.object('nobucket', 'k')).toBeUndefined();
   });
 
+  test('keepMissing (the delete policy keeps the copy): main answering 404 leaves the mirror alone', async () => {
+    const w = world();
+    w.mirror.put('b', 'k', 'old');
+    expect(await mirrorKey(w.clients, 'b', 'k', options({ keepMissing: true }))).toEqual({
+      exists: false,
+      kept: true,
+    });
+    const spooled = await mirrorKey(w.clients, 'b', 'k', options({ keepMissing: true }), spooledOf('hello'));
+    expect(spooled).toEqual({ exists: false, kept: true, spool: 'changed' });
+    expect(w.mirror.requests).toEqual([]);
+    expect(w.mirror.object('b', 'k')?.body.toString()).toBe('old');
+  });
+
+  test('keepMissing does not stop a copy: main holding the key is copied as always', async () => {
+    const w = world();
+    w.main.put('b', 'k', 'new');
+    expect(await mirrorKey(w.clients, 'b', 'k', options({ keepMissing: true }))).toMatchObject({
+      exists: true,
+    });
+    expect(w.mirror.object('b', 'k')?.body.toString()).toBe('new');
+  });
+
   test('a source that breaks off mid-stream aborts the PUT: the mirror never stores a short object', async () => {
     const w = world();
     w.mirror.put('b', 'k', 'previous');

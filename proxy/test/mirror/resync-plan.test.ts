@@ -74,3 +74,75 @@ describe('resync CLI', () => {
     expect(text).toMatch(/would copy "k"/);
   });
 });
+
+describe('planResync under the delete policy', () => {
+  const keep = { kind: 'keep' } as const;
+  const delay = { kind: 'delay', seconds: 3600 } as const;
+  // On the mirror only: `kept` was deleted through the proxy long ago (row deleted, backed up), `fresh` an
+  // instant ago (row deleted, pending), `behind` behind the proxy's back (row still says present),
+  // `norow` with no row at all.
+  const main = new Map<string, { size: number; etag: string }>();
+  const mirror = new Map([
+    ['kept', { size: 3, etag: '"abc"' }],
+    ['fresh', { size: 3, etag: '"abc"' }],
+    ['behind', { size: 3, etag: '"abc"' }],
+    ['norow', { size: 3, etag: '"abc"' }],
+    ['keptEarlier', { size: 3, etag: '"abc"' }],
+    ['waiting', { size: 3, etag: '"abc"' }],
+  ]);
+  const rows = new Map([
+    ['kept', row({ path: 'kept', deleted: true, deleted_for_seconds: 86_400 })],
+    [
+      'keptEarlier',
+      row({ path: 'keptEarlier', deleted: true, delete_kept: true, deleted_for_seconds: 86_400 }),
+    ],
+    ['fresh', row({ path: 'fresh', deleted: true, is_backed_up: false, deleted_for_seconds: 1 })],
+    ['behind', row({ path: 'behind' })],
+    [
+      'waiting',
+      row({
+        path: 'waiting',
+        deleted: true,
+        is_backed_up: false,
+        delete_delayed: true,
+        deleted_for_seconds: 1,
+      }),
+    ],
+  ]);
+  const actions = (policy?: Parameters<typeof planResync>[3]) =>
+    planResync(main, mirror, rows, policy).map((a) => `${a.action} ${a.key}`);
+
+  test('mirror (the default): every key only the mirror holds is deleted there', () => {
+    expect(actions()).toEqual([
+      'delete-on-mirror kept',
+      'delete-on-mirror fresh',
+      'delete-on-mirror behind',
+      'delete-on-mirror norow',
+    ]);
+    expect(actions({ kind: 'mirror' })).toEqual(actions());
+  });
+
+  test('keep: never a delete on the mirror; rows not yet saying deleted are marked', () => {
+    expect(actions(keep)).toEqual(['mark-deleted behind', 'mark-deleted norow']);
+  });
+
+  test('delay: only deletes older than the delay reach the mirror; younger ones are left', () => {
+    expect(actions(delay)).toEqual(['delete-on-mirror kept', 'mark-deleted behind', 'mark-deleted norow']);
+  });
+
+  test('keep: a kept key whose row says deleted and backed up needs nothing, on every later plan', () => {
+    const onlyKept = new Map([['kept', mirror.get('kept')!]]);
+    const keptRow = new Map([['kept', rows.get('kept')!]]);
+    expect(planResync(main, onlyKept, keptRow, keep)).toEqual([]);
+  });
+
+  test('a delete still waiting out the delay it was recorded with is left whatever the policy now', () => {
+    for (const policy of [undefined, keep, delay])
+      expect(actions(policy)).not.toContain('delete-on-mirror waiting');
+  });
+
+  test('a delete settled as kept stays kept whatever the policy now (resync or scan under mirror too)', () => {
+    for (const policy of [undefined, keep, delay])
+      expect(actions(policy)).not.toContain('delete-on-mirror keptEarlier');
+  });
+});

@@ -76,3 +76,35 @@ describe('planScanPage', () => {
     ]);
   });
 });
+
+describe('planScanPage under the delete policy', () => {
+  const mirror = new Map([
+    ['kept', { etag: '"a"', size: 1 }],
+    ['behind', { etag: '"a"', size: 1 }],
+  ]);
+  const rows = new Map([
+    ['kept', row({ path: 'kept', deleted: true, deleted_for_seconds: 600 })],
+    ['behind', row({ path: 'behind' })],
+  ]);
+
+  test('mirror: a key main deleted is re-queued as a delete on the mirror', () => {
+    expect(planScanPage(new Map(), mirror, rows, CUTOFF).map((q) => `${q.kind} ${q.key}`)).toEqual([
+      'delete-on-mirror kept',
+      'delete-on-mirror behind',
+    ]);
+  });
+
+  test('keep: a scan never deletes what keep kept; a delete behind the proxy is only marked', () => {
+    const plan = planScanPage(new Map(), mirror, rows, CUTOFF, { kind: 'keep' });
+    expect(plan).toEqual([{ key: 'behind', kind: 'mark-deleted', deleted: true, size: undefined }]);
+  });
+
+  test('delay: a delete not yet due is left; one past the delay is re-queued', () => {
+    expect(planScanPage(new Map(), mirror, rows, CUTOFF, { kind: 'delay', seconds: 3600 })).toEqual([
+      { key: 'behind', kind: 'mark-deleted', deleted: true, size: undefined },
+    ]);
+    expect(
+      planScanPage(new Map(), mirror, rows, CUTOFF, { kind: 'delay', seconds: 60 }).map((q) => q.key),
+    ).toEqual(['kept', 'behind']);
+  });
+});

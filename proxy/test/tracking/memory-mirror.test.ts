@@ -1,4 +1,8 @@
-import { MemoryMirror } from '../../src/tracking/memory-mirror';
+import { createMetrics } from '../../src/metrics';
+import type { MirrorResult } from '../../src/mirror/copier';
+import { createLogThrottle } from '../../src/tracking/log-throttle';
+import { MemoryCopier, MemoryMirror } from '../../src/tracking/memory-mirror';
+import { recordingLogger } from './fakes';
 
 test('a newer write of a key waits for the copy of that key already running (an older copy never wins)', () => {
   const m = new MemoryMirror(10);
@@ -20,4 +24,39 @@ test('bounded: beyond the limit keys are refused (their rows retry them once Pos
   expect(m.add('b', '2')).toBe(true);
   expect(m.add('b', '3')).toBe(false);
   expect(m.size).toBe(2);
+});
+
+describe('copies from memory and the delete policy', () => {
+  async function copyGone(deletesReachMirror: boolean) {
+    const keys = new MemoryMirror(10);
+    keys.add('b', 'k');
+    const asked: (boolean | undefined)[] = [];
+    const metrics = createMetrics();
+    const copier = new MemoryCopier({
+      keys,
+      copyKey: () => async (_b, _k, keepMissing) => {
+        asked.push(keepMissing);
+        return (keepMissing ? { exists: false, kept: true } : { exists: false }) as MirrorResult;
+      },
+      deletesReachMirror,
+      metrics,
+      logger: recordingLogger().logger,
+      throttle: createLogThrottle(),
+      onWaiting: () => undefined,
+    });
+    expect(await copier.copyNext()).toBe(true);
+    return { asked, ops: await metrics.registry.getSingleMetricAsString('s3mirror_mirror_operations_total') };
+  }
+
+  test('mirror: a key main no longer holds is deleted on the mirror from memory', async () => {
+    const { asked, ops } = await copyGone(true);
+    expect(asked).toEqual([false]);
+    expect(ops).toMatch(/action="delete",result="success"} 1/);
+  });
+
+  test('keep or delay: never deleted from memory; the inventory row applies the policy later', async () => {
+    const { asked, ops } = await copyGone(false);
+    expect(asked).toEqual([true]);
+    expect(ops).not.toMatch(/action="delete"/);
+  });
 });

@@ -1,15 +1,26 @@
 import type { ClaimedRow } from '../../src/inventory/repository';
 import { createMetrics } from '../../src/metrics';
 import type { MirrorResult } from '../../src/mirror/copier';
+import { parseDeletePolicy, type DeletePolicy } from '../../src/mirror/delete-policy';
 import { createLogThrottle } from '../../src/tracking/log-throttle';
 import { RowMirror, type RowMirrorDeps } from '../../src/tracking/row-mirror';
 import { SettleRetry } from '../../src/tracking/settle-retry';
 import { recordingLogger } from './fakes';
 
-const row: ClaimedRow = { id: 7, path: 'k', generation: '3', attempts: 0 };
+const row: ClaimedRow = {
+  id: 7,
+  path: 'k',
+  generation: '3',
+  attempts: 0,
+  deleted: false,
+  deleted_for_seconds: null,
+};
 const copied: MirrorResult = { exists: true, size: 1, etag: '"e"', mirrorEtag: '"e"' } as MirrorResult;
 
-function setup(copy: () => Promise<MirrorResult>, opts: { claimed?: ClaimedRow; parked?: boolean } = {}) {
+function setup(
+  copy: (bucket: string, key: string, keepMissing?: boolean) => Promise<MirrorResult>,
+  opts: { claimed?: ClaimedRow; parked?: boolean; policy?: DeletePolicy } = {},
+) {
   const calls: string[] = [];
   const metrics = createMetrics();
   const { logger, lines } = recordingLogger();
@@ -22,7 +33,12 @@ function setup(copy: () => Promise<MirrorResult>, opts: { claimed?: ClaimedRow; 
       },
       renewLease: async () => void calls.push('renew'),
       completeOrRelease: async (_b, r, owner, result) =>
-        void calls.push(`complete ${r.id} gen ${r.generation} by ${owner} exists=${result.exists}`),
+        void calls.push(
+          `complete ${r.id} gen ${r.generation} by ${owner} exists=${result.exists}` +
+            (!result.exists && result.kept ? ' kept' : ''),
+        ),
+      deferDelete: async (_b, r, owner, delay) =>
+        void calls.push(`defer ${r.id} gen ${r.generation} by ${owner} delay ${delay}`),
       release: async (_b, id) => void calls.push(`release ${id}`),
       fail: async (_b, id, _o, f) => {
         // Backoff is jittered between half and all of the ceiling (1 s for a first failure).
@@ -32,6 +48,7 @@ function setup(copy: () => Promise<MirrorResult>, opts: { claimed?: ClaimedRow; 
       },
     },
     copyKey: () => copy,
+    deletePolicy: opts.policy ?? { kind: 'mirror' },
     lease: () => ({ owner: 'me:1', ownerPrefix: 'me:' }),
     leaseSeconds: 120,
     retry: { baseMs: 1_000, maxMs: 300_000 },
@@ -110,4 +127,112 @@ test('Postgres gone at settle time: the update is kept and applied when it retur
   await settle.retry(() => false);
   expect(calls).toEqual(['claim', 'completed later']);
   expect(settle.size).toBe(0);
+});
+
+describe('the delete policy at claim and settle', () => {
+  const policy = (text: string): DeletePolicy => {
+    const p = parseDeletePolicy(text);
+    if ('error' in p) throw new Error(p.error);
+    return p;
+  };
+  /** A copier that sees main without the key: it deletes on the mirror unless told to keep its copy. */
+  function gone(asked: boolean[]) {
+    return async (_b: string, _k: string, keepMissing?: boolean): Promise<MirrorResult> => {
+      asked.push(keepMissing === true);
+      return keepMissing ? { exists: false, kept: true } : { exists: false };
+    };
+  }
+  const deletedRow = (forSeconds: number | null): ClaimedRow => ({
+    ...row,
+    deleted: true,
+    deleted_for_seconds: forSeconds,
+  });
+
+  test('mirror: the copier may delete on the mirror; the row completes as an ordinary delete', async () => {
+    const asked: boolean[] = [];
+    const { mirror, calls, metrics } = setup(gone(asked), {
+      claimed: deletedRow(0),
+      policy: policy('mirror'),
+    });
+    await mirror.mirrorOne('b');
+    expect(asked).toEqual([false]);
+    expect(calls).toEqual(['claim', 'complete 7 gen 3 by me:1 exists=false']);
+    expect(await metrics.registry.getSingleMetricAsString('s3mirror_mirror_operations_total')).toMatch(
+      /action="delete",result="success"} 1/,
+    );
+  });
+
+  test('keep: the mirror keeps its copy; the row completes as deleted and kept, counted as keep', async () => {
+    const asked: boolean[] = [];
+    const { mirror, calls, metrics } = setup(gone(asked), {
+      claimed: deletedRow(1e6),
+      policy: policy('keep'),
+    });
+    await mirror.mirrorOne('b');
+    expect(asked).toEqual([true]);
+    expect(calls).toEqual(['claim', 'complete 7 gen 3 by me:1 exists=false kept']);
+    const ops = await metrics.registry.getSingleMetricAsString('s3mirror_mirror_operations_total');
+    expect(ops).toMatch(/action="keep",result="success"} 1/);
+    expect(ops).not.toMatch(/action="delete"/);
+  });
+
+  test('keep: a put row whose key main no longer holds is kept too (a delete behind the proxy)', async () => {
+    const asked: boolean[] = [];
+    const { mirror, calls } = setup(gone(asked), { policy: policy('keep') });
+    await mirror.mirrorOne('b');
+    expect(asked).toEqual([true]);
+    expect(calls).toEqual(['claim', 'complete 7 gen 3 by me:1 exists=false kept']);
+  });
+
+  test('delay: a delete younger than the delay is deferred, never deleted on the mirror', async () => {
+    const asked: boolean[] = [];
+    const { mirror, calls, metrics } = setup(gone(asked), {
+      claimed: deletedRow(5),
+      policy: policy('delay:1m'),
+    });
+    await mirror.mirrorOne('b');
+    expect(asked).toEqual([true]);
+    expect(calls).toEqual(['claim', 'defer 7 gen 3 by me:1 delay 60']);
+    expect(await metrics.registry.getSingleMetricAsString('s3mirror_mirror_operations_total')).not.toMatch(
+      /action="(delete|keep)"/,
+    );
+  });
+
+  test('delay: a put row whose key main no longer holds starts its delay now', async () => {
+    const asked: boolean[] = [];
+    const { mirror, calls } = setup(gone(asked), { policy: policy('delay:1h') });
+    await mirror.mirrorOne('b');
+    expect(asked).toEqual([true]);
+    expect(calls).toEqual(['claim', 'defer 7 gen 3 by me:1 delay 3600']);
+  });
+
+  test('delay: a delete as old as the delay reaches the mirror', async () => {
+    const asked: boolean[] = [];
+    const { mirror, calls } = setup(gone(asked), { claimed: deletedRow(60), policy: policy('delay:1m') });
+    await mirror.mirrorOne('b');
+    expect(asked).toEqual([false]);
+    expect(calls).toEqual(['claim', 'complete 7 gen 3 by me:1 exists=false']);
+  });
+
+  test('a delete recorded under keep stays kept when a sidecar under mirror or delay copies it', async () => {
+    for (const text of ['mirror', 'delay:1s']) {
+      const asked: boolean[] = [];
+      const { mirror, calls } = setup(gone(asked), {
+        claimed: { ...deletedRow(1e6), delete_kept: true },
+        policy: policy(text),
+      });
+      await mirror.mirrorOne('b');
+      expect(asked).toEqual([true]);
+      expect(calls).toEqual(['claim', 'complete 7 gen 3 by me:1 exists=false kept']);
+    }
+  });
+
+  test('delay: a deleted row whose key main holds again is copied (the delete was cancelled)', async () => {
+    const { mirror, calls } = setup(async () => copied, {
+      claimed: deletedRow(1),
+      policy: policy('delay:1h'),
+    });
+    await mirror.mirrorOne('b');
+    expect(calls).toEqual(['claim', 'complete 7 gen 3 by me:1 exists=true']);
+  });
 });

@@ -201,6 +201,7 @@ describe.each(cases)('Dockerfile.$dir', ({ dir, ports }) => {
         credentialsMode: 'secret',
         mirrorRoleArn: '',
         mirrorBucketTemplate: '',
+        deletePolicy: '',
         mode: 'classic',
       }) as { lifecycle?: { postStart?: { exec?: { command?: string[] } } } };
       expect(container.lifecycle?.postStart?.exec?.command?.[0]).toBe(posix.basename(argv[0]!));
