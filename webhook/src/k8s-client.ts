@@ -99,11 +99,11 @@ export async function createKubeApi(): Promise<KubeApi> {
       await call(() => admission.patchMutatingWebhookConfiguration({ name, body: ops }, jsonPatch));
     },
     listPods: async ({ limit, continue: token, fieldSelector }) => {
-      const list = await call<{ items?: unknown[]; metadata?: { _continue?: string; continue?: string } }>(
-        () => core.listPodForAllNamespaces({ limit, _continue: token, fieldSelector }),
+      const list = await call<{ items?: unknown[]; metadata?: { _continue?: string } }>(() =>
+        core.listPodForAllNamespaces({ limit, _continue: token, fieldSelector }),
       );
-      // client-node names the field `_continue`; an empty string also means "last page".
-      const next = list.metadata?._continue ?? list.metadata?.continue;
+      // client-node names the field `_continue` (`metadata.continue` on the wire); '' also means "last page".
+      const next = list.metadata?._continue;
       return { items: list.items ?? [], continue: next ? next : undefined };
     },
     getNamespace: (name) => callOrUndefined<NamespaceObject>(() => core.readNamespace({ name })),
