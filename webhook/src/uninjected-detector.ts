@@ -50,6 +50,7 @@ export class UninjectedDetector {
   /** One full pass. Never rejects: a failed list counts as a failed check and leaves the gauge as it was. */
   async check(): Promise<CheckResult> {
     const { api, config, logger, metrics } = this.d;
+    const started = this.now();
     let found: UninjectedPod[] = [];
     let listed = 0;
     let pages = 0;
@@ -104,7 +105,12 @@ export class UninjectedDetector {
         }
       }
     }
-    logger.debug('uninjected-pod check', { listed, pages, uninjected: found.length });
+    logger.debug('uninjected-pod check', {
+      listed,
+      pages,
+      uninjected: found.length,
+      durationMs: this.now() - started,
+    });
     return { ok: true, listed, pages, uninjected: found };
   }
 
