@@ -162,6 +162,8 @@ beforeAll(async () => {
     TLS_RELOAD_INTERVAL_SECONDS: '1',
     MAX_BODY_BYTES: String(256 * 1024),
     SHUTDOWN_DELAY_SECONDS: '10',
+    // Admission only: the uninjected-pod check's own calls are tested in webhook-uninjected.test.ts.
+    UNINJECTED_CHECK_INTERVAL_SECONDS: '0',
   });
   metricsPort = await wh.metricsPort();
   port = await wh.httpsPort();
@@ -415,6 +417,7 @@ describe('configuration sources', () => {
       SIDECAR_MODE: 'native', // env beats the file
       TLS_CERT_FILE: join(certs, 'tls.crt'),
       TLS_KEY_FILE: join(certs, 'tls.key'),
+      UNINJECTED_CHECK_INTERVAL_SECONDS: '0',
     });
     try {
       const otherPort = await other.httpsPort();

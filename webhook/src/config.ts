@@ -53,6 +53,7 @@ export const CONFIG_KEYS = {
   SECRET_CHECK_TIMEOUT_MS: '2000',
   SECRET_CHECK_CACHE_SECONDS: '30',
   SHUTDOWN_DELAY_SECONDS: '5',
+  UNINJECTED_CHECK_INTERVAL_SECONDS: '30',
   POD_NAMESPACE: 's3-mirror-system',
   POD_NAME: '',
   TLS_MODE: 'files',
@@ -119,6 +120,8 @@ export interface WebhookSettings {
   secretCheckTimeoutMs: number;
   secretCheckCacheSeconds: number;
   shutdownDelaySeconds: number;
+  /** How often opted-in pods running without the proxy are looked for; 0 = never (uninjected-detector.ts). */
+  uninjectedCheckIntervalSeconds: number;
   namespace: string;
   podName: string;
 }
@@ -309,6 +312,7 @@ export function parseConfig(raw: Readonly<Record<string, string | undefined>>): 
       secretCheckTimeoutMs: int('SECRET_CHECK_TIMEOUT_MS', 1, 30000),
       secretCheckCacheSeconds: int('SECRET_CHECK_CACHE_SECONDS', 0, 3600),
       shutdownDelaySeconds: int('SHUTDOWN_DELAY_SECONDS', 0, 300),
+      uninjectedCheckIntervalSeconds: int('UNINJECTED_CHECK_INTERVAL_SECONDS', 0, 3600),
       namespace: nonEmpty('POD_NAMESPACE'),
       podName: get('POD_NAME'),
     },

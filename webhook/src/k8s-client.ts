@@ -6,6 +6,7 @@ import {
   KubeApiError,
   type KubeApi,
   type LeaseObject,
+  type NamespaceObject,
   type SecretObject,
   type WebhookConfigurationObject,
 } from './kube-api';
@@ -96,6 +97,18 @@ export async function createKubeApi(): Promise<KubeApi> {
       callOrUndefined<WebhookConfigurationObject>(() => admission.readMutatingWebhookConfiguration({ name })),
     patchMutatingWebhookConfiguration: async (name, ops) => {
       await call(() => admission.patchMutatingWebhookConfiguration({ name, body: ops }, jsonPatch));
+    },
+    listPods: async ({ limit, continue: token, fieldSelector }) => {
+      const list = await call<{ items?: unknown[]; metadata?: { _continue?: string } }>(() =>
+        core.listPodForAllNamespaces({ limit, _continue: token, fieldSelector }),
+      );
+      // client-node names the field `_continue` (`metadata.continue` on the wire); '' also means "last page".
+      const next = list.metadata?._continue;
+      return { items: list.items ?? [], continue: next ? next : undefined };
+    },
+    getNamespace: (name) => callOrUndefined<NamespaceObject>(() => core.readNamespace({ name })),
+    createEvent: async (namespace, body) => {
+      await call(() => core.createNamespacedEvent({ namespace, body: body as never }));
     },
   };
 }

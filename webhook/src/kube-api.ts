@@ -49,6 +49,37 @@ export interface WebhookConfigurationObject {
   webhooks: { name: string; clientConfig: { caBundle?: string } }[];
 }
 
+/** A page of a pod list: raw pods (checked by the caller), and the token for the next page. */
+export interface PodPage {
+  items: unknown[];
+  /** `metadata.continue` of the list; undefined on the last page. */
+  continue?: string;
+}
+
+export interface ListPodsOptions {
+  limit: number;
+  continue?: string;
+  fieldSelector?: string;
+}
+
+export interface NamespaceObject {
+  metadata: Meta;
+}
+
+/** A core/v1 Event (only the fields the webhook sets). */
+export interface EventObject {
+  metadata: { name: string; namespace: string };
+  involvedObject: { apiVersion: string; kind: string; namespace: string; name: string; uid: string };
+  reason: string;
+  message: string;
+  type: 'Normal' | 'Warning';
+  source: { component: string };
+  /** RFC 3339, seconds. */
+  firstTimestamp: string;
+  lastTimestamp: string;
+  count: number;
+}
+
 export type JsonPatchOp =
   { op: 'add' | 'replace' | 'test'; path: string; value: unknown } | { op: 'remove'; path: string };
 
@@ -67,4 +98,10 @@ export interface KubeApi {
   getMutatingWebhookConfiguration(name: string): Promise<WebhookConfigurationObject | undefined>;
   /** PATCH with Content-Type application/json-patch+json. */
   patchMutatingWebhookConfiguration(name: string, ops: JsonPatchOp[]): Promise<void>;
+  /** GET /api/v1/pods (every namespace), one page of at most `limit` pods. */
+  listPods(options: ListPodsOptions): Promise<PodPage>;
+  /** GET namespace; `undefined` on 404. */
+  getNamespace(name: string): Promise<NamespaceObject | undefined>;
+  /** POST a core/v1 Event; KubeApiError 409 if one of that name exists. */
+  createEvent(namespace: string, event: EventObject): Promise<void>;
 }

@@ -9,6 +9,7 @@ import { createMetrics } from './metrics';
 import { startServers } from './server';
 import { FileCertSource } from './tls/file-source';
 import { SelfManagedCerts } from './tls/self-managed';
+import { UninjectedDetector } from './uninjected-detector';
 
 /** Files in CONFIG_DIR (a mounted ConfigMap), then the environment on top. */
 function rawConfig(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
@@ -46,6 +47,7 @@ async function main(): Promise<void> {
   logger.info('webhook starting', {
     tlsMode: config.tls.mode,
     sidecarMode: config.injection.sidecarMode,
+    uninjectedCheckIntervalSeconds: config.webhook.uninjectedCheckIntervalSeconds,
     metricsPort: servers.metricsPort(),
   });
 
@@ -80,12 +82,16 @@ async function main(): Promise<void> {
     stopCerts = () => manager.stop();
   }
 
+  const detector = new UninjectedDetector({ api, config, logger, metrics });
+  detector.start();
+
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info('shutting down', { signal, delaySeconds: config.webhook.shutdownDelaySeconds });
     stopCerts();
+    detector.stop();
     // Keep serving while the Service endpoints drop this pod, then close.
     servers.markStopping();
     const delay = new Promise((r) => setTimeout(r, config.webhook.shutdownDelaySeconds * 1000));

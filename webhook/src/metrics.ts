@@ -20,6 +20,12 @@ export const METRIC_NAMES = {
   certificateWrites: 's3mirror_webhook_certificate_writes_total',
   /** 1 while a serving certificate is loaded. */
   ready: 's3mirror_webhook_ready',
+  /** Opted-in pods running without the proxy container, at the last check. Labels: namespace (the pod's). */
+  uninjectedPods: 's3mirror_webhook_uninjected_pods',
+  /** Checks for such pods. Labels: result (success, failure). */
+  uninjectedChecks: 's3mirror_webhook_uninjected_checks_total',
+  /** Events posted on such pods. Labels: result (created, exists, failure). */
+  uninjectedEvents: 's3mirror_webhook_uninjected_events_total',
 } as const;
 
 /**
@@ -82,6 +88,25 @@ export function createMetrics() {
     ready: new Gauge({
       name: METRIC_NAMES.ready,
       help: '1 while a serving certificate is loaded',
+      registers,
+    }),
+    // Only namespaces that have such pods get a series: bounded by the cluster's namespaces, usually none.
+    uninjectedPods: new Gauge({
+      name: METRIC_NAMES.uninjectedPods,
+      help: 'Opted-in pods running without the s3-mirror proxy container, at the last check',
+      labelNames: ['namespace'] as const,
+      registers,
+    }),
+    uninjectedChecks: new Counter({
+      name: METRIC_NAMES.uninjectedChecks,
+      help: 'Checks for opted-in pods without the proxy, by result',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    uninjectedEvents: new Counter({
+      name: METRIC_NAMES.uninjectedEvents,
+      help: 'Warning Events posted on opted-in pods without the proxy, by result',
+      labelNames: ['result'] as const,
       registers,
     }),
   };

@@ -220,7 +220,8 @@ function resolveSettings(pod: Pod, config: Config, warnings: string[]): Resolved
   };
 }
 
-function isProxy(c: Container): boolean {
+/** Whether a container is the injected proxy (also how the uninjected-pod check recognises it). */
+export function isProxy(c: Container): boolean {
   return c.name === PROXY_CONTAINER_NAME;
 }
 

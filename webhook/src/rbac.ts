@@ -48,6 +48,11 @@ export function rbacRules(n: RbacNames = DEFAULT_RBAC_NAMES): RbacRule[] {
       scope: 'namespace',
       when: 'self-managed',
     },
+    // The uninjected-pod check (uninjected-detector.ts; off with UNINJECTED_CHECK_INTERVAL_SECONDS=0): list
+    // pods everywhere, read the labels of a namespace that has such pods, post one Event per pod.
+    { apiGroup: '', resource: 'pods', verbs: ['list'], scope: 'cluster', when: 'always' },
+    { apiGroup: '', resource: 'namespaces', verbs: ['get'], scope: 'cluster', when: 'always' },
+    { apiGroup: '', resource: 'events', verbs: ['create'], scope: 'cluster', when: 'always' },
     { apiGroup: '', resource: 'secrets', verbs: ['create'], scope: 'namespace', when: 'self-managed' },
     {
       apiGroup: 'coordination.k8s.io',

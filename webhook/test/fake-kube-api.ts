@@ -3,6 +3,8 @@
  * strictly as the real API server where it matters: wrong verb/path → 404/405, PATCH only as
  * application/json-patch+json (a failed `test` op → 422), PUT requires the current metadata.resourceVersion
  * (stale → 409 Conflict, missing → 422), POST of an existing name → 409 AlreadyExists, bearer token required.
+ * Pods are listed cluster-wide in pages (`limit`, `continue`; an unknown token → 410 Gone) with the
+ * `status.phase` field selectors the real server supports; namespaces are read by name; Events are created.
  */
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +14,8 @@ import { generateCa, generateServingCert } from '../src/tls/pki';
 export interface RecordedRequest {
   method: string;
   path: string;
+  /** The query string, without `?` ('' when none). */
+  query: string;
   contentType: string | undefined;
   accept: string | undefined;
   status: number;
@@ -33,6 +37,12 @@ export interface FakeKubeApi {
   secrets: Map<string, Obj>;
   leases: Map<string, Obj>;
   webhookConfigurations: Map<string, Obj>;
+  /** Pods by `namespace/name` (listed cluster-wide, in key order). */
+  pods: Map<string, Obj>;
+  /** Namespaces by name. */
+  namespaces: Map<string, Obj>;
+  /** Events by `namespace/name`. */
+  events: Map<string, Obj>;
   /** Called before a PUT is checked; lets a test simulate a concurrent writer. */
   beforePut?: (kind: 'secrets' | 'leases', key: string) => void;
   bump(obj: Obj): void;
@@ -40,8 +50,9 @@ export interface FakeKubeApi {
   close(): Promise<void>;
 }
 
-const ROUTES: { re: RegExp; kind: 'secrets' | 'leases' | 'mwc' }[] = [
+const ROUTES: { re: RegExp; kind: 'secrets' | 'events' | 'leases' | 'mwc' }[] = [
   { re: /^\/api\/v1\/namespaces\/([^/]+)\/secrets(?:\/([^/]+))?$/, kind: 'secrets' },
+  { re: /^\/api\/v1\/namespaces\/([^/]+)\/events(?:\/([^/]+))?$/, kind: 'events' },
   { re: /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/]+))?$/, kind: 'leases' },
   {
     re: /^\/apis\/admissionregistration\.k8s\.io\/v1\/mutatingwebhookconfigurations(?:\/([^/]+))?$/,
@@ -51,6 +62,7 @@ const ROUTES: { re: RegExp; kind: 'secrets' | 'leases' | 'mwc' }[] = [
 
 const KINDS = {
   secrets: { apiVersion: 'v1', kind: 'Secret' },
+  events: { apiVersion: 'v1', kind: 'Event' },
   leases: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease' },
   mwc: { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration' },
 };
@@ -71,6 +83,9 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     secrets: new Map(),
     leases: new Map(),
     webhookConfigurations: new Map(),
+    pods: new Map(),
+    namespaces: new Map(),
+    events: new Map(),
     bump(obj) {
       obj.metadata.resourceVersion = String(++rv);
     },
@@ -101,7 +116,8 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const path = (req.url ?? '/').split('?')[0]!;
+        const url = new URL(req.url ?? '/', 'https://fake');
+        const path = url.pathname;
         const raw = Buffer.concat(chunks).toString('utf8');
         let body: unknown;
         try {
@@ -112,6 +128,7 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
         const rec: RecordedRequest = {
           method: req.method ?? '',
           path,
+          query: url.search.replace(/^\?/, ''),
           contentType: req.headers['content-type'],
           accept: req.headers.accept,
           status: 0,
@@ -134,6 +151,22 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
           });
 
         if (req.headers.authorization !== `Bearer ${token}`) return fail(401, 'Unauthorized', 'Unauthorized');
+        if (path === '/api/v1/pods' && req.method === 'GET') {
+          const listed = listPods(api.pods, url.searchParams);
+          if ('error' in listed) return fail(listed.error[0], listed.error[1], listed.error[2]);
+          return send(200, {
+            apiVersion: 'v1',
+            kind: 'PodList',
+            metadata: { resourceVersion: String(rv), ...(listed.next ? { continue: listed.next } : {}) },
+            items: listed.items.map((o) => ({ apiVersion: 'v1', kind: 'Pod', ...deepClone(o) })),
+          });
+        }
+        const nsMatch = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(path);
+        if (nsMatch && req.method === 'GET') {
+          const o = api.namespaces.get(nsMatch[1]!);
+          if (!o) return fail(404, 'NotFound', `namespaces "${nsMatch[1]}" not found`);
+          return send(200, { apiVersion: 'v1', kind: 'Namespace', ...deepClone(o) });
+        }
         const route = ROUTES.map((r) => ({ r, m: r.re.exec(path) })).find((x) => x.m);
         if (!route) {
           api.unexpected.push(rec);
@@ -143,7 +176,13 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
         const namespace = kind === 'mwc' ? undefined : route.m![1]!;
         const name = kind === 'mwc' ? route.m![1] : route.m![2];
         const store =
-          kind === 'secrets' ? api.secrets : kind === 'leases' ? api.leases : api.webhookConfigurations;
+          kind === 'secrets'
+            ? api.secrets
+            : kind === 'events'
+              ? api.events
+              : kind === 'leases'
+                ? api.leases
+                : api.webhookConfigurations;
         const key = namespace ? `${namespace}/${name}` : (name ?? '');
         const method = req.method;
         const wrap = (o: Obj) => ({ ...KINDS[kind], ...deepClone(o) });
@@ -169,6 +208,15 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
             return fail(400, 'BadRequest', 'namespace mismatch');
           if (o.metadata.resourceVersion)
             return fail(500, 'InternalError', 'resourceVersion should not be set on objects to be created');
+          if (kind === 'events') {
+            // As the real server validates a core/v1 Event without eventTime.
+            const inv = (o as { involvedObject?: { namespace?: string } }).involvedObject;
+            if (inv?.namespace !== namespace)
+              return fail(422, 'Invalid', 'involvedObject.namespace: does not match event.namespace');
+            const e = o as { reason?: unknown; type?: unknown };
+            if (typeof e.reason !== 'string' || (e.type !== 'Normal' && e.type !== 'Warning'))
+              return fail(422, 'Invalid', 'reason and type (Normal, Warning) are required');
+          }
           const k = `${namespace}/${o.metadata.name}`;
           if (store.has(k)) return fail(409, 'AlreadyExists', `${kind} "${o.metadata.name}" already exists`);
           const stored = deepClone(o) as Obj;
@@ -179,8 +227,8 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
           store.set(k, stored);
           return send(201, wrap(stored));
         }
-        if (method === 'PUT' && name && kind !== 'mwc') {
-          api.beforePut?.(kind, key);
+        if (method === 'PUT' && name && kind !== 'mwc' && kind !== 'events') {
+          api.beforePut?.(kind as 'secrets' | 'leases', key);
           if (!(req.headers['content-type'] ?? '').startsWith('application/json'))
             return fail(415, 'UnsupportedMediaType', 'bad content type');
           const o = body as Obj;
@@ -292,7 +340,15 @@ export function accessOf(r: RecordedRequest): {
     PATCH: 'patch',
     DELETE: 'delete',
   };
-  let m = /^\/api\/v1\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/.exec(r.path);
+  let m = /^\/api\/v1\/(pods|namespaces)(?:\/([^/]+))?$/.exec(r.path);
+  if (m)
+    return {
+      apiGroup: '',
+      resource: m[1]!,
+      verb: r.method === 'GET' && !m[2] ? 'list' : verbs[r.method]!,
+      name: m[2],
+    };
+  m = /^\/api\/v1\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/.exec(r.path);
   if (m)
     return {
       apiGroup: '',
@@ -319,4 +375,66 @@ export function accessOf(r: RecordedRequest): {
       name: m[3],
     };
   return { apiGroup: '?', resource: r.path, verb: r.method };
+}
+
+const POD_FIELD_SELECTOR_RE = /^status\.phase(!=|==?)([A-Za-z]+)$/;
+
+/**
+ * One page of the cluster-wide pod list, in key order. The continue token names the last key served, so pods
+ * added or removed between pages are seen or not as with the real server's consistent reads; a token this
+ * fake did not issue is 410 Gone (as an expired one is).
+ */
+function listPods(
+  pods: Map<string, Obj>,
+  q: URLSearchParams,
+): { items: Obj[]; next?: string } | { error: [number, string, string] } {
+  const limit = Number(q.get('limit') ?? '0');
+  if (!Number.isInteger(limit) || limit < 0) return { error: [400, 'BadRequest', 'bad limit'] };
+  const filters: ((o: Obj) => boolean)[] = [];
+  for (const term of (q.get('fieldSelector') ?? '').split(',').filter((t) => t !== '')) {
+    const m = POD_FIELD_SELECTOR_RE.exec(term);
+    if (!m) return { error: [400, 'BadRequest', `field label not supported by this fake: ${term}`] };
+    const phaseOf = (o: Obj) => (o as { status?: { phase?: string } }).status?.phase ?? '';
+    filters.push(m[1] === '!=' ? (o) => phaseOf(o) !== m[2] : (o) => phaseOf(o) === m[2]);
+  }
+  let after = '';
+  const token = q.get('continue');
+  if (token) {
+    const decoded = Buffer.from(token, 'base64url').toString('utf8');
+    if (!decoded.startsWith('fake-continue:'))
+      return { error: [410, 'Expired', 'The provided continue parameter is too old'] };
+    after = decoded.slice('fake-continue:'.length);
+  }
+  const keys = [...pods.keys()].sort().filter((k) => k > after);
+  const items: Obj[] = [];
+  let last = '';
+  for (const k of keys) {
+    const o = pods.get(k)!;
+    if (!filters.every((f) => f(o))) continue;
+    if (limit > 0 && items.length === limit) {
+      return { items, next: Buffer.from(`fake-continue:${last}`).toString('base64url') };
+    }
+    items.push(o);
+    last = k;
+  }
+  return { items };
+}
+
+/** Seeds a pod (uid and creationTimestamp filled in unless given). */
+export function seedPod(
+  api: FakeKubeApi,
+  pod: { metadata: Record<string, unknown>; [k: string]: unknown },
+): Obj {
+  const obj = deepClone(pod) as Obj;
+  obj.metadata.uid ??= `uid-${Math.random().toString(36).slice(2)}-${obj.metadata.name}`;
+  obj.metadata.creationTimestamp ??= new Date(Date.now() - 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  api.bump(obj);
+  api.pods.set(`${obj.metadata.namespace}/${obj.metadata.name}`, obj);
+  return obj;
+}
+
+export function seedNamespace(api: FakeKubeApi, name: string, labels: Record<string, string> = {}): void {
+  const obj: Obj = { metadata: { name, labels: { 'kubernetes.io/metadata.name': name, ...labels } } };
+  api.bump(obj);
+  api.namespaces.set(name, obj);
 }

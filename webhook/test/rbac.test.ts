@@ -64,11 +64,21 @@ test.each([
     },
     false,
   ],
+  // The uninjected-pod check: list pods, get a namespace, create Events; nothing else on them.
+  [{ apiGroup: '', resource: 'pods', verb: 'list' }, true],
+  [{ apiGroup: '', resource: 'pods', verb: 'watch' }, false],
+  [{ apiGroup: '', resource: 'pods', verb: 'get', namespace: 'team-a', name: 'api-1' }, false],
+  [{ apiGroup: '', resource: 'pods', verb: 'patch', namespace: 'team-a', name: 'api-1' }, false],
+  [{ apiGroup: '', resource: 'namespaces', verb: 'get', name: 'team-a' }, true],
+  [{ apiGroup: '', resource: 'namespaces', verb: 'list' }, false],
+  [{ apiGroup: '', resource: 'events', verb: 'create', namespace: 'team-a' }, true],
+  [{ apiGroup: '', resource: 'events', verb: 'patch', namespace: 'team-a', name: 'e' }, false],
+  [{ apiGroup: 'events.k8s.io', resource: 'events', verb: 'create', namespace: 'team-a' }, false],
 ])('%j allowed: %s', (access, expected) => {
   expect(allows(rules, access, NS)).toBe(expected);
 });
 
-test('files mode needs only the credentials Secret get', () => {
+test('files mode needs only the credentials Secret get and the uninjected-pod check', () => {
   expect(rules.filter((r) => r.when === 'always')).toEqual([
     {
       apiGroup: '',
@@ -78,5 +88,8 @@ test('files mode needs only the credentials Secret get', () => {
       scope: 'cluster',
       when: 'always',
     },
+    { apiGroup: '', resource: 'pods', verbs: ['list'], scope: 'cluster', when: 'always' },
+    { apiGroup: '', resource: 'namespaces', verbs: ['get'], scope: 'cluster', when: 'always' },
+    { apiGroup: '', resource: 'events', verbs: ['create'], scope: 'cluster', when: 'always' },
   ]);
 });

@@ -237,6 +237,14 @@ describe('the alerts platform teams expect', () => {
     expect(alertOn(WEBHOOK.admissionRequests, { label: 'result', value: 'error' }).length).toBeGreaterThan(0);
     expect(alertOn(WEBHOOK.ready).length).toBeGreaterThan(0);
   });
+  test('opted-in pods running without the proxy, and the check for them failing', () => {
+    const without = alertOn(WEBHOOK.uninjectedPods);
+    expect(without.length).toBeGreaterThan(0);
+    for (const a of without) expect(a.expr).toMatch(/>\s*0/);
+    expect(alertOn(WEBHOOK.uninjectedChecks, { label: 'result', value: 'failure' }).length).toBeGreaterThan(
+      0,
+    );
+  });
   test('every alert has a severity and a summary', () => {
     for (const a of alerts as {
       alert: string;
