@@ -9,7 +9,10 @@ import type { UploadSpoolPort } from './spool';
 import type { ProxyMetrics } from './metrics';
 import { createAdminApp } from './http/admin-server';
 import { createDataServer } from './http/data-server';
+import type { FailoverInventory } from './http/failover-read';
 import { createS3Handler } from './http/s3-handler';
+import { mirrorBucketNamer } from './mirror/bucket-name';
+import { signedS3Http } from './mirror/s3-http';
 import { RequestSigner } from './sigv4/signer';
 
 /** The background side: inventory and mirroring. */
@@ -20,6 +23,8 @@ export interface WriteTrackerLike {
   status?(): object;
   /** The upload spool, when the tracker keeps one. */
   uploads?: UploadSpoolPort;
+  /** The inventory as a read failover asks it; absent: no failover. */
+  failoverInventory?: FailoverInventory;
 }
 
 export interface RunningProxy {
@@ -63,6 +68,11 @@ export async function startProxy(
       headersTimeout: 300_000,
       bodyTimeout: 300_000,
     });
+  // Its own pool: the copies' requests to the mirror must not queue a failover read behind them.
+  const mirrorReads =
+    config.failoverReads !== false && tracker.failoverInventory
+      ? signedS3Http(config.mirror, { logger })
+      : undefined;
   const handler = createS3Handler({
     config,
     signer: new RequestSigner(config.main),
@@ -72,6 +82,15 @@ export async function startProxy(
     metrics,
     ...(tracker.uploads ? { uploads: tracker.uploads } : {}),
     heldBodyMaxMs: options.heldBodyMaxMs,
+    ...(mirrorReads && tracker.failoverInventory
+      ? {
+          failover: {
+            inventory: tracker.failoverInventory,
+            mirror: mirrorReads,
+            mirrorBucket: mirrorBucketNamer(config.mirrorBucketTemplate),
+          },
+        }
+      : {}),
   });
   // While draining, every answer not yet started tells the client not to reuse the connection.
   const openResponses = new Set<ServerResponse>();
@@ -131,6 +150,7 @@ export async function startProxy(
       clearTimeout(timer);
       await tracker.stop();
       await upstream.close();
+      await mirrorReads?.destroy();
       config.main.credentials.stop();
       config.mirror.credentials.stop();
       const adminClosed = new Promise<void>((resolve) => adminHttp.close(() => resolve()));

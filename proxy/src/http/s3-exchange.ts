@@ -27,11 +27,14 @@ import {
   provisionalEvent,
   uncertainEvents,
 } from '../tracking/write-events';
+import { mainFailed, mayFailOver } from '../mirror/failover-rules';
 import { checkAllowed, checkMethod } from './admission';
+import { serveFromMirror, type FailoverDeps } from './failover-read';
 import { preparePostObjectBody } from './post-object-body';
 import { relayBody } from './relay-body';
 import { checkBodyFraming, prepareUpstreamBody, type UpstreamBody } from './request-body';
 import {
+  discard,
   drainBriefly,
   expectsContinue,
   header,
@@ -54,6 +57,8 @@ export interface S3HandlerDeps {
   uploads?: UploadSpoolPort;
   /** How long a tracked write's answer is held before its status goes out (tests shorten it). */
   heldBodyMaxMs?: number;
+  /** GET/HEAD that main fails answered from the mirror (absent: FAILOVER_READS=off). */
+  failover?: FailoverDeps;
 }
 
 /** A form upload's headers: no header signature (the form carries main's), no payload hash. */
@@ -113,7 +118,8 @@ export class S3Exchange {
     try {
       const target = this.admit();
       await this.readBody(target);
-      const response = await this.forward(target);
+      const response = await this.forwardOrFailOver(target);
+      if (!response) return; // answered from the mirror
       if (
         this.op.name === 'ListBuckets' &&
         response.statusCode === 200 &&
@@ -219,6 +225,53 @@ export class S3Exchange {
       Number(process.hrtime.bigint() - upstreamStarted) / 1e9,
     );
     return response;
+  }
+
+  /**
+   * Main's answer; or, for a GET/HEAD main failed (no answer, or a 5xx) that the mirror could answer,
+   * undefined once the mirror's answer went out. Nothing was sent to the app before this decision.
+   */
+  private async forwardOrFailOver(target: RequestTarget): Promise<Dispatcher.ResponseData | undefined> {
+    const failover = this.deps.failover;
+    if (!failover || !mayFailOver(this.op, target, this.req.headers)) return this.forward(target);
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.forward(target);
+    } catch (err) {
+      if (err instanceof S3Error || this.clientGone || this.abort.signal.aborted) throw err;
+      if (await this.failOver(failover, target)) return undefined;
+      throw err;
+    }
+    if (!mainFailed(response.statusCode) || !(await this.failOver(failover, target))) return response;
+    discard(response.body);
+    return undefined;
+  }
+
+  /** True when the mirror answered the app. */
+  private async failOver(failover: FailoverDeps, target: RequestTarget): Promise<boolean> {
+    const { deps } = this;
+    const result = await serveFromMirror(
+      failover,
+      {
+        method: this.method as 'GET' | 'HEAD',
+        bucket: target.bucket!,
+        key: target.key!,
+        query: target.query,
+        headers: this.req.headers,
+        signal: this.abort.signal,
+      },
+      this.res,
+      {
+        decided: (r) => {
+          deps.metrics.failoverReads.inc({ result: r });
+          if (r === 'served') this.outcome = 'served-from-mirror';
+        },
+        countOut: (chunk) => {
+          this.bytesOut += chunk.length;
+        },
+      },
+    );
+    return result === 'served';
   }
 
   /** A write main acknowledged is recorded (journaled) BEFORE the app sees the status. */

@@ -26,6 +26,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 
 import type { ProxyConfig } from '../config';
 import type { WriteSink } from '../events';
+import type { FailoverInventory } from '../http/failover-read';
 import type { BackoffPolicy } from '../inventory/backoff';
 import { DEFAULT_POOL_LIMITS, InventoryPools, type PoolLimits } from '../inventory/pools';
 import { InventoryRepository, type LeaseOwner } from '../inventory/repository';
@@ -119,6 +120,8 @@ export interface WriteTracker {
   sink: WriteSink;
   /** The upload spool for the request handler (inert while the spool is off or the tracker stopped). */
   uploads: UploadSpoolPort;
+  /** What a read failover asks of the inventory (http/failover-read.ts). */
+  failoverInventory: FailoverInventory;
   start(): Promise<void>;
   stop(): Promise<void>;
   status(): TrackerStatus;
@@ -391,9 +394,16 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     }).run(token);
   }
 
+  const failoverInventory: FailoverInventory = {
+    postgresReachable: () => running && pgHealthy,
+    mayHoldWrite: (bucket, key) => intake.mayHold(bucket, key),
+    keyRow: (bucket, key) => inventory.keyRow(bucket, key),
+  };
+
   return {
     sink,
     uploads,
+    failoverInventory,
     async start(): Promise<void> {
       if (running) return;
       openStorage();
