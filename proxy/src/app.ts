@@ -25,6 +25,8 @@ export interface WriteTrackerLike {
   uploads?: UploadSpoolPort;
   /** The inventory as a read failover asks it; absent: no failover. */
   failoverInventory?: FailoverInventory;
+  /** The replication status of a key this sidecar wrote (x-amz-replication-status). */
+  replicationStatus?(bucket: string, key: string): string | undefined;
 }
 
 export interface RunningProxy {
@@ -82,6 +84,9 @@ export async function startProxy(
     metrics,
     ...(tracker.uploads ? { uploads: tracker.uploads } : {}),
     heldBodyMaxMs: options.heldBodyMaxMs,
+    ...(tracker.replicationStatus
+      ? { replicationStatus: (bucket: string, key: string) => tracker.replicationStatus!(bucket, key) }
+      : {}),
     ...(mirrorReads && tracker.failoverInventory
       ? {
           failover: {

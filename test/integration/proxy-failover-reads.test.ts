@@ -19,6 +19,7 @@ const services: TestServices = loadServices();
 const bucket = `failover-${Date.now().toString(36)}`;
 const SERVED_FROM = 'x-s3-mirror-served-from';
 const FAILOVER_METRIC = 's3mirror_proxy_failover_reads_total';
+const REPLICATION_STATUS = 'x-amz-replication-status';
 
 let main: S3Client;
 let mirror: S3Client;
@@ -48,6 +49,7 @@ beforeAll(async () => {
 
 afterEach(() => {
   mainCut.restore();
+  mirrorCut.resume();
   mirrorCut.restore();
   mainFaults.clearFaults();
 });
@@ -225,5 +227,50 @@ describe('reads that survive main', () => {
     } finally {
       await off.stop();
     }
+  });
+});
+
+describe('x-amz-replication-status on GET and HEAD', () => {
+  const status = async (key: string, init: Parameters<typeof send>[1] = {}): Promise<string | null> =>
+    (await send(key, init)).headers.get(REPLICATION_STATUS);
+
+  test('PENDING while the copy waits, then COMPLETED; on GET, HEAD and a range', async () => {
+    const key = `status/${crypto.randomBytes(3).toString('hex')}`;
+    mirrorCut.stall(); // the copy hangs: the write stays pending
+    await put(key, 'status please');
+    expect(await status(key)).toBe('PENDING');
+    expect(await status(key, { method: 'HEAD' })).toBe('PENDING');
+    mirrorCut.resume();
+    await pollUntil(`${key} COMPLETED`, async () => (await status(key)) === 'COMPLETED');
+    expect(await status(key, { method: 'HEAD' })).toBe('COMPLETED');
+    expect(await status(key, { headers: { range: 'bytes=0-1' } })).toBe('COMPLETED');
+    // A newer write is pending again.
+    mirrorCut.stall();
+    await put(key, 'status again');
+    expect(await status(key)).toBe('PENDING');
+  });
+
+  test('FAILED once the row is parked', async () => {
+    const key = `status-failed/${crypto.randomBytes(3).toString('hex')}`;
+    mirrorCut.cut();
+    await put(key, 'never copied');
+    await pollUntil(`${key} parked`, async () => {
+      const row = (await inventoryRows(services, bucket)).get(key);
+      return row?.parked_at != null;
+    });
+    await pollUntil(`${key} FAILED`, async () => (await status(key)) === 'FAILED');
+    expect(await status(key, { method: 'HEAD' })).toBe('FAILED');
+  });
+
+  test('no header for a key this sidecar does not know, nor for a read by version id or a listing', async () => {
+    const key = `status-unknown/${crypto.randomBytes(3).toString('hex')}`;
+    await main.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'written around the proxy' }));
+    const got = await send(key);
+    expect(got.status).toBe(200);
+    expect(got.headers.get(REPLICATION_STATUS)).toBeNull();
+    const known = `status-known/${crypto.randomBytes(3).toString('hex')}`;
+    await put(known, 'k');
+    expect(await status(known, { query: '?versionId=null' })).toBeNull();
+    expect(await status('', { query: '?list-type=2' })).toBeNull();
   });
 });

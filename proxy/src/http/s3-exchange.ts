@@ -19,6 +19,7 @@ import { formBoundary } from '../s3/post-form';
 import { parseRequestTarget, upstreamPath, upstreamQuery, type RequestTarget } from '../s3/request-target';
 import type { SpoolFile, UploadSpoolPort } from '../spool';
 import { DeleteRequestKeys } from '../tracking/delete-request';
+import { REPLICATION_STATUS_HEADER } from '../tracking/replication-status';
 import { holdResponseBody, type HeldBody } from '../tracking/response-hold';
 import {
   BODY_TRACKED_OPERATIONS,
@@ -59,6 +60,8 @@ export interface S3HandlerDeps {
   heldBodyMaxMs?: number;
   /** GET/HEAD that main fails answered from the mirror (absent: FAILOVER_READS=off). */
   failover?: FailoverDeps;
+  /** The replication status of a key this sidecar wrote, for x-amz-replication-status (a map lookup). */
+  replicationStatus?: (bucket: string, key: string) => string | undefined;
 }
 
 /** A form upload's headers: no header signature (the form carries main's), no payload hash. */
@@ -317,7 +320,7 @@ export class S3Exchange {
     tracking: BodyTracking | undefined,
   ): Promise<void> {
     const { res } = this;
-    writeResponseHead(res, response.statusCode, downstreamResponseHeaders(response.headers));
+    writeResponseHead(res, response.statusCode, this.withReplicationStatus(response));
     // Counted as each chunk goes out: the response's 'close' (the access log, the metric) can come before
     // the relay's promise settles.
     const countOut = (chunk: Buffer): void => {
@@ -336,6 +339,29 @@ export class S3Exchange {
     } finally {
       tracking?.finish();
     }
+  }
+
+  /**
+   * Main's headers, and on a GET or HEAD of the current version of a key this sidecar wrote, its replication
+   * status as AWS reports it (unless main, replicating itself, already sent one).
+   */
+  private withReplicationStatus(response: Dispatcher.ResponseData): Record<string, string | string[]> {
+    const headers = downstreamResponseHeaders(response.headers);
+    const { op, target } = this;
+    const lookup = this.deps.replicationStatus;
+    if (
+      !lookup ||
+      (op.name !== 'GetObject' && op.name !== 'HeadObject') ||
+      (response.statusCode !== 200 && response.statusCode !== 206) ||
+      headers[REPLICATION_STATUS_HEADER] !== undefined ||
+      target?.key === undefined ||
+      target.query.some(([name]) => name === 'versionId')
+    ) {
+      return headers;
+    }
+    const status = lookup(target.bucket!, target.key);
+    if (status !== undefined) headers[REPLICATION_STATUS_HEADER] = status;
+    return headers;
   }
 
   private async fail(caught: unknown): Promise<void> {

@@ -395,16 +395,20 @@ export class InventoryRepository {
     return (r.rowCount ?? 0) > 0;
   }
 
-  /** Completes, or gives the row back for an immediate retry when a newer write came meanwhile. */
+  /**
+   * Completes, or gives the row back for an immediate retry when a newer write came meanwhile; true when
+   * it completed.
+   */
   async completeOrRelease(
     bucket: string,
     row: ClaimedRow,
     owner: string,
     result: MirrorResult,
-  ): Promise<void> {
-    await this.on(bucket, async (pool) => {
+  ): Promise<boolean> {
+    return this.on(bucket, async (pool) => {
       const done = await pool.query(COMPLETE_SQL, completeParams(row.id, row.generation, result));
       if (!done.rowCount) await pool.query(RELEASE_SQL, [row.id, owner]);
+      return (done.rowCount ?? 0) > 0;
     });
   }
 

@@ -51,6 +51,7 @@ import { LoopGeneration, type LoopToken } from './loop-generation';
 import { MemoryCopier, MemoryMirror } from './memory-mirror';
 import { MirrorWorkers } from './mirror-workers';
 import { refreshPendingGauges } from './pending-gauges';
+import { ReplicationStatuses, type ReplicationStatus } from './replication-status';
 import { RowMirror } from './row-mirror';
 import { SettleRetry } from './settle-retry';
 import { chooseStateDir, StateDirError } from './state-dir';
@@ -122,6 +123,8 @@ export interface WriteTracker {
   uploads: UploadSpoolPort;
   /** What a read failover asks of the inventory (http/failover-read.ts). */
   failoverInventory: FailoverInventory;
+  /** The replication status of a key this sidecar wrote (x-amz-replication-status); a map lookup. */
+  replicationStatus(bucket: string, key: string): ReplicationStatus | undefined;
   start(): Promise<void>;
   stop(): Promise<void>;
   status(): TrackerStatus;
@@ -224,6 +227,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     refused: () => takeover.refusedBuckets(),
   });
 
+  const statuses = new ReplicationStatuses();
   const rows = new RowMirror({
     inventory,
     copyKey: copier,
@@ -236,6 +240,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     metrics,
     logger,
     throttle,
+    statuses,
   });
   const memoryCopies = new MemoryCopier({
     keys: memoryKeys,
@@ -309,6 +314,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       try {
         storage?.spool?.noteEvent(event);
         intake.record(event);
+        statuses.written(event.bucket, event.key, event.kind);
       } catch {
         // never throw into the data path
       }
@@ -404,6 +410,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     sink,
     uploads,
     failoverInventory,
+    replicationStatus: (bucket, key) => statuses.get(bucket, key),
     async start(): Promise<void> {
       if (running) return;
       openStorage();

@@ -2,6 +2,7 @@ import type { ClaimedRow } from '../../src/inventory/repository';
 import { createMetrics } from '../../src/metrics';
 import type { MirrorResult } from '../../src/mirror/copier';
 import { createLogThrottle } from '../../src/tracking/log-throttle';
+import { ReplicationStatuses } from '../../src/tracking/replication-status';
 import { RowMirror, type RowMirrorDeps } from '../../src/tracking/row-mirror';
 import { SettleRetry } from '../../src/tracking/settle-retry';
 import { recordingLogger } from './fakes';
@@ -21,8 +22,10 @@ function setup(copy: () => Promise<MirrorResult>, opts: { claimed?: ClaimedRow; 
         return 'claimed' in opts ? opts.claimed : row;
       },
       renewLease: async () => void calls.push('renew'),
-      completeOrRelease: async (_b, r, owner, result) =>
-        void calls.push(`complete ${r.id} gen ${r.generation} by ${owner} exists=${result.exists}`),
+      completeOrRelease: async (_b, r, owner, result) => {
+        calls.push(`complete ${r.id} gen ${r.generation} by ${owner} exists=${result.exists}`);
+        return true;
+      },
       release: async (_b, id) => void calls.push(`release ${id}`),
       fail: async (_b, id, _o, f) => {
         // Backoff is jittered between half and all of the ceiling (1 s for a first failure).
@@ -103,6 +106,7 @@ test('Postgres gone at settle time: the update is kept and applied when it retur
   deps.inventory.completeOrRelease = async () => {
     if (!up) throw new Error('ECONNREFUSED');
     calls.push('completed later');
+    return true;
   };
   await mirror.mirrorOne('b');
   expect(settle.size).toBe(1);
@@ -110,4 +114,29 @@ test('Postgres gone at settle time: the update is kept and applied when it retur
   await settle.retry(() => false);
   expect(calls).toEqual(['claim', 'completed later']);
   expect(settle.size).toBe(0);
+});
+
+test('replication status: COMPLETED only when the compare-and-set won, FAILED when parked', async () => {
+  const statuses = new ReplicationStatuses();
+  const done = setup(async () => copied);
+  const deps = (done.mirror as unknown as { deps: RowMirrorDeps }).deps;
+  deps.statuses = statuses;
+  statuses.written('b', 'k', 'put');
+  await done.mirror.mirrorOne('b');
+  expect(statuses.get('b', 'k')).toBe('COMPLETED');
+
+  statuses.written('b', 'k', 'put');
+  deps.inventory.completeOrRelease = async () => false; // a newer write (another sidecar's) came meanwhile
+  await done.mirror.mirrorOne('b');
+  expect(statuses.get('b', 'k')).toBe('PENDING');
+
+  const parked = setup(
+    async () => {
+      throw new Error('mirror down');
+    },
+    { parked: true },
+  );
+  (parked.mirror as unknown as { deps: RowMirrorDeps }).deps.statuses = statuses;
+  await parked.mirror.mirrorOne('b');
+  expect(statuses.get('b', 'k')).toBe('FAILED');
 });
