@@ -208,6 +208,37 @@ describe('reads that survive main', () => {
     expect(unknown.body).toContain('SlowDown'); // main's own answer, relayed
   });
 
+  test('a write still on its way to Postgres (this sidecar’s queue) keeps its key off the mirror', async () => {
+    const key = `queued/${crypto.randomBytes(3).toString('hex')}`;
+    const pg = new URL(services.postgres.url);
+    const pgStall = await startTcpFaultProxy(pg.hostname, Number(pg.port));
+    pg.host = pgStall.address;
+    const queued = await startProxyProcess(
+      proxyEnv(services, {
+        MAIN_S3_ENDPOINT: `http://${mainCut.address}`,
+        MIRROR_S3_ENDPOINT: `http://${mirrorCut.address}`,
+        POSTGRES_URL: pg.toString(),
+      }),
+    );
+    try {
+      await put(key, 'version one');
+      await backedUp(key);
+      // Postgres stops answering: the next write is acknowledged and waits in the proxy's queue.
+      pgStall.stall();
+      expect((await send(key, { method: 'PUT', body: 'version two' }, queued)).status).toBe(200);
+      mainCut.cut();
+      const got = await send(key, {}, queued);
+      expect(got.status).toBe(503);
+      expect(got.body).not.toContain('version one');
+      const samples = await scrapeMetrics(queued);
+      expect(metricValue(samples, FAILOVER_METRIC, { result: 'pending_write' })).toBe(1);
+    } finally {
+      pgStall.resume();
+      await queued.stop();
+      await pgStall.close();
+    }
+  });
+
   test('FAILOVER_READS=off: a read main fails stays failed', async () => {
     const key = `off/${crypto.randomBytes(3).toString('hex')}`;
     await put(key, 'not from the backup');
