@@ -9,7 +9,10 @@ import type { UploadSpoolPort } from './spool';
 import type { ProxyMetrics } from './metrics';
 import { createAdminApp } from './http/admin-server';
 import { createDataServer } from './http/data-server';
+import type { FailoverInventory } from './http/failover-read';
 import { createS3Handler } from './http/s3-handler';
+import { mirrorBucketNamer } from './mirror/bucket-name';
+import { signedS3Http } from './mirror/s3-http';
 import { RequestSigner } from './sigv4/signer';
 import { formatDeletePolicy } from './mirror/delete-policy';
 
@@ -21,6 +24,10 @@ export interface WriteTrackerLike {
   status?(): object;
   /** The upload spool, when the tracker keeps one. */
   uploads?: UploadSpoolPort;
+  /** The inventory as a read failover asks it; absent: no failover. */
+  failoverInventory?: FailoverInventory;
+  /** The replication status of a key this sidecar wrote (x-amz-replication-status). */
+  replicationStatus?(bucket: string, key: string): string | undefined;
 }
 
 export interface RunningProxy {
@@ -64,6 +71,11 @@ export async function startProxy(
       headersTimeout: 300_000,
       bodyTimeout: 300_000,
     });
+  // Its own pool: the copies' requests to the mirror must not queue a failover read behind them.
+  const mirrorReads =
+    config.failoverReads !== false && tracker.failoverInventory
+      ? signedS3Http(config.mirror, { logger })
+      : undefined;
   const handler = createS3Handler({
     config,
     signer: new RequestSigner(config.main),
@@ -73,6 +85,18 @@ export async function startProxy(
     metrics,
     ...(tracker.uploads ? { uploads: tracker.uploads } : {}),
     heldBodyMaxMs: options.heldBodyMaxMs,
+    ...(tracker.replicationStatus
+      ? { replicationStatus: (bucket: string, key: string) => tracker.replicationStatus!(bucket, key) }
+      : {}),
+    ...(mirrorReads && tracker.failoverInventory
+      ? {
+          failover: {
+            inventory: tracker.failoverInventory,
+            mirror: mirrorReads,
+            mirrorBucket: mirrorBucketNamer(config.mirrorBucketTemplate),
+          },
+        }
+      : {}),
   });
   // While draining, every answer not yet started tells the client not to reuse the connection.
   const openResponses = new Set<ServerResponse>();
@@ -133,6 +157,7 @@ export async function startProxy(
       clearTimeout(timer);
       await tracker.stop();
       await upstream.close();
+      await mirrorReads?.destroy();
       config.main.credentials.stop();
       config.mirror.credentials.stop();
       const adminClosed = new Promise<void>((resolve) => adminHttp.close(() => resolve()));

@@ -71,6 +71,11 @@ export interface ProxyConfig {
   spoolMaxBytes?: number;
   /** Largest single PutObject body the spool takes (SPOOL_MAX_OBJECT_BYTES). */
   spoolMaxObjectBytes?: number;
+  /**
+   * GET and HEAD of an object answered from the mirror when main fails them, if the mirror holds exactly
+   * what the inventory recorded as backed up (FAILOVER_READS, on by default; see docs/failover-reads.md).
+   */
+  failoverReads?: boolean;
 }
 
 /** Copies are mostly waits on main and the mirror: 16 kept 100 small PUT/s mirrored within ~2 s (bench). */
@@ -216,7 +221,14 @@ export function loadConfig(env: Env): ProxyConfig {
     journalMaxBytes: parsePositiveInt(env, 'JOURNAL_MAX_BYTES', DEFAULT_JOURNAL_MAX_BYTES),
     spoolMaxBytes: parseNonNegativeInt(env, 'SPOOL_MAX_BYTES', DEFAULT_SPOOL_MAX_BYTES),
     spoolMaxObjectBytes: parsePositiveInt(env, 'SPOOL_MAX_OBJECT_BYTES', DEFAULT_SPOOL_MAX_OBJECT_BYTES),
+    failoverReads: parseOnOff(env, 'FAILOVER_READS', true),
   };
+}
+
+function parseOnOff(env: Env, name: string, fallback: boolean): boolean {
+  const raw = optional(env, name, fallback ? 'on' : 'off').toLowerCase();
+  if (raw !== 'on' && raw !== 'off') throw new ConfigError(name, 'must be on or off');
+  return raw === 'on';
 }
 
 function parseMirrorBucketTemplate(env: Env): string {

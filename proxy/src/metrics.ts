@@ -8,6 +8,7 @@ export const METRIC_NAMES = {
   responseBytes: 's3mirror_proxy_response_bytes_total',
   inFlight: 's3mirror_proxy_in_flight_requests',
   rejected: 's3mirror_proxy_rejected_requests_total',
+  failoverReads: 's3mirror_proxy_failover_reads_total',
   mirrorOperations: 's3mirror_mirror_operations_total',
   mirrorPending: 's3mirror_mirror_pending',
   mirrorLag: 's3mirror_mirror_lag_seconds',
@@ -85,6 +86,12 @@ export function createMetrics() {
       name: METRIC_NAMES.rejected,
       help: 'Requests the proxy answered itself without forwarding, by S3 error code',
       labelNames: ['code'] as const,
+      registers,
+    }),
+    failoverReads: new Counter({
+      name: METRIC_NAMES.failoverReads,
+      help: 'GET/HEAD requests main failed that were served from the mirror (result="served") or not (the reason)',
+      labelNames: ['result'] as const,
       registers,
     }),
     mirrorOperations: new Counter({

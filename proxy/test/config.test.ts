@@ -84,6 +84,13 @@ describe('loadConfig', () => {
     expect(configError({ ...REQUIRED, SPOOL_MAX_OBJECT_BYTES: '0' }).variable).toBe('SPOOL_MAX_OBJECT_BYTES');
   });
 
+  test('FAILOVER_READS: on by default, off, and nothing else', () => {
+    expect(loadConfig(REQUIRED).failoverReads).toBe(true);
+    expect(loadConfig({ ...REQUIRED, FAILOVER_READS: 'OFF' }).failoverReads).toBe(false);
+    expect(loadConfig({ ...REQUIRED, FAILOVER_READS: 'on' }).failoverReads).toBe(true);
+    expect(configError({ ...REQUIRED, FAILOVER_READS: 'yes' }).variable).toBe('FAILOVER_READS');
+  });
+
   test.each([
     ['MAIN_ACCESS_KEY', { MAIN_ACCESS_KEY: undefined }],
     ['MAIN_SECRET_KEY', { MAIN_SECRET_KEY: '  ' }],

@@ -19,6 +19,7 @@ import { formBoundary } from '../s3/post-form';
 import { parseRequestTarget, upstreamPath, upstreamQuery, type RequestTarget } from '../s3/request-target';
 import type { SpoolFile, UploadSpoolPort } from '../spool';
 import { DeleteRequestKeys } from '../tracking/delete-request';
+import { REPLICATION_STATUS_HEADER } from '../tracking/replication-status';
 import { holdResponseBody, type HeldBody } from '../tracking/response-hold';
 import {
   BODY_TRACKED_OPERATIONS,
@@ -27,11 +28,14 @@ import {
   provisionalEvent,
   uncertainEvents,
 } from '../tracking/write-events';
+import { mainFailed, mayFailOver } from '../mirror/failover-rules';
 import { checkAllowed, checkMethod } from './admission';
+import { serveFromMirror, type FailoverDeps } from './failover-read';
 import { preparePostObjectBody } from './post-object-body';
 import { relayBody } from './relay-body';
 import { checkBodyFraming, prepareUpstreamBody, type UpstreamBody } from './request-body';
 import {
+  discard,
   drainBriefly,
   expectsContinue,
   header,
@@ -54,6 +58,10 @@ export interface S3HandlerDeps {
   uploads?: UploadSpoolPort;
   /** How long a tracked write's answer is held before its status goes out (tests shorten it). */
   heldBodyMaxMs?: number;
+  /** GET/HEAD that main fails answered from the mirror (absent: FAILOVER_READS=off). */
+  failover?: FailoverDeps;
+  /** The replication status of a key this sidecar wrote, for x-amz-replication-status (a map lookup). */
+  replicationStatus?: (bucket: string, key: string) => string | undefined;
 }
 
 /** A form upload's headers: no header signature (the form carries main's), no payload hash. */
@@ -113,7 +121,8 @@ export class S3Exchange {
     try {
       const target = this.admit();
       await this.readBody(target);
-      const response = await this.forward(target);
+      const response = await this.forwardOrFailOver(target);
+      if (!response) return; // answered from the mirror
       if (
         this.op.name === 'ListBuckets' &&
         response.statusCode === 200 &&
@@ -221,6 +230,53 @@ export class S3Exchange {
     return response;
   }
 
+  /**
+   * Main's answer; or, for a GET/HEAD main failed (no answer, or a 5xx) that the mirror could answer,
+   * undefined once the mirror's answer went out. Nothing was sent to the app before this decision.
+   */
+  private async forwardOrFailOver(target: RequestTarget): Promise<Dispatcher.ResponseData | undefined> {
+    const failover = this.deps.failover;
+    if (!failover || !mayFailOver(this.op, target, this.req.headers)) return this.forward(target);
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.forward(target);
+    } catch (err) {
+      if (err instanceof S3Error || this.clientGone || this.abort.signal.aborted) throw err;
+      if (await this.failOver(failover, target)) return undefined;
+      throw err;
+    }
+    if (!mainFailed(response.statusCode) || !(await this.failOver(failover, target))) return response;
+    discard(response.body);
+    return undefined;
+  }
+
+  /** True when the mirror answered the app. */
+  private async failOver(failover: FailoverDeps, target: RequestTarget): Promise<boolean> {
+    const { deps } = this;
+    const result = await serveFromMirror(
+      failover,
+      {
+        method: this.method as 'GET' | 'HEAD',
+        bucket: target.bucket!,
+        key: target.key!,
+        query: target.query,
+        headers: this.req.headers,
+        signal: this.abort.signal,
+      },
+      this.res,
+      {
+        decided: (r) => {
+          deps.metrics.failoverReads.inc({ result: r });
+          if (r === 'served') this.outcome = 'served-from-mirror';
+        },
+        countOut: (chunk) => {
+          this.bytesOut += chunk.length;
+        },
+      },
+    );
+    return result === 'served';
+  }
+
   /** A write main acknowledged is recorded (journaled) BEFORE the app sees the status. */
   private async record(
     target: RequestTarget,
@@ -264,7 +320,7 @@ export class S3Exchange {
     tracking: BodyTracking | undefined,
   ): Promise<void> {
     const { res } = this;
-    writeResponseHead(res, response.statusCode, downstreamResponseHeaders(response.headers));
+    writeResponseHead(res, response.statusCode, this.withReplicationStatus(response));
     // Counted as each chunk goes out: the response's 'close' (the access log, the metric) can come before
     // the relay's promise settles.
     const countOut = (chunk: Buffer): void => {
@@ -283,6 +339,29 @@ export class S3Exchange {
     } finally {
       tracking?.finish();
     }
+  }
+
+  /**
+   * Main's headers, and on a GET or HEAD of the current version of a key this sidecar wrote, its replication
+   * status as AWS reports it (unless main, replicating itself, already sent one).
+   */
+  private withReplicationStatus(response: Dispatcher.ResponseData): Record<string, string | string[]> {
+    const headers = downstreamResponseHeaders(response.headers);
+    const { op, target } = this;
+    const lookup = this.deps.replicationStatus;
+    if (
+      !lookup ||
+      (op.name !== 'GetObject' && op.name !== 'HeadObject') ||
+      (response.statusCode !== 200 && response.statusCode !== 206) ||
+      headers[REPLICATION_STATUS_HEADER] !== undefined ||
+      target?.key === undefined ||
+      target.query.some(([name]) => name === 'versionId')
+    ) {
+      return headers;
+    }
+    const status = lookup(target.bucket!, target.key);
+    if (status !== undefined) headers[REPLICATION_STATUS_HEADER] = status;
+    return headers;
   }
 
   private async fail(caught: unknown): Promise<void> {

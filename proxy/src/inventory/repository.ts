@@ -233,6 +233,10 @@ ON CONFLICT (path) DO UPDATE SET is_backed_up = FALSE, generation = f.generation
     last_error = NULL, parked_at = NULL, next_attempt_at = now(), last_operation = EXCLUDED.last_operation,
     pending_since = COALESCE(f.pending_since, now()), updated_at = now()`;
 
+/** One key's row as a read failover weighs it (one index lookup on the unique path). */
+const KEY_ROW_SQL = `SELECT size::text, etag, mirror_etag, version_id, last_modified, deleted, is_backed_up
+FROM files WHERE path = $1`;
+
 /** The parameters of UPSERT_EVENT_SQL for one write. */
 export function upsertParams(e: WriteEvent, policy: DeletePolicy = DEFAULT_DELETE_POLICY): unknown[] {
   const deleted = e.kind === 'delete';
@@ -340,6 +344,22 @@ export interface ScannedRow extends ComparedRow {
   parked: boolean;
   /** Changed within the settle window. */
   recent: boolean;
+}
+
+/** What the inventory last recorded of one key (a read failover's question). */
+export interface KeyRow {
+  /** Bytes, as text (BIGINT). */
+  size: string;
+  /** Main's ETag (quoted, as S3 sends it). */
+  etag: string | null;
+  /** The mirror's ETag of its copy (differs from main's for a copy uploaded in parts). */
+  mirror_etag: string | null;
+  /** Main's version id, when main is versioned. */
+  version_id: string | null;
+  /** Main's Last-Modified once backed up. */
+  last_modified: Date;
+  deleted: boolean;
+  is_backed_up: boolean;
 }
 
 export interface ScanLease {
@@ -455,16 +475,20 @@ export class InventoryRepository {
     return (r.rowCount ?? 0) > 0;
   }
 
-  /** Completes, or gives the row back for an immediate retry when a newer write came meanwhile. */
+  /**
+   * Completes, or gives the row back for an immediate retry when a newer write came meanwhile; true when
+   * it completed.
+   */
   async completeOrRelease(
     bucket: string,
     row: ClaimedRow,
     owner: string,
     result: MirrorResult,
-  ): Promise<void> {
-    await this.on(bucket, async (pool) => {
+  ): Promise<boolean> {
+    return this.on(bucket, async (pool) => {
       const done = await pool.query(COMPLETE_SQL, completeParams(row.id, row.generation, result));
       if (!done.rowCount) await pool.query(RELEASE_SQL, [row.id, owner]);
+      return (done.rowCount ?? 0) > 0;
     });
   }
 
@@ -561,6 +585,12 @@ export class InventoryRepository {
   async allRows(bucket: string): Promise<Map<string, ComparedRow>> {
     const r = await this.on(bucket, (pool) => pool.query<ComparedRow>(ALL_ROWS_SQL));
     return new Map(r.rows.map((row) => [row.path, row]));
+  }
+
+  /** The row of one key, or undefined when the inventory has none. */
+  async keyRow(bucket: string, key: string): Promise<KeyRow | undefined> {
+    const r = await this.on(bucket, (pool) => pool.query<KeyRow>(KEY_ROW_SQL, [key]));
+    return r.rows[0];
   }
 
   // The anti-entropy scan's state: one row per bucket database (migration 3).

@@ -26,6 +26,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 
 import type { ProxyConfig } from '../config';
 import type { WriteSink } from '../events';
+import type { FailoverInventory } from '../http/failover-read';
 import type { BackoffPolicy } from '../inventory/backoff';
 import { DEFAULT_POOL_LIMITS, InventoryPools, type PoolLimits } from '../inventory/pools';
 import { InventoryRepository, type LeaseOwner } from '../inventory/repository';
@@ -50,6 +51,7 @@ import { LoopGeneration, type LoopToken } from './loop-generation';
 import { MemoryCopier, MemoryMirror } from './memory-mirror';
 import { MirrorWorkers } from './mirror-workers';
 import { refreshPendingGauges } from './pending-gauges';
+import { ReplicationStatuses, type ReplicationStatus } from './replication-status';
 import { RowMirror } from './row-mirror';
 import { SettleRetry } from './settle-retry';
 import { chooseStateDir, StateDirError } from './state-dir';
@@ -119,6 +121,10 @@ export interface WriteTracker {
   sink: WriteSink;
   /** The upload spool for the request handler (inert while the spool is off or the tracker stopped). */
   uploads: UploadSpoolPort;
+  /** What a read failover asks of the inventory (http/failover-read.ts). */
+  failoverInventory: FailoverInventory;
+  /** The replication status of a key this sidecar wrote (x-amz-replication-status); a map lookup. */
+  replicationStatus(bucket: string, key: string): ReplicationStatus | undefined;
   start(): Promise<void>;
   stop(): Promise<void>;
   status(): TrackerStatus;
@@ -224,6 +230,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     refused: () => takeover.refusedBuckets(),
   });
 
+  const statuses = new ReplicationStatuses();
   const rows = new RowMirror({
     inventory,
     copyKey: copier,
@@ -237,6 +244,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     metrics,
     logger,
     throttle,
+    statuses,
   });
   const memoryCopies = new MemoryCopier({
     keys: memoryKeys,
@@ -311,6 +319,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       try {
         storage?.spool?.noteEvent(event);
         intake.record(event);
+        statuses.written(event.bucket, event.key, event.kind);
       } catch {
         // never throw into the data path
       }
@@ -397,9 +406,17 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     }).run(token);
   }
 
+  const failoverInventory: FailoverInventory = {
+    postgresReachable: () => running && pgHealthy,
+    mayHoldWrite: (bucket, key) => intake.mayHold(bucket, key),
+    keyRow: (bucket, key) => inventory.keyRow(bucket, key),
+  };
+
   return {
     sink,
     uploads,
+    failoverInventory,
+    replicationStatus: (bucket, key) => statuses.get(bucket, key),
     async start(): Promise<void> {
       if (running) return;
       openStorage();

@@ -16,6 +16,7 @@ import { deleteDelaySeconds, rowMissingAction, type DeletePolicy } from '../mirr
 import { errorText } from '../mirror/s3';
 import { observeMirror, type CopyKey } from './key-copier';
 import type { LogThrottle } from './log-throttle';
+import type { CopyToken, ReplicationStatuses } from './replication-status';
 import type { SettleRetry } from './settle-retry';
 
 export interface RowMirrorDeps {
@@ -36,6 +37,8 @@ export interface RowMirrorDeps {
   metrics: ProxyMetrics;
   logger: Logger;
   throttle: LogThrottle;
+  /** The replication status reads report for keys this sidecar wrote. */
+  statuses?: ReplicationStatuses;
 }
 
 export class RowMirror {
@@ -59,6 +62,7 @@ export class RowMirror {
     const row = await inventory.claim(bucket, lease, leaseSeconds);
     if (!row) return false;
     const stopSignal = this.deps.stopSignal();
+    const token = this.deps.statuses?.copying(bucket, row.path);
     onClaimed?.();
     const started = Date.now();
     // Decided before the copy: if main no longer holds the key, may the mirror's copy go now?
@@ -75,7 +79,7 @@ export class RowMirror {
           await this.deps.settle.run(() => inventory.release(bucket, row.id, lease.owner));
         } else {
           observeMirror(this.deps.metrics, 'copy', false, started);
-          await this.failed(bucket, row, lease.owner, err);
+          await this.failed(bucket, row, lease.owner, err, token);
         }
         return true;
       }
@@ -87,14 +91,24 @@ export class RowMirror {
       }
       const action = result.exists ? 'copy' : result.kept ? 'keep' : 'delete';
       observeMirror(this.deps.metrics, action, true, started);
-      await this.deps.settle.run(() => inventory.completeOrRelease(bucket, row, lease.owner, result));
+      await this.deps.settle.run(async () => {
+        if (await inventory.completeOrRelease(bucket, row, lease.owner, result)) {
+          this.deps.statuses?.settled(bucket, row.path, token, 'COMPLETED');
+        }
+      });
     } finally {
       this.running--;
     }
     return true;
   }
 
-  private async failed(bucket: string, row: ClaimedRow, owner: string, err: unknown): Promise<void> {
+  private async failed(
+    bucket: string,
+    row: ClaimedRow,
+    owner: string,
+    err: unknown,
+    token: CopyToken,
+  ): Promise<void> {
     const { metrics, logger, throttle, maxAttempts } = this.deps;
     const retryInMs = backoffMs(row.attempts + 1, this.deps.retry);
     // One line per 10 s: during a mirror outage every row fails; each row keeps its own last_error.
@@ -113,6 +127,7 @@ export class RowMirror {
         maxAttempts,
       });
       if (!parked) return;
+      this.deps.statuses?.settled(bucket, row.path, token, 'FAILED');
       metrics.mirrorParkedTotal.inc({ reason: (err as { name?: string }).name ?? 'Error' });
       logger.error('mirror: write parked after too many failed copies; the anti-entropy scan retries it', {
         bucket,

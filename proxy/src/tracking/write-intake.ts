@@ -65,6 +65,16 @@ export class WriteIntake {
     return this.droppedCount;
   }
 
+  /**
+   * Whether a write of `bucket`/`key` may be here and not in Postgres yet: one in the memory queue (a scan:
+   * only a read failover asks, never the hot path), or any at all while the journal holds writes that are on
+   * disk only, or once a write was forgotten (its row may be older than main).
+   */
+  mayHold(bucket: string, key: string): boolean {
+    if (this.droppedCount > 0 || this.journalNow?.hasBacklog() === true) return true;
+    return this.queue.some((q) => q.event.key === key && q.event.bucket === bucket);
+  }
+
   /** The queued writes, oldest first (read-only). */
   events(): readonly Queued[] {
     return this.queue;

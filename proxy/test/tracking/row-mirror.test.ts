@@ -3,6 +3,7 @@ import { createMetrics } from '../../src/metrics';
 import type { MirrorResult } from '../../src/mirror/copier';
 import { parseDeletePolicy, type DeletePolicy } from '../../src/mirror/delete-policy';
 import { createLogThrottle } from '../../src/tracking/log-throttle';
+import { ReplicationStatuses } from '../../src/tracking/replication-status';
 import { RowMirror, type RowMirrorDeps } from '../../src/tracking/row-mirror';
 import { SettleRetry } from '../../src/tracking/settle-retry';
 import { recordingLogger } from './fakes';
@@ -32,11 +33,13 @@ function setup(
         return 'claimed' in opts ? opts.claimed : row;
       },
       renewLease: async () => void calls.push('renew'),
-      completeOrRelease: async (_b, r, owner, result) =>
-        void calls.push(
+      completeOrRelease: async (_b, r, owner, result) => {
+        calls.push(
           `complete ${r.id} gen ${r.generation} by ${owner} exists=${result.exists}` +
             (!result.exists && result.kept ? ' kept' : ''),
-        ),
+        );
+        return true;
+      },
       deferDelete: async (_b, r, owner, delay) =>
         void calls.push(`defer ${r.id} gen ${r.generation} by ${owner} delay ${delay}`),
       release: async (_b, id) => void calls.push(`release ${id}`),
@@ -120,6 +123,7 @@ test('Postgres gone at settle time: the update is kept and applied when it retur
   deps.inventory.completeOrRelease = async () => {
     if (!up) throw new Error('ECONNREFUSED');
     calls.push('completed later');
+    return true;
   };
   await mirror.mirrorOne('b');
   expect(settle.size).toBe(1);
@@ -235,4 +239,29 @@ describe('the delete policy at claim and settle', () => {
     await mirror.mirrorOne('b');
     expect(calls).toEqual(['claim', 'complete 7 gen 3 by me:1 exists=true']);
   });
+});
+
+test('replication status: COMPLETED only when the compare-and-set won, FAILED when parked', async () => {
+  const statuses = new ReplicationStatuses();
+  const done = setup(async () => copied);
+  const deps = (done.mirror as unknown as { deps: RowMirrorDeps }).deps;
+  deps.statuses = statuses;
+  statuses.written('b', 'k', 'put');
+  await done.mirror.mirrorOne('b');
+  expect(statuses.get('b', 'k')).toBe('COMPLETED');
+
+  statuses.written('b', 'k', 'put');
+  deps.inventory.completeOrRelease = async () => false; // a newer write (another sidecar's) came meanwhile
+  await done.mirror.mirrorOne('b');
+  expect(statuses.get('b', 'k')).toBe('PENDING');
+
+  const parked = setup(
+    async () => {
+      throw new Error('mirror down');
+    },
+    { parked: true },
+  );
+  (parked.mirror as unknown as { deps: RowMirrorDeps }).deps.statuses = statuses;
+  await parked.mirror.mirrorOne('b');
+  expect(statuses.get('b', 'k')).toBe('FAILED');
 });

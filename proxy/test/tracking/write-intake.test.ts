@@ -47,3 +47,16 @@ test('without a journal a full queue forgets its oldest write, counts and logs i
   expect(lines.filter(([level]) => level === 'error')).toHaveLength(1);
   expect(i.hasBacklog()).toBe(true);
 });
+
+test('mayHold: a write of the key still queued (not in Postgres yet); after a forgotten write, any key', () => {
+  const { intake: i } = intake(2);
+  i.record(put('a', 'k'));
+  expect(i.mayHold('a', 'k')).toBe(true);
+  expect(i.mayHold('a', 'other')).toBe(false);
+  expect(i.mayHold('b', 'k')).toBe(false);
+  i.recorded(i.nextBatch(10)!.batch);
+  expect(i.mayHold('a', 'k')).toBe(false);
+  // A write forgotten before Postgres recorded it: any row may be older than main.
+  for (const k of ['1', '2', '3']) i.record(put('a', k));
+  expect(i.mayHold('a', 'unrelated')).toBe(true);
+});
