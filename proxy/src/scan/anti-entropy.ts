@@ -16,7 +16,7 @@ import type { DeletePolicy } from '../mirror/delete-policy';
 import type { Listed } from '../mirror/resync';
 import { errorText, isNoSuchBucket } from '../mirror/s3';
 import { s3Sdk } from '../mirror/s3-sdk';
-import { planScanPage, type ScannedObject } from './plan';
+import { planScanPage, type Requeue, type ScannedObject } from './plan';
 import { RateBudget } from './rate-budget';
 
 export interface AntiEntropyDeps {
@@ -106,7 +106,10 @@ export class AntiEntropyScanner {
     const mainPage = await this.listMain(bucket, after);
     const mirror = await this.listMirror(bucket, after, mainPage.upTo);
     const rows = await inventory.scanRows(bucket, { after, upTo: mainPage.upTo }, settings.settleSeconds);
-    const requeues = planScanPage(mainPage.objects, mirror, rows, settleCutoff, this.deps.deletePolicy);
+    const plan = (): Requeue[] =>
+      planScanPage(mainPage.objects, mirror, rows, settleCutoff, this.deps.deletePolicy);
+    let requeues = plan();
+    if (await this.addServedKeys(bucket, mainPage.objects, requeues)) requeues = plan();
     if (requeues.length > 0) {
       await inventory.requeue(
         bucket,
@@ -233,6 +236,42 @@ export class AntiEntropyScanner {
     }
     await this.fillEmptyEtags(this.deps.mirror, bucket, out);
     return out;
+  }
+
+  /**
+   * A key planned as deleted is asked with HEAD first: main's listing can lack a key main still serves
+   * (Ceph RGW's bucket index loses the entry when a PutObject and a DeleteObject of it race, ceph/ceph#55165).
+   * Re-queued as a delete, the copier would find it on main and copy it again, and every pass would count
+   * the same difference. Served keys join main's page; true when there were any.
+   */
+  private async addServedKeys(
+    bucket: string,
+    objects: Map<string, ScannedObject>,
+    requeues: readonly Requeue[],
+  ): Promise<boolean> {
+    const served: string[] = [];
+    for (const q of requeues) {
+      if (!q.deleted) continue;
+      await this.budget.take();
+      const head = await this.deps.main
+        .send(new (s3Sdk().HeadObjectCommand)({ Bucket: bucket, Key: q.key }))
+        .catch(() => undefined);
+      if (!head) continue;
+      objects.set(q.key, {
+        size: head.ContentLength ?? 0,
+        etag: head.ETag ?? '',
+        lastModified: head.LastModified,
+      });
+      served.push(q.key);
+    }
+    if (served.length > 0) {
+      this.deps.logger.warn('anti-entropy scan: main serves keys its listing lacks; judged by HEAD', {
+        bucket,
+        count: served.length,
+        keys: served.slice(0, 10),
+      });
+    }
+    return served.length > 0;
   }
 
   /** Ceph RGW 16 lists an empty ETag after DeleteObjectTagging although HEAD still has it: ask HEAD. */

@@ -1,4 +1,4 @@
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 
 import type { RequeueItem, ScannedRow } from '../../src/inventory/repository';
 import { createLogger } from '../../src/log';
@@ -119,6 +119,29 @@ test("MIRROR_BUCKET_TEMPLATE: main's listing is compared with its mirror bucket'
   const unnamed = pools([backedUp('k')]);
   await scanner(main, mirror, unnamed.pools).scanPage('b');
   expect(unnamed.requeued.map((q) => q.key)).toEqual(['k']);
+});
+
+test('a key main serves but no longer lists (a bucket-index race on RGW) is judged by HEAD, not re-queued', async () => {
+  const heads: string[] = [];
+  const main = {
+    send: async (cmd: unknown) => {
+      if (cmd instanceof ListObjectsV2Command) return { Contents: [] };
+      if (!(cmd instanceof HeadObjectCommand)) throw new Error('unexpected command');
+      heads.push(cmd.input.Key!);
+      if (cmd.input.Key === 'served') return { ContentLength: 1, ETag: '"e"', LastModified: new Date(0) };
+      throw Object.assign(new Error('Not Found'), { name: 'NotFound' });
+    },
+  } as unknown as S3Client;
+  const mirror = s3(() => ({
+    Contents: [
+      { Key: 'gone', Size: 1, ETag: '"e"' },
+      { Key: 'served', Size: 1, ETag: '"e"' },
+    ],
+  }));
+  const { pools: p, requeued } = pools([backedUp('gone'), backedUp('served')]);
+  expect(await scanner(main, mirror, p).scanPage('b')).toEqual({ kind: 'pass-complete' });
+  expect(heads.sort()).toEqual(['gone', 'served']);
+  expect(requeued.map((q) => [q.key, q.deleted])).toEqual([['gone', true]]);
 });
 
 test('an object only on main is re-queued; one equal everywhere is not', async () => {
