@@ -77,9 +77,13 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
   const port = await freePort();
   const password = 'pw' + Math.random().toString(36).slice(2);
   const recent: string[] = [];
+  // S3M_PG_STATEMENT_LOG=<file>: every statement, with its database and backend pid, appended to the file
+  // (how the bench's statements per write were taken apart).
+  const statementLog = process.env.S3M_PG_STATEMENT_LOG;
   const onLog = (message: string): void => {
     for (const line of String(message).split('\n')) if (line) recent.push(line);
     recent.splice(0, Math.max(0, recent.length - 50));
+    if (statementLog) fs.appendFileSync(statementLog, String(message));
     opts.log?.(String(message));
   };
   const pg = new EmbeddedPostgres({
@@ -103,6 +107,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
       'full_page_writes=off',
       '-c',
       'max_connections=200',
+      ...(statementLog ? ['-c', 'log_statement=all', '-c', 'log_line_prefix=%m|%d|%p|'] : []),
     ],
     onLog,
     onError: (e: unknown) => onLog(`[error] ${e instanceof Error ? e.message : String(e)}`),

@@ -305,9 +305,17 @@ export function connectionBudget(pods: number, busyBucketsPerPod: number): numbe
   return pods * (1 + 2 * Math.min(busyBucketsPerPod, 8));
 }
 
+/** A comma-separated list from the environment (for A/B runs of one case), or the fallback. */
+function envList(name: string, fallback: readonly string[]): string[] {
+  const raw = process.env[name]?.trim();
+  return raw ? raw.split(',').map((s) => s.trim()) : [...fallback];
+}
+
 export async function runScale(ctx: BenchContext): Promise<Section> {
-  const sizes = ctx.quick ? [10, 100] : [10, 100, 1000];
-  const fleet = ctx.quick ? 4 : 20;
+  // BENCH_SCALE_SIZES, BENCH_SCALE_FLEET and BENCH_SCALE_PATTERNS narrow a run to one case (A/B runs).
+  const sizes = envList('BENCH_SCALE_SIZES', ctx.quick ? ['10', '100'] : ['10', '100', '1000']).map(Number);
+  const fleet = Number(process.env.BENCH_SCALE_FLEET ?? (ctx.quick ? 4 : 20));
+  const wanted = new Set(envList('BENCH_SCALE_PATTERNS', ['shared', 'own', 'many']));
   const windowMs = ctx.quick ? 10_000 : 30_000;
   const loadMs = ctx.quick ? 8_000 : 20_000;
   const rate = ctx.quick ? 20 : 50;
@@ -351,11 +359,13 @@ export async function runScale(ctx: BenchContext): Promise<Section> {
       idle.push(await idleWindow(admin, sidecars, created, windowMs));
       ctx.log(`  idle, ${fleet} sidecars: ${JSON.stringify(idle.at(-1))}`);
       // The same rate to one bucket shared by every pod, to one bucket per pod, to several per pod.
-      const patterns: [string, WritePattern][] = [
-        ['shared', { all, perPod: 'shared' }],
-        ['own', { all, perPod: 1 }],
-        ['many', { all, perPod: manyPerPod }],
-      ];
+      const patterns = (
+        [
+          ['shared', { all, perPod: 'shared' }],
+          ['own', { all, perPod: 1 }],
+          ['many', { all, perPod: manyPerPod }],
+        ] satisfies [string, WritePattern][]
+      ).filter(([label]) => wanted.has(label));
       for (const [label, pattern] of patterns) {
         await waitSettled(postgres.url, 60_000);
         await sleep(12_000);
