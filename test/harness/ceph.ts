@@ -169,6 +169,16 @@ async function startCephOnce(opts: StartCephOptions): Promise<CephCluster> {
     // Our own pid file for the watchdog: radosgw writes none in the foreground.
     if (child.pid) fs.writeFileSync(path.join(dir, 'run', `${name}.child.pid`), `${child.pid}\n`);
     child.on('error', () => undefined);
+    // A daemon that dies mid-suite fails the tests after it with "connection refused" only; say which one
+    // and why while its log still exists (the temp dir goes at teardown). stopChild() forgets it first.
+    child.once('exit', (code, signal) => {
+      if (children.get(name) !== child) return;
+      process.stderr.write(
+        `[harness] ${name} exited unexpectedly (code ${code}, signal ${signal})\n` +
+          `--- ${name}.log ---\n${tail(path.join(dir, 'log', `${name}.log`))}\n` +
+          `--- ${name}.out ---\n${tail(path.join(dir, 'log', `${name}.out`), 10)}\n`,
+      );
+    });
     killOnExit(child);
     children.set(name, child);
     return child;
