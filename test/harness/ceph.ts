@@ -174,9 +174,7 @@ async function startCephOnce(opts: StartCephOptions): Promise<CephCluster> {
     child.once('exit', (code, signal) => {
       if (children.get(name) !== child) return;
       process.stderr.write(
-        `[harness] ${name} exited unexpectedly (code ${code}, signal ${signal})\n` +
-          `--- ${name}.log ---\n${tail(path.join(dir, 'log', `${name}.log`))}\n` +
-          `--- ${name}.out ---\n${tail(path.join(dir, 'log', `${name}.out`), 10)}\n`,
+        `[harness] ${name} exited unexpectedly (code ${code}, signal ${signal})\n${logsTail([name])}\n`,
       );
     });
     killOnExit(child);
@@ -187,8 +185,8 @@ async function startCephOnce(opts: StartCephOptions): Promise<CephCluster> {
     const c = children.get(name);
     return !c || c.exitCode !== null || c.signalCode !== null;
   };
-  const logsTail = (): string =>
-    ['mon.a', 'osd.0', 'client.rgw.main', 'client.rgw.mirror']
+  const logsTail = (names = ['mon.a', 'osd.0', 'client.rgw.main', 'client.rgw.mirror']): string =>
+    names
       .map(
         (n) =>
           `--- ${n}.log ---\n${tail(path.join(dir, 'log', `${n}.log`))}\n--- ${n}.out ---\n${tail(path.join(dir, 'log', `${n}.out`), 10)}`,

@@ -237,7 +237,8 @@ async function loadRun(
   // Every sidecar down to its control connection first: the previous run's pools are not this run's.
   const quietBy = Date.now() + 60_000;
   while (Date.now() < quietBy && sidecars.some((s) => s.forwarder.activeConnections > 1)) await sleep(500);
-  const connectionsBefore = sidecars.reduce((s, c) => s + c.forwarder.totalConnections, 0);
+  const opened = (): number => sidecars.reduce((s, c) => s + c.forwarder.totalConnections, 0);
+  const connectionsBefore = opened();
   const statementsBefore = sidecars.reduce((s, c) => s + c.forwarder.clientChunks, 0);
   let peakPerSidecar = 0;
   let peakTotal = 0;
@@ -250,7 +251,6 @@ async function loadRun(
     );
   };
   const sampler = setInterval(sample, 100);
-  const opened = (): number => sidecars.reduce((s, c) => s + c.forwarder.totalConnections, 0);
   let openedAtHalf = NaN;
   const halfway = setTimeout(() => (openedAtHalf = opened()), durationMs / 2);
   let sends: Awaited<ReturnType<typeof openLoop>>;
