@@ -21,6 +21,8 @@ export interface ProcSample {
   ppid: number;
   /** user + system CPU, in seconds. */
   cpuSeconds: number;
+  /** The system (kernel) part of cpuSeconds. */
+  systemSeconds: number;
   rssBytes: number;
 }
 
@@ -38,6 +40,7 @@ export function readProcStat(pid: number): ProcSample | undefined {
   return {
     ppid: Number(fields[1]),
     cpuSeconds: (Number(fields[11]) + Number(fields[12])) / CLK_TCK,
+    systemSeconds: Number(fields[12]) / CLK_TCK,
     rssBytes: Number(fields[21]) * PAGE_SIZE,
   };
 }
