@@ -71,6 +71,8 @@ export interface ProxyConfig {
   spoolMaxBytes?: number;
   /** Largest single PutObject body the spool takes (SPOOL_MAX_OBJECT_BYTES). */
   spoolMaxObjectBytes?: number;
+  /** Memory for small spooled bodies (≤ 64 KiB each) kept off the disk (SPOOL_MEMORY_BYTES); 0: all on disk. */
+  spoolMemoryBytes?: number;
   /**
    * GET and HEAD of an object answered from the mirror when main fails them, if the mirror holds exactly
    * what the inventory recorded as backed up (FAILOVER_READS, on by default; see docs/failover-reads.md).
@@ -88,6 +90,8 @@ export const DEFAULT_SCAN_SETTLE_SECONDS = 60;
 export const DEFAULT_JOURNAL_MAX_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_SPOOL_MAX_OBJECT_BYTES = 64 * 1024 * 1024;
+/** 2,048 bodies of 4 KiB waiting for their copies: a backlog of about 20 s at 100 PUT/s. */
+export const DEFAULT_SPOOL_MEMORY_BYTES = 8 * 1024 * 1024;
 
 type Env = Record<string, string | undefined>;
 
@@ -221,6 +225,7 @@ export function loadConfig(env: Env): ProxyConfig {
     journalMaxBytes: parsePositiveInt(env, 'JOURNAL_MAX_BYTES', DEFAULT_JOURNAL_MAX_BYTES),
     spoolMaxBytes: parseNonNegativeInt(env, 'SPOOL_MAX_BYTES', DEFAULT_SPOOL_MAX_BYTES),
     spoolMaxObjectBytes: parsePositiveInt(env, 'SPOOL_MAX_OBJECT_BYTES', DEFAULT_SPOOL_MAX_OBJECT_BYTES),
+    spoolMemoryBytes: parseNonNegativeInt(env, 'SPOOL_MEMORY_BYTES', DEFAULT_SPOOL_MEMORY_BYTES),
     failoverReads: parseOnOff(env, 'FAILOVER_READS', true),
   };
 }

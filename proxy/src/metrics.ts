@@ -17,6 +17,7 @@ export const METRIC_NAMES = {
   mirrorCopies: 's3mirror_mirror_copies_total',
   mirrorSourceBytes: 's3mirror_mirror_source_bytes_total',
   spoolBytes: 's3mirror_mirror_spool_bytes',
+  spoolMemoryBytes: 's3mirror_mirror_spool_memory_bytes',
   spoolFiles: 's3mirror_mirror_spool_files',
   spoolAbandoned: 's3mirror_mirror_spool_abandoned_total',
   inventoryWriteFailures: 's3mirror_inventory_write_failures_total',
@@ -139,9 +140,14 @@ export function createMetrics() {
       help: 'Disk space held by the upload spool (STATE_DIR/spool, block-rounded), bounded by SPOOL_MAX_BYTES',
       registers,
     }),
+    spoolMemoryBytes: new Gauge({
+      name: METRIC_NAMES.spoolMemoryBytes,
+      help: 'Memory held by small upload bodies the spool keeps in memory instead of on disk (SPOOL_MEMORY_BYTES)',
+      registers,
+    }),
     spoolFiles: new Gauge({
       name: METRIC_NAMES.spoolFiles,
-      help: 'Uploads in the spool (being written, or complete and waiting for their mirror copy)',
+      help: 'Uploads in the spool, on disk or in memory (being written, or complete and waiting for their mirror copy)',
       registers,
     }),
     spoolAbandoned: new Counter({

@@ -74,7 +74,10 @@ describe('loadConfig', () => {
     expect(loadConfig(REQUIRED)).toMatchObject({
       spoolMaxBytes: 256 * 1024 * 1024,
       spoolMaxObjectBytes: 64 * 1024 * 1024,
+      spoolMemoryBytes: 8 * 1024 * 1024,
     });
+    expect(loadConfig({ ...REQUIRED, SPOOL_MEMORY_BYTES: '0' }).spoolMemoryBytes).toBe(0);
+    expect(configError({ ...REQUIRED, SPOOL_MEMORY_BYTES: '8M' }).variable).toBe('SPOOL_MEMORY_BYTES');
     expect(
       loadConfig({ ...REQUIRED, SPOOL_MAX_BYTES: '1048576', SPOOL_MAX_OBJECT_BYTES: '4096' }),
     ).toMatchObject({ spoolMaxBytes: 1048576, spoolMaxObjectBytes: 4096 });

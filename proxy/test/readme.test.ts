@@ -55,6 +55,7 @@ describe('README', () => {
     expect(row('JOURNAL_MAX_BYTES')).toContain(String(c.journalMaxBytes));
     expect(row('SPOOL_MAX_BYTES')).toContain(String(c.spoolMaxBytes));
     expect(row('SPOOL_MAX_OBJECT_BYTES')).toContain(String(c.spoolMaxObjectBytes));
+    expect(row('SPOOL_MEMORY_BYTES')).toContain(String(c.spoolMemoryBytes));
     expect(row('PENDING_MEMORY_LIMIT')).toContain(String(c.pendingMemoryLimit));
     expect(row('MIRROR_CONCURRENCY')).toContain(String(c.mirrorConcurrency));
     expect(row('CLIENT_IDLE_TIMEOUT_MS')).toContain(String(c.clientIdleTimeoutMs));

@@ -183,6 +183,7 @@ describe('upload spool (proxy process, RGW)', () => {
     // Used files are removed.
     await pollUntil('the spool to empty', async () => spoolFiles(proxy).length === 0);
     expect(await metric(proxy, 's3mirror_mirror_spool_bytes')).toBe(0);
+    expect(await metric(proxy, 's3mirror_mirror_spool_memory_bytes')).toBe(0);
 
     // Control: the same PUT through a proxy with the spool off is mirrored by reading main back.
     const off = await start({ SPOOL_MAX_BYTES: '0' });
@@ -206,9 +207,14 @@ describe('upload spool (proxy process, RGW)', () => {
         new PutObjectCommand({ Bucket: bucket, Key: 'over', Body: 'version one', ContentType: 'text/one' }),
       );
       await app.send(new PutObjectCommand({ Bucket: bucket, Key: 'gone', Body: 'soon deleted' }));
-      // Both copies have failed at the gate at least once; a failed copy keeps its spool file for the retry.
+      // Both copies have failed at the gate at least once; a failed copy keeps its spooled body for the retry.
+      // Small bodies are kept in memory (SPOOL_MEMORY_BYTES), not on disk.
       await waitForFailedCopies(proxy, failedBefore + 2);
-      expect(spoolFiles(proxy).filter((f) => f.endsWith('.body'))).toHaveLength(2);
+      expect(await metric(proxy, 's3mirror_mirror_spool_files')).toBe(2);
+      expect(await metric(proxy, 's3mirror_mirror_spool_memory_bytes')).toBe(
+        'version one'.length + 'soon deleted'.length,
+      );
+      expect(spoolFiles(proxy)).toEqual([]);
       // A write behind the proxy's back makes no event: a copy already past its HEAD would still finish with
       // version one and be right for the state it saw (as a GET would). So first let main refuse the
       // proxy, until each key's copy has started afresh and failed at its HEAD: none is in flight then.
@@ -240,7 +246,11 @@ describe('upload spool (proxy process, RGW)', () => {
     expect((await mainBytes(bucket, 'over')).toString()).toBe('version two, longer');
     expect(getObjects(bucket, 'over')).toBeGreaterThan(0);
     expect(await metric(proxy, 's3mirror_mirror_spool_abandoned_total', { reason: 'changed' })).toBe(2);
-    await pollUntil('the spool to empty', async () => spoolFiles(proxy).length === 0);
+    await pollUntil(
+      'the spool to empty',
+      async () => (await metric(proxy, 's3mirror_mirror_spool_files')) === 0,
+    );
+    expect(await metric(proxy, 's3mirror_mirror_spool_memory_bytes')).toBe(0);
   });
 
   test('an object above SPOOL_MAX_OBJECT_BYTES is mirrored from main; a smaller one from the spool', async () => {
@@ -256,8 +266,8 @@ describe('upload spool (proxy process, RGW)', () => {
   });
 
   test('a full spool: later uploads are not spooled, every request succeeds, everything is mirrored', async () => {
-    // Two 4 KiB blocks: room for two small uploads while their copies wait.
-    const { proxy, app } = await start({ SPOOL_MAX_BYTES: String(8 * KiB) });
+    // Two 4 KiB blocks on disk (none in memory): room for two small uploads while their copies wait.
+    const { proxy, app } = await start({ SPOOL_MAX_BYTES: String(8 * KiB), SPOOL_MEMORY_BYTES: '0' });
     const bucket = `spool-c2-${rnd()}`;
     await warm(proxy, app, bucket);
     blockMirror();
@@ -281,7 +291,7 @@ describe('upload spool (proxy process, RGW)', () => {
   onTmpfs(
     'ENOSPC on the spool volume (a 64 KiB tmpfs): the upload succeeds, is mirrored from main, and the spool keeps working',
     async () => {
-      const env = spoolEnv({ SPOOL_MAX_BYTES: String(64 * MiB) });
+      const env = spoolEnv({ SPOOL_MAX_BYTES: String(64 * MiB), SPOOL_MEMORY_BYTES: '0' });
       const { proxy, app } = track(await startWithTinySpoolVolume(env, 64 * KiB));
       const bucket = `spool-c3-${rnd()}`;
       await warm(proxy, app, bucket);
@@ -299,7 +309,8 @@ describe('upload spool (proxy process, RGW)', () => {
   );
 
   test('SIGKILL with a complete and a half-written spool file: both are removed at the next start, and the write is mirrored from main', async () => {
-    const first = await start();
+    // On disk, even the small one: what a kill leaves in files is the point.
+    const first = await start({ SPOOL_MEMORY_BYTES: '0' });
     const bucket = `spool-d-${rnd()}`;
     await warm(first.proxy, first.app, bucket);
     const failedBefore = await failedCopies(first.proxy);

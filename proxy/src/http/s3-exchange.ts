@@ -17,7 +17,7 @@ import { downstreamResponseHeaders, payloadHashFor, upstreamRequestHeaders } fro
 import { classifyOperation, type S3Operation } from '../s3/operation';
 import { formBoundary } from '../s3/post-form';
 import { parseRequestTarget, upstreamPath, upstreamQuery, type RequestTarget } from '../s3/request-target';
-import type { SpoolFile, UploadSpoolPort } from '../spool';
+import type { SpoolEntry, UploadSpoolPort } from '../spool';
 import { DeleteRequestKeys } from '../tracking/delete-request';
 import { REPLICATION_STATUS_HEADER } from '../tracking/replication-status';
 import { holdResponseBody, type HeldBody } from '../tracking/response-hold';
@@ -82,7 +82,7 @@ export class S3Exchange {
   private body: UpstreamBody | undefined;
   /** Set when the request is a browser form upload (PostObject with multipart/form-data). */
   private formBoundary: string | undefined;
-  private spooled: SpoolFile | undefined;
+  private spooled: SpoolEntry | undefined;
   private deleteRequest: DeleteRequestKeys | undefined;
   private bytesOut = 0;
   private outcome = 'ok';

@@ -1,6 +1,7 @@
 /**
- * The upload spool (STATE_DIR/spool): single PutObject bodies kept on local disk while they stream to main,
- * so that the mirror copy reads them from there instead of reading the object back from main.
+ * The upload spool (STATE_DIR/spool): single PutObject bodies kept while they stream to main, so that the
+ * mirror copy reads them from there instead of reading the object back from main. Small bodies (up to
+ * `memoryObjectBytes`, while `memoryBytes` in all allow) stay in memory, the others go to local disk.
  *
  * - Only a whole body the proxy really saw: PutObject, plain or aws-chunked (decoded). Multipart, copies and
  *   everything else are copied from main.
@@ -25,6 +26,8 @@ import { md5OfEtag } from '../s3/etag';
 import { SpoolBudget } from './budget';
 import { DiskLane } from './disk-lane';
 import { spoolFileNames, spoolSkipReason, type AbandonReason } from './plan';
+import { SpoolMemoryBody } from './memory-body';
+import type { SpoolEntry, SpoolEntryHost } from './spool-entry';
 import { SpoolFile, type SpoolFileHost } from './spool-file';
 
 export const SPOOL_SUBDIR = 'spool';
@@ -33,6 +36,10 @@ export interface UploadSpoolOptions {
   dir: string;
   maxBytes: number;
   maxObjectBytes: number;
+  /** Memory all bodies kept in memory may hold together; 0: every spooled body goes to disk. */
+  memoryBytes?: number;
+  /** Largest body kept in memory (larger ones, or with `memoryBytes` used up, go to disk). */
+  memoryObjectBytes?: number;
   /** A file not used within this long is removed (a copy after that reads main). */
   maxAgeMs?: number;
   /** Queued bytes per upload beyond which the disk counts as too slow and the upload is not spooled. */
@@ -43,14 +50,18 @@ export interface UploadSpoolOptions {
   laneSlots?: number;
   /** How long a copy waits for the last bytes of a committed upload to reach the disk. */
   readyWaitMs?: number;
-  metrics?: Pick<ProxyMetrics, 'spoolBytes' | 'spoolFiles' | 'spoolAbandoned'>;
+  metrics?: Pick<ProxyMetrics, 'spoolBytes' | 'spoolMemoryBytes' | 'spoolFiles' | 'spoolAbandoned'>;
   logger?: Logger;
 }
 
 // Queue bounds: measured on the development machine (local disk, 2 shared cores), a 1 Gbit/s upload queued
 // up to 2.6 MiB and a 1 GB/s one up to 9 MiB at latency spikes, so a bound much below that drops healthy
 // uploads. All uploads together stay within 32 MiB of memory (the sidecar's limit is 256 MiB).
+// Memory is opt-in here (the proxy's configuration turns it on): 64 KiB per body, beyond which the file
+// operations cost little next to the bytes.
 export const SPOOL_DEFAULTS = {
+  memoryBytes: 0,
+  memoryObjectBytes: 64 * 1024,
   maxAgeMs: 10 * 60_000,
   writerBufferBytes: 8 * 1024 * 1024,
   totalBufferBytes: 32 * 1024 * 1024,
@@ -86,10 +97,10 @@ export interface UploadSpoolPort {
     key: string,
     payloadLength: number | undefined,
     headers: IncomingHttpHeaders,
-  ): SpoolFile | undefined;
-  /** Main answered a PutObject with 2xx: the file (if any) becomes the key's, an older one is superseded. */
+  ): SpoolEntry | undefined;
+  /** Main answered a PutObject with 2xx: the entry (if any) becomes the key's, an older one is superseded. */
   acknowledge(
-    file: SpoolFile | undefined,
+    file: SpoolEntry | undefined,
     bucket: string,
     key: string,
     response: Record<string, string | string[] | undefined>,
@@ -105,9 +116,11 @@ const tagOnly = new Set(['PutObjectTagging', 'DeleteObjectTagging']);
 export class UploadSpool implements UploadSpoolPort {
   private readonly budget: SpoolBudget;
   private readonly host: SpoolFileHost;
+  private readonly memoryHost: SpoolEntryHost<SpoolMemoryBody>;
+  private memoryUsed = 0;
   /** The latest committed upload per key. */
-  private readonly index = new Map<string, SpoolFile>();
-  private readonly live = new Set<SpoolFile>();
+  private readonly index = new Map<string, SpoolEntry>();
+  private readonly live = new Set<SpoolEntry>();
   private readonly prefix = randomBytes(4).toString('hex');
   private seq = 0;
   private closed = false;
@@ -130,6 +143,13 @@ export class UploadSpool implements UploadSpoolPort {
         this.opts.metrics?.spoolBytes.set(this.budget.used);
       },
     };
+    this.memoryHost = {
+      onGone: (body, reason, error) => this.gone(body, reason, error),
+      onReleased: (body) => {
+        this.memoryUsed -= body.size;
+        this.opts.metrics?.spoolMemoryBytes.set(this.memoryUsed);
+      },
+    };
   }
 
   /**
@@ -149,6 +169,7 @@ export class UploadSpool implements UploadSpoolPort {
     spool.sweeper = setInterval(() => spool.sweep(), every);
     spool.sweeper.unref();
     spool.opts.metrics?.spoolBytes.set(0);
+    spool.opts.metrics?.spoolMemoryBytes.set(0);
     spool.opts.metrics?.spoolFiles.set(0);
     return { spool, leftovers };
   }
@@ -158,11 +179,16 @@ export class UploadSpool implements UploadSpoolPort {
     key: string,
     payloadLength: number | undefined,
     headers: IncomingHttpHeaders,
-  ): SpoolFile | undefined {
+  ): SpoolEntry | undefined {
     if (this.closed) return undefined;
     const skip = spoolSkipReason(headers, payloadLength);
     if (skip) return this.refused(skip);
     const size = payloadLength!;
+    const memoryObjectBytes = Math.min(this.opts.memoryObjectBytes, this.opts.maxObjectBytes);
+    if (size <= memoryObjectBytes && this.memoryUsed + size <= this.opts.memoryBytes) {
+      this.memoryUsed += size;
+      return this.added(new SpoolMemoryBody(this.memoryHost, bucket, key, size));
+    }
     const room = this.budget.reserve(size);
     if (!room.ok) return this.refused(room.reason);
     const names = spoolFileNames(this.prefix, ++this.seq);
@@ -175,14 +201,19 @@ export class UploadSpool implements UploadSpoolPort {
       path.join(this.opts.dir, names.part),
       path.join(this.opts.dir, names.body),
     );
-    this.live.add(file);
     this.opts.metrics?.spoolBytes.set(this.budget.used);
+    return this.added(file);
+  }
+
+  private added(entry: SpoolEntry): SpoolEntry {
+    this.live.add(entry);
+    this.opts.metrics?.spoolMemoryBytes.set(this.memoryUsed);
     this.opts.metrics?.spoolFiles.set(this.live.size);
-    return file;
+    return entry;
   }
 
   acknowledge(
-    file: SpoolFile | undefined,
+    file: SpoolEntry | undefined,
     bucket: string,
     key: string,
     response: Record<string, string | string[] | undefined>,
@@ -255,9 +286,10 @@ export class UploadSpool implements UploadSpoolPort {
     }
   }
 
-  stats(): { bytes: number; files: number; committed: number; bufferedBytes: number } {
+  stats(): { bytes: number; memoryBytes: number; files: number; committed: number; bufferedBytes: number } {
     return {
       bytes: this.budget.used,
+      memoryBytes: this.memoryUsed,
       files: this.live.size,
       committed: this.index.size,
       bufferedBytes: this.host.buffered.bytes,
@@ -282,7 +314,7 @@ export class UploadSpool implements UploadSpoolPort {
     return undefined;
   }
 
-  private gone(file: SpoolFile, reason: AbandonReason | undefined, error: unknown): void {
+  private gone(file: SpoolEntry, reason: AbandonReason | undefined, error: unknown): void {
     this.live.delete(file);
     const k = indexKey(file.bucket, file.key);
     if (this.index.get(k) === file) this.index.delete(k);
@@ -298,3 +330,4 @@ export class UploadSpool implements UploadSpoolPort {
 }
 
 export { SpoolFile } from './spool-file';
+export type { SpoolEntry } from './spool-entry';

@@ -12,8 +12,9 @@ import { Readable } from 'node:stream';
 
 import type { DiskLane } from './disk-lane';
 import type { AbandonReason } from './plan';
+import type { SpoolEntry, SpoolEntryHost, SpoolFileState, SpoolReader } from './spool-entry';
 
-export interface SpoolFileHost {
+export interface SpoolFileHost extends SpoolEntryHost<SpoolFile> {
   lane: DiskLane;
   /** Bytes queued in memory by every spool file together. */
   buffered: { bytes: number };
@@ -21,18 +22,6 @@ export interface SpoolFileHost {
   writerBufferBytes: number;
   /** ...and all files together this much. */
   totalBufferBytes: number;
-  /** The file left the spool (once); `reason` undefined when it was used or the spool closed. */
-  onGone(file: SpoolFile, reason: AbandonReason | undefined, error?: unknown): void;
-  /** Gone and no reader left: its disk space is free. */
-  onReleased(file: SpoolFile): void;
-}
-
-export type SpoolFileState = 'writing' | 'committed' | 'ready' | 'gone';
-
-/** An open spool file for one mirror copy; `open()` may be called again for a retry. */
-export interface SpoolReader {
-  open(): Readable;
-  close(): Promise<void>;
 }
 
 const ignore = (): void => undefined;
@@ -68,7 +57,7 @@ function positionalReader(handle: fs.promises.FileHandle, size: number): Readabl
   });
 }
 
-export class SpoolFile {
+export class SpoolFile implements SpoolEntry {
   private stateNow: SpoolFileState = 'writing';
   private handle: fs.promises.FileHandle | undefined;
   private queue: Buffer[] = [];

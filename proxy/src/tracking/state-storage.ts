@@ -9,6 +9,7 @@ import {
   DEFAULT_JOURNAL_MAX_BYTES,
   DEFAULT_SPOOL_MAX_BYTES,
   DEFAULT_SPOOL_MAX_OBJECT_BYTES,
+  DEFAULT_SPOOL_MEMORY_BYTES,
   type ProxyConfig,
 } from '../config';
 import type { Logger } from '../log';
@@ -39,7 +40,10 @@ export type SpoolTuning = Partial<
 export function openStateStorage(
   stateDir: string,
   deps: {
-    config: Pick<ProxyConfig, 'journalMaxBytes' | 'spoolMaxBytes' | 'spoolMaxObjectBytes'>;
+    config: Pick<
+      ProxyConfig,
+      'journalMaxBytes' | 'spoolMaxBytes' | 'spoolMaxObjectBytes' | 'spoolMemoryBytes'
+    >;
     spoolTuning: SpoolTuning;
     metrics: ProxyMetrics;
     logger: Logger;
@@ -92,7 +96,7 @@ export function openStateStorage(
 function openSpool(
   stateDir: string,
   deps: {
-    config: Pick<ProxyConfig, 'spoolMaxBytes' | 'spoolMaxObjectBytes'>;
+    config: Pick<ProxyConfig, 'spoolMaxBytes' | 'spoolMaxObjectBytes' | 'spoolMemoryBytes'>;
     spoolTuning: SpoolTuning;
     metrics: ProxyMetrics;
     logger: Logger;
@@ -107,6 +111,7 @@ function openSpool(
       dir: path.join(stateDir, SPOOL_SUBDIR),
       maxBytes,
       maxObjectBytes: config.spoolMaxObjectBytes ?? DEFAULT_SPOOL_MAX_OBJECT_BYTES,
+      memoryBytes: config.spoolMemoryBytes ?? DEFAULT_SPOOL_MEMORY_BYTES,
       metrics,
       logger,
     });

@@ -326,3 +326,74 @@ describe('upload spool', () => {
     expect(spool.begin('b', 'late', 1, {})).toBeUndefined();
   });
 });
+
+describe('upload spool: small bodies in memory', () => {
+  const memory = async (metrics: ProxyMetrics): Promise<number> =>
+    (await metrics.spoolMemoryBytes.get()).values[0]!.value;
+
+  test('a small body never touches the disk, is handed to a copy whole (twice, for a retry), and its memory is released when used', async () => {
+    const { spool, dir, metrics } = open({ memoryBytes: 64 * 1024 });
+    const body = Buffer.from('kept in memory '.repeat(1000));
+    const entry = spool.begin('b', 'k', body.length, {})!;
+    feed(entry.tap, body);
+    expect(await memory(metrics)).toBe(body.length);
+    spool.acknowledge(entry, 'b', 'k', { etag: etagOf(body) });
+    expect(entry.state).toBe('ready');
+    const lease = (await spool.take('b', 'k'))!;
+    expect(lease.body).toMatchObject({ etag: etagOf(body), size: body.length, md5: md5(body) });
+    expect((await readAll(lease.body.open())).equals(body)).toBe(true);
+    expect((await readAll(lease.body.open())).equals(body)).toBe(true);
+    expect(files(dir)).toEqual([]);
+    await lease.settle('used');
+    expect(spool.stats()).toMatchObject({ memoryBytes: 0, bytes: 0, files: 0, committed: 0 });
+    expect(await memory(metrics)).toBe(0);
+    expect(await spool.take('b', 'k')).toBeUndefined();
+  });
+
+  test('bounded: a body above 64 KiB, above SPOOL_MAX_OBJECT_BYTES, or past the memory bound goes to disk or is not spooled', async () => {
+    const { spool, dir, metrics } = open({ memoryBytes: 10_000, maxObjectBytes: 100_000 });
+    const first = spool.begin('b', 'first', 6_000, {})!;
+    const second = spool.begin('b', 'second', 6_000, {})!; // 12,000 > 10,000: on disk
+    const large = spool.begin('b', 'large', 70_000, {})!; // above 64 KiB: on disk
+    await until(() => files(dir).length === 2, 'two files');
+    expect(spool.stats()).toMatchObject({ memoryBytes: 6_000, files: 3 });
+    for (const e of [first, second, large]) e.drop(undefined);
+    await until(() => spool.stats().bytes === 0, 'the disk to be released');
+    expect(await memory(metrics)).toBe(0);
+    const strict = open({ memoryBytes: 10_000, maxObjectBytes: 1_000 });
+    expect(strict.spool.begin('b', 'k', 2_000, {})).toBeUndefined();
+    expect(await abandoned(strict.metrics, 'too_large')).toBe(1);
+    expect(strict.spool.stats().memoryBytes).toBe(0);
+  });
+
+  test('more bytes than announced, or no acknowledgement, drop the body and release its memory', async () => {
+    const { spool, metrics } = open({ memoryBytes: 64 * 1024 });
+    const long = spool.begin('b', 'long', 10, {})!;
+    long.tap(Buffer.alloc(11));
+    expect(long.state).toBe('gone');
+    const refused = spool.begin('b', 'refused', 10, {})!;
+    refused.tap(Buffer.alloc(10));
+    spool.acknowledge(refused, 'b', 'refused', {}); // no ETag: main did not store it as this body
+    expect(refused.state).toBe('gone');
+    const cut = spool.begin('b', 'cut', 10, {})!;
+    cut.tap(Buffer.alloc(4));
+    cut.dropUncommitted('not_stored');
+    expect(await abandoned(metrics, 'not_stored')).toBe(3);
+    expect(spool.stats()).toMatchObject({ memoryBytes: 0, files: 0 });
+  });
+
+  test('superseded while a copy reads it: the copy still reads every byte, and the memory goes after it closes', async () => {
+    const { spool } = open({ memoryBytes: 64 * 1024 });
+    const body = Buffer.from('older write');
+    const older = spool.begin('b', 'k', body.length, {})!;
+    older.tap(body);
+    spool.acknowledge(older, 'b', 'k', { etag: etagOf(body) });
+    const lease = (await spool.take('b', 'k'))!;
+    spool.forget('b', 'k');
+    expect(older.state).toBe('gone');
+    expect(spool.stats().memoryBytes).toBe(body.length);
+    expect((await readAll(lease.body.open())).equals(body)).toBe(true);
+    await lease.settle('used');
+    expect(spool.stats().memoryBytes).toBe(0);
+  });
+});

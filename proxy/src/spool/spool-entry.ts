@@ -1,0 +1,46 @@
+/** What the spool and the request handler see of one spooled upload, on disk or in memory. */
+import type { Readable } from 'node:stream';
+
+import type { AbandonReason } from './plan';
+
+export type SpoolFileState = 'writing' | 'committed' | 'ready' | 'gone';
+
+/** An open spooled body for one mirror copy; `open()` may be called again for a retry. */
+export interface SpoolReader {
+  open(): Readable;
+  close(): Promise<void>;
+}
+
+export interface SpoolEntry {
+  readonly bucket: string;
+  readonly key: string;
+  /** Payload length announced by the request. */
+  readonly size: number;
+  readonly state: SpoolFileState;
+  /** Main's ETag of the write, once committed. */
+  readonly etag: string | undefined;
+  /** Hex MD5 the bytes must have, when the ETag is one. */
+  readonly md5: string | undefined;
+  /** When main's acknowledgement committed it (ms epoch), 0 before. */
+  readonly committedAt: number;
+  /** Called with each payload chunk as it goes to main. Never throws, never waits. */
+  readonly tap: (chunk: Buffer) => void;
+  /** Main acknowledged the write: false (and the entry dropped) unless every announced byte was tapped. */
+  commit(etag: string, md5: string | undefined): boolean;
+  /** Resolves true once the whole body can be read, false if the entry was dropped. */
+  whenReady(): Promise<boolean>;
+  /** A reader over the whole body; undefined when it is not ready (or cannot be opened). */
+  openReader(): Promise<SpoolReader | undefined>;
+  /** Drops the entry unless main's acknowledgement committed it. */
+  dropUncommitted(reason: AbandonReason): void;
+  /** Removes the entry (any state, once). `reason` undefined: used, or the spool is closing. */
+  drop(reason: AbandonReason | undefined, error?: unknown): void;
+}
+
+/** What an entry reports to the spool that holds it. */
+export interface SpoolEntryHost<E extends SpoolEntry> {
+  /** The entry left the spool (once); `reason` undefined when it was used or the spool closed. */
+  onGone(entry: E, reason: AbandonReason | undefined, error?: unknown): void;
+  /** Gone and no reader left: its room (disk or memory) is free. */
+  onReleased(entry: E): void;
+}
