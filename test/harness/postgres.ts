@@ -107,7 +107,10 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
       'full_page_writes=off',
       '-c',
       'max_connections=200',
-      ...(statementLog ? ['-c', 'log_statement=all', '-c', 'log_line_prefix=%m|%d|%p|'] : []),
+      ...(statementLog
+        ? ['-c', 'log_statement=all', '-c', 'log_connections=on', '-c', 'log_disconnections=on']
+        : []),
+      ...(statementLog ? ['-c', 'log_line_prefix=%m|%d|%p|%a|'] : []),
     ],
     onLog,
     onError: (e: unknown) => onLog(`[error] ${e instanceof Error ? e.message : String(e)}`),

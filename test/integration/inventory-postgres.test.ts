@@ -9,7 +9,9 @@ import { Client, type QueryResultRow } from 'pg';
 
 import { databaseNameFor } from '../../proxy/src/inventory/naming';
 import { ControlConnection } from '../../proxy/src/inventory/control-connection';
+import { CONTROL_DATABASE } from '../../proxy/src/inventory/control-schema';
 import {
+  APPLICATION_NAMES,
   DEFAULT_POOL_LIMITS,
   InventoryPools,
   urlForDatabase,
@@ -97,6 +99,27 @@ test('connections stay bounded whatever the number of buckets', async () => {
   } finally {
     await pools.close();
   }
+});
+
+test('the sessions name themselves in pg_stat_activity (control, inventory) unless the URL names them', async () => {
+  const bucket = `named-${rnd()}`;
+  const pools = new InventoryPools(services.postgres.url, logger);
+  try {
+    pools.startListening();
+    await pools.withBucket(bucket, (pool) => pool.query('SELECT 1'));
+    const names = async (db: string): Promise<string[]> =>
+      (
+        await adminQuery<{ name: string }>(
+          'SELECT DISTINCT application_name AS name FROM pg_stat_activity WHERE datname = $1',
+          [db],
+        )
+      ).map((r) => r.name);
+    expect(await names(databaseNameFor(bucket))).toEqual([APPLICATION_NAMES.bucket]);
+    expect(await names(CONTROL_DATABASE)).toContain(APPLICATION_NAMES.control);
+  } finally {
+    await pools.close();
+  }
+  // The test above counts its sessions by the application_name its URL gives them: the URL wins.
 });
 
 test('a bucket pool reopened after an eviction just connects: no admin connection, no migration', async () => {

@@ -13,6 +13,8 @@ export interface ControlConnectionOptions {
   url: string;
   connectTimeoutMs: number;
   queryTimeoutMs: number;
+  /** The session's application_name unless the URL (or PGAPPNAME) names one. */
+  applicationName?: string;
   /** LISTENed once connected; each notification's payload goes to `onNotify`. */
   channel?: string;
   onNotify?(payload: string): void;
@@ -123,6 +125,7 @@ export class ControlConnection {
       connectionString: opts.url,
       connectionTimeoutMillis: opts.connectTimeoutMs,
       query_timeout: opts.queryTimeoutMs,
+      ...(opts.applicationName ? { fallback_application_name: opts.applicationName } : {}),
       keepAlive: true,
     });
     // Before connect(): a server going down can send its error in the same read as the handshake.

@@ -23,6 +23,16 @@ export interface PoolLimits {
   connectTimeoutMs: number;
 }
 
+/**
+ * What the proxy's sessions show as in pg_stat_activity and the server log (`%a`), by role: a DBA sees
+ * which sessions are the sidecars' and what each is for.
+ */
+export const APPLICATION_NAMES = {
+  admin: 's3-mirror admin',
+  control: 's3-mirror control',
+  bucket: 's3-mirror inventory',
+} as const;
+
 /** Every inventory statement is small; one that takes longer means Postgres is away. */
 const QUERY_TIMEOUT_MS = 15_000;
 
@@ -95,6 +105,7 @@ export class InventoryPools {
       url: urlForDatabase(postgresUrl, CONTROL_DATABASE),
       connectTimeoutMs: limits.connectTimeoutMs,
       queryTimeoutMs: QUERY_TIMEOUT_MS,
+      applicationName: APPLICATION_NAMES.control,
       createDatabase: () => this.createDatabase(CONTROL_DATABASE, this.admin),
       prepare: (client) => migrate(client, CONTROL_MIGRATIONS).then(() => undefined),
       ...(listener
@@ -118,6 +129,8 @@ export class InventoryPools {
   private newPool(db: string, max: number): Pool {
     const pool = new Pool({
       connectionString: urlForDatabase(this.postgresUrl, db),
+      // The fallback: an application_name in POSTGRES_URL (or PGAPPNAME) still wins.
+      fallback_application_name: db === 'postgres' ? APPLICATION_NAMES.admin : APPLICATION_NAMES.bucket,
       max,
       idleTimeoutMillis: this.limits.idleMs,
       connectionTimeoutMillis: this.limits.connectTimeoutMs,
