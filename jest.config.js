@@ -15,6 +15,8 @@ module.exports = {
         '<rootDir>/test/clients/**/*.test.ts',
         // The harness's own pure checks (the signature audit).
         '<rootDir>/test/harness/**/*.test.ts',
+        // Which settings the sandbox hands to its proxy.
+        '<rootDir>/test/sandbox/**/*.test.ts',
       ],
       transform: { '^.+\\.ts$': tsJest },
       testEnvironment: 'node',

@@ -2,7 +2,8 @@
 /**
  * `npm run sandbox`: the proxy on embedded defaults, ready for curl or an SDK. Main and mirror are two local
  * s3rver instances (or Ceph RGW with `-- --rgw`), the inventory is an embedded PostgreSQL (or POSTGRES_URL).
- * Prints examples that work as printed, then runs until Ctrl-C. LISTEN_ADDR and ADMIN_ADDR move the proxy.
+ * Prints examples that work as printed, then runs until Ctrl-C. LISTEN_ADDR and ADMIN_ADDR move the proxy;
+ * any other proxy setting in the environment (e.g. MIRROR_DELETE_POLICY=keep) is handed to it.
  */
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 
@@ -11,6 +12,7 @@ import { startPostgres } from '../harness/postgres';
 import { spawnNode } from '../harness/process';
 import { PROXY_IMAGE_ENV, PROXY_MAIN } from '../harness/proxy';
 import { startRgw, startS3rvers, type SandboxBackends, type SandboxS3 } from './backends';
+import { passedSettings } from './proxy-settings';
 import { tryItText } from './try-it';
 
 const BUCKET = 'demo';
@@ -53,20 +55,23 @@ async function main(): Promise<void> {
     cleanups.push(() => postgres.destroy());
     await createBucket(backends.main, BUCKET);
 
+    const own = {
+      MAIN_S3_ENDPOINT: backends.main.endpoint,
+      MAIN_ACCESS_KEY: backends.main.accessKeyId,
+      MAIN_SECRET_KEY: backends.main.secretAccessKey,
+      MIRROR_S3_ENDPOINT: backends.mirror.endpoint,
+      MIRROR_ACCESS_KEY: backends.mirror.accessKeyId,
+      MIRROR_SECRET_KEY: backends.mirror.secretAccessKey,
+      POSTGRES_URL: postgres.url,
+      LISTEN_ADDR: listen,
+      ADMIN_ADDR: admin,
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+    };
+    const passed = passedSettings(process.env, Object.keys(own));
+    if (Object.keys(passed).length > 0)
+      log(`proxy settings from the environment: ${Object.keys(passed).join(', ')}`);
     const proxy = spawnNode(PROXY_MAIN, {
-      env: {
-        ...PROXY_IMAGE_ENV,
-        MAIN_S3_ENDPOINT: backends.main.endpoint,
-        MAIN_ACCESS_KEY: backends.main.accessKeyId,
-        MAIN_SECRET_KEY: backends.main.secretAccessKey,
-        MIRROR_S3_ENDPOINT: backends.mirror.endpoint,
-        MIRROR_ACCESS_KEY: backends.mirror.accessKeyId,
-        MIRROR_SECRET_KEY: backends.mirror.secretAccessKey,
-        POSTGRES_URL: postgres.url,
-        LISTEN_ADDR: listen,
-        ADMIN_ADDR: admin,
-        LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
-      },
+      env: { ...PROXY_IMAGE_ENV, ...passed, ...own },
       echo: true,
     });
     cleanups.push(() => proxy.stop(10_000));
