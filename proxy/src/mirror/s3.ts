@@ -36,9 +36,18 @@ export function isNoSuchBucket(err: unknown): boolean {
   return e?.name === 'NoSuchBucket' || e?.Code === 'NoSuchBucket';
 }
 
+/** Postgres errors (by SQLSTATE) whose log line should say what to do. */
+const POSTGRES_HINTS: ReadonlyMap<unknown, string> = new Map([
+  [
+    '53300',
+    'Postgres max_connections reached: see "Connection budget" in docs/inventory-and-mirroring.md (PgBouncer)',
+  ],
+]);
+
 export function errorText(err: unknown): string {
-  const e = err as { name?: string; message?: string };
-  return `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`.slice(0, 1000);
+  const e = err as { name?: string; message?: string; code?: unknown };
+  const hint = POSTGRES_HINTS.get(e?.code);
+  return `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}${hint ? ` (${hint})` : ''}`.slice(0, 1000);
 }
 
 /**
