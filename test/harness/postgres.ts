@@ -44,6 +44,8 @@ export interface StartPostgresOptions {
   embedded?: boolean;
   /** Server log lines (default: dropped, kept in memory for error messages). */
   log?: (line: string) => void;
+  /** max_connections of an embedded server (default 200). */
+  maxConnections?: number;
 }
 
 export async function startPostgres(opts: StartPostgresOptions = {}): Promise<PostgresServer> {
@@ -106,7 +108,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
       '-c',
       'full_page_writes=off',
       '-c',
-      'max_connections=200',
+      `max_connections=${opts.maxConnections ?? 200}`,
       ...(statementLog
         ? ['-c', 'log_statement=all', '-c', 'log_connections=on', '-c', 'log_disconnections=on']
         : []),
