@@ -147,6 +147,42 @@ test('a bucket pool reopened after an eviction just connects: no admin connectio
   }
 });
 
+test('a pool in use keeps both connections (its second is not reopened at every overlap); a pool unused for idleMs closes', async () => {
+  const bucket = `kept-${rnd()}`;
+  const target = new URL(services.postgres.url);
+  const forwarder = await startTcpFaultProxy(target.hostname, Number(target.port));
+  const via = new URL(services.postgres.url);
+  via.host = forwarder.address;
+  const pools = new InventoryPools(via.toString(), logger, {
+    ...DEFAULT_POOL_LIMITS,
+    idleMs: 400,
+    connectionIdleMs: 60_000,
+  });
+  const overlap = (): Promise<unknown> =>
+    Promise.all([0, 1].map(() => pools.withBucket(bucket, (pool) => pool.query('SELECT pg_sleep(0.05)'))));
+  try {
+    await overlap();
+    const opened = forwarder.totalConnections;
+    // The bucket stays in use (a statement every 100 ms, on one connection) while the second connection
+    // idles for three times idleMs between overlaps: as the connections' idle timeout, idleMs closed it and
+    // the next overlap opened it again.
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 12; i++) {
+        await pools.withBucket(bucket, (pool) => pool.query('SELECT 1'));
+        await sleep(100);
+      }
+      await overlap();
+    }
+    expect(forwarder.totalConnections - opened).toBe(0);
+    await pollUntil('the unused pool to close', async () => pools.openPools() === 0);
+    // The control connection (the database was looked up and created over it) stays.
+    await pollUntil('its connections to end', async () => forwarder.activeConnections === 1);
+  } finally {
+    await pools.close();
+    await forwarder.close();
+  }
+});
+
 test('a bucket database dropped under a running sidecar is made again at its next use, the use not failed', async () => {
   const bucket = `dropped-${rnd()}`;
   const pools = new InventoryPools(services.postgres.url, logger, { ...DEFAULT_POOL_LIMITS, idleMs: 200 });
