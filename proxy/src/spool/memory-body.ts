@@ -11,52 +11,32 @@
 import { Readable } from 'node:stream';
 
 import type { AbandonReason } from './plan';
-import type { SpoolEntry, SpoolEntryHost, SpoolFileState, SpoolReader } from './spool-entry';
+import { SpooledUpload, type SpoolEntryHost, type SpoolReader } from './spool-entry';
 
-export class SpoolMemoryBody implements SpoolEntry {
-  private stateNow: SpoolFileState = 'writing';
+export class SpoolMemoryBody extends SpooledUpload {
   private chunks: Buffer[] = [];
-  private received = 0;
   private body: Buffer | undefined;
   private readers = 0;
   private released = false;
-  etag: string | undefined;
-  md5: string | undefined;
-  committedAt = 0;
 
   constructor(
     private readonly host: SpoolEntryHost<SpoolMemoryBody>,
-    readonly bucket: string,
-    readonly key: string,
-    readonly size: number,
-  ) {}
-
-  get state(): SpoolFileState {
-    return this.stateNow;
+    bucket: string,
+    key: string,
+    size: number,
+  ) {
+    super(bucket, key, size);
   }
 
-  readonly tap = (chunk: Buffer): void => {
-    if (this.stateNow !== 'writing') return;
-    this.received += chunk.length;
-    // More than announced: main refuses such a request, so this body will never be the object.
-    if (this.received > this.size) return this.drop('not_stored');
+  protected store(chunk: Buffer): void {
     this.chunks.push(chunk);
-  };
+  }
 
-  commit(etag: string, md5: string | undefined): boolean {
-    if (this.stateNow !== 'writing') return false;
-    if (this.received !== this.size) {
-      this.drop('not_stored');
-      return false;
-    }
+  protected committed(): void {
     // One buffer of exactly the body: the chunks may be views into larger socket reads.
     this.body = Buffer.concat(this.chunks, this.size);
     this.chunks = [];
     this.stateNow = 'ready';
-    this.etag = etag;
-    this.md5 = md5;
-    this.committedAt = Date.now();
-    return true;
   }
 
   whenReady(): Promise<boolean> {
@@ -80,10 +60,6 @@ export class SpoolMemoryBody implements SpoolEntry {
         return Promise.resolve();
       },
     });
-  }
-
-  dropUncommitted(reason: AbandonReason): void {
-    if (this.stateNow === 'writing') this.drop(reason);
   }
 
   drop(reason: AbandonReason | undefined, error?: unknown): void {

@@ -44,3 +44,58 @@ export interface SpoolEntryHost<E extends SpoolEntry> {
   /** Gone and no reader left: its room (disk or memory) is free. */
   onReleased(entry: E): void;
 }
+
+/**
+ * The lifecycle both kinds share: chunks tapped against the announced length (more than announced: main
+ * refuses such a request; fewer at the acknowledgement: not the object either), then main's commit.
+ * Subclasses store the chunks and say what a commit leads to.
+ */
+export abstract class SpooledUpload implements SpoolEntry {
+  protected stateNow: SpoolFileState = 'writing';
+  private received = 0;
+  etag: string | undefined;
+  md5: string | undefined;
+  committedAt = 0;
+
+  constructor(
+    readonly bucket: string,
+    readonly key: string,
+    readonly size: number,
+  ) {}
+
+  get state(): SpoolFileState {
+    return this.stateNow;
+  }
+
+  readonly tap = (chunk: Buffer): void => {
+    if (this.stateNow !== 'writing') return;
+    this.received += chunk.length;
+    if (this.received > this.size) return this.drop('not_stored');
+    this.store(chunk);
+  };
+
+  commit(etag: string, md5: string | undefined): boolean {
+    if (this.stateNow !== 'writing') return false;
+    if (this.received !== this.size) {
+      this.drop('not_stored');
+      return false;
+    }
+    this.etag = etag;
+    this.md5 = md5;
+    this.committedAt = Date.now();
+    this.committed();
+    return true;
+  }
+
+  dropUncommitted(reason: AbandonReason): void {
+    if (this.stateNow === 'writing') this.drop(reason);
+  }
+
+  /** Keeps a chunk tapped while the upload is `writing`, within the announced length. */
+  protected abstract store(chunk: Buffer): void;
+  /** Main committed every announced byte: move on from `writing`. */
+  protected abstract committed(): void;
+  abstract whenReady(): Promise<boolean>;
+  abstract openReader(): Promise<SpoolReader | undefined>;
+  abstract drop(reason: AbandonReason | undefined, error?: unknown): void;
+}

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 
 import type { DiskLane } from './disk-lane';
 import type { AbandonReason } from './plan';
-import type { SpoolEntry, SpoolEntryHost, SpoolFileState, SpoolReader } from './spool-entry';
+import { SpooledUpload, type SpoolEntryHost, type SpoolReader } from './spool-entry';
 
 export interface SpoolFileHost extends SpoolEntryHost<SpoolFile> {
   lane: DiskLane;
@@ -57,12 +57,10 @@ function positionalReader(handle: fs.promises.FileHandle, size: number): Readabl
   });
 }
 
-export class SpoolFile implements SpoolEntry {
-  private stateNow: SpoolFileState = 'writing';
+export class SpoolFile extends SpooledUpload {
   private handle: fs.promises.FileHandle | undefined;
   private queue: Buffer[] = [];
   private queuedBytes = 0;
-  private received = 0;
   private written = 0;
   private writing: Promise<void> | undefined;
   private finishing = false;
@@ -72,23 +70,19 @@ export class SpoolFile implements SpoolEntry {
   private filesRemoved = false;
   private settleReady!: (ready: boolean) => void;
   private readonly ready = new Promise<boolean>((resolve) => (this.settleReady = resolve));
-  /** Main's ETag of the write, once committed. */
-  etag: string | undefined;
-  /** Hex MD5 the bytes must have, when the ETag is one. */
-  md5: string | undefined;
-  committedAt = 0;
 
   constructor(
     private readonly host: SpoolFileHost,
-    readonly bucket: string,
-    readonly key: string,
+    bucket: string,
+    key: string,
     /** Payload length announced by the request. */
-    readonly size: number,
+    size: number,
     /** Disk space reserved in the budget. */
     readonly diskBytes: number,
     readonly partPath: string,
     readonly bodyPath: string,
   ) {
+    super(bucket, key, size);
     host.lane
       .run(() => fs.promises.open(partPath, 'wx', 0o600))
       .then(
@@ -105,16 +99,8 @@ export class SpoolFile implements SpoolEntry {
       );
   }
 
-  get state(): SpoolFileState {
-    return this.stateNow;
-  }
-
-  /** Called with each payload chunk as it goes to main. Never throws, never waits. */
-  readonly tap = (chunk: Buffer): void => {
-    if (this.stateNow !== 'writing') return;
-    this.received += chunk.length;
-    // More than announced: main refuses such a request, so this body will never be the object.
-    if (this.received > this.size) return this.drop('not_stored');
+  /** Queues the chunk for the disk; never waits. */
+  protected store(chunk: Buffer): void {
     this.queue.push(chunk);
     this.queuedBytes += chunk.length;
     this.host.buffered.bytes += chunk.length;
@@ -125,24 +111,12 @@ export class SpoolFile implements SpoolEntry {
       return this.drop('slow_disk');
     }
     this.pump();
-  };
+  }
 
-  /**
-   * Main acknowledged the write (2xx) with `etag`. False (and the file dropped) unless every announced byte
-   * went through the tap.
-   */
-  commit(etag: string, md5: string | undefined): boolean {
-    if (this.stateNow !== 'writing') return false;
-    if (this.received !== this.size) {
-      this.drop('not_stored');
-      return false;
-    }
+  /** The last queued bytes still go to disk; then the file is renamed and ready. */
+  protected committed(): void {
     this.stateNow = 'committed';
-    this.etag = etag;
-    this.md5 = md5;
-    this.committedAt = Date.now();
     this.pump();
-    return true;
   }
 
   /** Resolves true once the whole body is on disk under its final name, false if the file was dropped. */
@@ -233,11 +207,6 @@ export class SpoolFile implements SpoolEntry {
         this.maybeRelease();
       },
     };
-  }
-
-  /** Drops the file unless main's acknowledgement committed it. */
-  dropUncommitted(reason: AbandonReason): void {
-    if (this.stateNow === 'writing') this.drop(reason);
   }
 
   /** Removes the file (any state, once). `reason` undefined: used, or the spool is closing. */
