@@ -7,7 +7,7 @@
  *
  *   node test/dist/bench/idle-probe.js [--rounds 2] [--settle 20] [--seconds 60] [--buckets N]
  *        [--arm 'NAME=path/to/main.js[;--v8-flag ...]' ...] [--node-args "--cpu-prof --cpu-prof-dir=DIR"]
- *        [--env K=V ...]
+ *        [--env [ARM:]K=V ...]
  *
  * An arm's flags after `;` join its NODE_OPTIONS. Snapshots for A/B: copy proxy/dist to e.g. .tmp/snap/a
  * (anywhere under the repository, so its modules resolve). `--buckets N`: N bucket databases in each arm's
@@ -25,17 +25,16 @@ import { CONTROL_DATABASE } from '@k8s-s3-mirror/proxy/dist/inventory/control-sc
 import { killOnExit } from '../harness/cleanup';
 import { startPostgres, type PostgresServer } from '../harness/postgres';
 import { sleep } from '../harness/wait';
-import { proxyEnvironment, startProxyService, startSink } from './env';
+import { startSink } from './env';
 import { readProcStat, type Service } from './procs';
+import { parseArmFlags, startSinkArm, type ProxyArm } from './proxy-arms';
 import { createDatabases, waitSettled } from './scenarios/scale';
-
-const SHIPPED = path.resolve(__dirname, 'shipped-proxy-main.js');
 
 interface Options {
   rounds: number;
   settleSeconds: number;
   seconds: number;
-  arms: { name: string; script: string; nodeArgs: string[] }[];
+  arms: ProxyArm[];
   nodeArgs: string[];
   env: Record<string, string>;
   buckets: number;
@@ -51,28 +50,15 @@ function parseArgs(argv: string[]): Options {
     env: {},
     buckets: 0,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${arg} needs a value`);
-      return v;
-    };
-    if (arg === '--rounds') opts.rounds = Number(value());
-    else if (arg === '--settle') opts.settleSeconds = Number(value());
-    else if (arg === '--seconds') opts.seconds = Number(value());
-    else if (arg === '--buckets') opts.buckets = Number(value());
-    else if (arg === '--node-args') opts.nodeArgs = value().split(' ').filter(Boolean);
-    else if (arg === '--arm') {
-      const [name, rest = ''] = value().split(/=(.*)/s, 2) as [string, string | undefined];
-      const [script = '', flags = ''] = rest.split(';', 2);
-      opts.arms.push({ name, script: path.resolve(script), nodeArgs: flags.split(' ').filter(Boolean) });
-    } else if (arg === '--env') {
-      const [k, v] = value().split('=', 2) as [string, string | undefined];
-      opts.env[k] = v ?? '';
-    } else throw new Error(`unknown argument ${arg}`);
-  }
-  if (opts.arms.length === 0) opts.arms.push({ name: 'shipped', script: SHIPPED, nodeArgs: [] });
+  parseArmFlags(argv, opts, (flag, value) => {
+    if (flag === '--rounds') opts.rounds = Number(value());
+    else if (flag === '--settle') opts.settleSeconds = Number(value());
+    else if (flag === '--seconds') opts.seconds = Number(value());
+    else if (flag === '--buckets') opts.buckets = Number(value());
+    else if (flag === '--node-args') opts.nodeArgs = value().split(' ').filter(Boolean);
+    else return false;
+    return true;
+  });
   return opts;
 }
 
@@ -166,21 +152,17 @@ async function main(): Promise<void> {
   try {
     for (let round = 0; round < opts.rounds; round++) {
       const procs: Service[] = await Promise.all(
-        opts.arms.map(async (arm, i) => {
-          const env = proxyEnvironment(
-            {
-              mainUrl: main.url,
-              main: { accessKeyId: 'SINKMAIN', secretAccessKey: 'sink-main-secret' },
-              mirrorUrl: mirror.url,
-              mirror: { accessKeyId: 'SINKMIRROR', secretAccessKey: 'sink-mirror-secret' },
-              postgresUrl: postgres[i]!.url,
-            },
-            opts.env,
-          );
-          const extra = [...opts.nodeArgs, ...arm.nodeArgs];
-          if (extra.length) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} ${extra.join(' ')}`;
-          return startProxyService({ name: `${arm.name}-${round}`, env, logDir, script: arm.script });
-        }),
+        opts.arms.map((arm, i) =>
+          startSinkArm({
+            arm,
+            name: `${arm.name}-${round}`,
+            sinks: { main, mirror },
+            postgresUrl: postgres[i]!.url,
+            env: opts.env,
+            nodeArgs: opts.nodeArgs,
+            logDir,
+          }),
+        ),
       );
       if (opts.buckets > 0) {
         const settled = await Promise.all(postgres.map((p) => waitSettled(p.url, 600_000)));

@@ -24,6 +24,7 @@ import { runLarge, type LargeCase } from './scenarios/large';
 import { runMirrorLag } from './scenarios/mirror-lag';
 import { runSmall, type SmallCase } from './scenarios/small';
 import { runScale } from './scenarios/scale';
+import { runWriteCost } from './scenarios/write-cost';
 import { runScan } from './scenarios/scan';
 import { runSpool } from './scenarios/spool';
 import { warmUp } from './warmup';
@@ -40,6 +41,7 @@ const FAMILIES = [
   'spool',
   'scan',
   'scale',
+  'write-cost',
 ] as const;
 type Family = (typeof FAMILIES)[number];
 
@@ -53,7 +55,7 @@ interface Options {
   docs: boolean;
 }
 
-const USAGE = `npm run bench -- [--quick] [--only large,small,chunked,mirror-lag,backlog,inventory,spool,scan,scale]
+const USAGE = `npm run bench -- [--quick] [--only large,small,chunked,mirror-lag,backlog,inventory,spool,scan,scale,write-cost]
                      [--backends sink,ceph] [--out DIR]
                      [--baseline other/proxy/dist/main.js] [--current another/proxy/dist/main.js]
 
@@ -177,6 +179,27 @@ const METHOD = [
   'Nothing here is a pass/fail test: the goals table reports measured values against the goals of issue 6.',
 ];
 
+/** Issue 12's memory goal: the shipped proxies' peak RSS in every scenario ≤ 120 MB (idle: idle-probe.ts). */
+function shippedPeaks(
+  rss: RssSampler,
+  phases: { name: string; from: number; to: number }[],
+): Section['checks'] {
+  const shipped = rss.names().filter((n) => n === 'proxy-sink' || n === 'proxy-ceph');
+  const peaks = shipped.flatMap((n) =>
+    phases.map((p) => ({ where: `${n} in ${p.name}`, bytes: rss.peak(n, p.from, p.to) })),
+  );
+  const known = peaks.filter((p) => Number.isFinite(p.bytes));
+  if (known.length === 0) return [];
+  const worst = known.reduce((w, p) => (p.bytes > w.bytes ? p : w));
+  return [
+    {
+      goal: 'proxy peak RSS ≤ 120 MB in every scenario (issue 12)',
+      measured: `highest ${fmtNumber(worst.bytes / 1e6)} MB (${worst.where}); ${known.filter((p) => p.bytes <= 120e6).length} of ${known.length} scenario peaks within`,
+      met: worst.bytes <= 120e6,
+    },
+  ];
+}
+
 /** Peak RSS of every proxy in every phase: where the peaks happen. */
 function memorySection(rss: RssSampler, phases: { name: string; from: number; to: number }[]): Section {
   const names = rss.names();
@@ -194,7 +217,7 @@ function memorySection(rss: RssSampler, phases: { name: string; from: number; to
       ),
     ],
     charts: [],
-    checks: [],
+    checks: shippedPeaks(rss, phases),
     raw: Object.fromEntries(
       names.map((n) => [n, phases.map((p) => ({ phase: p.name, peak: rss.peak(n, p.from, p.to) }))]),
     ),
@@ -442,6 +465,7 @@ async function main(): Promise<void> {
     });
     await phase('chunked', () => runChunked(ctx, backendsFor('chunked')));
     await phase('inventory', () => runInventory(ctx, backendsFor('inventory')));
+    await phase('write-cost', () => runWriteCost(ctx, backendsFor('write-cost')));
     await phase('scale', async () => (sink ? runScale(ctx) : undefined));
     const fwd = renderForwarder(small, large, !!baseline);
     if (fwd) sections.push(fwd);
@@ -456,6 +480,7 @@ async function main(): Promise<void> {
       'backlog',
       'spool',
       'inventory',
+      'write-cost',
       'scan',
       'scale',
     ];

@@ -201,6 +201,14 @@ function renderSmall(cases: SmallCase[]): Section {
   const worstP50 = shipped.reduce((w, x) => (x.s.addedP50.median > w.s.addedP50.median ? x : w), shipped[0]!);
   const worstP99 = shipped.reduce((w, x) => (x.s.addedP99.median > w.s.addedP99.median ? x : w), shipped[0]!);
   const where = (x: (typeof shipped)[number]) => `${x.c.backend} ${x.c.op} c=${x.c.concurrency}`;
+  // Issue 12: CPU per small GET on the sink (the backend costs nothing there), nginx for reference.
+  const sinkGets = cases.filter((c) => c.backend === 'sink' && c.op === 'GET');
+  const getCpu = (arm: string): string =>
+    sinkGets
+      .filter((c) => c.arms[arm])
+      .map((c) => `c=${c.concurrency} ${fmtNumber(summariseVsDirect(c, arm).cpuUsPerRequest)}`)
+      .join(', ');
+  const proxyGetCpu = sinkGets.map((c) => summariseVsDirect(c, 'proxy').cpuUsPerRequest);
   return {
     id: 'small',
     title: 'Small objects (4 KiB), closed loop',
@@ -277,6 +285,17 @@ function renderSmall(cases: SmallCase[]): Section {
             measured: `highest ${fmtMs(worstP99.s.addedP99.median)} (${where(worstP99)})`,
             met: worstP99.s.addedP99.median <= 5,
           },
+          ...(sinkGets.length
+            ? [
+                {
+                  goal: 'a small GET costs ≤ 150 µs of proxy CPU (sink; issue 12)',
+                  measured:
+                    `proxy µs/req ${getCpu('proxy')}` +
+                    (sinkGets.some((c) => c.arms.nginx) ? `; nginx ${getCpu('nginx')}` : ''),
+                  met: proxyGetCpu.every((us) => us <= 150),
+                },
+              ]
+            : []),
         ]
       : [],
     raw: cases,

@@ -1,0 +1,85 @@
+/**
+ * Proxy builds side by side for the bench's A/B tools (idle-probe.ts, write-cost.ts): an arm is a main.js
+ * (default: proxy/dist as shipped, through the bench entry), extra node flags and environment.
+ */
+import path from 'node:path';
+
+import { proxyEnvironment, startProxyService, type ProxyUnderTest } from './env';
+
+export interface ProxyArm {
+  name: string;
+  script: string;
+  nodeArgs: string[];
+  env: Record<string, string>;
+}
+
+export const SHIPPED_ARM: ProxyArm = {
+  name: 'shipped',
+  script: path.resolve(__dirname, 'shipped-proxy-main.js'),
+  nodeArgs: [],
+  env: {},
+};
+
+/** `NAME=path/to/main.js[;--node-flag ...]`: flags after `;` join the arm's NODE_OPTIONS. */
+export function parseArm(value: string): ProxyArm {
+  const [name, rest = ''] = value.split(/=(.*)/s, 2) as [string, string | undefined];
+  const [script = '', flags = ''] = rest.split(';', 2);
+  return { name, script: path.resolve(script), nodeArgs: flags.split(' ').filter(Boolean), env: {} };
+}
+
+/** The arm's proxy with sinks as main and mirror (static keys) and the inventory at `postgresUrl`. */
+export function startSinkArm(opts: {
+  arm: ProxyArm;
+  name?: string;
+  sinks: { main: { url: string }; mirror: { url: string } };
+  postgresUrl: string;
+  /** Environment for every arm; the arm's own wins. */
+  env?: Record<string, string>;
+  /** Node flags for every arm, before the arm's own. */
+  nodeArgs?: string[];
+  logDir: string;
+}): Promise<ProxyUnderTest> {
+  const { arm } = opts;
+  const env = proxyEnvironment(
+    {
+      mainUrl: opts.sinks.main.url,
+      main: { accessKeyId: 'SINKMAIN', secretAccessKey: 'sink-main-secret' },
+      mirrorUrl: opts.sinks.mirror.url,
+      mirror: { accessKeyId: 'SINKMIRROR', secretAccessKey: 'sink-mirror-secret' },
+      postgresUrl: opts.postgresUrl,
+    },
+    { ...opts.env, ...arm.env },
+  );
+  const flags = [...(opts.nodeArgs ?? []), ...arm.nodeArgs];
+  if (flags.length) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} ${flags.join(' ')}`;
+  return startProxyService({ name: opts.name ?? arm.name, env, logDir: opts.logDir, script: arm.script });
+}
+
+/**
+ * The A/B tools' command lines: `handle(flag, value)` for each flag (`value()` takes the next argument),
+ * true when it knew the flag; `--arm` and `--env [ARM:]K=V` are handled here for every tool.
+ */
+export function parseArmFlags(
+  argv: readonly string[],
+  into: { arms: ProxyArm[]; env: Record<string, string> },
+  handle: (flag: string, value: () => string) => boolean,
+): void {
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    if (flag === '--arm') into.arms.push(parseArm(value()));
+    else if (flag === '--env') {
+      // K=V for every arm, or ARM:K=V for one (an arm named before).
+      const [target, k, v] = /^(?:([^:=]+):)?([^=]+)=(.*)$/.exec(value())?.slice(1) ?? [];
+      if (!k) throw new Error('--env needs K=V or ARM:K=V');
+      const arm = target === undefined ? undefined : into.arms.find((a) => a.name === target);
+      if (target !== undefined && !arm) throw new Error(`--env ${target}: no arm of that name (yet)`);
+      (arm ? arm.env : into.env)[k] = v ?? '';
+    } else if (!handle(flag, value)) throw new Error(`unknown argument ${flag}`);
+  }
+  if (into.arms.length === 0) into.arms.push({ ...SHIPPED_ARM, env: {} });
+}

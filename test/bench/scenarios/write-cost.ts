@@ -1,0 +1,231 @@
+/**
+ * What one mirrored write costs the proxy (issue 12): CPU per 4 KiB PUT from request to settle (journal,
+ * inventory, claim, copy, settle). Each round sends `writes` PUTs of new keys at a fixed concurrency, then
+ * waits until the proxy, its Postgres and the backend are idle again (every copy done); CPU comes from /proc,
+ * split into what the proxy spent while the PUTs were answered and after. On the sink the tracker-off proxy
+ * is the data path alone, so the difference is the mirroring's own cost.
+ */
+import fs from 'node:fs';
+
+import { BenchClient, FILLER } from '../client';
+import { armsFor, BACKEND_LABEL, type Arm, type Backend, type BenchContext } from '../context';
+import { readMetric, type ProxyUnderTest } from '../env';
+import { cpuSecondsOf, cpuSecondsOfAll, readProcStat, waitIdle } from '../procs';
+import { fmtNumber, fmtPercent, table, type Section } from '../report';
+import { median } from '../stats';
+import { SMALL_SIZE } from './small';
+
+export interface WriteCostRound {
+  /** Proxy CPU ms per write while the PUTs were answered. */
+  answeringMs: number;
+  /** Proxy CPU ms per write after the last answer, until idle (copies and settles left over). */
+  afterMs: number;
+  /** The kernel's share of the proxy's CPU (system time ÷ total). */
+  systemShare: number;
+  /** Postgres CPU ms per write (the server and its backends, answering and after). */
+  postgresMs: number;
+  putsPerSecond: number;
+  failed: number;
+  /** Copies the proxy counted (0 with the tracker off). */
+  mirrored: number;
+}
+
+export interface WriteCostOptions {
+  writes: number;
+  concurrency: number;
+  size: number;
+  bucket: string;
+  /** Besides the proxy and its Postgres: processes that must be idle before the round counts as done. */
+  quietPids?: number[];
+}
+
+/** The postmaster of the server at `postgresUrl` (found by its `-p PORT` argument) and its backends. */
+export function postgresPids(postgresUrl: string): number[] {
+  const port = new URL(postgresUrl).port;
+  const procs = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  const postmaster = procs.find((d) => {
+    let argv: string[];
+    try {
+      argv = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+    } catch {
+      return false;
+    }
+    return /postgres$/.test(argv[0] ?? '') && argv[argv.indexOf('-p') + 1] === port && argv.includes('-p');
+  });
+  if (!postmaster) return [];
+  const children = procs.filter((d) => readProcStat(Number(d))?.ppid === Number(postmaster));
+  return [postmaster, ...children].map(Number);
+}
+
+async function sendWrites(client: BenchClient, opts: WriteCostOptions, prefix: string): Promise<number> {
+  const body = FILLER.subarray(0, opts.size);
+  let next = 0;
+  let failed = 0;
+  const worker = async (): Promise<void> => {
+    while (next < opts.writes) {
+      const key = `/${opts.bucket}/${prefix}-${next++}`;
+      const headers = await client.headers('PUT', key, { 'content-length': String(opts.size) });
+      if ((await client.send('PUT', key, headers, body)) !== 200) failed++;
+    }
+  };
+  await Promise.all(Array.from({ length: opts.concurrency }, worker));
+  return failed;
+}
+
+/** One round through `client` (signed for the proxy): new keys under `prefix`. */
+export async function measureWriteCost(
+  proxy: ProxyUnderTest,
+  client: BenchClient,
+  opts: WriteCostOptions,
+  prefix: string,
+): Promise<WriteCostRound> {
+  const copies = (): Promise<number> =>
+    readMetric(proxy.adminUrl, 's3mirror_mirror_copies_total').catch(() => 0);
+  const mirroredBefore = await copies();
+  const pgBefore = postgresPids(proxy.postgresUrl);
+  const sys0 = readProcStat(proxy.pid)?.systemSeconds ?? NaN;
+  const cpu0 = cpuSecondsOf(proxy.pid);
+  const pg0 = cpuSecondsOfAll(pgBefore);
+  const t0 = performance.now();
+  const failed = await sendWrites(client, opts, prefix);
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu1 = cpuSecondsOf(proxy.pid);
+  await waitIdle([proxy.pid, ...pgBefore, ...(opts.quietPids ?? [])], { maxMs: 120_000 });
+  const cpu2 = cpuSecondsOf(proxy.pid);
+  const sys2 = readProcStat(proxy.pid)?.systemSeconds ?? NaN;
+  // Backends that exited meanwhile take their CPU with them: a lower bound.
+  const pg2 = cpuSecondsOfAll(postgresPids(proxy.postgresUrl));
+  const perWrite = (s: number): number => (s * 1000) / opts.writes;
+  return {
+    answeringMs: perWrite(cpu1 - cpu0),
+    afterMs: perWrite(cpu2 - cpu1),
+    systemShare: (sys2 - sys0) / (cpu2 - cpu0),
+    postgresMs: perWrite(pg2 - pg0),
+    putsPerSecond: opts.writes / seconds,
+    failed,
+    mirrored: (await copies()) - mirroredBefore,
+  };
+}
+
+interface WriteCostCase {
+  backend: Backend;
+  concurrency: number;
+  arm: string;
+  rounds: WriteCostRound[];
+}
+
+const totalMs = (r: WriteCostRound): number => r.answeringMs + r.afterMs;
+
+export async function runWriteCost(ctx: BenchContext, backends: Backend[]): Promise<Section> {
+  const writes = ctx.quick ? 300 : 1500;
+  const rounds = ctx.quick ? 1 : 4;
+  const cases: WriteCostCase[] = [];
+  for (const backend of backends) {
+    // The shipped proxy, and on the sink the same code with the tracker off (the data path alone).
+    const arms = armsFor(ctx, backend).filter(
+      (a): a is Arm & { proxy: ProxyUnderTest } => !!a.proxy && ['proxy', 'no-background'].includes(a.name),
+    );
+    const bucket = `write-cost-${ctx.runId}`;
+    for (const concurrency of [1, 16]) {
+      const byArm = new Map(arms.map((a) => [a.name, [] as WriteCostRound[]]));
+      for (let round = 0; round < rounds; round++) {
+        for (const arm of round % 2 ? [...arms].reverse() : arms) {
+          const client = new BenchClient(arm.endpoint);
+          try {
+            await client.send('PUT', `/${bucket}`, await client.headers('PUT', `/${bucket}`));
+            const opts = { writes, concurrency, size: SMALL_SIZE, bucket, quietPids: ctx.quietPids(backend) };
+            await waitIdle(ctx.quietPids(backend), { maxMs: 60_000 });
+            byArm
+              .get(arm.name)!
+              .push(await measureWriteCost(arm.proxy, client, opts, `c${concurrency}-r${round}`));
+          } finally {
+            client.close();
+          }
+        }
+      }
+      for (const [arm, rs] of byArm) cases.push({ backend, concurrency, arm, rounds: rs });
+      ctx.log(
+        `  write cost ${backend} c=${concurrency}: ` +
+          [...byArm].map(([a, rs]) => `${a} ${fmtNumber(median(rs.map(totalMs)))} ms/write`).join(', '),
+      );
+    }
+  }
+  return renderWriteCost(cases, writes, rounds);
+}
+
+function renderWriteCost(cases: WriteCostCase[], writes: number, rounds: number): Section {
+  const m = (c: WriteCostCase, f: (r: WriteCostRound) => number): number => median(c.rounds.map(f));
+  const shipped = cases.filter((c) => c.arm === 'proxy');
+  const dataPath = (c: WriteCostCase): number | undefined => {
+    const off = cases.find(
+      (o) => o.arm === 'no-background' && o.backend === c.backend && o.concurrency === c.concurrency,
+    );
+    return off ? m(off, totalMs) : undefined;
+  };
+  return {
+    id: 'write-cost',
+    title: 'CPU per mirrored write (4 KiB PUT, request to settle)',
+    body: [
+      `Each round sends ${writes} PUTs of new 4 KiB keys at the given concurrency, then waits until the proxy, ` +
+        'its Postgres and the backend are idle (every copy made and settled); ' +
+        `${rounds} interleaved round(s), medians. "Proxy CPU" is the proxy process's CPU time per write ` +
+        '(/proc), split into what it spent while the PUTs were answered and after; "Postgres CPU" is the ' +
+        'server and its backends per write. On the sink, **no-background** is the same proxy with the tracker ' +
+        'off: the data path alone, so "mirroring" (proxy − no-background) is the journal, inventory, claim, ' +
+        `copy (HEAD on main, PUT to the mirror) and settle together. Backends: ${BACKEND_LABEL.sink}; ` +
+        `${BACKEND_LABEL.ceph}.`,
+      table(
+        [
+          'backend',
+          'case',
+          'arm',
+          'proxy CPU ms/write',
+          'while answering',
+          'after',
+          'kernel share',
+          'mirroring (− data path)',
+          'Postgres CPU ms/write',
+          'PUT/s',
+          'copies',
+          'failed',
+        ],
+        cases.map((c) => {
+          const base = c.arm === 'proxy' ? dataPath(c) : undefined;
+          return [
+            c.backend,
+            `PUT c=${c.concurrency}`,
+            c.arm,
+            fmtNumber(m(c, totalMs)),
+            fmtNumber(m(c, (r) => r.answeringMs)),
+            fmtNumber(m(c, (r) => r.afterMs)),
+            fmtPercent(m(c, (r) => r.systemShare)),
+            base === undefined ? '' : fmtNumber(m(c, totalMs) - base),
+            fmtNumber(m(c, (r) => r.postgresMs)),
+            fmtNumber(m(c, (r) => r.putsPerSecond)),
+            String(c.rounds.reduce((s, r) => s + r.mirrored, 0)),
+            String(c.rounds.reduce((s, r) => s + r.failed, 0)),
+          ];
+        }),
+      ),
+    ],
+    charts: [],
+    checks: shipped.length
+      ? [
+          {
+            goal: 'a mirrored 4 KiB PUT costs ≤ 1 ms of proxy CPU in total, on the sink and on RGW (issue 12)',
+            measured: shipped
+              .map((c) => {
+                const base = dataPath(c);
+                return (
+                  `${c.backend} c=${c.concurrency} ${fmtNumber(m(c, totalMs))} ms` +
+                  (base === undefined ? '' : ` (data path ${fmtNumber(base)})`)
+                );
+              })
+              .join('; '),
+            met: shipped.every((c) => m(c, totalMs) <= 1),
+          },
+        ]
+      : [],
+    raw: cases,
+  };
+}
