@@ -285,7 +285,7 @@ async function main(): Promise<void> {
     opts.only.some((f) => f === 'mirror-lag' || f === 'backlog' || f === 'spool' || f === 'scan');
   const needsSink =
     opts.backends.includes('sink') &&
-    opts.only.some((f) => ['large', 'small', 'chunked', 'inventory', 'scale'].includes(f));
+    opts.only.some((f) => ['large', 'small', 'chunked', 'inventory', 'scale', 'write-cost'].includes(f));
   log(`logs in ${logDir}; report to ${opts.outDir}`);
 
   const rss = new RssSampler(100);

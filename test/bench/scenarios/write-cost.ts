@@ -79,8 +79,11 @@ export async function measureWriteCost(
   opts: WriteCostOptions,
   prefix: string,
 ): Promise<WriteCostRound> {
-  const copies = (): Promise<number> =>
-    readMetric(proxy.adminUrl, 's3mirror_mirror_copies_total').catch(() => 0);
+  // A proxy with the tracker off has no such counter: 0 copies.
+  const copies = async (): Promise<number> => {
+    const n = await readMetric(proxy.adminUrl, 's3mirror_mirror_copies_total').catch(() => 0);
+    return Number.isFinite(n) ? n : 0;
+  };
   const mirroredBefore = await copies();
   const pgBefore = postgresPids(proxy.postgresUrl);
   const sys0 = readProcStat(proxy.pid)?.systemSeconds ?? NaN;
