@@ -67,6 +67,11 @@ interface LoadRun {
   reopened: number;
   secondHalfSeconds: number;
   statementsPerWrite: number;
+  /**
+   * The same over the second half of the sending (chunks sent then ÷ writes sent then): the steady state,
+   * without each sidecar's first use of its databases.
+   */
+  statementsPerWriteSecondHalf: number;
 }
 
 const BUCKET_PREFIX = 'scale';
@@ -247,7 +252,8 @@ async function loadRun(
   const perSidecarBefore = sidecars.map((s) => s.forwarder.totalConnections);
   const firstOpens =
     (pattern.perPod === 'shared' ? 1 : pattern.perPod) * DEFAULT_POOL_LIMITS.connectionsPerPool;
-  const statementsBefore = sidecars.reduce((s, c) => s + c.forwarder.clientChunks, 0);
+  const chunks = (): number => sidecars.reduce((s, c) => s + c.forwarder.clientChunks, 0);
+  const statementsBefore = chunks();
   let peakPerSidecar = 0;
   let peakTotal = 0;
   const sample = (): void => {
@@ -260,7 +266,11 @@ async function loadRun(
   };
   const sampler = setInterval(sample, 100);
   let openedAtHalf = NaN;
-  const halfway = setTimeout(() => (openedAtHalf = opened()), durationMs / 2);
+  let chunksAtHalf = NaN;
+  const halfway = setTimeout(() => {
+    openedAtHalf = opened();
+    chunksAtHalf = chunks();
+  }, durationMs / 2);
   let sends: Awaited<ReturnType<typeof openLoop>>;
   try {
     sends = await openLoop({
@@ -269,6 +279,7 @@ async function loadRun(
       request: (seq) => target(seq).client.send('PUT', target(seq).path, headers[seq]!, body),
     });
     const openedSecondHalf = opened() - openedAtHalf;
+    const chunksSecondHalf = chunks() - chunksAtHalf;
     for (const c of clients) c.close();
     // Until every acknowledged write is mirrored (bounded), still sampling connections.
     const acked = sends.filter((s) => s.status === 200);
@@ -284,7 +295,7 @@ async function loadRun(
       await sleep(1_000);
     }
     clearInterval(sampler);
-    const statements = sidecars.reduce((s, c) => s + c.forwarder.clientChunks, 0) - statementsBefore;
+    const statements = chunks() - statementsBefore;
     const lags: number[] = [];
     let unmirrored = 0;
     for (const s of acked) {
@@ -311,6 +322,7 @@ async function loadRun(
       openedSecondHalf,
       secondHalfSeconds: durationMs / 2000,
       statementsPerWrite: acked.length ? statements / acked.length : NaN,
+      statementsPerWriteSecondHalf: chunksSecondHalf / Math.max(1, sends.length / 2),
     };
   } finally {
     clearInterval(sampler);
@@ -485,6 +497,7 @@ function renderScale(r: {
           'opened in the second half of the sending',
           'opened beyond first use',
           'statements per write',
+          'statements per write, second half',
         ],
         r.loads.map((l) => [
           l.perPod === 'shared' ? '1 bucket, shared' : `${l.buckets} buckets, ${l.perPod} per pod`,
@@ -499,6 +512,7 @@ function renderScale(r: {
           `${l.openedSecondHalf} in ${l.secondHalfSeconds} s`,
           String(l.reopened),
           fmtNumber(l.statementsPerWrite),
+          fmtNumber(l.statementsPerWriteSecondHalf),
         ]),
       ),
       'Connection budget for N pods, each busy in B buckets at a time: N × (1 + 2 × min(B, 8)); idle: N. ' +
@@ -536,6 +550,16 @@ function renderScale(r: {
             ? `p99 ${fmtMs(spread.lag.p99)} vs ${fmtMs(one.lag.p99)} (×${fmtNumber(lagRatio)})`
             : 'n/a',
         met: Number.isFinite(lagRatio) ? lagRatio <= 1.5 && spread!.unmirrored === 0 : undefined,
+      },
+      {
+        goal: 'statements per mirrored write constant as buckets grow (second half of the sending, within 25 % of one shared bucket’s)',
+        measured: r.loads
+          .map((l) => `${l.buckets} buckets: ${fmtNumber(l.statementsPerWriteSecondHalf)}`)
+          .join('; '),
+        met:
+          one && r.loads.length > 1
+            ? r.loads.every((l) => l.statementsPerWriteSecondHalf <= 1.25 * one.statementsPerWriteSecondHalf)
+            : undefined,
       },
       {
         goal:
