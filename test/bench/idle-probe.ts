@@ -18,9 +18,6 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
-
-import { CONTROL_DATABASE } from '@k8s-s3-mirror/proxy/dist/inventory/control-schema';
 
 import { killOnExit } from '../harness/cleanup';
 import { startPostgres, type PostgresServer } from '../harness/postgres';
@@ -29,6 +26,7 @@ import { startSink } from './env';
 import { readProcStat, type Service } from './procs';
 import { parseArmFlags, startSinkArm, type ProxyArm } from './proxy-arms';
 import { createDatabases, waitSettled } from './scenarios/scale';
+import { resetScanDue } from './scenarios/scan';
 
 interface Options {
   rounds: number;
@@ -80,18 +78,6 @@ function startBareNode(): Service {
       await exited;
     },
   };
-}
-
-async function resetScanDue(postgresUrl: string): Promise<void> {
-  const url = new URL(postgresUrl);
-  url.pathname = `/${CONTROL_DATABASE}`;
-  const control = new pg.Client({ connectionString: url.toString() });
-  await control.connect();
-  try {
-    await control.query('UPDATE mirror_work SET scan_due_at = NULL');
-  } finally {
-    await control.end();
-  }
 }
 
 function vmRssKiB(pid: number): number {

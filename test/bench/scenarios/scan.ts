@@ -1,5 +1,6 @@
 import pg from 'pg';
 
+import { CONTROL_DATABASE } from '@k8s-s3-mirror/proxy/dist/inventory/control-schema';
 import { databaseNameFor } from '@k8s-s3-mirror/proxy/dist/inventory/naming';
 import { migrate, urlForDatabase } from '@k8s-s3-mirror/proxy/dist/inventory/pools';
 import { startHttpFaultProxy, type HttpFaultProxy } from '../../harness/http-fault-proxy';
@@ -83,6 +84,18 @@ async function fillInventory(postgresUrl: string, bucket: string, count: number)
   }
 }
 
+/**
+ * Makes the control database say a scan may be due (for `bucket`, or every bucket): a finished pass set its
+ * bucket's `scan_due_at` a scan interval ahead, and a proxy only looks at buckets whose time has come.
+ */
+export async function resetScanDue(postgresUrl: string, bucket?: string): Promise<void> {
+  await withInventory(postgresUrl, CONTROL_DATABASE, (control) =>
+    bucket === undefined
+      ? control.query('UPDATE mirror_work SET scan_due_at = NULL')
+      : control.query('UPDATE mirror_work SET scan_due_at = NULL WHERE bucket = $1', [bucket]),
+  );
+}
+
 /** The bucket's scan state row: whether a pass has started, and the last completed pass. */
 async function scanState(
   postgresUrl: string,
@@ -124,6 +137,8 @@ async function passAt(
           pass_objects = 0, pass_differences = 0, lease_owner = NULL, lease_until = NULL WHERE id = 1`,
     ),
   );
+  // The previous pass (the lower budget's) set the next one a day ahead.
+  await resetScanDue(postgresUrl, bucket);
   const proxy = await startProxyService({
     name: `proxy-scan-${budget}`,
     env: proxyEnvironment(
