@@ -16,8 +16,6 @@ import { SpooledUpload, type SpoolEntryHost, type SpoolReader } from './spool-en
 export class SpoolMemoryBody extends SpooledUpload {
   private chunks: Buffer[] = [];
   private body: Buffer | undefined;
-  private readers = 0;
-  private released = false;
 
   constructor(
     private readonly host: SpoolEntryHost<SpoolMemoryBody>,
@@ -46,7 +44,7 @@ export class SpoolMemoryBody extends SpooledUpload {
   openReader(): Promise<SpoolReader | undefined> {
     const body = this.body;
     if (this.stateNow !== 'ready' || !body) return Promise.resolve(undefined);
-    this.readers++;
+    this.readerOpened();
     let closed = false;
     return Promise.resolve({
       // A reader keeps the buffer even if the entry is superseded meanwhile, as an open descriptor would.
@@ -54,8 +52,7 @@ export class SpoolMemoryBody extends SpooledUpload {
       close: () => {
         if (!closed) {
           closed = true;
-          this.readers--;
-          this.maybeRelease();
+          this.readerClosed();
         }
         return Promise.resolve();
       },
@@ -71,9 +68,11 @@ export class SpoolMemoryBody extends SpooledUpload {
     this.maybeRelease();
   }
 
-  private maybeRelease(): void {
-    if (this.released || this.stateNow !== 'gone' || this.readers > 0) return;
-    this.released = true;
+  protected get storageGone(): boolean {
+    return this.stateNow === 'gone';
+  }
+
+  protected release(): void {
     this.host.onReleased(this);
   }
 }

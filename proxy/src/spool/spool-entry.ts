@@ -47,12 +47,15 @@ export interface SpoolEntryHost<E extends SpoolEntry> {
 
 /**
  * The lifecycle both kinds share: chunks tapped against the announced length (more than announced: main
- * refuses such a request; fewer at the acknowledgement: not the object either), then main's commit.
- * Subclasses store the chunks and say what a commit leads to.
+ * refuses such a request; fewer at the acknowledgement: not the object either), then main's commit; at the
+ * end the room is released once, when the stored bytes are gone and no copy still reads them.
+ * Subclasses store the chunks, say what a commit leads to and when their bytes are gone.
  */
 export abstract class SpooledUpload implements SpoolEntry {
   protected stateNow: SpoolFileState = 'writing';
   private received = 0;
+  private readers = 0;
+  private released = false;
   etag: string | undefined;
   md5: string | undefined;
   committedAt = 0;
@@ -91,6 +94,26 @@ export abstract class SpooledUpload implements SpoolEntry {
     if (this.stateNow === 'writing') this.drop(reason);
   }
 
+  protected readerOpened(): void {
+    this.readers++;
+  }
+
+  protected readerClosed(): void {
+    this.readers--;
+    this.maybeRelease();
+  }
+
+  /** Releases the room (once) when the stored bytes are gone and no reader is left. */
+  protected maybeRelease(): void {
+    if (this.released || !this.storageGone || this.readers > 0) return;
+    this.released = true;
+    this.release();
+  }
+
+  /** The stored bytes are gone (file unlinked, buffer dropped). */
+  protected abstract get storageGone(): boolean;
+  /** Tells the spool the entry's room is free. */
+  protected abstract release(): void;
   /** Keeps a chunk tapped while the upload is `writing`, within the announced length. */
   protected abstract store(chunk: Buffer): void;
   /** Main committed every announced byte: move on from `writing`. */

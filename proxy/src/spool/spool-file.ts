@@ -65,8 +65,6 @@ export class SpoolFile extends SpooledUpload {
   private writing: Promise<void> | undefined;
   private finishing = false;
   private renamed = false;
-  private readers = 0;
-  private released = false;
   private filesRemoved = false;
   private settleReady!: (ready: boolean) => void;
   private readonly ready = new Promise<boolean>((resolve) => (this.settleReady = resolve));
@@ -185,14 +183,13 @@ export class SpoolFile extends SpooledUpload {
   /** Opens the complete file for a mirror copy; undefined when it is not ready or cannot be opened. */
   async openReader(): Promise<SpoolReader | undefined> {
     if (this.stateNow !== 'ready') return undefined;
-    this.readers++;
+    this.readerOpened();
     let handle: fs.promises.FileHandle;
     try {
       handle = await this.host.lane.run(() => fs.promises.open(this.bodyPath, 'r'));
     } catch (err) {
-      this.readers--;
-      if (this.state === 'gone') this.maybeRelease();
-      else this.drop('disk_error', err);
+      this.readerClosed();
+      if (this.state !== 'gone') this.drop('disk_error', err);
       return undefined;
     }
     let closed = false;
@@ -203,8 +200,7 @@ export class SpoolFile extends SpooledUpload {
         if (closed) return;
         closed = true;
         await handle.close().catch(ignore);
-        this.readers--;
-        this.maybeRelease();
+        this.readerClosed();
       },
     };
   }
@@ -238,9 +234,11 @@ export class SpoolFile extends SpooledUpload {
     }
   }
 
-  private maybeRelease(): void {
-    if (this.released || !this.filesRemoved || this.readers > 0) return;
-    this.released = true;
+  protected get storageGone(): boolean {
+    return this.filesRemoved;
+  }
+
+  protected release(): void {
     this.host.onReleased(this);
   }
 }

@@ -50,7 +50,8 @@ export function postgresPids(postgresUrl: string): number[] {
     } catch {
       return false;
     }
-    return /postgres$/.test(argv[0] ?? '') && argv[argv.indexOf('-p') + 1] === port && argv.includes('-p');
+    const flag = argv.indexOf('-p');
+    return /postgres$/.test(argv[0] ?? '') && flag >= 0 && argv[flag + 1] === port;
   });
   if (!postmaster) return [];
   const children = procs.filter((d) => readProcStat(Number(d))?.ppid === Number(postmaster));
