@@ -358,7 +358,7 @@ export async function runScale(ctx: BenchContext): Promise<Section> {
   // Room for every sidecar's worst case (1 + 2 × 8) and the bench's own sessions: pods busy in five buckets
   // each need 20 × 11 = 220 sessions. Below that Postgres refuses sessions ("too many clients"), and the
   // refusals, not the proxy, set lag and churn (the "slow mode" of earlier runs, at max_connections 200).
-  const postgres = await startPostgres({ embedded: true, maxConnections: 20 + fleet * 17 });
+  const postgres = await startPostgres({ embedded: true, maxConnections: 20 + connectionBudget(fleet, 8) });
   const admin = new pg.Client({ connectionString: postgres.url });
   await admin.connect();
   const idle: WindowCost[] = [];
