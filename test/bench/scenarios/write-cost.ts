@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 
 import { BenchClient, FILLER } from '../client';
-import { armsFor, BACKEND_LABEL, type Arm, type Backend, type BenchContext } from '../context';
+import { armsFor, BACKEND_LABEL, interleave, type Backend, type BenchContext } from '../context';
 import { readMetric, type ProxyUnderTest } from '../env';
 import { cpuSecondsOf, cpuSecondsOfAll, readProcStat, waitIdle } from '../procs';
 import { fmtNumber, fmtPercent, table, type Section } from '../report';
@@ -126,27 +126,14 @@ export async function runWriteCost(ctx: BenchContext, backends: Backend[]): Prom
   const cases: WriteCostCase[] = [];
   for (const backend of backends) {
     // The shipped proxy, and on the sink the same code with the tracker off (the data path alone).
-    const arms = armsFor(ctx, backend).filter(
-      (a): a is Arm & { proxy: ProxyUnderTest } => !!a.proxy && ['proxy', 'no-background'].includes(a.name),
-    );
+    const arms = armsFor(ctx, backend).filter((a) => a.proxy && ['proxy', 'no-background'].includes(a.name));
     const bucket = `write-cost-${ctx.runId}`;
     for (const concurrency of [1, 16]) {
-      const byArm = new Map(arms.map((a) => [a.name, [] as WriteCostRound[]]));
-      for (let round = 0; round < rounds; round++) {
-        for (const arm of round % 2 ? [...arms].reverse() : arms) {
-          const client = new BenchClient(arm.endpoint);
-          try {
-            await client.send('PUT', `/${bucket}`, await client.headers('PUT', `/${bucket}`));
-            const opts = { writes, concurrency, size: SMALL_SIZE, bucket, quietPids: ctx.quietPids(backend) };
-            await waitIdle(ctx.quietPids(backend), { maxMs: 60_000 });
-            byArm
-              .get(arm.name)!
-              .push(await measureWriteCost(arm.proxy, client, opts, `c${concurrency}-r${round}`));
-          } finally {
-            client.close();
-          }
-        }
-      }
+      const opts = { writes, concurrency, size: SMALL_SIZE, bucket, quietPids: ctx.quietPids(backend) };
+      const byArm = await interleave(ctx, backend, arms, rounds, async (arm, client, round) => {
+        if (round === 0) await client.send('PUT', `/${bucket}`, await client.headers('PUT', `/${bucket}`));
+        return measureWriteCost(arm.proxy!, client, opts, `c${concurrency}-r${round}`);
+      });
       for (const [arm, rs] of byArm) cases.push({ backend, concurrency, arm, rounds: rs });
       ctx.log(
         `  write cost ${backend} c=${concurrency}: ` +
