@@ -27,6 +27,7 @@ import { readProcStat, type Service } from './procs';
 import { parseArmFlags, startSinkArm, type ProxyArm } from './proxy-arms';
 import { createDatabases, waitSettled } from './scenarios/scale';
 import { resetScanDue } from './scenarios/scan';
+import { median } from './stats';
 
 interface Options {
   rounds: number;
@@ -110,12 +111,6 @@ async function sampleWindow(pids: number[], seconds: number): Promise<Window[]> 
     rssMedianMB: median(rss[i]!),
     rssMaxMB: Math.max(...rss[i]!),
   }));
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 async function main(): Promise<void> {
