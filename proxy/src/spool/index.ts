@@ -187,6 +187,7 @@ export class UploadSpool implements UploadSpoolPort {
     const memoryObjectBytes = Math.min(this.opts.memoryObjectBytes, this.opts.maxObjectBytes);
     if (size <= memoryObjectBytes && this.memoryUsed + size <= this.opts.memoryBytes) {
       this.memoryUsed += size;
+      this.opts.metrics?.spoolMemoryBytes.set(this.memoryUsed);
       return this.added(new SpoolMemoryBody(this.memoryHost, bucket, key, size));
     }
     const room = this.budget.reserve(size);
@@ -207,7 +208,6 @@ export class UploadSpool implements UploadSpoolPort {
 
   private added(entry: SpoolEntry): SpoolEntry {
     this.live.add(entry);
-    this.opts.metrics?.spoolMemoryBytes.set(this.memoryUsed);
     this.opts.metrics?.spoolFiles.set(this.live.size);
     return entry;
   }
