@@ -1,8 +1,8 @@
 import http from 'node:http';
-import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { ProxyConfig } from '../config';
 import { renderS3ErrorXml, s3Errors } from '../s3/errors';
+import { newRequestId } from './request-id';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
 /** The one logger method used here (the app's logger; a plain function in tests). */
@@ -54,7 +54,7 @@ export function createDataServer(
   // CONNECT never reaches the request handler: Node hands it over as a raw socket. Refuse it as S3 would,
   // so the sidecar can never be used as a tunnel.
   server.on('connect', (req: http.IncomingMessage, socket: Duplex) => {
-    const requestId = randomBytes(8).toString('hex').toUpperCase();
+    const requestId = newRequestId();
     const body = renderS3ErrorXml(s3Errors.methodNotAllowed(), '/', requestId);
     socket.on('error', () => socket.destroy());
     socket.end(
@@ -98,7 +98,7 @@ function handlerFailed(
 }
 
 function sendInternalError(req: http.IncomingMessage, res: http.ServerResponse): void {
-  const requestId = randomBytes(8).toString('hex').toUpperCase();
+  const requestId = newRequestId();
   const resource = (req.url ?? '/').split('?')[0]!;
   const body = renderS3ErrorXml(s3Errors.internalError(), resource, requestId);
   // Headers the handler set but never sent (a Content-Length, say) describe another answer.

@@ -3,7 +3,6 @@
  * → record the write main acknowledged → relay main's answer; or fail with an S3-style error. The access
  * log line and the request metrics are written once, when the app's response closes.
  */
-import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 
@@ -32,6 +31,7 @@ import { mainFailed, mayFailOver } from '../mirror/failover-rules';
 import { checkAllowed, checkMethod } from './admission';
 import { serveFromMirror, type FailoverDeps } from './failover-read';
 import { preparePostObjectBody } from './post-object-body';
+import { newRequestId } from './request-id';
 import { relayBody } from './relay-body';
 import { checkBodyFraming, prepareUpstreamBody, type UpstreamBody } from './request-body';
 import {
@@ -73,7 +73,7 @@ function formUploadHeaders(headers: Record<string, string>, host: string): Recor
 
 export class S3Exchange {
   private readonly started = process.hrtime.bigint();
-  private readonly requestId = randomBytes(8).toString('hex').toUpperCase();
+  private readonly requestId = newRequestId();
   private readonly method: string;
   private op: S3Operation = { name: 'Unknown' };
   private target: RequestTarget | undefined;

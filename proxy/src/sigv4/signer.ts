@@ -46,11 +46,20 @@ function canonicalValue(value: string): string {
   return value.replace(/^[ \t]+|[ \t]+$/g, '').replace(/[ \t]+/g, ' ');
 }
 
-function amzDate(date: Date): string {
-  return date
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}/, '');
+/** The last second formatted: every request signed within one second shares it. */
+let lastAmzDate = { second: NaN, text: '' };
+
+/** 20130524T000000Z: ISO 8601 basic format, whole seconds, UTC. */
+export function amzDate(date: Date): string {
+  const second = Math.floor(date.getTime() / 1000);
+  if (second !== lastAmzDate.second) {
+    const text = date
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d{3}/, '');
+    lastAmzDate = { second, text };
+  }
+  return lastAmzDate.text;
 }
 
 /** Parameters sorted by encoded name, then encoded value; a value-less one (`?uploads`) signs as `uploads=`. */

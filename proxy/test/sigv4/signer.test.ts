@@ -2,7 +2,7 @@ import fc from 'fast-check';
 
 import type { S3Endpoint } from '../../src/config';
 import { upstreamPath, upstreamQuery, type RequestTarget } from '../../src/s3/request-target';
-import { RequestSigner } from '../../src/sigv4/signer';
+import { amzDate, RequestSigner } from '../../src/sigv4/signer';
 import { parseAuthorization, referenceSignature } from './reference';
 import { staticCredentials, type Credentials } from '../../src/credentials';
 
@@ -353,5 +353,19 @@ describe('temporary credentials', () => {
     );
     expect(third['x-amz-security-token']).toBeUndefined();
     expect(parseAuthorization(third.authorization!).signature).toBe(reference(headers, 'secret-3'));
+  });
+});
+
+describe('amzDate', () => {
+  it('formats each second, also when calls alternate between seconds (the cache holds one)', () => {
+    const a = new Date('2013-05-24T00:00:00.999Z');
+    const b = new Date('2013-05-24T00:00:01.000Z');
+    expect(amzDate(a)).toBe('20130524T000000Z');
+    expect(amzDate(b)).toBe('20130524T000001Z');
+    expect(amzDate(new Date('2013-05-24T00:00:01.500Z'))).toBe('20130524T000001Z');
+    expect(amzDate(a)).toBe('20130524T000000Z');
+    // Before 1970 a second's milliseconds are negative: flooring keeps them in their own second.
+    expect(amzDate(new Date('1969-12-31T23:59:59.500Z'))).toBe('19691231T235959Z');
+    expect(amzDate(new Date('1970-01-01T00:00:00.000Z'))).toBe('19700101T000000Z');
   });
 });
