@@ -1,7 +1,6 @@
 import { BenchClient, type Endpoint } from './client';
 import type { CephEnv, ProxyUnderTest, SinkEnv } from './env';
-import type { NginxHop } from './nginx';
-import { waitIdle, type ForeignLoadMonitor, type RssSampler } from './procs';
+import { waitIdle, type ForeignLoadMonitor, type ReferenceHop, type RssSampler } from './procs';
 
 /** What every scenario gets: the mode, the running backends, the samplers. */
 export interface BenchContext {
@@ -17,7 +16,9 @@ export interface BenchContext {
   /** Extra proxy arm built from another proxy/dist (before/after comparisons of a code change). */
   baseline?: ProxyUnderTest;
   /** The reference hop in front of each backend (absent when nginx is missing or did not start). */
-  nginx?: Partial<Record<Backend, NginxHop>>;
+  nginx?: Partial<Record<Backend, ReferenceHop>>;
+  /** The bare Node.js hop in front of each backend (node-hop-main.ts): the floor under a Node proxy. */
+  nodeHop?: Partial<Record<Backend, ReferenceHop>>;
   /** Processes whose background work must settle before a measured round (proxies, sinks, daemons). */
   quietPids(backend: Backend): number[];
 }
@@ -29,7 +30,7 @@ export interface Arm {
   name: string;
   endpoint: Endpoint;
   proxy?: ProxyUnderTest;
-  hop?: NginxHop;
+  hop?: ReferenceHop;
 }
 
 /** The processes whose CPU time is the arm's own cost: the proxy, or nginx's master and workers. */
@@ -38,10 +39,12 @@ export function armCpuPids(arm: Arm): number[] {
   return arm.hop ? arm.hop.pids() : [];
 }
 
-/** The nginx arm: signed for the backend (`url`), sent through nginx (`via`). */
-function nginxArm(ctx: BenchContext, backend: Backend, direct: Endpoint): Arm[] {
-  const hop = ctx.nginx?.[backend];
-  return hop ? [{ name: 'nginx', endpoint: { ...direct, name: 'nginx', via: hop.url }, hop }] : [];
+/** The reference arms (nginx, the bare Node hop): signed for the backend (`url`), sent through the hop (`via`). */
+function referenceArms(ctx: BenchContext, backend: Backend, direct: Endpoint): Arm[] {
+  const hops = { nginx: ctx.nginx?.[backend], 'node-hop': ctx.nodeHop?.[backend] };
+  return Object.entries(hops).flatMap(([name, hop]) =>
+    hop ? [{ name, endpoint: { ...direct, name, via: hop.url }, hop }] : [],
+  );
 }
 
 export const BACKEND_LABEL: Record<Backend, string> = {
@@ -50,7 +53,7 @@ export const BACKEND_LABEL: Record<Backend, string> = {
 };
 
 /**
- * The arms for one backend: direct first, then the nginx reference hop (when it runs), then the proxy as
+ * The arms for one backend: direct first, then the reference hops (when they run), then the proxy as
  * shipped, then any comparison proxies.
  */
 export function armsFor(ctx: BenchContext, backend: Backend, withVariants = true): Arm[] {
@@ -58,7 +61,7 @@ export function armsFor(ctx: BenchContext, backend: Backend, withVariants = true
     const c = ctx.ceph!;
     return [
       { name: 'direct', endpoint: c.direct },
-      ...nginxArm(ctx, backend, c.direct),
+      ...referenceArms(ctx, backend, c.direct),
       { name: 'proxy', endpoint: c.viaProxy, proxy: c.proxy },
     ];
   }
@@ -67,7 +70,7 @@ export function armsFor(ctx: BenchContext, backend: Backend, withVariants = true
   const direct: Endpoint = { name: 'direct', url: s.main.url, ...app };
   const arms: Arm[] = [
     { name: 'direct', endpoint: direct },
-    ...nginxArm(ctx, backend, direct),
+    ...referenceArms(ctx, backend, direct),
     { name: 'proxy', endpoint: { name: 'proxy', url: s.proxy.url, ...app }, proxy: s.proxy },
   ];
   if (withVariants) {

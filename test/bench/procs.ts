@@ -64,13 +64,22 @@ export interface Service {
   stop(): Promise<void>;
 }
 
+/** A reference hop in front of one backend (nginx, or the bare Node.js hop): where its arm's requests go. */
+export interface ReferenceHop extends Service {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  /** The processes whose CPU time is the hop's cost (nginx: master and workers). */
+  pids(): number[];
+}
+
 export async function startNodeService(opts: {
   name: string;
   script: string;
   env: Record<string, string>;
   logDir: string;
-  /** Polled until it answers 200. */
+  /** Polled until it answers 200 (or what `ready` accepts). */
   readyUrl: string;
+  ready?: (status: number) => boolean;
   nodeArgs?: string[];
   /** Pins the process to these CPUs (taskset list, e.g. "1"). */
   cpus?: string;
@@ -97,7 +106,8 @@ export async function startNodeService(opts: {
     async () => {
       if (gone)
         throw new PollAborted(`${opts.name} exited:\n${fs.readFileSync(logFile, 'utf8').slice(-4000)}`);
-      return (await httpStatus(opts.readyUrl)) === 200;
+      const status = await httpStatus(opts.readyUrl);
+      return opts.ready ? opts.ready(status) : status === 200;
     },
     { timeoutMs: 30_000 },
   );

@@ -134,6 +134,9 @@ function renderLarge(ctx: BenchContext, cases: LargeCase[]): Section {
   const minRatio = Math.min(...shipped.map((r) => r.value));
   const worst = shipped.find((r) => r.value === minRatio);
   const cpuShipped = cases.flatMap((c) => (c.arms.proxy ?? []).map((t) => t.hopCpuPerGiB ?? NaN));
+  const nodeHopCpu = cases
+    .flatMap((c) => (c.arms['node-hop'] ?? []).map((t) => t.hopCpuPerGiB ?? NaN))
+    .filter(Number.isFinite);
 
   const categories = [...new Set(ratios.map((r) => `${r.label}`))];
   const series = [...new Set(ratios.map((r) => `${r.backend} ${r.arm}`))].map((name) => ({
@@ -149,10 +152,11 @@ function renderLarge(ctx: BenchContext, cases: LargeCase[]): Section {
       'One PUT or GET of one object at a time, streamed by a light node:http client (1 MiB writes, body ' +
         'counted and dropped on GET). Throughput in MiB/s; the ratio is arm ÷ direct, paired round by ' +
         'round. "hop CPU" is the CPU time the arm’s process spent during the transfer per GiB moved (from ' +
-        '/proc/<pid>/stat): the proxy’s, or nginx’s (master and worker summed); "mirror CPU" is what the ' +
+        '/proc/<pid>/stat): the proxy’s, a reference hop’s, or nginx’s (master and worker summed); "mirror CPU" is what the ' +
         'proxy spent afterwards, until idle, copying a PUT to the mirror (background work, not on the app’s ' +
         'path). The **nginx** arm is the reference: a plain nginx pass-through hop (one worker, keep-alive ' +
-        'upstream, no buffering, 64 KiB buffers) in front of the same backend. Backends: ' +
+        'upstream, no buffering, 64 KiB buffers) in front of the same backend; **node-hop** is the cheapest ' +
+        'hop Node itself can do (node:http and undici, streaming, nothing else), the floor under the proxy. Backends: ' +
         `${BACKEND_LABEL.sink}; ${BACKEND_LABEL.ceph}.`,
       table(
         [
@@ -203,7 +207,10 @@ function renderLarge(ctx: BenchContext, cases: LargeCase[]): Section {
         goal: 'a large transfer costs ≤ 1 s of proxy CPU per GiB (issue 12)',
         measured: cpuShipped.some(Number.isFinite)
           ? `${fmtNumber(Math.min(...cpuShipped.filter(Number.isFinite)))} – ` +
-            `${fmtNumber(Math.max(...cpuShipped.filter(Number.isFinite)))} s/GiB over the cases`
+            `${fmtNumber(Math.max(...cpuShipped.filter(Number.isFinite)))} s/GiB over the cases` +
+            (nodeHopCpu.length
+              ? `; node-hop ${fmtNumber(Math.min(...nodeHopCpu))} – ${fmtNumber(Math.max(...nodeHopCpu))}`
+              : '')
           : 'n/a',
         met: cpuShipped.some(Number.isFinite)
           ? cpuShipped.filter(Number.isFinite).every((s) => s <= 1)

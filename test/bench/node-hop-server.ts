@@ -1,0 +1,61 @@
+/**
+ * The bench's Node.js reference hop: the cheapest pass-through Node can do with the proxy's own parts
+ * (node:http in front, an undici pool behind, bodies streamed both ways): no signing, no parsing, no log line,
+ * no metrics. What it costs per request is the floor under the proxy's cost in the same run; the rest is the
+ * proxy's own work. Entry: node-hop-main.ts.
+ */
+import http from 'node:http';
+import { pipeline } from 'node:stream';
+import { Pool } from 'undici';
+
+/** Connection-scoped headers: never forwarded by a proxy (RFC 9110 §7.6.1). */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+]);
+
+function endToEnd(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+  }
+  return out;
+}
+
+/** The hop's server, forwarding every request to `upstreamOrigin` (http://host:port). */
+export function createNodeHopServer(upstreamOrigin: string): { server: http.Server; close(): Promise<void> } {
+  const pool = new Pool(upstreamOrigin, { connections: 256, keepAliveTimeout: 300_000 });
+  const server = http.createServer({ keepAliveTimeout: 300_000 }, (req, res) => {
+    const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
+    pool
+      .request({
+        method: req.method as 'GET',
+        path: req.url ?? '/',
+        headers: endToEnd(req.headers),
+        body: hasBody ? req : null,
+      })
+      .then(
+        (answer) => {
+          res.writeHead(answer.statusCode, endToEnd(answer.headers));
+          pipeline(answer.body, res, () => undefined);
+        },
+        (err: Error) => {
+          res.writeHead(502, { 'content-type': 'text/plain' });
+          res.end(err.message);
+        },
+      );
+  });
+  return {
+    server,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await pool.close();
+    },
+  };
+}

@@ -1,0 +1,30 @@
+import path from 'node:path';
+
+import { freePorts } from '../harness/free-port';
+import { PROXY_IMAGE_ENV } from '../harness/proxy';
+import { startNodeService, type ReferenceHop } from './procs';
+
+const NODE_HOP_MAIN = path.resolve(__dirname, 'node-hop-main.js');
+
+/**
+ * The bare Node.js hop (node-hop-main.ts) in front of `backendUrl`, with the proxy image's Node flags and
+ * allocator settings, so that it differs from the proxy only in the proxy's own work.
+ */
+export async function startNodeHop(opts: {
+  name: string;
+  backendUrl: string;
+  logDir: string;
+}): Promise<ReferenceHop> {
+  const [port] = (await freePorts(1)) as [number];
+  const url = `http://127.0.0.1:${port}`;
+  const service = await startNodeService({
+    name: opts.name,
+    script: NODE_HOP_MAIN,
+    env: { ...PROXY_IMAGE_ENV, UPSTREAM: new URL(opts.backendUrl).origin, HOP_PORT: String(port) },
+    logDir: opts.logDir,
+    // Any answer will do: it comes from the backend, through the hop.
+    readyUrl: `${url}/`,
+    ready: (status) => status > 0,
+  });
+  return { ...service, url, pids: () => [service.pid] };
+}
