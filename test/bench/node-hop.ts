@@ -1,14 +1,14 @@
 import path from 'node:path';
 
 import { freePorts } from '../harness/free-port';
-import { PROXY_IMAGE_ENV } from '../harness/proxy';
+import { POD_NODE_ENV } from './env';
 import { startNodeService, type ReferenceHop } from './procs';
 
 const NODE_HOP_MAIN = path.resolve(__dirname, 'node-hop-main.js');
 
 /**
- * The bare Node.js hop (node-hop-main.ts) in front of `backendUrl`, with the proxy image's Node flags and
- * allocator settings, so that it differs from the proxy only in the proxy's own work.
+ * The bare Node.js hop (node-hop-main.ts) in front of `backendUrl`, with the proxy's Node flags (image and
+ * pod heap limit) and allocator settings, so that it differs from the proxy only in the proxy's own work.
  */
 export async function startNodeHop(opts: {
   name: string;
@@ -20,7 +20,7 @@ export async function startNodeHop(opts: {
   const service = await startNodeService({
     name: opts.name,
     script: NODE_HOP_MAIN,
-    env: { ...PROXY_IMAGE_ENV, UPSTREAM: new URL(opts.backendUrl).origin, HOP_PORT: String(port) },
+    env: { ...POD_NODE_ENV, UPSTREAM: new URL(opts.backendUrl).origin, HOP_PORT: String(port) },
     logDir: opts.logDir,
     // Any answer will do: it comes from the backend, through the hop.
     readyUrl: `${url}/`,
