@@ -216,7 +216,7 @@ function memorySection(rss: RssSampler, phases: { name: string; from: number; to
     body: [
       'Peak resident set size (MB, sampled every 100 ms) of each proxy process in each scenario, and over the ' +
         'whole run. The goal is below 150 MB for the proxy as shipped (proxy-ceph, proxy-sink). ' +
-        '"no-background" is the data path alone.',
+        '"no-background" is the data path alone; "node-hop" is the bare Node hop, the floor.',
       table(
         ['process', ...phases.map((p) => p.name), 'whole run'],
         names.map((n) => [n, ...phases.map((p) => mb(rss.peak(n, p.from, p.to))), mb(rss.peak(n))]),
