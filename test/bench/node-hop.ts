@@ -20,7 +20,7 @@ export async function startNodeHop(opts: {
   const service = await startNodeService({
     name: opts.name,
     script: NODE_HOP_MAIN,
-    env: { ...POD_NODE_ENV, UPSTREAM: new URL(opts.backendUrl).origin, HOP_PORT: String(port) },
+    env: { ...POD_NODE_ENV, UPSTREAM: opts.backendUrl, HOP_PORT: String(port) },
     logDir: opts.logDir,
     // Any answer will do: it comes from the backend, through the hop.
     readyUrl: `${url}/`,
