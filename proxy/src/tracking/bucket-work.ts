@@ -68,16 +68,20 @@ export class BucketWork {
 
   /**
    * After a claim found nothing: the hint becomes what the rows say (next due, or none), unless a mark
-   * came after the version this uses, which was read before the rows were counted.
+   * came after the version this uses, which was read before the rows were counted. True when it did.
    */
-  async settle(bucket: string): Promise<void> {
+  async settle(bucket: string): Promise<boolean> {
     const { deps } = this;
     const vouched = this.vouchedAt.get(bucket);
-    if (vouched !== undefined && this.now() - vouched < deps.quietMs) return;
+    if (vouched !== undefined && this.now() - vouched < deps.quietMs) return false;
     const version = this.versions.get(bucket) ?? (await deps.hints.version(bucket));
-    if (version === undefined) return;
+    if (version === undefined) return false;
     const counts = await deps.inventory.hintCounts(bucket);
-    if (!(await deps.hints.settle(bucket, version, counts))) this.versions.delete(bucket);
-    else this.vouchedAt.delete(bucket);
+    if (!(await deps.hints.settle(bucket, version, counts))) {
+      this.versions.delete(bucket);
+      return false;
+    }
+    this.vouchedAt.delete(bucket);
+    return true;
   }
 }

@@ -42,13 +42,14 @@ export interface RowMirrorDeps {
 }
 
 export class RowMirror {
-  private running = 0;
+  /** The rows being copied, by bucket and id. */
+  private readonly copying = new Set<string>();
 
   constructor(private readonly deps: RowMirrorDeps) {}
 
   /** Copies running now. */
   get inFlight(): number {
-    return this.running;
+    return this.copying.size;
   }
 
   /**
@@ -57,49 +58,63 @@ export class RowMirror {
    * more pool (and its connections) open, and MIRROR_CONCURRENCY would set the connection budget.
    */
   async mirrorOne(bucket: string, onClaimed?: () => void): Promise<boolean> {
-    const { inventory, leaseSeconds } = this.deps;
     const lease = this.deps.lease();
-    const row = await inventory.claim(bucket, lease, leaseSeconds);
+    const row = await this.deps.inventory.claim(bucket, lease, this.deps.leaseSeconds);
     if (!row) return false;
+    onClaimed?.();
+    await this.mirrorClaimed(bucket, row, lease.owner);
+    return true;
+  }
+
+  /**
+   * Mirrors a row `owner` leased: by a claim, or as the row was recorded. A row one of these copies already
+   * holds is left to it (its lease is that copy's; the copy's compare-and-set sees the newer generation).
+   */
+  async mirrorClaimed(bucket: string, row: ClaimedRow, owner: string): Promise<void> {
+    const id = `${bucket}\u0000${row.id}`;
+    if (this.copying.has(id)) return;
+    this.copying.add(id);
+    try {
+      await this.copyAndSettle(bucket, row, owner);
+    } finally {
+      this.copying.delete(id);
+    }
+  }
+
+  private async copyAndSettle(bucket: string, row: ClaimedRow, owner: string): Promise<void> {
+    const { inventory, settle } = this.deps;
     const stopSignal = this.deps.stopSignal();
     const token = this.deps.statuses?.copying(bucket, row.path);
-    onClaimed?.();
     const started = Date.now();
     // Decided before the copy: if main no longer holds the key, may the mirror's copy go now?
     const missing = rowMissingAction(this.deps.deletePolicy, row);
-    this.running++;
+    let result;
     try {
-      let result;
-      try {
-        const copy = this.deps.copyKey()(bucket, row.path, missing.kind !== 'delete');
-        result = await this.renewingLease(bucket, row, lease.owner, copy);
-      } catch (err) {
-        if (stopSignal.aborted) {
-          // Cut short by stop(), not failed: free the row for any sidecar now, without counting an attempt.
-          await this.deps.settle.run(() => inventory.release(bucket, row.id, lease.owner));
-        } else {
-          observeMirror(this.deps.metrics, 'copy', false, started);
-          await this.failed(bucket, row, lease.owner, err, token);
-        }
-        return true;
+      const copy = this.deps.copyKey()(bucket, row.path, missing.kind !== 'delete');
+      result = await this.renewingLease(bucket, row, owner, copy);
+    } catch (err) {
+      if (stopSignal.aborted) {
+        // Cut short by stop(), not failed: free the row for any sidecar now, without counting an attempt.
+        await settle.run(() => inventory.release(bucket, row.id, owner));
+      } else {
+        observeMirror(this.deps.metrics, 'copy', false, started);
+        await this.failed(bucket, row, owner, err, token);
       }
-      if (!result.exists && missing.kind === 'defer') {
-        // Not due: the row waits out the delay (a write of the key meanwhile cancels the delete).
-        const delay = deleteDelaySeconds(this.deps.deletePolicy);
-        await this.deps.settle.run(() => inventory.deferDelete(bucket, row, lease.owner, delay));
-        return true;
-      }
-      const action = result.exists ? 'copy' : result.kept ? 'keep' : 'delete';
-      observeMirror(this.deps.metrics, action, true, started);
-      await this.deps.settle.run(async () => {
-        if (await inventory.completeOrRelease(bucket, row, lease.owner, result)) {
-          this.deps.statuses?.settled(bucket, row.path, token, 'COMPLETED');
-        }
-      });
-    } finally {
-      this.running--;
+      return;
     }
-    return true;
+    if (!result.exists && missing.kind === 'defer') {
+      // Not due: the row waits out the delay (a write of the key meanwhile cancels the delete).
+      const delay = deleteDelaySeconds(this.deps.deletePolicy);
+      await settle.run(() => inventory.deferDelete(bucket, row, owner, delay));
+      return;
+    }
+    const action = result.exists ? 'copy' : result.kept ? 'keep' : 'delete';
+    observeMirror(this.deps.metrics, action, true, started);
+    await settle.run(async () => {
+      if (await inventory.completeOrRelease(bucket, row, owner, result)) {
+        this.deps.statuses?.settled(bucket, row.path, token, 'COMPLETED');
+      }
+    });
   }
 
   private async failed(

@@ -1,3 +1,4 @@
+import type { ClaimedRow } from '../../src/inventory/repository';
 import { createLogThrottle } from '../../src/tracking/log-throttle';
 import { LoopGeneration } from '../../src/tracking/loop-generation';
 import { MirrorWorkers, type DueWork, type MirrorWorkersDeps } from '../../src/tracking/mirror-workers';
@@ -8,6 +9,7 @@ function setup(concurrency: number, pending: Record<string, number>, over: Parti
   const { logger } = recordingLogger();
   const claims: string[] = [];
   const settled: string[] = [];
+  const copiedClaimed: string[] = [];
   let polls = 0;
   let running = 0;
   let peak = 0;
@@ -20,6 +22,7 @@ function setup(concurrency: number, pending: Record<string, number>, over: Parti
     },
     settle: async (bucket) => {
       settled.push(bucket);
+      return true;
     },
     postgresHealthy: () => true,
     copyFromMemory: async () => false,
@@ -35,11 +38,15 @@ function setup(concurrency: number, pending: Record<string, number>, over: Parti
       running--;
       return true;
     },
+    copyClaimed: async (bucket, row) => {
+      copiedClaimed.push(`${bucket}/${row.path}`);
+      await tick(5);
+    },
     logger,
     throttle: createLogThrottle(),
     ...over,
   });
-  return { workers, claims, settled, polls: () => polls, peak: () => peak };
+  return { workers, claims, settled, copiedClaimed, polls: () => polls, peak: () => peak };
 }
 
 async function stopAll(
@@ -115,6 +122,85 @@ test('a copy that ends after another worker found the bucket empty gets one more
   // Once while the row was leased (its lease set the hint), once after the copy was settled.
   expect(settled).toEqual(['a', 'a']);
   expect(workers.dueBuckets).toBe(0);
+  await stopAll(loops, workers, running);
+});
+
+test('a copy that overlapped a claim finding none gets no more look when that left the hint alone', async () => {
+  const pending = { a: 0 };
+  const { workers, settled } = setup(2, pending, {
+    copyFromRow: async (bucket) => {
+      if (!pending[bucket as 'a']) return false;
+      pending.a--;
+      await tick(30);
+      return true;
+    },
+    // The bucket was written a moment ago: its hint is kept as the writes left it.
+    settle: async (bucket) => {
+      settled.push(bucket);
+      return false;
+    },
+  });
+  const loops = new LoopGeneration();
+  const running = workers.start(loops.begin());
+  await tick(10);
+  pending.a = 1;
+  workers.add('a', 2);
+  await tick(80);
+  expect(settled).toEqual(['a']);
+  await stopAll(loops, workers, running);
+});
+
+const leased = (path: string, id: number): ClaimedRow => ({
+  id,
+  path,
+  generation: '1',
+  attempts: 0,
+  deleted: false,
+  deleted_for_seconds: null,
+});
+
+test('rows leased as they were recorded are copied by idle workers without a claim', async () => {
+  const { workers, claims, settled, copiedClaimed } = setup(2, { a: 0 });
+  const loops = new LoopGeneration();
+  const running = workers.start(loops.begin());
+  await tick(10);
+  expect(workers.idleForHandOver).toBe(2);
+  workers.handOver('a', [leased('k1', 1), leased('k2', 2), leased('k3', 3)]);
+  expect(workers.idleForHandOver).toBe(0);
+  await tick(60);
+  expect(copiedClaimed).toEqual(['a/k1', 'a/k2', 'a/k3']);
+  expect(claims).toEqual([]);
+  expect(settled).toEqual([]);
+  expect(workers.idleForHandOver).toBe(2);
+  await stopAll(loops, workers, running);
+});
+
+test('a handed-over copy that overlapped a settle of its bucket looks again once it is done', async () => {
+  const pending = { a: 0 };
+  const { workers, settled } = setup(2, pending, {
+    copyClaimed: async () => {
+      await tick(30);
+    },
+  });
+  const loops = new LoopGeneration();
+  const running = workers.start(loops.begin());
+  await tick(10);
+  workers.handOver('a', [leased('k1', 1)]);
+  workers.add('a', 1); // the other worker claims, finds the row leased, settles
+  await tick(80);
+  expect(settled).toEqual(['a', 'a']);
+  expect(workers.dueBuckets).toBe(0);
+  await stopAll(loops, workers, running);
+});
+
+test('handed-over rows no worker took are given back at stop', async () => {
+  const { workers, copiedClaimed } = setup(1, {});
+  workers.handOver('a', [leased('k1', 1), leased('k2', 2)]);
+  expect(workers.takeHandedOver().map((h) => h.row.path)).toEqual(['k1', 'k2']);
+  const loops = new LoopGeneration();
+  const running = workers.start(loops.begin());
+  await tick(20);
+  expect(copiedClaimed).toEqual([]);
   await stopAll(loops, workers, running);
 });
 

@@ -85,6 +85,22 @@ test('a copy completes the row with the generation it claimed (compare-and-set)'
   expect(mirror.inFlight).toBe(0);
 });
 
+test('a row leased as it was recorded is copied and completed without a claim; one already being copied is left to that copy', async () => {
+  let finish!: (r: MirrorResult) => void;
+  const { mirror, calls } = setup(() => new Promise<MirrorResult>((resolve) => (finish = resolve)));
+  const first = mirror.mirrorClaimed('b', row, 'me:1');
+  await mirror.mirrorClaimed('b', { ...row, generation: '4' }, 'me:1');
+  expect(mirror.inFlight).toBe(1);
+  finish(copied);
+  await first;
+  expect(calls).toEqual(['complete 7 gen 3 by me:1 exists=true']);
+  expect(mirror.inFlight).toBe(0);
+  const other = mirror.mirrorClaimed('other-bucket', { ...row, generation: '4' }, 'me:1');
+  finish(copied);
+  await other;
+  expect(calls).toHaveLength(2);
+});
+
 test('a failed copy records the attempt with its backoff; the last allowed attempt parks, counted and logged', async () => {
   const err = Object.assign(new Error('mirror down'), { name: 'ServiceUnavailable' });
   const { mirror, calls, lines, metrics } = setup(
