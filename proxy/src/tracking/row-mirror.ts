@@ -1,7 +1,8 @@
 /**
  * Where a mirrored write is claimed, copied and settled: one pending inventory row at a time.
- * claim (a lease, so one sidecar copies it) → copy main's current state (lease renewed meanwhile) →
- * settle: complete (compare-and-set on the generation claimed; a newer write releases it for a new copy),
+ * claim (a lease, so one sidecar copies it; or leased as it was recorded, when this sidecar's workers were
+ * idle: InventoryRepository.recordWrites, handed over by MirrorWorkers) → copy main's current state (lease
+ * renewed meanwhile) → settle: complete (compare-and-set on the generation claimed; a newer write releases it for a new copy),
  * fail (retry with backoff; park after MIRROR_MAX_ATTEMPTS), or release (stop() cut the copy short).
  * A key main no longer holds is deleted on the mirror, kept there, or its delete deferred, as the delete
  * policy decides (delete-policy.ts): a kept delete completes like a copy (`delete_kept`), a deferred one
