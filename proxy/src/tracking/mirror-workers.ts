@@ -31,8 +31,11 @@ export interface MirrorWorkersDeps {
   memoryCopiesRunning(): number;
   /** Claims and mirrors one pending row of `bucket`; false when there was none. */
   copyFromRow(bucket: string, onClaimed?: () => void): Promise<boolean>;
-  /** Mirrors a row of `bucket` leased to this sidecar as it was recorded. */
-  copyClaimed(bucket: string, row: ClaimedRow): Promise<void>;
+  /**
+   * Mirrors a row of `bucket` leased to this sidecar as it was recorded; true when the row was completed
+   * (false: released for a newer write, failed, deferred, or its settle left for a retry).
+   */
+  copyClaimed(bucket: string, row: ClaimedRow): Promise<boolean>;
   /** Buckets whose work is due according to the control hints. */
   findDue(): Promise<DueWork>;
   /** `bucket` had no claimable row: its hint is brought up to date; true when it was written. */
@@ -158,7 +161,10 @@ export class MirrorWorkers {
       const onClaimed = ramp ? () => this.wake(1, true) : undefined;
       try {
         if (await deps.copyFromRow(bucket, onClaimed)) {
-          this.lookAgainIfSettled(bucket, settles);
+          // Another worker (of any sidecar) may have found the bucket empty while this copy ran, and
+          // settled its hint on this row's lease; or the row was released for a newer write: one more look
+          // once the copy is settled brings the hint up to date and takes the row again.
+          if (!this.due.has(bucket)) this.due.set(bucket, ++this.sequence);
         } else {
           if (this.due.get(bucket) === mark) this.due.delete(bucket);
           if (await deps.settle(bucket)) this.settled.set(bucket, (settles ?? 0) + 1);
@@ -175,26 +181,25 @@ export class MirrorWorkers {
     }
   }
 
+  /**
+   * A row leased as it was recorded: copied, then one more look at its bucket only when work may be left
+   * on it (it was released for a newer write, failed, or its settle waits for Postgres; another sidecar may
+   * meanwhile have settled the hint on its lease) or a worker here settled the bucket while it was copied.
+   * A completed copy of a bucket being written otherwise leaves the hint as the writes left it, and the poll
+   * comes back to it: no empty claim after each write.
+   */
   private async copyHandedOver(bucket: string, row: ClaimedRow): Promise<void> {
     const settles = this.settled.get(bucket);
+    let completed = false;
     try {
-      await this.deps.copyClaimed(bucket, row);
+      completed = await this.deps.copyClaimed(bucket, row);
     } catch (err) {
       // Settling retries itself (SettleRetry); what is left is unexpected. The lease ends and frees the row.
       if (this.deps.throttle('mirror-handed-over')) {
         this.deps.logger.warn('mirror worker: copying a recorded row failed', { error: errorText(err) });
       }
     }
-    this.lookAgainIfSettled(bucket, settles);
-  }
-
-  /**
-   * Another worker found the bucket empty while a copy ran and settled its hint on that row's lease: one
-   * more look, once the copy is settled, brings the hint up to date. Without such a settle the hint is as
-   * the writes left it, and the poll comes back to it.
-   */
-  private lookAgainIfSettled(bucket: string, settlesBefore: number | undefined): void {
-    if (this.settled.get(bucket) !== settlesBefore && !this.due.has(bucket)) {
+    if ((!completed || this.settled.get(bucket) !== settles) && !this.due.has(bucket)) {
       this.due.set(bucket, ++this.sequence);
     }
   }

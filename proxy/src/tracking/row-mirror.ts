@@ -70,19 +70,21 @@ export class RowMirror {
   /**
    * Mirrors a row `owner` leased: by a claim, or as the row was recorded. A row one of these copies already
    * holds is left to it (its lease is that copy's; the copy's compare-and-set sees the newer generation).
+   * True when the row was completed; false when work may be left on it (released for a newer write, failed,
+   * deferred, its settle kept for a retry, or left to the other copy).
    */
-  async mirrorClaimed(bucket: string, row: ClaimedRow, owner: string): Promise<void> {
+  async mirrorClaimed(bucket: string, row: ClaimedRow, owner: string): Promise<boolean> {
     const id = `${bucket}\u0000${row.id}`;
-    if (this.copying.has(id)) return;
+    if (this.copying.has(id)) return false;
     this.copying.add(id);
     try {
-      await this.copyAndSettle(bucket, row, owner);
+      return await this.copyAndSettle(bucket, row, owner);
     } finally {
       this.copying.delete(id);
     }
   }
 
-  private async copyAndSettle(bucket: string, row: ClaimedRow, owner: string): Promise<void> {
+  private async copyAndSettle(bucket: string, row: ClaimedRow, owner: string): Promise<boolean> {
     const { inventory, settle } = this.deps;
     const stopSignal = this.deps.stopSignal();
     const token = this.deps.statuses?.copying(bucket, row.path);
@@ -101,21 +103,24 @@ export class RowMirror {
         observeMirror(this.deps.metrics, 'copy', false, started);
         await this.failed(bucket, row, owner, err, token);
       }
-      return;
+      return false;
     }
     if (!result.exists && missing.kind === 'defer') {
       // Not due: the row waits out the delay (a write of the key meanwhile cancels the delete).
       const delay = deleteDelaySeconds(this.deps.deletePolicy);
       await settle.run(() => inventory.deferDelete(bucket, row, owner, delay));
-      return;
+      return false;
     }
     const action = result.exists ? 'copy' : result.kept ? 'keep' : 'delete';
     observeMirror(this.deps.metrics, action, true, started);
+    let completed = false;
     await settle.run(async () => {
       if (await inventory.completeOrRelease(bucket, row, owner, result)) {
+        completed = true;
         this.deps.statuses?.settled(bucket, row.path, token, 'COMPLETED');
       }
     });
+    return completed;
   }
 
   private async failed(

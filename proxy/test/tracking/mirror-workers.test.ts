@@ -41,6 +41,7 @@ function setup(concurrency: number, pending: Record<string, number>, over: Parti
     copyClaimed: async (bucket, row) => {
       copiedClaimed.push(`${bucket}/${row.path}`);
       await tick(5);
+      return true;
     },
     logger,
     throttle: createLogThrottle(),
@@ -103,40 +104,27 @@ test('one recorded write wakes one worker, not all: one claim that copies, one t
   await stopAll(loops, workers, running);
 });
 
-// A long copy while the other worker claims, finds the row leased and settles the bucket. If that settle
-// wrote the hint (on the copy's lease), the copy looks once more when it is done and the hint is settled
-// again; if it left the hint alone (a bucket written a moment ago), there is nothing to correct.
-test.each([
-  { hintWritten: true, settles: ['a', 'a'] },
-  { hintWritten: false, settles: ['a'] },
-])(
-  'a copy that overlapped a settle of its bucket: hint written $hintWritten → settles $settles',
-  async (c) => {
-    const pending = { a: 0 };
-    const settled: string[] = [];
-    const { workers } = setup(2, pending, {
-      copyFromRow: async (bucket) => {
-        if (!pending[bucket as 'a']) return false;
-        pending.a--;
-        await tick(30);
-        return true;
-      },
-      settle: async (bucket) => {
-        settled.push(bucket);
-        return c.hintWritten;
-      },
-    });
-    const loops = new LoopGeneration();
-    const running = workers.start(loops.begin());
-    await tick(10);
-    pending.a = 1;
-    workers.add('a', 2);
-    await tick(80);
-    expect(settled).toEqual(c.settles);
-    expect(workers.dueBuckets).toBe(0);
-    await stopAll(loops, workers, running);
-  },
-);
+test('a copy that ends after another worker found the bucket empty gets one more look, and the hint settled again', async () => {
+  const pending = { a: 0 };
+  const { workers, settled } = setup(2, pending, {
+    copyFromRow: async (bucket) => {
+      if (!pending[bucket as 'a']) return false;
+      pending.a--;
+      await tick(30); // a long copy: the other worker finds nothing meanwhile
+      return true;
+    },
+  });
+  const loops = new LoopGeneration();
+  const running = workers.start(loops.begin());
+  await tick(10);
+  pending.a = 1;
+  workers.add('a', 2);
+  await tick(80);
+  // Once while the row was leased (its lease set the hint), once after the copy was settled.
+  expect(settled).toEqual(['a', 'a']);
+  expect(workers.dueBuckets).toBe(0);
+  await stopAll(loops, workers, running);
+});
 
 const leased = (path: string, id: number): ClaimedRow => ({
   id,
@@ -163,23 +151,43 @@ test('rows leased as they were recorded are copied by idle workers without a cla
   await stopAll(loops, workers, running);
 });
 
-test('a handed-over copy that overlapped a settle of its bucket looks again once it is done', async () => {
-  const pending = { a: 0 };
-  const { workers, settled } = setup(2, pending, {
-    copyClaimed: async () => {
-      await tick(30);
-    },
-  });
-  const loops = new LoopGeneration();
-  const running = workers.start(loops.begin());
-  await tick(10);
-  workers.handOver('a', [leased('k1', 1)]);
-  workers.add('a', 1); // the other worker claims, finds the row leased, settles
-  await tick(80);
-  expect(settled).toEqual(['a', 'a']);
-  expect(workers.dueBuckets).toBe(0);
-  await stopAll(loops, workers, running);
-});
+// A handed-over copy takes 30 ms while the other worker claims, finds the row leased and settles the bucket
+// (writing the hint, or leaving it as the writes left it). One more look after the copy: when that settle
+// wrote the hint (on the copy's lease), or when the copy did not complete the row (released for a newer
+// write, failed): work may be left that the hint no longer shows. Otherwise none: no empty claim.
+test.each([
+  { completed: true, hintWritten: true, looksAgain: true },
+  { completed: true, hintWritten: false, looksAgain: false },
+  { completed: false, hintWritten: false, looksAgain: true },
+])(
+  'a handed-over copy (completed $completed, overlapping settle wrote the hint $hintWritten) looks again: $looksAgain',
+  async (c) => {
+    const settled: string[] = [];
+    const { workers, claims } = setup(
+      2,
+      { a: 0 },
+      {
+        copyClaimed: async () => {
+          await tick(30);
+          return c.completed;
+        },
+        settle: async (bucket) => {
+          settled.push(bucket);
+          return c.hintWritten;
+        },
+      },
+    );
+    const loops = new LoopGeneration();
+    const running = workers.start(loops.begin());
+    await tick(10);
+    workers.handOver('a', [leased('k1', 1)]);
+    workers.add('a', 1);
+    await tick(80);
+    expect(claims).toEqual(c.looksAgain ? ['a', 'a'] : ['a']);
+    expect(workers.dueBuckets).toBe(0);
+    await stopAll(loops, workers, running);
+  },
+);
 
 test('rows handed over can be taken back before a worker starts them (stop releases their leases)', async () => {
   const { workers, copiedClaimed } = setup(1, {});
