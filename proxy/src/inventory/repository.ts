@@ -12,21 +12,6 @@ import { withClient, type InventoryPools } from './pools';
 import type { BucketCounts, WorkerVouch } from './work-hints';
 
 /**
- * How long ago a deleted row's delete was recorded (null for rows that are not deletes). Rows deleted
- * before migration 4 have no deleted_at: they count from their last update.
- */
-const DELETED_FOR = `CASE WHEN deleted
-    THEN extract(epoch FROM now() - COALESCE(deleted_at, updated_at::timestamptz))::double precision
-    END AS deleted_for_seconds`;
-
-/** The end of a lease taken at record ($16 seconds from this transaction's now()). */
-const LEASE_END = `now() + make_interval(secs => $16::double precision)`;
-
-/** A record that may claim ($13) takes the row unless another lease on it still runs (as CLAIM_SQL). */
-const TAKES_LEASE = `$13 AND (f.lease_until IS NULL OR f.lease_until < now()
-    OR (starts_with(f.lease_owner, $15) AND f.lease_owner <> $14))`;
-
-/**
  * Records one acknowledged write: UPSERT on path, bump the generation, mark pending. A delete keeps the
  * row (deleted = true); a later put revives it. $1 path, $2 deleted, $3 size, $4 content_type,
  * $5 last_modified, $6 etag, $7 version_id, $8 checksums, $9 operation, $10 acknowledged_at,
@@ -41,22 +26,15 @@ const TAKES_LEASE = `$13 AND (f.lease_until IS NULL OR f.lease_until < now()
  * A delete recorded under `keep` says so in its row (`delete_kept`): whichever sidecar copies the row keeps
  * the mirror's copy (a restart under another policy, or another pod of the bucket, does not delete it). The
  * next write or delete of the key records its own policy.
- *
- * Claiming at record ($13 true): the row is also leased to `$14` for `$16` seconds, as CLAIM_SQL would lease
- * it, unless another lease on it still runs ($15: the prefix a previous start of the same proxy shares). It
- * saves the recording sidecar one claim per write. RECORD_RETURNING says whether the row is leased by this
- * statement's owner now.
  */
 export const UPSERT_EVENT_SQL = `INSERT INTO files AS f
     (path, size, content_type, is_backed_up, last_modified, deleted, etag, version_id, checksums,
-     last_operation, generation, attempts, next_attempt_at, pending_since, deleted_at, delete_kept,
-     lease_owner, lease_until)
+     last_operation, generation, attempts, next_attempt_at, pending_since, deleted_at, delete_kept)
 VALUES ($1, COALESCE($3, 0), COALESCE($4, 'application/octet-stream'), FALSE, $5, $2, $6, $7, $8, $9, 1, 0,
         CASE WHEN $2 THEN now() + make_interval(secs => $11::double precision) ELSE now() END,
         CASE WHEN $2 AND $11::double precision > 0 THEN now() + make_interval(secs => $11::double precision)
              ELSE $10 END,
-        CASE WHEN $2 THEN now() END, $2 AND $12,
-        CASE WHEN $13 THEN $14 END, CASE WHEN $13 THEN ${LEASE_END} END)
+        CASE WHEN $2 THEN now() END, $2 AND $12)
 ON CONFLICT (path) DO UPDATE SET
     deleted = EXCLUDED.deleted,
     deleted_at = CASE WHEN EXCLUDED.deleted THEN COALESCE(CASE WHEN f.deleted THEN f.deleted_at END, now()) END,
@@ -81,23 +59,21 @@ ON CONFLICT (path) DO UPDATE SET
             THEN COALESCE(CASE WHEN f.deleted THEN f.deleted_at END, now()) + make_interval(secs => $11::double precision)
         WHEN f.is_backed_up THEN EXCLUDED.pending_since
         ELSE LEAST(COALESCE(f.pending_since, EXCLUDED.pending_since), EXCLUDED.pending_since) END,
-    lease_owner = CASE WHEN ${TAKES_LEASE} THEN $14 ELSE f.lease_owner END,
-    lease_until = CASE WHEN ${TAKES_LEASE} THEN ${LEASE_END} ELSE f.lease_until END,
     updated_at = now()`;
-
-/**
- * What recording a write returns: the row, and whether `$14` leases it now (taken by this statement, or by
- * an earlier one of the same transaction: the lease ends at exactly this transaction's now() + `$16`).
- */
-const RECORD_RETURNING = `RETURNING id, path, generation::text, attempts, deleted, ${DELETED_FOR},
-    deleted AND delete_kept AS delete_kept,
-    COALESCE(lease_owner = $14 AND lease_until = ${LEASE_END}, FALSE) AS claimed`;
 
 /**
  * A pending row that is a delete waiting out its delay (MIRROR_DELETE_POLICY=delay:…): not behind yet, so
  * not counted as pending or in the lag. A failed delete (attempts > 0) waiting for its retry is behind.
  */
 const DELAYED_DELETE = `(deleted AND NOT is_backed_up AND attempts = 0 AND next_attempt_at > now())`;
+
+/**
+ * How long ago a deleted row's delete was recorded (null for rows that are not deletes). Rows deleted
+ * before migration 4 have no deleted_at: they count from their last update.
+ */
+const DELETED_FOR = `CASE WHEN deleted
+    THEN extract(epoch FROM now() - COALESCE(deleted_at, updated_at::timestamptz))::double precision
+    END AS deleted_for_seconds`;
 
 /**
  * Claims one pending row for `$1` (owner) for `$2` seconds. Short transaction (one statement): the row lock
@@ -261,20 +237,8 @@ ON CONFLICT (path) DO UPDATE SET is_backed_up = FALSE, generation = f.generation
 const KEY_ROW_SQL = `SELECT size::text, etag, mirror_etag, version_id, last_modified, deleted, is_backed_up
 FROM files WHERE path = $1`;
 
-/** A lease to take on rows as they are recorded (UPSERT_EVENT_SQL's $13–$16). */
-export interface RecordLease {
-  lease: LeaseOwner;
-  leaseSeconds: number;
-  /** This write may take it (a put, or a delete due at once). */
-  take: boolean;
-}
-
-/** The parameters of UPSERT_EVENT_SQL for one write; with `claim`, the row may be leased as it is recorded. */
-export function upsertParams(
-  e: WriteEvent,
-  policy: DeletePolicy = DEFAULT_DELETE_POLICY,
-  claim?: RecordLease,
-): unknown[] {
+/** The parameters of UPSERT_EVENT_SQL for one write. */
+export function upsertParams(e: WriteEvent, policy: DeletePolicy = DEFAULT_DELETE_POLICY): unknown[] {
   const deleted = e.kind === 'delete';
   return [
     e.key,
@@ -289,26 +253,7 @@ export function upsertParams(
     e.acknowledgedAt,
     deleted ? deleteDelaySeconds(policy) : 0,
     deleted && policy.kind === 'keep',
-    claim?.take ?? false,
-    claim?.lease.owner ?? null,
-    claim?.lease.ownerPrefix ?? null,
-    claim?.leaseSeconds ?? null,
   ];
-}
-
-/**
- * Which writes of a batch may take a lease as they are recorded: puts, and deletes the policy lets go at once
- * (a delayed delete is not due), at most `max` distinct keys. A later write of a key already taken may too:
- * it finds the row leased by this very transaction and reports it claimed with its newer generation.
- */
-export function leaseTakers(events: readonly WriteEvent[], policy: DeletePolicy, max: number): boolean[] {
-  const taken = new Set<string>();
-  return events.map((e) => {
-    if (taken.has(e.key)) return true;
-    if (taken.size >= max || (e.kind === 'delete' && deleteDelaySeconds(policy) > 0)) return false;
-    taken.add(e.key);
-    return true;
-  });
 }
 
 /** The parameters of COMPLETE_SQL: the row becomes what main held when it was copied. */
@@ -326,24 +271,6 @@ export function completeParams(id: number, generation: string, r: MirrorResult):
     r.mirrorEtag ?? null,
     false,
   ];
-}
-
-/** Rows recorded with a lease to take (InventoryRepository.recordWrites). */
-export interface ClaimAtRecord {
-  lease: LeaseOwner;
-  leaseSeconds: number;
-  /** At most this many rows: as many as there are workers idle to copy them. */
-  max: number;
-}
-
-/** What recording a batch of writes did. */
-export interface RecordedWrites {
-  /** The bucket's work hint's version after the mark. */
-  version: string;
-  /** Rows leased as they were recorded, one per row (with its latest generation), for this sidecar to copy. */
-  claimed: ClaimedRow[];
-  /** Rows recorded pending and not leased by this call: a claim will find them. */
-  unclaimed: number;
 }
 
 /** A pending row this sidecar leased for copying. */
@@ -451,20 +378,6 @@ export interface RequeueItem {
   operation: string;
 }
 
-/** A row as recording returns it: claimed, or not. */
-interface RecordedRow extends ClaimedRow {
-  claimed: boolean;
-}
-
-/** Each row once, as its last write in the batch left it: leased to this sidecar, or not. */
-function claimedOf(returned: readonly RecordedRow[]): Omit<RecordedWrites, 'version'> {
-  const last = new Map<number, RecordedRow>();
-  for (const row of returned) last.set(row.id, row);
-  const claimed: ClaimedRow[] = [];
-  for (const { claimed: isClaimed, ...row } of last.values()) if (isClaimed) claimed.push(row);
-  return { claimed, unclaimed: last.size - claimed.length };
-}
-
 export class InventoryRepository {
   /**
    * `pools`: any source of bucket pools and work hints (the tracker passes those of its current start).
@@ -497,33 +410,21 @@ export class InventoryRepository {
 
   /**
    * Records writes of one bucket as pending rows, in order, in one transaction, then marks the bucket due
-   * (`vouch`: the recording sidecar mirrors them itself). With `claim`, up to `claim.max` of the rows are
-   * also leased for copying in the same statements, saving a claim each.
+   * (`vouch`: the recording sidecar mirrors them itself). Returns the hint's version.
    */
-  async recordWrites(
-    bucket: string,
-    events: readonly WriteEvent[],
-    vouch?: WorkerVouch,
-    claim?: ClaimAtRecord,
-  ): Promise<RecordedWrites> {
-    const takers = claim ? leaseTakers(events, this.deletePolicy, claim.max) : [];
-    const params = events.map((e, i) =>
-      upsertParams(e, this.deletePolicy, claim && { ...claim, take: takers[i]! }),
-    );
-    const sql = `${UPSERT_EVENT_SQL} ${RECORD_RETURNING}`;
-    const returned: RecordedRow[] = [];
+  async recordWrites(bucket: string, events: readonly WriteEvent[], vouch?: WorkerVouch): Promise<string> {
     // One write (the common case below a few hundred writes a second): one statement is its own
     // transaction, two round trips fewer than BEGIN … COMMIT.
-    if (params.length === 1) {
-      const r = await this.on(bucket, (pool) => pool.query<RecordedRow>(sql, params[0]));
-      returned.push(...r.rows);
+    if (events.length === 1) {
+      await this.on(bucket, (pool) =>
+        pool.query(UPSERT_EVENT_SQL, upsertParams(events[0]!, this.deletePolicy)),
+      );
     } else {
       await this.inTransaction(bucket, async (client) => {
-        for (const p of params) returned.push(...(await client.query<RecordedRow>(sql, p)).rows);
+        for (const e of events) await client.query(UPSERT_EVENT_SQL, upsertParams(e, this.deletePolicy));
       });
     }
-    const version = await this.pools.hints.markDue(bucket, vouch);
-    return { version, ...claimedOf(returned) };
+    return this.pools.hints.markDue(bucket, vouch);
   }
 
   /** What the bucket's work hint should say now. */

@@ -68,20 +68,16 @@ export class BucketWork {
 
   /**
    * After a claim found nothing: the hint becomes what the rows say (next due, or none), unless a mark
-   * came after the version this uses, which was read before the rows were counted. True when it did.
+   * came after the version this uses, which was read before the rows were counted.
    */
-  async settle(bucket: string): Promise<boolean> {
+  async settle(bucket: string): Promise<void> {
     const { deps } = this;
     const vouched = this.vouchedAt.get(bucket);
-    if (vouched !== undefined && this.now() - vouched < deps.quietMs) return false;
+    if (vouched !== undefined && this.now() - vouched < deps.quietMs) return;
     const version = this.versions.get(bucket) ?? (await deps.hints.version(bucket));
-    if (version === undefined) return false;
+    if (version === undefined) return;
     const counts = await deps.inventory.hintCounts(bucket);
-    if (!(await deps.hints.settle(bucket, version, counts))) {
-      this.versions.delete(bucket);
-      return false;
-    }
-    this.vouchedAt.delete(bucket);
-    return true;
+    if (!(await deps.hints.settle(bucket, version, counts))) this.versions.delete(bucket);
+    else this.vouchedAt.delete(bucket);
   }
 }

@@ -264,7 +264,6 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     copyFromMemory: () => memoryCopies.copyNext(),
     memoryCopiesRunning: () => memoryKeys.inFlight,
     copyFromRow: (bucket, onClaimed) => rows.mirrorOne(bucket, onClaimed),
-    copyClaimed: (bucket, row) => rows.mirrorClaimed(bucket, row, lease.owner),
     logger,
     throttle,
   });
@@ -287,20 +286,14 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     batchSize: tuning.batchSize,
     idlePollMs: tuning.idlePollMs,
     vouch: () => ({ owner: lease.owner, seconds: tuning.vouchSeconds }),
-    // Workers waiting idle take the rows as they are recorded: the claim is part of the record.
-    claim: () => {
-      const max = loops.stopping ? 0 : workers.idleForHandOver;
-      return max > 0 ? { lease, leaseSeconds: tuning.leaseSeconds, max } : undefined;
-    },
     metrics,
     logger,
     throttle,
     onHealth: setHealthy,
-    onRecorded: (bucket, { version, claimed, unclaimed }) => {
+    onRecorded: (bucket, count, version) => {
       buckets.add(bucket);
       work.recorded(bucket, version);
-      if (claimed.length > 0) workers.handOver(bucket, claimed);
-      if (unclaimed > 0) workers.add(bucket, unclaimed);
+      workers.add(bucket, count);
     },
   });
 
@@ -520,12 +513,6 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
       if (!copiesDone) {
         stopCopies.abort(new Error('the proxy is stopping'));
         copiesDone = await within(copies, COPY_RELEASE_MS);
-      }
-      // Rows leased as they were recorded that no worker took: their leases are given back.
-      const untaken = workers.takeHandedOver();
-      if (untaken.length > 0 && pgHealthy) {
-        const released = untaken.map((h) => inventory.release(h.bucket, h.row.id, lease.owner));
-        await within(Promise.allSettled(released), COPY_RELEASE_MS);
       }
       if (intake.hasBacklog()) {
         logger.warn(

@@ -3,7 +3,7 @@
  * successes and failures are the tracker's view of Postgres health. While a stop() drains, it keeps going
  * until the queue is empty or Postgres fails.
  */
-import type { ClaimAtRecord, InventoryRepository, RecordedWrites } from '../inventory/repository';
+import type { InventoryRepository } from '../inventory/repository';
 import type { WorkerVouch } from '../inventory/work-hints';
 import { backoffMs } from '../inventory/backoff';
 import type { Logger } from '../log';
@@ -20,18 +20,13 @@ export interface InventoryFlusherDeps {
   idlePollMs: number;
   /** This sidecar vouches that it mirrors what it records (the bucket's hint says so to the others). */
   vouch(): WorkerVouch;
-  /** The lease to take on rows as they are recorded, for as many as workers wait idle; undefined: none. */
-  claim?(): ClaimAtRecord | undefined;
   metrics: ProxyMetrics;
   logger: Logger;
   throttle: LogThrottle;
   /** Each flush's outcome: Postgres took it, or failed. */
   onHealth(ok: boolean): void;
-  /**
-   * Rows of `bucket` were recorded (pending) and its hint marked (`version`): there is mirroring to do,
-   * `claimed` already leased to this sidecar, `unclaimed` for a claim to find.
-   */
-  onRecorded(bucket: string, recorded: RecordedWrites): void;
+  /** Rows of `bucket` were recorded (pending) and its hint marked (`version`): there is mirroring to do. */
+  onRecorded(bucket: string, count: number, version: string): void;
 }
 
 export class InventoryFlusher {
@@ -81,15 +76,14 @@ export class InventoryFlusher {
   private async flushOnce(): Promise<void> {
     const next = this.deps.intake.nextBatch(this.deps.batchSize);
     if (!next) return;
-    const recorded = await this.deps.inventory.recordWrites(
+    const version = await this.deps.inventory.recordWrites(
       next.bucket,
       next.batch.map((q) => q.event),
       this.deps.vouch(),
-      this.deps.claim?.(),
     );
     // Only now (rows and hint both in Postgres) may the journal forget them.
     this.deps.intake.recorded(next.batch);
-    this.deps.onRecorded(next.bucket, recorded);
+    this.deps.onRecorded(next.bucket, next.batch.length, version);
   }
 
   private waitForWork(ms: number): Promise<void> {

@@ -4,11 +4,9 @@
  * the control database (never the bucket databases) every pollMs, sooner when a notification or a hint
  * coming due says so. Workers sleep until woken; a bucket whose rows run out leaves the due set and its
  * hint is settled. Work found by polling wakes one more worker per claimed row (a ramp-up), so a backlog
- * taken over from another sidecar gets every worker without waking all of them for one row. Rows leased as
- * they were recorded are handed over (`handOver`): a worker copies them before it claims anything.
+ * taken over from another sidecar gets every worker without waking all of them for one row.
  */
 import { backoffMs } from '../inventory/backoff';
-import type { ClaimedRow } from '../inventory/repository';
 import type { Logger } from '../log';
 import { errorText } from '../mirror/s3';
 import type { LogThrottle } from './log-throttle';
@@ -31,15 +29,10 @@ export interface MirrorWorkersDeps {
   memoryCopiesRunning(): number;
   /** Claims and mirrors one pending row of `bucket`; false when there was none. */
   copyFromRow(bucket: string, onClaimed?: () => void): Promise<boolean>;
-  /**
-   * Mirrors a row of `bucket` leased to this sidecar as it was recorded; true when the row was completed
-   * (false: released for a newer write, failed, deferred, or its settle left for a retry).
-   */
-  copyClaimed(bucket: string, row: ClaimedRow): Promise<boolean>;
   /** Buckets whose work is due according to the control hints. */
   findDue(): Promise<DueWork>;
-  /** `bucket` had no claimable row: its hint is brought up to date; true when it was written. */
-  settle(bucket: string): Promise<boolean>;
+  /** `bucket` had no claimable row: its hint is brought up to date. */
+  settle(bucket: string): Promise<void>;
   logger: Logger;
   throttle: LogThrottle;
 }
@@ -61,10 +54,6 @@ export class MirrorWorkers {
   /** Poll loops waiting (one per start; a loop a stop() gave up on may still wait). */
   private readonly pollWaiters = new Set<() => void>();
   private pollRequested = false;
-  /** Rows leased as they were recorded, waiting for a worker. */
-  private readonly handedOver: { bucket: string; row: ClaimedRow }[] = [];
-  /** Per bucket, how many times a worker wrote its hint (a copy that overlapped one looks again). */
-  private readonly settled = new Map<string, number>();
 
   constructor(private readonly deps: MirrorWorkersDeps) {}
 
@@ -72,25 +61,6 @@ export class MirrorWorkers {
   add(bucket: string, items = 1, ramp = false): void {
     this.due.set(bucket, ++this.sequence);
     this.wake(items, ramp);
-  }
-
-  /** Rows of `bucket` already leased to this sidecar: the next free workers copy them, no claim needed. */
-  handOver(bucket: string, rows: readonly ClaimedRow[]): void {
-    for (const row of rows) this.handedOver.push({ bucket, row });
-    this.wake(rows.length);
-  }
-
-  /**
-   * How many rows idle workers would take at once: a flush leases up to this many as it records. (A worker
-   * goes idle only when no handed-over row waits, and a hand-over wakes the idle ones at once.)
-   */
-  get idleForHandOver(): number {
-    return this.idle.size;
-  }
-
-  /** The handed-over rows no worker took (a stop: the caller gives their leases back). */
-  takeHandedOver(): { bucket: string; row: ClaimedRow }[] {
-    return this.handedOver.splice(0);
   }
 
   /** Wakes up to `items` idle workers (all of them, and the poll loop, without an argument). */
@@ -135,12 +105,6 @@ export class MirrorWorkers {
     let dbFailures = 0;
     let ramp = false;
     while (token.current()) {
-      // Rows leased as they were recorded come first, once no copy from memory runs (ordering per key).
-      const handed = deps.memoryCopiesRunning() === 0 ? this.handedOver.shift() : undefined;
-      if (handed) {
-        await this.copyHandedOver(handed.bucket, handed.row);
-        continue;
-      }
       if (!deps.postgresHealthy()) {
         if (!(await deps.copyFromMemory())) ramp = await this.waitForWork(1_000);
         continue;
@@ -157,17 +121,15 @@ export class MirrorWorkers {
         continue;
       }
       const mark = this.due.get(bucket);
-      const settles = this.settled.get(bucket);
       const onClaimed = ramp ? () => this.wake(1, true) : undefined;
       try {
         if (await deps.copyFromRow(bucket, onClaimed)) {
-          // Another worker (of any sidecar) may have found the bucket empty while this copy ran, and
-          // settled its hint on this row's lease; or the row was released for a newer write: one more look
-          // once the copy is settled brings the hint up to date and takes the row again.
+          // Another worker may have found the bucket empty while this copy ran, and settled its hint on
+          // this row's lease: one more look once the copy is settled brings the hint up to date.
           if (!this.due.has(bucket)) this.due.set(bucket, ++this.sequence);
         } else {
           if (this.due.get(bucket) === mark) this.due.delete(bucket);
-          if (await deps.settle(bucket)) this.settled.set(bucket, (settles ?? 0) + 1);
+          await deps.settle(bucket);
           ramp = false;
         }
         dbFailures = 0;
@@ -178,29 +140,6 @@ export class MirrorWorkers {
         }
         await sleep(backoffMs(dbFailures, { baseMs: 200, maxMs: 5_000 }));
       }
-    }
-  }
-
-  /**
-   * A row leased as it was recorded: copied, then one more look at its bucket only when work may be left
-   * on it (it was released for a newer write, failed, or its settle waits for Postgres; another sidecar may
-   * meanwhile have settled the hint on its lease) or a worker here settled the bucket while it was copied.
-   * A completed copy of a bucket being written otherwise leaves the hint as the writes left it, and the poll
-   * comes back to it: no empty claim after each write.
-   */
-  private async copyHandedOver(bucket: string, row: ClaimedRow): Promise<void> {
-    const settles = this.settled.get(bucket);
-    let completed = false;
-    try {
-      completed = await this.deps.copyClaimed(bucket, row);
-    } catch (err) {
-      // Settling retries itself (SettleRetry); what is left is unexpected. The lease ends and frees the row.
-      if (this.deps.throttle('mirror-handed-over')) {
-        this.deps.logger.warn('mirror worker: copying a recorded row failed', { error: errorText(err) });
-      }
-    }
-    if ((!completed || this.settled.get(bucket) !== settles) && !this.due.has(bucket)) {
-      this.due.set(bucket, ++this.sequence);
     }
   }
 

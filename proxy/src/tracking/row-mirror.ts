@@ -1,8 +1,7 @@
 /**
  * Where a mirrored write is claimed, copied and settled: one pending inventory row at a time.
- * claim (a lease, so one sidecar copies it; or leased as it was recorded, when this sidecar's workers were
- * idle: InventoryRepository.recordWrites, handed over by MirrorWorkers) → copy main's current state (lease
- * renewed meanwhile) → settle: complete (compare-and-set on the generation claimed; a newer write releases it for a new copy),
+ * claim (a lease, so one sidecar copies it) → copy main's current state (lease renewed meanwhile) →
+ * settle: complete (compare-and-set on the generation claimed; a newer write releases it for a new copy),
  * fail (retry with backoff; park after MIRROR_MAX_ATTEMPTS), or release (stop() cut the copy short).
  * A key main no longer holds is deleted on the mirror, kept there, or its delete deferred, as the delete
  * policy decides (delete-policy.ts): a kept delete completes like a copy (`delete_kept`), a deferred one
@@ -43,14 +42,13 @@ export interface RowMirrorDeps {
 }
 
 export class RowMirror {
-  /** The rows being copied, by bucket and id. */
-  private readonly copying = new Set<string>();
+  private running = 0;
 
   constructor(private readonly deps: RowMirrorDeps) {}
 
   /** Copies running now. */
   get inFlight(): number {
-    return this.copying.size;
+    return this.running;
   }
 
   /**
@@ -59,68 +57,49 @@ export class RowMirror {
    * more pool (and its connections) open, and MIRROR_CONCURRENCY would set the connection budget.
    */
   async mirrorOne(bucket: string, onClaimed?: () => void): Promise<boolean> {
+    const { inventory, leaseSeconds } = this.deps;
     const lease = this.deps.lease();
-    const row = await this.deps.inventory.claim(bucket, lease, this.deps.leaseSeconds);
+    const row = await inventory.claim(bucket, lease, leaseSeconds);
     if (!row) return false;
-    onClaimed?.();
-    await this.mirrorClaimed(bucket, row, lease.owner);
-    return true;
-  }
-
-  /**
-   * Mirrors a row `owner` leased: by a claim, or as the row was recorded. A row one of these copies already
-   * holds is left to it (its lease is that copy's; the copy's compare-and-set sees the newer generation).
-   * True when the row was completed; false when work may be left on it (released for a newer write, failed,
-   * deferred, its settle kept for a retry, or left to the other copy).
-   */
-  async mirrorClaimed(bucket: string, row: ClaimedRow, owner: string): Promise<boolean> {
-    const id = `${bucket}\u0000${row.id}`;
-    if (this.copying.has(id)) return false;
-    this.copying.add(id);
-    try {
-      return await this.copyAndSettle(bucket, row, owner);
-    } finally {
-      this.copying.delete(id);
-    }
-  }
-
-  private async copyAndSettle(bucket: string, row: ClaimedRow, owner: string): Promise<boolean> {
-    const { inventory, settle } = this.deps;
     const stopSignal = this.deps.stopSignal();
     const token = this.deps.statuses?.copying(bucket, row.path);
+    onClaimed?.();
     const started = Date.now();
     // Decided before the copy: if main no longer holds the key, may the mirror's copy go now?
     const missing = rowMissingAction(this.deps.deletePolicy, row);
-    let result;
+    this.running++;
     try {
-      const copy = this.deps.copyKey()(bucket, row.path, missing.kind !== 'delete');
-      result = await this.renewingLease(bucket, row, owner, copy);
-    } catch (err) {
-      if (stopSignal.aborted) {
-        // Cut short by stop(), not failed: free the row for any sidecar now, without counting an attempt.
-        await settle.run(() => inventory.release(bucket, row.id, owner));
-      } else {
-        observeMirror(this.deps.metrics, 'copy', false, started);
-        await this.failed(bucket, row, owner, err, token);
+      let result;
+      try {
+        const copy = this.deps.copyKey()(bucket, row.path, missing.kind !== 'delete');
+        result = await this.renewingLease(bucket, row, lease.owner, copy);
+      } catch (err) {
+        if (stopSignal.aborted) {
+          // Cut short by stop(), not failed: free the row for any sidecar now, without counting an attempt.
+          await this.deps.settle.run(() => inventory.release(bucket, row.id, lease.owner));
+        } else {
+          observeMirror(this.deps.metrics, 'copy', false, started);
+          await this.failed(bucket, row, lease.owner, err, token);
+        }
+        return true;
       }
-      return false;
-    }
-    if (!result.exists && missing.kind === 'defer') {
-      // Not due: the row waits out the delay (a write of the key meanwhile cancels the delete).
-      const delay = deleteDelaySeconds(this.deps.deletePolicy);
-      await settle.run(() => inventory.deferDelete(bucket, row, owner, delay));
-      return false;
-    }
-    const action = result.exists ? 'copy' : result.kept ? 'keep' : 'delete';
-    observeMirror(this.deps.metrics, action, true, started);
-    let completed = false;
-    await settle.run(async () => {
-      if (await inventory.completeOrRelease(bucket, row, owner, result)) {
-        completed = true;
-        this.deps.statuses?.settled(bucket, row.path, token, 'COMPLETED');
+      if (!result.exists && missing.kind === 'defer') {
+        // Not due: the row waits out the delay (a write of the key meanwhile cancels the delete).
+        const delay = deleteDelaySeconds(this.deps.deletePolicy);
+        await this.deps.settle.run(() => inventory.deferDelete(bucket, row, lease.owner, delay));
+        return true;
       }
-    });
-    return completed;
+      const action = result.exists ? 'copy' : result.kept ? 'keep' : 'delete';
+      observeMirror(this.deps.metrics, action, true, started);
+      await this.deps.settle.run(async () => {
+        if (await inventory.completeOrRelease(bucket, row, lease.owner, result)) {
+          this.deps.statuses?.settled(bucket, row.path, token, 'COMPLETED');
+        }
+      });
+    } finally {
+      this.running--;
+    }
+    return true;
   }
 
   private async failed(

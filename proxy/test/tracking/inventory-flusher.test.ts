@@ -1,5 +1,4 @@
 import type { WriteEvent } from '../../src/events';
-import type { ClaimAtRecord } from '../../src/inventory/repository';
 import { createMetrics } from '../../src/metrics';
 import { InventoryFlusher } from '../../src/tracking/inventory-flusher';
 import { createLogThrottle } from '../../src/tracking/log-throttle';
@@ -7,15 +6,11 @@ import { LoopGeneration } from '../../src/tracking/loop-generation';
 import { WriteIntake } from '../../src/tracking/write-intake';
 import { put, recordingLogger, tick } from './fakes';
 
-function setup(
-  recordWrites: (bucket: string, events: readonly WriteEvent[], claim?: ClaimAtRecord) => Promise<void>,
-  claim?: () => ClaimAtRecord | undefined,
-) {
+function setup(recordWrites: (bucket: string, events: readonly WriteEvent[]) => Promise<void>) {
   let version = 0;
   const { logger } = recordingLogger();
   const health: boolean[] = [];
   const recorded: [string, number][] = [];
-  const claimed: string[] = [];
   // eslint-disable-next-line prefer-const
   let flusher: InventoryFlusher;
   const intake = new WriteIntake({
@@ -30,34 +25,21 @@ function setup(
   flusher = new InventoryFlusher({
     intake,
     inventory: {
-      recordWrites: async (bucket, events, _vouch, claimAtRecord) => {
-        await recordWrites(bucket, events, claimAtRecord);
-        // The fake leases the first `max` rows it is asked to.
-        const claimed = events.slice(0, claimAtRecord?.max ?? 0).map((e, i) => ({
-          id: i,
-          path: e.key,
-          generation: '1',
-          attempts: 0,
-          deleted: false,
-          deleted_for_seconds: null,
-        }));
-        return { version: String(++version), claimed, unclaimed: events.length - claimed.length };
+      recordWrites: async (bucket, events) => {
+        await recordWrites(bucket, events);
+        return String(++version);
       },
     },
     batchSize: 2,
     idlePollMs: 60_000,
     vouch: () => ({ owner: 'me', seconds: 30 }),
-    ...(claim ? { claim } : {}),
     metrics: createMetrics(),
     logger,
     throttle: createLogThrottle(),
     onHealth: (ok) => health.push(ok),
-    onRecorded: (bucket, r) => {
-      recorded.push([bucket, r.unclaimed]);
-      claimed.push(...r.claimed.map((row) => `${bucket}/${row.path}`));
-    },
+    onRecorded: (bucket, n) => recorded.push([bucket, n]),
   });
-  return { intake, flusher, health, recorded, claimed };
+  return { intake, flusher, health, recorded };
 }
 
 test('writes go to Postgres a bucket and a batch at a time, in order, woken by new writes', async () => {
@@ -84,35 +66,6 @@ test('writes go to Postgres a bucket and a batch at a time, in order, woken by n
   ]);
   expect(intake.length).toBe(0);
   expect(health.every(Boolean)).toBe(true);
-  stopping = true;
-  loops.end();
-  flusher.interrupt();
-  await run;
-});
-
-test('rows are leased as they are recorded for as many workers as wait idle, and handed on', async () => {
-  const maxes: (number | undefined)[] = [];
-  let idle = 1;
-  const { intake, flusher, recorded, claimed } = setup(
-    async (_bucket, _events, claim) => void maxes.push(claim?.max),
-    () =>
-      idle > 0 ? { lease: { owner: 'me:1', ownerPrefix: 'me:' }, leaseSeconds: 120, max: idle } : undefined,
-  );
-  const loops = new LoopGeneration();
-  let stopping = false;
-  const run = flusher.run(loops.begin(), () => stopping);
-  intake.record(put('a', '1'));
-  intake.record(put('a', '2'));
-  await tick(20);
-  idle = 0;
-  intake.record(put('a', '3'));
-  await tick(20);
-  expect(maxes).toEqual([1, undefined]);
-  expect(claimed).toEqual(['a/1']);
-  expect(recorded).toEqual([
-    ['a', 1],
-    ['a', 1],
-  ]);
   stopping = true;
   loops.end();
   flusher.interrupt();

@@ -1,4 +1,3 @@
-import type { ClaimedRow } from '../../src/inventory/repository';
 import { createLogThrottle } from '../../src/tracking/log-throttle';
 import { LoopGeneration } from '../../src/tracking/loop-generation';
 import { MirrorWorkers, type DueWork, type MirrorWorkersDeps } from '../../src/tracking/mirror-workers';
@@ -9,7 +8,6 @@ function setup(concurrency: number, pending: Record<string, number>, over: Parti
   const { logger } = recordingLogger();
   const claims: string[] = [];
   const settled: string[] = [];
-  const copiedClaimed: string[] = [];
   let polls = 0;
   let running = 0;
   let peak = 0;
@@ -22,7 +20,6 @@ function setup(concurrency: number, pending: Record<string, number>, over: Parti
     },
     settle: async (bucket) => {
       settled.push(bucket);
-      return true;
     },
     postgresHealthy: () => true,
     copyFromMemory: async () => false,
@@ -38,16 +35,11 @@ function setup(concurrency: number, pending: Record<string, number>, over: Parti
       running--;
       return true;
     },
-    copyClaimed: async (bucket, row) => {
-      copiedClaimed.push(`${bucket}/${row.path}`);
-      await tick(5);
-      return true;
-    },
     logger,
     throttle: createLogThrottle(),
     ...over,
   });
-  return { workers, claims, settled, copiedClaimed, polls: () => polls, peak: () => peak };
+  return { workers, claims, settled, polls: () => polls, peak: () => peak };
 }
 
 async function stopAll(
@@ -123,80 +115,6 @@ test('a copy that ends after another worker found the bucket empty gets one more
   // Once while the row was leased (its lease set the hint), once after the copy was settled.
   expect(settled).toEqual(['a', 'a']);
   expect(workers.dueBuckets).toBe(0);
-  await stopAll(loops, workers, running);
-});
-
-const leased = (path: string, id: number): ClaimedRow => ({
-  id,
-  path,
-  generation: '1',
-  attempts: 0,
-  deleted: false,
-  deleted_for_seconds: null,
-});
-
-test('rows leased as they were recorded are copied by idle workers without a claim', async () => {
-  const { workers, claims, settled, copiedClaimed } = setup(2, { a: 0 });
-  const loops = new LoopGeneration();
-  const running = workers.start(loops.begin());
-  await tick(10);
-  expect(workers.idleForHandOver).toBe(2);
-  workers.handOver('a', [leased('k1', 1), leased('k2', 2), leased('k3', 3)]);
-  expect(workers.idleForHandOver).toBe(0);
-  await tick(60);
-  expect(copiedClaimed).toEqual(['a/k1', 'a/k2', 'a/k3']);
-  expect(claims).toEqual([]);
-  expect(settled).toEqual([]);
-  expect(workers.idleForHandOver).toBe(2);
-  await stopAll(loops, workers, running);
-});
-
-// A handed-over copy takes 30 ms while the other worker claims, finds the row leased and settles the bucket
-// (writing the hint, or leaving it as the writes left it). One more look after the copy: when that settle
-// wrote the hint (on the copy's lease), or when the copy did not complete the row (released for a newer
-// write, failed): work may be left that the hint no longer shows. Otherwise none: no empty claim.
-test.each([
-  { completed: true, hintWritten: true, looksAgain: true },
-  { completed: true, hintWritten: false, looksAgain: false },
-  { completed: false, hintWritten: false, looksAgain: true },
-])(
-  'a handed-over copy (completed $completed, overlapping settle wrote the hint $hintWritten) looks again: $looksAgain',
-  async (c) => {
-    const settled: string[] = [];
-    const { workers, claims } = setup(
-      2,
-      { a: 0 },
-      {
-        copyClaimed: async () => {
-          await tick(30);
-          return c.completed;
-        },
-        settle: async (bucket) => {
-          settled.push(bucket);
-          return c.hintWritten;
-        },
-      },
-    );
-    const loops = new LoopGeneration();
-    const running = workers.start(loops.begin());
-    await tick(10);
-    workers.handOver('a', [leased('k1', 1)]);
-    workers.add('a', 1);
-    await tick(80);
-    expect(claims).toEqual(c.looksAgain ? ['a', 'a'] : ['a']);
-    expect(workers.dueBuckets).toBe(0);
-    await stopAll(loops, workers, running);
-  },
-);
-
-test('rows handed over can be taken back before a worker starts them (stop releases their leases)', async () => {
-  const { workers, copiedClaimed } = setup(1, {});
-  workers.handOver('a', [leased('k1', 1), leased('k2', 2)]);
-  expect(workers.takeHandedOver().map((h) => h.row.path)).toEqual(['k1', 'k2']);
-  const loops = new LoopGeneration();
-  const running = workers.start(loops.begin());
-  await tick(20);
-  expect(copiedClaimed).toEqual([]);
   await stopAll(loops, workers, running);
 });
 

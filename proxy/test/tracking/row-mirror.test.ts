@@ -20,7 +20,7 @@ const copied: MirrorResult = { exists: true, size: 1, etag: '"e"', mirrorEtag: '
 
 function setup(
   copy: (bucket: string, key: string, keepMissing?: boolean) => Promise<MirrorResult>,
-  opts: { claimed?: ClaimedRow; parked?: boolean; policy?: DeletePolicy; lostCompareAndSet?: boolean } = {},
+  opts: { claimed?: ClaimedRow; parked?: boolean; policy?: DeletePolicy } = {},
 ) {
   const calls: string[] = [];
   const metrics = createMetrics();
@@ -38,7 +38,7 @@ function setup(
           `complete ${r.id} gen ${r.generation} by ${owner} exists=${result.exists}` +
             (!result.exists && result.kept ? ' kept' : ''),
         );
-        return !opts.lostCompareAndSet;
+        return true;
       },
       deferDelete: async (_b, r, owner, delay) =>
         void calls.push(`defer ${r.id} gen ${r.generation} by ${owner} delay ${delay}`),
@@ -83,32 +83,6 @@ test('a copy completes the row with the generation it claimed (compare-and-set)'
   expect(await mirror.mirrorOne('b')).toBe(true);
   expect(calls).toEqual(['claim', 'complete 7 gen 3 by me:1 exists=true']);
   expect(mirror.inFlight).toBe(0);
-});
-
-test('a row leased as it was recorded is copied and completed without a claim; one already being copied is left to that copy', async () => {
-  let finish!: (r: MirrorResult) => void;
-  const { mirror, calls } = setup(() => new Promise<MirrorResult>((resolve) => (finish = resolve)));
-  const first = mirror.mirrorClaimed('b', row, 'me:1');
-  expect(await mirror.mirrorClaimed('b', { ...row, generation: '4' }, 'me:1')).toBe(false);
-  expect(mirror.inFlight).toBe(1);
-  finish(copied);
-  expect(await first).toBe(true);
-  expect(calls).toEqual(['complete 7 gen 3 by me:1 exists=true']);
-  expect(mirror.inFlight).toBe(0);
-  const other = mirror.mirrorClaimed('other-bucket', { ...row, generation: '4' }, 'me:1');
-  finish(copied);
-  await other;
-  expect(calls).toHaveLength(2);
-});
-
-test('a copy that did not complete its row says so: failed, or released for a newer write', async () => {
-  const failing = setup(async () => {
-    throw new Error('mirror down');
-  });
-  expect(await failing.mirror.mirrorClaimed('b', row, 'me:1')).toBe(false);
-  const { mirror, calls } = setup(async () => copied, { lostCompareAndSet: true });
-  expect(await mirror.mirrorClaimed('b', row, 'me:1')).toBe(false);
-  expect(calls).toEqual(['complete 7 gen 3 by me:1 exists=true']);
 });
 
 test('a failed copy records the attempt with its backoff; the last allowed attempt parks, counted and logged', async () => {
