@@ -76,21 +76,31 @@ const DELETED_FOR = `CASE WHEN deleted
     END AS deleted_for_seconds`;
 
 /**
- * Claims one pending row for `$1` (owner) for `$2` seconds. Short transaction (one statement): the row lock
- * from FOR UPDATE SKIP LOCKED lives only while the statement runs; the lease columns keep other sidecars
- * off the row while the copy runs. An expired lease (a killed sidecar) is claimable again, and so at once
- * is a lease of a previous start of this very proxy: an owner that starts with `$3` (its stable id and a
- * colon, kept in STATE_DIR) but is not `$1`.
+ * A row a claim may take: pending, due, not parked, and not under a lease that still runs, except one of a
+ * previous start of this very proxy (an owner that starts with `prefix`, its stable id and a colon, kept in
+ * STATE_DIR, but is not `owner`). An expired lease (a killed sidecar) is claimable again.
+ */
+const claimable = (owner: string, prefix: string): string => `NOT is_backed_up AND next_attempt_at <= now()
+      AND parked_at IS NULL
+      AND (lease_until IS NULL OR lease_until < now() OR (starts_with(lease_owner, ${prefix}) AND lease_owner <> ${owner}))`;
+
+/** What a claim returns of the row it leased (ClaimedRow). */
+const CLAIMED_COLUMNS = `id, path, generation::text, attempts, deleted, ${DELETED_FOR},
+    deleted AND delete_kept AS delete_kept`;
+
+/**
+ * Claims one pending row for `$1` (owner) for `$2` seconds; `$3` the owner's prefix (see `claimable`).
+ * Short transaction (one statement): the row lock from FOR UPDATE SKIP LOCKED lives only while the
+ * statement runs; the lease columns keep other sidecars off the row while the copy runs.
  */
 const CLAIM_SQL = `UPDATE files SET lease_owner = $1, lease_until = now() + make_interval(secs => $2)
 WHERE id = (
     SELECT id FROM files
-    WHERE NOT is_backed_up AND next_attempt_at <= now() AND parked_at IS NULL
-      AND (lease_until IS NULL OR lease_until < now() OR (starts_with(lease_owner, $3) AND lease_owner <> $1))
+    WHERE ${claimable('$1', '$3')}
     ORDER BY next_attempt_at, id
     LIMIT 1
     FOR UPDATE SKIP LOCKED)
-RETURNING id, path, generation::text, attempts, deleted, ${DELETED_FOR}, deleted AND delete_kept AS delete_kept`;
+RETURNING ${CLAIMED_COLUMNS}`;
 
 /** Extends a lease while a long copy runs. */
 const RENEW_LEASE_SQL = `UPDATE files SET lease_until = now() + make_interval(secs => $3)
@@ -130,6 +140,31 @@ WHERE id = $1 AND generation = $2 AND lease_owner = $4`;
 /** Gives the row back after a lost compare-and-set (a newer write arrived): retry at once. */
 const RELEASE_SQL = `UPDATE files SET lease_owner = NULL, lease_until = NULL
 WHERE id = $1 AND lease_owner = $2`;
+
+/**
+ * COMPLETE_SQL, and when it won, the claim the worker would make next, in one statement: $1–$10 as
+ * COMPLETE_SQL's, $11 owner, $12 lease seconds, $13 owner prefix. One row: `completed` (0 or 1) and the
+ * claimed row's columns, null when there was none to take. The claim runs on the statement's snapshot,
+ * in which the row just completed is still pending: it is left out by id. A lost compare-and-set claims
+ * nothing; its release stays a statement of its own (RELEASE_SQL), since a write committed between this
+ * statement's snapshot and its row lock would otherwise leave the row neither completed nor released.
+ */
+const COMPLETE_AND_CLAIM_SQL = `WITH done AS (
+${COMPLETE_SQL}
+RETURNING id
+), next AS (
+UPDATE files SET lease_owner = $11, lease_until = now() + make_interval(secs => $12)
+WHERE id = (
+    SELECT id FROM files
+    WHERE ${claimable('$11', '$13')}
+      AND id <> $1 AND EXISTS (SELECT 1 FROM done)
+    ORDER BY next_attempt_at, id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED)
+RETURNING ${CLAIMED_COLUMNS}
+)
+SELECT (SELECT count(*) FROM done)::int AS completed, next.*
+FROM (VALUES (1)) AS one (x) LEFT JOIN next ON TRUE`;
 
 /**
  * Records a failed attempt: $3 error, $4 delay in ms. The attempt that reaches $5 attempts parks the row:
@@ -286,6 +321,23 @@ export interface ClaimedRow {
   deleted_for_seconds: number | null;
   /** The delete was recorded (or settled) under MIRROR_DELETE_POLICY=keep: the mirror keeps its copy. */
   delete_kept?: boolean;
+}
+
+type Nullable<T> = { [K in keyof T]: T[K] | null };
+
+/** The claimed row in a COMPLETE_AND_CLAIM_SQL answer; undefined when its columns are null (none claimed). */
+function claimedRowOf(r: Nullable<ClaimedRow>): ClaimedRow | undefined {
+  if (r.id === null || r.path === null || r.generation === null || r.attempts === null || r.deleted === null)
+    return undefined;
+  return {
+    id: r.id,
+    path: r.path,
+    generation: r.generation,
+    attempts: r.attempts,
+    deleted: r.deleted,
+    deleted_for_seconds: r.deleted_for_seconds,
+    ...(r.delete_kept !== null && r.delete_kept !== undefined ? { delete_kept: r.delete_kept } : {}),
+  };
 }
 
 /** Who holds a lease: `owner`, and `ownerPrefix`, the part a previous start of the same proxy shares. */
@@ -489,6 +541,35 @@ export class InventoryRepository {
       const done = await pool.query(COMPLETE_SQL, completeParams(row.id, row.generation, result));
       if (!done.rowCount) await pool.query(RELEASE_SQL, [row.id, owner]);
       return (done.rowCount ?? 0) > 0;
+    });
+  }
+
+  /**
+   * Completes like completeOrRelease and, when the compare-and-set won, claims the bucket's next due row
+   * for `lease` in the same statement: the claim a worker makes after every copy, without a round trip of
+   * its own (and, when nothing is left, without an empty claim). `next` undefined: none was claimable then,
+   * or the copy lost its compare-and-set (the row was released; nothing was claimed).
+   */
+  async completeAndClaimNext(
+    bucket: string,
+    row: ClaimedRow,
+    lease: LeaseOwner,
+    leaseSeconds: number,
+    result: MirrorResult,
+  ): Promise<{ completed: boolean; next: ClaimedRow | undefined }> {
+    return this.on(bucket, async (pool) => {
+      const complete = completeParams(row.id, row.generation, result);
+      const params = [...complete, lease.owner, leaseSeconds, lease.ownerPrefix];
+      const r = await pool.query<Nullable<ClaimedRow> & { completed: number }>(
+        COMPLETE_AND_CLAIM_SQL,
+        params,
+      );
+      const answer = r.rows[0];
+      if (!answer?.completed) {
+        await pool.query(RELEASE_SQL, [row.id, lease.owner]);
+        return { completed: false, next: undefined };
+      }
+      return { completed: true, next: claimedRowOf(answer) };
     });
   }
 

@@ -263,7 +263,8 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     postgresHealthy: () => pgHealthy,
     copyFromMemory: () => memoryCopies.copyNext(),
     memoryCopiesRunning: () => memoryKeys.inFlight,
-    copyFromRow: (bucket, onClaimed) => rows.mirrorOne(bucket, onClaimed),
+    copyFromRow: (bucket, opts) => rows.mirrorOne(bucket, opts),
+    giveBack: (bucket, held) => rows.giveBack(bucket, held),
     logger,
     throttle,
   });

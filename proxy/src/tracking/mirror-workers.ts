@@ -11,6 +11,7 @@ import type { Logger } from '../log';
 import { errorText } from '../mirror/s3';
 import type { LogThrottle } from './log-throttle';
 import type { LoopToken } from './loop-generation';
+import type { HeldRow, RowTurn, RowTurnOptions } from './row-mirror';
 
 export interface DueWork {
   due: readonly string[];
@@ -27,8 +28,10 @@ export interface MirrorWorkersDeps {
   copyFromMemory(): Promise<boolean>;
   /** Copies from memory still running (rows wait for them: per-key order). */
   memoryCopiesRunning(): number;
-  /** Claims and mirrors one pending row of `bucket`; false when there was none. */
-  copyFromRow(bucket: string, onClaimed?: () => void): Promise<boolean>;
+  /** Claims (or takes the held row) and mirrors one pending row of `bucket`. */
+  copyFromRow(bucket: string, opts: RowTurnOptions): Promise<RowTurn>;
+  /** Releases a row a completion leased to a worker that will not copy it. */
+  giveBack(bucket: string, held: HeldRow): Promise<void>;
   /** Buckets whose work is due according to the control hints. */
   findDue(): Promise<DueWork>;
   /** `bucket` had no claimable row: its hint is brought up to date. */
@@ -104,7 +107,13 @@ export class MirrorWorkers {
     const { deps } = this;
     let dbFailures = 0;
     let ramp = false;
+    /** A row the last completion leased to this worker, with its bucket: copied next. */
+    let held: { bucket: string; held: HeldRow } | undefined;
     while (token.current()) {
+      if (held && (!deps.postgresHealthy() || deps.memoryCopiesRunning() > 0)) {
+        await deps.giveBack(held.bucket, held.held);
+        held = undefined;
+      }
       if (!deps.postgresHealthy()) {
         if (!(await deps.copyFromMemory())) ramp = await this.waitForWork(1_000);
         continue;
@@ -114,24 +123,37 @@ export class MirrorWorkers {
         await sleep(50);
         continue;
       }
-      const bucket = this.nextDue();
+      const bucket = held?.bucket ?? this.nextDue();
       if (bucket === undefined) {
         // A loop a stop() gave up on must not wait here for a later start's wake-ups.
         if (token.current()) ramp = await this.waitForWork(IDLE_WAIT_MS);
         continue;
       }
       const mark = this.due.get(bucket);
-      const onClaimed = ramp ? () => this.wake(1, true) : undefined;
+      const opts: RowTurnOptions = { claimNext: this.onlyDue(bucket) };
+      if (ramp) opts.onClaimed = () => this.wake(1, true);
+      if (held) opts.held = held.held;
+      held = undefined;
       try {
-        if (await deps.copyFromRow(bucket, onClaimed)) {
+        const turn = await deps.copyFromRow(bucket, opts);
+        if (turn.kind === 'next') {
+          held = { bucket, held: turn.held };
+        } else if (turn.kind === 'settled') {
           // Another worker may have found the bucket empty while this copy ran, and settled its hint on
           // this row's lease: one more look once the copy is settled brings the hint up to date.
           if (!this.due.has(bucket)) this.due.set(bucket, ++this.sequence);
-        } else {
+        } else if (turn.kind === 'none') {
           if (this.due.get(bucket) === mark) this.due.delete(bucket);
           await deps.settle(bucket);
           ramp = false;
+        } else if (!this.due.has(bucket) || this.due.get(bucket) === mark) {
+          // Drained: the completion's claim found nothing left. Settled also when another worker found the
+          // bucket empty while this copy ran (it settled the hint on this row's lease).
+          this.due.delete(bucket);
+          await deps.settle(bucket);
+          ramp = false;
         }
+        // Otherwise drained while a write was recorded during the copy: it stays due, for a look that sees it.
         dbFailures = 0;
       } catch (err) {
         dbFailures++;
@@ -141,6 +163,12 @@ export class MirrorWorkers {
         await sleep(backoffMs(dbFailures, { baseMs: 200, maxMs: 5_000 }));
       }
     }
+    if (held) await deps.giveBack(held.bucket, held.held);
+  }
+
+  /** No bucket but `bucket` is due: a completion there may claim the next row for the same worker. */
+  private onlyDue(bucket: string): boolean {
+    return this.due.size === 0 || (this.due.size === 1 && this.due.has(bucket));
   }
 
   private async pollLoop(token: LoopToken): Promise<void> {

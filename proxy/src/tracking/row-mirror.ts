@@ -3,6 +3,9 @@
  * claim (a lease, so one sidecar copies it) → copy main's current state (lease renewed meanwhile) →
  * settle: complete (compare-and-set on the generation claimed; a newer write releases it for a new copy),
  * fail (retry with backoff; park after MIRROR_MAX_ATTEMPTS), or release (stop() cut the copy short).
+ * A completion may claim the bucket's next row in the same statement (`claimNext`): the worker then holds
+ * that row and copies it next without a claim of its own, and learns without an empty claim that the
+ * bucket had nothing left.
  * A key main no longer holds is deleted on the mirror, kept there, or its delete deferred, as the delete
  * policy decides (delete-policy.ts): a kept delete completes like a copy (`delete_kept`), a deferred one
  * waits in its row until due.
@@ -13,6 +16,7 @@ import type { ClaimedRow, InventoryRepository, LeaseOwner } from '../inventory/r
 import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
 import { deleteDelaySeconds, rowMissingAction, type DeletePolicy } from '../mirror/delete-policy';
+import type { MirrorResult } from '../mirror/copier';
 import { errorText } from '../mirror/s3';
 import { observeMirror, type CopyKey } from './key-copier';
 import type { LogThrottle } from './log-throttle';
@@ -22,7 +26,7 @@ import type { SettleRetry } from './settle-retry';
 export interface RowMirrorDeps {
   inventory: Pick<
     InventoryRepository,
-    'claim' | 'renewLease' | 'completeOrRelease' | 'deferDelete' | 'release' | 'fail'
+    'claim' | 'renewLease' | 'completeOrRelease' | 'completeAndClaimNext' | 'deferDelete' | 'release' | 'fail'
   >;
   /** MIRROR_DELETE_POLICY: what a delete on main does to the mirror. */
   deletePolicy: DeletePolicy;
@@ -41,6 +45,36 @@ export interface RowMirrorDeps {
   statuses?: ReplicationStatuses;
 }
 
+/** A row leased to one worker by a completion's claim, and the lease owner it was claimed as. */
+export interface HeldRow {
+  row: ClaimedRow;
+  owner: string;
+}
+
+/** How one turn on a bucket ended: the worker decides from it where to look next. */
+export type RowTurn =
+  /** No row was claimable. */
+  | { kind: 'none' }
+  /** A row was settled (or its settle kept for when Postgres is back): look at the bucket again. */
+  | { kind: 'settled' }
+  /** A row completed, and its statement found no other row of the bucket claimable. */
+  | { kind: 'drained' }
+  /** A row completed, and its statement leased the next one to this worker: copy it next. */
+  | { kind: 'next'; held: HeldRow };
+
+export interface RowTurnOptions {
+  /** Called when a row is leased to this worker (a ramp-up then wakes one more). */
+  onClaimed?: () => void;
+  /** The row a previous turn's completion leased to this worker: copied without a claim. */
+  held?: HeldRow;
+  /** Let the completion claim the bucket's next row (the worker has no other bucket to turn to). */
+  claimNext?: boolean;
+}
+
+const NONE: RowTurn = { kind: 'none' };
+const SETTLED: RowTurn = { kind: 'settled' };
+const DRAINED: RowTurn = { kind: 'drained' };
+
 export class RowMirror {
   private running = 0;
 
@@ -52,18 +86,18 @@ export class RowMirror {
   }
 
   /**
-   * Claims and mirrors one pending row of the bucket; false when there was none. The bucket's pool is taken
+   * Claims (unless it holds one) and mirrors one pending row of the bucket. The bucket's pool is taken
    * only for each query, not for the copy: otherwise every worker copying in another bucket would keep one
    * more pool (and its connections) open, and MIRROR_CONCURRENCY would set the connection budget.
    */
-  async mirrorOne(bucket: string, onClaimed?: () => void): Promise<boolean> {
+  async mirrorOne(bucket: string, opts: RowTurnOptions = {}): Promise<RowTurn> {
     const { inventory, leaseSeconds } = this.deps;
-    const lease = this.deps.lease();
-    const row = await inventory.claim(bucket, lease, leaseSeconds);
-    if (!row) return false;
+    const lease = opts.held ? { ...this.deps.lease(), owner: opts.held.owner } : this.deps.lease();
+    const row = opts.held?.row ?? (await inventory.claim(bucket, lease, leaseSeconds));
+    if (!row) return NONE;
     const stopSignal = this.deps.stopSignal();
     const token = this.deps.statuses?.copying(bucket, row.path);
-    onClaimed?.();
+    if (!opts.held) opts.onClaimed?.();
     const started = Date.now();
     // Decided before the copy: if main no longer holds the key, may the mirror's copy go now?
     const missing = rowMissingAction(this.deps.deletePolicy, row);
@@ -81,25 +115,62 @@ export class RowMirror {
           observeMirror(this.deps.metrics, 'copy', false, started);
           await this.failed(bucket, row, lease.owner, err, token);
         }
-        return true;
+        return SETTLED;
       }
       if (!result.exists && missing.kind === 'defer') {
         // Not due: the row waits out the delay (a write of the key meanwhile cancels the delete).
         const delay = deleteDelaySeconds(this.deps.deletePolicy);
         await this.deps.settle.run(() => inventory.deferDelete(bucket, row, lease.owner, delay));
-        return true;
+        return SETTLED;
       }
       const action = result.exists ? 'copy' : result.kept ? 'keep' : 'delete';
       observeMirror(this.deps.metrics, action, true, started);
+      const completed = (): void => this.deps.statuses?.settled(bucket, row.path, token, 'COMPLETED');
+      if (opts.claimNext) {
+        const turn = await this.completeAndClaimNext(bucket, row, lease, result, completed, opts.onClaimed);
+        if (turn) return turn;
+      }
       await this.deps.settle.run(async () => {
-        if (await inventory.completeOrRelease(bucket, row, lease.owner, result)) {
-          this.deps.statuses?.settled(bucket, row.path, token, 'COMPLETED');
-        }
+        if (await inventory.completeOrRelease(bucket, row, lease.owner, result)) completed();
       });
     } finally {
       this.running--;
     }
-    return true;
+    return SETTLED;
+  }
+
+  /** Gives back a row a completion leased to this worker, which will not copy it (stopping, Postgres down). */
+  async giveBack(bucket: string, held: HeldRow): Promise<void> {
+    await this.deps.settle.run(() => this.deps.inventory.release(bucket, held.row.id, held.owner));
+  }
+
+  /** The completion with the next claim; undefined when its statement failed (settled without a claim then). */
+  private async completeAndClaimNext(
+    bucket: string,
+    row: ClaimedRow,
+    lease: LeaseOwner,
+    result: MirrorResult,
+    completed: () => void,
+    onClaimed: (() => void) | undefined,
+  ): Promise<RowTurn | undefined> {
+    let answer;
+    try {
+      answer = await this.deps.inventory.completeAndClaimNext(
+        bucket,
+        row,
+        lease,
+        this.deps.leaseSeconds,
+        result,
+      );
+    } catch {
+      // Postgres went away: the completion alone is kept for when it is back, as any settle.
+      return undefined;
+    }
+    if (!answer.completed) return SETTLED; // released for a new copy: the next look takes it
+    completed();
+    if (!answer.next) return DRAINED;
+    onClaimed?.();
+    return { kind: 'next', held: { row: answer.next, owner: lease.owner } };
   }
 
   private async failed(

@@ -1,12 +1,24 @@
 import { createLogThrottle } from '../../src/tracking/log-throttle';
 import { LoopGeneration } from '../../src/tracking/loop-generation';
 import { MirrorWorkers, type DueWork, type MirrorWorkersDeps } from '../../src/tracking/mirror-workers';
+import type { RowTurn } from '../../src/tracking/row-mirror';
 import { recordingLogger, tick } from './fakes';
+
+const heldRow = (bucket: string) => ({
+  id: 1,
+  path: `${bucket}/next`,
+  generation: '1',
+  attempts: 0,
+  deleted: false,
+  deleted_for_seconds: null,
+});
 
 /** Rows waiting per bucket; copyFromRow takes one and counts concurrent copies. */
 function setup(concurrency: number, pending: Record<string, number>, over: Partial<MirrorWorkersDeps> = {}) {
   const { logger } = recordingLogger();
   const claims: string[] = [];
+  const copies: string[] = [];
+  const givenBack: string[] = [];
   const settled: string[] = [];
   let polls = 0;
   let running = 0;
@@ -24,22 +36,34 @@ function setup(concurrency: number, pending: Record<string, number>, over: Parti
     postgresHealthy: () => true,
     copyFromMemory: async () => false,
     memoryCopiesRunning: () => 0,
-    copyFromRow: async (bucket, onClaimed) => {
-      claims.push(bucket);
-      if (!pending[bucket]) return false;
-      pending[bucket]--;
-      onClaimed?.();
+    // A claim (unless the worker holds a row) takes one row; the completion claims the next when allowed.
+    copyFromRow: async (bucket, opts): Promise<RowTurn> => {
+      if (!opts.held) {
+        claims.push(bucket);
+        if (!pending[bucket]) return { kind: 'none' };
+        pending[bucket]--;
+        opts.onClaimed?.();
+      }
+      copies.push(`${bucket}${opts.claimNext ? ' +next' : ''}`);
       running++;
       peak = Math.max(peak, running);
       await tick(5);
       running--;
-      return true;
+      if (!opts.claimNext) return { kind: 'settled' };
+      if (!pending[bucket]) return { kind: 'drained' };
+      pending[bucket]--;
+      opts.onClaimed?.();
+      return { kind: 'next', held: { row: heldRow(bucket), owner: 'me:1' } };
+    },
+    giveBack: async (bucket) => {
+      givenBack.push(bucket);
+      pending[bucket] = (pending[bucket] ?? 0) + 1;
     },
     logger,
     throttle: createLogThrottle(),
     ...over,
   });
-  return { workers, claims, settled, polls: () => polls, peak: () => peak };
+  return { workers, claims, copies, givenBack, settled, polls: () => polls, peak: () => peak };
 }
 
 async function stopAll(
@@ -82,7 +106,7 @@ test('recorded writes are copied by the woken workers; a bucket whose rows ran o
   await stopAll(loops, workers, running);
 });
 
-test('one recorded write wakes one worker, not all: one claim that copies, one that finds none', async () => {
+test('one recorded write wakes one worker, not all: one claim; its completion finds none left (no empty claim)', async () => {
   const pending = { a: 0 };
   const { workers, claims, settled } = setup(8, pending);
   const loops = new LoopGeneration();
@@ -91,19 +115,103 @@ test('one recorded write wakes one worker, not all: one claim that copies, one t
   pending.a = 1;
   workers.add('a', 1);
   await tick(50);
-  expect(claims).toEqual(['a', 'a']);
+  expect(claims).toEqual(['a']);
   expect(settled).toEqual(['a']);
   await stopAll(loops, workers, running);
+});
+
+test("a bucket's rows are copied one after another by completions that claim the next: one claim for three rows", async () => {
+  const pending = { a: 0 };
+  const { workers, claims, copies, settled } = setup(1, pending);
+  const loops = new LoopGeneration();
+  const running = workers.start(loops.begin());
+  await tick(10);
+  pending.a = 3;
+  workers.add('a', 1);
+  await tick(80);
+  expect(pending.a).toBe(0);
+  expect(claims).toEqual(['a']);
+  expect(copies).toEqual(['a +next', 'a +next', 'a +next']);
+  expect(settled).toEqual(['a']);
+  expect(workers.dueBuckets).toBe(0);
+  await stopAll(loops, workers, running);
+});
+
+test('with another bucket due, a completion claims nothing: the worker turns to the other bucket (round-robin)', async () => {
+  const pending = { a: 0, b: 0 };
+  const { workers, copies } = setup(1, pending);
+  const loops = new LoopGeneration();
+  const running = workers.start(loops.begin());
+  await tick(10);
+  pending.a = 2;
+  pending.b = 3;
+  workers.add('a', 0);
+  workers.add('b', 1);
+  await tick(100);
+  expect(pending).toEqual({ a: 0, b: 0 });
+  // Both due: each completion alone, alternating; once only b is left, its completion claims.
+  expect(copies).toEqual(['a', 'b', 'a', 'b', 'b +next']);
+  await stopAll(loops, workers, running);
+});
+
+test('drained while a write was recorded during the copy: the bucket stays due and is looked at again', async () => {
+  const pending = { a: 0 };
+  const { workers, claims, settled } = setup(1, pending, {
+    copyFromRow: async (bucket, opts): Promise<RowTurn> => {
+      claims.push(bucket);
+      if (!pending.a) return { kind: 'none' };
+      pending.a--;
+      await tick(5);
+      // Recorded while the copy ran, after the completion's claim looked (its upsert not yet committed).
+      if (claims.length === 1) workers.add('a', 0);
+      return opts.claimNext ? { kind: 'drained' } : { kind: 'settled' };
+    },
+  });
+  const loops = new LoopGeneration();
+  const running = workers.start(loops.begin());
+  await tick(10);
+  pending.a = 1;
+  workers.add('a', 1);
+  await tick(50);
+  expect(claims).toEqual(['a', 'a']); // the look again, which found none
+  expect(settled).toEqual(['a']);
+  expect(workers.dueBuckets).toBe(0);
+  await stopAll(loops, workers, running);
+});
+
+test('a row a completion leased to a worker is given back when the loop ends, or when Postgres goes away', async () => {
+  for (const how of ['stop', 'postgres'] as const) {
+    const pending = { a: 0 };
+    let healthy = true;
+    const loops = new LoopGeneration();
+    const { workers, givenBack } = setup(1, pending, {
+      postgresHealthy: () => healthy,
+      copyFromRow: async (bucket, opts): Promise<RowTurn> => {
+        if (opts.held) throw new Error('a held row was copied');
+        pending.a--;
+        if (how === 'stop') loops.end();
+        else healthy = false;
+        return { kind: 'next', held: { row: heldRow(bucket), owner: 'me:1' } };
+      },
+    });
+    const running = workers.start(loops.begin());
+    await tick(10);
+    pending.a = 2;
+    workers.add('a', 1);
+    await tick(30);
+    expect({ how, givenBack }).toEqual({ how, givenBack: ['a'] });
+    await stopAll(loops, workers, running);
+  }
 });
 
 test('a copy that ends after another worker found the bucket empty gets one more look, and the hint settled again', async () => {
   const pending = { a: 0 };
   const { workers, settled } = setup(2, pending, {
-    copyFromRow: async (bucket) => {
-      if (!pending[bucket as 'a']) return false;
+    copyFromRow: async (bucket): Promise<RowTurn> => {
+      if (!pending[bucket as 'a']) return { kind: 'none' };
       pending.a--;
       await tick(30); // a long copy: the other worker finds nothing meanwhile
-      return true;
+      return { kind: 'settled' };
     },
   });
   const loops = new LoopGeneration();
@@ -172,14 +280,14 @@ test('a write recorded while a claim finds none keeps its bucket due', async () 
   const pending = { a: 0 };
   let addDuringClaim: (() => void) | undefined;
   const { workers, settled } = setup(1, pending, {
-    copyFromRow: async (bucket) => {
+    copyFromRow: async (bucket): Promise<RowTurn> => {
       if (!pending[bucket as 'a']) {
         addDuringClaim?.();
         addDuringClaim = undefined;
-        return false;
+        return { kind: 'none' };
       }
       pending.a--;
-      return true;
+      return { kind: 'settled' };
     },
   });
   const loops = new LoopGeneration();

@@ -16,11 +16,18 @@ const row: ClaimedRow = {
   deleted: false,
   deleted_for_seconds: null,
 };
+const nextRow: ClaimedRow = { ...row, id: 8, path: 'k2', generation: '1' };
 const copied: MirrorResult = { exists: true, size: 1, etag: '"e"', mirrorEtag: '"e"' } as MirrorResult;
 
 function setup(
   copy: (bucket: string, key: string, keepMissing?: boolean) => Promise<MirrorResult>,
-  opts: { claimed?: ClaimedRow; parked?: boolean; policy?: DeletePolicy } = {},
+  opts: {
+    claimed?: ClaimedRow;
+    parked?: boolean;
+    policy?: DeletePolicy;
+    /** What the completion's claim finds: a next row (default), none, a lost compare-and-set, an error. */
+    chained?: 'next' | 'none' | 'lost' | 'fails';
+  } = {},
 ) {
   const calls: string[] = [];
   const metrics = createMetrics();
@@ -40,9 +47,17 @@ function setup(
         );
         return true;
       },
+      completeAndClaimNext: async (_b, r, lease, seconds, result) => {
+        calls.push(
+          `complete ${r.id} gen ${r.generation} by ${lease.owner} exists=${result.exists}, claim next for ${seconds} s`,
+        );
+        if (opts.chained === 'fails') throw new Error('ECONNRESET');
+        if (opts.chained === 'lost') return { completed: false, next: undefined };
+        return { completed: true, next: opts.chained === 'none' ? undefined : nextRow };
+      },
       deferDelete: async (_b, r, owner, delay) =>
         void calls.push(`defer ${r.id} gen ${r.generation} by ${owner} delay ${delay}`),
-      release: async (_b, id) => void calls.push(`release ${id}`),
+      release: async (_b, id, owner) => void calls.push(`release ${id} by ${owner}`),
       fail: async (_b, id, _o, f) => {
         // Backoff is jittered between half and all of the ceiling (1 s for a first failure).
         const retry = f.retryInMs >= 500 && f.retryInMs <= 1000 ? 'within 1 s' : String(f.retryInMs);
@@ -74,15 +89,58 @@ function setup(
 
 test('nothing pending: no copy, false', async () => {
   const { mirror, calls } = setup(async () => copied, { claimed: undefined });
-  expect(await mirror.mirrorOne('b')).toBe(false);
+  expect(await mirror.mirrorOne('b')).toEqual({ kind: 'none' });
   expect(calls).toEqual(['claim']);
 });
 
 test('a copy completes the row with the generation it claimed (compare-and-set)', async () => {
   const { mirror, calls } = setup(async () => copied);
-  expect(await mirror.mirrorOne('b')).toBe(true);
+  expect(await mirror.mirrorOne('b')).toEqual({ kind: 'settled' });
   expect(calls).toEqual(['claim', 'complete 7 gen 3 by me:1 exists=true']);
   expect(mirror.inFlight).toBe(0);
+});
+
+describe('a completion that claims the next row (claimNext)', () => {
+  test('completes with the generation copied and leases the next row to this worker, which copies it without a claim', async () => {
+    const { mirror, calls } = setup(async () => copied);
+    let claimed = 0;
+    const turn = await mirror.mirrorOne('b', { claimNext: true, onClaimed: () => claimed++ });
+    expect(turn).toEqual({ kind: 'next', held: { row: nextRow, owner: 'me:1' } });
+    expect(calls).toEqual(['claim', 'complete 7 gen 3 by me:1 exists=true, claim next for 120 s']);
+    expect(claimed).toBe(2); // its own claim, and the completion's: a ramp-up wakes one more for each
+    calls.length = 0;
+    expect(await mirror.mirrorOne('b', { held: { row: nextRow, owner: 'me:0' } })).toEqual({
+      kind: 'settled',
+    });
+    // No claim; completed as the owner that holds the lease.
+    expect(calls).toEqual(['complete 8 gen 1 by me:0 exists=true']);
+  });
+
+  test('nothing left to claim: drained', async () => {
+    const { mirror } = setup(async () => copied, { chained: 'none' });
+    expect(await mirror.mirrorOne('b', { claimNext: true })).toEqual({ kind: 'drained' });
+  });
+
+  test('a lost compare-and-set claims nothing: the bucket is looked at again', async () => {
+    const { mirror } = setup(async () => copied, { chained: 'lost' });
+    expect(await mirror.mirrorOne('b', { claimNext: true })).toEqual({ kind: 'settled' });
+  });
+
+  test('the statement fails: the completion alone is kept for Postgres to take, never a claim', async () => {
+    const { mirror, calls } = setup(async () => copied, { chained: 'fails' });
+    expect(await mirror.mirrorOne('b', { claimNext: true })).toEqual({ kind: 'settled' });
+    expect(calls).toEqual([
+      'claim',
+      'complete 7 gen 3 by me:1 exists=true, claim next for 120 s',
+      'complete 7 gen 3 by me:1 exists=true',
+    ]);
+  });
+
+  test('a held row is given back as the owner that holds it', async () => {
+    const { mirror, calls } = setup(async () => copied);
+    await mirror.giveBack('b', { row: nextRow, owner: 'me:0' });
+    expect(calls).toEqual(['release 8 by me:0']);
+  });
 });
 
 test('a failed copy records the attempt with its backoff; the last allowed attempt parks, counted and logged', async () => {
@@ -110,7 +168,7 @@ test('a copy cut short by stop() releases the row without counting an attempt', 
   abort();
   fail(new Error('aborted'));
   await one;
-  expect(calls).toEqual(['claim', 'release 7']);
+  expect(calls).toEqual(['claim', 'release 7 by me:1']);
 });
 
 test('Postgres gone at settle time: the update is kept and applied when it returns', async () => {

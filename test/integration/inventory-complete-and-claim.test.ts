@@ -1,0 +1,148 @@
+/**
+ * A completion that claims the worker's next row in the same statement, against a real Postgres: it claims
+ * only after the compare-and-set won, never the row it just completed, never a row under another sidecar's
+ * running lease or a delete that must wait out its delay; a lost compare-and-set releases the row instead.
+ */
+import crypto from 'node:crypto';
+
+import type { WriteEvent } from '../../proxy/src/events';
+import { InventoryPools } from '../../proxy/src/inventory/pools';
+import { InventoryRepository, type ClaimedRow, type LeaseOwner } from '../../proxy/src/inventory/repository';
+import { createLogger } from '../../proxy/src/log';
+import type { MirrorResult } from '../../proxy/src/mirror/copier';
+import { loadServices, type TestServices } from '../harness/services';
+
+const services: TestServices = loadServices();
+const pools = new InventoryPools(services.postgres.url, createLogger('off'));
+const inventory = new InventoryRepository(pools);
+const me: LeaseOwner = { owner: 'me:2', ownerPrefix: 'me:' };
+const other: LeaseOwner = { owner: 'other:1', ownerPrefix: 'other:' };
+
+const bucketName = (): string => `chain-${crypto.randomBytes(4).toString('hex')}`;
+const write = (bucket: string, key: string, kind: 'put' | 'delete' = 'put'): WriteEvent => ({
+  bucket,
+  key,
+  kind,
+  operation: kind === 'put' ? 'PutObject' : 'DeleteObject',
+  ...(kind === 'put' ? { size: 3, etag: '"e"' } : {}),
+  acknowledgedAt: new Date(),
+});
+const copied: MirrorResult = {
+  exists: true,
+  size: 3,
+  etag: '"e"',
+  mirrorEtag: '"m"',
+  contentType: 'text/plain',
+  lastModified: undefined,
+  versionId: undefined,
+};
+
+interface Row {
+  path: string;
+  lease_owner: string | null;
+  is_backed_up: boolean;
+  mirror_etag: string | null;
+}
+const rows = async (bucket: string): Promise<Row[]> =>
+  pools.withBucket(bucket, async (pool) => {
+    const r = await pool.query<Row>(
+      `SELECT path, lease_owner, is_backed_up, mirror_etag FROM files ORDER BY path`,
+    );
+    return r.rows;
+  });
+
+const claim = async (bucket: string, lease = me): Promise<ClaimedRow> => {
+  const row = await inventory.claim(bucket, lease, 120);
+  if (!row) throw new Error('nothing claimed');
+  return row;
+};
+
+afterAll(async () => {
+  await pools.close();
+});
+
+test('completes the row and leases the next due one to the same owner, as a claim would; the last finds none', async () => {
+  const bucket = bucketName();
+  await inventory.recordWrites(
+    bucket,
+    ['a', 'b'].map((k) => write(bucket, k)),
+  );
+  const a = await claim(bucket);
+  expect(a.path).toBe('a');
+  const first = await inventory.completeAndClaimNext(bucket, a, me, 120, copied);
+  expect(first.completed).toBe(true);
+  expect(first.next).toEqual({
+    id: expect.any(Number),
+    path: 'b',
+    generation: '1',
+    attempts: 0,
+    deleted: false,
+    deleted_for_seconds: null,
+    delete_kept: false,
+  });
+  expect(await rows(bucket)).toEqual([
+    { path: 'a', lease_owner: null, is_backed_up: true, mirror_etag: '"m"' },
+    { path: 'b', lease_owner: 'me:2', is_backed_up: false, mirror_etag: null },
+  ]);
+  // Another sidecar finds nothing: b is leased.
+  expect(await inventory.claim(bucket, other, 120)).toBeUndefined();
+  // Its lease ran out while the copy ran: completed all the same, and not claimed again by its own statement.
+  await pools.withBucket(bucket, (pool) =>
+    pool.query(`UPDATE files SET lease_until = now() - interval '1 second' WHERE path = 'b'`),
+  );
+  const last = await inventory.completeAndClaimNext(bucket, first.next!, me, 120, copied);
+  expect(last).toEqual({ completed: true, next: undefined });
+  expect((await rows(bucket)).map((r) => [r.path, r.is_backed_up, r.lease_owner])).toEqual([
+    ['a', true, null],
+    ['b', true, null],
+  ]);
+});
+
+test('a newer write since the claim: not completed, released, and nothing claimed (the other rows stay free)', async () => {
+  const bucket = bucketName();
+  await inventory.recordWrites(
+    bucket,
+    ['a', 'b'].map((k) => write(bucket, k)),
+  );
+  const a = await claim(bucket);
+  await inventory.recordWrites(bucket, [write(bucket, 'a')]); // generation 2
+  expect(await inventory.completeAndClaimNext(bucket, a, me, 120, copied)).toEqual({
+    completed: false,
+    next: undefined,
+  });
+  expect(await rows(bucket)).toEqual([
+    { path: 'a', lease_owner: null, is_backed_up: false, mirror_etag: null },
+    { path: 'b', lease_owner: null, is_backed_up: false, mirror_etag: null },
+  ]);
+});
+
+test("never a row under another sidecar's running lease, nor a delete waiting out its delay; an expired lease, or one of a previous start, is taken", async () => {
+  const bucket = bucketName();
+  const delayed = new InventoryRepository(pools, { kind: 'delay', seconds: 3600 });
+  await inventory.recordWrites(
+    bucket,
+    ['0-done', '1-held', '2-waiting', '3-mine-before'].map((k) => write(bucket, k)),
+  );
+  await delayed.recordWrites(bucket, [write(bucket, '2-waiting', 'delete')]);
+  const done = await claim(bucket);
+  expect(done.path).toBe('0-done');
+  await pools.withBucket(bucket, (pool) =>
+    pool.query(`UPDATE files SET lease_owner = CASE path WHEN '3-mine-before' THEN 'me:1' ELSE 'other:1' END,
+        lease_until = now() + interval '1 hour' WHERE path IN ('1-held', '3-mine-before')`),
+  );
+  const r = await inventory.completeAndClaimNext(bucket, done, me, 120, copied);
+  expect(r.next?.path).toBe('3-mine-before');
+  // Its lease runs out: the next completion takes it.
+  await pools.withBucket(bucket, (pool) =>
+    pool.query(`UPDATE files SET lease_until = now() - interval '1 second' WHERE path = '1-held'`),
+  );
+  const again = await inventory.completeAndClaimNext(bucket, r.next!, me, 120, copied);
+  expect(again.next?.path).toBe('1-held');
+  expect(await inventory.completeAndClaimNext(bucket, again.next!, me, 120, copied)).toEqual({
+    completed: true,
+    next: undefined,
+  });
+  expect((await rows(bucket)).filter((row) => !row.is_backed_up).map((row) => row.path)).toEqual([
+    '2-waiting',
+  ]);
+});
