@@ -12,11 +12,13 @@ import { withClient, type InventoryPools } from './pools';
 import type { BucketCounts, WorkerVouch } from './work-hints';
 
 /**
- * Records one acknowledged write: UPSERT on path, bump the generation, mark pending. A delete keeps the
- * row (deleted = true); a later put revives it. $1 path, $2 deleted, $3 size, $4 content_type,
- * $5 last_modified, $6 etag, $7 version_id, $8 checksums, $9 operation, $10 acknowledged_at,
- * $11 the delete delay in seconds (MIRROR_DELETE_POLICY=delay:…; 0 otherwise), $12 the delete is recorded
- * under MIRROR_DELETE_POLICY=keep.
+ * Records acknowledged writes, one row per key: UPSERT on path, bump the generation, mark pending. A delete
+ * keeps the row (deleted = true); a later put revives it. One statement for a whole batch: the writes come
+ * as arrays, one element per write, and no path twice (ON CONFLICT takes a row once per statement; see
+ * `upsertBatches`). $1 path, $2 deleted, $3 size, $4 content_type, $5 last_modified, $6 etag, $7 version_id,
+ * $8 checksums, $9 operation, $10 acknowledged_at; for the whole batch (the repository's delete policy),
+ * $11 the delete delay in seconds (MIRROR_DELETE_POLICY=delay:…; 0 otherwise) and $12 whether a delete is
+ * recorded under MIRROR_DELETE_POLICY=keep.
  *
  * A delete records when it happened (`deleted_at`, Postgres' clock; a second delete of a key already
  * deleted keeps the first time) and may be claimed only `$11` seconds after that; until then it is not
@@ -26,25 +28,38 @@ import type { BucketCounts, WorkerVouch } from './work-hints';
  * A delete recorded under `keep` says so in its row (`delete_kept`): whichever sidecar copies the row keeps
  * the mirror's copy (a restart under another policy, or another pod of the bucket, does not delete it). The
  * next write or delete of the key records its own policy.
+ *
+ * A write that does not say its size or content type (a tag change, a copy whose answer names neither)
+ * keeps the row's: the update reads the write's own value from `w`, since EXCLUDED holds the defaults a new
+ * row gets.
  */
-export const UPSERT_EVENT_SQL = `INSERT INTO files AS f
+export const UPSERT_EVENTS_SQL = `WITH w AS (
+    SELECT * FROM unnest($1::text[], $2::boolean[], $3::bigint[], $4::text[], $5::timestamp[], $6::text[],
+        $7::text[], $8::jsonb[], $9::text[], $10::timestamptz[])
+      AS w (path, deleted, size, content_type, last_modified, etag, version_id, checksums, operation,
+            acknowledged_at))
+INSERT INTO files AS f
     (path, size, content_type, is_backed_up, last_modified, deleted, etag, version_id, checksums,
      last_operation, generation, attempts, next_attempt_at, pending_since, deleted_at, delete_kept)
-VALUES ($1, COALESCE($3, 0), COALESCE($4, 'application/octet-stream'), FALSE, $5, $2, $6, $7, $8, $9, 1, 0,
-        CASE WHEN $2 THEN now() + make_interval(secs => $11::double precision) ELSE now() END,
-        CASE WHEN $2 AND $11::double precision > 0 THEN now() + make_interval(secs => $11::double precision)
-             ELSE $10 END,
-        CASE WHEN $2 THEN now() END, $2 AND $12)
+SELECT path, COALESCE(size, 0), COALESCE(content_type, 'application/octet-stream'), FALSE, last_modified,
+        deleted, etag, version_id, checksums, operation, 1, 0,
+        CASE WHEN deleted THEN now() + make_interval(secs => $11::double precision) ELSE now() END,
+        CASE WHEN deleted AND $11::double precision > 0 THEN now() + make_interval(secs => $11::double precision)
+             ELSE acknowledged_at END,
+        CASE WHEN deleted THEN now() END, deleted AND $12::boolean
+FROM w
 ON CONFLICT (path) DO UPDATE SET
     deleted = EXCLUDED.deleted,
     deleted_at = CASE WHEN EXCLUDED.deleted THEN COALESCE(CASE WHEN f.deleted THEN f.deleted_at END, now()) END,
     delete_kept = EXCLUDED.delete_kept,
-    size = CASE WHEN EXCLUDED.deleted THEN f.size ELSE COALESCE($3, f.size) END,
-    content_type = CASE WHEN EXCLUDED.deleted THEN f.content_type ELSE COALESCE($4, f.content_type) END,
+    size = CASE WHEN EXCLUDED.deleted THEN f.size
+        ELSE COALESCE((SELECT w.size FROM w WHERE w.path = EXCLUDED.path), f.size) END,
+    content_type = CASE WHEN EXCLUDED.deleted THEN f.content_type
+        ELSE COALESCE((SELECT w.content_type FROM w WHERE w.path = EXCLUDED.path), f.content_type) END,
     last_modified = EXCLUDED.last_modified,
-    etag = CASE WHEN EXCLUDED.deleted THEN f.etag ELSE $6 END,
-    version_id = COALESCE($7, CASE WHEN EXCLUDED.deleted THEN f.version_id ELSE NULL END),
-    checksums = CASE WHEN EXCLUDED.deleted THEN f.checksums ELSE $8 END,
+    etag = CASE WHEN EXCLUDED.deleted THEN f.etag ELSE EXCLUDED.etag END,
+    version_id = COALESCE(EXCLUDED.version_id, CASE WHEN EXCLUDED.deleted THEN f.version_id ELSE NULL END),
+    checksums = CASE WHEN EXCLUDED.deleted THEN f.checksums ELSE EXCLUDED.checksums END,
     last_operation = EXCLUDED.last_operation,
     is_backed_up = FALSE,
     generation = f.generation + 1,
@@ -272,23 +287,47 @@ ON CONFLICT (path) DO UPDATE SET is_backed_up = FALSE, generation = f.generation
 const KEY_ROW_SQL = `SELECT size::text, etag, mirror_etag, version_id, last_modified, deleted, is_backed_up
 FROM files WHERE path = $1`;
 
-/** The parameters of UPSERT_EVENT_SQL for one write. */
-export function upsertParams(e: WriteEvent, policy: DeletePolicy = DEFAULT_DELETE_POLICY): unknown[] {
-  const deleted = e.kind === 'delete';
-  return [
-    e.key,
-    deleted,
-    deleted ? null : (e.size ?? null),
-    deleted ? null : (e.contentType ?? null),
-    e.acknowledgedAt,
-    deleted ? null : (e.etag ?? null),
-    e.versionId ?? null,
-    deleted || !e.checksums ? null : JSON.stringify(e.checksums),
-    e.operation,
-    e.acknowledgedAt,
-    deleted ? deleteDelaySeconds(policy) : 0,
-    deleted && policy.kind === 'keep',
-  ];
+/**
+ * Writes in order, cut into batches in which no key appears twice (each batch one UPSERT_EVENTS_SQL, in
+ * order: a key written again starts the next batch, so its row sees its writes one after the other). Pure.
+ */
+export function upsertBatches(events: readonly WriteEvent[]): WriteEvent[][] {
+  const batches: WriteEvent[][] = [];
+  let keys = new Set<string>();
+  for (const e of events) {
+    if (batches.length === 0 || keys.has(e.key)) {
+      batches.push([]);
+      keys = new Set();
+    }
+    keys.add(e.key);
+    batches.at(-1)!.push(e);
+  }
+  return batches;
+}
+
+/** The parameters of UPSERT_EVENTS_SQL for a batch of writes (no key twice). Pure. */
+export function upsertParams(
+  events: readonly WriteEvent[],
+  policy: DeletePolicy = DEFAULT_DELETE_POLICY,
+): unknown[] {
+  const columns: unknown[][] = Array.from({ length: 10 }, () => []);
+  for (const e of events) {
+    const deleted = e.kind === 'delete';
+    const row = [
+      e.key,
+      deleted,
+      deleted ? null : (e.size ?? null),
+      deleted ? null : (e.contentType ?? null),
+      e.acknowledgedAt,
+      deleted ? null : (e.etag ?? null),
+      e.versionId ?? null,
+      deleted || !e.checksums ? null : JSON.stringify(e.checksums),
+      e.operation,
+      e.acknowledgedAt,
+    ];
+    row.forEach((value, i) => columns[i]!.push(value));
+  }
+  return [...columns, deleteDelaySeconds(policy), policy.kind === 'keep'];
 }
 
 /** The parameters of COMPLETE_SQL: the row becomes what main held when it was copied. */
@@ -465,15 +504,16 @@ export class InventoryRepository {
    * (`vouch`: the recording sidecar mirrors them itself). Returns the hint's version.
    */
   async recordWrites(bucket: string, events: readonly WriteEvent[], vouch?: WorkerVouch): Promise<string> {
-    // One write (the common case below a few hundred writes a second): one statement is its own
-    // transaction, two round trips fewer than BEGIN … COMMIT.
-    if (events.length === 1) {
-      await this.on(bucket, (pool) =>
-        pool.query(UPSERT_EVENT_SQL, upsertParams(events[0]!, this.deletePolicy)),
-      );
-    } else {
+    const batches = upsertBatches(events);
+    const upsert = (q: Pick<Pool, 'query'>, batch: WriteEvent[]) =>
+      q.query(UPSERT_EVENTS_SQL, upsertParams(batch, this.deletePolicy));
+    // One batch (the common case: no key written twice since the last flush) is one statement, its own
+    // transaction: two round trips fewer than BEGIN … COMMIT.
+    if (batches.length === 1) {
+      await this.on(bucket, (pool) => upsert(pool, batches[0]!));
+    } else if (batches.length > 1) {
       await this.inTransaction(bucket, async (client) => {
-        for (const e of events) await client.query(UPSERT_EVENT_SQL, upsertParams(e, this.deletePolicy));
+        for (const batch of batches) await upsert(client, batch);
       });
     }
     return this.pools.hints.markDue(bucket, vouch);
@@ -499,8 +539,8 @@ export class InventoryRepository {
   async recordWrite(bucket: string, event: WriteEvent): Promise<{ id: number; generation: string }> {
     const r = await this.on(bucket, (pool) =>
       pool.query<{ id: number; generation: string }>(
-        `${UPSERT_EVENT_SQL} RETURNING id, generation::text`,
-        upsertParams(event, this.deletePolicy),
+        `${UPSERT_EVENTS_SQL} RETURNING id, generation::text`,
+        upsertParams([event], this.deletePolicy),
       ),
     );
     await this.pools.hints.markDue(bucket);

@@ -1,5 +1,10 @@
 import type { InventoryPools } from '../../src/inventory/pools';
-import { InventoryRepository, UPSERT_EVENT_SQL } from '../../src/inventory/repository';
+import {
+  InventoryRepository,
+  UPSERT_EVENTS_SQL,
+  upsertBatches,
+  upsertParams,
+} from '../../src/inventory/repository';
 import type { WriteEvent } from '../../src/events';
 
 /** Pools whose every statement (pool-level or on a checked-out client) is recorded. */
@@ -37,14 +42,55 @@ const put = (key: string): WriteEvent => ({
   acknowledgedAt: new Date(),
 });
 
-test('one write is one statement; several go in one transaction, in order; the hint is marked after the commit', async () => {
+test('writes without a key twice are one statement; a key written again starts the next, in one transaction, in order; the hint is marked after the commit', async () => {
   const { pools, statements } = recordingPools();
   const repo = new InventoryRepository(pools);
   expect(await repo.recordWrites('b', [put('a')], { owner: 'me', seconds: 30 })).toBe('7');
-  expect(statements).toEqual([UPSERT_EVENT_SQL, 'mark b by me']);
+  expect(statements).toEqual([UPSERT_EVENTS_SQL, 'mark b by me']);
   statements.length = 0;
-  await repo.recordWrites('b', [put('a'), put('b')]);
-  expect(statements).toEqual(['BEGIN', UPSERT_EVENT_SQL, UPSERT_EVENT_SQL, 'COMMIT', 'mark b']);
+  await repo.recordWrites('b', [put('a'), put('b'), put('c')]);
+  expect(statements).toEqual([UPSERT_EVENTS_SQL, 'mark b']);
+  statements.length = 0;
+  await repo.recordWrites('b', [put('a'), put('b'), put('a')]);
+  expect(statements).toEqual(['BEGIN', UPSERT_EVENTS_SQL, UPSERT_EVENTS_SQL, 'COMMIT', 'mark b']);
+});
+
+test('batches keep the order of the writes and never hold a key twice', () => {
+  const keys = (batches: { key: string }[][]) => batches.map((b) => b.map((e) => e.key).join(''));
+  expect(keys(upsertBatches([]))).toEqual([]);
+  expect(keys(upsertBatches(['a', 'b', 'c'].map(put)))).toEqual(['abc']);
+  expect(keys(upsertBatches(['a', 'b', 'a', 'c', 'a', 'b'].map(put)))).toEqual(['ab', 'ac', 'ab']);
+});
+
+test('the parameters are one array per column, a write per element, and the policy once', () => {
+  const del: WriteEvent = {
+    bucket: 'b',
+    key: 'd',
+    kind: 'delete',
+    operation: 'DeleteObject',
+    size: 9,
+    acknowledgedAt: new Date(0),
+  };
+  const tagged: WriteEvent = {
+    ...put('t'),
+    size: undefined,
+    operation: 'PutObjectTagging',
+    versionId: 'v',
+    checksums: { CRC32: 'x' },
+  };
+  const params = upsertParams([put('a'), del, tagged], { kind: 'delay', seconds: 60 });
+  expect(params).toHaveLength(12);
+  expect(params.slice(0, 4)).toEqual([
+    ['a', 'd', 't'],
+    [false, true, false],
+    [1, null, null], // a delete's size is not recorded; a write without one keeps the row's
+    [null, null, null],
+  ]);
+  expect(params[6]).toEqual([null, null, 'v']);
+  expect(params[7]).toEqual([null, null, '{"CRC32":"x"}']);
+  expect(params[8]).toEqual(['PutObject', 'DeleteObject', 'PutObjectTagging']);
+  expect(params.slice(10)).toEqual([60, false]);
+  expect(upsertParams([del], { kind: 'keep' }).slice(10)).toEqual([0, true]);
 });
 
 test('every statement that makes rows pending marks the hint after it: re-queue, release, a resync repair', async () => {
