@@ -146,3 +146,14 @@ test("never a row under another sidecar's running lease, nor a delete waiting ou
     '2-waiting',
   ]);
 });
+
+test("a row whose deleted is NULL (the seed's column allows it) is claimed as a put, not reported as none", async () => {
+  const bucket = bucketName();
+  await inventory.recordWrites(
+    bucket,
+    ['a', 'b'].map((k) => write(bucket, k)),
+  );
+  await pools.withBucket(bucket, (pool) => pool.query(`UPDATE files SET deleted = NULL WHERE path = 'b'`));
+  const r = await inventory.completeAndClaimNext(bucket, await claim(bucket), me, 120, copied);
+  expect(r.next).toMatchObject({ path: 'b', deleted: false });
+});

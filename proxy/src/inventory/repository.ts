@@ -29,15 +29,17 @@ import type { BucketCounts, WorkerVouch } from './work-hints';
  * the mirror's copy (a restart under another policy, or another pod of the bucket, does not delete it). The
  * next write or delete of the key records its own policy.
  *
+ * New rows get their ids in the writes' order (WITH ORDINALITY), which is the order claims take them in.
+ *
  * A write that does not say its size or content type (a tag change, a copy whose answer names neither)
  * keeps the row's: the update reads the write's own value from `w`, since EXCLUDED holds the defaults a new
  * row gets.
  */
 export const UPSERT_EVENTS_SQL = `WITH w AS (
     SELECT * FROM unnest($1::text[], $2::boolean[], $3::bigint[], $4::text[], $5::timestamp[], $6::text[],
-        $7::text[], $8::jsonb[], $9::text[], $10::timestamptz[])
+        $7::text[], $8::jsonb[], $9::text[], $10::timestamptz[]) WITH ORDINALITY
       AS w (path, deleted, size, content_type, last_modified, etag, version_id, checksums, operation,
-            acknowledged_at))
+            acknowledged_at, n))
 INSERT INTO files AS f
     (path, size, content_type, is_backed_up, last_modified, deleted, etag, version_id, checksums,
      last_operation, generation, attempts, next_attempt_at, pending_since, deleted_at, delete_kept)
@@ -47,7 +49,7 @@ SELECT path, COALESCE(size, 0), COALESCE(content_type, 'application/octet-stream
         CASE WHEN deleted AND $11::double precision > 0 THEN now() + make_interval(secs => $11::double precision)
              ELSE acknowledged_at END,
         CASE WHEN deleted THEN now() END, deleted AND $12::boolean
-FROM w
+FROM w ORDER BY n
 ON CONFLICT (path) DO UPDATE SET
     deleted = EXCLUDED.deleted,
     deleted_at = CASE WHEN EXCLUDED.deleted THEN COALESCE(CASE WHEN f.deleted THEN f.deleted_at END, now()) END,
@@ -366,14 +368,14 @@ type Nullable<T> = { [K in keyof T]: T[K] | null };
 
 /** The claimed row in a COMPLETE_AND_CLAIM_SQL answer; undefined when its columns are null (none claimed). */
 function claimedRowOf(r: Nullable<ClaimedRow>): ClaimedRow | undefined {
-  if (r.id === null || r.path === null || r.generation === null || r.attempts === null || r.deleted === null)
-    return undefined;
+  if (r.id === null) return undefined;
   return {
     id: r.id,
-    path: r.path,
-    generation: r.generation,
-    attempts: r.attempts,
-    deleted: r.deleted,
+    path: r.path ?? '',
+    generation: r.generation ?? '0',
+    attempts: r.attempts ?? 0,
+    // The seed's column allows NULL: such a row is not a delete.
+    deleted: r.deleted ?? false,
     deleted_for_seconds: r.deleted_for_seconds,
     ...(r.delete_kept !== null && r.delete_kept !== undefined ? { delete_kept: r.delete_kept } : {}),
   };

@@ -112,6 +112,7 @@ export class MirrorWorkers {
     while (token.current()) {
       if (held && (!deps.postgresHealthy() || deps.memoryCopiesRunning() > 0)) {
         await deps.giveBack(held.bucket, held.held);
+        if (!this.due.has(held.bucket)) this.due.set(held.bucket, ++this.sequence);
         held = undefined;
       }
       if (!deps.postgresHealthy()) {
@@ -130,7 +131,7 @@ export class MirrorWorkers {
         continue;
       }
       const mark = this.due.get(bucket);
-      const opts: RowTurnOptions = { claimNext: this.onlyDue(bucket) };
+      const opts: RowTurnOptions = { claimNext: () => token.current() && this.onlyDue(bucket) };
       if (ramp) opts.onClaimed = () => this.wake(1, true);
       if (held) opts.held = held.held;
       held = undefined;

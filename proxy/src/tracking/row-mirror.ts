@@ -67,8 +67,11 @@ export interface RowTurnOptions {
   onClaimed?: () => void;
   /** The row a previous turn's completion leased to this worker: copied without a claim. */
   held?: HeldRow;
-  /** Let the completion claim the bucket's next row (the worker has no other bucket to turn to). */
-  claimNext?: boolean;
+  /**
+   * Asked as the copy is settled: may the completion claim the bucket's next row (the worker is not
+   * stopping and has no other bucket to turn to)?
+   */
+  claimNext?: () => boolean;
 }
 
 const NONE: RowTurn = { kind: 'none' };
@@ -126,7 +129,7 @@ export class RowMirror {
       const action = result.exists ? 'copy' : result.kept ? 'keep' : 'delete';
       observeMirror(this.deps.metrics, action, true, started);
       const completed = (): void => this.deps.statuses?.settled(bucket, row.path, token, 'COMPLETED');
-      if (opts.claimNext) {
+      if (opts.claimNext?.()) {
         const turn = await this.completeAndClaimNext(bucket, row, lease, result, completed, opts.onClaimed);
         if (turn) return turn;
       }

@@ -44,12 +44,13 @@ function setup(concurrency: number, pending: Record<string, number>, over: Parti
         pending[bucket]--;
         opts.onClaimed?.();
       }
-      copies.push(`${bucket}${opts.claimNext ? ' +next' : ''}`);
+      const claimNext = opts.claimNext?.() ?? false;
+      copies.push(`${bucket}${claimNext ? ' +next' : ''}`);
       running++;
       peak = Math.max(peak, running);
       await tick(5);
       running--;
-      if (!opts.claimNext) return { kind: 'settled' };
+      if (!claimNext) return { kind: 'settled' };
       if (!pending[bucket]) return { kind: 'drained' };
       pending[bucket]--;
       opts.onClaimed?.();
@@ -164,7 +165,7 @@ test('drained while a write was recorded during the copy: the bucket stays due a
       await tick(5);
       // Recorded while the copy ran, after the completion's claim looked (its upsert not yet committed).
       if (claims.length === 1) workers.add('a', 0);
-      return opts.claimNext ? { kind: 'drained' } : { kind: 'settled' };
+      return opts.claimNext?.() ? { kind: 'drained' } : { kind: 'settled' };
     },
   });
   const loops = new LoopGeneration();
@@ -176,6 +177,31 @@ test('drained while a write was recorded during the copy: the bucket stays due a
   expect(claims).toEqual(['a', 'a']); // the look again, which found none
   expect(settled).toEqual(['a']);
   expect(workers.dueBuckets).toBe(0);
+  await stopAll(loops, workers, running);
+});
+
+test('whether a completion may claim is asked when the copy is settled: not once the worker is stopping, nor with another bucket due by then', async () => {
+  const asked: boolean[] = [];
+  const loops = new LoopGeneration();
+  const pending = { a: 0, b: 0 };
+  const { workers } = setup(1, pending, {
+    copyFromRow: async (bucket, opts): Promise<RowTurn> => {
+      if (!pending[bucket as 'a']) return { kind: 'none' };
+      pending[bucket as 'a']--;
+      asked.push(opts.claimNext?.() ?? false); // before: only this bucket due
+      if (asked.length === 1) workers.add('b', 0); // another bucket comes due while the copy runs
+      if (asked.length === 2) loops.end(); // stop() while the copy runs
+      asked.push(opts.claimNext?.() ?? false);
+      return { kind: 'settled' };
+    },
+  });
+  const running = workers.start(loops.begin());
+  await tick(10);
+  pending.a = 1;
+  pending.b = 1;
+  workers.add('a', 1);
+  await tick(50);
+  expect(asked).toEqual([true, false, false, false]);
   await stopAll(loops, workers, running);
 });
 

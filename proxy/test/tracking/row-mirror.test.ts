@@ -104,7 +104,7 @@ describe('a completion that claims the next row (claimNext)', () => {
   test('completes with the generation copied and leases the next row to this worker, which copies it without a claim', async () => {
     const { mirror, calls } = setup(async () => copied);
     let claimed = 0;
-    const turn = await mirror.mirrorOne('b', { claimNext: true, onClaimed: () => claimed++ });
+    const turn = await mirror.mirrorOne('b', { claimNext: () => true, onClaimed: () => claimed++ });
     expect(turn).toEqual({ kind: 'next', held: { row: nextRow, owner: 'me:1' } });
     expect(calls).toEqual(['claim', 'complete 7 gen 3 by me:1 exists=true, claim next for 120 s']);
     expect(claimed).toBe(2); // its own claim, and the completion's: a ramp-up wakes one more for each
@@ -118,17 +118,17 @@ describe('a completion that claims the next row (claimNext)', () => {
 
   test('nothing left to claim: drained', async () => {
     const { mirror } = setup(async () => copied, { chained: 'none' });
-    expect(await mirror.mirrorOne('b', { claimNext: true })).toEqual({ kind: 'drained' });
+    expect(await mirror.mirrorOne('b', { claimNext: () => true })).toEqual({ kind: 'drained' });
   });
 
   test('a lost compare-and-set claims nothing: the bucket is looked at again', async () => {
     const { mirror } = setup(async () => copied, { chained: 'lost' });
-    expect(await mirror.mirrorOne('b', { claimNext: true })).toEqual({ kind: 'settled' });
+    expect(await mirror.mirrorOne('b', { claimNext: () => true })).toEqual({ kind: 'settled' });
   });
 
   test('the statement fails: the completion alone is kept for Postgres to take, never a claim', async () => {
     const { mirror, calls } = setup(async () => copied, { chained: 'fails' });
-    expect(await mirror.mirrorOne('b', { claimNext: true })).toEqual({ kind: 'settled' });
+    expect(await mirror.mirrorOne('b', { claimNext: () => true })).toEqual({ kind: 'settled' });
     expect(calls).toEqual([
       'claim',
       'complete 7 gen 3 by me:1 exists=true, claim next for 120 s',
