@@ -11,14 +11,27 @@ import { DEFAULT_DELETE_POLICY, deleteDelaySeconds, type DeletePolicy } from '..
 import { withClient, type InventoryPools } from './pools';
 import type { BucketCounts, WorkerVouch } from './work-hints';
 
+/** The values a write gives its row, as SQL: parameters (one write) or the batch's columns. */
+type WriteColumns = Record<
+  | 'path'
+  | 'deleted'
+  | 'size'
+  | 'contentType'
+  | 'lastModified'
+  | 'etag'
+  | 'versionId'
+  | 'checksums'
+  | 'operation'
+  | 'acknowledgedAt',
+  string
+>;
+
 /**
  * Records acknowledged writes, one row per key: UPSERT on path, bump the generation, mark pending. A delete
- * keeps the row (deleted = true); a later put revives it. One statement for a whole batch: the writes come
- * as arrays, one element per write, and no path twice (ON CONFLICT takes a row once per statement; see
- * `upsertBatches`). $1 path, $2 deleted, $3 size, $4 content_type, $5 last_modified, $6 etag, $7 version_id,
- * $8 checksums, $9 operation, $10 acknowledged_at; for the whole batch (the repository's delete policy),
- * $11 the delete delay in seconds (MIRROR_DELETE_POLICY=delay:…; 0 otherwise) and $12 whether a delete is
- * recorded under MIRROR_DELETE_POLICY=keep.
+ * keeps the row (deleted = true); a later put revives it. The values of a write: path, deleted, size,
+ * content_type, last_modified, etag, version_id, checksums, operation, acknowledged_at ($1–$10: scalars for
+ * one write, arrays for a batch); $11 the delete delay in seconds (MIRROR_DELETE_POLICY=delay:…; 0
+ * otherwise) and $12 whether a delete is recorded under MIRROR_DELETE_POLICY=keep (the repository's policy).
  *
  * A delete records when it happened (`deleted_at`, Postgres' clock; a second delete of a key already
  * deleted keeps the first time) and may be claimed only `$11` seconds after that; until then it is not
@@ -29,35 +42,31 @@ import type { BucketCounts, WorkerVouch } from './work-hints';
  * the mirror's copy (a restart under another policy, or another pod of the bucket, does not delete it). The
  * next write or delete of the key records its own policy.
  *
- * New rows get their ids in the writes' order (WITH ORDINALITY), which is the order claims take them in.
- *
  * A write that does not say its size or content type (a tag change, a copy whose answer names neither)
- * keeps the row's: the update reads the write's own value from `w`, since EXCLUDED holds the defaults a new
- * row gets.
+ * keeps the row's (`written`: the write's own values, where EXCLUDED holds the defaults a new row gets).
  */
-export const UPSERT_EVENTS_SQL = `WITH w AS (
-    SELECT * FROM unnest($1::text[], $2::boolean[], $3::bigint[], $4::text[], $5::timestamp[], $6::text[],
-        $7::text[], $8::jsonb[], $9::text[], $10::timestamptz[]) WITH ORDINALITY
-      AS w (path, deleted, size, content_type, last_modified, etag, version_id, checksums, operation,
-            acknowledged_at, n))
-INSERT INTO files AS f
+function upsertSql(
+  v: WriteColumns,
+  source: { before: string; select: string; after: string },
+  written: { size: string; contentType: string },
+): string {
+  const delay = '$11::double precision';
+  return `${source.before}INSERT INTO files AS f
     (path, size, content_type, is_backed_up, last_modified, deleted, etag, version_id, checksums,
      last_operation, generation, attempts, next_attempt_at, pending_since, deleted_at, delete_kept)
-SELECT path, COALESCE(size, 0), COALESCE(content_type, 'application/octet-stream'), FALSE, last_modified,
-        deleted, etag, version_id, checksums, operation, 1, 0,
-        CASE WHEN deleted THEN now() + make_interval(secs => $11::double precision) ELSE now() END,
-        CASE WHEN deleted AND $11::double precision > 0 THEN now() + make_interval(secs => $11::double precision)
-             ELSE acknowledged_at END,
-        CASE WHEN deleted THEN now() END, deleted AND $12::boolean
-FROM w ORDER BY n
+${source.select} ${v.path}, COALESCE(${v.size}, 0), COALESCE(${v.contentType}, 'application/octet-stream'), FALSE,
+        ${v.lastModified}, ${v.deleted}, ${v.etag}, ${v.versionId}, ${v.checksums}, ${v.operation}, 1, 0,
+        CASE WHEN ${v.deleted} THEN now() + make_interval(secs => ${delay}) ELSE now() END,
+        CASE WHEN ${v.deleted} AND ${delay} > 0 THEN now() + make_interval(secs => ${delay})
+             ELSE ${v.acknowledgedAt} END,
+        CASE WHEN ${v.deleted} THEN now() END, ${v.deleted} AND $12::boolean${source.after}
 ON CONFLICT (path) DO UPDATE SET
     deleted = EXCLUDED.deleted,
     deleted_at = CASE WHEN EXCLUDED.deleted THEN COALESCE(CASE WHEN f.deleted THEN f.deleted_at END, now()) END,
     delete_kept = EXCLUDED.delete_kept,
-    size = CASE WHEN EXCLUDED.deleted THEN f.size
-        ELSE COALESCE((SELECT w.size FROM w WHERE w.path = EXCLUDED.path), f.size) END,
+    size = CASE WHEN EXCLUDED.deleted THEN f.size ELSE COALESCE(${written.size}, f.size) END,
     content_type = CASE WHEN EXCLUDED.deleted THEN f.content_type
-        ELSE COALESCE((SELECT w.content_type FROM w WHERE w.path = EXCLUDED.path), f.content_type) END,
+        ELSE COALESCE(${written.contentType}, f.content_type) END,
     last_modified = EXCLUDED.last_modified,
     etag = CASE WHEN EXCLUDED.deleted THEN f.etag ELSE EXCLUDED.etag END,
     version_id = COALESCE(EXCLUDED.version_id, CASE WHEN EXCLUDED.deleted THEN f.version_id ELSE NULL END),
@@ -69,14 +78,69 @@ ON CONFLICT (path) DO UPDATE SET
     last_error = NULL,
     parked_at = NULL,
     next_attempt_at = CASE WHEN EXCLUDED.deleted
-        THEN COALESCE(CASE WHEN f.deleted THEN f.deleted_at END, now()) + make_interval(secs => $11::double precision)
+        THEN COALESCE(CASE WHEN f.deleted THEN f.deleted_at END, now()) + make_interval(secs => ${delay})
         ELSE now() END,
     pending_since = CASE
-        WHEN EXCLUDED.deleted AND $11::double precision > 0
-            THEN COALESCE(CASE WHEN f.deleted THEN f.deleted_at END, now()) + make_interval(secs => $11::double precision)
+        WHEN EXCLUDED.deleted AND ${delay} > 0
+            THEN COALESCE(CASE WHEN f.deleted THEN f.deleted_at END, now()) + make_interval(secs => ${delay})
         WHEN f.is_backed_up THEN EXCLUDED.pending_since
         ELSE LEAST(COALESCE(f.pending_since, EXCLUDED.pending_since), EXCLUDED.pending_since) END,
     updated_at = now()`;
+}
+
+/** One write: $1–$10 scalars. */
+export const UPSERT_EVENT_SQL = upsertSql(
+  {
+    path: '$1::text',
+    deleted: '$2::boolean',
+    size: '$3::bigint',
+    contentType: '$4::text',
+    lastModified: '$5::timestamp',
+    etag: '$6::text',
+    versionId: '$7::text',
+    checksums: '$8::jsonb',
+    operation: '$9::text',
+    acknowledgedAt: '$10::timestamptz',
+  },
+  { before: '', select: 'VALUES (', after: ')' },
+  { size: '$3::bigint', contentType: '$4::text' },
+);
+
+/**
+ * A batch of writes in one statement (a flush of several): $1–$10 arrays, one element per write, no path
+ * twice (ON CONFLICT takes a row once per statement; see `upsertBatches`). New rows get their ids in the
+ * writes' order (WITH ORDINALITY), the order claims take them in. Costs Postgres about 20–60 µs per write
+ * where a statement per write costs 400–500 µs; for one write it costs more than UPSERT_EVENT_SQL (the
+ * batch's scan and lookups are planned at each execution), so one write goes alone.
+ */
+export const UPSERT_EVENTS_SQL = upsertSql(
+  {
+    path: 'path',
+    deleted: 'deleted',
+    size: 'size',
+    contentType: 'content_type',
+    lastModified: 'last_modified',
+    etag: 'etag',
+    versionId: 'version_id',
+    checksums: 'checksums',
+    operation: 'operation',
+    acknowledgedAt: 'acknowledged_at',
+  },
+  {
+    before: `WITH w AS (
+    SELECT * FROM unnest($1::text[], $2::boolean[], $3::bigint[], $4::text[], $5::timestamp[], $6::text[],
+        $7::text[], $8::jsonb[], $9::text[], $10::timestamptz[]) WITH ORDINALITY
+      AS w (path, deleted, size, content_type, last_modified, etag, version_id, checksums, operation,
+            acknowledged_at, n))
+`,
+    select: 'SELECT',
+    after: '\nFROM w ORDER BY n',
+  },
+  {
+    size: '(SELECT w.size FROM w WHERE w.path = EXCLUDED.path)',
+    contentType: '(SELECT w.content_type FROM w WHERE w.path = EXCLUDED.path)',
+  },
+);
 
 /**
  * A pending row that is a delete waiting out its delay (MIRROR_DELETE_POLICY=delay:…): not behind yet, so
@@ -307,29 +371,38 @@ export function upsertBatches(events: readonly WriteEvent[]): WriteEvent[][] {
   return batches;
 }
 
-/** The parameters of UPSERT_EVENTS_SQL for a batch of writes (no key twice). Pure. */
-export function upsertParams(
+/** One write's values, $1–$10 of the upserts. */
+function writeValues(e: WriteEvent): unknown[] {
+  const deleted = e.kind === 'delete';
+  return [
+    e.key,
+    deleted,
+    deleted ? null : (e.size ?? null),
+    deleted ? null : (e.contentType ?? null),
+    e.acknowledgedAt,
+    deleted ? null : (e.etag ?? null),
+    e.versionId ?? null,
+    deleted || !e.checksums ? null : JSON.stringify(e.checksums),
+    e.operation,
+    e.acknowledgedAt,
+  ];
+}
+
+/**
+ * The statement that records a batch of writes (no key twice): UPSERT_EVENT_SQL for one write,
+ * UPSERT_EVENTS_SQL with a column array per value for several. Pure.
+ */
+export function upsertStatement(
   events: readonly WriteEvent[],
   policy: DeletePolicy = DEFAULT_DELETE_POLICY,
-): unknown[] {
-  const columns: unknown[][] = Array.from({ length: 10 }, () => []);
-  for (const e of events) {
-    const deleted = e.kind === 'delete';
-    const row = [
-      e.key,
-      deleted,
-      deleted ? null : (e.size ?? null),
-      deleted ? null : (e.contentType ?? null),
-      e.acknowledgedAt,
-      deleted ? null : (e.etag ?? null),
-      e.versionId ?? null,
-      deleted || !e.checksums ? null : JSON.stringify(e.checksums),
-      e.operation,
-      e.acknowledgedAt,
-    ];
-    row.forEach((value, i) => columns[i]!.push(value));
+): { text: string; values: unknown[] } {
+  const policyValues = [deleteDelaySeconds(policy), policy.kind === 'keep'];
+  if (events.length === 1) {
+    return { text: UPSERT_EVENT_SQL, values: [...writeValues(events[0]!), ...policyValues] };
   }
-  return [...columns, deleteDelaySeconds(policy), policy.kind === 'keep'];
+  const columns: unknown[][] = Array.from({ length: 10 }, () => []);
+  for (const e of events) writeValues(e).forEach((value, i) => columns[i]!.push(value));
+  return { text: UPSERT_EVENTS_SQL, values: [...columns, ...policyValues] };
 }
 
 /** The parameters of COMPLETE_SQL: the row becomes what main held when it was copied. */
@@ -508,7 +581,7 @@ export class InventoryRepository {
   async recordWrites(bucket: string, events: readonly WriteEvent[], vouch?: WorkerVouch): Promise<string> {
     const batches = upsertBatches(events);
     const upsert = (q: Pick<Pool, 'query'>, batch: WriteEvent[]) =>
-      q.query(UPSERT_EVENTS_SQL, upsertParams(batch, this.deletePolicy));
+      q.query(upsertStatement(batch, this.deletePolicy));
     // One batch (the common case: no key written twice since the last flush) is one statement, its own
     // transaction: two round trips fewer than BEGIN … COMMIT.
     if (batches.length === 1) {
@@ -541,8 +614,8 @@ export class InventoryRepository {
   async recordWrite(bucket: string, event: WriteEvent): Promise<{ id: number; generation: string }> {
     const r = await this.on(bucket, (pool) =>
       pool.query<{ id: number; generation: string }>(
-        `${UPSERT_EVENTS_SQL} RETURNING id, generation::text`,
-        upsertParams([event], this.deletePolicy),
+        `${UPSERT_EVENT_SQL} RETURNING id, generation::text`,
+        upsertStatement([event], this.deletePolicy).values,
       ),
     );
     await this.pools.hints.markDue(bucket);

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 
 import { backoffMs } from '../../src/inventory/backoff';
 import { databaseNameFor, isInventoryDatabaseName, MAX_IDENTIFIER_BYTES } from '../../src/inventory/naming';
-import { UPSERT_EVENTS_SQL } from '../../src/inventory/repository';
+import { UPSERT_EVENT_SQL } from '../../src/inventory/repository';
 import { MIGRATIONS } from '../../src/inventory/schema';
 
 describe('databaseNameFor', () => {
@@ -96,8 +96,8 @@ describe('migrations', () => {
     }
   });
   test('the upsert bumps the generation and marks the row pending', () => {
-    expect(UPSERT_EVENTS_SQL).toMatch(/ON CONFLICT \(path\)/);
-    expect(UPSERT_EVENTS_SQL).toMatch(/generation = f\.generation \+ 1/);
-    expect(UPSERT_EVENTS_SQL).toMatch(/is_backed_up = FALSE/);
+    expect(UPSERT_EVENT_SQL).toMatch(/ON CONFLICT \(path\)/);
+    expect(UPSERT_EVENT_SQL).toMatch(/generation = f\.generation \+ 1/);
+    expect(UPSERT_EVENT_SQL).toMatch(/is_backed_up = FALSE/);
   });
 });

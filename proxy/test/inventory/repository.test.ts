@@ -1,17 +1,18 @@
 import type { InventoryPools } from '../../src/inventory/pools';
 import {
   InventoryRepository,
+  UPSERT_EVENT_SQL,
   UPSERT_EVENTS_SQL,
   upsertBatches,
-  upsertParams,
+  upsertStatement,
 } from '../../src/inventory/repository';
 import type { WriteEvent } from '../../src/events';
 
 /** Pools whose every statement (pool-level or on a checked-out client) is recorded. */
 function recordingPools(): { pools: InventoryPools; statements: string[] } {
   const statements: string[] = [];
-  const query = async (text: string) => {
-    statements.push(text);
+  const query = async (q: string | { text: string }) => {
+    statements.push(typeof q === 'string' ? q : q.text);
     return { rows: [], rowCount: 1 };
   };
   const client = { query, on: () => client, off: () => client, release: () => undefined };
@@ -46,13 +47,13 @@ test('writes without a key twice are one statement; a key written again starts t
   const { pools, statements } = recordingPools();
   const repo = new InventoryRepository(pools);
   expect(await repo.recordWrites('b', [put('a')], { owner: 'me', seconds: 30 })).toBe('7');
-  expect(statements).toEqual([UPSERT_EVENTS_SQL, 'mark b by me']);
+  expect(statements).toEqual([UPSERT_EVENT_SQL, 'mark b by me']);
   statements.length = 0;
   await repo.recordWrites('b', [put('a'), put('b'), put('c')]);
   expect(statements).toEqual([UPSERT_EVENTS_SQL, 'mark b']);
   statements.length = 0;
   await repo.recordWrites('b', [put('a'), put('b'), put('a')]);
-  expect(statements).toEqual(['BEGIN', UPSERT_EVENTS_SQL, UPSERT_EVENTS_SQL, 'COMMIT', 'mark b']);
+  expect(statements).toEqual(['BEGIN', UPSERT_EVENTS_SQL, UPSERT_EVENT_SQL, 'COMMIT', 'mark b']);
 });
 
 test('batches keep the order of the writes and never hold a key twice', () => {
@@ -62,7 +63,7 @@ test('batches keep the order of the writes and never hold a key twice', () => {
   expect(keys(upsertBatches(['a', 'b', 'a', 'c', 'a', 'b'].map(put)))).toEqual(['ab', 'ac', 'ab']);
 });
 
-test('the parameters are one array per column, a write per element, and the policy once', () => {
+test('one write goes alone with scalar values; several as one array per column; the policy once', () => {
   const del: WriteEvent = {
     bucket: 'b',
     key: 'd',
@@ -78,19 +79,31 @@ test('the parameters are one array per column, a write per element, and the poli
     versionId: 'v',
     checksums: { CRC32: 'x' },
   };
-  const params = upsertParams([put('a'), del, tagged], { kind: 'delay', seconds: 60 });
-  expect(params).toHaveLength(12);
-  expect(params.slice(0, 4)).toEqual([
+  const one = upsertStatement([tagged]);
+  expect(one.text).toBe(UPSERT_EVENT_SQL);
+  expect(one.values.slice(0, 4)).toEqual(['t', false, null, null]);
+  expect(one.values.slice(6)).toEqual([
+    'v',
+    '{"CRC32":"x"}',
+    'PutObjectTagging',
+    tagged.acknowledgedAt,
+    0,
+    false,
+  ]);
+  const batch = upsertStatement([put('a'), del, tagged], { kind: 'delay', seconds: 60 });
+  expect(batch.text).toBe(UPSERT_EVENTS_SQL);
+  expect(batch.values).toHaveLength(12);
+  expect(batch.values.slice(0, 4)).toEqual([
     ['a', 'd', 't'],
     [false, true, false],
     [1, null, null], // a delete's size is not recorded; a write without one keeps the row's
     [null, null, null],
   ]);
-  expect(params[6]).toEqual([null, null, 'v']);
-  expect(params[7]).toEqual([null, null, '{"CRC32":"x"}']);
-  expect(params[8]).toEqual(['PutObject', 'DeleteObject', 'PutObjectTagging']);
-  expect(params.slice(10)).toEqual([60, false]);
-  expect(upsertParams([del], { kind: 'keep' }).slice(10)).toEqual([0, true]);
+  expect(batch.values[6]).toEqual([null, null, 'v']);
+  expect(batch.values[7]).toEqual([null, null, '{"CRC32":"x"}']);
+  expect(batch.values[8]).toEqual(['PutObject', 'DeleteObject', 'PutObjectTagging']);
+  expect(batch.values.slice(10)).toEqual([60, false]);
+  expect(upsertStatement([del], { kind: 'keep' }).values.slice(10)).toEqual([0, true]);
 });
 
 test('every statement that makes rows pending marks the hint after it: re-queue, release, a resync repair', async () => {
