@@ -3,7 +3,8 @@
  * when this sidecar records writes to them (`add`), or when the control hints say so: one poll loop asks
  * the control database (never the bucket databases) every pollMs, sooner when a notification or a hint
  * coming due says so. Workers sleep until woken; a bucket whose rows run out leaves the due set and its
- * hint is settled. Work found by polling wakes one more worker per claimed row (a ramp-up), so a backlog
+ * hint is settled. A worker whose completion leased it the bucket's next row copies that row next (and
+ * releases it if it stops first). Work found by polling wakes one more worker per claimed row (a ramp-up), so a backlog
  * taken over from another sidecar gets every worker without waking all of them for one row.
  */
 import { backoffMs } from '../inventory/backoff';
@@ -137,24 +138,8 @@ export class MirrorWorkers {
       held = undefined;
       try {
         const turn = await deps.copyFromRow(bucket, opts);
-        if (turn.kind === 'next') {
-          held = { bucket, held: turn.held };
-        } else if (turn.kind === 'settled') {
-          // Another worker may have found the bucket empty while this copy ran, and settled its hint on
-          // this row's lease: one more look once the copy is settled brings the hint up to date.
-          if (!this.due.has(bucket)) this.due.set(bucket, ++this.sequence);
-        } else if (turn.kind === 'none') {
-          if (this.due.get(bucket) === mark) this.due.delete(bucket);
-          await deps.settle(bucket);
-          ramp = false;
-        } else if (!this.due.has(bucket) || this.due.get(bucket) === mark) {
-          // Drained: the completion's claim found nothing left. Settled also when another worker found the
-          // bucket empty while this copy ran (it settled the hint on this row's lease).
-          this.due.delete(bucket);
-          await deps.settle(bucket);
-          ramp = false;
-        }
-        // Otherwise drained while a write was recorded during the copy: it stays due, for a look that sees it.
+        if (turn.kind === 'next') held = { bucket, held: turn.held };
+        else if (await this.ranOut(bucket, mark, turn)) ramp = false;
         dbFailures = 0;
       } catch (err) {
         dbFailures++;
@@ -165,6 +150,28 @@ export class MirrorWorkers {
       }
     }
     if (held) await deps.giveBack(held.bucket, held.held);
+  }
+
+  /**
+   * After a turn that left the worker no row: either the bucket is looked at again, or it had no claimable
+   * row (true), leaves the due set (unless a write was recorded since `mark`) and its hint is settled.
+   */
+  private async ranOut(bucket: string, mark: number | undefined, turn: RowTurn): Promise<boolean> {
+    if (turn.kind === 'settled') {
+      // Another worker may have found the bucket empty while this copy ran, and settled its hint on this
+      // row's lease: one more look once the copy is settled brings the hint up to date.
+      if (!this.due.has(bucket)) this.due.set(bucket, ++this.sequence);
+      return false;
+    }
+    if (turn.kind === 'drained' && this.due.has(bucket) && this.due.get(bucket) !== mark) {
+      // The completion's claim found nothing, but a write was recorded during the copy: look again.
+      return false;
+    }
+    // Nothing claimable. After a copy (drained), settled also when another worker found the bucket empty
+    // while this copy ran: it settled the hint on this row's lease.
+    if (turn.kind === 'drained' || this.due.get(bucket) === mark) this.due.delete(bucket);
+    await this.deps.settle(bucket);
+    return true;
   }
 
   /** No bucket but `bucket` is due: a completion there may claim the next row for the same worker. */
