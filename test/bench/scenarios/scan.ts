@@ -87,8 +87,15 @@ async function fillInventory(postgresUrl: string, bucket: string, count: number)
 /**
  * Makes the control database say a scan may be due (for `bucket`, or every bucket): a finished pass set its
  * bucket's `scan_due_at` a scan interval ahead, and a proxy only looks at buckets whose time has come.
+ * Nothing to do before the first proxy has created the control database.
  */
 export async function resetScanDue(postgresUrl: string, bucket?: string): Promise<void> {
+  // Before any proxy ran there is no control database, and so no hint that could hold a pass back.
+  const exists = await withInventory(postgresUrl, 'postgres', async (admin) => {
+    const r = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [CONTROL_DATABASE]);
+    return r.rowCount === 1;
+  });
+  if (!exists) return;
   await withInventory(postgresUrl, CONTROL_DATABASE, (control) =>
     bucket === undefined
       ? control.query('UPDATE mirror_work SET scan_due_at = NULL')
