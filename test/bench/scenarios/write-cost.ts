@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 
 import { BenchClient, FILLER } from '../client';
+import { copyFloorInChild, type CopyFloor } from '../copy-floor';
 import { armsFor, BACKEND_LABEL, interleave, type Backend, type BenchContext } from '../context';
 import { readMetric, type ProxyUnderTest } from '../env';
 import { cpuSecondsOf, cpuSecondsOfAll, readProcStat, waitIdle } from '../procs';
@@ -120,10 +121,20 @@ interface WriteCostCase {
 
 const totalMs = (r: WriteCostRound): number => r.answeringMs + r.afterMs;
 
+/** The copy's parts alone at one concurrency (sink backend), rounds of copy-floor.ts. */
+interface FloorCase {
+  concurrency: number;
+  rounds: CopyFloor[];
+}
+
+/** What a copy costs at least: the proxy's copy function from memory and the completion statement. */
+const copyFloorMs = (f: CopyFloor): number => f.copyMs + f.settleMs;
+
 export async function runWriteCost(ctx: BenchContext, backends: Backend[]): Promise<Section> {
   const writes = ctx.quick ? 300 : 1500;
   const rounds = ctx.quick ? 1 : 4;
   const cases: WriteCostCase[] = [];
+  const floors: FloorCase[] = [];
   for (const backend of backends) {
     // The shipped proxy, and on the sink the same code with the tracker off (the data path alone).
     const arms = armsFor(ctx, backend).filter((a) => a.proxy && ['proxy', 'no-background'].includes(a.name));
@@ -139,19 +150,61 @@ export async function runWriteCost(ctx: BenchContext, backends: Backend[]): Prom
         `  write cost ${backend} c=${concurrency}: ` +
           [...byArm].map(([a, rs]) => `${a} ${fmtNumber(median(rs.map(totalMs)))} ms/write`).join(', '),
       );
+      if (backend === 'sink') floors.push(await measureFloor(ctx, concurrency, writes, rounds));
     }
   }
-  return renderWriteCost(cases, writes, rounds);
+  return renderWriteCost(cases, floors, writes, rounds);
 }
 
-function renderWriteCost(cases: WriteCostCase[], writes: number, rounds: number): Section {
+/**
+ * The floor on the sink: the copy's parts in a process of their own, against the same sinks and the
+ * Postgres only tracker-off proxies use (no tracker there takes the floor's rows for its own).
+ */
+async function measureFloor(
+  ctx: BenchContext,
+  concurrency: number,
+  copies: number,
+  rounds: number,
+): Promise<FloorCase> {
+  const s = ctx.sink!;
+  const floor: FloorCase = { concurrency, rounds: [] };
+  for (let round = 0; round < rounds; round++) {
+    floor.rounds.push(
+      await copyFloorInChild({
+        mainUrl: s.main.url,
+        mirrorUrl: s.mirror.url,
+        postgresUrl: s.postgres[1]!.url,
+        bucket: `copy-floor-${ctx.runId}-c${concurrency}-r${round}`,
+        copies,
+        concurrency,
+        size: SMALL_SIZE,
+      }),
+    );
+  }
+  ctx.log(`  copy floor c=${concurrency}: ${fmtNumber(median(floor.rounds.map(copyFloorMs)))} ms/write`);
+  return floor;
+}
+
+function renderWriteCost(
+  cases: WriteCostCase[],
+  floors: FloorCase[],
+  writes: number,
+  rounds: number,
+): Section {
   const m = (c: WriteCostCase, f: (r: WriteCostRound) => number): number => median(c.rounds.map(f));
+  const fm = (c: FloorCase, f: (r: CopyFloor) => number): number => median(c.rounds.map(f));
   const shipped = cases.filter((c) => c.arm === 'proxy');
   const dataPath = (c: WriteCostCase): number | undefined => {
     const off = cases.find(
       (o) => o.arm === 'no-background' && o.backend === c.backend && o.concurrency === c.concurrency,
     );
     return off ? m(off, totalMs) : undefined;
+  };
+  /** Data path + copy floor: what a mirrored write costs at least with these parts (sink only). */
+  const floorOf = (c: WriteCostCase): number | undefined => {
+    const floor = floors.find((f) => c.backend === 'sink' && f.concurrency === c.concurrency);
+    const base = dataPath(c);
+    return floor && base !== undefined ? base + fm(floor, copyFloorMs) : undefined;
   };
   return {
     id: 'write-cost',
@@ -198,6 +251,7 @@ function renderWriteCost(cases: WriteCostCase[], writes: number, rounds: number)
           ];
         }),
       ),
+      ...(floors.length ? renderFloor(floors, cases, floorOf) : []),
     ],
     charts: [],
     checks: shipped.length
@@ -207,9 +261,14 @@ function renderWriteCost(cases: WriteCostCase[], writes: number, rounds: number)
             measured: shipped
               .map((c) => {
                 const base = dataPath(c);
+                const floor = floorOf(c);
                 return (
                   `${c.backend} c=${c.concurrency} ${fmtNumber(m(c, totalMs))} ms` +
-                  (base === undefined ? '' : ` (data path ${fmtNumber(base)})`)
+                  (base === undefined ? '' : ` (data path ${fmtNumber(base)}`) +
+                  (floor === undefined
+                    ? ''
+                    : `, floor ${fmtNumber(floor)}${floor > 1 ? ': out of reach with these parts' : ''}`) +
+                  (base === undefined ? '' : ')')
                 );
               })
               .join('; '),
@@ -217,6 +276,52 @@ function renderWriteCost(cases: WriteCostCase[], writes: number, rounds: number)
           },
         ]
       : [],
-    raw: cases,
+    raw: { cases, floors },
   };
+}
+
+function renderFloor(
+  floors: FloorCase[],
+  cases: WriteCostCase[],
+  floorOf: (c: WriteCostCase) => number | undefined,
+): string[] {
+  const fm = (c: FloorCase, f: (r: CopyFloor) => number): number => median(c.rounds.map(f));
+  return [
+    '**The floor** (sink): what a copy costs with the proxy’s own parts and nothing of the tracker around ' +
+      'them, measured in a process of its own (test/bench/copy-floor.ts) at the same concurrency: a signed ' +
+      'HEAD on main, a signed 4 KiB PUT to the mirror, the proxy’s copy function making both from a body in ' +
+      'memory (as the spool holds a small upload), and the completion statement through the proxy’s own ' +
+      'repository and pools. The floor of a mirrored write is the data path (no-background) plus the copy ' +
+      'function and the completion; what the shipped proxy spends above it is the tracker’s own work ' +
+      '(journal, spool, flush, hints, scheduling) and the garbage all of it leaves.',
+    table(
+      [
+        'case',
+        'HEAD on main (ms)',
+        'PUT to mirror (ms)',
+        'copy function (ms)',
+        'completion (ms)',
+        'floor per write',
+        'shipped proxy',
+        'above the floor',
+      ],
+      floors.map((f) => {
+        const shipped = cases.find(
+          (c) => c.backend === 'sink' && c.arm === 'proxy' && c.concurrency === f.concurrency,
+        );
+        const floor = shipped ? floorOf(shipped) : undefined;
+        const total = shipped ? median(shipped.rounds.map(totalMs)) : undefined;
+        return [
+          `PUT c=${f.concurrency}`,
+          fmtNumber(fm(f, (r) => r.headMs)),
+          fmtNumber(fm(f, (r) => r.putMs)),
+          fmtNumber(fm(f, (r) => r.copyMs)),
+          fmtNumber(fm(f, (r) => r.settleMs)),
+          floor === undefined ? '' : fmtNumber(floor),
+          total === undefined ? '' : fmtNumber(total),
+          floor === undefined || total === undefined ? '' : fmtNumber(total - floor),
+        ];
+      }),
+    ),
+  ];
 }
