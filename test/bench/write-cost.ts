@@ -63,6 +63,7 @@ async function main(): Promise<void> {
   const clients = proxies.map((p) => new BenchClient({ name: p.name, url: p.url, ...APP_CREDENTIALS }));
   const costOpts = { writes: opts.writes, concurrency: opts.concurrency, size: opts.size, bucket: 'bench' };
   const results = new Map<string, WriteCostRound[]>(opts.arms.map((a) => [a.name, []]));
+  const peakRss = new Map<string, number>();
   try {
     // Warm-up: every arm's first writes (JIT, pools, the bucket's database) are not measured.
     await Promise.all(
@@ -76,6 +77,11 @@ async function main(): Promise<void> {
         results.get(opts.arms[i]!.name)!.push(r);
         console.log(`round ${round + 1} ${opts.arms[i]!.name}: ${describe(r)}, ${r.mirrored} copied`);
       }
+    }
+    // The kernel's high-water mark of each proxy's resident set over its whole life (warm-up included).
+    for (const [i, p] of proxies.entries()) {
+      const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${p.pid}/status`, 'utf8'))?.[1];
+      peakRss.set(opts.arms[i]!.name, Number(hwm) / 1024);
     }
   } finally {
     for (const c of clients) c.close();
@@ -94,7 +100,7 @@ async function main(): Promise<void> {
         systemShare: m((r) => r.systemShare),
         postgresMs: m((r) => r.postgresMs),
         putsPerSecond: m((r) => r.putsPerSecond),
-      })}`,
+      })}, peak RSS ${peakRss.get(name)?.toFixed(0) ?? '?'} MB`,
     );
   }
 }
