@@ -4,7 +4,8 @@ import type {
   PutObjectCommandInput,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { type Readable, Transform } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { Readable, Transform } from 'node:stream';
 
 import { discard } from '../http/response-writing';
 import { sameEtag } from '../s3/etag';
@@ -143,6 +144,7 @@ async function mirrorKeyOnce(
   if (!sameEtag(head.etag, spooled.etag) || head.size !== spooled.size) {
     return { ...(await copyFromMain(clients, bucket, key, opts)), spool: 'changed' };
   }
+  if (spooled.bytes) return copyFromMemory(clients, bucket, key, head, spooled, spooled.bytes, opts);
   const body = verifiedBody(spooled.open(), spooled.md5, spooled.size);
   try {
     const mirrorEtag = await upload(clients, bucket, key, head, body.stream, opts, spooled.md5);
@@ -154,6 +156,28 @@ async function mirrorKeyOnce(
   } finally {
     body.stream.destroy();
   }
+}
+
+/**
+ * A spooled body held in memory (a small upload): checked at once, as verifiedBody checks a file while it
+ * streams, and sent as one buffer, without the three streams a file needs (test/bench/copy-floor.ts: the
+ * copy function 0.34 -> 0.18 ms of CPU at c=16).
+ */
+async function copyFromMemory(
+  clients: CopyClients,
+  bucket: string,
+  key: string,
+  head: ObjectHead,
+  spooled: SpooledBody,
+  bytes: Buffer,
+  opts: CopierOptions,
+): Promise<MirrorResult> {
+  const damaged =
+    bytes.length !== spooled.size ||
+    (spooled.md5 !== undefined && createHash('md5').update(bytes).digest('hex') !== spooled.md5);
+  if (damaged) return { ...(await copyFromMain(clients, bucket, key, opts)), spool: 'corrupt' };
+  const mirrorEtag = await upload(clients, bucket, key, head, bytes, opts, spooled.md5);
+  return { ...resultOf(head, mirrorEtag, 'spool'), spool: 'used' };
 }
 
 /** Main's headers of the key; undefined when main answers 404 (no such key, or no such bucket). */
@@ -260,7 +284,7 @@ async function upload(
   bucket: string,
   key: string,
   head: ObjectHead,
-  body: Readable | undefined,
+  body: Readable | Buffer | undefined,
   opts: CopierOptions,
   md5?: string,
 ): Promise<string | undefined> {
@@ -275,7 +299,13 @@ async function upload(
     }
     const params = { Bucket: target, Key: key, ...sdkObjectParams(head) };
     const parted = (): Promise<string | undefined> =>
-      putInParts(clients.mirror.sdk, params, tags, body, opts);
+      putInParts(
+        clients.mirror.sdk,
+        params,
+        tags,
+        Buffer.isBuffer(body) ? Readable.from([body]) : body,
+        opts,
+      );
     return await (opts.partedCopies ? opts.partedCopies.run(parted) : parted());
   } catch (err) {
     if (isNoSuchBucket(err) || (await mirrorBucketMissing(clients.mirror.http, target, opts.signal))) {
@@ -313,22 +343,26 @@ async function putInOne(
   bucket: string,
   key: string,
   headers: Record<string, string>,
-  body: Readable | undefined,
+  body: Readable | Buffer | undefined,
   size: number,
   opts: CopierOptions,
 ): Promise<string | undefined> {
-  const counted = body && size > 0 ? countedBody(body, opts.onBytes) : undefined;
+  // A buffer is sent as it is and counted once sent; a stream is counted as it goes.
+  const inMemory = Buffer.isBuffer(body) && size > 0 ? body : undefined;
+  const counted = body instanceof Readable && size > 0 ? countedBody(body, opts.onBytes) : undefined;
+  const sent = inMemory ?? counted;
   try {
     const res = await mirror.send({
       method: 'PUT',
       bucket,
       key,
       headers: { ...headers, 'content-length': String(size) },
-      ...(counted ? { body: counted } : {}),
+      ...(sent ? { body: sent } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     if (!ok(res.statusCode)) throw await errorOf(res);
     consumeRest(res.body);
+    if (inMemory) opts.onBytes?.(inMemory.length);
     return headerValue(res.headers, 'etag');
   } finally {
     counted?.destroy();

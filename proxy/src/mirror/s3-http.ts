@@ -26,8 +26,11 @@ export interface S3HttpRequest {
   query?: readonly [string, string | null][];
   /** Lower-case names; values are byte strings (one char per byte), signed and sent as those bytes. */
   headers?: Record<string, string>;
-  /** Streamed as it is read; `headers['content-length']` must give its length. Sent UNSIGNED-PAYLOAD. */
-  body?: Readable;
+  /**
+   * Streamed as it is read, or one buffer; `headers['content-length']` must give its length. Sent
+   * UNSIGNED-PAYLOAD.
+   */
+  body?: Readable | Buffer;
   signal?: AbortSignal;
 }
 

@@ -78,6 +78,8 @@ export interface SpooledBody {
   md5?: string;
   /** A fresh stream over the whole body (called again for a retry). */
   open(): Readable;
+  /** The whole body, when the spool holds it in memory. */
+  bytes?: Buffer;
 }
 
 /** How a copy ended for its spool file: used, or not used because main changed or the bytes did not check. */
@@ -268,6 +270,7 @@ export class UploadSpool implements UploadSpoolPort {
         size: file.size,
         ...(file.md5 ? { md5: file.md5 } : {}),
         open: reader.open,
+        ...(reader.bytes ? { bytes: reader.bytes } : {}),
       },
       settle: async (outcome) => {
         if (outcome !== 'retry') file.drop(outcome === 'used' ? undefined : outcome);

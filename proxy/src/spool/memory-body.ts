@@ -49,6 +49,7 @@ export class SpoolMemoryBody extends SpooledUpload {
     return Promise.resolve({
       // A reader keeps the buffer even if the entry is superseded meanwhile, as an open descriptor would.
       open: () => Readable.from([body], { objectMode: false }),
+      bytes: body,
       close: () => {
         if (!closed) {
           closed = true;

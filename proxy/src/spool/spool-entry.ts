@@ -8,6 +8,8 @@ export type SpoolFileState = 'writing' | 'committed' | 'ready' | 'gone';
 /** An open spooled body for one mirror copy; `open()` may be called again for a retry. */
 export interface SpoolReader {
   open(): Readable;
+  /** The whole body when it is held in memory: a copy sends it as it is, without a stream. */
+  bytes?: Buffer;
   close(): Promise<void>;
 }
 

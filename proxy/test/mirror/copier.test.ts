@@ -54,6 +54,17 @@ function spooledOf(body: string | Buffer, bytes: Buffer | string = body): Spoole
   };
 }
 
+/** A small upload the spool holds in memory: the copier sends its bytes as they are, never a stream. */
+function inMemory(body: string, bytes: string = body): SpooledBody {
+  return {
+    ...spooledOf(body, bytes),
+    bytes: Buffer.from(bytes),
+    open: () => {
+      throw new Error('a body held in memory is sent as it is, not streamed');
+    },
+  };
+}
+
 const options = (extra: Partial<CopierOptions> = {}): CopierOptions => ({
   partSizeBytes: 5 * 1024 * 1024,
   queueSize: 1,
@@ -165,6 +176,44 @@ describe('a spooled PutObject (the hot path)', () => {
     const result = await mirrorKey(w.clients, 'b', 'k', options(), spooledOf('hello', 'hell'));
     expect(result).toMatchObject({ source: 'main', spool: 'corrupt' });
     expect(stored).toEqual(['hello']);
+  });
+});
+
+describe('a spooled body held in memory', () => {
+  test('is the same HEAD and PUT as a file, sent as one buffer and counted once sent', async () => {
+    const fromFile = world();
+    const fromMemory = world();
+    for (const w of [fromFile, fromMemory]) w.main.put('b', 'k', 'hello', OBJECT_HEADERS);
+    const counted: number[] = [];
+    const expected = await mirrorKey(fromFile.clients, 'b', 'k', options(), spooledOf('hello'));
+    const result = await mirrorKey(
+      fromMemory.clients,
+      'b',
+      'k',
+      options({ onBytes: (n) => counted.push(n) }),
+      inMemory('hello'),
+    );
+    expect(result).toEqual(expected);
+    expect(result).toMatchObject({ source: 'spool', spool: 'used' });
+    expect(fromMemory.mirror.requests).toEqual(fromFile.mirror.requests);
+    expect(fromMemory.main.requests).toEqual(fromFile.main.requests);
+    expect(fromMemory.mirror.object('b', 'k')).toEqual({
+      body: Buffer.from('hello'),
+      headers: OBJECT_HEADERS,
+    });
+    expect(counted).toEqual([5]);
+  });
+
+  test('bytes that do not match the ETag or the size never become the mirror copy: main is read', async () => {
+    for (const bytes of ['jello', 'hell', 'hello!']) {
+      const w = world();
+      w.main.put('b', 'k', 'hello');
+      const result = await mirrorKey(w.clients, 'b', 'k', options(), inMemory('hello', bytes));
+      expect(result).toMatchObject({ exists: true, source: 'main', spool: 'corrupt' });
+      expect(w.mirror.object('b', 'k')?.body.toString()).toBe('hello');
+      // Checked before sending: the mirror saw one PUT, main's bytes.
+      expect(w.mirror.requests.map((r) => r.method)).toEqual(['PUT']);
+    }
   });
 });
 

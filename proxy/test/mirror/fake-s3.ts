@@ -43,7 +43,10 @@ function errorAnswer(statusCode: number, code: string, message: string): S3HttpR
   return answer(statusCode, { 'content-type': 'application/xml' }, Buffer.from(doc));
 }
 
-async function readAll(body: Readable): Promise<Buffer> {
+async function readAll(body: Readable | Buffer | undefined): Promise<Buffer> {
+  if (body === undefined) return Buffer.alloc(0);
+  // A buffer body (a small spooled upload) is sent as it is, as undici sends it.
+  if (Buffer.isBuffer(body)) return body;
   const chunks: Buffer[] = [];
   for await (const chunk of body) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
@@ -99,7 +102,7 @@ export class FakeS3 implements S3Http {
     const intercepted = await this.intercept?.(request);
     if (intercepted) return intercepted;
     if (!this.buckets.has(bucket)) {
-      request.body?.destroy();
+      if (request.body instanceof Readable) request.body.destroy();
       return method === 'HEAD'
         ? answer(404)
         : errorAnswer(404, 'NoSuchBucket', 'The specified bucket does not exist');
@@ -132,7 +135,7 @@ export class FakeS3 implements S3Http {
         this.onPutStarted?.();
         const length = Number(headers?.['content-length']);
         // A body that fails, or is aborted, fails the request as undici does: nothing is stored.
-        const body = request.body ? await abortable(readAll(request.body), request.signal) : Buffer.alloc(0);
+        const body = await abortable(readAll(request.body), request.signal);
         if (body.length !== length) throw new Error(`body of ${body.length} bytes, content-length ${length}`);
         const md5 = headers?.['content-md5'];
         if (md5 !== undefined && Buffer.from(md5, 'base64').toString('hex') !== md5Hex(body)) {
