@@ -123,7 +123,8 @@ export async function measureCopyFloor(opts: CopyFloorOptions): Promise<CopyFloo
     });
     const results: MirrorResult[] = [];
     const copyMs = await cpuPerOp(count, opts.concurrency, async (i) => {
-      const spooled = { etag: etags[i]!, size: opts.size, open: () => Readable.from([body]) };
+      // As the spool hands over a small upload: its bytes, and a stream over them.
+      const spooled = { etag: etags[i]!, size: opts.size, bytes: body, open: () => Readable.from([body]) };
       const result = await mirrorKey(clients, opts.bucket, keys[i]!, DEFAULT_COPIER_OPTIONS, spooled);
       if (!result.exists || result.source !== 'spool')
         throw new Error(`copy of ${keys[i]} did not use its body in memory`);

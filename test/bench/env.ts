@@ -233,15 +233,23 @@ export async function withInventory<T>(
 
 /** Reads one counter or gauge (summed over labels) from the proxy's /metrics. */
 export async function readMetric(adminUrl: string, name: string): Promise<number> {
+  return (await readMetrics(adminUrl, [name])).get(name)!;
+}
+
+/**
+ * Several metrics from one scrape (each summed over its labels; NaN when absent). One scrape matters for
+ * the event-loop delay gauges: prom-client resets their histogram at every scrape.
+ */
+export async function readMetrics(adminUrl: string, names: readonly string[]): Promise<Map<string, number>> {
   const res = await fetch(`${adminUrl}/metrics`);
   const text = await res.text();
-  let sum = 0;
-  let found = false;
+  const values = new Map<string, number>(names.map((n) => [n, NaN]));
   for (const line of text.split('\n')) {
-    if (line.startsWith(name + ' ') || line.startsWith(name + '{')) {
-      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-      found = true;
-    }
+    const name = names.find((n) => line.startsWith(n + ' ') || line.startsWith(n + '{'));
+    if (name === undefined) continue;
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    const sum = values.get(name)!;
+    values.set(name, Number.isNaN(sum) ? value : sum + value);
   }
-  return found ? sum : NaN;
+  return values;
 }

@@ -100,6 +100,8 @@ async function main(): Promise<void> {
         systemShare: m((r) => r.systemShare),
         postgresMs: m((r) => r.postgresMs),
         putsPerSecond: m((r) => r.putsPerSecond),
+        loopDelayP99Ms: m((r) => r.loopDelayP99Ms),
+        loopDelayMaxMs: m((r) => r.loopDelayMaxMs),
       })}, peak RSS ${peakRss.get(name)?.toFixed(0) ?? '?'} MB`,
     );
   }
@@ -109,7 +111,8 @@ function describe(r: Omit<WriteCostRound, 'mirrored' | 'failed'>): string {
   return (
     `proxy ${(r.answeringMs + r.afterMs).toFixed(2)} ms CPU/write (answering ${r.answeringMs.toFixed(2)}, ` +
     `after ${r.afterMs.toFixed(2)}, ${(r.systemShare * 100).toFixed(0)} % kernel), Postgres ` +
-    `${r.postgresMs.toFixed(2)} ms/write, ${r.putsPerSecond.toFixed(0)} PUT/s`
+    `${r.postgresMs.toFixed(2)} ms/write, ${r.putsPerSecond.toFixed(0)} PUT/s, ` +
+    `loop delay p99 ${r.loopDelayP99Ms.toFixed(1)} max ${r.loopDelayMaxMs.toFixed(1)} ms`
   );
 }
 

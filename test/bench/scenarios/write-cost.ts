@@ -7,10 +7,12 @@
  */
 import fs from 'node:fs';
 
+import { EVENT_LOOP_SAMPLE_MS } from '@k8s-s3-mirror/proxy/dist/metrics';
+
 import { BenchClient, FILLER } from '../client';
 import { copyFloorInChild, type CopyFloor } from '../copy-floor';
 import { armsFor, BACKEND_LABEL, interleave, type Backend, type BenchContext } from '../context';
-import { readMetric, type ProxyUnderTest } from '../env';
+import { readMetric, readMetrics, type ProxyUnderTest } from '../env';
 import { cpuSecondsOf, cpuSecondsOfAll, readProcStat, waitIdle } from '../procs';
 import { fmtNumber, fmtPercent, table, type Section } from '../report';
 import { median } from '../stats';
@@ -29,6 +31,13 @@ export interface WriteCostRound {
   failed: number;
   /** Copies the proxy counted (0 with the tracker off). */
   mirrored: number;
+  /**
+   * The proxy's event-loop delay while the PUTs were answered (prom-client's histogram, reset by the scrape
+   * before the round): what work on the loop made an app's request wait. The histogram records the time
+   * between samples; the delay is what lies above the sampling interval.
+   */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
 }
 
 export interface WriteCostOptions {
@@ -74,6 +83,9 @@ async function sendWrites(client: BenchClient, opts: WriteCostOptions, prefix: s
   return failed;
 }
 
+const LOOP_DELAY_P99 = 's3mirror_proxy_nodejs_eventloop_lag_p99_seconds';
+const LOOP_DELAY_MAX = 's3mirror_proxy_nodejs_eventloop_lag_max_seconds';
+
 /** One round through `client` (signed for the proxy): new keys under `prefix`. */
 export async function measureWriteCost(
   proxy: ProxyUnderTest,
@@ -86,6 +98,7 @@ export async function measureWriteCost(
     const n = await readMetric(proxy.adminUrl, 's3mirror_mirror_copies_total').catch(() => 0);
     return Number.isFinite(n) ? n : 0;
   };
+  // This scrape also starts the event-loop delay histogram afresh for the round.
   const mirroredBefore = await copies();
   const pgBefore = postgresPids(proxy.postgresUrl);
   const sys0 = readProcStat(proxy.pid)?.systemSeconds ?? NaN;
@@ -95,6 +108,7 @@ export async function measureWriteCost(
   const failed = await sendWrites(client, opts, prefix);
   const seconds = (performance.now() - t0) / 1000;
   const cpu1 = cpuSecondsOf(proxy.pid);
+  const loop = await readMetrics(proxy.adminUrl, [LOOP_DELAY_P99, LOOP_DELAY_MAX]);
   await waitIdle([proxy.pid, ...pgBefore, ...(opts.quietPids ?? [])], { maxMs: 120_000 });
   const cpu2 = cpuSecondsOf(proxy.pid);
   const sys2 = readProcStat(proxy.pid)?.systemSeconds ?? NaN;
@@ -109,6 +123,8 @@ export async function measureWriteCost(
     putsPerSecond: opts.writes / seconds,
     failed,
     mirrored: (await copies()) - mirroredBefore,
+    loopDelayP99Ms: loop.get(LOOP_DELAY_P99)! * 1000 - EVENT_LOOP_SAMPLE_MS,
+    loopDelayMaxMs: loop.get(LOOP_DELAY_MAX)! * 1000 - EVENT_LOOP_SAMPLE_MS,
   };
 }
 
@@ -214,7 +230,8 @@ function renderWriteCost(
         'its Postgres and the backend are idle (every copy made and settled); ' +
         `${rounds} interleaved round(s), medians. "Proxy CPU" is the proxy process's CPU time per write ` +
         '(/proc), split into what it spent while the PUTs were answered and after; "Postgres CPU" is the ' +
-        'server and its backends per write. On the sink, **no-background** is the same proxy with the tracker ' +
+        'server and its backends per write; "loop delay" is how late the proxy’s event loop ran while the PUTs ' +
+        'were answered (sampled every 100 ms), which work on the loop adds to an app’s request. On the sink, **no-background** is the same proxy with the tracker ' +
         'off: the data path alone, so "mirroring" (proxy − no-background) is the journal, inventory, claim, ' +
         `copy (HEAD on main, PUT to the mirror) and settle together. Backends: ${BACKEND_LABEL.sink}; ` +
         `${BACKEND_LABEL.ceph}.`,
@@ -230,6 +247,7 @@ function renderWriteCost(
           'mirroring (− data path)',
           'Postgres CPU ms/write',
           'PUT/s',
+          'loop delay p99 / max (ms)',
           'copies',
           'failed',
         ],
@@ -246,6 +264,7 @@ function renderWriteCost(
             base === undefined ? '' : fmtNumber(m(c, totalMs) - base),
             fmtNumber(m(c, (r) => r.postgresMs)),
             fmtNumber(m(c, (r) => r.putsPerSecond)),
+            `${fmtNumber(m(c, (r) => r.loopDelayP99Ms))} / ${fmtNumber(m(c, (r) => r.loopDelayMaxMs))}`,
             String(c.rounds.reduce((s, r) => s + r.mirrored, 0)),
             String(c.rounds.reduce((s, r) => s + r.failed, 0)),
           ];
