@@ -91,6 +91,8 @@ describe('upload spool', () => {
     const lease = (await spool.take('b', 'k'))!;
     expect(lease.body).toMatchObject({ etag: etagOf(body), size: body.length, md5: md5(body) });
     expect(files(dir)).toEqual([expect.stringMatching(/\.body$/)]);
+    // Only a body held in memory is handed over as bytes.
+    expect(lease.body.bytes).toBeUndefined();
     // A retry reads the whole body again from the same open file.
     expect((await readAll(lease.body.open())).equals(body)).toBe(true);
     // A copy that gave up half-way (the mirror bucket had to be created) destroys its stream; the retry
@@ -331,7 +333,7 @@ describe('upload spool: small bodies in memory', () => {
   const memory = async (metrics: ProxyMetrics): Promise<number> =>
     (await metrics.spoolMemoryBytes.get()).values[0]!.value;
 
-  test('a small body never touches the disk, is handed to a copy whole (twice, for a retry), and its memory is released when used', async () => {
+  test('a small body never touches the disk, is handed to a copy whole (its bytes, and a stream twice, for a retry), and its memory is released when used', async () => {
     const { spool, dir, metrics } = open({ memoryBytes: 64 * 1024 });
     const body = Buffer.from('kept in memory '.repeat(1000));
     const entry = spool.begin('b', 'k', body.length, {})!;
@@ -341,6 +343,7 @@ describe('upload spool: small bodies in memory', () => {
     expect(entry.state).toBe('ready');
     const lease = (await spool.take('b', 'k'))!;
     expect(lease.body).toMatchObject({ etag: etagOf(body), size: body.length, md5: md5(body) });
+    expect(lease.body.bytes?.equals(body)).toBe(true);
     expect((await readAll(lease.body.open())).equals(body)).toBe(true);
     expect((await readAll(lease.body.open())).equals(body)).toBe(true);
     expect(files(dir)).toEqual([]);
