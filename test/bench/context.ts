@@ -1,5 +1,5 @@
 import { BenchClient, type Endpoint } from './client';
-import type { CephEnv, ProxyUnderTest, SinkEnv } from './env';
+import { APP_CREDENTIALS, type CephEnv, type ProxyUnderTest, type SinkEnv } from './env';
 import { waitIdle, type ForeignLoadMonitor, type ReferenceHop, type RssSampler } from './procs';
 
 /** What every scenario gets: the mode, the running backends, the samplers. */
@@ -52,6 +52,19 @@ export const BACKEND_LABEL: Record<Backend, string> = {
   ceph: 'Ceph RGW backend (realistic)',
 };
 
+/** The proxy as shipped and the same proxy with the tracker off (the data path alone), on one backend. */
+export function shippedAndDataPathArms(ctx: BenchContext, backend: Backend): Arm[] {
+  const env = backend === 'ceph' ? ctx.ceph! : ctx.sink!;
+  return [
+    { name: 'proxy', endpoint: { name: 'proxy', url: env.proxy.url, ...APP_CREDENTIALS }, proxy: env.proxy },
+    {
+      name: 'no-background',
+      endpoint: { name: 'no-background', url: env.noBackground.url, ...APP_CREDENTIALS },
+      proxy: env.noBackground,
+    },
+  ];
+}
+
 /**
  * The arms for one backend: direct first, then the reference hops (when they run), then the proxy as
  * shipped, then any comparison proxies.
@@ -66,28 +79,20 @@ export function armsFor(ctx: BenchContext, backend: Backend, withVariants = true
     ];
   }
   const s = ctx.sink!;
-  const app = { accessKeyId: 'APPKEYNOTUSED', secretAccessKey: 'app-secret-the-proxy-drops' };
-  const direct: Endpoint = { name: 'direct', url: s.main.url, ...app };
-  const arms: Arm[] = [
-    { name: 'direct', endpoint: direct },
-    ...referenceArms(ctx, backend, direct),
-    { name: 'proxy', endpoint: { name: 'proxy', url: s.proxy.url, ...app }, proxy: s.proxy },
-  ];
+  const direct: Endpoint = { name: 'direct', url: s.main.url, ...APP_CREDENTIALS };
+  const [shipped, dataPath] = shippedAndDataPathArms(ctx, 'sink') as [Arm, Arm];
+  const arms: Arm[] = [{ name: 'direct', endpoint: direct }, ...referenceArms(ctx, backend, direct), shipped];
   if (withVariants) {
-    arms.push({
-      name: 'no-background',
-      endpoint: { name: 'no-background', url: s.noBackground.url, ...app },
-      proxy: s.noBackground,
-    });
+    arms.push(dataPath);
     arms.push({
       name: 'node-http',
-      endpoint: { name: 'node-http', url: s.nodeHttp.url, ...app },
+      endpoint: { name: 'node-http', url: s.nodeHttp.url, ...APP_CREDENTIALS },
       proxy: s.nodeHttp,
     });
     if (ctx.baseline) {
       arms.push({
         name: 'baseline',
-        endpoint: { name: 'baseline', url: ctx.baseline.url, ...app },
+        endpoint: { name: 'baseline', url: ctx.baseline.url, ...APP_CREDENTIALS },
         proxy: ctx.baseline,
       });
     }

@@ -26,9 +26,19 @@ import { consumeRest, signedS3Http } from '@k8s-s3-mirror/proxy/dist/mirror/s3-h
 
 const COPY_FLOOR_MAIN = path.resolve(__dirname, 'copy-floor-main.js');
 
+/** Keys for a backend that checks signatures (RGW); the sink takes any. */
+export interface FloorKeys {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+const ANY_KEYS: FloorKeys = { accessKeyId: 'FLOORKEY', secretAccessKey: 'floor-secret' };
+
 export interface CopyFloorOptions {
   mainUrl: string;
   mirrorUrl: string;
+  mainKeys?: FloorKeys;
+  mirrorKeys?: FloorKeys;
   postgresUrl: string;
   bucket: string;
   copies: number;
@@ -66,13 +76,13 @@ async function cpuPerOp(
 }
 
 export async function measureCopyFloor(opts: CopyFloorOptions): Promise<CopyFloor> {
-  const endpoint = (url: string, side: 'main' | 'mirror') => ({
+  const endpoint = (url: string, side: 'main' | 'mirror', keys: FloorKeys = ANY_KEYS) => ({
     url: new URL(url),
     region: 'us-east-1',
-    credentials: staticCredentials(side, { accessKeyId: `FLOOR${side}`, secretAccessKey: 'floor-secret' }),
+    credentials: staticCredentials(side, keys),
   });
-  const mainEndpoint = endpoint(opts.mainUrl, 'main');
-  const mirrorEndpoint = endpoint(opts.mirrorUrl, 'mirror');
+  const mainEndpoint = endpoint(opts.mainUrl, 'main', opts.mainKeys);
+  const mirrorEndpoint = endpoint(opts.mirrorUrl, 'mirror', opts.mirrorKeys);
   const main = signedS3Http(mainEndpoint);
   const mirror = signedS3Http(mirrorEndpoint);
   const sdkMain = s3ClientFor(mainEndpoint);
@@ -137,6 +147,12 @@ export async function measureCopyFloor(opts: CopyFloorOptions): Promise<CopyFloo
     return { headMs, putMs, copyMs, settleMs };
   };
   try {
+    for (const http of [main, mirror]) {
+      const res = await http.send({ method: 'PUT', bucket: opts.bucket });
+      consumeRest(res.body);
+      if (res.statusCode !== 200 && res.statusCode !== 409)
+        throw new Error(`CreateBucket: ${res.statusCode}`);
+    }
     // Compiled and connected first: the measured phases are a running proxy's, not a cold start's.
     await phases('warm-up', Math.min(opts.copies, 500));
     return await phases('floor', opts.copies);
@@ -155,6 +171,15 @@ export async function copyFloorInChild(opts: CopyFloorOptions): Promise<CopyFloo
       ...process.env,
       MAIN_URL: opts.mainUrl,
       MIRROR_URL: opts.mirrorUrl,
+      ...(opts.mainKeys
+        ? { MAIN_ACCESS_KEY: opts.mainKeys.accessKeyId, MAIN_SECRET_KEY: opts.mainKeys.secretAccessKey }
+        : {}),
+      ...(opts.mirrorKeys
+        ? {
+            MIRROR_ACCESS_KEY: opts.mirrorKeys.accessKeyId,
+            MIRROR_SECRET_KEY: opts.mirrorKeys.secretAccessKey,
+          }
+        : {}),
       POSTGRES_URL: opts.postgresUrl,
       BUCKET: opts.bucket,
       COPIES: String(opts.copies),

@@ -122,11 +122,15 @@ export async function startSink(name: string, logDir: string): Promise<Service &
   return { ...service, url: `http://127.0.0.1:${port}` };
 }
 
-/** Ceph RGW (main and mirror gateways), its own Postgres, and the real proxy in front of main. */
+/**
+ * Ceph RGW (main and mirror gateways), its own Postgres, and the real proxy in front of main; beside it the
+ * same proxy with the tracker off (the data path alone, for the cost of a mirrored write on RGW).
+ */
 export interface CephEnv {
   cluster: CephCluster;
   postgres: PostgresServer;
   proxy: ProxyUnderTest;
+  noBackground: ProxyUnderTest;
   direct: Endpoint;
   viaProxy: Endpoint;
   mirrorDirect: Endpoint;
@@ -145,11 +149,20 @@ export async function startCephEnv(logDir: string, log: (line: string) => void):
     mirror: cluster.mirror,
     postgresUrl: postgres.url,
   });
-  const proxy = await startProxyService({ name: 'proxy-ceph', env, logDir });
+  const [proxy, noBackground] = await Promise.all([
+    startProxyService({ name: 'proxy-ceph', env, logDir }),
+    startProxyService({
+      name: 'proxy-ceph-no-background',
+      env,
+      logDir,
+      variant: { BENCH_TRACKER: 'off' },
+    }),
+  ]);
   return {
     cluster,
     postgres,
     proxy,
+    noBackground,
     direct: { name: 'direct', url: cluster.mainEndpoint, ...cluster.main },
     viaProxy: { name: 'proxy', url: proxy.url, ...APP_CREDENTIALS },
     mirrorDirect: { name: 'mirror', url: cluster.mirrorEndpoint, ...cluster.mirror },

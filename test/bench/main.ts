@@ -324,6 +324,7 @@ async function main(): Promise<void> {
     load.stop();
     await Promise.allSettled([
       ceph?.proxy.stop(),
+      ceph?.noBackground.stop(),
       sink?.proxy.stop(),
       sink?.nodeHttp.stop(),
       sink?.noBackground.stop(),
@@ -382,6 +383,7 @@ async function main(): Promise<void> {
     }
     for (const [name, svc] of Object.entries({
       'proxy-ceph': ceph?.proxy,
+      'proxy-ceph-no-background': ceph?.noBackground,
       'proxy-sink': sink?.proxy,
       'proxy-sink-node-http': sink?.nodeHttp,
       'proxy-sink-no-background': sink?.noBackground,
@@ -413,7 +415,7 @@ async function main(): Promise<void> {
       nginx,
       nodeHop,
       quietPids(backend) {
-        if (backend === 'ceph') return [ceph!.proxy.pid, ...cephDaemonPids()];
+        if (backend === 'ceph') return [ceph!.proxy.pid, ceph!.noBackground.pid, ...cephDaemonPids()];
         return [
           sink!.main.pid,
           sink!.mirror.pid,

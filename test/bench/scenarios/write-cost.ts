@@ -11,11 +11,18 @@ import { EVENT_LOOP_SAMPLE_MS } from '@k8s-s3-mirror/proxy/dist/metrics';
 
 import { BenchClient, FILLER } from '../client';
 import { copyFloorInChild, type CopyFloor } from '../copy-floor';
-import { armsFor, BACKEND_LABEL, interleave, type Backend, type BenchContext } from '../context';
+import {
+  BACKEND_LABEL,
+  interleave,
+  shippedAndDataPathArms,
+  type Backend,
+  type BenchContext,
+} from '../context';
 import { readMetric, readMetrics, type ProxyUnderTest } from '../env';
 import { cpuSecondsOf, cpuSecondsOfAll, readProcStat, waitIdle } from '../procs';
 import { fmtNumber, fmtPercent, table, type Section } from '../report';
 import { median } from '../stats';
+import { startPostgres } from '../../harness/postgres';
 import { SMALL_SIZE } from './small';
 
 export interface WriteCostRound {
@@ -137,8 +144,9 @@ interface WriteCostCase {
 
 const totalMs = (r: WriteCostRound): number => r.answeringMs + r.afterMs;
 
-/** The copy's parts alone at one concurrency (sink backend), rounds of copy-floor.ts. */
+/** The copy's parts alone on one backend at one concurrency, rounds of copy-floor.ts. */
 interface FloorCase {
+  backend: Backend;
   concurrency: number;
   rounds: CopyFloor[];
 }
@@ -151,53 +159,66 @@ export async function runWriteCost(ctx: BenchContext, backends: Backend[]): Prom
   const rounds = ctx.quick ? 1 : 4;
   const cases: WriteCostCase[] = [];
   const floors: FloorCase[] = [];
-  for (const backend of backends) {
-    // The shipped proxy, and on the sink the same code with the tracker off (the data path alone).
-    const arms = armsFor(ctx, backend).filter((a) => a.proxy && ['proxy', 'no-background'].includes(a.name));
-    const bucket = `write-cost-${ctx.runId}`;
-    for (const concurrency of [1, 16]) {
-      const opts = { writes, concurrency, size: SMALL_SIZE, bucket, quietPids: ctx.quietPids(backend) };
-      const byArm = await interleave(ctx, backend, arms, rounds, async (arm, client, round) => {
-        if (round === 0) await client.send('PUT', `/${bucket}`, await client.headers('PUT', `/${bucket}`));
-        return measureWriteCost(arm.proxy!, client, opts, `c${concurrency}-r${round}`);
-      });
-      for (const [arm, rs] of byArm) cases.push({ backend, concurrency, arm, rounds: rs });
-      ctx.log(
-        `  write cost ${backend} c=${concurrency}: ` +
-          [...byArm].map(([a, rs]) => `${a} ${fmtNumber(median(rs.map(totalMs)))} ms/write`).join(', '),
-      );
-      if (backend === 'sink') floors.push(await measureFloor(ctx, concurrency, writes, rounds));
+  // The floor's own inventory: a tracking proxy would take the floor's rows for its own to mirror.
+  const floorPostgres = await startPostgres({ embedded: true });
+  try {
+    for (const backend of backends) {
+      // The shipped proxy, and the same code with the tracker off (the data path alone).
+      const arms = shippedAndDataPathArms(ctx, backend);
+      const bucket = `write-cost-${ctx.runId}`;
+      for (const concurrency of [1, 16]) {
+        const opts = { writes, concurrency, size: SMALL_SIZE, bucket, quietPids: ctx.quietPids(backend) };
+        const byArm = await interleave(ctx, backend, arms, rounds, async (arm, client, round) => {
+          if (round === 0) await client.send('PUT', `/${bucket}`, await client.headers('PUT', `/${bucket}`));
+          return measureWriteCost(arm.proxy!, client, opts, `c${concurrency}-r${round}`);
+        });
+        for (const [arm, rs] of byArm) cases.push({ backend, concurrency, arm, rounds: rs });
+        ctx.log(
+          `  write cost ${backend} c=${concurrency}: ` +
+            [...byArm].map(([a, rs]) => `${a} ${fmtNumber(median(rs.map(totalMs)))} ms/write`).join(', '),
+        );
+        const floorOpts = { backend, concurrency, copies: writes, rounds, postgresUrl: floorPostgres.url };
+        floors.push(await measureFloor(ctx, floorOpts));
+      }
     }
+  } finally {
+    await floorPostgres.destroy();
   }
   return renderWriteCost(cases, floors, writes, rounds);
 }
 
-/**
- * The floor on the sink: the copy's parts in a process of their own, against the same sinks and the
- * Postgres only tracker-off proxies use (no tracker there takes the floor's rows for its own).
- */
+/** The copy's parts in a process of their own, against the backend's main and mirror. */
 async function measureFloor(
   ctx: BenchContext,
-  concurrency: number,
-  copies: number,
-  rounds: number,
+  opts: { backend: Backend; concurrency: number; copies: number; rounds: number; postgresUrl: string },
 ): Promise<FloorCase> {
-  const s = ctx.sink!;
-  const floor: FloorCase = { concurrency, rounds: [] };
-  for (let round = 0; round < rounds; round++) {
+  const { backend, concurrency } = opts;
+  const ends =
+    backend === 'ceph'
+      ? {
+          mainUrl: ctx.ceph!.cluster.mainEndpoint,
+          mirrorUrl: ctx.ceph!.cluster.mirrorEndpoint,
+          mainKeys: ctx.ceph!.cluster.main,
+          mirrorKeys: ctx.ceph!.cluster.mirror,
+        }
+      : { mainUrl: ctx.sink!.main.url, mirrorUrl: ctx.sink!.mirror.url };
+  const floor: FloorCase = { backend, concurrency, rounds: [] };
+  for (let round = 0; round < opts.rounds; round++) {
     floor.rounds.push(
       await copyFloorInChild({
-        mainUrl: s.main.url,
-        mirrorUrl: s.mirror.url,
-        postgresUrl: s.postgres[1]!.url,
+        ...ends,
+        postgresUrl: opts.postgresUrl,
         bucket: `copy-floor-${ctx.runId}-c${concurrency}-r${round}`,
-        copies,
+        copies: opts.copies,
         concurrency,
         size: SMALL_SIZE,
       }),
     );
+    await waitIdle(ctx.quietPids(backend), { maxMs: 60_000 });
   }
-  ctx.log(`  copy floor c=${concurrency}: ${fmtNumber(median(floor.rounds.map(copyFloorMs)))} ms/write`);
+  ctx.log(
+    `  copy floor ${backend} c=${concurrency}: ${fmtNumber(median(floor.rounds.map(copyFloorMs)))} ms/write`,
+  );
   return floor;
 }
 
@@ -218,7 +239,7 @@ function renderWriteCost(
   };
   /** Data path + copy floor: what a mirrored write costs at least with these parts (sink only). */
   const floorOf = (c: WriteCostCase): number | undefined => {
-    const floor = floors.find((f) => c.backend === 'sink' && f.concurrency === c.concurrency);
+    const floor = floors.find((f) => f.backend === c.backend && f.concurrency === c.concurrency);
     const base = dataPath(c);
     return floor && base !== undefined ? base + fm(floor, copyFloorMs) : undefined;
   };
@@ -231,7 +252,7 @@ function renderWriteCost(
         `${rounds} interleaved round(s), medians. "Proxy CPU" is the proxy process's CPU time per write ` +
         '(/proc), split into what it spent while the PUTs were answered and after; "Postgres CPU" is the ' +
         'server and its backends per write; "loop delay" is how late the proxy’s event loop ran while the PUTs ' +
-        'were answered (sampled every 100 ms), which work on the loop adds to an app’s request. On the sink, **no-background** is the same proxy with the tracker ' +
+        'were answered (sampled every 100 ms), which work on the loop adds to an app’s request. **no-background** is the same proxy with the tracker ' +
         'off: the data path alone, so "mirroring" (proxy − no-background) is the journal, inventory, claim, ' +
         `copy (HEAD on main, PUT to the mirror) and settle together. Backends: ${BACKEND_LABEL.sink}; ` +
         `${BACKEND_LABEL.ceph}.`,
@@ -262,7 +283,8 @@ function renderWriteCost(
             fmtNumber(m(c, (r) => r.afterMs)),
             fmtPercent(m(c, (r) => r.systemShare)),
             base === undefined ? '' : fmtNumber(m(c, totalMs) - base),
-            fmtNumber(m(c, (r) => r.postgresMs)),
+            // The tracker-off proxy uses no Postgres; on RGW it shares the shipped proxy's server.
+            c.arm === 'no-background' ? '' : fmtNumber(m(c, (r) => r.postgresMs)),
             fmtNumber(m(c, (r) => r.putsPerSecond)),
             `${fmtNumber(m(c, (r) => r.loopDelayP99Ms))} / ${fmtNumber(m(c, (r) => r.loopDelayMaxMs))}`,
             String(c.rounds.reduce((s, r) => s + r.mirrored, 0)),
@@ -306,7 +328,7 @@ function renderFloor(
 ): string[] {
   const fm = (c: FloorCase, f: (r: CopyFloor) => number): number => median(c.rounds.map(f));
   return [
-    '**The floor** (sink): what a copy costs with the proxy’s own parts and nothing of the tracker around ' +
+    '**The floor**: what a copy costs with the proxy’s own parts and nothing of the tracker around ' +
       'them, measured in a process of its own (test/bench/copy-floor.ts) at the same concurrency: a signed ' +
       'HEAD on main, a signed 4 KiB PUT to the mirror, the proxy’s copy function making both from a body in ' +
       'memory (as the spool holds a small upload), and the completion statement through the proxy’s own ' +
@@ -315,6 +337,7 @@ function renderFloor(
       '(journal, spool, flush, hints, scheduling) and the garbage all of it leaves.',
     table(
       [
+        'backend',
         'case',
         'HEAD on main (ms)',
         'PUT to mirror (ms)',
@@ -326,11 +349,12 @@ function renderFloor(
       ],
       floors.map((f) => {
         const shipped = cases.find(
-          (c) => c.backend === 'sink' && c.arm === 'proxy' && c.concurrency === f.concurrency,
+          (c) => c.backend === f.backend && c.arm === 'proxy' && c.concurrency === f.concurrency,
         );
         const floor = shipped ? floorOf(shipped) : undefined;
         const total = shipped ? median(shipped.rounds.map(totalMs)) : undefined;
         return [
+          f.backend,
           `PUT c=${f.concurrency}`,
           fmtNumber(fm(f, (r) => r.headMs)),
           fmtNumber(fm(f, (r) => r.putMs)),
