@@ -58,3 +58,12 @@ export function verifiedBody(source: Readable, expectedMd5: string | undefined, 
   source.pipe(check);
   return { stream: check, failure: () => failed };
 }
+
+/**
+ * The same check for a body held whole in memory (a small upload): its size, and the MD5 its ETag names
+ * when it names one.
+ */
+export function bodyMatches(bytes: Buffer, expectedMd5: string | undefined, size: number): boolean {
+  if (bytes.length !== size) return false;
+  return expectedMd5 === undefined || createHash('md5').update(bytes).digest('hex') === expectedMd5;
+}
