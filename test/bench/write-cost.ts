@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { peakRssBytes } from '../harness/memory';
 import { startPostgres } from '../harness/postgres';
 import { BenchClient } from './client';
 import { APP_CREDENTIALS, startSink } from './env';
@@ -78,11 +79,9 @@ async function main(): Promise<void> {
         console.log(`round ${round + 1} ${opts.arms[i]!.name}: ${describe(r)}, ${r.mirrored} copied`);
       }
     }
-    // The kernel's high-water mark of each proxy's resident set over its whole life (warm-up included).
-    for (const [i, p] of proxies.entries()) {
-      const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${p.pid}/status`, 'utf8'))?.[1];
-      peakRss.set(opts.arms[i]!.name, Number(hwm) / 1024);
-    }
+    // Over each proxy's whole life, warm-up included.
+    for (const [i, p] of proxies.entries())
+      peakRss.set(opts.arms[i]!.name, peakRssBytes(p.pid) / 1024 / 1024);
   } finally {
     for (const c of clients) c.close();
     await Promise.all(proxies.map((p) => p.stop()));

@@ -1,11 +1,21 @@
 import fs from 'node:fs';
 
-/** Resident set size of a process in bytes, from /proc (Linux). */
-export function rssBytes(pid: number): number {
+/** One `Vm…` line of /proc/<pid>/status (Linux), in bytes. */
+function statusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
-  if (kb === undefined) throw new Error(`no VmRSS for pid ${pid}`);
+  const kb = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1];
+  if (kb === undefined) throw new Error(`no ${field} for pid ${pid}`);
   return Number(kb) * 1024;
+}
+
+/** Resident set size of a process in bytes. */
+export function rssBytes(pid: number): number {
+  return statusBytes(pid, 'VmRSS');
+}
+
+/** The kernel's high-water mark of a process's resident set over its whole life, in bytes. */
+export function peakRssBytes(pid: number): number {
+  return statusBytes(pid, 'VmHWM');
 }
 
 /** Open file descriptors (sockets included) of a process. */
