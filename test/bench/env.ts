@@ -5,6 +5,7 @@ import pg from 'pg';
 import { startCeph, type CephCluster } from '../harness/ceph';
 import { freePorts } from '../harness/free-port';
 import { PROXY_IMAGE_ENV } from '../harness/proxy';
+import { metricValue, parsePrometheusText } from '../harness/proxies';
 import { startPostgres, type PostgresServer } from '../harness/postgres';
 import type { Endpoint } from './client';
 import { startNodeService, type Service } from './procs';
@@ -255,14 +256,6 @@ export async function readMetric(adminUrl: string, name: string): Promise<number
  */
 export async function readMetrics(adminUrl: string, names: readonly string[]): Promise<Map<string, number>> {
   const res = await fetch(`${adminUrl}/metrics`);
-  const text = await res.text();
-  const values = new Map<string, number>(names.map((n) => [n, NaN]));
-  for (const line of text.split('\n')) {
-    const name = names.find((n) => line.startsWith(n + ' ') || line.startsWith(n + '{'));
-    if (name === undefined) continue;
-    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
-    const sum = values.get(name)!;
-    values.set(name, Number.isNaN(sum) ? value : sum + value);
-  }
-  return values;
+  const samples = parsePrometheusText(await res.text());
+  return new Map(names.map((n) => [n, samples.some((s) => s.name === n) ? metricValue(samples, n) : NaN]));
 }
