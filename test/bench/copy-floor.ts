@@ -23,6 +23,7 @@ import {
 } from '@k8s-s3-mirror/proxy/dist/mirror/copier';
 import { s3ClientFor } from '@k8s-s3-mirror/proxy/dist/mirror/s3';
 import { consumeRest, signedS3Http } from '@k8s-s3-mirror/proxy/dist/mirror/s3-http';
+import { forEachConcurrently } from './concurrently';
 
 const COPY_FLOOR_MAIN = path.resolve(__dirname, 'copy-floor-main.js');
 
@@ -64,13 +65,8 @@ async function cpuPerOp(
   concurrency: number,
   op: (i: number) => Promise<void>,
 ): Promise<number> {
-  let next = 0;
   const start = process.cpuUsage();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) await op(next++);
-    }),
-  );
+  await forEachConcurrently(count, concurrency, op);
   const used = process.cpuUsage(start);
   return (used.user + used.system) / 1000 / count;
 }

@@ -1,5 +1,6 @@
 import { DEFAULT_MIRROR_CONCURRENCY } from '@k8s-s3-mirror/proxy/dist/config';
 import { BenchClient } from '../client';
+import { forEachConcurrently } from '../concurrently';
 import type { BenchContext } from '../context';
 import { waitIdle } from '../procs';
 import { fmtBytes, fmtNumber, fmtPercent, MiB, table, type Section } from '../report';
@@ -15,22 +16,17 @@ async function putMany(
   size: number,
   concurrency: number,
 ): Promise<{ bytesPerSec: number; failures: number }> {
-  let next = 0;
   let failures = 0;
   const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < paths.length) {
-        const path = paths[next++]!;
-        const headers = await client.headers('PUT', path, {
-          'content-length': String(size),
-          'content-type': 'application/octet-stream',
-        });
-        const status = await client.putStream(path, headers, size);
-        if (status !== 200) failures++;
-      }
-    }),
-  );
+  await forEachConcurrently(paths.length, concurrency, async (i) => {
+    const path = paths[i]!;
+    const headers = await client.headers('PUT', path, {
+      'content-length': String(size),
+      'content-type': 'application/octet-stream',
+    });
+    const status = await client.putStream(path, headers, size);
+    if (status !== 200) failures++;
+  });
   return { bytesPerSec: (paths.length * size) / ((performance.now() - t0) / 1000), failures };
 }
 

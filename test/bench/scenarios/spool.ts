@@ -3,6 +3,7 @@ import { metricValue, parsePrometheusText } from '../../harness/proxies';
 import { startPostgres, type PostgresServer } from '../../harness/postgres';
 import { sleep } from '../../harness/wait';
 import { BenchClient } from '../client';
+import { forEachConcurrently } from '../concurrently';
 import type { BenchContext } from '../context';
 import { proxyEnvironment, startProxyService, type ProxyUnderTest } from '../env';
 import { cpuSecondsOf, waitIdle } from '../procs';
@@ -119,21 +120,15 @@ async function measure(
   const cpuBefore = cpuSecondsOf(via.proxy.pid);
   const acked = new Map<string, number>();
   let failed = 0;
-  let next = 0;
   const t0 = Date.now();
-  await Promise.all(
-    Array.from({ length: c.concurrency }, async () => {
-      while (next < keys.length) {
-        const i = next++;
-        const p = `/${bucket}/${keys[i]!}`;
-        const status = small
-          ? await client.send('PUT', p, headers[i]!, small)
-          : await client.putStream(p, headers[i]!, c.size);
-        if (status === 200) acked.set(keys[i]!, Date.now());
-        else failed++;
-      }
-    }),
-  );
+  await forEachConcurrently(keys.length, c.concurrency, async (i) => {
+    const p = `/${bucket}/${keys[i]!}`;
+    const status = small
+      ? await client.send('PUT', p, headers[i]!, small)
+      : await client.putStream(p, headers[i]!, c.size);
+    if (status === 200) acked.set(keys[i]!, Date.now());
+    else failed++;
+  });
   client.close();
   const deadline = Date.now() + (ctx.quick ? 60_000 : 180_000);
   let done = new Map<string, { t: number; size: number }>();

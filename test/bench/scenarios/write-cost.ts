@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import { EVENT_LOOP_SAMPLE_MS } from '@k8s-s3-mirror/proxy/dist/metrics';
 
 import { BenchClient, FILLER } from '../client';
+import { forEachConcurrently } from '../concurrently';
 import { copyFloorInChild, type CopyFloor } from '../copy-floor';
 import {
   BACKEND_LABEL,
@@ -77,16 +78,12 @@ export function postgresPids(postgresUrl: string): number[] {
 
 async function sendWrites(client: BenchClient, opts: WriteCostOptions, prefix: string): Promise<number> {
   const body = FILLER.subarray(0, opts.size);
-  let next = 0;
   let failed = 0;
-  const worker = async (): Promise<void> => {
-    while (next < opts.writes) {
-      const key = `/${opts.bucket}/${prefix}-${next++}`;
-      const headers = await client.headers('PUT', key, { 'content-length': String(opts.size) });
-      if ((await client.send('PUT', key, headers, body)) !== 200) failed++;
-    }
-  };
-  await Promise.all(Array.from({ length: opts.concurrency }, worker));
+  await forEachConcurrently(opts.writes, opts.concurrency, async (i) => {
+    const key = `/${opts.bucket}/${prefix}-${i}`;
+    const headers = await client.headers('PUT', key, { 'content-length': String(opts.size) });
+    if ((await client.send('PUT', key, headers, body)) !== 200) failed++;
+  });
   return failed;
 }
 
@@ -143,6 +140,9 @@ interface WriteCostCase {
 }
 
 const totalMs = (r: WriteCostRound): number => r.answeringMs + r.afterMs;
+
+/** One figure of a case (write cost or floor), the median over its rounds. */
+const medianOf = <R>(c: { rounds: R[] }, f: (r: R) => number): number => median(c.rounds.map(f));
 
 /** The copy's parts alone on one backend at one concurrency, rounds of copy-floor.ts. */
 interface FloorCase {
@@ -216,9 +216,7 @@ async function measureFloor(
     );
     await waitIdle(ctx.quietPids(backend), { maxMs: 60_000 });
   }
-  ctx.log(
-    `  copy floor ${backend} c=${concurrency}: ${fmtNumber(median(floor.rounds.map(copyFloorMs)))} ms/write`,
-  );
+  ctx.log(`  copy floor ${backend} c=${concurrency}: ${fmtNumber(medianOf(floor, copyFloorMs))} ms/write`);
   return floor;
 }
 
@@ -228,20 +226,18 @@ function renderWriteCost(
   writes: number,
   rounds: number,
 ): Section {
-  const m = (c: WriteCostCase, f: (r: WriteCostRound) => number): number => median(c.rounds.map(f));
-  const fm = (c: FloorCase, f: (r: CopyFloor) => number): number => median(c.rounds.map(f));
   const shipped = cases.filter((c) => c.arm === 'proxy');
   const dataPath = (c: WriteCostCase): number | undefined => {
     const off = cases.find(
       (o) => o.arm === 'no-background' && o.backend === c.backend && o.concurrency === c.concurrency,
     );
-    return off ? m(off, totalMs) : undefined;
+    return off ? medianOf(off, totalMs) : undefined;
   };
   /** Data path + copy floor: what a mirrored write costs at least with these parts (sink only). */
   const floorOf = (c: WriteCostCase): number | undefined => {
     const floor = floors.find((f) => f.backend === c.backend && f.concurrency === c.concurrency);
     const base = dataPath(c);
-    return floor && base !== undefined ? base + fm(floor, copyFloorMs) : undefined;
+    return floor && base !== undefined ? base + medianOf(floor, copyFloorMs) : undefined;
   };
   return {
     id: 'write-cost',
@@ -278,15 +274,15 @@ function renderWriteCost(
             c.backend,
             `PUT c=${c.concurrency}`,
             c.arm,
-            fmtNumber(m(c, totalMs)),
-            fmtNumber(m(c, (r) => r.answeringMs)),
-            fmtNumber(m(c, (r) => r.afterMs)),
-            fmtPercent(m(c, (r) => r.systemShare)),
-            base === undefined ? '' : fmtNumber(m(c, totalMs) - base),
+            fmtNumber(medianOf(c, totalMs)),
+            fmtNumber(medianOf(c, (r) => r.answeringMs)),
+            fmtNumber(medianOf(c, (r) => r.afterMs)),
+            fmtPercent(medianOf(c, (r) => r.systemShare)),
+            base === undefined ? '' : fmtNumber(medianOf(c, totalMs) - base),
             // The tracker-off proxy uses no Postgres; on RGW it shares the shipped proxy's server.
-            c.arm === 'no-background' ? '' : fmtNumber(m(c, (r) => r.postgresMs)),
-            fmtNumber(m(c, (r) => r.putsPerSecond)),
-            `${fmtNumber(m(c, (r) => r.loopDelayP99Ms))} / ${fmtNumber(m(c, (r) => r.loopDelayMaxMs))}`,
+            c.arm === 'no-background' ? '' : fmtNumber(medianOf(c, (r) => r.postgresMs)),
+            fmtNumber(medianOf(c, (r) => r.putsPerSecond)),
+            `${fmtNumber(medianOf(c, (r) => r.loopDelayP99Ms))} / ${fmtNumber(medianOf(c, (r) => r.loopDelayMaxMs))}`,
             String(c.rounds.reduce((s, r) => s + r.mirrored, 0)),
             String(c.rounds.reduce((s, r) => s + r.failed, 0)),
           ];
@@ -304,7 +300,7 @@ function renderWriteCost(
                 const base = dataPath(c);
                 const floor = floorOf(c);
                 return (
-                  `${c.backend} c=${c.concurrency} ${fmtNumber(m(c, totalMs))} ms` +
+                  `${c.backend} c=${c.concurrency} ${fmtNumber(medianOf(c, totalMs))} ms` +
                   (base === undefined ? '' : ` (data path ${fmtNumber(base)}`) +
                   (floor === undefined
                     ? ''
@@ -313,7 +309,7 @@ function renderWriteCost(
                 );
               })
               .join('; '),
-            met: shipped.every((c) => m(c, totalMs) <= 1),
+            met: shipped.every((c) => medianOf(c, totalMs) <= 1),
           },
         ]
       : [],
@@ -326,7 +322,6 @@ function renderFloor(
   cases: WriteCostCase[],
   floorOf: (c: WriteCostCase) => number | undefined,
 ): string[] {
-  const fm = (c: FloorCase, f: (r: CopyFloor) => number): number => median(c.rounds.map(f));
   return [
     '**The floor**: what a copy costs with the proxy’s own parts and nothing of the tracker around ' +
       'them, measured in a process of its own (test/bench/copy-floor.ts) at the same concurrency: a signed ' +
@@ -352,14 +347,14 @@ function renderFloor(
           (c) => c.backend === f.backend && c.arm === 'proxy' && c.concurrency === f.concurrency,
         );
         const floor = shipped ? floorOf(shipped) : undefined;
-        const total = shipped ? median(shipped.rounds.map(totalMs)) : undefined;
+        const total = shipped ? medianOf(shipped, totalMs) : undefined;
         return [
           f.backend,
           `PUT c=${f.concurrency}`,
-          fmtNumber(fm(f, (r) => r.headMs)),
-          fmtNumber(fm(f, (r) => r.putMs)),
-          fmtNumber(fm(f, (r) => r.copyMs)),
-          fmtNumber(fm(f, (r) => r.settleMs)),
+          fmtNumber(medianOf(f, (r) => r.headMs)),
+          fmtNumber(medianOf(f, (r) => r.putMs)),
+          fmtNumber(medianOf(f, (r) => r.copyMs)),
+          fmtNumber(medianOf(f, (r) => r.settleMs)),
           floor === undefined ? '' : fmtNumber(floor),
           total === undefined ? '' : fmtNumber(total),
           floor === undefined || total === undefined ? '' : fmtNumber(total - floor),
