@@ -144,6 +144,16 @@ const totalMs = (r: WriteCostRound): number => r.answeringMs + r.afterMs;
 /** One figure of a case (write cost or floor), the median over its rounds. */
 const medianOf = <R>(c: { rounds: R[] }, f: (r: R) => number): number => median(c.rounds.map(f));
 
+/**
+ * The spread of a case's rounds and how many met the goal: this VM's speed drifts by a third within one run
+ * (test/bench/notes.md), so a median near 1 ms says less than the rounds around it.
+ */
+function roundSpread(c: WriteCostCase): string {
+  const ms = c.rounds.map(totalMs);
+  const within = ms.filter((m) => m <= 1).length;
+  return `rounds ${fmtNumber(Math.min(...ms))}–${fmtNumber(Math.max(...ms))}, ${within} of ${ms.length} ≤ 1 ms`;
+}
+
 /** The copy's parts alone on one backend at one concurrency, rounds of copy-floor.ts. */
 interface FloorCase {
   backend: Backend;
@@ -156,7 +166,7 @@ const copyFloorMs = (f: CopyFloor): number => f.copyMs + f.settleMs;
 
 export async function runWriteCost(ctx: BenchContext, backends: Backend[]): Promise<Section> {
   const writes = ctx.quick ? 300 : 1500;
-  const rounds = ctx.quick ? 1 : 4;
+  const rounds = ctx.quick ? 1 : 6;
   const cases: WriteCostCase[] = [];
   const floors: FloorCase[] = [];
   // The floor's own inventory: a tracking proxy would take the floor's rows for its own to mirror.
@@ -300,12 +310,12 @@ function renderWriteCost(
                 const base = dataPath(c);
                 const floor = floorOf(c);
                 return (
-                  `${c.backend} c=${c.concurrency} ${fmtNumber(medianOf(c, totalMs))} ms` +
-                  (base === undefined ? '' : ` (data path ${fmtNumber(base)}`) +
+                  `${c.backend} c=${c.concurrency} ${fmtNumber(medianOf(c, totalMs))} ms (${roundSpread(c)}` +
+                  (base === undefined ? '' : `; data path ${fmtNumber(base)}`) +
                   (floor === undefined
                     ? ''
                     : `, floor ${fmtNumber(floor)}${floor > 1 ? ': out of reach with these parts' : ''}`) +
-                  (base === undefined ? '' : ')')
+                  ')'
                 );
               })
               .join('; '),
