@@ -128,9 +128,9 @@ test('a mirror worker that stop() gave up on does not come back with the next st
   await waitMirrored(['before']);
 
   // Postgres stops answering from the worker's next claim on: the claim hangs, and stop() gives up on it.
-  postgres.stallOn('FOR UPDATE SKIP LOCKED');
+  postgres.stallOn('s3_mirror_claim(');
   await pollUntil('a claim held by the stalled Postgres', () =>
-    Promise.resolve(postgres.isHolding('FOR UPDATE SKIP LOCKED')),
+    Promise.resolve(postgres.isHolding('s3_mirror_claim(')),
   );
   const stopped = t.stop();
   await pollUntil('stop() giving up on the worker', () =>

@@ -157,31 +157,10 @@ const DELETED_FOR = `CASE WHEN deleted
     END AS deleted_for_seconds`;
 
 /**
- * A row a claim may take: pending, due, not parked, and not under a lease that still runs, except one of a
- * previous start of this very proxy (an owner that starts with `prefix`, its stable id and a colon, kept in
- * STATE_DIR, but is not `owner`). An expired lease (a killed sidecar) is claimable again.
+ * Claims one pending row for `$1` (owner) for `$2` seconds; `$3` the owner's prefix. The claim itself is the
+ * function `s3_mirror_claim` (schema.ts, migration 5), planned to walk the pending index in order.
  */
-const claimable = (owner: string, prefix: string): string => `NOT is_backed_up AND next_attempt_at <= now()
-      AND parked_at IS NULL
-      AND (lease_until IS NULL OR lease_until < now() OR (starts_with(lease_owner, ${prefix}) AND lease_owner <> ${owner}))`;
-
-/** What a claim returns of the row it leased (ClaimedRow). */
-const CLAIMED_COLUMNS = `id, path, generation::text, attempts, deleted, ${DELETED_FOR},
-    deleted AND delete_kept AS delete_kept`;
-
-/**
- * Claims one pending row for `$1` (owner) for `$2` seconds; `$3` the owner's prefix (see `claimable`).
- * Short transaction (one statement): the row lock from FOR UPDATE SKIP LOCKED lives only while the
- * statement runs; the lease columns keep other sidecars off the row while the copy runs.
- */
-const CLAIM_SQL = `UPDATE files SET lease_owner = $1, lease_until = now() + make_interval(secs => $2)
-WHERE id = (
-    SELECT id FROM files
-    WHERE ${claimable('$1', '$3')}
-    ORDER BY next_attempt_at, id
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED)
-RETURNING ${CLAIMED_COLUMNS}`;
+const CLAIM_SQL = `SELECT * FROM s3_mirror_claim($1, $2, $3, NULL)`;
 
 /** Extends a lease while a long copy runs. */
 const RENEW_LEASE_SQL = `UPDATE files SET lease_until = now() + make_interval(secs => $3)
@@ -225,8 +204,9 @@ WHERE id = $1 AND lease_owner = $2`;
 /**
  * COMPLETE_SQL, and when it won, the claim the worker would make next, in one statement: $1–$10 as
  * COMPLETE_SQL's, $11 owner, $12 lease seconds, $13 owner prefix. One row: `completed` (0 or 1) and the
- * claimed row's columns, null when there was none to take. The claim runs on the statement's snapshot,
- * in which the row just completed is still pending: it is left out by id. A lost compare-and-set claims
+ * claimed row's columns, null when there was none to take. The claim (s3_mirror_claim) runs only when the
+ * completion won, and leaves out the row just completed by id, whether or not its snapshot already sees the
+ * completion. A lost compare-and-set claims
  * nothing; its release stays a statement of its own (RELEASE_SQL), since a write committed between this
  * statement's snapshot and its row lock would otherwise leave the row neither completed nor released.
  */
@@ -234,15 +214,8 @@ const COMPLETE_AND_CLAIM_SQL = `WITH done AS (
 ${COMPLETE_SQL}
 RETURNING id
 ), next AS (
-UPDATE files SET lease_owner = $11, lease_until = now() + make_interval(secs => $12)
-WHERE id = (
-    SELECT id FROM files
-    WHERE ${claimable('$11', '$13')}
-      AND id <> $1 AND EXISTS (SELECT 1 FROM done)
-    ORDER BY next_attempt_at, id
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED)
-RETURNING ${CLAIMED_COLUMNS}
+SELECT claimed.* FROM (SELECT 1 WHERE EXISTS (SELECT 1 FROM done)) AS won (x),
+    LATERAL s3_mirror_claim($11, $12, $13, $1) AS claimed
 )
 SELECT (SELECT count(*) FROM done)::int AS completed, next.*
 FROM (VALUES (1)) AS one (x) LEFT JOIN next ON TRUE`;

@@ -9,6 +9,47 @@ export interface Migration {
   sql: string;
 }
 
+/**
+ * The claim, as a function so that it is planned with the pending index in its order (`SET` below), whatever
+ * the statistics say. A claim's query matches few live rows, so the planner, which does not count dead
+ * ones, often prefers a bitmap scan and a sort: that visits in the heap every row copied since the last
+ * vacuum, at every claim, and marks none of their index entries dead, so the index grows too. An index scan
+ * in order stops at the first claimable row and marks the dead entries it passes, which later inserts then
+ * reuse. Measured with this table and 16 workers claiming and completing 40,000 rows, no vacuum: Postgres CPU
+ * per row 0.7 -> 1.9 ms as they accumulated (the index 113 pages), against a flat 0.32-0.43 ms (2 pages).
+ *
+ * Leases one row for `p_owner` for `p_lease_seconds`: pending, due, not parked, and not under a lease that
+ * still runs, except one of a previous start of this very proxy (an owner that starts with `p_prefix`, its
+ * stable id and a colon, kept in STATE_DIR, but is not `p_owner`); an expired lease (a killed sidecar) is
+ * claimable again. `p_exclude` is left out (the row a completion in the same statement just settled). One
+ * statement: the row lock from FOR UPDATE SKIP LOCKED lives only while the calling statement runs; the
+ * lease columns keep other sidecars off the row while the copy runs.
+ */
+const CLAIM_FUNCTION_SQL = `CREATE OR REPLACE FUNCTION s3_mirror_claim(
+    p_owner TEXT, p_lease_seconds DOUBLE PRECISION, p_prefix TEXT, p_exclude INTEGER)
+RETURNS TABLE (id INTEGER, path TEXT, generation TEXT, attempts INTEGER, deleted BOOLEAN,
+    deleted_for_seconds DOUBLE PRECISION, delete_kept BOOLEAN)
+LANGUAGE sql VOLATILE
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+AS $claim$
+UPDATE files SET lease_owner = p_owner, lease_until = now() + make_interval(secs => p_lease_seconds)
+WHERE files.id = (
+    SELECT f.id FROM files f
+    WHERE NOT f.is_backed_up AND f.next_attempt_at <= now() AND f.parked_at IS NULL
+      AND (f.lease_until IS NULL OR f.lease_until < now()
+           OR (starts_with(f.lease_owner, p_prefix) AND f.lease_owner <> p_owner))
+      AND f.id IS DISTINCT FROM p_exclude
+    ORDER BY f.next_attempt_at, f.id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED)
+RETURNING files.id, files.path, files.generation::text, files.attempts, files.deleted,
+    CASE WHEN files.deleted
+        THEN extract(epoch FROM now() - COALESCE(files.deleted_at, files.updated_at::timestamptz))::double precision
+    END,
+    files.deleted AND files.delete_kept
+$claim$`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -79,6 +120,11 @@ INSERT INTO s3_mirror_scan (id) VALUES (1) ON CONFLICT (id) DO NOTHING`,
     sql: `ALTER TABLE files
     ADD COLUMN IF NOT EXISTS deleted_at TIMESTAMPTZ,
     ADD COLUMN IF NOT EXISTS delete_kept BOOLEAN NOT NULL DEFAULT FALSE`,
+  },
+  {
+    version: 5,
+    name: 'claims walk the pending index',
+    sql: CLAIM_FUNCTION_SQL,
   },
 ];
 
