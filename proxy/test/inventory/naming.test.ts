@@ -88,10 +88,10 @@ describe('migrations', () => {
       'updated_at',
     ]);
   });
-  test('every statement is idempotent (IF NOT EXISTS, or an insert that does nothing on conflict)', () => {
+  test('every statement is idempotent (IF NOT EXISTS, CREATE OR REPLACE, or an insert that does nothing on conflict)', () => {
     for (const m of MIGRATIONS) {
       for (const stmt of m.sql.split(';').filter((s) => s.trim())) {
-        expect(stmt).toMatch(/IF NOT EXISTS|ON CONFLICT \(id\) DO NOTHING/);
+        expect(stmt).toMatch(/IF NOT EXISTS|^\s*CREATE OR REPLACE FUNCTION|ON CONFLICT \(id\) DO NOTHING/);
       }
     }
   });
