@@ -8,11 +8,10 @@
  */
 import crypto from 'node:crypto';
 
-import type { WriteEvent } from '../../proxy/src/events';
 import { InventoryPools } from '../../proxy/src/inventory/pools';
 import { InventoryRepository, type ClaimedRow, type LeaseOwner } from '../../proxy/src/inventory/repository';
 import { createLogger } from '../../proxy/src/log';
-import type { MirrorResult } from '../../proxy/src/mirror/copier';
+import { copiedResult as copied, writeEvent as write } from '../harness/inventory-events';
 import { loadServices, type TestServices } from '../harness/services';
 
 const services: TestServices = loadServices();
@@ -23,26 +22,6 @@ const me: LeaseOwner = { owner: 'plan:1', ownerPrefix: 'plan:' };
 const BATCHES = 20;
 const BATCH = 200;
 const WORKERS = 8;
-
-const copied: MirrorResult = {
-  exists: true,
-  size: 3,
-  etag: '"e"',
-  mirrorEtag: '"m"',
-  contentType: 'text/plain',
-  lastModified: undefined,
-  versionId: undefined,
-};
-
-const write = (bucket: string, key: string): WriteEvent => ({
-  bucket,
-  key,
-  kind: 'put',
-  operation: 'PutObject',
-  size: 3,
-  etag: '"e"',
-  acknowledgedAt: new Date(),
-});
 
 /** One worker as the tracker runs it: a claim, then completions that each lease the next row. */
 async function drain(bucket: string): Promise<number> {

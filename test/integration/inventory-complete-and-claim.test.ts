@@ -5,11 +5,10 @@
  */
 import crypto from 'node:crypto';
 
-import type { WriteEvent } from '../../proxy/src/events';
 import { InventoryPools } from '../../proxy/src/inventory/pools';
 import { InventoryRepository, type ClaimedRow, type LeaseOwner } from '../../proxy/src/inventory/repository';
 import { createLogger } from '../../proxy/src/log';
-import type { MirrorResult } from '../../proxy/src/mirror/copier';
+import { copiedResult as copied, writeEvent as write } from '../harness/inventory-events';
 import { loadServices, type TestServices } from '../harness/services';
 
 const services: TestServices = loadServices();
@@ -19,24 +18,6 @@ const me: LeaseOwner = { owner: 'me:2', ownerPrefix: 'me:' };
 const other: LeaseOwner = { owner: 'other:1', ownerPrefix: 'other:' };
 
 const bucketName = (): string => `chain-${crypto.randomBytes(4).toString('hex')}`;
-const write = (bucket: string, key: string, kind: 'put' | 'delete' = 'put'): WriteEvent => ({
-  bucket,
-  key,
-  kind,
-  operation: kind === 'put' ? 'PutObject' : 'DeleteObject',
-  ...(kind === 'put' ? { size: 3, etag: '"e"' } : {}),
-  acknowledgedAt: new Date(),
-});
-const copied: MirrorResult = {
-  exists: true,
-  size: 3,
-  etag: '"e"',
-  mirrorEtag: '"m"',
-  contentType: 'text/plain',
-  lastModified: undefined,
-  versionId: undefined,
-};
-
 interface Row {
   path: string;
   lease_owner: string | null;
