@@ -35,8 +35,10 @@ export interface MirrorWorkersDeps {
   giveBack(bucket: string, held: HeldRow): Promise<void>;
   /** Buckets whose work is due according to the control hints. */
   findDue(): Promise<DueWork>;
-  /** `bucket` had no claimable row: its hint is brought up to date. */
-  settle(bucket: string): Promise<void>;
+  /** The bucket's hint version as this sidecar knows it, read as a look at its rows begins. */
+  knownVersion(bucket: string): string | undefined;
+  /** `bucket` had no claimable row in a look begun at hint version `lookedAt`: its hint is brought up to date. */
+  settle(bucket: string, lookedAt: string | undefined): Promise<void>;
   logger: Logger;
   throttle: LogThrottle;
 }
@@ -132,6 +134,7 @@ export class MirrorWorkers {
         continue;
       }
       const mark = this.due.get(bucket);
+      const lookedAt = deps.knownVersion(bucket);
       const opts: RowTurnOptions = { claimNext: () => token.current() && this.onlyDue(bucket) };
       if (ramp) opts.onClaimed = () => this.wake(1, true);
       if (held) opts.held = held.held;
@@ -139,7 +142,7 @@ export class MirrorWorkers {
       try {
         const turn = await deps.copyFromRow(bucket, opts);
         if (turn.kind === 'next') held = { bucket, held: turn.held };
-        else if (await this.ranOut(bucket, mark, turn)) ramp = false;
+        else if (await this.ranOut(bucket, mark, lookedAt, turn)) ramp = false;
         dbFailures = 0;
       } catch (err) {
         dbFailures++;
@@ -156,7 +159,12 @@ export class MirrorWorkers {
    * After a turn that left the worker no row: either the bucket is looked at again, or it had no claimable
    * row (true), leaves the due set (unless a write was recorded since `mark`) and its hint is settled.
    */
-  private async ranOut(bucket: string, mark: number | undefined, turn: RowTurn): Promise<boolean> {
+  private async ranOut(
+    bucket: string,
+    mark: number | undefined,
+    lookedAt: string | undefined,
+    turn: RowTurn,
+  ): Promise<boolean> {
     if (turn.kind === 'settled') {
       // Another worker may have found the bucket empty while this copy ran, and settled its hint on this
       // row's lease: one more look once the copy is settled brings the hint up to date.
@@ -170,7 +178,7 @@ export class MirrorWorkers {
     // Nothing claimable. After a copy (drained), settled also when another worker found the bucket empty
     // while this copy ran: it settled the hint on this row's lease.
     if (turn.kind === 'drained' || this.due.get(bucket) === mark) this.due.delete(bucket);
-    await this.deps.settle(bucket);
+    await this.deps.settle(bucket, lookedAt);
     return true;
   }
 

@@ -8,7 +8,9 @@ const counts = (pending: number): BucketCounts => ({
   oldestPending: null,
 });
 
-function setup(over: { due?: DueBucket[]; accepts?: (b: string) => boolean; settleWins?: boolean } = {}) {
+function setup(
+  over: { due?: DueBucket[]; accepts?: (b: string) => boolean; settleWins?: boolean; pending?: number } = {},
+) {
   let now = 1_000_000;
   const calls: string[] = [];
   const work = new BucketWork({
@@ -26,7 +28,7 @@ function setup(over: { due?: DueBucket[]; accepts?: (b: string) => boolean; sett
     inventory: {
       hintCounts: async (bucket) => {
         calls.push(`count ${bucket}`);
-        return counts(0);
+        return counts(over.pending ?? 0);
       },
     },
     owner: () => 'me',
@@ -77,4 +79,55 @@ test('recounts are the buckets written since the last call', () => {
   work.recorded('b', '1');
   expect(work.takeRecounts().sort()).toEqual(['a', 'b']);
   expect(work.takeRecounts()).toEqual([]);
+});
+
+describe('a bucket whose rows its own workers found cleared at the hint version the poll sees', () => {
+  const dueAt = (version: string): DueBucket[] => [{ bucket: 'b', version, dueInSeconds: 0 }];
+
+  test('is not offered for a claim while its writes keep coming, and once quiet is settled without one', async () => {
+    const { work, calls, advance } = setup({ due: dueAt('9') });
+    work.recorded('b', '9');
+    await work.settle('b', work.knownVersion('b'));
+    expect(await work.findDue()).toEqual({ due: [] });
+    expect(calls).toEqual([]);
+    advance(2_000);
+    expect(await work.findDue()).toEqual({ due: [] });
+    expect(calls).toEqual(['count b', 'settle b@9']);
+  });
+
+  test('is offered when the poll sees a newer version (a mark since the look)', async () => {
+    const { work } = setup({ due: dueAt('10') });
+    work.recorded('b', '9');
+    await work.settle('b', '9');
+    expect(await work.findDue()).toEqual({ due: ['b'] });
+  });
+
+  test('a look begun before the version now known clears nothing', async () => {
+    const { work } = setup({ due: dueAt('10') });
+    work.recorded('b', '9');
+    work.recorded('b', '10');
+    await work.settle('b', '9');
+    expect(await work.findDue()).toEqual({ due: ['b'] });
+  });
+
+  test('once quiet, counts that still show a pending row (a retry, a lease) hand it to a claim', async () => {
+    const { work, calls, advance } = setup({ due: dueAt('9'), pending: 1 });
+    work.recorded('b', '9');
+    await work.settle('b', '9');
+    advance(2_000);
+    expect(await work.findDue()).toEqual({ due: ['b'] });
+    expect(calls).toEqual(['count b', 'settle b@9']);
+    // Claimed from now on until a look clears it again.
+    calls.length = 0;
+    expect(await work.findDue()).toEqual({ due: ['b'] });
+    expect(calls).toEqual([]);
+  });
+
+  test('once quiet, a settle that lost to a newer mark hands it to a claim', async () => {
+    const { work, advance } = setup({ due: dueAt('9'), settleWins: false });
+    work.recorded('b', '9');
+    await work.settle('b', '9');
+    advance(2_000);
+    expect(await work.findDue()).toEqual({ due: ['b'] });
+  });
 });

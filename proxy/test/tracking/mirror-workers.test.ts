@@ -30,6 +30,7 @@ function setup(concurrency: number, pending: Record<string, number>, over: Parti
       polls++;
       return { due: [] };
     },
+    knownVersion: () => undefined,
     settle: async (bucket) => {
       settled.push(bucket);
     },
@@ -372,4 +373,33 @@ test('while Postgres is down, workers copy from memory and leave rows alone', as
   expect(claims).toEqual([]);
   expect(polls()).toBe(0);
   await stopAll(loops, workers, running);
+});
+
+test('settle is given the hint version known when the look began, not one learnt during the copy', async () => {
+  const versions: Record<string, string> = { a: '1' };
+  const lookedAt: Array<string | undefined> = [];
+  const { workers } = setup(
+    1,
+    { a: 1 },
+    {
+      knownVersion: (bucket) => versions[bucket],
+      settle: async (_bucket, version) => {
+        lookedAt.push(version);
+      },
+      copyFromRow: async (): Promise<RowTurn> => {
+        versions.a = '2'; // a mark recorded while the claim ran
+        await tick(1);
+        return { kind: 'none' };
+      },
+    },
+  );
+  const loops = new LoopGeneration();
+  const running = workers.start(loops.begin());
+  try {
+    workers.add('a');
+    await tick(50);
+    expect(lookedAt).toEqual(['1']);
+  } finally {
+    await stopAll(loops, workers, running);
+  }
 });
