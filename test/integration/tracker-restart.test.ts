@@ -9,11 +9,13 @@ import crypto from 'node:crypto';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 
 import type { ProxyConfig } from '../../proxy/src/config';
+import { CONTROL_DATABASE, MARK_DUE_SQL } from '../../proxy/src/inventory/control-schema';
+import { databaseNameFor } from '../../proxy/src/inventory/naming';
 import { createLogger } from '../../proxy/src/log';
 import { createMetrics } from '../../proxy/src/metrics';
 import { createWriteTracker, type WriteTracker } from '../../proxy/src/tracking';
 import { startHttpFaultProxy, type HttpFaultProxy } from '../harness/http-fault-proxy';
-import { inventoryRows } from '../harness/inventory-rows';
+import { inventoryRows, queryDatabase } from '../harness/inventory-rows';
 import { directClient } from '../harness/proxy';
 import { loadServices, type TestServices } from '../harness/services';
 import { startTcpFaultProxy, type TcpFaultProxy } from '../harness/tcp-fault-proxy';
@@ -122,13 +124,19 @@ test('a mirror worker that stop() gave up on does not come back with the next st
   });
   tracker = t;
   await t.start();
-  // The bucket's hint stays due while this sidecar vouches for its writes: every hint poll (IDLE_POLL_MS)
-  // offers it again, and the one worker looks with a claim.
   await write(t, ['before']);
   await waitMirrored(['before']);
 
   // Postgres stops answering from the worker's next claim on: the claim hangs, and stop() gives up on it.
+  // The claim comes from a mark with nothing behind it, as another process's (a resync's) would be: the
+  // hint poll offers the bucket at the new version, and the one worker looks.
   postgres.stallOn('s3_mirror_claim(');
+  await queryDatabase(services, CONTROL_DATABASE, MARK_DUE_SQL, [
+    bucket,
+    databaseNameFor(bucket),
+    null,
+    null,
+  ]);
   await pollUntil('a claim held by the stalled Postgres', () =>
     Promise.resolve(postgres.isHolding('s3_mirror_claim(')),
   );
