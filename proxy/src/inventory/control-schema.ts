@@ -103,11 +103,14 @@ export const SETTLE_SQL = `UPDATE mirror_work SET due_at = $3, pending = $4, par
 WHERE bucket = $1 AND version = $2`;
 
 /**
- * Counts only (a bucket busy with this sidecar's writes, whose hint stays due). Not over a hint settled
- * meanwhile: a settle that found nothing pending may have run between this count and this write.
+ * Counts only (buckets busy with this sidecar's writes, whose hints stay due), for every bucket of the arrays
+ * in one statement: $1 buckets, $2 pending, $3 parked, $4 oldest pending. Not over a hint settled meanwhile:
+ * a settle that found nothing pending may have run between a count and this write.
  */
-export const COUNTS_SQL = `UPDATE mirror_work SET pending = $2, parked = $3, oldest_pending = $4, counted_at = now()
-WHERE bucket = $1 AND due_at IS NOT NULL`;
+export const COUNTS_SQL = `UPDATE mirror_work AS w SET pending = c.pending, parked = c.parked,
+    oldest_pending = c.oldest_pending, counted_at = now()
+FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[]) AS c(bucket, pending, parked, oldest_pending)
+WHERE w.bucket = c.bucket AND w.due_at IS NOT NULL`;
 
 export const VERSION_SQL = `SELECT version::text FROM mirror_work WHERE bucket = $1`;
 

@@ -115,9 +115,16 @@ export class WorkHints {
     return (r.rowCount ?? 0) > 0;
   }
 
-  /** Counts only: the hint itself is left alone. */
-  async recordCounts(bucket: string, counts: BucketCounts): Promise<void> {
-    await this.control.query(COUNTS_SQL, [bucket, counts.pending, counts.parked, counts.oldestPending]);
+  /** Counts only, of every bucket given, in one statement: the hints themselves are left alone. */
+  async recordCounts(counted: ReadonlyMap<string, BucketCounts>): Promise<void> {
+    if (counted.size === 0) return;
+    const list = [...counted];
+    await this.control.query(COUNTS_SQL, [
+      list.map(([bucket]) => bucket),
+      list.map(([, c]) => c.pending),
+      list.map(([, c]) => c.parked),
+      list.map(([, c]) => c.oldestPending),
+    ]);
   }
 
   async totals(buckets: readonly string[]): Promise<WorkTotals> {

@@ -1,5 +1,5 @@
 import type { InventoryRepository } from '../inventory/repository';
-import type { WorkHints } from '../inventory/work-hints';
+import type { BucketCounts, WorkHints } from '../inventory/work-hints';
 import type { ProxyMetrics } from '../metrics';
 
 export interface PendingGaugeSources {
@@ -14,8 +14,8 @@ export interface PendingGaugeSources {
 
 /**
  * Refreshes the pending, parked and lag gauges: the buckets being written are counted in their own
- * databases (and the counts kept in the control hints), the rest read from the hints in one query, so an
- * idle sidecar visits no bucket database. On a Postgres error the last values stay (the flusher reports
+ * databases (and the counts kept in the control hints, all in one statement), the rest read from the hints
+ * in one query, so an idle sidecar visits no bucket database. On a Postgres error the last values stay (the flusher reports
  * Postgres health).
  */
 export async function refreshPendingGauges(
@@ -25,8 +25,9 @@ export async function refreshPendingGauges(
   const { hints, inventory } = sources;
   let totals;
   try {
-    for (const bucket of sources.recount)
-      await hints.recordCounts(bucket, await inventory.hintCounts(bucket));
+    const counted = new Map<string, BucketCounts>();
+    for (const bucket of sources.recount) counted.set(bucket, await inventory.hintCounts(bucket));
+    await hints.recordCounts(counted);
     totals = await hints.totals(sources.buckets);
   } catch {
     return;

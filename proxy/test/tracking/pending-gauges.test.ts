@@ -1,0 +1,68 @@
+import type { BucketCounts } from '../../src/inventory/work-hints';
+import { createMetrics } from '../../src/metrics';
+import { refreshPendingGauges } from '../../src/tracking/pending-gauges';
+
+const counts = (pending: number): BucketCounts => ({
+  nextDue: null,
+  pending,
+  parked: 0,
+  oldestPending: null,
+});
+
+async function gauge(metrics: ReturnType<typeof createMetrics>, name: string): Promise<number> {
+  const metric = await metrics.registry.getSingleMetric(name)!.get();
+  return metric.values[0]?.value ?? NaN;
+}
+
+function sources(over: { failCount?: string } = {}) {
+  const calls: string[] = [];
+  return {
+    calls,
+    sources: {
+      hints: {
+        recordCounts: async (counted: ReadonlyMap<string, BucketCounts>) => {
+          calls.push(`record ${[...counted].map(([b, c]) => `${b}=${c.pending}`).join(',')}`);
+        },
+        totals: async (buckets: readonly string[]) => {
+          calls.push(`totals ${buckets.join(',')}`);
+          return { pending: 7, parked: 2, lagSeconds: 3 };
+        },
+      },
+      inventory: {
+        hintCounts: async (bucket: string) => {
+          calls.push(`count ${bucket}`);
+          if (bucket === over.failCount) throw new Error('database down');
+          return counts(bucket.length);
+        },
+      },
+      recount: ['a', 'bb', 'ccc'],
+      buckets: ['a', 'bb', 'ccc', 'idle'],
+      pendingInMemory: 1,
+    },
+  };
+}
+
+test('the buckets written since the last refresh are counted in their databases and recorded in one statement', async () => {
+  const metrics = createMetrics();
+  const { calls, sources: s } = sources();
+  await refreshPendingGauges(s, metrics);
+  expect(calls).toEqual([
+    'count a',
+    'count bb',
+    'count ccc',
+    'record a=1,bb=2,ccc=3',
+    'totals a,bb,ccc,idle',
+  ]);
+  expect(await gauge(metrics, 's3mirror_mirror_pending')).toBe(8); // the hints' 7 and 1 held in memory
+  expect(await gauge(metrics, 's3mirror_mirror_parked')).toBe(2);
+  expect(await gauge(metrics, 's3mirror_mirror_lag_seconds')).toBe(3);
+});
+
+test('a count that fails records nothing and leaves the gauges as they were', async () => {
+  const metrics = createMetrics();
+  metrics.mirrorPending.set(42);
+  const { calls, sources: s } = sources({ failCount: 'bb' });
+  await refreshPendingGauges(s, metrics);
+  expect(calls).toEqual(['count a', 'count bb']);
+  expect(await gauge(metrics, 's3mirror_mirror_pending')).toBe(42);
+});
