@@ -363,11 +363,16 @@ function checkOut(pool: Pool, onError: (err: Error) => void): Promise<PoolClient
   });
 }
 
-/** Applies pending migrations in one transaction, serialised across sidecars by an advisory lock. */
+/**
+ * Applies pending migrations in one transaction, serialised across sidecars by an advisory lock. Usually
+ * every one is applied already (by another sidecar, or an earlier start): one read says so, without the
+ * transaction, the lock or the DDL (a sidecar prepares each bucket database it uses once per process).
+ */
 export async function migrate(
   client: Pick<PoolClient, 'query'>,
   migrations: readonly Migration[] = MIGRATIONS,
 ): Promise<number[]> {
+  if (await allApplied(client, migrations)) return [];
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
@@ -388,6 +393,25 @@ export async function migrate(
     return applied;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Postgres: the relation does not exist (a database no migration ran in yet). */
+const UNDEFINED_TABLE = '42P01';
+
+async function allApplied(
+  client: Pick<PoolClient, 'query'>,
+  migrations: readonly Migration[],
+): Promise<boolean> {
+  try {
+    const r = await client.query<{ applied: number }>(
+      'SELECT count(*)::int AS applied FROM schema_migrations WHERE version = ANY($1::int[])',
+      [migrations.map((m) => m.version)],
+    );
+    return r.rows[0]?.applied === migrations.length;
+  } catch (err) {
+    if ((err as { code?: string }).code === UNDEFINED_TABLE) return false;
     throw err;
   }
 }
