@@ -31,6 +31,15 @@ function database(applied: number[] | undefined) {
   return { client: client as unknown as Parameters<typeof migrate>[0], sent };
 }
 
+/** What migrate() sends before it applies anything: the read, then the transaction under the lock. */
+const READ_THEN_LOCK = [
+  'SELECT count(*)::int AS applied FROM sch',
+  'BEGIN',
+  'SELECT pg_advisory_xact_lock($1)',
+  'CREATE TABLE IF NOT EXISTS schema_migrat',
+  'SELECT version FROM schema_migrations',
+];
+
 test('a database with every migration applied costs one read: no transaction, lock or DDL', async () => {
   const { client, sent } = database([1, 2]);
   expect(await migrate(client, migrations)).toEqual([]);
@@ -41,11 +50,7 @@ test('a new database (no schema_migrations yet) gets every migration under the l
   const { client, sent } = database(undefined);
   expect(await migrate(client, migrations)).toEqual([1, 2]);
   expect(sent).toEqual([
-    'SELECT count(*)::int AS applied FROM sch',
-    'BEGIN',
-    'SELECT pg_advisory_xact_lock($1)',
-    'CREATE TABLE IF NOT EXISTS schema_migrat',
-    'SELECT version FROM schema_migrations',
+    ...READ_THEN_LOCK,
     'CREATE TABLE one ()',
     'INSERT INTO schema_migrations (version, ',
     'CREATE TABLE two ()',
@@ -58,11 +63,7 @@ test('a database missing a migration gets that one alone, under the lock', async
   const { client, sent } = database([1]);
   expect(await migrate(client, migrations)).toEqual([2]);
   expect(sent).toEqual([
-    'SELECT count(*)::int AS applied FROM sch',
-    'BEGIN',
-    'SELECT pg_advisory_xact_lock($1)',
-    'CREATE TABLE IF NOT EXISTS schema_migrat',
-    'SELECT version FROM schema_migrations',
+    ...READ_THEN_LOCK,
     'CREATE TABLE two ()',
     'INSERT INTO schema_migrations (version, ',
     'COMMIT',
