@@ -96,21 +96,33 @@ ORDER BY due_at LIMIT $2`;
 
 /**
  * After a look at the rows found none claimable: $3 when the next may be (NULL: none pending), with the
- * counts. Only if nothing was marked since version $2 was read.
+ * counts. Only if nothing was marked since version $2 was read. Says whether the hint is due now, by the
+ * server's clock (a retry or a lease that ended between the claim and the count).
  */
 export const SETTLE_SQL = `UPDATE mirror_work SET due_at = $3, pending = $4, parked = $5, oldest_pending = $6,
     counted_at = now()
-WHERE bucket = $1 AND version = $2`;
+WHERE bucket = $1 AND version = $2
+RETURNING due_at IS NOT NULL AND due_at <= now() AS due`;
 
 /**
  * Counts only (buckets busy with this sidecar's writes, whose hints stay due), for every bucket of the arrays
  * in one statement: $1 buckets, $2 pending, $3 parked, $4 oldest pending. Not over a hint settled meanwhile:
- * a settle that found nothing pending may have run between a count and this write.
+ * a settle that found nothing pending may have run between a count and this write. A hint another statement
+ * holds is skipped, never waited on (the next refresh counts it): a statement that waited on several rows
+ * could deadlock with another that locks them in another order.
  */
-export const COUNTS_SQL = `UPDATE mirror_work AS w SET pending = c.pending, parked = c.parked,
-    oldest_pending = c.oldest_pending, counted_at = now()
-FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[]) AS c(bucket, pending, parked, oldest_pending)
-WHERE w.bucket = c.bucket AND w.due_at IS NOT NULL`;
+export const COUNTS_SQL = `WITH counted AS (
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[])
+        AS c(bucket, pending, parked, oldest_pending)
+), free AS (
+    SELECT w.bucket FROM mirror_work w JOIN counted c ON c.bucket = w.bucket
+    WHERE w.due_at IS NOT NULL
+    FOR UPDATE OF w SKIP LOCKED
+)
+UPDATE mirror_work AS w SET pending = c.pending, parked = c.parked, oldest_pending = c.oldest_pending,
+    counted_at = now()
+FROM counted c JOIN free f ON f.bucket = c.bucket
+WHERE w.bucket = c.bucket`;
 
 export const VERSION_SQL = `SELECT version::text FROM mirror_work WHERE bucket = $1`;
 

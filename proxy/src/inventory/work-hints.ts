@@ -52,6 +52,9 @@ export interface BucketCounts {
   oldestPending: Date | null;
 }
 
+/** A settle lost to a newer mark, or left the hint due now (a row claimable), or not due (later, or none). */
+export type SettleOutcome = 'lost' | 'due' | 'not-due';
+
 export interface DueBucket {
   bucket: string;
   version: string;
@@ -101,10 +104,10 @@ export class WorkHints {
 
   /**
    * Records what a look at the rows found, only if nothing was marked since `version` (read before the
-   * look). False when it was: the hint stays as it is.
+   * look): 'lost' when something was (the hint stays as it is); else whether it is due now.
    */
-  async settle(bucket: string, version: string, counts: BucketCounts): Promise<boolean> {
-    const r = await this.control.query(SETTLE_SQL, [
+  async settle(bucket: string, version: string, counts: BucketCounts): Promise<SettleOutcome> {
+    const r = await this.control.query<{ due: boolean }>(SETTLE_SQL, [
       bucket,
       version,
       counts.nextDue,
@@ -112,7 +115,9 @@ export class WorkHints {
       counts.parked,
       counts.oldestPending,
     ]);
-    return (r.rowCount ?? 0) > 0;
+    const row = r.rows[0];
+    if (!row) return 'lost';
+    return row.due ? 'due' : 'not-due';
   }
 
   /** Counts only, of every bucket given, in one statement: the hints themselves are left alone. */
