@@ -5,10 +5,14 @@
  * cost two statements per write); the poll comes back to it, and once the writes pause it is settled.
  * A bucket its workers found with nothing claimable since its hint's version is not claimed again when the
  * poll comes back (that claim would find nothing: a poll's claim per busy bucket per poll is what made
- * statements per write grow with the buckets a pod writes); once quiet it is settled without a claim.
+ * statements per write grow with the buckets a pod writes); once quiet it is settled without a claim, in
+ * the background (the poll itself reads only the control database), and offered to the workers if the
+ * settle leaves it due (a retry came due, a lease ended).
  */
+import { performance } from 'node:perf_hooks';
+
 import type { InventoryRepository } from '../inventory/repository';
-import type { BucketCounts, WorkHints } from '../inventory/work-hints';
+import type { SettleOutcome, WorkHints } from '../inventory/work-hints';
 import type { DueWork } from './mirror-workers';
 
 export interface BucketWorkDeps {
@@ -24,8 +28,11 @@ export interface BucketWorkDeps {
   accepts(bucket: string): Promise<boolean>;
   /** Buckets it must not be offered (their main refused them). */
   refused(): readonly string[];
+  /** A bucket a settle outside a claim left due: handed to the workers. */
+  offer(bucket: string): void;
   /** Hints looked at per poll. */
   pollLimit?: number;
+  /** Monotonic milliseconds (a wall clock stepped back would hold a bucket's quiet period open). */
   now?: () => number;
 }
 
@@ -38,10 +45,12 @@ export class BucketWork {
   private readonly clearedAt = new Map<string, string>();
   private readonly vouchedAt = new Map<string, number>();
   private readonly recounts = new Set<string>();
+  /** Buckets settling in the background after a poll. */
+  private readonly settling = new Set<string>();
   private readonly now: () => number;
 
   constructor(private readonly deps: BucketWorkDeps) {
-    this.now = deps.now ?? Date.now;
+    this.now = deps.now ?? (() => performance.now());
   }
 
   /** This sidecar recorded writes to `bucket` and marked it due, vouching; `version` is the hint's. */
@@ -74,8 +83,10 @@ export class BucketWork {
         break;
       }
       this.versions.set(row.bucket, row.version);
-      if (this.clearedAt.get(row.bucket) === row.version && !(await this.claimableAfterSettle(row.bucket)))
+      if (this.clearedAt.get(row.bucket) === row.version) {
+        this.settleWhenQuiet(row.bucket, row.version);
         continue;
+      }
       if (await deps.accepts(row.bucket)) due.push(row.bucket);
     }
     return nextInMs === undefined ? { due } : { due, nextInMs };
@@ -100,32 +111,33 @@ export class BucketWork {
 
   /**
    * A bucket due again at the version its workers cleared: nothing to claim while this sidecar's writes
-   * keep coming; once quiet, its hint is settled from the counts. True when those still show a pending
-   * row (a retry, a lease): the bucket is claimed as usual, which settles it again (no clock is compared
-   * here). A failed look leaves it to a claim, whose errors the workers handle.
+   * keep coming; once quiet, its hint is settled from the counts, in the background. If that leaves it due
+   * now (by the server's clock), it is offered to the workers; a settle that fails or loses to a newer mark
+   * leaves it to the next poll's claim, whose errors the workers handle.
    */
-  private async claimableAfterSettle(bucket: string): Promise<boolean> {
+  private settleWhenQuiet(bucket: string, version: string): void {
     const vouched = this.vouchedAt.get(bucket);
-    if (vouched !== undefined && this.now() - vouched < this.deps.quietMs) return false;
-    try {
-      const counts = await this.settleAt(bucket, this.versions.get(bucket)!);
-      if (counts && counts.nextDue === null) return false;
-    } catch {
-      // Claimed below instead.
-    }
-    this.clearedAt.delete(bucket);
-    return true;
+    if (vouched !== undefined && this.now() - vouched < this.deps.quietMs) return;
+    if (this.settling.has(bucket)) return;
+    this.settling.add(bucket);
+    void this.settleAt(bucket, version)
+      .then(async (outcome) => {
+        if (outcome === 'due' && (await this.deps.accepts(bucket))) this.deps.offer(bucket);
+      })
+      .catch(() => this.clearedAt.delete(bucket))
+      .finally(() => this.settling.delete(bucket));
   }
 
-  /** Counts the rows and settles the hint at `version`; the counts, or undefined when a mark came since. */
-  private async settleAt(bucket: string, version: string): Promise<BucketCounts | undefined> {
+  /**
+   * Counts the rows and settles the hint at `version`. A hint lost to a newer mark, or left due (a row came
+   * due between the claim and the count), is no longer cleared: the next poll offers it for a claim.
+   */
+  private async settleAt(bucket: string, version: string): Promise<SettleOutcome> {
     const counts = await this.deps.inventory.hintCounts(bucket);
-    if (!(await this.deps.hints.settle(bucket, version, counts))) {
-      this.versions.delete(bucket);
-      this.clearedAt.delete(bucket);
-      return undefined;
-    }
-    this.vouchedAt.delete(bucket);
-    return counts;
+    const outcome = await this.deps.hints.settle(bucket, version, counts);
+    if (outcome !== 'not-due') this.clearedAt.delete(bucket);
+    if (outcome === 'lost') this.versions.delete(bucket);
+    else this.vouchedAt.delete(bucket);
+    return outcome;
   }
 }

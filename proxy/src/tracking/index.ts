@@ -228,6 +228,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     quietMs: 2_000,
     accepts: (bucket) => buckets.accepts(bucket),
     refused: () => takeover.refusedBuckets(),
+    offer: (bucket) => workers.add(bucket, 1, true),
   });
 
   const statuses = new ReplicationStatuses();

@@ -1,4 +1,4 @@
-import type { BucketCounts, DueBucket } from '../../src/inventory/work-hints';
+import type { BucketCounts, DueBucket, SettleOutcome } from '../../src/inventory/work-hints';
 import { BucketWork } from '../../src/tracking/bucket-work';
 
 const counts = (pending: number): BucketCounts => ({
@@ -9,7 +9,14 @@ const counts = (pending: number): BucketCounts => ({
 });
 
 function setup(
-  over: { due?: DueBucket[]; accepts?: (b: string) => boolean; settleWins?: boolean; pending?: number } = {},
+  over: {
+    due?: DueBucket[];
+    accepts?: (b: string) => boolean;
+    settle?: SettleOutcome;
+    pending?: number;
+    countFails?: boolean;
+    countGate?: Promise<void>;
+  } = {},
 ) {
   let now = 1_000_000;
   const calls: string[] = [];
@@ -22,12 +29,14 @@ function setup(
       },
       settle: async (bucket, version) => {
         calls.push(`settle ${bucket}@${version}`);
-        return over.settleWins ?? true;
+        return over.settle ?? 'not-due';
       },
     },
     inventory: {
       hintCounts: async (bucket) => {
         calls.push(`count ${bucket}`);
+        await over.countGate;
+        if (over.countFails) throw new Error('bucket database down');
         return counts(over.pending ?? 0);
       },
     },
@@ -35,6 +44,7 @@ function setup(
     quietMs: 2_000,
     accepts: async (b) => over.accepts?.(b) ?? true,
     refused: () => [],
+    offer: (bucket) => calls.push(`offer ${bucket}`),
     now: () => now,
   });
   return { work, calls, advance: (ms: number) => (now += ms) };
@@ -52,7 +62,7 @@ test('a bucket this sidecar is writing to keeps its hint while writes keep comin
 });
 
 test('a hint of unknown version is read before the rows are counted; a lost settle forgets the version', async () => {
-  const { work, calls } = setup({ settleWins: false });
+  const { work, calls } = setup({ settle: 'lost' });
   await work.settle('b');
   expect(calls).toEqual(['version b', 'count b', 'settle b@5']);
   calls.length = 0;
@@ -81,6 +91,9 @@ test('recounts are the buckets written since the last call', () => {
   expect(work.takeRecounts()).toEqual([]);
 });
 
+/** Lets settles started in the background by a poll finish (the fakes answer at once). */
+const settled = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 describe('a bucket whose rows its own workers found cleared at the hint version the poll sees', () => {
   const dueAt = (version: string): DueBucket[] => [{ bucket: 'b', version, dueInSeconds: 0 }];
 
@@ -89,9 +102,11 @@ describe('a bucket whose rows its own workers found cleared at the hint version 
     work.recorded('b', '9');
     await work.settle('b', work.knownVersion('b'));
     expect(await work.findDue()).toEqual({ due: [] });
+    await settled();
     expect(calls).toEqual([]);
     advance(2_000);
     expect(await work.findDue()).toEqual({ due: [] });
+    await settled();
     expect(calls).toEqual(['count b', 'settle b@9']);
   });
 
@@ -110,24 +125,60 @@ describe('a bucket whose rows its own workers found cleared at the hint version 
     expect(await work.findDue()).toEqual({ due: ['b'] });
   });
 
-  test('once quiet, counts that still show a pending row (a retry, a lease) hand it to a claim', async () => {
+  test('once quiet, a settle that leaves it due now (a retry, a lease ended) offers it to the workers, and the next poll too', async () => {
+    const { work, calls, advance } = setup({ due: dueAt('9'), pending: 1, settle: 'due' });
+    work.recorded('b', '9');
+    await work.settle('b', '9');
+    advance(2_000);
+    expect(await work.findDue()).toEqual({ due: [] });
+    await settled();
+    expect(calls).toEqual(['count b', 'settle b@9', 'offer b']);
+    expect(await work.findDue()).toEqual({ due: ['b'] });
+  });
+
+  test('once quiet, a settle that leaves it due later keeps it cleared: the poll that finds it due settles again', async () => {
     const { work, calls, advance } = setup({ due: dueAt('9'), pending: 1 });
     work.recorded('b', '9');
     await work.settle('b', '9');
     advance(2_000);
-    expect(await work.findDue()).toEqual({ due: ['b'] });
-    expect(calls).toEqual(['count b', 'settle b@9']);
-    // Claimed from now on until a look clears it again.
-    calls.length = 0;
-    expect(await work.findDue()).toEqual({ due: ['b'] });
-    expect(calls).toEqual([]);
+    expect(await work.findDue()).toEqual({ due: [] });
+    await settled();
+    expect(await work.findDue()).toEqual({ due: [] });
+    await settled();
+    expect(calls).toEqual(['count b', 'settle b@9', 'count b', 'settle b@9']);
   });
 
-  test('once quiet, a settle that lost to a newer mark hands it to a claim', async () => {
-    const { work, advance } = setup({ due: dueAt('9'), settleWins: false });
+  test("once quiet, a settle that lost to a newer mark or failed leaves it to the next poll's claim", async () => {
+    for (const over of [{ settle: 'lost' as const }, { countFails: true }]) {
+      const { work, advance } = setup({ due: dueAt('9'), ...over });
+      work.recorded('b', '9');
+      await work.settle('b', '9');
+      advance(2_000);
+      expect(await work.findDue()).toEqual({ due: [] });
+      await settled();
+      expect(await work.findDue()).toEqual({ due: ['b'] });
+    }
+  });
+
+  test('polls while its settle runs start no second one', async () => {
+    let open = (): void => undefined;
+    const countGate = new Promise<void>((resolve) => (open = resolve));
+    const { work, calls, advance } = setup({ due: dueAt('9'), countGate });
     work.recorded('b', '9');
     await work.settle('b', '9');
     advance(2_000);
+    await work.findDue();
+    await work.findDue();
+    open();
+    await settled();
+    expect(calls).toEqual(['count b', 'settle b@9']);
+  });
+
+  test('a worker whose settle finds the hint due again (a retry came due meanwhile) leaves it to the next poll', async () => {
+    const { work, advance } = setup({ due: dueAt('9'), settle: 'due' });
+    work.recorded('b', '9');
+    advance(2_000);
+    await work.settle('b', '9');
     expect(await work.findDue()).toEqual({ due: ['b'] });
   });
 });
