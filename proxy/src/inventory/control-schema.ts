@@ -115,14 +115,14 @@ export const COUNTS_SQL = `WITH counted AS (
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[])
         AS c(bucket, pending, parked, oldest_pending)
 ), free AS (
-    SELECT w.bucket FROM mirror_work w JOIN counted c ON c.bucket = w.bucket
+    SELECT c.* FROM mirror_work w JOIN counted c ON c.bucket = w.bucket
     WHERE w.due_at IS NOT NULL
     FOR UPDATE OF w SKIP LOCKED
 )
-UPDATE mirror_work AS w SET pending = c.pending, parked = c.parked, oldest_pending = c.oldest_pending,
+UPDATE mirror_work AS w SET pending = f.pending, parked = f.parked, oldest_pending = f.oldest_pending,
     counted_at = now()
-FROM counted c JOIN free f ON f.bucket = c.bucket
-WHERE w.bucket = c.bucket`;
+FROM free f
+WHERE w.bucket = f.bucket`;
 
 export const VERSION_SQL = `SELECT version::text FROM mirror_work WHERE bucket = $1`;
 

@@ -102,8 +102,7 @@ export class BucketWork {
     const { deps } = this;
     if (lookedAt !== undefined && lookedAt === this.versions.get(bucket))
       this.clearedAt.set(bucket, lookedAt);
-    const vouched = this.vouchedAt.get(bucket);
-    if (vouched !== undefined && this.now() - vouched < deps.quietMs) return;
+    if (!this.quiet(bucket)) return;
     const version = this.versions.get(bucket) ?? (await deps.hints.version(bucket));
     if (version === undefined) return;
     await this.settleAt(bucket, version);
@@ -116,9 +115,7 @@ export class BucketWork {
    * leaves it to the next poll's claim, whose errors the workers handle.
    */
   private settleWhenQuiet(bucket: string, version: string): void {
-    const vouched = this.vouchedAt.get(bucket);
-    if (vouched !== undefined && this.now() - vouched < this.deps.quietMs) return;
-    if (this.settling.has(bucket)) return;
+    if (!this.quiet(bucket) || this.settling.has(bucket)) return;
     this.settling.add(bucket);
     void this.settleAt(bucket, version)
       .then(async (outcome) => {
@@ -126,6 +123,12 @@ export class BucketWork {
       })
       .catch(() => this.clearedAt.delete(bucket))
       .finally(() => this.settling.delete(bucket));
+  }
+
+  /** This sidecar last marked the bucket at least quietMs ago, or never. */
+  private quiet(bucket: string): boolean {
+    const vouched = this.vouchedAt.get(bucket);
+    return vouched === undefined || this.now() - vouched >= this.deps.quietMs;
   }
 
   /**

@@ -15,8 +15,8 @@ export interface PendingGaugeSources {
 /**
  * Refreshes the pending, parked and lag gauges: the buckets being written are counted in their own
  * databases (and the counts kept in the control hints, all in one statement), the rest read from the hints
- * in one query, so an idle sidecar visits no bucket database. On a Postgres error the last values stay (the flusher reports
- * Postgres health).
+ * in one query, so an idle sidecar visits no bucket database. On a Postgres error the last values stay (the
+ * flusher reports Postgres health).
  */
 export async function refreshPendingGauges(
   sources: PendingGaugeSources,
