@@ -1,13 +1,14 @@
 import type { AddressInfo } from 'node:net';
 import http, { createServer, type ServerResponse } from 'node:http';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Pool } from './http/undici-pool';
 import type { ProxyConfig } from './config';
 import type { CredentialHealth } from './credentials';
 import type { WriteSink } from './events';
 import type { Logger } from './log';
 import type { UploadSpoolPort } from './spool';
 import type { ProxyMetrics } from './metrics';
-import { createAdminApp } from './http/admin-server';
+import { createAdminHandler } from './http/admin-server';
 import { createDataServer } from './http/data-server';
 import type { FailoverInventory } from './http/failover-read';
 import { createS3Handler } from './http/s3-handler';
@@ -118,7 +119,7 @@ export async function startProxy(
     mirror: config.mirror.credentials.health(),
   });
   const adminHttp = createServer(
-    createAdminApp(metrics.registry, {
+    createAdminHandler(metrics.registry, {
       // Readiness counts for the whole pod (the proxy is a native sidecar): only main's credentials gate it,
       // since without them every request of the app fails. Expired mirror credentials fail the copies alone
       // (retried, later parked and picked up by the scan) while writes still reach main, so the pod stays in

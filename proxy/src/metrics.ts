@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectProcessMetrics } from './prometheus';
 
 /** Every metric name the proxy exports. Deploy manifests (alerts, dashboard) are checked against this list. */
 export const METRIC_NAMES = {
@@ -51,8 +51,7 @@ export const EVENT_LOOP_SAMPLE_MS = 100;
 
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({
-    register: registry,
+  collectProcessMetrics(registry, {
     prefix: 's3mirror_proxy_',
     eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS,
   });

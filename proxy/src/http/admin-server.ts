@@ -1,4 +1,4 @@
-import express from 'express';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 
 export interface AdminState {
@@ -8,19 +8,50 @@ export interface AdminState {
   details?(): object;
 }
 
-/** Health and metrics, on their own port: every path on the data port may be a bucket. */
-export function createAdminApp(registry: Registry, state: AdminState): express.Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.get('/healthz', (_req, res) => {
-    res.type('text/plain').send('ok\n');
-  });
-  app.get('/readyz', (_req, res) => {
-    const ready = state.ready();
-    res.status(ready ? 200 : 503).json({ ready, ...(state.details?.() ?? {}) });
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.type(registry.contentType).send(await registry.metrics());
-  });
-  return app;
+/**
+ * Health and metrics, on their own port: every path on the data port may be a bucket. Three fixed paths on
+ * node:http (a framework costs each pod more memory than these routes are worth).
+ */
+export function createAdminHandler(registry: Registry, state: AdminState): RequestListener {
+  return (req, res) => {
+    answer(req, res, registry, state).catch((err: unknown) => {
+      if (res.headersSent) res.destroy();
+      else send(res, 500, 'text/plain; charset=utf-8', `failed: ${String(err)}\n`);
+    });
+  };
+}
+
+async function answer(
+  req: IncomingMessage,
+  res: ServerResponse,
+  registry: Registry,
+  state: AdminState,
+): Promise<void> {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('allow', 'GET, HEAD');
+    return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
+  }
+  const path = (req.url ?? '/').split('?', 1)[0];
+  switch (path) {
+    case '/healthz':
+      return send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
+    case '/readyz': {
+      const ready = state.ready();
+      const body = JSON.stringify({ ready, ...(state.details?.() ?? {}) });
+      return send(res, ready ? 200 : 503, 'application/json; charset=utf-8', body);
+    }
+    case '/metrics':
+      try {
+        return send(res, 200, registry.contentType, await registry.metrics());
+      } catch (err) {
+        return send(res, 500, 'text/plain; charset=utf-8', `metrics failed: ${String(err)}\n`);
+      }
+    default:
+      return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+  }
+}
+
+function send(res: ServerResponse, status: number, contentType: string, body: string): void {
+  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
 }

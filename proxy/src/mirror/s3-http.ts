@@ -4,7 +4,8 @@
  * aws-sigv4-proxy's `Client.Do`, so the copy logic runs against fakes in unit tests.
  */
 import type { Readable } from 'node:stream';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Pool, type PoolOptions } from '../http/undici-pool';
 
 import type { S3Endpoint } from '../config';
 import type { Logger } from '../log';
@@ -54,7 +55,7 @@ export interface ClosableS3Http extends S3Http {
 
 // Keep-alive: a copy is a HEAD or GET on main and a PUT on the mirror, so connection set-up would be most
 // of a small copy's cost. undici's default idle timeout (4 s) stays below the servers' own (RGW: 65 s).
-const POOL_OPTIONS: Pool.Options = {
+const POOL_OPTIONS: PoolOptions = {
   connections: 64,
   headersTimeout: 300_000,
   bodyTimeout: 300_000,
