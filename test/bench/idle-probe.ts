@@ -14,16 +14,15 @@
  * Postgres, made as the scale scenario makes them; each round waits until its proxies have looked at every
  * bucket's scan state (a start-up cost), then 12 s for the pools that look opened to close, then settles.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { killOnExit } from '../harness/cleanup';
 import { startPostgres, type PostgresServer } from '../harness/postgres';
 import { sleep } from '../harness/wait';
 import { startSink } from './env';
-import { readProcStat, type Service } from './procs';
+import { sampleWindow, startRestingNode, type RestWindow } from './idle-sampling';
+import type { Service } from './procs';
 import { parseArmFlags, startSinkArm, type ProxyArm } from './proxy-arms';
 import { createDatabases, waitSettled } from './scenarios/scale';
 import { resetScanDue } from './scenarios/scan';
@@ -61,58 +60,6 @@ function parseArgs(argv: string[]): Options {
   return opts;
 }
 
-/** The floor: a bare node with one 1 s interval, under the same NODE_OPTIONS as the proxy. */
-function startBareNode(): Service {
-  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_OPTIONS: '--max-semi-space-size=2' },
-    stdio: 'ignore',
-  });
-  killOnExit(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    name: 'bare-node',
-    pid: child.pid!,
-    logFile: '',
-    alive: () => child.exitCode === null,
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-function vmRssKiB(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : NaN;
-  } catch {
-    return NaN;
-  }
-}
-
-interface Window {
-  cpuMsPerSecond: number;
-  rssMedianMB: number;
-  rssMaxMB: number;
-}
-
-/** Samples every second for `seconds`: CPU from the difference of the first and last /proc/<pid>/stat. */
-async function sampleWindow(pids: number[], seconds: number): Promise<Window[]> {
-  const start = pids.map((pid) => readProcStat(pid)?.cpuSeconds ?? NaN);
-  const t0 = process.hrtime.bigint();
-  const rss: number[][] = pids.map(() => []);
-  for (let s = 0; s < seconds; s++) {
-    await sleep(1000);
-    pids.forEach((pid, i) => rss[i]!.push(vmRssKiB(pid) / 1024));
-  }
-  const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
-  return pids.map((pid, i) => ({
-    cpuMsPerSecond: (((readProcStat(pid)?.cpuSeconds ?? NaN) - start[i]!) * 1000) / elapsed,
-    rssMedianMB: median(rss[i]!),
-    rssMaxMB: Math.max(...rss[i]!),
-  }));
-}
-
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 's3m-idle-'));
@@ -129,7 +76,7 @@ async function main(): Promise<void> {
     await Promise.all(postgres.map((p) => createDatabases(p.url, names)));
     console.log(`${opts.buckets} bucket databases in each arm's Postgres`);
   }
-  const results = new Map<string, Window[]>();
+  const results = new Map<string, RestWindow[]>();
   try {
     for (let round = 0; round < opts.rounds; round++) {
       const procs: Service[] = await Promise.all(
@@ -151,7 +98,7 @@ async function main(): Promise<void> {
         // The pools the start-up look opened close after 10 s idle.
         await sleep(12_000);
       }
-      procs.push(startBareNode());
+      procs.push(startRestingNode({ name: 'bare-node', nodeOptions: '--max-semi-space-size=2' }));
       await sleep(opts.settleSeconds * 1000);
       const windows = await sampleWindow(
         procs.map((p) => p.pid),

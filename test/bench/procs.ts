@@ -193,6 +193,15 @@ export async function waitIdle(
   }
 }
 
+/** CPU seconds all cores of the machine have been busy since boot (/proc/stat). */
+export function machineBusySeconds(): number {
+  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal ...: busy is everything but idle and iowait.
+  const busy = v.reduce((a, b) => a + b, 0) - (v[3] ?? 0) - (v[4] ?? 0);
+  return busy / CLK_TCK;
+}
+
 /**
  * How much CPU the rest of the machine used while the benchmark ran: all busy CPU time from /proc/stat minus
  * the time of this process and its descendants (proxies, sinks, Ceph daemons, Postgres).
@@ -202,14 +211,6 @@ export class ForeignLoadMonitor {
   private last: { busy: number; ours: Map<number, number> } | undefined;
   private readonly points: { t: number; foreignCores: number; ourCores: number }[] = [];
   private lastT = 0;
-
-  private static busySeconds(): number {
-    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
-    const v = line.trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal ...: busy is everything but idle and iowait.
-    const busy = v.reduce((a, b) => a + b, 0) - (v[3] ?? 0) - (v[4] ?? 0);
-    return busy / CLK_TCK;
-  }
 
   private static ourProcesses(): Map<number, number> {
     const all = new Map<number, ProcSample>();
@@ -234,7 +235,7 @@ export class ForeignLoadMonitor {
   start(everyMs = 2000): void {
     const tick = (): void => {
       const now = Date.now();
-      const busy = ForeignLoadMonitor.busySeconds();
+      const busy = machineBusySeconds();
       const ours = ForeignLoadMonitor.ourProcesses();
       if (this.last) {
         let oursDelta = 0;
@@ -268,4 +269,13 @@ export class ForeignLoadMonitor {
     const pts = this.points.filter((p) => p.t >= from && p.t <= to);
     return pts.length ? pts.reduce((a, p) => a + p.ourCores, 0) / pts.length : NaN;
   }
+}
+
+/** How many cores the whole machine kept busy (every process, ours or not) while `work` ran. */
+export async function busyCoresDuring<T>(work: () => Promise<T>): Promise<{ result: T; cores: number }> {
+  const busyBefore = machineBusySeconds();
+  const started = performance.now();
+  const result = await work();
+  const seconds = (performance.now() - started) / 1000;
+  return { result, cores: (machineBusySeconds() - busyBefore) / seconds };
 }

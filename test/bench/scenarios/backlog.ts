@@ -1,8 +1,10 @@
+import os from 'node:os';
+
 import { DEFAULT_MIRROR_CONCURRENCY } from '@k8s-s3-mirror/proxy/dist/config';
 import { BenchClient } from '../client';
 import { forEachConcurrently } from '../concurrently';
 import type { BenchContext } from '../context';
-import { waitIdle } from '../procs';
+import { busyCoresDuring, waitIdle } from '../procs';
 import { fmtBytes, fmtNumber, fmtPercent, MiB, table, type Section } from '../report';
 import { median, ratio } from '../stats';
 import { renderLineChart } from '../svg-chart';
@@ -34,6 +36,15 @@ async function putMany(
  * A mirror outage leaves ~1 GiB of pending copies; then the mirror comes back. Measures how fast the backlog
  * drains against what the mirror gateway takes directly, and what app traffic through the proxy keeps.
  */
+/**
+ * Machine CPU the two backlog goals need together, from what each workload alone kept busy: a drain at 80 %
+ * of the mirror's direct write rate needs at least 80 % of the direct writes' CPU (a copy also reads main and
+ * passes the proxy), and the app at 90 % of its rate 90 % of its own.
+ */
+export function backlogCoresNeeded(appAloneCores: number, directWriteCores: number): number {
+  return 0.8 * directWriteCores + 0.9 * appAloneCores;
+}
+
 export async function runBacklog(ctx: BenchContext): Promise<Section> {
   const c = ctx.ceph!;
   const objectSize = ctx.quick ? 4 * MiB : 8 * MiB;
@@ -48,9 +59,10 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
   seeder.close();
   const app = new BenchClient(c.viaProxy);
   const baseline: number[] = [];
-  for (let i = 0; i < (ctx.quick ? 1 : 4); i++) {
-    baseline.push((await smallLoop(app, appBucket, 'GET', 16, appTiming)).rate);
-  }
+  const appAlone = await busyCoresDuring(async () => {
+    for (let i = 0; i < (ctx.quick ? 1 : 4); i++)
+      baseline.push((await smallLoop(app, appBucket, 'GET', 16, appTiming)).rate);
+  });
 
   await c.cluster.stopMirrorGateway();
   const writer = new BenchClient(c.viaProxy);
@@ -94,7 +106,9 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
   const mirrorBucket = `bench-mirror-direct-${ctx.runId}`;
   await mirrorClient.send('PUT', `/${mirrorBucket}`, await mirrorClient.headers('PUT', `/${mirrorBucket}`));
   const directPaths = Array.from({ length: Math.min(count, 64) }, (_, i) => `/${mirrorBucket}/direct-${i}`);
-  const mirrorDirect = await putMany(mirrorClient, directPaths, objectSize, DEFAULT_MIRROR_CONCURRENCY);
+  const { result: mirrorDirect, cores: directCores } = await busyCoresDuring(() =>
+    putMany(mirrorClient, directPaths, objectSize, DEFAULT_MIRROR_CONCURRENCY),
+  );
   mirrorClient.close();
   const after: number[] = [];
   for (let i = 0; i < (ctx.quick ? 1 : 4); i++)
@@ -105,6 +119,15 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
   const appRatio = ratio(median(duringDrain), median(baseline));
   const drainVsDirect = ratio(drainRate, mirrorDirect.bytesPerSec);
   const copyVsDirect = ratio(copyRate, mirrorDirect.bytesPerSec);
+  const coresNeeded = backlogCoresNeeded(appAlone.cores, directCores);
+  const cores = os.cpus().length;
+  // Both goals hold only together; on a machine they cannot share, say so on both rows.
+  const outOfReach =
+    coresNeeded > cores
+      ? `; with the other goal out of reach on ${cores} cores: the app alone kept ${fmtNumber(appAlone.cores)} ` +
+        `busy, the direct writes ${fmtNumber(directCores)}, so 90 % of the one and 80 % of the other need ` +
+        `${fmtNumber(coresNeeded)}`
+      : '';
   const firstCompletionAfter = completions.length ? (completions[0]! - restarted) / 1000 : NaN;
   const raw = {
     objectSize,
@@ -119,6 +142,9 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
     copyRate,
     firstCompletionAfter,
     mirrorDirectBytesPerSec: mirrorDirect.bytesPerSec,
+    appAloneCores: appAlone.cores,
+    directWriteCores: directCores,
+    coresNeeded,
     appBaseline: baseline,
     appDuring: during,
     appAfter: after,
@@ -153,6 +179,10 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
           ['app GET/s during drain', fmtNumber(median(duringDrain))],
           ['app GET/s after', fmtNumber(median(after))],
           ['app rate during ÷ before', fmtPercent(appRatio)],
+          [
+            'machine cores busy: app alone (before) / direct writes',
+            `${fmtNumber(appAlone.cores)} / ${fmtNumber(directCores)} of ${cores}`,
+          ],
         ],
       ),
     ],
@@ -174,12 +204,14 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
     checks: [
       {
         goal: 'drain rate ≥ 80 % of the mirror’s direct write throughput',
-        measured: `${fmtPercent(drainVsDirect)} including backoff waits, ${fmtPercent(copyVsDirect)} while copying`,
+        measured:
+          `${fmtPercent(drainVsDirect)} including backoff waits, ${fmtPercent(copyVsDirect)} while copying` +
+          (drainVsDirect >= 0.8 ? '' : outOfReach),
         met: Number.isFinite(drainVsDirect) ? drainVsDirect >= 0.8 : undefined,
       },
       {
         goal: 'app traffic keeps ≥ 90 % of its rate during the drain',
-        measured: fmtPercent(appRatio),
+        measured: fmtPercent(appRatio) + (appRatio >= 0.9 ? '' : outOfReach),
         met: Number.isFinite(appRatio) ? appRatio >= 0.9 : undefined,
       },
     ],

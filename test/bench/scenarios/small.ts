@@ -209,6 +209,10 @@ function renderSmall(cases: SmallCase[]): Section {
       .map((c) => `c=${c.concurrency} ${fmtNumber(summariseVsDirect(c, arm).cpuUsPerRequest)}`)
       .join(', ');
   const proxyGetCpu = sinkGets.map((c) => summariseVsDirect(c, 'proxy').cpuUsPerRequest);
+  // Where Node's bare hop alone costs more than the goal, no Node proxy can meet it.
+  const beyondNodeHop = sinkGets
+    .filter((c) => c.arms['node-hop'] && summariseVsDirect(c, 'node-hop').cpuUsPerRequest > 150)
+    .map((c) => `c=${c.concurrency}`);
   return {
     id: 'small',
     title: 'Small objects (4 KiB), closed loop',
@@ -295,7 +299,10 @@ function renderSmall(cases: SmallCase[]): Section {
                     (['node-hop', 'nginx'] as const)
                       .filter((arm) => sinkGets.some((c) => c.arms[arm]))
                       .map((arm) => `; ${arm} ${getCpu(arm)}`)
-                      .join(''),
+                      .join('') +
+                    (beyondNodeHop.length
+                      ? `; out of reach for any Node hop at ${beyondNodeHop.join(', ')} (node-hop alone above 150)`
+                      : ''),
                   met: proxyGetCpu.every((us) => us <= 150),
                 },
               ]

@@ -1,0 +1,98 @@
+/**
+ * An idle sidecar (issue 12: "idle ≤ 60 MB"): a shipped proxy that gets no request, against the sinks, with an
+ * embedded Postgres of its own (so no other proxy's buckets give it work), beside two resting Node processes
+ * under the same flags: a bare node, and one that has loaded only the libraries the data path cannot do
+ * without (node:http, net, tls, crypto, undici's Pool, pg). The latter is the floor under any proxy built
+ * on them: what the proxy spends above it is its own code and state.
+ */
+import path from 'node:path';
+
+import { startPostgres } from '../../harness/postgres';
+import { sleep } from '../../harness/wait';
+import type { BenchContext } from '../context';
+import { POD_NODE_ENV } from '../env';
+import { sampleWindow, startRestingNode, type RestWindow } from '../idle-sampling';
+import { SHIPPED_ARM, startSinkArm } from '../proxy-arms';
+import { fmtNumber, table, type Section } from '../report';
+
+const ROOT = path.resolve(__dirname, '../../../..');
+const GOAL_MB = 60;
+
+/** What a proxy cannot run without; resolved from the repository, as the proxy resolves them. */
+export const DATA_PATH_LIBRARIES = [
+  'node:http',
+  'node:net',
+  'node:tls',
+  'node:crypto',
+  'undici/lib/dispatcher/pool.js',
+  'pg',
+] as const;
+
+export async function runIdle(ctx: BenchContext): Promise<Section> {
+  const sink = ctx.sink!;
+  const settleSeconds = ctx.quick ? 5 : 20;
+  const seconds = ctx.quick ? 5 : 15;
+  ctx.log(
+    `idle: a proxy at rest for ${settleSeconds + seconds} s beside a bare node and the libraries alone`,
+  );
+  const postgres = await startPostgres({ embedded: true });
+  const resting = {
+    nodeOptions: POD_NODE_ENV.NODE_OPTIONS,
+    env: { MALLOC_ARENA_MAX: POD_NODE_ENV.MALLOC_ARENA_MAX },
+  };
+  const procs = [
+    await startSinkArm({
+      arm: SHIPPED_ARM,
+      name: 'proxy-idle',
+      sinks: { main: sink.main, mirror: sink.mirror },
+      postgresUrl: postgres.url,
+      logDir: ctx.logDir,
+    }),
+    startRestingNode({ name: 'bare-node', ...resting }),
+    startRestingNode({ name: 'libraries', modules: DATA_PATH_LIBRARIES, cwd: ROOT, ...resting }),
+  ];
+  let windows: RestWindow[];
+  try {
+    await sleep(settleSeconds * 1000);
+    windows = await sampleWindow(
+      procs.map((p) => p.pid),
+      seconds,
+    );
+  } finally {
+    await Promise.all(procs.map((p) => p.stop()));
+    await postgres.destroy();
+  }
+  const [proxy, bare, libraries] = windows as [RestWindow, RestWindow, RestWindow];
+  const label = ['proxy as shipped', 'bare node', 'the data path’s libraries alone'];
+  return {
+    id: 'idle',
+    title: 'Idle sidecar (sink backend)',
+    body: [
+      `A proxy as shipped, started and given no request (its own Postgres, sinks as main and mirror), sampled ` +
+        `every second for ${seconds} s after ${settleSeconds} s at rest, beside two Node processes under the ` +
+        `same flags (the image's and the pod's heap limit) that load nothing, or only the libraries the data ` +
+        `path cannot do without (${DATA_PATH_LIBRARIES.join(', ')}) and then wait.`,
+      table(
+        ['process', 'RSS median (MB)', 'RSS max (MB)', 'CPU ms per s'],
+        windows.map((w, i) => [
+          label[i]!,
+          fmtNumber(w.rssMedianMB),
+          fmtNumber(w.rssMaxMB),
+          fmtNumber(w.cpuMsPerSecond),
+        ]),
+      ),
+    ],
+    charts: [],
+    checks: [
+      {
+        goal: `an idle proxy’s RSS ≤ ${GOAL_MB} MB (issue 12)`,
+        measured:
+          `${fmtNumber(proxy.rssMedianMB)} MB, ${fmtNumber(proxy.cpuMsPerSecond)} ms CPU/s; a bare node ` +
+          `${fmtNumber(bare.rssMedianMB)} MB, the data path’s libraries alone ${fmtNumber(libraries.rssMedianMB)} MB` +
+          (libraries.rssMedianMB > GOAL_MB ? ': out of reach for a proxy built on them' : ''),
+        met: Number.isFinite(proxy.rssMedianMB) ? proxy.rssMedianMB <= GOAL_MB : undefined,
+      },
+    ],
+    raw: { settleSeconds, seconds, proxy, bare, libraries },
+  };
+}
