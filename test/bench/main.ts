@@ -23,13 +23,12 @@ import { renderForwarder } from './scenarios/forwarder';
 import { runInventory } from './scenarios/inventory';
 import { runLarge, type LargeCase } from './scenarios/large';
 import { ISSUE_12_LAG_GOAL, lagOutOfReach, runMirrorLag } from './scenarios/mirror-lag';
-import { runSmall, type SmallCase } from './scenarios/small';
+import { directRateOf, runSmall, type SmallCase } from './scenarios/small';
 import { runIdle } from './scenarios/idle';
 import { runScale } from './scenarios/scale';
 import { runWriteCost } from './scenarios/write-cost';
 import { runScan } from './scenarios/scan';
 import { runSpool } from './scenarios/spool';
-import { median } from './stats';
 import { warmUp } from './warmup';
 
 /** The repository root, from test/dist/bench. */
@@ -191,7 +190,7 @@ const METHOD = [
     'its row says "out of reach" and why.',
 ];
 
-/** Issue 12's memory goal: the shipped proxies' peak RSS in every scenario ≤ 120 MB (idle: idle-probe.ts). */
+/** Issue 12's memory goal: the shipped proxies' peak RSS in every scenario ≤ 120 MB (idle: scenarios/idle.ts). */
 function shippedPeaks(
   rss: RssSampler,
   phases: { name: string; from: number; to: number }[],
@@ -216,8 +215,8 @@ function shippedPeaks(
 function annotateLagReach(sections: Section[], small: SmallCase[]): void {
   const check = sections.find((s) => s.id === 'mirror-lag')?.checks.find((c) => c.goal === ISSUE_12_LAG_GOAL);
   const directRates = small
-    .filter((c) => c.backend === 'ceph' && c.op === 'PUT')
-    .map((c) => median((c.arms['direct'] ?? []).map((r) => r.rate)))
+    .filter((c) => c.backend === 'ceph' && c.op === 'PUT' && c.arms['direct'])
+    .map(directRateOf)
     .filter(Number.isFinite);
   if (!check || check.met !== false || directRates.length === 0) return;
   check.measured += lagOutOfReach(200, Math.max(...directRates)) ?? '';
@@ -493,7 +492,7 @@ async function main(): Promise<void> {
         log(message);
       }
     };
-    // First, while the machine is quiet and before the shipped proxies have served anything.
+    // First, while the machine is quiet (the scenario starts a proxy of its own that serves nothing).
     await phase('idle', async () => (sink ? runIdle(ctx) : undefined));
     await phase('mirror-lag', async () => (ceph ? runMirrorLag(ctx) : undefined));
     await phase('backlog', async () => (ceph ? runBacklog(ctx) : undefined));

@@ -41,11 +41,8 @@ async function answer(
       return send(res, ready ? 200 : 503, 'application/json; charset=utf-8', body);
     }
     case '/metrics':
-      try {
-        return send(res, 200, registry.contentType, await registry.metrics());
-      } catch (err) {
-        return send(res, 500, 'text/plain; charset=utf-8', `metrics failed: ${String(err)}\n`);
-      }
+      // A collector that throws is answered 500 by the handler's catch.
+      return send(res, 200, registry.contentType, await registry.metrics());
     default:
       return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
   }

@@ -139,11 +139,16 @@ export async function runSmall(
   return { section: renderSmall(cases), cases };
 }
 
+/** The direct arm's request rate in a case, median over rounds. */
+export function directRateOf(c: SmallCase): number {
+  return median(c.arms.direct!.map((r) => r.rate));
+}
+
 export function summariseVsDirect(c: SmallCase, arm: string) {
   const direct = c.arms.direct!;
   const other = c.arms[arm]!;
   return {
-    directRate: median(direct.map((r) => r.rate)),
+    directRate: directRateOf(c),
     armRate: median(other.map((r) => r.rate)),
     ratio: pairedRatios(
       direct.map((r) => r.rate),

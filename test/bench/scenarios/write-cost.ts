@@ -244,8 +244,10 @@ function renderWriteCost(
     return off ? medianOf(off, totalMs) : undefined;
   };
   /** Data path + copy floor: what a mirrored write costs at least with these parts (sink only). */
+  const floorCaseOf = (c: WriteCostCase): FloorCase | undefined =>
+    floors.find((f) => f.backend === c.backend && f.concurrency === c.concurrency);
   const floorOf = (c: WriteCostCase): number | undefined => {
-    const floor = floors.find((f) => f.backend === c.backend && f.concurrency === c.concurrency);
+    const floor = floorCaseOf(c);
     const base = dataPath(c);
     return floor && base !== undefined ? base + medianOf(floor, copyFloorMs) : undefined;
   };
@@ -255,7 +257,7 @@ function renderWriteCost(
    */
   const reachOf = (c: WriteCostCase, floor: number): string => {
     if (floor > 1) return ': out of reach with these parts';
-    const floorCase = floors.find((f) => f.backend === c.backend && f.concurrency === c.concurrency);
+    const floorCase = floorCaseOf(c);
     const recorded = floorCase ? floor + medianOf(floorCase, (f) => f.settleMs) : NaN;
     return recorded > 1
       ? `, ${fmtNumber(recorded)} with one statement more to record the write: out of reach with these parts`
