@@ -33,10 +33,6 @@ async function putMany(
 }
 
 /**
- * A mirror outage leaves ~1 GiB of pending copies; then the mirror comes back. Measures how fast the backlog
- * drains against what the mirror gateway takes directly, and what app traffic through the proxy keeps.
- */
-/**
  * Machine CPU the two backlog goals need together, from what each workload alone kept busy: a drain at 80 %
  * of the mirror's direct write rate needs at least 80 % of the direct writes' CPU (a copy also reads main and
  * passes the proxy), and the app at 90 % of its rate 90 % of its own.
@@ -45,6 +41,10 @@ export function backlogCoresNeeded(appAloneCores: number, directWriteCores: numb
   return 0.8 * directWriteCores + 0.9 * appAloneCores;
 }
 
+/**
+ * A mirror outage leaves ~1 GiB of pending copies; then the mirror comes back. Measures how fast the backlog
+ * drains against what the mirror gateway takes directly, and what app traffic through the proxy keeps.
+ */
 export async function runBacklog(ctx: BenchContext): Promise<Section> {
   const c = ctx.ceph!;
   const objectSize = ctx.quick ? 4 * MiB : 8 * MiB;
