@@ -28,3 +28,17 @@ export async function longestAcceptedKey(s3: S3Client, bucket: string): Promise<
   );
   return 'k'.repeat(lo);
 }
+
+/**
+ * The longest key each of `buckets` accepts. RGW's limit depends on the bucket's marker, which grows by a
+ * digit as the gateway's bucket count does (10, 100, …): a key one bucket takes can be a byte too long for
+ * the next one made.
+ */
+export async function longestKeyForAll(s3: S3Client, buckets: readonly string[]): Promise<string> {
+  let shortest: string | undefined;
+  for (const bucket of buckets) {
+    const key = await longestAcceptedKey(s3, bucket);
+    if (shortest === undefined || key.length < shortest.length) shortest = key;
+  }
+  return shortest ?? 'k'.repeat(1024);
+}

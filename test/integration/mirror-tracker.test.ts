@@ -38,7 +38,7 @@ import { spawnNode } from '../harness/process';
 import { controls, loadServices, type TestServices } from '../harness/services';
 import { threeWayDiff, waitForThreeWayEqual } from '../harness/three-way';
 import { pollUntil } from '../harness/wait';
-import { longestAcceptedKey } from '../harness/long-key';
+import { longestKeyForAll } from '../harness/long-key';
 import { staticCredentials } from '../../proxy/src/credentials';
 
 const services: TestServices = loadServices();
@@ -385,7 +385,7 @@ describe('write tracker: inventory and mirroring', () => {
     ];
     // S3 allows 1,024-byte keys. This RGW (memstore, osd max object name len = 460) rejects keys much
     // longer than ~400 bytes; use 1,024 bytes where main accepts it, else the longest it accepts.
-    const longKey = await longestAcceptedKey(main, `${buckets[3]}`);
+    const longKey = await longestKeyForAll(main, buckets);
     keys.push(longKey, `${'é'.repeat(Math.floor((Buffer.byteLength(longKey) - 1) / 2))}x`);
     for (const b of buckets) for (const k of keys) await put(t, b, k, `body of ${k.length}`);
     await del(t, buckets[0]!, keys[0]!);
