@@ -19,6 +19,7 @@ import { sameBucketName } from '@k8s-s3-mirror/proxy/dist/mirror/bucket-name';
 import {
   DEFAULT_COPIER_OPTIONS,
   mirrorKey,
+  type CopyClients,
   type MirrorResult,
 } from '@k8s-s3-mirror/proxy/dist/mirror/copier';
 import { s3ClientFor } from '@k8s-s3-mirror/proxy/dist/mirror/s3';
@@ -81,10 +82,9 @@ export async function measureCopyFloor(opts: CopyFloorOptions): Promise<CopyFloo
   const mirrorEndpoint = endpoint(opts.mirrorUrl, 'mirror', opts.mirrorKeys);
   const main = signedS3Http(mainEndpoint);
   const mirror = signedS3Http(mirrorEndpoint);
-  const sdkMain = s3ClientFor(mainEndpoint);
   const sdkMirror = s3ClientFor(mirrorEndpoint);
-  const clients = {
-    main: { http: main, sdk: sdkMain },
+  const clients: CopyClients = {
+    main: { http: main },
     mirror: { http: mirror, sdk: sdkMirror },
     mirrorBucket: sameBucketName,
     mirrorRegion: 'us-east-1',
@@ -155,7 +155,6 @@ export async function measureCopyFloor(opts: CopyFloorOptions): Promise<CopyFloo
   } finally {
     await pools.close();
     await Promise.allSettled([main.destroy(), mirror.destroy()]);
-    sdkMain.destroy();
     sdkMirror.destroy();
   }
 }

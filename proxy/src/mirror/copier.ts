@@ -1,9 +1,4 @@
-import type {
-  BucketLocationConstraint,
-  CreateBucketCommandInput,
-  PutObjectCommandInput,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { Readable, Transform } from 'node:stream';
 
 import { discard } from '../http/response-writing';
@@ -11,6 +6,7 @@ import { sameEtag } from '../s3/etag';
 import { parseTagSet, type Tag } from '../s3/response-body';
 import type { SpooledBody, SpoolOutcome } from '../spool';
 import type { MirrorBucketName } from './bucket-name';
+import { ensureMirrorBucket } from './mirror-bucket';
 import {
   headerValue,
   objectHeadOf,
@@ -18,6 +14,7 @@ import {
   sdkObjectParams,
   type ObjectHead,
 } from './object-headers';
+import { headObject } from './object-requests';
 import { errorText, isNoSuchBucket } from './s3';
 import { s3Sdk, s3Storage } from './s3-sdk';
 import { consumeRest, errorOf, readText, type S3Http } from './s3-http';
@@ -68,18 +65,13 @@ export interface CopierOptions {
 export const DEFAULT_COPIER_OPTIONS: CopierOptions = { partSizeBytes: 5 * 1024 * 1024, queueSize: 1 };
 
 /**
- * One endpoint as the copier reaches it: signed requests over undici for the copy itself (HEAD, GET,
- * PutObject, DeleteObject, GetObjectTagging), the AWS SDK for what is rare (multipart uploads over 5 GiB,
- * creating a missing mirror bucket with main's versioning).
+ * The copier reaches both endpoints with signed requests over undici (HEAD, GET, PutObject, DeleteObject,
+ * GetObjectTagging, creating a missing mirror bucket); the mirror also through the AWS SDK, for what is
+ * rare: multipart uploads over 5 GiB (the SDK is loaded at its first use).
  */
-export interface CopyEndpoint {
-  http: S3Http;
-  sdk: S3Client;
-}
-
 export interface CopyClients {
-  main: CopyEndpoint;
-  mirror: CopyEndpoint;
+  main: { http: S3Http };
+  mirror: { http: S3Http; sdk: S3Client };
   /** Main bucket → its mirror bucket (MIRROR_BUCKET_TEMPLATE): every request to the mirror goes there. */
   mirrorBucket: MirrorBucketName;
   /** Where a missing mirror bucket is created (MIRROR_S3_REGION). */
@@ -117,7 +109,7 @@ export async function mirrorKey(
   }
   // The body may be partly consumed: create the bucket and start over from a fresh read.
   const target = clients.mirrorBucket(bucket);
-  await ensureMirrorBucket(clients.main.sdk, clients.mirror.sdk, bucket, target, clients.mirrorRegion);
+  await ensureMirrorBucket(clients.main.http, clients.mirror.http, bucket, target, clients.mirrorRegion);
   try {
     return await mirrorKeyOnce(clients, bucket, key, opts, spooled);
   } catch (err) {
@@ -138,7 +130,7 @@ async function mirrorKeyOnce(
   spooled: SpooledBody | undefined,
 ): Promise<MirrorResult> {
   if (!spooled) return copyFromMain(clients, bucket, key, opts);
-  const head = await headOnMain(clients.main.http, bucket, key, opts.signal);
+  const head = await headObject(clients.main.http, bucket, key, opts.signal);
   if (!head) return { ...(await missingOnMain(clients, bucket, key, opts)), spool: 'changed' };
   if (!sameEtag(head.etag, spooled.etag) || head.size !== spooled.size) {
     return { ...(await copyFromMain(clients, bucket, key, opts)), spool: 'changed' };
@@ -175,23 +167,6 @@ async function copyFromMemory(
     return { ...(await copyFromMain(clients, bucket, key, opts)), spool: 'corrupt' };
   const mirrorEtag = await upload(clients, bucket, key, head, bytes, opts, spooled.md5);
   return { ...resultOf(head, mirrorEtag, 'spool'), spool: 'used' };
-}
-
-/** Main's headers of the key; undefined when main answers 404 (no such key, or no such bucket). */
-async function headOnMain(
-  main: S3Http,
-  bucket: string,
-  key: string,
-  signal: AbortSignal | undefined,
-): Promise<ObjectHead | undefined> {
-  const res = await main.send({ method: 'HEAD', bucket, key, signal });
-  if (res.statusCode === 404) {
-    consumeRest(res.body);
-    return undefined;
-  }
-  if (!ok(res.statusCode)) throw await errorOf(res);
-  consumeRest(res.body);
-  return objectHeadOf(res.headers);
 }
 
 async function copyFromMain(
@@ -446,73 +421,4 @@ async function deleteOnMirror(
   const res = await mirror.send({ method: 'DELETE', bucket, key, signal });
   if (!ok(res.statusCode) && res.statusCode !== 404) throw await errorOf(res);
   consumeRest(res.body);
-}
-
-/** CreateBucket's input for `bucket` in `region`. Pure. */
-export function createBucketInput(bucket: string, region: string): CreateBucketCommandInput {
-  // us-east-1 is where a bucket without a LocationConstraint goes; AWS refuses it spelled out.
-  if (region === 'us-east-1') return { Bucket: bucket };
-  // The SDK's union lists AWS's regions; the value is the configured one, as for signing.
-  const location = region as BucketLocationConstraint;
-  return { Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: location } };
-}
-
-/**
- * CreateBucket in `region`. RGW refuses a LocationConstraint other than its zonegroup's name
- * (InvalidLocationConstraint) where AWS needs one outside us-east-1: asked again without one, the gateway
- * puts the bucket in its own zonegroup.
- */
-async function createBucket(mirror: S3Client, bucket: string, region: string): Promise<void> {
-  const input = createBucketInput(bucket, region);
-  try {
-    await mirror.send(new (s3Sdk().CreateBucketCommand)(input));
-  } catch (err) {
-    if ((err as { name?: string }).name !== 'InvalidLocationConstraint' || !input.CreateBucketConfiguration)
-      throw err;
-    await mirror.send(new (s3Sdk().CreateBucketCommand)({ Bucket: bucket }));
-  }
-}
-
-/** Thrown when the mirror bucket's name is taken by another account: no copy can go there. */
-export class MirrorBucketTaken extends Error {
-  override name = 'MirrorBucketTaken';
-}
-
-/**
- * Creates `mirrorBucket` (main's `bucket` on the mirror) in `region` and copies main's versioning status
- * onto it. Race-safe: another sidecar's CreateBucket (BucketAlreadyOwnedByYou) is success. AWS answers
- * BucketAlreadyExists when another account owns the name (on AWS, possibly main's own bucket when the
- * mirror bucket has main's name): an error, never a bucket to write into.
- */
-export async function ensureMirrorBucket(
-  main: S3Client,
-  mirror: S3Client,
-  bucket: string,
-  mirrorBucket: string,
-  region: string,
-): Promise<void> {
-  try {
-    await createBucket(mirror, mirrorBucket, region);
-  } catch (err) {
-    const name = (err as { name?: string }).name;
-    if (name === 'BucketAlreadyExists') {
-      throw new MirrorBucketTaken(
-        `mirror bucket ${mirrorBucket} (of main bucket ${bucket}) belongs to another account ` +
-          '(BucketAlreadyExists): name another with MIRROR_BUCKET_TEMPLATE',
-        { cause: err },
-      );
-    }
-    if (name !== 'BucketAlreadyOwnedByYou') throw err;
-  }
-  const v = await main
-    .send(new (s3Sdk().GetBucketVersioningCommand)({ Bucket: bucket }))
-    .catch(() => undefined);
-  if (v?.Status === 'Enabled' || v?.Status === 'Suspended') {
-    await mirror.send(
-      new (s3Sdk().PutBucketVersioningCommand)({
-        Bucket: mirrorBucket,
-        VersioningConfiguration: { Status: v.Status },
-      }),
-    );
-  }
 }

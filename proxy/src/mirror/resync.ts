@@ -195,7 +195,7 @@ export async function resyncBucket(
       };
   const http = ctx.http ?? own!;
   const clients: CopyClients = {
-    main: { sdk: ctx.main, http: http.main },
+    main: { http: http.main },
     mirror: { sdk: ctx.mirror, http: http.mirror },
     mirrorBucket: ctx.mirrorBucket,
     mirrorRegion: await ctx.mirror.config.region(),

@@ -2,10 +2,10 @@ import type * as ClientS3 from '@aws-sdk/client-s3';
 import type * as LibStorage from '@aws-sdk/lib-storage';
 
 /**
- * The AWS SDK's S3 modules, loaded at their first use. The data path and the copier's usual copies go over
- * undici with the proxy's own signer; the SDK serves rarer calls (the scan's listings, takeover's
- * HeadBucket, preparing a mirror bucket, multipart copies over 5 GiB, resync). Loaded at start, it held
- * about 9 MB of an idle proxy's resident memory (test/bench/notes.md).
+ * The AWS SDK's S3 modules, loaded at their first use. The data path, the copies, the scan and preparing
+ * a mirror bucket go over undici with the proxy's own signer; in the proxy the SDK serves only multipart
+ * copies over 5 GiB (and the resync command, a process of its own). Loaded, it holds about 30 MB of
+ * resident memory for the rest of the process's life (test/bench/notes.md).
  *
  * `require`, not `import()`: in this CommonJS build `import()` stays a real dynamic import and would load
  * the SDK's ES module build, a second copy beside the CommonJS one (whose classes the tests and the

@@ -80,3 +80,53 @@ export function parseTagSet(body: string): Tag[] {
   }
   return tags;
 }
+
+/** One key of a ListObjectsV2 answer. */
+export interface ListedObject {
+  key: string;
+  size: number;
+  etag: string;
+  lastModified: Date | undefined;
+}
+
+export interface ObjectListing {
+  objects: ListedObject[];
+  isTruncated: boolean;
+}
+
+/**
+ * Keys of a listing asked with `encoding-type=url`: AWS writes a space as `+` (RGW as `%20`), and both
+ * write a `+` as `%2B`. A malformed escape throws (URIError): the page cannot be judged.
+ */
+function urlDecodedKey(text: string): string {
+  return decodeURIComponent(text.replace(/\+/g, ' '));
+}
+
+/**
+ * A ListObjectsV2 answer (`<ListBucketResult><Contents><Key>…`). Keys are URL-decoded when the answer says
+ * `<EncodingType>url</EncodingType>` (a backend that ignores the parameter sends them as they are).
+ */
+export function parseObjectListing(body: string): ObjectListing {
+  const urlEncoded = element(body, 'EncodingType')?.trim() === 'url';
+  const objects: ListedObject[] = [];
+  for (const inner of elements(body, 'Contents')) {
+    const key = element(inner, 'Key');
+    if (key === undefined) continue;
+    const text = unescapeXml(key);
+    const size = Number(element(inner, 'Size') ?? 0);
+    const modified = element(inner, 'LastModified');
+    const date = modified === undefined ? undefined : new Date(modified.trim());
+    objects.push({
+      key: urlEncoded ? urlDecodedKey(text) : text,
+      size: Number.isFinite(size) ? size : 0,
+      etag: unescapeXml(element(inner, 'ETag') ?? ''),
+      lastModified: date && !Number.isNaN(date.getTime()) ? date : undefined,
+    });
+  }
+  return { objects, isTruncated: element(body, 'IsTruncated')?.trim() === 'true' };
+}
+
+/** The status of a GetBucketVersioning answer: `Enabled`, `Suspended`, or undefined (never enabled). */
+export function parseVersioningStatus(body: string): string | undefined {
+  return element(body, 'Status')?.trim() || undefined;
+}

@@ -5,8 +5,6 @@
  * behind the proxy's back, and parked rows. One scanner per bucket across all sidecars (a lease in the
  * bucket's database); progress is kept there too, so a pass resumes after a restart, on any sidecar.
  */
-import type { S3Client } from '@aws-sdk/client-s3';
-
 import type { AntiEntropySettings } from '../config';
 import type { InventoryRepository } from '../inventory/repository';
 import type { Logger } from '../log';
@@ -15,13 +13,15 @@ import type { MirrorBucketName } from '../mirror/bucket-name';
 import type { DeletePolicy } from '../mirror/delete-policy';
 import type { Listed } from '../mirror/resync';
 import { errorText, isNoSuchBucket } from '../mirror/s3';
-import { s3Sdk } from '../mirror/s3-sdk';
+import { headObject, listObjects } from '../mirror/object-requests';
+import type { S3Http } from '../mirror/s3-http';
 import { planScanPage, type Requeue, type ScannedObject } from './plan';
 import { RateBudget } from './rate-budget';
 
 export interface AntiEntropyDeps {
-  main: S3Client;
-  mirror: S3Client;
+  /** Main and the mirror over the proxy's signed client (no SDK: see mirror/object-requests.ts). */
+  main: S3Http;
+  mirror: S3Http;
   /** Main bucket → its mirror bucket (MIRROR_BUCKET_TEMPLATE): the listing compared with main's. */
   mirrorBucket: MirrorBucketName;
   /** The scan's statements of the inventory repository. */
@@ -161,6 +161,10 @@ export class AntiEntropyScanner {
     }
   }
 
+  private pageOf(startAfter: string | undefined): { startAfter?: string; maxKeys: number } {
+    return { ...(startAfter !== undefined ? { startAfter } : {}), maxKeys: this.pageSize };
+  }
+
   /** One page of main after `after`; `upTo` is its last key, or undefined when the listing ended. */
   private async listMain(
     bucket: string,
@@ -170,9 +174,7 @@ export class AntiEntropyScanner {
     await this.budget.take();
     let page;
     try {
-      page = await this.deps.main.send(
-        new (s3Sdk().ListObjectsV2Command)({ Bucket: bucket, StartAfter: after, MaxKeys: this.pageSize }),
-      );
+      page = await listObjects(this.deps.main, bucket, this.pageOf(after));
     } catch (err) {
       // Never an empty listing: read as "main holds nothing", it would re-queue the whole mirror as deletes
       // (a bucket deleted by mistake, an endpoint misrouted for a while). The page fails and is retried.
@@ -180,11 +182,11 @@ export class AntiEntropyScanner {
       throw err;
     }
     let last: string | undefined;
-    for (const o of page.Contents ?? []) {
-      objects.set(o.Key!, { size: o.Size ?? 0, etag: o.ETag ?? '', lastModified: o.LastModified });
-      last = o.Key;
+    for (const o of page.objects) {
+      objects.set(o.key, { size: o.size, etag: o.etag, lastModified: o.lastModified });
+      last = o.key;
     }
-    if (page.IsTruncated && last === undefined) {
+    if (page.isTruncated && last === undefined) {
       throw new ScanPageError(
         `main listed no key of ${bucket} after ${after ?? 'the start'} yet more to come`,
       );
@@ -193,7 +195,7 @@ export class AntiEntropyScanner {
       throw new ScanPageError(`main's listing of ${bucket} did not move past ${after} (StartAfter ignored?)`);
     }
     await this.fillEmptyEtags(this.deps.main, bucket, objects);
-    return { objects, upTo: page.IsTruncated ? last : undefined };
+    return { objects, upTo: page.isTruncated ? last : undefined };
   }
 
   /** The mirror's keys in (after, upTo], listed in main `bucket`'s mirror bucket. */
@@ -209,23 +211,21 @@ export class AntiEntropyScanner {
       await this.budget.take();
       let page;
       try {
-        page = await this.deps.mirror.send(
-          new (s3Sdk().ListObjectsV2Command)({ Bucket: bucket, StartAfter: start, MaxKeys: this.pageSize }),
-        );
+        page = await listObjects(this.deps.mirror, bucket, this.pageOf(start));
       } catch (err) {
         if (isNoSuchBucket(err)) return out;
         throw err;
       }
-      const contents = page.Contents ?? [];
+      const contents = page.objects;
       for (const o of contents) {
-        if (upTo !== undefined && keyAfter(o.Key!, upTo)) {
+        if (upTo !== undefined && keyAfter(o.key, upTo)) {
           await this.fillEmptyEtags(this.deps.mirror, bucket, out);
           return out;
         }
-        out.set(o.Key!, { size: o.Size ?? 0, etag: o.ETag ?? '' });
+        out.set(o.key, { size: o.size, etag: o.etag });
       }
-      if (!page.IsTruncated || contents.length === 0) break;
-      const next = contents[contents.length - 1]!.Key!;
+      if (!page.isTruncated || contents.length === 0) break;
+      const next = contents[contents.length - 1]!.key;
       // The mirror's page ended on main's last key (a healthy bucket): nothing can lie between; no second
       // listing, which would fetch the next page's keys only to drop them.
       if (next === upTo) break;
@@ -253,15 +253,9 @@ export class AntiEntropyScanner {
     for (const q of requeues) {
       if (!q.deleted) continue;
       await this.budget.take();
-      const head = await this.deps.main
-        .send(new (s3Sdk().HeadObjectCommand)({ Bucket: bucket, Key: q.key }))
-        .catch(() => undefined);
+      const head = await headObject(this.deps.main, bucket, q.key).catch(() => undefined);
       if (!head) continue;
-      objects.set(q.key, {
-        size: head.ContentLength ?? 0,
-        etag: head.ETag ?? '',
-        lastModified: head.LastModified,
-      });
+      objects.set(q.key, { size: head.size ?? 0, etag: head.etag ?? '', lastModified: head.lastModified });
       served.push(q.key);
     }
     if (served.length > 0) {
@@ -275,14 +269,12 @@ export class AntiEntropyScanner {
   }
 
   /** Ceph RGW 16 lists an empty ETag after DeleteObjectTagging although HEAD still has it: ask HEAD. */
-  private async fillEmptyEtags(s3: S3Client, bucket: string, listed: Map<string, Listed>): Promise<void> {
+  private async fillEmptyEtags(s3: S3Http, bucket: string, listed: Map<string, Listed>): Promise<void> {
     for (const [key, entry] of listed) {
       if (entry.etag !== '' && entry.etag !== '""') continue;
       await this.budget.take();
-      const head = await s3
-        .send(new (s3Sdk().HeadObjectCommand)({ Bucket: bucket, Key: key }))
-        .catch(() => undefined);
-      if (head?.ETag) entry.etag = head.ETag;
+      const head = await headObject(s3, bucket, key).catch(() => undefined);
+      if (head?.etag) entry.etag = head.etag;
     }
   }
 }

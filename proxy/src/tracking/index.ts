@@ -165,9 +165,9 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
 
   // Created by start(), gone after stop().
   let pools: InventoryPools | undefined;
-  let main: S3Client | undefined;
-  let mirror: S3Client | undefined;
-  // The copies' own requests (HEAD, GET, PUT, DELETE), without the SDK.
+  // The mirror's SDK client, for multipart copies over 5 GiB only (made at its first use).
+  let mirrorSdk: S3Client | undefined;
+  // Every other request to main and the mirror (copies, scan, bucket set-up), without the SDK.
   let mainHttp: ClosableS3Http | undefined;
   let mirrorHttp: ClosableS3Http | undefined;
   let storage: StateStorage | undefined;
@@ -386,8 +386,8 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     metrics.scanIntervalSeconds.set(config.antiEntropy.intervalSeconds);
     if (config.antiEntropy.intervalSeconds <= 0) return;
     scanner = new AntiEntropyScanner({
-      main: main!,
-      mirror: mirror!,
+      main: mainHttp!,
+      mirror: mirrorHttp!,
       mirrorBucket,
       inventory,
       owner: lease.owner,
@@ -431,14 +431,13 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
         onReconnected: () => workers.pollNow(),
       });
       pools.startListening();
-      main = s3ClientFor(config.main, logger);
-      mirror = s3ClientFor(config.mirror, logger);
+      mirrorSdk = s3ClientFor(config.mirror, logger);
       mainHttp = signedS3Http(config.main, { logger });
       mirrorHttp = signedS3Http(config.mirror, { logger });
       copyKey = createKeyCopier({
         clients: {
-          main: { sdk: main, http: mainHttp },
-          mirror: { sdk: mirror, http: mirrorHttp },
+          main: { http: mainHttp },
+          mirror: { sdk: mirrorSdk, http: mirrorHttp },
           mirrorBucket,
           mirrorRegion: config.mirror.region,
         },
@@ -547,8 +546,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
           1_000,
         );
       await pools?.close();
-      main?.destroy();
-      mirror?.destroy();
+      mirrorSdk?.destroy();
       await Promise.allSettled([mainHttp?.destroy(), mirrorHttp?.destroy()]);
     },
 

@@ -1,18 +1,10 @@
 import { Readable } from 'node:stream';
 
 import { mirrorBucketNamer, sameBucketName } from '../../src/mirror/bucket-name';
-import {
-  createBucketInput,
-  MirrorBucketTaken,
-  mirrorKey,
-  type CopierOptions,
-  type CopyClients,
-} from '../../src/mirror/copier';
+import { mirrorKey, type CopierOptions, type CopyClients } from '../../src/mirror/copier';
+import { createBucketBody, MirrorBucketTaken } from '../../src/mirror/mirror-bucket';
 import type { SpooledBody } from '../../src/spool';
 import { FakeS3, fakeSdk, md5Hex } from './fake-s3';
-
-const noSuchBucket = (): Error =>
-  Object.assign(new Error('The specified bucket does not exist'), { name: 'NoSuchBucket' });
 
 /** UTF-8 bytes as Node and undici carry header values: one char per byte. */
 const wire = (text: string): string => Buffer.from(text, 'utf8').toString('latin1');
@@ -31,17 +23,15 @@ const OBJECT_HEADERS = {
 function world(opts: { mirrorBucket?: boolean } = {}) {
   const main = new FakeS3('b');
   const mirror = new FakeS3(...(opts.mirrorBucket === false ? [] : ['b']));
-  const mainSdk = fakeSdk({ GetBucketVersioningCommand: () => ({}) });
-  const mirrorSdk = fakeSdk({
-    CreateBucketCommand: (input) => void mirror.buckets.add(input.Bucket as string),
-  });
+  // Only multipart copies over 5 GiB go through the SDK: any other call it gets fails the test.
+  const mirrorSdk = fakeSdk();
   const clients: CopyClients = {
-    main: { http: main, sdk: mainSdk.client },
+    main: { http: main },
     mirror: { http: mirror, sdk: mirrorSdk.client },
     mirrorBucket: sameBucketName,
     mirrorRegion: 'us-east-1',
   };
-  return { main, mirror, mainSdk, mirrorSdk, clients };
+  return { main, mirror, mirrorSdk, clients };
 }
 
 function spooledOf(body: string | Buffer, bytes: Buffer | string = body): SpooledBody {
@@ -95,7 +85,6 @@ describe('a spooled PutObject (the hot path)', () => {
       source: 'spool',
       spool: 'used',
     });
-    expect(w.mainSdk.sent).toEqual([]);
     expect(w.mirrorSdk.sent).toEqual([]);
   });
 
@@ -368,16 +357,31 @@ describe('a copy from main', () => {
     });
   });
 });
+/** The requests `s3` received on buckets themselves (CreateBucket, versioning, HeadBucket). */
+const bucketCalls = (s3: FakeS3): string[] =>
+  s3.requests
+    .filter((r) => r.key === undefined)
+    .map((r) => `${r.method} ${r.bucket}${r.query ? `?${r.query.map(([n]) => n).join('&')}` : ''}`);
+
+const s3Refusal = (statusCode: number, code: string, message: string) => ({
+  statusCode,
+  headers: {},
+  body: Readable.from([Buffer.from(`<Error><Code>${code}</Code><Message>${message}</Message></Error>`)]),
+});
 
 describe('mirrorKey and a missing mirror bucket', () => {
-  test('creates the bucket once (SDK) and copies again', async () => {
+  test('creates the bucket once (a signed PUT, no SDK) and copies again', async () => {
     const w = world({ mirrorBucket: false });
     w.main.put('b', 'k', 'hello');
     const result = await mirrorKey(w.clients, 'b', 'k');
     expect(result).toMatchObject({ exists: true, size: 5, source: 'main' });
-    expect(w.mirror.requests.map((r) => r.method)).toEqual(['PUT', 'PUT']);
-    expect(w.mirrorSdk.names()).toEqual(['CreateBucketCommand']);
-    expect(w.mainSdk.names()).toEqual(['GetBucketVersioningCommand']);
+    expect(w.mirror.requests.map((r) => `${r.method} ${r.key ?? '(bucket)'}`)).toEqual([
+      'PUT k',
+      'PUT (bucket)',
+      'PUT k',
+    ]);
+    expect(bucketCalls(w.main)).toEqual(['GET b?versioning']);
+    expect(w.mirrorSdk.sent).toEqual([]);
     expect(w.mirror.object('b', 'k')?.body.toString()).toBe('hello');
   });
 
@@ -397,14 +401,15 @@ describe('mirrorKey and a missing mirror bucket', () => {
     async (_, cut) => {
       const w = world({ mirrorBucket: false });
       w.main.put('b', 'k', 'hello');
-      w.mirror.intercept = (r) => (r.method === 'PUT' && !w.mirror.buckets.has('b') ? cut() : undefined);
+      w.mirror.intercept = (r) =>
+        r.method === 'PUT' && r.key && !w.mirror.buckets.has('b') ? cut() : undefined;
       expect(await mirrorKey(w.clients, 'b', 'k')).toMatchObject({ exists: true, source: 'main' });
       expect(w.mirror.requests.map((r) => `${r.method} ${r.key ?? '(bucket)'}`)).toEqual([
         'PUT k',
         'HEAD (bucket)',
+        'PUT (bucket)',
         'PUT k',
       ]);
-      expect(w.mirrorSdk.names()).toEqual(['CreateBucketCommand']);
     },
   );
 
@@ -416,60 +421,73 @@ describe('mirrorKey and a missing mirror bucket', () => {
       return undefined;
     };
     await expect(mirrorKey(w.clients, 'b', 'k')).rejects.toThrow('other side closed');
-    expect(w.mirrorSdk.sent).toEqual([]);
+    expect(bucketCalls(w.mirror)).toEqual(['HEAD b']);
   });
 
-  test("main's versioning status is copied onto the new bucket", async () => {
+  test("main's versioning status is copied onto the new bucket, with the body's Content-MD5", async () => {
     const w = world({ mirrorBucket: false });
     w.main.put('b', 'k', 'hello');
-    const mainSdk = fakeSdk({ GetBucketVersioningCommand: () => ({ Status: 'Enabled' }) });
-    const mirrorSdk = fakeSdk({
-      CreateBucketCommand: () => void w.mirror.buckets.add('b'),
-      PutBucketVersioningCommand: () => ({}),
-    });
-    const clients: CopyClients = {
-      ...w.clients,
-      main: { http: w.main, sdk: mainSdk.client },
-      mirror: { http: w.mirror, sdk: mirrorSdk.client },
-    };
-    await mirrorKey(clients, 'b', 'k');
-    expect(mirrorSdk.sent[1]).toEqual({
-      name: 'PutBucketVersioningCommand',
-      input: { Bucket: 'b', VersioningConfiguration: { Status: 'Enabled' } },
-    });
+    w.main.versioning.set('b', 'Enabled');
+    await mirrorKey(w.clients, 'b', 'k');
+    expect(bucketCalls(w.mirror)).toEqual(['PUT b', 'PUT b?versioning']);
+    expect(w.mirror.versioning.get('b')).toBe('Enabled');
+    const put = w.mirror.requests.find((r) => r.query?.[0]?.[0] === 'versioning')!;
+    expect(put.headers?.['content-md5']).toBe(
+      Buffer.from(
+        md5Hex(
+          '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>',
+        ),
+        'hex',
+      ).toString('base64'),
+    );
+  });
+
+  test('main that will not say its versioning (an error) leaves the new bucket unversioned', async () => {
+    const w = world({ mirrorBucket: false });
+    w.main.put('b', 'k', 'hello');
+    w.main.intercept = (r) =>
+      r.query?.[0]?.[0] === 'versioning' ? s3Refusal(403, 'AccessDenied', 'Access Denied') : undefined;
+    expect(await mirrorKey(w.clients, 'b', 'k')).toMatchObject({ exists: true });
+    expect(bucketCalls(w.mirror)).toEqual(['PUT b']);
   });
 
   test('a mirror still answering NoSuchBucket after CreateBucket fails with a clear error, after one retry', async () => {
     const w = world({ mirrorBucket: false });
     w.main.put('b', 'k', 'hello');
-    const mirrorSdk = fakeSdk({ CreateBucketCommand: () => ({}) });
-    const clients = { ...w.clients, mirror: { http: w.mirror, sdk: mirrorSdk.client } };
-    await expect(mirrorKey(clients, 'b', 'k')).rejects.toThrow(/mirror bucket b.*still.*NoSuchBucket/);
-    expect(mirrorSdk.names()).toEqual(['CreateBucketCommand']);
-    expect(w.mirror.count('PUT')).toBe(2);
+    // The gateway says it made the bucket, yet does not hold it.
+    w.mirror.intercept = (r) =>
+      r.key === undefined && r.method === 'PUT' ? s3Refusal(200, '', '') : undefined;
+    await expect(mirrorKey(w.clients, 'b', 'k')).rejects.toThrow(/mirror bucket b.*still.*NoSuchBucket/);
+    expect(bucketCalls(w.mirror)).toEqual(['PUT b']);
+    expect(w.mirror.count('PUT')).toBe(3);
   });
 
   test('the same bound holds when the bytes come from the upload spool', async () => {
     const w = world({ mirrorBucket: false });
     w.main.put('b', 'k', 'hello');
-    const mirrorSdk = fakeSdk({ CreateBucketCommand: () => ({}) });
-    const clients = { ...w.clients, mirror: { http: w.mirror, sdk: mirrorSdk.client } };
-    await expect(mirrorKey(clients, 'b', 'k', options(), spooledOf('hello'))).rejects.toThrow(/NoSuchBucket/);
-    expect(mirrorSdk.names()).toEqual(['CreateBucketCommand']);
-    expect(w.mirror.count('PUT')).toBe(2);
+    w.mirror.intercept = (r) =>
+      r.key === undefined && r.method === 'PUT' ? s3Refusal(200, '', '') : undefined;
+    await expect(mirrorKey(w.clients, 'b', 'k', options(), spooledOf('hello'))).rejects.toThrow(
+      /NoSuchBucket/,
+    );
+    expect(bucketCalls(w.mirror)).toEqual(['PUT b']);
+    expect(w.mirror.count('PUT')).toBe(3);
   });
 
   test('CreateBucket racing another sidecar (BucketAlreadyOwnedByYou) still copies', async () => {
     const w = world({ mirrorBucket: false });
     w.main.put('b', 'k', 'hello');
-    const mirrorSdk = fakeSdk({
-      CreateBucketCommand: () => {
-        w.mirror.buckets.add('b');
-        throw Object.assign(noSuchBucket(), { name: 'BucketAlreadyOwnedByYou' });
-      },
-    });
-    const clients = { ...w.clients, mirror: { http: w.mirror, sdk: mirrorSdk.client } };
-    expect(await mirrorKey(clients, 'b', 'k')).toMatchObject({ exists: true });
+    w.mirror.intercept = (r) => {
+      if (r.key !== undefined || r.method !== 'PUT') return undefined;
+      w.mirror.buckets.add('b');
+      return s3Refusal(
+        409,
+        'BucketAlreadyOwnedByYou',
+        'Your previous request to create the named bucket succeeded',
+      );
+    };
+    expect(await mirrorKey(w.clients, 'b', 'k')).toMatchObject({ exists: true });
+    expect(w.mirror.object('b', 'k')?.body.toString()).toBe('hello');
   });
 });
 
@@ -478,14 +496,10 @@ describe('a mirror bucket named by MIRROR_BUCKET_TEMPLATE', () => {
   function named(opts: { mirrorBucket?: boolean; region?: string; versioning?: string } = {}) {
     const w = world({ mirrorBucket: false });
     if (opts.mirrorBucket !== false) w.mirror.buckets.add('b-bk');
-    const mainSdk = fakeSdk({ GetBucketVersioningCommand: () => ({ Status: opts.versioning }) });
-    const mirrorSdk = fakeSdk({
-      CreateBucketCommand: (input) => void w.mirror.buckets.add(input.Bucket as string),
-      PutBucketVersioningCommand: () => ({}),
-      PutObjectCommand: () => ({ ETag: '"m"' }),
-    });
+    if (opts.versioning) w.main.versioning.set('b', opts.versioning);
+    const mirrorSdk = fakeSdk({ PutObjectCommand: () => ({ ETag: '"m"' }) });
     const clients: CopyClients = {
-      main: { http: w.main, sdk: mainSdk.client },
+      main: { http: w.main },
       mirror: { http: w.mirror, sdk: mirrorSdk.client },
       mirrorBucket: mirrorBucketNamer('{bucket}-bk'),
       mirrorRegion: opts.region ?? 'us-east-1',
@@ -529,67 +543,50 @@ describe('a mirror bucket named by MIRROR_BUCKET_TEMPLATE', () => {
   });
 
   test("a missing b-bk is created in the mirror's region with main b's versioning, then copied", async () => {
-    const w = named({ mirrorBucket: false, region: 'eu-west-1', versioning: 'Enabled' });
+    const w = named({ mirrorBucket: false, region: 'eu-west-1', versioning: 'Suspended' });
     w.main.put('b', 'k', 'hello');
     expect(await mirrorKey(w.clients, 'b', 'k')).toMatchObject({ exists: true });
-    expect(w.mirrorSdk.sent).toEqual([
-      {
-        name: 'CreateBucketCommand',
-        input: { Bucket: 'b-bk', CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } },
-      },
-      {
-        name: 'PutBucketVersioningCommand',
-        input: { Bucket: 'b-bk', VersioningConfiguration: { Status: 'Enabled' } },
-      },
-    ]);
+    expect(bucketCalls(w.mirror)).toEqual(['PUT b-bk', 'PUT b-bk?versioning']);
+    expect(w.mirror.createdIn.get('b-bk')).toBe('eu-west-1');
+    expect(w.mirror.versioning.get('b-bk')).toBe('Suspended');
+    expect(bucketCalls(w.main)).toEqual(['GET b?versioning']);
     expect(w.mirror.object('b-bk', 'k')?.body).toEqual(Buffer.from('hello'));
     expect(w.mirror.buckets.has('b')).toBe(false);
+    expect(w.mirrorSdk.sent).toEqual([]);
   });
 
-  test('in us-east-1 CreateBucket names no LocationConstraint (AWS refuses it spelled out)', () => {
-    expect(createBucketInput('b-bk', 'us-east-1')).toEqual({ Bucket: 'b-bk' });
-    expect(createBucketInput('b-bk', 'eu-central-1')).toEqual({
-      Bucket: 'b-bk',
-      CreateBucketConfiguration: { LocationConstraint: 'eu-central-1' },
-    });
+  test('in us-east-1 CreateBucket has no body (AWS refuses the LocationConstraint spelled out)', () => {
+    expect(createBucketBody('us-east-1')).toBeUndefined();
+    expect(createBucketBody('eu-central-1')).toBe(
+      '<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+        '<LocationConstraint>eu-central-1</LocationConstraint></CreateBucketConfiguration>',
+    );
   });
 
   test('a gateway refusing the LocationConstraint (RGW: only its zonegroup) is asked again without one', async () => {
     const w = named({ mirrorBucket: false, region: 'eu-west-1' });
     w.main.put('b', 'k', 'hello');
-    const mirrorSdk = fakeSdk({
-      CreateBucketCommand: (input) => {
-        if (input.CreateBucketConfiguration)
-          throw Object.assign(new Error('The specified location-constraint is not valid'), {
-            name: 'InvalidLocationConstraint',
-          });
-        w.mirror.buckets.add(input.Bucket as string);
-      },
-    });
-    const clients = { ...w.clients, mirror: { http: w.mirror, sdk: mirrorSdk.client } };
-    expect(await mirrorKey(clients, 'b', 'k')).toMatchObject({ exists: true });
-    expect(mirrorSdk.sent.map((c) => c.input)).toEqual([
-      { Bucket: 'b-bk', CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } },
-      { Bucket: 'b-bk' },
-    ]);
+    w.mirror.intercept = (r) =>
+      r.key === undefined && r.method === 'PUT' && r.headers?.['content-length'] !== '0'
+        ? s3Refusal(400, 'InvalidLocationConstraint', 'The specified location-constraint is not valid')
+        : undefined;
+    expect(await mirrorKey(w.clients, 'b', 'k')).toMatchObject({ exists: true });
+    expect(bucketCalls(w.mirror)).toEqual(['PUT b-bk', 'PUT b-bk']);
+    expect(w.mirror.createdIn.get('b-bk')).toBe('');
     expect(w.mirror.object('b-bk', 'k')?.body).toEqual(Buffer.from('hello'));
   });
 
   test("BucketAlreadyExists (another account's bucket) fails the copy, naming the bucket; nothing is written", async () => {
     const w = named({ mirrorBucket: false });
     w.main.put('b', 'k', 'hello');
-    const mirrorSdk = fakeSdk({
-      CreateBucketCommand: () => {
-        throw Object.assign(new Error('The requested bucket name is not available'), {
-          name: 'BucketAlreadyExists',
-        });
-      },
-    });
-    const clients = { ...w.clients, mirror: { http: w.mirror, sdk: mirrorSdk.client } };
-    const failure = mirrorKey(clients, 'b', 'k');
+    w.mirror.intercept = (r) =>
+      r.key === undefined && r.method === 'PUT'
+        ? s3Refusal(409, 'BucketAlreadyExists', 'The requested bucket name is not available')
+        : undefined;
+    const failure = mirrorKey(w.clients, 'b', 'k');
     await expect(failure).rejects.toBeInstanceOf(MirrorBucketTaken);
     await expect(failure).rejects.toThrow(/mirror bucket b-bk .*another account.*MIRROR_BUCKET_TEMPLATE/);
-    expect(mirrorSdk.names()).toEqual(['CreateBucketCommand']);
-    expect(w.mirror.count('PUT')).toBe(1);
+    expect(bucketCalls(w.mirror)).toEqual(['PUT b-bk']);
+    expect(w.mirror.count('PUT')).toBe(2);
   });
 });

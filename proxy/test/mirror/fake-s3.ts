@@ -1,7 +1,8 @@
 /**
  * An in-memory S3 endpoint behind the copier's one-method client (S3Http), answering as S3 and RGW do for
- * the calls a copy makes: HEAD, GET (object and ?tagging), PUT (Content-Length and Content-MD5 checked, the
- * object stored only once its whole body arrived), DELETE. Records every request.
+ * the calls a copy and the scan make: HEAD, GET (object and ?tagging), PUT (Content-Length and Content-MD5
+ * checked, the object stored only once its whole body arrived), DELETE; on a bucket: CreateBucket,
+ * Get/PutBucketVersioning, ListObjectsV2 (keys URL-encoded as RGW does when asked). Records every request.
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -56,6 +57,10 @@ export class FakeS3 implements S3Http {
   readonly buckets = new Set<string>();
   readonly objects = new Map<string, StoredObject>();
   readonly requests: Omit<S3HttpRequest, 'body' | 'signal'>[] = [];
+  /** Bucket → the LocationConstraint its CreateBucket named ('' for none). */
+  readonly createdIn = new Map<string, string>();
+  /** Bucket → its versioning status, once set. */
+  readonly versioning = new Map<string, string>();
   /** Answers a request before the store does (a fault); undefined lets the store answer. */
   intercept?: (request: S3HttpRequest) => S3HttpResponse | Promise<S3HttpResponse> | undefined;
   /** A GET's body: the stored bytes, unless a test replaces the stream (a source that breaks off). */
@@ -101,14 +106,14 @@ export class FakeS3 implements S3Http {
     this.requests.push({ method, bucket, key, ...(query ? { query } : {}), ...(headers ? { headers } : {}) });
     const intercepted = await this.intercept?.(request);
     if (intercepted) return intercepted;
+    if (key === undefined && method === 'PUT' && !query) return this.createBucket(bucket, request.body);
     if (!this.buckets.has(bucket)) {
       if (request.body instanceof Readable) request.body.destroy();
       return method === 'HEAD'
         ? answer(404)
         : errorAnswer(404, 'NoSuchBucket', 'The specified bucket does not exist');
     }
-    if (key === undefined)
-      return method === 'HEAD' ? answer(200) : errorAnswer(501, 'NotImplemented', method);
+    if (key === undefined) return this.onBucket(request);
     const id = `${bucket}/${key}`;
     const stored = this.objects.get(id);
     switch (method) {
@@ -159,6 +164,61 @@ export class FakeS3 implements S3Http {
         this.objects.delete(id);
         return answer(204);
     }
+  }
+
+  private async createBucket(bucket: string, body: S3HttpRequest['body']): Promise<S3HttpResponse> {
+    const config = (await readAll(body)).toString();
+    if (this.buckets.has(bucket))
+      return errorAnswer(
+        409,
+        'BucketAlreadyOwnedByYou',
+        'Your previous request to create the named bucket succeeded',
+      );
+    this.buckets.add(bucket);
+    this.createdIn.set(bucket, /<LocationConstraint>(.*)<\/LocationConstraint>/.exec(config)?.[1] ?? '');
+    return answer(200);
+  }
+
+  private async onBucket(request: S3HttpRequest): Promise<S3HttpResponse> {
+    const { method, bucket } = request;
+    const query = new Map(request.query ?? []);
+    if (method === 'HEAD') return answer(200);
+    if (query.has('versioning') && method === 'PUT') {
+      const status = /<Status>(.*)<\/Status>/.exec((await readAll(request.body)).toString())?.[1];
+      if (status) this.versioning.set(bucket, status);
+      return answer(200);
+    }
+    if (query.has('versioning') && method === 'GET') {
+      const status = this.versioning.get(bucket);
+      const doc = `<VersioningConfiguration>${status ? `<Status>${status}</Status>` : ''}</VersioningConfiguration>`;
+      return answer(200, {}, Buffer.from(doc));
+    }
+    if (query.get('list-type') === '2' && method === 'GET') return this.list(bucket, query);
+    return errorAnswer(501, 'NotImplemented', method);
+  }
+
+  /** ListObjectsV2: keys in UTF-8 byte order after start-after; URL-encoded (as RGW: %20, %2B) when asked. */
+  private list(bucket: string, query: Map<string, string | null>): S3HttpResponse {
+    const after = query.get('start-after') ?? undefined;
+    const max = Number(query.get('max-keys') ?? 1000);
+    const url = query.get('encoding-type') === 'url';
+    const keys = [...this.objects.keys()]
+      .filter((id) => id.startsWith(`${bucket}/`))
+      .map((id) => id.slice(bucket.length + 1))
+      .filter((k) => after === undefined || Buffer.compare(Buffer.from(k), Buffer.from(after)) > 0)
+      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const page = keys.slice(0, max);
+    const contents = page
+      .map((k) => {
+        const o = this.objects.get(`${bucket}/${k}`)!;
+        const name = url ? encodeURIComponent(k) : xml(k);
+        return `<Contents><Key>${name}</Key><LastModified>2026-12-02T10:00:00.000Z</LastModified><ETag>&quot;${md5Hex(o.body)}&quot;</ETag><Size>${o.body.length}</Size></Contents>`;
+      })
+      .join('');
+    const doc =
+      `<ListBucketResult><Name>${bucket}</Name>${url ? '<EncodingType>url</EncodingType>' : ''}` +
+      `<IsTruncated>${keys.length > max}</IsTruncated>${contents}</ListBucketResult>`;
+    return answer(200, { 'content-type': 'application/xml' }, Buffer.from(doc));
   }
 }
 

@@ -3,7 +3,9 @@ import {
   isErrorDocument,
   parseDeletedKeys,
   parseErrorDocument,
+  parseObjectListing,
   parseTagSet,
+  parseVersioningStatus,
   unescapeXml,
 } from '../../src/s3/response-body';
 
@@ -99,4 +101,60 @@ describe('error documents and tag sets', () => {
       message: 'S3 answered HTTP 418 without an error document',
     });
   });
+});
+
+describe('ListObjectsV2 answers', () => {
+  const contents = (key: string, extra = '') =>
+    `<Contents><Key>${key}</Key><LastModified>2026-12-02T10:00:00.000Z</LastModified>` +
+    `<ETag>&quot;abc&quot;</ETag><Size>42</Size>${extra}<StorageClass>STANDARD</StorageClass></Contents>`;
+
+  test('URL-encoded keys are decoded: AWS writes a space as +, RGW as %20; both write + as %2B', () => {
+    const body =
+      '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+      '<Name>b</Name><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>' +
+      contents('a+b%2Bc') +
+      contents('a%20b%2Bc%2Fd') +
+      contents('%E6%97%A5%01%26%3C') +
+      '<StartAfter>x</StartAfter></ListBucketResult>';
+    expect(parseObjectListing(body)).toEqual({
+      isTruncated: true,
+      objects: [
+        { key: 'a b+c', size: 42, etag: '"abc"', lastModified: new Date('2026-12-02T10:00:00Z') },
+        { key: 'a b+c/d', size: 42, etag: '"abc"', lastModified: new Date('2026-12-02T10:00:00Z') },
+        { key: '日\u0001&<', size: 42, etag: '"abc"', lastModified: new Date('2026-12-02T10:00:00Z') },
+      ],
+    });
+  });
+
+  test('a backend that ignores encoding-type sends keys as XML text: taken as they are', () => {
+    const body =
+      '<ListBucketResult><IsTruncated>false</IsTruncated>' +
+      contents('a+b &amp; 100%') +
+      contents('<Owner>', '<Owner><ID>x</ID></Owner>').replace(
+        '<Key><Owner></Key>',
+        '<Key>&lt;Owner&gt;</Key>',
+      ) +
+      '</ListBucketResult>';
+    expect(parseObjectListing(body).objects.map((o) => o.key)).toEqual(['a+b & 100%', '<Owner>']);
+    expect(parseObjectListing(body).isTruncated).toBe(false);
+  });
+
+  test('an empty bucket; a malformed escape throws rather than naming another key', () => {
+    expect(parseObjectListing('<ListBucketResult><KeyCount>0</KeyCount></ListBucketResult>')).toEqual({
+      objects: [],
+      isTruncated: false,
+    });
+    const bad = `<ListBucketResult><EncodingType>url</EncodingType>${contents('%E6%97')}</ListBucketResult>`;
+    expect(() => parseObjectListing(bad)).toThrow(URIError);
+  });
+});
+
+test('GetBucketVersioning: Enabled, Suspended, or none for a bucket never versioned', () => {
+  const doc = (inner: string) =>
+    `<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${inner}</VersioningConfiguration>`;
+  expect(parseVersioningStatus(doc('<Status>Enabled</Status>'))).toBe('Enabled');
+  expect(parseVersioningStatus(doc('<Status>Suspended</Status><MfaDelete>Disabled</MfaDelete>'))).toBe(
+    'Suspended',
+  );
+  expect(parseVersioningStatus(doc(''))).toBeUndefined();
 });

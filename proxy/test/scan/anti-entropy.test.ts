@@ -1,23 +1,53 @@
-import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
 
 import type { RequeueItem, ScannedRow } from '../../src/inventory/repository';
 import { createLogger } from '../../src/log';
 import { createMetrics } from '../../src/metrics';
 import { mirrorBucketNamer, sameBucketName, type MirrorBucketName } from '../../src/mirror/bucket-name';
+import type { S3Http, S3HttpRequest, S3HttpResponse } from '../../src/mirror/s3-http';
 import { AntiEntropyScanner, ScanPageError, type ScanInventory } from '../../src/scan/anti-entropy';
 
 type Listing = { Contents?: { Key: string; Size: number; ETag: string }[]; IsTruncated?: boolean };
 
-/** An S3 client whose ListObjectsV2 answers from `answer`. */
-function s3(answer: (input: { Bucket?: string; StartAfter?: string }) => Listing | Error): S3Client {
+const reply = (statusCode: number, body = '', headers: Record<string, string> = {}): S3HttpResponse => ({
+  statusCode,
+  headers,
+  body: Readable.from(body ? [Buffer.from(body)] : []),
+});
+
+/** A ListObjectsV2 answer as S3 writes it, keys URL-encoded (the scan asks for that). */
+function listingXml(listing: Listing): string {
+  const contents = (listing.Contents ?? [])
+    .map(
+      (o) =>
+        `<Contents><Key>${encodeURIComponent(o.Key)}</Key><Size>${o.Size}</Size>` +
+        `<ETag>${o.ETag.replace(/"/g, '&quot;')}</ETag></Contents>`,
+    )
+    .join('');
+  return `<ListBucketResult><EncodingType>url</EncodingType><IsTruncated>${listing.IsTruncated ?? false}</IsTruncated>${contents}</ListBucketResult>`;
+}
+
+/** An endpoint (the scan's signed client) whose ListObjectsV2 answers from `answer`; `head` answers HEADs. */
+function s3(
+  answer: (input: { Bucket?: string; StartAfter?: string }) => Listing | Error,
+  head?: (key: string) => S3HttpResponse,
+): S3Http {
   return {
-    send: async (cmd: unknown) => {
-      if (!(cmd instanceof ListObjectsV2Command)) throw new Error('unexpected command');
-      const r = answer(cmd.input);
-      if (r instanceof Error) throw r;
-      return r;
+    send: async (r: S3HttpRequest) => {
+      if (r.method === 'HEAD' && r.key !== undefined && head) return head(r.key);
+      const query = new Map(r.query ?? []);
+      if (r.method !== 'GET' || r.key !== undefined || query.get('list-type') !== '2')
+        throw new Error(`unexpected ${r.method} ${r.bucket}/${r.key ?? ''}`);
+      const startAfter = query.get('start-after') ?? undefined;
+      const result = answer({
+        Bucket: r.bucket,
+        ...(startAfter !== undefined ? { StartAfter: startAfter } : {}),
+      });
+      if (result instanceof Error)
+        return reply(404, `<Error><Code>${result.name}</Code><Message>${result.message}</Message></Error>`);
+      return reply(200, listingXml(result));
     },
-  } as unknown as S3Client;
+  };
 }
 
 /** An inventory that grants the scan lease, holds `rows`, and records what was re-queued. */
@@ -44,8 +74,8 @@ function pools(rows: ScannedRow[] = []): { pools: ScanInventory; requeued: Reque
 }
 
 function scanner(
-  main: S3Client,
-  mirror: S3Client,
+  main: S3Http,
+  mirror: S3Http,
   p: ScanInventory,
   pageSize?: number,
   mirrorBucket: MirrorBucketName = sameBucketName,
@@ -123,15 +153,18 @@ test("MIRROR_BUCKET_TEMPLATE: main's listing is compared with its mirror bucket'
 
 test('a key main serves but no longer lists (a bucket-index race on RGW) is judged by HEAD, not re-queued', async () => {
   const heads: string[] = [];
-  const main = {
-    send: async (cmd: unknown) => {
-      if (cmd instanceof ListObjectsV2Command) return { Contents: [] };
-      if (!(cmd instanceof HeadObjectCommand)) throw new Error('unexpected command');
-      heads.push(cmd.input.Key!);
-      if (cmd.input.Key === 'served') return { ContentLength: 1, ETag: '"e"', LastModified: new Date(0) };
-      throw Object.assign(new Error('Not Found'), { name: 'NotFound' });
+  const main = s3(
+    () => ({ Contents: [] }),
+    (key) => {
+      heads.push(key);
+      if (key !== 'served') return reply(404);
+      return reply(200, '', {
+        'content-length': '1',
+        etag: '"e"',
+        'last-modified': 'Thu, 01 Jan 1970 00:00:00 GMT',
+      });
     },
-  } as unknown as S3Client;
+  );
   const mirror = s3(() => ({
     Contents: [
       { Key: 'gone', Size: 1, ETag: '"e"' },
