@@ -15,6 +15,7 @@ import {
 } from './env';
 import { findNginx, nginxVersion, startNginxHop } from './nginx';
 import { startNodeHop } from './node-hop';
+import { peakRssCheck } from './memory-goal';
 import { ForeignLoadMonitor, RssSampler, type ReferenceHop } from './procs';
 import { checkMark, fmtNumber, renderReport, table, type Section } from './report';
 import { runBacklog } from './scenarios/backlog';
@@ -190,27 +191,6 @@ const METHOD = [
     'its row says "out of reach" and why.',
 ];
 
-/** Issue 12's memory goal: the shipped proxies' peak RSS in every scenario ≤ 120 MB (idle: scenarios/idle.ts). */
-function shippedPeaks(
-  rss: RssSampler,
-  phases: { name: string; from: number; to: number }[],
-): Section['checks'] {
-  const shipped = rss.names().filter((n) => n === 'proxy-sink' || n === 'proxy-ceph');
-  const peaks = shipped.flatMap((n) =>
-    phases.map((p) => ({ where: `${n} in ${p.name}`, bytes: rss.peak(n, p.from, p.to) })),
-  );
-  const known = peaks.filter((p) => Number.isFinite(p.bytes));
-  if (known.length === 0) return [];
-  const worst = known.reduce((w, p) => (p.bytes > w.bytes ? p : w));
-  return [
-    {
-      goal: 'proxy peak RSS ≤ 120 MB in every scenario (issue 12)',
-      measured: `highest ${fmtNumber(worst.bytes / 1e6)} MB (${worst.where}); ${known.filter((p) => p.bytes <= 120e6).length} of ${known.length} scenario peaks within`,
-      met: worst.bytes <= 120e6,
-    },
-  ];
-}
-
 /** The lag goal at 200 PUT/s, against the most small PUTs RGW took directly in the small scenario. */
 function annotateLagReach(sections: Section[], small: SmallCase[]): void {
   const check = sections.find((s) => s.id === 'mirror-lag')?.checks.find((c) => c.goal === ISSUE_12_LAG_GOAL);
@@ -231,15 +211,24 @@ function memorySection(rss: RssSampler, phases: { name: string; from: number; to
     title: 'Memory: proxy RSS by scenario',
     body: [
       'Peak resident set size (MB, sampled every 100 ms) of each proxy process in each scenario, and over the ' +
-        'whole run. The goal is below 150 MB for the proxy as shipped (proxy-ceph, proxy-sink). ' +
-        '"no-background" is the data path alone; "node-hop" is the bare Node hop, the floor.',
+        'whole run. Issue 12 asks for 120 MB at most in every scenario from the proxy as shipped (proxy-ceph, ' +
+        'proxy-sink). "no-background" is the data path alone; "node-hop" is the bare Node hop, the floor: a ' +
+        'scenario where it peaks above 120 MB is out of reach for any Node hop. The processes run through ' +
+        'the whole benchmark and their RSS seldom falls (freed memory stays with the allocator), so a ' +
+        'scenario’s peak includes what the warm-up and earlier scenarios left.',
       table(
         ['process', ...phases.map((p) => p.name), 'whole run'],
         names.map((n) => [n, ...phases.map((p) => mb(rss.peak(n, p.from, p.to))), mb(rss.peak(n))]),
       ),
     ],
     charts: [],
-    checks: shippedPeaks(rss, phases),
+    checks: [
+      peakRssCheck(
+        names.flatMap((n) =>
+          phases.map((p) => ({ process: n, phase: p.name, bytes: rss.peak(n, p.from, p.to) })),
+        ),
+      ),
+    ].filter((c) => c !== undefined),
     raw: Object.fromEntries(
       names.map((n) => [n, phases.map((p) => ({ phase: p.name, peak: rss.peak(n, p.from, p.to) }))]),
     ),
