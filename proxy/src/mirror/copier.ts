@@ -17,7 +17,7 @@ import {
 import { headObject } from './object-requests';
 import { errorText, isNoSuchBucket } from './s3';
 import { s3Sdk, s3Storage } from './s3-sdk';
-import { consumeRest, errorOf, readText, type S3Http } from './s3-http';
+import { consumeRest, errorOf, isSuccess, readText, type S3Http } from './s3-http';
 import type { Slots } from './slots';
 import { bodyMatches, verifiedBody } from './verified-body';
 
@@ -79,8 +79,6 @@ export interface CopyClients {
 }
 
 class MissingMirrorBucket extends Error {}
-
-const ok = (status: number): boolean => status >= 200 && status < 300;
 
 /**
  * Makes the mirror's copy of `key` equal to what main holds now (level-triggered): main has it → stream its
@@ -180,7 +178,7 @@ async function copyFromMain(
     consumeRest(res.body);
     return missingOnMain(clients, bucket, key, opts);
   }
-  if (!ok(res.statusCode)) throw await errorOf(res);
+  if (!isSuccess(res.statusCode)) throw await errorOf(res);
   const head = objectHeadOf(res.headers);
   try {
     return resultOf(head, await upload(clients, bucket, key, head, res.body, opts), 'main');
@@ -235,7 +233,7 @@ async function tagsOf(
 ): Promise<Tag[]> {
   if (!tagCount) return [];
   const res = await main.send({ method: 'GET', bucket, key, query: [['tagging', null]], signal });
-  if (ok(res.statusCode)) {
+  if (isSuccess(res.statusCode)) {
     const { text, complete } = await readText(res.body, TAGGING_MAX_BYTES);
     if (!complete) throw new Error(`the tag set of ${key} is larger than ${TAGGING_MAX_BYTES} bytes`);
     return parseTagSet(text);
@@ -332,7 +330,7 @@ async function putInOne(
       ...(sent ? { body: sent } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    if (!ok(res.statusCode)) throw await errorOf(res);
+    if (!isSuccess(res.statusCode)) throw await errorOf(res);
     consumeRest(res.body);
     if (inMemory) opts.onBytes?.(inMemory.length);
     return headerValue(res.headers, 'etag');
@@ -419,6 +417,6 @@ async function deleteOnMirror(
   signal: AbortSignal | undefined,
 ): Promise<void> {
   const res = await mirror.send({ method: 'DELETE', bucket, key, signal });
-  if (!ok(res.statusCode) && res.statusCode !== 404) throw await errorOf(res);
+  if (!isSuccess(res.statusCode) && res.statusCode !== 404) throw await errorOf(res);
   consumeRest(res.body);
 }

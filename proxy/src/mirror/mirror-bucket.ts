@@ -1,13 +1,13 @@
 /**
  * Creating a missing mirror bucket, over the proxy's own signed client (S3Http), no AWS SDK: a sidecar
- * whose first write meets a new bucket loads nothing it would keep for its lifetime (the SDK costs about
- * 30 MB of memory once loaded).
+ * whose first write meets a new bucket loads nothing it would keep for its lifetime (the SDK held about
+ * 10 MB of RSS once loaded: test/bench/notes.md).
  */
 import { createHash } from 'node:crypto';
 
 import { escapeXml } from '../s3/errors';
 import { parseVersioningStatus } from '../s3/response-body';
-import { consumeRest, errorOf, readText, type S3Http } from './s3-http';
+import { consumeRest, errorOf, isSuccess, readText, type S3Http } from './s3-http';
 
 const S3_XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 
@@ -44,7 +44,7 @@ async function putOnBucket(
     },
     ...(bytes ? { body: bytes } : {}),
   });
-  if (res.statusCode < 200 || res.statusCode >= 300) throw await errorOf(res);
+  if (!isSuccess(res.statusCode)) throw await errorOf(res);
   consumeRest(res.body);
 }
 
@@ -63,11 +63,50 @@ async function createBucket(mirror: S3Http, bucket: string, region: string): Pro
   }
 }
 
-/** Main's versioning status of `bucket`; undefined when never enabled or when main will not say. */
+/** Answers by which main says it will not tell its versioning (no permission, no such call): none copied. */
+const VERSIONING_NOT_TOLD: ReadonlySet<number> = new Set([403, 405, 501]);
+
+/**
+ * Main's versioning status of `bucket`; undefined when never enabled or when main will not say. Any other
+ * failure throws: asked before the bucket is made, it fails the copy while the mirror bucket is still
+ * missing, so the copy's retry sets the bucket up again, versioning included.
+ */
 async function versioningOf(main: S3Http, bucket: string): Promise<string | undefined> {
   const res = await main.send({ method: 'GET', bucket, query: [['versioning', null]] });
-  if (res.statusCode < 200 || res.statusCode >= 300) throw await errorOf(res);
+  if (VERSIONING_NOT_TOLD.has(res.statusCode)) {
+    consumeRest(res.body);
+    return undefined;
+  }
+  if (!isSuccess(res.statusCode)) throw await errorOf(res);
   return parseVersioningStatus((await readText(res.body, 64 * 1024)).text);
+}
+
+const VERSIONING_ATTEMPTS = 3;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * PutBucketVersioning on the new bucket, tried a few times: nothing sets it up again once the bucket
+ * exists (later copies find the bucket), so the error of the last try says what is left to do by hand.
+ */
+async function copyVersioning(
+  mirror: S3Http,
+  mirrorBucket: string,
+  status: 'Enabled' | 'Suspended',
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await putOnBucket(mirror, mirrorBucket, versioningBody(status), [['versioning', null]]);
+    } catch (err) {
+      if (attempt >= VERSIONING_ATTEMPTS) {
+        throw new Error(
+          `mirror bucket ${mirrorBucket} was created, but setting its versioning to ${status} (as main's) ` +
+            `failed ${VERSIONING_ATTEMPTS} times: set it on the mirror by hand (${(err as Error).message})`,
+          { cause: err },
+        );
+      }
+      await sleep(200 * 4 ** (attempt - 1));
+    }
+  }
 }
 
 /** Thrown when the mirror bucket's name is taken by another account: no copy can go there. */
@@ -77,7 +116,7 @@ export class MirrorBucketTaken extends Error {
 
 /**
  * Creates `mirrorBucket` (main's `bucket` on the mirror) in `region` and copies main's versioning status
- * onto it. Race-safe: another sidecar's CreateBucket (BucketAlreadyOwnedByYou) is success. AWS answers
+ * onto it (read first: see versioningOf). Race-safe: another sidecar's CreateBucket (BucketAlreadyOwnedByYou) is success. AWS answers
  * BucketAlreadyExists when another account owns the name (on AWS, possibly main's own bucket when the
  * mirror bucket has main's name): an error, never a bucket to write into.
  */
@@ -88,6 +127,7 @@ export async function ensureMirrorBucket(
   mirrorBucket: string,
   region: string,
 ): Promise<void> {
+  const status = await versioningOf(main, bucket);
   try {
     await createBucket(mirror, mirrorBucket, region);
   } catch (err) {
@@ -101,8 +141,5 @@ export async function ensureMirrorBucket(
     }
     if (name !== 'BucketAlreadyOwnedByYou') throw err;
   }
-  const status = await versioningOf(main, bucket).catch(() => undefined);
-  if (status === 'Enabled' || status === 'Suspended') {
-    await putOnBucket(mirror, mirrorBucket, versioningBody(status), [['versioning', null]]);
-  }
+  if (status === 'Enabled' || status === 'Suspended') await copyVersioning(mirror, mirrorBucket, status);
 }

@@ -3,7 +3,7 @@
  * proxy's own SigV4 signer and an undici pool, no AWS SDK. The interface has one method, like
  * aws-sigv4-proxy's `Client.Do`, so the copy logic runs against fakes in unit tests.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { Pool, type PoolOptions } from '../http/undici-pool';
 
@@ -61,7 +61,10 @@ const POOL_OPTIONS: PoolOptions = {
   bodyTimeout: 300_000,
 };
 
-/** A connection the server had closed when it was reused: a request without a body is sent once more. */
+/**
+ * A connection the server had closed when it was reused: a request is sent once more unless its body was a
+ * stream, which is spent (a buffer, as CreateBucket's or a small copy's, can go again).
+ */
 const STALE_CONNECTION_CODES: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
 export interface S3HttpOptions {
@@ -136,7 +139,7 @@ export function signedS3Http(endpoint: S3Endpoint, options: S3HttpOptions = {}):
       return await dispatch(request);
     } catch (err) {
       const code = (err as { code?: string }).code;
-      const again = !request.body && !request.signal?.aborted && STALE_CONNECTION_CODES.has(code ?? '');
+      const again = !spent(request) && !request.signal?.aborted && STALE_CONNECTION_CODES.has(code ?? '');
       if (!again) throw err;
       return dispatch(request);
     }
@@ -145,13 +148,21 @@ export function signedS3Http(endpoint: S3Endpoint, options: S3HttpOptions = {}):
     async send(request) {
       const first = await sendOnce(request);
       // A streamed body is spent: the caller gets the refusal, and its next try is signed on the right time.
-      if (!first.skewed || request.body || request.signal?.aborted) return first.response;
+      if (!first.skewed || spent(request) || request.signal?.aborted) return first.response;
       consumeRest(first.response.body);
       return (await sendOnce(request)).response;
     },
     destroy: () => pool.destroy(),
   };
 }
+
+/** Whether the request's body cannot be sent a second time (a stream that has been read). */
+function spent(request: S3HttpRequest): boolean {
+  return request.body instanceof Readable;
+}
+
+/** A 2xx answer. */
+export const isSuccess = (status: number): boolean => status >= 200 && status < 300;
 
 /** Reads and drops the rest of a small answer (a PUT's or DELETE's, a HEAD's): the connection is reused. */
 export function consumeRest(body: Readable): void {

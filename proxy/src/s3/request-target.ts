@@ -1,4 +1,5 @@
 import { s3Errors } from './errors';
+import { decodeFormComponent } from './form-encoding';
 
 /** Where an S3 request points, independent of how the app addressed it. */
 export interface RequestTarget {
@@ -32,17 +33,17 @@ const PRESIGN_PARAMS = new Set([
 
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.\-_]{1,254}$/i;
 
-function decodePercent(text: string): string {
+/** `decode(text)`, with a malformed escape answered as S3 does (InvalidURI). */
+function orInvalidUri(decode: (text: string) => string, text: string): string {
   try {
-    return decodeURIComponent(text);
+    return decode(text);
   } catch {
     throw s3Errors.invalidUri();
   }
 }
 
-function decodeQueryComponent(text: string): string {
-  return decodePercent(text.replace(/\+/g, ' '));
-}
+const decodePercent = (text: string): string => orInvalidUri(decodeURIComponent, text);
+const decodeQueryComponent = (text: string): string => orInvalidUri(decodeFormComponent, text);
 
 function hostWithoutPort(host: string): string {
   const lower = host.trim().toLowerCase();

@@ -1,4 +1,5 @@
 /** Small XML reads of response bodies the proxy needs for tracking. Pure. */
+import { decodeFormComponent } from './form-encoding';
 
 const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 
@@ -94,12 +95,9 @@ export interface ObjectListing {
   isTruncated: boolean;
 }
 
-/**
- * Keys of a listing asked with `encoding-type=url`: AWS writes a space as `+` (RGW as `%20`), and both
- * write a `+` as `%2B`. A malformed escape throws (URIError): the page cannot be judged.
- */
-function urlDecodedKey(text: string): string {
-  return decodeURIComponent(text.replace(/\+/g, ' '));
+/** Whether `body` is a ListObjectsV2 answer (its root element), not an error document or some other page. */
+export function isListing(body: string): boolean {
+  return /^\s*(?:<\?xml[^>]*\?>\s*)?<ListBucketResult[\s/>]/.test(body);
 }
 
 /**
@@ -117,7 +115,8 @@ export function parseObjectListing(body: string): ObjectListing {
     const modified = element(inner, 'LastModified');
     const date = modified === undefined ? undefined : new Date(modified.trim());
     objects.push({
-      key: urlEncoded ? urlDecodedKey(text) : text,
+      // AWS writes a space as `+` (RGW as `%20`), both a `+` as `%2B`; a bad escape throws (URIError).
+      key: urlEncoded ? decodeFormComponent(text) : text,
       size: Number.isFinite(size) ? size : 0,
       etag: unescapeXml(element(inner, 'ETag') ?? ''),
       lastModified: date && !Number.isNaN(date.getTime()) ? date : undefined,

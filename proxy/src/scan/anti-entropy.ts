@@ -253,7 +253,10 @@ export class AntiEntropyScanner {
     for (const q of requeues) {
       if (!q.deleted) continue;
       await this.budget.take();
-      const head = await headObject(this.deps.main, bucket, q.key).catch(() => undefined);
+      // Only main's 404 says it does not serve the key; a failed HEAD leaves the page to a later look.
+      const head = await headObject(this.deps.main, bucket, q.key).catch((err: unknown) => {
+        throw new ScanPageError(`main's HEAD of ${q.key} in ${bucket} failed (${errorText(err)})`);
+      });
       if (!head) continue;
       objects.set(q.key, { size: head.size ?? 0, etag: head.etag ?? '', lastModified: head.lastModified });
       served.push(q.key);

@@ -363,6 +363,8 @@ const bucketCalls = (s3: FakeS3): string[] =>
     .filter((r) => r.key === undefined)
     .map((r) => `${r.method} ${r.bucket}${r.query ? `?${r.query.map(([n]) => n).join('&')}` : ''}`);
 
+const plainOk = () => ({ statusCode: 200, headers: {}, body: Readable.from([]) });
+
 const s3Refusal = (statusCode: number, code: string, message: string) => ({
   statusCode,
   headers: {},
@@ -451,12 +453,50 @@ describe('mirrorKey and a missing mirror bucket', () => {
     expect(bucketCalls(w.mirror)).toEqual(['PUT b']);
   });
 
+  test('main failing to say its versioning (a 503) fails the copy before CreateBucket: the retry sets the bucket up whole', async () => {
+    const w = world({ mirrorBucket: false });
+    w.main.put('b', 'k', 'hello');
+    w.main.versioning.set('b', 'Enabled');
+    let busy = true;
+    w.main.intercept = (r) =>
+      busy && r.query?.[0]?.[0] === 'versioning'
+        ? s3Refusal(503, 'SlowDown', 'Please reduce your request rate.')
+        : undefined;
+    await expect(mirrorKey(w.clients, 'b', 'k')).rejects.toMatchObject({ name: 'SlowDown' });
+    expect(bucketCalls(w.mirror)).toEqual([]);
+    busy = false;
+    expect(await mirrorKey(w.clients, 'b', 'k')).toMatchObject({ exists: true });
+    expect(w.mirror.versioning.get('b')).toBe('Enabled');
+  });
+
+  test('PutBucketVersioning is tried again; failing three times it names what is left to do by hand', async () => {
+    const w = world({ mirrorBucket: false });
+    w.main.put('b', 'k', 'hello');
+    w.main.versioning.set('b', 'Enabled');
+    let failures = 1;
+    w.mirror.intercept = (r) =>
+      r.query?.[0]?.[0] === 'versioning' && failures-- > 0
+        ? s3Refusal(500, 'InternalError', 'oops')
+        : undefined;
+    expect(await mirrorKey(w.clients, 'b', 'k')).toMatchObject({ exists: true });
+    expect(bucketCalls(w.mirror)).toEqual(['PUT b', 'PUT b?versioning', 'PUT b?versioning']);
+    expect(w.mirror.versioning.get('b')).toBe('Enabled');
+
+    const v = world({ mirrorBucket: false });
+    v.main.put('b', 'k', 'hello');
+    v.main.versioning.set('b', 'Suspended');
+    v.mirror.intercept = (r) =>
+      r.query?.[0]?.[0] === 'versioning' ? s3Refusal(500, 'InternalError', 'oops') : undefined;
+    await expect(mirrorKey(v.clients, 'b', 'k')).rejects.toThrow(
+      /mirror bucket b was created, but setting its versioning to Suspended .* failed 3 times: set it on the mirror by hand \(oops\)/,
+    );
+  });
+
   test('a mirror still answering NoSuchBucket after CreateBucket fails with a clear error, after one retry', async () => {
     const w = world({ mirrorBucket: false });
     w.main.put('b', 'k', 'hello');
     // The gateway says it made the bucket, yet does not hold it.
-    w.mirror.intercept = (r) =>
-      r.key === undefined && r.method === 'PUT' ? s3Refusal(200, '', '') : undefined;
+    w.mirror.intercept = (r) => (r.key === undefined && r.method === 'PUT' ? plainOk() : undefined);
     await expect(mirrorKey(w.clients, 'b', 'k')).rejects.toThrow(/mirror bucket b.*still.*NoSuchBucket/);
     expect(bucketCalls(w.mirror)).toEqual(['PUT b']);
     expect(w.mirror.count('PUT')).toBe(3);
@@ -465,8 +505,7 @@ describe('mirrorKey and a missing mirror bucket', () => {
   test('the same bound holds when the bytes come from the upload spool', async () => {
     const w = world({ mirrorBucket: false });
     w.main.put('b', 'k', 'hello');
-    w.mirror.intercept = (r) =>
-      r.key === undefined && r.method === 'PUT' ? s3Refusal(200, '', '') : undefined;
+    w.mirror.intercept = (r) => (r.key === undefined && r.method === 'PUT' ? plainOk() : undefined);
     await expect(mirrorKey(w.clients, 'b', 'k', options(), spooledOf('hello'))).rejects.toThrow(
       /NoSuchBucket/,
     );

@@ -193,6 +193,42 @@ test('a request without a body is sent once more when its connection had been cl
   expect(received.map((r) => r.method)).toEqual(['DELETE', 'DELETE']);
 });
 
+test('a request with a buffer body is sent once more too (a stream is spent, a buffer is not)', async () => {
+  let first = true;
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({
+        method: req.method!,
+        url: req.url!,
+        headers: {},
+        body: Buffer.concat(chunks),
+        complete: true,
+        socket: req.socket,
+      });
+      if (first) {
+        first = false;
+        req.socket.destroy();
+        return;
+      }
+      res.end();
+    });
+  });
+  const body = Buffer.from('<VersioningConfiguration/>');
+  const res = await http.send({
+    method: 'PUT',
+    bucket: 'b',
+    query: [['versioning', null]],
+    headers: { 'content-length': String(body.length) },
+    body,
+  });
+  consumeRest(res.body);
+  expect(res.statusCode).toBe(200);
+  expect(received.map((r) => r.body.toString())).toEqual([body.toString(), body.toString()]);
+});
+
 test('errorOf: an S3 error answer becomes an error named by its code', async () => {
   handle = (_req, res) => {
     res.statusCode = 404;
@@ -346,6 +382,21 @@ test('a refused request with a streamed body is not sent again: the caller gets 
   const stored = await put();
   consumeRest(stored.body);
   expect(stored.statusCode).toBe(200);
+  expect(received).toHaveLength(2);
+  expect(received[1]!.body.toString()).toBe('hello');
+});
+
+test("a refused request with a buffer body is sent again on the server's time", async () => {
+  handle = clockOffBy(60 * MINUTE);
+  const res = await http.send({
+    method: 'PUT',
+    bucket: 'b',
+    key: 'k',
+    headers: { 'content-length': '5' },
+    body: Buffer.from('hello'),
+  });
+  consumeRest(res.body);
+  expect(res.statusCode).toBe(200);
   expect(received).toHaveLength(2);
   expect(received[1]!.body.toString()).toBe('hello');
 });

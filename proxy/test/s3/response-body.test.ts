@@ -1,6 +1,7 @@
 import { renderS3ErrorXml, s3Errors, s3ResponseError } from '../../src/s3/errors';
 import {
   isErrorDocument,
+  isListing,
   parseDeletedKeys,
   parseErrorDocument,
   parseObjectListing,
@@ -137,6 +138,16 @@ describe('ListObjectsV2 answers', () => {
       '</ListBucketResult>';
     expect(parseObjectListing(body).objects.map((o) => o.key)).toEqual(['a+b & 100%', '<Owner>']);
     expect(parseObjectListing(body).isTruncated).toBe(false);
+  });
+
+  test('isListing: a ListBucketResult root, not an error document or another page', () => {
+    expect(
+      isListing('<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="x"></ListBucketResult>'),
+    ).toBe(true);
+    expect(isListing('<ListBucketResult/>')).toBe(true);
+    expect(isListing('<Error><Code>NoSuchBucket</Code></Error>')).toBe(false);
+    expect(isListing('<html><ListBucketResult></ListBucketResult></html>')).toBe(false);
+    expect(isListing('')).toBe(false);
   });
 
   test('an empty bucket; a malformed escape throws rather than naming another key', () => {

@@ -15,12 +15,12 @@ const reply = (statusCode: number, body = '', headers: Record<string, string> = 
   body: Readable.from(body ? [Buffer.from(body)] : []),
 });
 
-/** A ListObjectsV2 answer as S3 writes it, keys URL-encoded (the scan asks for that). */
+/** A ListObjectsV2 answer as AWS writes it, keys URL-encoded (the scan asks for that) with `+` for a space. */
 function listingXml(listing: Listing): string {
   const contents = (listing.Contents ?? [])
     .map(
       (o) =>
-        `<Contents><Key>${encodeURIComponent(o.Key)}</Key><Size>${o.Size}</Size>` +
+        `<Contents><Key>${encodeURIComponent(o.Key).replace(/%20/g, '+')}</Key><Size>${o.Size}</Size>` +
         `<ETag>${o.ETag.replace(/"/g, '&quot;')}</ETag></Contents>`,
     )
     .join('');
@@ -29,12 +29,13 @@ function listingXml(listing: Listing): string {
 
 /** An endpoint (the scan's signed client) whose ListObjectsV2 answers from `answer`; `head` answers HEADs. */
 function s3(
-  answer: (input: { Bucket?: string; StartAfter?: string }) => Listing | Error,
+  answer: (input: { Bucket?: string; StartAfter?: string }) => Listing | Error | S3HttpResponse,
   head?: (key: string) => S3HttpResponse,
 ): S3Http {
   return {
     send: async (r: S3HttpRequest) => {
-      if (r.method === 'HEAD' && r.key !== undefined && head) return head(r.key);
+      // Without `head`, every key is missing (as a key main no longer lists usually is).
+      if (r.method === 'HEAD' && r.key !== undefined) return head ? head(r.key) : reply(404);
       const query = new Map(r.query ?? []);
       if (r.method !== 'GET' || r.key !== undefined || query.get('list-type') !== '2')
         throw new Error(`unexpected ${r.method} ${r.bucket}/${r.key ?? ''}`);
@@ -45,6 +46,7 @@ function s3(
       });
       if (result instanceof Error)
         return reply(404, `<Error><Code>${result.name}</Code><Message>${result.message}</Message></Error>`);
+      if ('statusCode' in result) return result;
       return reply(200, listingXml(result));
     },
   };
@@ -207,4 +209,71 @@ test('a mirror page that ends on main page’s last key costs one listing, not t
   const scan = scanner(main, mirror, p, 2);
   expect(await scan.scanPage('b')).toEqual({ kind: 'page' });
   expect(mirrorCalls).toEqual([undefined]);
+});
+
+test('keys with spaces, + and %, listed URL-encoded one per page, are compared and paged as written', async () => {
+  const keys = ['a b', 'a%2Bb', 'a+b', 'z']; // S3's order: the bytes of their UTF-8
+  const page = (after: string | undefined): Listing => {
+    const from = after === undefined ? 0 : keys.indexOf(after) + 1;
+    return {
+      Contents: keys.slice(from, from + 1).map((Key) => ({ Key, Size: 1, ETag: '"e"' })),
+      IsTruncated: from + 1 < keys.length,
+    };
+  };
+  const afters: (string | undefined)[] = [];
+  const main = s3((input) => (afters.push(input.StartAfter), page(input.StartAfter)));
+  const mirror = s3((input) => page(input.StartAfter));
+  const { pools: p, requeued } = pools(keys.map(backedUp));
+  let cursor: string | null = null;
+  const inventory: ScanInventory = {
+    ...p,
+    takeScan: async () => ({ taken: true, cursor, last_complete: null, lease_left: null, due_in: null }),
+    recordScanPage: async (_bucket, _owner, scanned) => ((cursor = scanned.to), true),
+    // As the repository: the rows of the page's range (after, upTo], in S3's byte order.
+    scanRows: async (_bucket, range) => {
+      const after = (k: string, than: string | undefined) =>
+        than === undefined || Buffer.compare(Buffer.from(k), Buffer.from(than)) > 0;
+      const inRange = keys.filter(
+        (k) => after(k, range.after) && (range.upTo === undefined || !after(k, range.upTo)),
+      );
+      return new Map(inRange.map((k) => [k, backedUp(k)]));
+    },
+  };
+  const scan = scanner(main, mirror, inventory, 1);
+  const outcomes = [];
+  for (let i = 0; i < keys.length; i++) outcomes.push((await scan.scanPage('b')).kind);
+  expect(outcomes).toEqual(['page', 'page', 'page', 'pass-complete']);
+  expect(afters).toEqual([undefined, 'a b', 'a%2Bb', 'a+b']);
+  expect(requeued).toEqual([]);
+});
+
+test('a page is judged by main and the mirror only: a HEAD or a listing that fails, or a 200 that is no listing, re-queues nothing', async () => {
+  const rows = [backedUp('gone')];
+  const mirror = s3(() => ({ Contents: [{ Key: 'gone', Size: 1, ETag: '"e"' }] }));
+  const headFails = s3(
+    () => ({ Contents: [] }),
+    () =>
+      reply(503, '<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>'),
+  );
+  const a = pools(rows);
+  await expect(scanner(headFails, mirror, a.pools).scanPage('b')).rejects.toThrow(
+    /main's HEAD of gone in b failed \(SlowDown/,
+  );
+  expect(a.requeued).toEqual([]);
+
+  const b = pools(rows);
+  const html = s3(() => reply(200, '<html><body>maintenance</body></html>'));
+  await expect(scanner(html, mirror, b.pools).scanPage('b')).rejects.toThrow(/not a ListBucketResult/);
+  expect(b.requeued).toEqual([]);
+
+  const c = pools(rows);
+  const denied = s3(() =>
+    reply(403, '<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>'),
+  );
+  const main = s3(
+    () => ({ Contents: [] }),
+    () => reply(404),
+  );
+  await expect(scanner(main, denied, c.pools).scanPage('b')).rejects.toMatchObject({ name: 'AccessDenied' });
+  expect(c.requeued).toEqual([]);
 });
