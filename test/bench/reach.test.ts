@@ -1,6 +1,7 @@
 import { peakRssCheck, type PhasePeak } from './memory-goal';
 import { backlogCoresNeeded } from './scenarios/backlog';
-import { lagOutOfReach } from './scenarios/mirror-lag';
+import { lagOutOfReach, lagOutOfReachByCores } from './scenarios/mirror-lag';
+import { directCoreSecondsOf, type SmallCase } from './scenarios/small';
 
 describe('goals the machine puts out of reach, from figures of the same run', () => {
   it('lag at a rate: out of reach when RGW took fewer than two small PUTs per mirrored write directly', () => {
@@ -8,6 +9,33 @@ describe('goals the machine puts out of reach, from figures of the same run', ()
     expect(lagOutOfReach(200, 1200)).toBeUndefined();
     expect(lagOutOfReach(200, 399)).toMatch(/400 PUT\/s .* at most 399 small PUT\/s/);
     expect(lagOutOfReach(200, NaN)).toBeUndefined();
+  });
+
+  it('lag by CPU: two PUTs and a HEAD per mirrored write at what RGW cost straight, against the cores', () => {
+    // 4.5 ms per PUT and 2.5 ms per GET: 200 × (9 + 2.5) ms = 2.3 cores.
+    expect(lagOutOfReachByCores(200, { putCoreSeconds: 0.0045, getCoreSeconds: 0.0025 }, 2)).toMatch(
+      /out of reach on 2 cores: .*400 PUTs and 200 HEADs.* 4\.5 ms.* 2\.5 ms.* keeps 2\.3 cores busy/,
+    );
+    expect(lagOutOfReachByCores(200, { putCoreSeconds: 0.004, getCoreSeconds: 0.002 }, 2)).toBeUndefined();
+    expect(lagOutOfReachByCores(200, { putCoreSeconds: NaN, getCoreSeconds: 0.002 }, 2)).toBeUndefined();
+  });
+
+  it('a direct arm’s CPU per request: its cheapest round, machine cores over rate', () => {
+    const round = (rate: number, machineCores?: number) => ({
+      rate,
+      p50: 1,
+      p99: 1,
+      errors: 0,
+      ...(machineCores !== undefined ? { machineCores } : {}),
+    });
+    const c: SmallCase = {
+      backend: 'ceph',
+      op: 'PUT',
+      concurrency: 16,
+      arms: { direct: [round(400, 2), round(500, 1.5), round(300)] },
+    };
+    expect(directCoreSecondsOf(c)).toBeCloseTo(0.003);
+    expect(directCoreSecondsOf({ ...c, arms: { direct: [round(300)] } })).toBeNaN();
   });
 
   it('backlog: 80 % of the direct writes’ CPU and 90 % of the app’s', () => {

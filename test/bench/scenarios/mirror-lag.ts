@@ -341,3 +341,24 @@ export function lagOutOfReach(rate: number, directPutCeiling: number): string | 
     `cluster, which took at most ${fmtNumber(directPutCeiling)} small PUT/s directly in this run`
   );
 }
+
+/**
+ * The same question by CPU: each mirrored write is two small PUTs and a HEAD on this machine's RGW (the
+ * HEAD costed as a small GET), at the machine's CPU per request measured straight at RGW (`putCoreSeconds`,
+ * `getCoreSeconds`: the cheapest direct arm, client included). The proxy's and Postgres's own work come on
+ * top, so when these alone exceed the machine's cores, no proxy keeps lag bounded at `rate` here.
+ */
+export function lagOutOfReachByCores(
+  rate: number,
+  costs: { putCoreSeconds: number; getCoreSeconds: number },
+  cores: number,
+): string | undefined {
+  const needed = rate * (2 * costs.putCoreSeconds + costs.getCoreSeconds);
+  if (!(needed > cores)) return undefined;
+  return (
+    `: out of reach on ${cores} cores: RGW's own work for ${rate} mirrored PUT/s (${2 * rate} PUTs and ` +
+    `${rate} HEADs a second, at the CPU a small PUT, ${fmtNumber(costs.putCoreSeconds * 1000)} ms, and GET, ` +
+    `${fmtNumber(costs.getCoreSeconds * 1000)} ms, cost straight at RGW in this run) keeps ` +
+    `${fmtNumber(needed)} cores busy before the proxy and Postgres do anything`
+  );
+}

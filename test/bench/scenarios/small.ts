@@ -1,5 +1,5 @@
 import { BenchClient, closedLoop } from '../client';
-import { cpuSecondsOfAll } from '../procs';
+import { cpuSecondsOfAll, machineBusySeconds } from '../procs';
 import { armCpuPids, armsFor, interleave, BACKEND_LABEL, type Backend, type BenchContext } from '../context';
 import { fmtMs, fmtNumber, fmtPercent, fmtRange, table, type Section } from '../report';
 import { median, pairedDifferences, pairedRatios, percentile } from '../stats';
@@ -11,6 +11,8 @@ export interface LoopRound {
   p99: number;
   /** CPU time of the arm's hop per request (a proxy's background work included); not for direct. */
   cpuUsPerRequest?: number;
+  /** Cores the whole machine kept busy during the round (client, hop, backend and anything else). */
+  machineCores?: number;
   errors: number;
   firstError?: string;
 }
@@ -72,6 +74,8 @@ export async function smallLoop(
   const headers = await Promise.all(paths.map((p) => client.headers(op, p, extra)));
   const cpuPids = opts.cpuPids ?? [];
   const cpu0 = cpuPids.length ? cpuSecondsOfAll(cpuPids) : NaN;
+  const busy0 = machineBusySeconds();
+  const started = performance.now();
   const result = await closedLoop({
     concurrency,
     ...timing,
@@ -81,8 +85,10 @@ export async function smallLoop(
     },
   });
   const cpu = cpuPids.length ? cpuSecondsOfAll(cpuPids) - cpu0 : NaN;
+  const machineCores = (machineBusySeconds() - busy0) / ((performance.now() - started) / 1000);
   return {
     rate: result.rate,
+    machineCores,
     p50: percentile(result.latenciesMs, 50),
     p99: percentile(result.latenciesMs, 99),
     errors: result.errors,
@@ -142,6 +148,15 @@ export async function runSmall(
 /** The direct arm's request rate in a case, median over rounds. */
 export function directRateOf(c: SmallCase): number {
   return median(c.arms.direct!.map((r) => r.rate));
+}
+
+/**
+ * The machine's CPU per request of the direct arm in a case (seconds): the backend's own cost of one
+ * request, with the light client's. The cheapest round, since other load only adds to it.
+ */
+export function directCoreSecondsOf(c: SmallCase): number {
+  const perRequest = c.arms.direct!.map((r) => (r.machineCores ?? NaN) / r.rate).filter(Number.isFinite);
+  return perRequest.length ? Math.min(...perRequest) : NaN;
 }
 
 export function summariseVsDirect(c: SmallCase, arm: string) {
