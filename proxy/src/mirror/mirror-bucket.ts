@@ -4,7 +4,9 @@
  * 10 MB of RSS once loaded: test/bench/notes.md).
  */
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 
+import { backoffMs } from '../inventory/backoff';
 import { escapeXml } from '../s3/errors';
 import { parseVersioningStatus } from '../s3/response-body';
 import { consumeRest, errorOf, isSuccess, readText, type S3Http } from './s3-http';
@@ -82,7 +84,6 @@ async function versioningOf(main: S3Http, bucket: string): Promise<string | unde
 }
 
 const VERSIONING_ATTEMPTS = 3;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * PutBucketVersioning on the new bucket, tried a few times: nothing sets it up again once the bucket
@@ -104,7 +105,7 @@ async function copyVersioning(
           { cause: err },
         );
       }
-      await sleep(200 * 4 ** (attempt - 1));
+      await sleep(backoffMs(attempt, { baseMs: 200, maxMs: 1_000 }));
     }
   }
 }

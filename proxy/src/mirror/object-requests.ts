@@ -38,7 +38,7 @@ export class UnreadableListing extends Error {
 export async function listObjects(
   s3: S3Http,
   bucket: string,
-  page: { startAfter?: string; maxKeys: number },
+  page: { startAfter: string | undefined; maxKeys: number },
 ): Promise<ObjectListing> {
   const query: [string, string][] = [
     ['list-type', '2'],

@@ -4,8 +4,8 @@ import type * as LibStorage from '@aws-sdk/lib-storage';
 /**
  * The AWS SDK's S3 modules, loaded at their first use. The data path, the copies, the scan and preparing
  * a mirror bucket go over undici with the proxy's own signer; in the proxy the SDK serves only multipart
- * copies over 5 GiB (and the resync command, a process of its own). Loaded, it holds about 30 MB of
- * resident memory for the rest of the process's life (test/bench/notes.md).
+ * copies over 5 GiB (and the resync command, a process of its own). Loaded, it held about 10 MB of
+ * resident memory (8 MB of V8 heap) for the rest of the process's life (test/bench/notes.md).
  *
  * `require`, not `import()`: in this CommonJS build `import()` stays a real dynamic import and would load
  * the SDK's ES module build, a second copy beside the CommonJS one (whose classes the tests and the

@@ -161,10 +161,6 @@ export class AntiEntropyScanner {
     }
   }
 
-  private pageOf(startAfter: string | undefined): { startAfter?: string; maxKeys: number } {
-    return { ...(startAfter !== undefined ? { startAfter } : {}), maxKeys: this.pageSize };
-  }
-
   /** One page of main after `after`; `upTo` is its last key, or undefined when the listing ended. */
   private async listMain(
     bucket: string,
@@ -174,7 +170,7 @@ export class AntiEntropyScanner {
     await this.budget.take();
     let page;
     try {
-      page = await listObjects(this.deps.main, bucket, this.pageOf(after));
+      page = await listObjects(this.deps.main, bucket, { startAfter: after, maxKeys: this.pageSize });
     } catch (err) {
       // Never an empty listing: read as "main holds nothing", it would re-queue the whole mirror as deletes
       // (a bucket deleted by mistake, an endpoint misrouted for a while). The page fails and is retried.
@@ -211,7 +207,7 @@ export class AntiEntropyScanner {
       await this.budget.take();
       let page;
       try {
-        page = await listObjects(this.deps.mirror, bucket, this.pageOf(start));
+        page = await listObjects(this.deps.mirror, bucket, { startAfter: start, maxKeys: this.pageSize });
       } catch (err) {
         if (isNoSuchBucket(err)) return out;
         throw err;

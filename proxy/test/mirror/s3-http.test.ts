@@ -169,53 +169,25 @@ test('a body that fails mid-stream cuts the request: the server never gets a com
   expect(received[0]!.complete).toBe(false);
 });
 
-test('a request without a body is sent once more when its connection had been closed', async () => {
+/** A server that drops the connection of the first request it gets (a connection it had closed) and answers the rest. */
+function closesFirstConnection(): typeof handle {
   let first = true;
-  server.removeAllListeners('request');
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    received.push({
-      method: req.method!,
-      url: req.url!,
-      headers: {},
-      body: Buffer.alloc(0),
-      complete: true,
-      socket: req.socket,
-    });
-    if (first) {
-      first = false;
-      req.socket.destroy();
-      return;
-    }
-    res.end();
-  });
+  return (req, res) => {
+    if (!first) return void res.end();
+    first = false;
+    req.socket.destroy();
+  };
+}
+
+test('a request without a body is sent once more when its connection had been closed', async () => {
+  handle = closesFirstConnection();
   const res = await http.send({ method: 'DELETE', bucket: 'b', key: 'k' });
   expect(res.statusCode).toBe(200);
   expect(received.map((r) => r.method)).toEqual(['DELETE', 'DELETE']);
 });
 
 test('a request with a buffer body is sent once more too (a stream is spent, a buffer is not)', async () => {
-  let first = true;
-  server.removeAllListeners('request');
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({
-        method: req.method!,
-        url: req.url!,
-        headers: {},
-        body: Buffer.concat(chunks),
-        complete: true,
-        socket: req.socket,
-      });
-      if (first) {
-        first = false;
-        req.socket.destroy();
-        return;
-      }
-      res.end();
-    });
-  });
+  handle = closesFirstConnection();
   const body = Buffer.from('<VersioningConfiguration/>');
   const res = await http.send({
     method: 'PUT',

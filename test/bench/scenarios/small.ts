@@ -1,5 +1,5 @@
 import { BenchClient, closedLoop } from '../client';
-import { cpuSecondsOfAll, machineBusySeconds } from '../procs';
+import { busyCoresDuring, cpuSecondsOfAll } from '../procs';
 import { armCpuPids, armsFor, interleave, BACKEND_LABEL, type Backend, type BenchContext } from '../context';
 import { fmtMs, fmtNumber, fmtPercent, fmtRange, table, type Section } from '../report';
 import { median, pairedDifferences, pairedRatios, percentile } from '../stats';
@@ -74,18 +74,17 @@ export async function smallLoop(
   const headers = await Promise.all(paths.map((p) => client.headers(op, p, extra)));
   const cpuPids = opts.cpuPids ?? [];
   const cpu0 = cpuPids.length ? cpuSecondsOfAll(cpuPids) : NaN;
-  const busy0 = machineBusySeconds();
-  const started = performance.now();
-  const result = await closedLoop({
-    concurrency,
-    ...timing,
-    request: (_w, seq) => {
-      const i = seq % paths.length;
-      return client.send(op, paths[i]!, headers[i]!, op === 'PUT' ? SMALL_BODY : undefined);
-    },
-  });
+  const { result, cores: machineCores } = await busyCoresDuring(() =>
+    closedLoop({
+      concurrency,
+      ...timing,
+      request: (_w, seq) => {
+        const i = seq % paths.length;
+        return client.send(op, paths[i]!, headers[i]!, op === 'PUT' ? SMALL_BODY : undefined);
+      },
+    }),
+  );
   const cpu = cpuPids.length ? cpuSecondsOfAll(cpuPids) - cpu0 : NaN;
-  const machineCores = (machineBusySeconds() - busy0) / ((performance.now() - started) / 1000);
   return {
     rate: result.rate,
     machineCores,
