@@ -37,3 +37,22 @@ export async function freePorts(count: number, host = '127.0.0.1'): Promise<numb
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   }
 }
+
+/**
+ * A port that refuses connections for the whole run. A port from freePort() is free only for a moment: the
+ * kernel can hand it to the next listener that asks for port 0 (CI once gave a "closed" mirror port to the
+ * proxy's own admin server). Port 1 lies below the ephemeral range, so no port-0 listener ever gets it.
+ */
+export async function refusedPort(host = '127.0.0.1'): Promise<number> {
+  const port = 1;
+  const refused = await new Promise<boolean>((resolve) => {
+    const socket = net.connect(port, host);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
+  if (!refused) throw new Error(`expected ${host}:${port} to refuse connections`);
+  return port;
+}

@@ -21,7 +21,7 @@ import { MIGRATIONS } from '../../proxy/src/inventory/schema';
 import { createLogger } from '../../proxy/src/log';
 import { createMetrics } from '../../proxy/src/metrics';
 import { createWriteTracker } from '../../proxy/src/tracking';
-import { freePort } from '../harness/free-port';
+import { refusedPort } from '../harness/free-port';
 import { queryDatabase } from '../harness/inventory-rows';
 import { controls, loadServices, type TestServices } from '../harness/services';
 import { startTcpFaultProxy } from '../harness/tcp-fault-proxy';
@@ -270,7 +270,7 @@ test('hostile bucket names: distinct safe databases, the raw name stored as data
 });
 
 test('a tracker starts with Postgres unreachable, keeps a bounded queue, and never throws from record()', async () => {
-  const port = await freePort();
+  const port = await refusedPort();
   const metrics = createMetrics();
   const t = createWriteTracker({
     config: {

@@ -11,7 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { freePort } from '../harness/free-port';
+import { freePort, refusedPort } from '../harness/free-port';
 import { spawnNode, type NodeProcess } from '../harness/process';
 import { appClient, directClient, PROXY_MAIN, proxyEnv, startProxyProcess } from '../harness/proxy';
 import { rawRequest } from '../harness/raw-http';
@@ -34,7 +34,7 @@ beforeAll(async () => {
   services = loadServices();
   direct = directClient(services.ceph.mainEndpoint, services.ceph.main);
   await direct.send(new CreateBucketCommand({ Bucket: bucket }));
-  closedPort = await freePort();
+  closedPort = await refusedPort();
 });
 
 afterAll(() => direct?.destroy());
