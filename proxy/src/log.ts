@@ -68,10 +68,11 @@ function liveSecrets(secrets: Secrets): () => readonly string[] {
 }
 
 /**
- * JSON logs on stdout, one object per line: {level, message, timestamp, ...meta}. `write` is for tests.
- * Written as winston's Console transport did (process.stdout.write, return value ignored): synchronous to a
+ * JSON logs on stdout, one object per line: {level, message, timestamp, ...meta}. By default each line is
+ * written as winston's Console transport did (process.stdout.write, return value ignored): synchronous to a
  * file; on a pipe Node writes at once what the pipe takes and queues the rest, so only a reader far behind
- * can lose lines at process.exit.
+ * can lose lines at process.exit. The running proxy passes a `write` from log-output.ts instead, which
+ * gathers a turn's lines into one write (the access log would otherwise cost a system call per request).
  */
 export function createLogger(
   level: LogLevel,

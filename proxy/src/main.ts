@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig, secretsOf, type ProxyConfig } from './config';
 import { fetchedSecrets, startCredentials } from './credentials';
 import { createLogger } from './log';
+import { batchedLines } from './log-output';
 import { createMetrics } from './metrics';
 import { startProxy, type WriteTrackerLike } from './app';
 import { createWriteTracker } from './tracking';
@@ -30,7 +31,10 @@ async function main(): Promise<void> {
   const config = configOrExit();
   // Fetched credentials are redacted too: the current and the previous secret key and token of each side.
   const secrets = fetchedSecrets(secretsOf(config));
-  const logger = createLogger(config.logLevel, secrets.values);
+  // Lines leave in batches, one write per turn of the event loop; whatever is pending goes out at exit.
+  const output = batchedLines((text) => process.stdout.write(text));
+  process.on('exit', () => output.flush());
+  const logger = createLogger(config.logLevel, secrets.values, (line) => output.write(line));
   // A bug must still leave one redacted line saying what and where (Node's own report is unredacted).
   process.on('uncaughtException', (err: unknown, origin) => {
     const e = err instanceof Error ? err : new Error(String(err));
