@@ -202,7 +202,7 @@ export class S3Exchange {
     const { deps, method, req } = this;
     const body = this.body!;
     const path = upstreamPath(target);
-    const headers = upstreamRequestHeaders(req.headersDistinct, {
+    const headers = upstreamRequestHeaders(req.rawHeaders, {
       ...(body.decoder ? { decodedAwsChunked: { contentEncoding: body.contentEncoding ?? null } } : {}),
       ...(body.contentLength !== undefined ? { contentLength: body.contentLength } : {}),
       payloadHash: payloadHashFor(req.headers, body.decoder === undefined),

@@ -39,7 +39,11 @@ const HOP_BY_HOP_RESPONSE_HEADERS = new Set([
   'upgrade',
 ]);
 
-function connectionTokens(value: string | string[] | undefined): Set<string> {
+const NO_TOKENS: ReadonlySet<string> = new Set();
+
+function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
+  // Most requests and answers have no Connection header, or one naming only keep-alive (dropped anyway).
+  if (value === undefined || value === 'keep-alive') return NO_TOKENS;
   const joined = Array.isArray(value) ? value.join(',') : (value ?? '');
   return new Set(
     joined
@@ -57,21 +61,26 @@ export interface UpstreamHeaderOptions {
 }
 
 /**
- * Builds the headers to forward to main, before signing. Lower-case names, single string values: a header
- * the app sent several times goes as one line, its values joined by `,` as S3 and SigV4 combine them (give
- * Node's `headersDistinct`: `headers` has them joined by `, ` already, or only the first kept).
+ * Builds the headers to forward to main, before signing, from the app's request as received (Node's
+ * `rawHeaders`: name, value, name, value…). Lower-case names, single string values: a header the app sent
+ * several times goes as one line, its values joined by `,` as S3 and SigV4 combine them. (Read straight from
+ * the raw list: Node's `headersDistinct` would build an array per header first.)
  */
 export function upstreamRequestHeaders(
-  incoming: IncomingHttpHeaders,
+  rawHeaders: readonly string[],
   options: UpstreamHeaderOptions,
 ): Record<string, string> {
-  const hopByHop = connectionTokens(incoming.connection);
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || DROPPED_REQUEST_HEADERS.has(name) || hopByHop.has(name)) continue;
+  let connection: string | undefined;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    const value = rawHeaders[i + 1]!;
+    if (name === 'connection') connection = connection === undefined ? value : `${connection},${value}`;
+    if (DROPPED_REQUEST_HEADERS.has(name)) continue;
     if (options.decodedAwsChunked && AWS_CHUNKED_HEADERS.has(name)) continue;
-    out[name] = Array.isArray(value) ? value.join(',') : value;
+    out[name] = Object.hasOwn(out, name) ? `${out[name]},${value}` : value;
   }
+  for (const token of connectionTokens(connection)) delete out[token];
   if (options.decodedAwsChunked?.contentEncoding)
     out['content-encoding'] = options.decodedAwsChunked.contentEncoding;
   if (options.contentLength !== undefined) out['content-length'] = String(options.contentLength);

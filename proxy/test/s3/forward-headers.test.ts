@@ -6,6 +6,13 @@ import {
 
 const SHA = 'a'.repeat(64);
 
+/** Headers as Node's rawHeaders lists them: name, value, …; a repeated header once per value. */
+function raw(headers: Record<string, string | string[]>): string[] {
+  return Object.entries(headers).flatMap(([name, value]) =>
+    (Array.isArray(value) ? value : [value]).flatMap((v) => [name, v]),
+  );
+}
+
 describe('upstreamRequestHeaders', () => {
   const appHeaders = {
     host: 'bucket.localhost:8080',
@@ -31,7 +38,7 @@ describe('upstreamRequestHeaders', () => {
   };
 
   test("the app's signature, credentials and hop-by-hop headers never go upstream; S3 headers do", () => {
-    const out = upstreamRequestHeaders(appHeaders, { contentLength: 11, payloadHash: SHA });
+    const out = upstreamRequestHeaders(raw(appHeaders), { contentLength: 11, payloadHash: SHA });
     expect(out).toEqual({
       'content-type': 'text/plain',
       'content-md5': 'XrY7u+Ae7tCTyyK7j1rNww==',
@@ -46,7 +53,7 @@ describe('upstreamRequestHeaders', () => {
 
   test('a decoded aws-chunked body loses its framing headers and keeps any other content-encoding', () => {
     const out = upstreamRequestHeaders(
-      {
+      raw({
         'content-encoding': 'aws-chunked,gzip',
         'x-amz-decoded-content-length': '5',
         'x-amz-trailer': 'x-amz-checksum-crc32',
@@ -54,7 +61,7 @@ describe('upstreamRequestHeaders', () => {
         'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER',
         'content-length': '60',
         'x-amz-meta-a': 'b',
-      },
+      }),
       { decodedAwsChunked: { contentEncoding: 'gzip' }, contentLength: 5, payloadHash: 'UNSIGNED-PAYLOAD' },
     );
     expect(out).toEqual({
@@ -67,11 +74,40 @@ describe('upstreamRequestHeaders', () => {
 
   test('repeated headers are joined into one value with `,`, as S3 and SigV4 combine them', () => {
     expect(
-      upstreamRequestHeaders({ 'x-amz-meta-x': ['a', 'b'] }, { payloadHash: 'UNSIGNED-PAYLOAD' }),
+      upstreamRequestHeaders(raw({ 'x-amz-meta-x': ['a', 'b'] }), { payloadHash: 'UNSIGNED-PAYLOAD' }),
     ).toEqual({
       'x-amz-meta-x': 'a,b',
       'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
     });
+  });
+});
+
+describe('upstreamRequestHeaders, from the raw list as the app sent it', () => {
+  test('names in any case go lower-case; a name repeated in another case is still one header', () => {
+    const out = upstreamRequestHeaders(
+      ['Content-Type', 'text/plain', 'X-Amz-Meta-Tag', 'a', 'x-amz-meta-tag', 'b', 'HOST', 'h:1'],
+      { payloadHash: 'UNSIGNED-PAYLOAD' },
+    );
+    expect(out).toEqual({
+      'content-type': 'text/plain',
+      'x-amz-meta-tag': 'a,b',
+      'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
+    });
+  });
+
+  test('every Connection header counts: the headers each names stay behind', () => {
+    const out = upstreamRequestHeaders(
+      ['Connection', 'x-one', 'X-One', '1', 'connection', 'X-Two', 'x-two', '2', 'x-three', '3'],
+      { payloadHash: 'UNSIGNED-PAYLOAD' },
+    );
+    expect(out).toEqual({ 'x-three': '3', 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' });
+  });
+
+  test('a header named like an Object property is an ordinary header', () => {
+    const out = upstreamRequestHeaders(['constructor', 'c', 'toString', 't'], {
+      payloadHash: 'UNSIGNED-PAYLOAD',
+    });
+    expect(out).toEqual({ constructor: 'c', tostring: 't', 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' });
   });
 });
 

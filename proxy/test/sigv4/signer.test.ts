@@ -290,6 +290,25 @@ describe('what main receives is what was signed', () => {
     );
   });
 
+  // Each value needs exactly one of the rules, so a check that skips values with nothing to fold misses none.
+  test.each([
+    ['a lone tab', 'a\tb', 'a b'],
+    ['a run of spaces', 'a  b', 'a b'],
+    ['a leading space', ' a', 'a'],
+    ['a trailing space', 'a ', 'a'],
+    ['nothing to fold', 'a b', 'a b'],
+  ])('trimall with %s', (_name, value, canonical) => {
+    const headers = { 'x-amz-meta-s': value, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' };
+    const sent = signer.sign({ method: 'DELETE', path: '/b/k', query: [], headers }, at);
+    expect(sent['x-amz-meta-s']).toBe(value);
+    expect(parseAuthorization(sent.authorization!).signature).toBe(
+      reference({ 'x-amz-meta-s': canonical, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' }, [
+        'x-amz-meta-s',
+        'x-amz-content-sha256',
+      ]),
+    );
+  });
+
   test('the cached signing key follows the date', () => {
     const headers = { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' };
     for (const date of [at, new Date('2026-03-05T00:00:01Z'), at]) {
