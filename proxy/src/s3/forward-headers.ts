@@ -70,7 +70,7 @@ export function upstreamRequestHeaders(
   rawHeaders: readonly string[],
   options: UpstreamHeaderOptions,
 ): Record<string, string> {
-  const out: Record<string, string> = {};
+  let out: Record<string, string> = {};
   let connection: string | undefined;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!.toLowerCase();
@@ -80,7 +80,10 @@ export function upstreamRequestHeaders(
     if (options.decodedAwsChunked && AWS_CHUNKED_HEADERS.has(name)) continue;
     out[name] = Object.hasOwn(out, name) ? `${out[name]},${value}` : value;
   }
-  for (const token of connectionTokens(connection)) delete out[token];
+  const hopByHop = connectionTokens(connection);
+  // Connection may come after the headers it names (rare: rebuilt without them).
+  if (hopByHop.size > 0)
+    out = Object.fromEntries(Object.entries(out).filter(([name]) => !hopByHop.has(name)));
   if (options.decodedAwsChunked?.contentEncoding)
     out['content-encoding'] = options.decodedAwsChunked.contentEncoding;
   if (options.contentLength !== undefined) out['content-length'] = String(options.contentLength);
