@@ -8,8 +8,14 @@ import { startProxy, type WriteTrackerLike } from './app';
 import { createWriteTracker } from './tracking';
 import { StateDirError } from './tracking/state-dir';
 
+// Log lines leave in batches, one write per turn of the event loop; at exit whatever is pending goes out,
+// and so does every line after it at once.
+const output = batchedLines((text) => process.stdout.write(text));
+process.on('exit', () => output.close());
+
 /** One JSON line on stderr, for failures before (or instead of) the logger: every line is JSON. */
 function printFatal(message: string, fields: Record<string, unknown> = {}): void {
+  output.flush(); // what was logged before goes out first
   process.stderr.write(
     `${JSON.stringify({ level: 'error', message, ...fields, timestamp: new Date().toISOString() })}\n`,
   );
@@ -31,9 +37,6 @@ async function main(): Promise<void> {
   const config = configOrExit();
   // Fetched credentials are redacted too: the current and the previous secret key and token of each side.
   const secrets = fetchedSecrets(secretsOf(config));
-  // Lines leave in batches, one write per turn of the event loop; whatever is pending goes out at exit.
-  const output = batchedLines((text) => process.stdout.write(text));
-  process.on('exit', () => output.flush());
   const logger = createLogger(config.logLevel, secrets.values, (line) => output.write(line));
   // A bug must still leave one redacted line saying what and where (Node's own report is unredacted).
   process.on('uncaughtException', (err: unknown, origin) => {

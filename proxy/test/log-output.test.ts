@@ -42,10 +42,28 @@ test('flush() writes what is pending at once, and the scheduled flush then finds
   expect(writes).toEqual(['before exit\n']);
 });
 
-test('a batch never grows past 64 KiB: it is written as soon as it reaches that', () => {
+test('a batch is written as soon as it holds 64 Ki characters, without waiting for the turn to end', () => {
   const { out, writes } = captured();
   const line = `${'x'.repeat(1023)}\n`;
   for (let i = 0; i < 64; i++) out.write(line);
   expect(writes).toHaveLength(1);
   expect(writes[0]).toHaveLength(64 * 1024);
+});
+
+test('after a batch written for its size, later lines of the same turn wait for its one flush', () => {
+  const { out, writes, endTurn } = captured();
+  const line = `${'x'.repeat(1023)}\n`;
+  for (let i = 0; i < 64; i++) out.write(line);
+  out.write('after\n');
+  expect(writes).toHaveLength(1);
+  endTurn();
+  expect(writes).toEqual([line.repeat(64), 'after\n']);
+});
+
+test('close() writes what is pending, and every later line at once (lines logged during exit)', () => {
+  const { out, writes } = captured();
+  out.write('pending\n');
+  out.close();
+  out.write('from another exit listener\n');
+  expect(writes).toEqual(['pending\n', 'from another exit listener\n']);
 });

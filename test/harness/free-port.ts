@@ -47,6 +47,11 @@ export async function refusedPort(host = '127.0.0.1'): Promise<number> {
   const port = 1;
   const refused = await new Promise<boolean>((resolve) => {
     const socket = net.connect(port, host);
+    // Dropped rather than refused (a firewall): not the quick refusal the tests rely on.
+    socket.setTimeout(2000, () => {
+      socket.destroy();
+      resolve(false);
+    });
     socket.once('connect', () => {
       socket.destroy();
       resolve(false);

@@ -53,6 +53,9 @@ function connectionTokens(value: string | string[] | undefined): ReadonlySet<str
   );
 }
 
+/** Node's default maxHeadersCount: the headers it puts in `headers` and `headersDistinct`. */
+const MAX_HEADERS = 2000;
+
 export interface UpstreamHeaderOptions {
   /** The body is aws-chunked and will be decoded; value is the remaining Content-Encoding, if any. */
   decodedAwsChunked?: { contentEncoding: string | null };
@@ -72,7 +75,9 @@ export function upstreamRequestHeaders(
 ): Record<string, string> {
   let out: Record<string, string> = {};
   let connection: string | undefined;
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+  // Node's headers objects keep the first 2,000 headers (maxHeadersCount): so does this.
+  const end = Math.min(rawHeaders.length, 2 * MAX_HEADERS);
+  for (let i = 0; i + 1 < end; i += 2) {
     const name = rawHeaders[i]!.toLowerCase();
     const value = rawHeaders[i + 1]!;
     if (name === 'connection') connection = connection === undefined ? value : `${connection},${value}`;

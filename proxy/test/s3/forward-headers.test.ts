@@ -103,6 +103,26 @@ describe('upstreamRequestHeaders, from the raw list as the app sent it', () => {
     expect(out).toEqual({ 'x-three': '3', 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' });
   });
 
+  test('a Connection header after the headers it names still keeps them back; keep-alive alone names none', () => {
+    expect(
+      upstreamRequestHeaders(['x-late', '4', 'x-kept', '5', 'Connection', 'X-Late'], {
+        payloadHash: 'UNSIGNED-PAYLOAD',
+      }),
+    ).toEqual({ 'x-kept': '5', 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' });
+    expect(
+      upstreamRequestHeaders(['x-kept', '5', 'Connection', 'keep-alive'], {
+        payloadHash: 'UNSIGNED-PAYLOAD',
+      }),
+    ).toEqual({ 'x-kept': '5', 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' });
+  });
+
+  test("as in Node's headers objects, only the first 2,000 headers count", () => {
+    const raw = Array.from({ length: 2001 }, (_, i) => [`x-amz-meta-h${i}`, 'v']).flat();
+    const out = upstreamRequestHeaders(raw, { payloadHash: 'UNSIGNED-PAYLOAD' });
+    expect(out['x-amz-meta-h1999']).toBe('v');
+    expect(out['x-amz-meta-h2000']).toBeUndefined();
+  });
+
   test('a header named like an Object property is an ordinary header', () => {
     const out = upstreamRequestHeaders(['constructor', 'c', 'toString', 't'], {
       payloadHash: 'UNSIGNED-PAYLOAD',
