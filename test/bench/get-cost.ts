@@ -10,14 +10,7 @@
  *
  * A profile of one arm: `--arm 'p=test/dist/bench/shipped-proxy-main.js;--cpu-prof --cpu-prof-dir=DIR'`.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-
-import { startPostgres } from '../harness/postgres';
-import { BenchClient } from './client';
-import { APP_CREDENTIALS, startSink } from './env';
-import { parseArmFlags, SHIPPED_ARM, startSinkArm, type ProxyArm } from './proxy-arms';
+import { parseArmFlags, SHIPPED_ARM, startSinkBench, type ProxyArm } from './proxy-arms';
 import { median } from './stats';
 import { seedSmallObjects, smallLoop } from './scenarios/small';
 
@@ -44,19 +37,8 @@ function parseArgs(argv: string[]): Options {
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
-  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 's3m-get-cost-'));
-  console.log(`node ${process.version}; logs in ${logDir}`);
-  const [main, mirror] = await Promise.all([
-    startSink('sink-main', logDir),
-    startSink('sink-mirror', logDir),
-  ]);
-  const postgres = await Promise.all(opts.arms.map(() => startPostgres({ embedded: true })));
-  const proxies = await Promise.all(
-    opts.arms.map((arm, i) =>
-      startSinkArm({ arm, sinks: { main, mirror }, postgresUrl: postgres[i]!.url, env: opts.env, logDir }),
-    ),
-  );
-  const clients = proxies.map((p) => new BenchClient({ name: p.name, url: p.url, ...APP_CREDENTIALS }));
+  const bench = await startSinkBench({ tool: 'get-cost', arms: opts.arms, env: opts.env });
+  const { proxies, clients } = bench;
   const results = new Map<string, number[]>(opts.arms.map((a) => [a.name, []]));
   const loop = (i: number, durationMs: number) =>
     smallLoop(
@@ -88,9 +70,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    for (const c of clients) c.close();
-    await Promise.all(proxies.map((p) => p.stop()));
-    await Promise.all([main.stop(), mirror.stop(), ...postgres.map((p) => p.destroy())]);
+    await bench.stop();
   }
   console.log(`\nmedians over ${opts.rounds} rounds of ${opts.seconds} s at c=${opts.concurrency}:`);
   const first = results.get(opts.arms[0]!.name)!;

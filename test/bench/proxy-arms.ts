@@ -1,10 +1,14 @@
 /**
- * Proxy builds side by side for the bench's A/B tools (idle-probe.ts, write-cost.ts): an arm is a main.js
- * (default: proxy/dist as shipped, through the bench entry), extra node flags and environment.
+ * Proxy builds side by side for the bench's A/B tools (idle-probe.ts, write-cost.ts, get-cost.ts): an arm is
+ * a main.js (default: proxy/dist as shipped, through the bench entry), extra node flags and environment.
  */
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
-import { proxyEnvironment, startProxyService, type ProxyUnderTest } from './env';
+import { startPostgres } from '../harness/postgres';
+import { BenchClient } from './client';
+import { APP_CREDENTIALS, proxyEnvironment, startProxyService, startSink, type ProxyUnderTest } from './env';
 
 export interface ProxyArm {
   name: string;
@@ -82,4 +86,41 @@ export function parseArmFlags(
     } else if (!handle(flag, value)) throw new Error(`unknown argument ${flag}`);
   }
   if (into.arms.length === 0) into.arms.push({ ...SHIPPED_ARM, env: {} });
+}
+
+/** Each arm's proxy, with an app client, in front of shared sinks as main and mirror. */
+export interface SinkBench {
+  proxies: ProxyUnderTest[];
+  clients: BenchClient[];
+  stop(): Promise<void>;
+}
+
+/** The sinks, an embedded Postgres per arm and the arms' proxies; logs under a temporary directory named for `tool`. */
+export async function startSinkBench(opts: {
+  tool: string;
+  arms: readonly ProxyArm[];
+  env: Record<string, string>;
+}): Promise<SinkBench> {
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), `s3m-${opts.tool}-`));
+  console.log(`node ${process.version}; logs in ${logDir}`);
+  const [main, mirror] = await Promise.all([
+    startSink('sink-main', logDir),
+    startSink('sink-mirror', logDir),
+  ]);
+  const postgres = await Promise.all(opts.arms.map(() => startPostgres({ embedded: true })));
+  const proxies = await Promise.all(
+    opts.arms.map((arm, i) =>
+      startSinkArm({ arm, sinks: { main, mirror }, postgresUrl: postgres[i]!.url, env: opts.env, logDir }),
+    ),
+  );
+  const clients = proxies.map((p) => new BenchClient({ name: p.name, url: p.url, ...APP_CREDENTIALS }));
+  return {
+    proxies,
+    clients,
+    async stop() {
+      for (const c of clients) c.close();
+      await Promise.all(proxies.map((p) => p.stop()));
+      await Promise.all([main.stop(), mirror.stop(), ...postgres.map((p) => p.destroy())]);
+    },
+  };
 }

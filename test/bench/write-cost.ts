@@ -13,15 +13,8 @@
  * (written when the arm's proxy stops). Snapshots for A/B as in idle-probe.ts. The measurement itself is the
  * bench's `write-cost` scenario (scenarios/write-cost.ts); this runs it arm against arm.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-
 import { peakRssBytes } from '../harness/memory';
-import { startPostgres } from '../harness/postgres';
-import { BenchClient } from './client';
-import { APP_CREDENTIALS, startSink } from './env';
-import { parseArmFlags, startSinkArm, type ProxyArm } from './proxy-arms';
+import { parseArmFlags, startSinkBench, type ProxyArm } from './proxy-arms';
 import { median } from './stats';
 import { measureWriteCost, type WriteCostRound } from './scenarios/write-cost';
 
@@ -49,19 +42,8 @@ function parseArgs(argv: string[]): Options {
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
-  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 's3m-write-cost-'));
-  console.log(`node ${process.version}; logs in ${logDir}`);
-  const [main, mirror] = await Promise.all([
-    startSink('sink-main', logDir),
-    startSink('sink-mirror', logDir),
-  ]);
-  const postgres = await Promise.all(opts.arms.map(() => startPostgres({ embedded: true })));
-  const proxies = await Promise.all(
-    opts.arms.map((arm, i) =>
-      startSinkArm({ arm, sinks: { main, mirror }, postgresUrl: postgres[i]!.url, env: opts.env, logDir }),
-    ),
-  );
-  const clients = proxies.map((p) => new BenchClient({ name: p.name, url: p.url, ...APP_CREDENTIALS }));
+  const bench = await startSinkBench({ tool: 'write-cost', arms: opts.arms, env: opts.env });
+  const { proxies, clients } = bench;
   const costOpts = { writes: opts.writes, concurrency: opts.concurrency, size: opts.size, bucket: 'bench' };
   const results = new Map<string, WriteCostRound[]>(opts.arms.map((a) => [a.name, []]));
   const peakRss = new Map<string, number>();
@@ -83,9 +65,7 @@ async function main(): Promise<void> {
     for (const [i, p] of proxies.entries())
       peakRss.set(opts.arms[i]!.name, peakRssBytes(p.pid) / 1024 / 1024);
   } finally {
-    for (const c of clients) c.close();
-    await Promise.all(proxies.map((p) => p.stop()));
-    await Promise.all([main.stop(), mirror.stop(), ...postgres.map((p) => p.destroy())]);
+    await bench.stop();
   }
   console.log(
     `\nmedians over ${opts.rounds} rounds of ${opts.writes} PUTs of ${opts.size} B at c=${opts.concurrency}:`,

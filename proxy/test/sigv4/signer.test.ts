@@ -277,26 +277,20 @@ describe('what main receives is what was signed', () => {
     );
   });
 
-  test('runs of spaces and tabs are folded for signing only; other bytes (UTF-8 continuation 0x85, 0xA0) are not', () => {
-    const value = Buffer.from('  a   b\t\tc à …  ', 'utf8').toString('latin1');
-    const headers = { 'x-amz-meta-s': value, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' };
-    const sent = signer.sign({ method: 'DELETE', path: '/b/k', query: [], headers }, at);
-    expect(sent['x-amz-meta-s']).toBe(value);
-    expect(parseAuthorization(sent.authorization!).signature).toBe(
-      reference({ 'x-amz-meta-s': 'a b c à …', 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' }, [
-        'x-amz-meta-s',
-        'x-amz-content-sha256',
-      ]),
-    );
-  });
-
-  // Each value needs exactly one of the rules, so a check that skips values with nothing to fold misses none.
+  // Each of the first values needs exactly one of the rules, so a check that skips values with nothing to
+  // fold misses none.
   test.each([
     ['a lone tab', 'a\tb', 'a b'],
     ['a run of spaces', 'a  b', 'a b'],
     ['a leading space', ' a', 'a'],
     ['a trailing space', 'a ', 'a'],
     ['nothing to fold', 'a b', 'a b'],
+    // Folded for signing only; other bytes (UTF-8 continuation 0x85, 0xA0) are not whitespace here.
+    [
+      'all of them, around UTF-8 bytes',
+      Buffer.from('  a   b\t\tc à …  ', 'utf8').toString('latin1'),
+      'a b c à …',
+    ],
   ])('trimall with %s', (_name, value, canonical) => {
     const headers = { 'x-amz-meta-s': value, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' };
     const sent = signer.sign({ method: 'DELETE', path: '/b/k', query: [], headers }, at);
