@@ -44,7 +44,7 @@ const NO_TOKENS: ReadonlySet<string> = new Set();
 function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
   // Most requests and answers have no Connection header, or one naming only keep-alive (dropped anyway).
   if (value === undefined || value === 'keep-alive') return NO_TOKENS;
-  const joined = Array.isArray(value) ? value.join(',') : (value ?? '');
+  const joined = Array.isArray(value) ? value.join(',') : value;
   return new Set(
     joined
       .split(',')
