@@ -65,6 +65,8 @@ export interface TrackerTuning {
   retry: BackoffPolicy;
   /** Events per inventory transaction. */
   batchSize: number;
+  /** Least time between two inventory flushes while batches are not full (inventory-flusher.ts). */
+  flushLingerMs: number;
   /** How often the control hints' bucket list is read for buckets to take over. */
   scanIntervalMs: number;
   /** How often the control hints are polled for due work while notifications arrive. */
@@ -87,6 +89,7 @@ export const DEFAULT_TUNING: TrackerTuning = {
   leaseSeconds: 120,
   retry: { baseMs: 1_000, maxMs: 300_000 },
   batchSize: 200,
+  flushLingerMs: 25,
   scanIntervalMs: 30_000,
   hintPollMs: 5_000,
   vouchSeconds: 30,
@@ -287,6 +290,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     intake,
     inventory,
     batchSize: tuning.batchSize,
+    lingerMs: tuning.flushLingerMs,
     idlePollMs: tuning.idlePollMs,
     vouch: () => ({ owner: lease.owner, seconds: tuning.vouchSeconds }),
     metrics,

@@ -1,8 +1,10 @@
 /**
- * Moves queued writes into Postgres: one bucket per transaction, in order, batches of `batchSize`. Its
+ * Moves queued writes into Postgres: one bucket per transaction, in order, batches of `batchSize`, a flush at
+ * most every `lingerMs` while batches are not full (a trickle of writes then costs a statement per few). Its
  * successes and failures are the tracker's view of Postgres health. While a stop() drains, it keeps going
  * until the queue is empty or Postgres fails.
  */
+import { performance } from 'node:perf_hooks';
 import type { InventoryRepository } from '../inventory/repository';
 import type { WorkerVouch } from '../inventory/work-hints';
 import { backoffMs } from '../inventory/backoff';
@@ -17,7 +19,14 @@ export interface InventoryFlusherDeps {
   intake: WriteIntake;
   inventory: Pick<InventoryRepository, 'recordWrites'>;
   batchSize: number;
+  /**
+   * A flush starts at least this long after the one before it unless a batch is full, so a steady trickle of
+   * writes is recorded a few at a time rather than one statement (and one claim) each. The first write after
+   * a quiet spell goes at once.
+   */
+  lingerMs: number;
   idlePollMs: number;
+  now?: () => number;
   /** This sidecar vouches that it mirrors what it records (the bucket's hint says so to the others). */
   vouch(): WorkerVouch;
   metrics: ProxyMetrics;
@@ -32,12 +41,17 @@ export interface InventoryFlusherDeps {
 export class InventoryFlusher {
   private wakeWaiter: (() => void) | undefined;
   private backingOff = false;
+  private lingering = false;
+  private lastFlushAt = -Infinity;
 
   constructor(private readonly deps: InventoryFlusherDeps) {}
 
   /** New writes: flush now, unless backing off (that would retry a failing Postgres at the request rate). */
   wake(): void {
-    if (!this.backingOff) this.wakeWaiter?.();
+    if (this.backingOff) return;
+    // While lingering only a full batch matters (the loop would check and wait again: a turn saved).
+    if (this.lingering && this.deps.intake.length < this.deps.batchSize) return;
+    this.wakeWaiter?.();
   }
 
   /** Wakes it whatever its state (stop). */
@@ -54,6 +68,14 @@ export class InventoryFlusher {
         await this.waitForWork(this.deps.idlePollMs);
         continue;
       }
+      const lingerLeft = this.lastFlushAt + this.deps.lingerMs - this.now();
+      if (lingerLeft > 0 && !stopping() && intake.length < this.deps.batchSize) {
+        this.lingering = true;
+        await this.waitForWork(lingerLeft);
+        this.lingering = false;
+        continue;
+      }
+      this.lastFlushAt = this.now();
       try {
         await this.flushOnce();
         failures = 0;
@@ -84,6 +106,10 @@ export class InventoryFlusher {
     // Only now (rows and hint both in Postgres) may the journal forget them.
     this.deps.intake.recorded(next.batch);
     this.deps.onRecorded(next.bucket, next.batch.length, version);
+  }
+
+  private now(): number {
+    return this.deps.now ? this.deps.now() : performance.now();
   }
 
   private waitForWork(ms: number): Promise<void> {
