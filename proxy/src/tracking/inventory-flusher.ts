@@ -26,7 +26,6 @@ export interface InventoryFlusherDeps {
    */
   lingerMs: number;
   idlePollMs: number;
-  now?: () => number;
   /** This sidecar vouches that it mirrors what it records (the bucket's hint says so to the others). */
   vouch(): WorkerVouch;
   metrics: ProxyMetrics;
@@ -68,14 +67,14 @@ export class InventoryFlusher {
         await this.waitForWork(this.deps.idlePollMs);
         continue;
       }
-      const lingerLeft = this.lastFlushAt + this.deps.lingerMs - this.now();
+      const lingerLeft = this.lastFlushAt + this.deps.lingerMs - performance.now();
       if (lingerLeft > 0 && !stopping() && intake.length < this.deps.batchSize) {
         this.lingering = true;
         await this.waitForWork(lingerLeft);
         this.lingering = false;
         continue;
       }
-      this.lastFlushAt = this.now();
+      this.lastFlushAt = performance.now();
       try {
         await this.flushOnce();
         failures = 0;
@@ -106,10 +105,6 @@ export class InventoryFlusher {
     // Only now (rows and hint both in Postgres) may the journal forget them.
     this.deps.intake.recorded(next.batch);
     this.deps.onRecorded(next.bucket, next.batch.length, version);
-  }
-
-  private now(): number {
-    return this.deps.now ? this.deps.now() : performance.now();
   }
 
   private waitForWork(ms: number): Promise<void> {
