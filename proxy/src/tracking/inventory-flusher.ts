@@ -67,14 +67,15 @@ export class InventoryFlusher {
         await this.waitForWork(this.deps.idlePollMs);
         continue;
       }
-      const lingerLeft = this.lastFlushAt + this.deps.lingerMs - performance.now();
+      const now = performance.now();
+      const lingerLeft = this.lastFlushAt + this.deps.lingerMs - now;
       if (lingerLeft > 0 && !stopping() && intake.length < this.deps.batchSize) {
         this.lingering = true;
         await this.waitForWork(lingerLeft);
         this.lingering = false;
         continue;
       }
-      this.lastFlushAt = performance.now();
+      this.lastFlushAt = now;
       try {
         await this.flushOnce();
         failures = 0;
