@@ -46,34 +46,49 @@ function setup(recordWrites: (bucket: string, events: readonly WriteEvent[]) => 
   return { intake, flusher, health, recorded };
 }
 
+/** Runs the flusher around `body`; stops it (once) when `body` calls stop() or ends, also on a failed expectation. */
+async function running(flusher: InventoryFlusher, body: (stop: () => Promise<void>) => Promise<void>) {
+  const loops = new LoopGeneration();
+  let stopping = false;
+  const run = flusher.run(loops.begin(), () => stopping);
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      stopping = true;
+      loops.end();
+      flusher.interrupt();
+      await run;
+    })());
+  try {
+    await body(stop);
+  } finally {
+    await stop();
+  }
+}
+
 test('writes go to Postgres a bucket and a batch at a time, in order, woken by new writes', async () => {
   const calls: string[] = [];
   const { intake, flusher, recorded, health } = setup(async (bucket, events) => {
     calls.push(`${bucket}:${events.map((e) => e.key).join(',')}`);
   });
-  const loops = new LoopGeneration();
-  let stopping = false;
-  const run = flusher.run(loops.begin(), () => stopping);
-  for (const [b, k] of [
-    ['a', '1'],
-    ['a', '2'],
-    ['a', '3'],
-    ['b', '4'],
-  ] as const)
-    intake.record(put(b, k));
-  await tick(20);
-  expect(calls).toEqual(['a:1,2', 'a:3', 'b:4']);
-  expect(recorded).toEqual([
-    ['a', 2],
-    ['a', 1],
-    ['b', 1],
-  ]);
-  expect(intake.length).toBe(0);
-  expect(health.every(Boolean)).toBe(true);
-  stopping = true;
-  loops.end();
-  flusher.interrupt();
-  await run;
+  await running(flusher, async () => {
+    for (const [b, k] of [
+      ['a', '1'],
+      ['a', '2'],
+      ['a', '3'],
+      ['b', '4'],
+    ] as const)
+      intake.record(put(b, k));
+    await tick(20);
+    expect(calls).toEqual(['a:1,2', 'a:3', 'b:4']);
+    expect(recorded).toEqual([
+      ['a', 2],
+      ['a', 1],
+      ['b', 1],
+    ]);
+    expect(intake.length).toBe(0);
+    expect(health.every(Boolean)).toBe(true);
+  });
 });
 
 test('a failing Postgres: health goes down, writes stay queued, new writes do not cut the backoff short', async () => {
@@ -82,21 +97,17 @@ test('a failing Postgres: health goes down, writes stay queued, new writes do no
     attempts++;
     throw new Error('connection refused');
   });
-  const loops = new LoopGeneration();
-  let stopping = false;
-  const run = flusher.run(loops.begin(), () => stopping);
-  intake.record(put('a', '1'));
-  await tick(20);
-  expect(attempts).toBe(1);
-  for (let i = 0; i < 20; i++) intake.record(put('a', `n${i}`)); // each wakes the flusher: ignored
-  await tick(50);
-  expect(attempts).toBe(1); // the first backoff is 200 ms
-  expect(health).toEqual([false]);
-  expect(intake.length).toBe(21);
-  stopping = true;
-  loops.end();
-  flusher.interrupt();
-  await run; // a failure while stopping ends the loop (the journal keeps the writes)
+  await running(flusher, async (stop) => {
+    intake.record(put('a', '1'));
+    await tick(20);
+    expect(attempts).toBe(1);
+    for (let i = 0; i < 20; i++) intake.record(put('a', `n${i}`)); // each wakes the flusher: ignored
+    await tick(50);
+    expect(attempts).toBe(1); // the first backoff is 200 ms
+    expect(health).toEqual([false]);
+    expect(intake.length).toBe(21);
+    await stop(); // a failure while stopping ends the loop (the journal keeps the writes)
+  });
 });
 
 test('at stop it drains the queue, then ends', async () => {
@@ -104,38 +115,16 @@ test('at stop it drains the queue, then ends', async () => {
   const { intake, flusher } = setup(async (bucket, events) => {
     calls.push(events.map((e) => e.key).join(','));
   });
-  const loops = new LoopGeneration();
-  let stopping = false;
   // Postgres slow: writes pile up while the first flush runs.
-  const run = flusher.run(loops.begin(), () => stopping);
-  for (let i = 0; i < 5; i++) intake.record(put('a', String(i)));
-  stopping = true;
-  loops.end();
-  flusher.interrupt();
-  await run;
-  expect(calls.join('|')).toBe('0,1|2,3|4');
-  expect(intake.length).toBe(0);
+  await running(flusher, async (stop) => {
+    for (let i = 0; i < 5; i++) intake.record(put('a', String(i)));
+    await stop();
+    expect(calls.join('|')).toBe('0,1|2,3|4');
+    expect(intake.length).toBe(0);
+  });
 });
 
 describe('linger: a trickle of writes is recorded a few at a time', () => {
-  /** Runs the flusher around `body` and stops it afterwards, also when an expectation failed. */
-  async function running(flusher: InventoryFlusher, body: (stop: () => Promise<void>) => Promise<void>) {
-    const loops = new LoopGeneration();
-    let stopping = false;
-    const run = flusher.run(loops.begin(), () => stopping);
-    const stop = async (): Promise<void> => {
-      stopping = true;
-      loops.end();
-      flusher.interrupt();
-      await run;
-    };
-    try {
-      await body(stop);
-    } finally {
-      await stop();
-    }
-  }
-
   test('the first write after a quiet spell goes at once; the next waits for the linger or a full batch', async () => {
     const calls: string[] = [];
     const { intake, flusher } = setup(async (_bucket, events) => {
