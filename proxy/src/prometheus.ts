@@ -1,14 +1,20 @@
 /**
  * The parts of prom-client the proxy uses, each loaded from its own module (types/dependency-parts.d.ts
  * says why): the metric classes, the registry, and the default process and Node.js metrics. prom-client's
- * CPU counters load OpenTelemetry for exemplars the proxy never records, so those three are made here.
+ * CPU counters load OpenTelemetry for exemplars the proxy never records, so those three are made here; its
+ * GC histogram counts one collection per batch Node reports, so that one is made here too.
  */
+import {
+  constants,
+  PerformanceObserver,
+  type NodeGCPerformanceDetail,
+  type PerformanceEntry,
+} from 'node:perf_hooks';
 import type * as prom from 'prom-client';
 import CounterClass from 'prom-client/lib/counter.js';
 import GaugeClass from 'prom-client/lib/gauge.js';
 import HistogramClass from 'prom-client/lib/histogram.js';
 import eventLoopLag from 'prom-client/lib/metrics/eventLoopLag.js';
-import gc from 'prom-client/lib/metrics/gc.js';
 import heapSizeAndUsed from 'prom-client/lib/metrics/heapSizeAndUsed.js';
 import heapSpacesSizeAndUsed from 'prom-client/lib/metrics/heapSpacesSizeAndUsed.js';
 import osMemoryHeap from 'prom-client/lib/metrics/osMemoryHeap.js';
@@ -36,6 +42,7 @@ export interface ProcessMetricsOptions {
 /** What prom-client's `collectDefaultMetrics` registers, under the same names. */
 export function collectProcessMetrics(registry: prom.Registry, options: ProcessMetricsOptions): void {
   collectCpuSeconds(registry, options.prefix);
+  collectGcDurations(registry, options.prefix);
   for (const register of [
     processStartTime,
     osMemoryHeap,
@@ -48,7 +55,6 @@ export function collectProcessMetrics(registry: prom.Registry, options: ProcessM
     heapSizeAndUsed,
     heapSpacesSizeAndUsed,
     version,
-    gc,
   ])
     register(registry, options);
 }
@@ -82,4 +88,34 @@ function collectCpuSeconds(registry: prom.Registry, prefix: string): void {
     help: 'Total user and system CPU time spent in seconds.',
     registers,
   });
+}
+
+const GC_KINDS: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+};
+
+/**
+ * nodejs_gc_duration_seconds as prom-client defines it (name, help, buckets, kinds), with every collection
+ * counted: Node hands an observer its entries in batches, and prom-client's observes only a batch's first,
+ * so the mark-compacts that follow a scavenge went uncounted.
+ */
+function collectGcDurations(registry: prom.Registry, prefix: string): void {
+  const histogram = new Histogram({
+    name: `${prefix}nodejs_gc_duration_seconds`,
+    help: 'Garbage collection duration by kind, one of major, minor, incremental or weakcb.',
+    labelNames: ['kind'],
+    buckets: [0.001, 0.01, 0.1, 1, 2, 5],
+    registers: [registry],
+  });
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      // A gc entry's `detail` (Node >= 16), which this version of the types leaves out.
+      const { detail } = entry as PerformanceEntry & { detail?: NodeGCPerformanceDetail };
+      const kind = detail === undefined ? undefined : GC_KINDS[detail.kind];
+      histogram.observe(kind === undefined ? {} : { kind }, entry.duration / 1000);
+    }
+  }).observe({ entryTypes: ['gc'] });
 }
