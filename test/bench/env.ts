@@ -4,7 +4,7 @@ import pg from 'pg';
 
 import { startCeph, type CephCluster } from '../harness/ceph';
 import { freePorts } from '../harness/free-port';
-import { PROXY_IMAGE_ENV } from '../harness/proxy';
+import { POD_HEAP_FLAG, PROXY_IMAGE_ENV, PROXY_IMAGE_NODE_ARGS } from '../harness/proxy';
 import { metricValue, parsePrometheusText } from '../harness/proxies';
 import { startPostgres, type PostgresServer } from '../harness/postgres';
 import type { Endpoint } from './client';
@@ -37,20 +37,14 @@ export interface ProxyEnvInput {
   postgresUrl: string;
 }
 
-/**
- * The V8 heap limit Node gives itself in a pod with the webhook's default memory limit (256Mi): Node sizes its
- * heap from the container's memory (measured, Node 24 in a memory cgroup of 128, 256 or 512 MiB:
- * heap_size_limit 262 MB, the same as this flag with the image's --max-semi-space-size=2; 1 GiB gives 518 MB).
- * Unconstrained on this 24 GiB machine the limit is 4,288 MB and the heap grows far more between collections:
- * less GC CPU, much more RSS than in a pod. The bench has no cgroup, so its Node processes get the flag.
- */
-export const POD_HEAP_FLAG = '--max-old-space-size=256';
-
 /** The image's environment (Dockerfile.proxy) plus the heap limit of a pod with the default memory limit. */
 export const POD_NODE_ENV = {
   ...PROXY_IMAGE_ENV,
   NODE_OPTIONS: `${PROXY_IMAGE_ENV.NODE_OPTIONS} ${POD_HEAP_FLAG}`,
 };
+
+/** The image's node flags (its ENTRYPOINT), for every Node process the bench runs as the proxy does. */
+export const POD_NODE_ARGS: readonly string[] = PROXY_IMAGE_NODE_ARGS;
 
 /**
  * The environment a deployed sidecar gets: LOG_LEVEL info (the default: one access-log line per request), the
@@ -102,6 +96,7 @@ export async function startProxyService(opts: {
     },
     logDir: opts.logDir,
     readyUrl: `http://127.0.0.1:${adminPort}/readyz`,
+    nodeArgs: [...POD_NODE_ARGS],
   });
   return {
     ...service,

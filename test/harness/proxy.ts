@@ -16,6 +16,30 @@ export const PROXY_MAIN = require.resolve('@k8s-s3-mirror/proxy/dist/main.js');
  */
 export const PROXY_IMAGE_ENV = { MALLOC_ARENA_MAX: '2', NODE_OPTIONS: '--max-semi-space-size=2' } as const;
 
+/**
+ * The V8 flags Dockerfile.proxy's ENTRYPOINT runs node with (NODE_OPTIONS refuses them; dockerfiles.test.ts
+ * checks they agree and that this Node accepts them). V8 starts marking the old generation once it is over
+ * 8 MB and its size plus the external memory allocated since the last mark-compact nears its limit. Every
+ * socket read of a streamed body is a Buffer of external memory that the next scavenge frees, so with the
+ * tracker loaded a large GET set off a mark-compact every ~30 MB (docs/benchmarks.md). With these triggers
+ * marking starts on the old generation's own growth; external memory still starts it 64 MB above the last
+ * mark-compact.
+ */
+export const PROXY_IMAGE_NODE_ARGS = [
+  '--incremental-marking-soft-trigger=80',
+  '--incremental-marking-hard-trigger=100',
+] as const;
+
+/**
+ * The V8 heap limit Node gives itself in a pod with the webhook's default memory limit (256Mi): Node sizes its
+ * heap from the container's memory (measured, Node 24 in a memory cgroup of 128, 256 or 512 MiB:
+ * heap_size_limit 262 MB, the same as this flag with the image's --max-semi-space-size=2; 1 GiB gives 518 MB).
+ * Unconstrained on this 24 GiB machine the limit is 4,288 MB and the heap grows far more between collections:
+ * less GC CPU, much more RSS than in a pod. The tests and the bench run
+ * without a cgroup: where a number depends on the heap's limit (the bench, the memory test), they pass the flag.
+ */
+export const POD_HEAP_FLAG = '--max-old-space-size=256';
+
 export interface ProxyInstance {
   url: string;
   adminUrl: string;
@@ -69,7 +93,11 @@ export async function startProxyProcess(
   // `env` may name the ports itself (a restart with a previous instance's env): use what the proxy gets.
   const portOf = (addr: string): number => Number(addr.slice(addr.lastIndexOf(':') + 1));
   const port = portOf(fullEnv.LISTEN_ADDR);
-  const child = spawnNode(PROXY_MAIN, { env: fullEnv, ...(opts.wrapper ? { wrapper: opts.wrapper } : {}) });
+  const child = spawnNode(PROXY_MAIN, {
+    env: fullEnv,
+    nodeArgs: [...PROXY_IMAGE_NODE_ARGS],
+    ...(opts.wrapper ? { wrapper: opts.wrapper } : {}),
+  });
   const adminUrl = `http://127.0.0.1:${portOf(fullEnv.ADMIN_ADDR)}`;
   try {
     await child.waitForHttp(`${adminUrl}/readyz`, { timeoutMs: 30_000 });

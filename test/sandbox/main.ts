@@ -10,7 +10,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { databaseNameFor } from '@k8s-s3-mirror/proxy/dist/inventory/naming';
 import { startPostgres } from '../harness/postgres';
 import { spawnNode } from '../harness/process';
-import { PROXY_IMAGE_ENV, PROXY_MAIN } from '../harness/proxy';
+import { PROXY_IMAGE_ENV, PROXY_IMAGE_NODE_ARGS, PROXY_MAIN } from '../harness/proxy';
 import { startRgw, startS3rvers, type SandboxBackends, type SandboxS3 } from './backends';
 import { passedSettings } from './proxy-settings';
 import { tryItText } from './try-it';
@@ -72,6 +72,7 @@ async function main(): Promise<void> {
       log(`proxy settings from the environment: ${Object.keys(passed).join(', ')}`);
     const proxy = spawnNode(PROXY_MAIN, {
       env: { ...PROXY_IMAGE_ENV, ...passed, ...own },
+      nodeArgs: [...PROXY_IMAGE_NODE_ARGS],
       echo: true,
     });
     cleanups.push(() => proxy.stop(10_000));
