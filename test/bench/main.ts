@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { tail } from '../harness/cleanup';
+import { PROXY_IMAGE_NODE_ARGS } from '../harness/proxy';
 import type { Backend, BenchContext } from './context';
 import {
   startCephEnv,
@@ -161,7 +162,8 @@ const METHOD = [
     'streams uploads away and serves objects from memory; it costs almost nothing, so the ratio isolates the ' +
     'proxy’s own cost. **Ceph RGW**: the harness cluster (SigV4-verifying, memstore), the realistic case.',
   'The proxies run as in a deployment: proxy/dist/main.js with LOG_LEVEL=info (one access-log line per ' +
-    'request, to a file), the image’s MALLOC_ARENA_MAX=2 and --max-semi-space-size=2, the V8 heap limit Node ' +
+    'request, to a file), the image’s MALLOC_ARENA_MAX=2, --max-semi-space-size=2 and the V8 flags of its ' +
+    `entrypoint (${PROXY_IMAGE_NODE_ARGS.join(' ')}), the V8 heap limit Node ` +
     'takes in a pod with the webhook’s default 256Mi memory limit (--max-old-space-size=256: without it Node ' +
     'sizes its heap from this machine’s memory, which no pod has), a STATE_DIR on the ' +
     'local disk (write-ahead journal and upload spool), a real Postgres inventory and a real mirror (Ceph: the mirror gateway and tenant; ' +
