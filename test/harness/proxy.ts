@@ -21,7 +21,7 @@ export const PROXY_IMAGE_ENV = { MALLOC_ARENA_MAX: '2', NODE_OPTIONS: '--max-sem
  * checks they agree and that this Node accepts them). V8 starts marking the old generation once it is over
  * 8 MB and its size plus the external memory allocated since the last mark-compact nears its limit. Every
  * socket read of a streamed body is a Buffer of external memory that the next scavenge frees, so with the
- * tracker loaded a large GET set off a mark-compact every ~30 MB (docs/benchmarks.md). With these triggers
+ * tracker loaded a large GET set off a mark-compact every 15-30 MB (docs/benchmarks.md). With these triggers
  * marking starts on the old generation's own growth; external memory still starts it 64 MB above the last
  * mark-compact.
  */
@@ -35,8 +35,8 @@ export const PROXY_IMAGE_NODE_ARGS = [
  * heap from the container's memory (measured, Node 24 in a memory cgroup of 128, 256 or 512 MiB:
  * heap_size_limit 262 MB, the same as this flag with the image's --max-semi-space-size=2; 1 GiB gives 518 MB).
  * Unconstrained on this 24 GiB machine the limit is 4,288 MB and the heap grows far more between collections:
- * less GC CPU, much more RSS than in a pod. The tests and the bench run
- * without a cgroup: where a number depends on the heap's limit (the bench, the memory test), they pass the flag.
+ * less GC CPU, much more RSS than in a pod. The tests and the bench run without a cgroup: where a number
+ * depends on the heap's limit (the bench, the 1 GiB memory test), they pass the flag.
  */
 export const POD_HEAP_FLAG = '--max-old-space-size=256';
 
