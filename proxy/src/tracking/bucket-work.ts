@@ -67,6 +67,11 @@ export class BucketWork {
     return list;
   }
 
+  /** Buckets whose count failed: counted again at the next refresh. */
+  recountLater(buckets: readonly string[]): void {
+    for (const bucket of buckets) this.recounts.add(bucket);
+  }
+
   /** The hint version this sidecar knows; read when a look at the rows begins, and given to settle(). */
   knownVersion(bucket: string): string | undefined {
     return this.versions.get(bucket);

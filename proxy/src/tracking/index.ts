@@ -477,8 +477,8 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
         .finally(() => discover().catch(() => undefined))
         .catch(() => undefined);
       every(tuning.scanIntervalMs, discover);
-      every(tuning.statsIntervalMs, () =>
-        refreshPendingGauges(
+      every(tuning.statsIntervalMs, async () => {
+        const again = await refreshPendingGauges(
           {
             hints: current.hints,
             inventory,
@@ -487,8 +487,9 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
             pendingInMemory: memoryKeys.size,
           },
           metrics,
-        ),
-      );
+        );
+        work.recountLater(again);
+      });
       every(2_000, () => settles.retry(() => loops.stopping));
       flushLoop = flusher.run(token, () => loops.stopping);
       workerLoops = workers.start(token);

@@ -89,6 +89,9 @@ test('recounts are the buckets written since the last call', () => {
   work.recorded('b', '1');
   expect(work.takeRecounts().sort()).toEqual(['a', 'b']);
   expect(work.takeRecounts()).toEqual([]);
+  // A count that failed comes back with the next call.
+  work.recountLater(['b']);
+  expect(work.takeRecounts()).toEqual(['b']);
 });
 
 /** Lets settles started in the background by a poll finish (the fakes answer at once). */

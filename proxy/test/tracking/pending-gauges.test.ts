@@ -58,11 +58,28 @@ test('the buckets written since the last refresh are counted in their databases 
   expect(await gauge(metrics, 's3mirror_mirror_lag_seconds')).toBe(3);
 });
 
-test('a count that fails records nothing and leaves the gauges as they were', async () => {
+test('a bucket whose count fails is counted again next time; the others are recorded and the gauges set', async () => {
   const metrics = createMetrics();
   metrics.mirrorPending.set(42);
   const { calls, sources: s } = sources({ failCount: 'bb' });
-  await refreshPendingGauges(s, metrics);
-  expect(calls).toEqual(['count a', 'count bb']);
+  const again = await refreshPendingGauges(s, metrics);
+  expect(calls).toEqual(['count a', 'count bb', 'count ccc', 'record a=1,ccc=3', 'totals a,bb,ccc,idle']);
+  expect(again).toEqual(['bb']);
+  expect(await gauge(metrics, 's3mirror_mirror_pending')).toBe(8);
+});
+
+test('when the control database fails, the gauges stay and every bucket is counted again', async () => {
+  const metrics = createMetrics();
+  metrics.mirrorPending.set(42);
+  const { sources: s } = sources();
+  const down = async (): Promise<never> => {
+    throw new Error('control database down');
+  };
+  expect(await refreshPendingGauges({ ...s, hints: { ...s.hints, recordCounts: down } }, metrics)).toEqual([
+    'a',
+    'bb',
+    'ccc',
+  ]);
+  expect(await refreshPendingGauges({ ...s, hints: { ...s.hints, totals: down } }, metrics)).toEqual([]);
   expect(await gauge(metrics, 's3mirror_mirror_pending')).toBe(42);
 });
