@@ -4,7 +4,7 @@ import pg from 'pg';
 
 import { startCeph, type CephCluster } from '../harness/ceph';
 import { freePorts } from '../harness/free-port';
-import { POD_HEAP_FLAG, PROXY_IMAGE_ENV, PROXY_IMAGE_NODE_ARGS } from '../harness/proxy';
+import { POD_NODE_ENV, PROXY_IMAGE_NODE_ARGS } from '../harness/proxy';
 import { metricValue, parsePrometheusText } from '../harness/proxies';
 import { startPostgres, type PostgresServer } from '../harness/postgres';
 import type { Endpoint } from './client';
@@ -36,15 +36,6 @@ export interface ProxyEnvInput {
   mirror: { accessKeyId: string; secretAccessKey: string };
   postgresUrl: string;
 }
-
-/** The image's environment (Dockerfile.proxy) plus the heap limit of a pod with the default memory limit. */
-export const POD_NODE_ENV = {
-  ...PROXY_IMAGE_ENV,
-  NODE_OPTIONS: `${PROXY_IMAGE_ENV.NODE_OPTIONS} ${POD_HEAP_FLAG}`,
-};
-
-/** The image's node flags (its ENTRYPOINT), for every Node process the bench runs as the proxy does. */
-export const POD_NODE_ARGS: readonly string[] = PROXY_IMAGE_NODE_ARGS;
 
 /**
  * The environment a deployed sidecar gets: LOG_LEVEL info (the default: one access-log line per request), the
@@ -96,7 +87,7 @@ export async function startProxyService(opts: {
     },
     logDir: opts.logDir,
     readyUrl: `http://127.0.0.1:${adminPort}/readyz`,
-    nodeArgs: [...POD_NODE_ARGS],
+    nodeArgs: [...PROXY_IMAGE_NODE_ARGS],
   });
   return {
     ...service,

@@ -1,7 +1,7 @@
 import path from 'node:path';
 
 import { freePorts } from '../harness/free-port';
-import { POD_NODE_ARGS, POD_NODE_ENV } from './env';
+import { POD_NODE_ENV, PROXY_IMAGE_NODE_ARGS } from '../harness/proxy';
 import { startNodeService, type ReferenceHop } from './procs';
 
 const NODE_HOP_MAIN = path.resolve(__dirname, 'node-hop-main.js');
@@ -21,7 +21,7 @@ export async function startNodeHop(opts: {
     name: opts.name,
     script: NODE_HOP_MAIN,
     env: { ...POD_NODE_ENV, UPSTREAM: opts.backendUrl, HOP_PORT: String(port) },
-    nodeArgs: [...POD_NODE_ARGS],
+    nodeArgs: [...PROXY_IMAGE_NODE_ARGS],
     logDir: opts.logDir,
     // Any answer will do: it comes from the backend, through the hop.
     readyUrl: `${url}/`,

@@ -40,6 +40,12 @@ export const PROXY_IMAGE_NODE_ARGS = [
  */
 export const POD_HEAP_FLAG = '--max-old-space-size=256';
 
+/** The image's environment (Dockerfile.proxy) plus the heap limit of a pod with the default memory limit. */
+export const POD_NODE_ENV = {
+  ...PROXY_IMAGE_ENV,
+  NODE_OPTIONS: `${PROXY_IMAGE_ENV.NODE_OPTIONS} ${POD_HEAP_FLAG}`,
+};
+
 export interface ProxyInstance {
   url: string;
   adminUrl: string;

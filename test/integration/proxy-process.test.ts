@@ -18,8 +18,7 @@ import { spawnNode } from '../harness/process';
 import {
   appClient,
   directClient,
-  POD_HEAP_FLAG,
-  PROXY_IMAGE_ENV,
+  POD_NODE_ENV,
   PROXY_MAIN,
   proxyEnv,
   startProxyProcess,
@@ -179,8 +178,7 @@ describe('streaming with bounded memory', () => {
 
   test('a 1 GiB PUT (SDK defaults: aws-chunked, CRC32 trailer) and a 1 GiB GET keep the proxy under 170 MB RSS', async () => {
     // With the heap limit Node takes in a pod (its collections depend on it), as the bench runs the proxy.
-    const nodeOptions = `${PROXY_IMAGE_ENV.NODE_OPTIONS} ${POD_HEAP_FLAG}`;
-    const proxy = await startProxyProcess(proxyEnv(services, { NODE_OPTIONS: nodeOptions }));
+    const proxy = await startProxyProcess(proxyEnv(services, { NODE_OPTIONS: POD_NODE_ENV.NODE_OPTIONS }));
     const key = 'big/one-gib.bin';
     try {
       const app = appClient(proxy.url);

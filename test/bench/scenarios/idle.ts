@@ -10,7 +10,7 @@ import path from 'node:path';
 import { startPostgres } from '../../harness/postgres';
 import { sleep } from '../../harness/wait';
 import type { BenchContext } from '../context';
-import { POD_NODE_ENV } from '../env';
+import { POD_NODE_ENV } from '../../harness/proxy';
 import { sampleWindow, startRestingNode, type RestWindow } from '../idle-sampling';
 import { SHIPPED_ARM, startSinkArm } from '../proxy-arms';
 import { fmtNumber, table, type Section } from '../report';
