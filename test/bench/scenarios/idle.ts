@@ -28,6 +28,9 @@ export const DATA_PATH_LIBRARIES = [
   'pg',
 ] as const;
 
+const residentParts = (w: RestWindow): string =>
+  `${fmtNumber(w.anonMedianMB)} anonymous, ${fmtNumber(w.fileMedianMB)} file-backed`;
+
 export async function runIdle(ctx: BenchContext): Promise<Section> {
   const sink = ctx.sink!;
   const settleSeconds = ctx.quick ? 5 : 20;
@@ -71,13 +74,18 @@ export async function runIdle(ctx: BenchContext): Promise<Section> {
       `A proxy as shipped, started and given no request (its own Postgres, sinks as main and mirror), sampled ` +
         `every second for ${seconds} s after ${settleSeconds} s at rest, beside two Node processes under the ` +
         `same flags (the image's and the pod's heap limit) that load nothing, or only the libraries the data ` +
-        `path cannot do without (${DATA_PATH_LIBRARIES.join(', ')}) and then wait.`,
+        `path cannot do without (${DATA_PATH_LIBRARIES.join(', ')}) and then wait. RSS is split as ` +
+        `/proc/<pid>/status splits it: anonymous memory (heap, stacks, malloc) and file-backed pages, nearly ` +
+        `all of them the node binary's own code and data (clean pages the kernel can drop and read again; ` +
+        `one copy in the page cache for every sidecar of the same image on a node).`,
       table(
-        ['process', 'RSS median (MB)', 'RSS max (MB)', 'CPU ms per s'],
+        ['process', 'RSS median (MB)', 'RSS max (MB)', 'anonymous (MB)', 'file-backed (MB)', 'CPU ms per s'],
         windows.map((w, i) => [
           label[i]!,
           fmtNumber(w.rssMedianMB),
           fmtNumber(w.rssMaxMB),
+          fmtNumber(w.anonMedianMB),
+          fmtNumber(w.fileMedianMB),
           fmtNumber(w.cpuMsPerSecond),
         ]),
       ),
@@ -87,8 +95,9 @@ export async function runIdle(ctx: BenchContext): Promise<Section> {
       {
         goal: `an idle proxy’s RSS ≤ ${GOAL_MB} MB (issue 12)`,
         measured:
-          `${fmtNumber(proxy.rssMedianMB)} MB, ${fmtNumber(proxy.cpuMsPerSecond)} ms CPU/s; a bare node ` +
-          `${fmtNumber(bare.rssMedianMB)} MB, the data path’s libraries alone ${fmtNumber(libraries.rssMedianMB)} MB` +
+          `${fmtNumber(proxy.rssMedianMB)} MB (${residentParts(proxy)}), ${fmtNumber(proxy.cpuMsPerSecond)} ms ` +
+          `CPU/s; a bare node ${fmtNumber(bare.rssMedianMB)} MB (${residentParts(bare)}), the data path’s ` +
+          `libraries alone ${fmtNumber(libraries.rssMedianMB)} MB (${residentParts(libraries)})` +
           (libraries.rssMedianMB > GOAL_MB ? ': out of reach for a proxy built on them' : ''),
         met: Number.isFinite(proxy.rssMedianMB) ? proxy.rssMedianMB <= GOAL_MB : undefined,
       },
