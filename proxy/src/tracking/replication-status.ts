@@ -9,7 +9,7 @@ export type ReplicationStatus = 'PENDING' | 'COMPLETED' | 'FAILED';
 
 export const REPLICATION_STATUS_HEADER = 'x-amz-replication-status';
 
-/** Keys remembered: about 100 bytes each beyond the key itself. */
+/** Keys remembered: about 140 bytes of heap each beyond the bucket and key (17 MB for 100,000 short keys). */
 export const DEFAULT_REPLICATION_STATUS_KEYS = 100_000;
 
 interface Entry {
