@@ -104,7 +104,7 @@ export class S3Exchange {
     // An upload that stalls (no byte for CLIENT_IDLE_TIMEOUT_MS) is answered as S3 does, then cut: the
     // answer goes out before the upstream abort, which destroys the request and with it the socket.
     const socket = req.socket; // undici detaches it from the request when the abort destroys the body
-    req.once('timeout', () => {
+    const onTimeout = (): void => {
       if (res.headersSent) return void socket.destroy();
       this.outcome = 'client-timeout';
       sendError(res, s3Errors.requestTimeout(), resourceOf(this.target), this.requestId, true);
@@ -114,7 +114,11 @@ export class S3Exchange {
       };
       res.once('finish', cut);
       setTimeout(cut, 1000).unref();
-    });
+    };
+    req.once('timeout', onTimeout);
+    // The server's parser keeps a keep-alive connection's last request until the next one arrives: without
+    // this, the listener would keep the whole exchange (response, upstream body, handlers) alive that long.
+    res.once('close', () => req.off('timeout', onTimeout));
   }
 
   async run(): Promise<void> {

@@ -1,0 +1,78 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+
+import type { Dispatcher } from 'undici';
+
+import { loadConfig } from '../../src/config';
+import { createS3Handler } from '../../src/http/s3-handler';
+import { createLogger } from '../../src/log';
+import { createMetrics } from '../../src/metrics';
+import { RequestSigner } from '../../src/sigv4/signer';
+
+/** Main as a fake dispatcher: every request gets 200 and a small body. */
+const upstream = {
+  request: () =>
+    Promise.resolve({
+      statusCode: 200,
+      headers: { 'content-length': '5', etag: '"abc"' },
+      body: Readable.from([Buffer.from('hello')]),
+    }),
+} as unknown as Dispatcher;
+
+describe('an exchange on a keep-alive connection', () => {
+  let server: http.Server;
+  const requests: http.IncomingMessage[] = [];
+
+  beforeAll(async () => {
+    const config = loadConfig({
+      MAIN_ACCESS_KEY: 'main-key',
+      MAIN_SECRET_KEY: 'main-secret',
+      MIRROR_S3_ENDPOINT: 'http://127.0.0.1:9',
+      MIRROR_ACCESS_KEY: 'mirror-key',
+      MIRROR_SECRET_KEY: 'mirror-secret',
+      POSTGRES_URL: 'postgres://user:pass@127.0.0.1:9/postgres',
+      LOG_LEVEL: 'off',
+    });
+    const handle = createS3Handler({
+      config,
+      signer: new RequestSigner(config.main),
+      upstream,
+      sink: { record: () => undefined },
+      logger: createLogger('off'),
+      metrics: createMetrics(),
+    });
+    server = http.createServer((req, res) => {
+      requests.push(req);
+      handle(req, res).catch(() => res.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  // The server's parser keeps a connection's last request until the next one comes; a listener the exchange
+  // left on it would keep the whole exchange (response, upstream body, handlers) alive as long.
+  test('leaves no listener on the request once answered, while the connection stays open', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const { port } = server.address() as AddressInfo;
+    const body = await new Promise<string>((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port, path: '/bucket/key', agent }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+        })
+        .on('error', reject);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the response's 'close' comes after the client's 'end'
+    expect(body).toBe('hello');
+    expect(requests).toHaveLength(1);
+    expect(requests[0]!.socket.destroyed).toBe(false); // kept alive: the parser still holds the request
+    expect(requests[0]!.listenerCount('timeout')).toBe(0);
+    agent.destroy();
+  });
+});
