@@ -12,6 +12,7 @@ import { startHttpFaultProxy } from '../harness/http-fault-proxy';
 import { directClient, proxyEnv, startProxyProcess, type ProxyInstance } from '../harness/proxy';
 import type { ServiceControls, TestServices } from '../harness/services';
 import { threeWayDiff } from '../harness/three-way';
+import { sleep } from '../harness/wait';
 import { describeFault, injectFault, type FaultContext, type FaultName } from './faults';
 import { Sampler, type Slope } from './sampler';
 import { LoadDriver, Workload, type WorkloadStats } from './workload';
@@ -97,8 +98,6 @@ export interface SoakEnvironment {
     'stopMirrorGateway' | 'startMirrorGateway' | 'stopPostgres' | 'startPostgres'
   >;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls until every bucket is three-way equal; returns the last diffs (empty = equal). */
 async function converge(services: TestServices, buckets: string[], timeoutMs: number): Promise<string[]> {

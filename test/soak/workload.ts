@@ -17,6 +17,7 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { sleep } from '../harness/wait';
 import { bodyIsIntact, makeBody } from './bodies';
 
 export type OpKind =
@@ -87,7 +88,6 @@ const WRITES = new Set<OpKind>([
   'delete-objects',
   'multipart',
 ]);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function pick<T>(items: readonly T[]): T {
   return items[Math.floor(Math.random() * items.length)]!;

@@ -4,6 +4,7 @@
  * only those are looked at in their own databases, and what the look says (next pass in so long, another
  * sidecar's lease ends then) goes back into the hints for every sidecar.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AntiEntropySettings } from '../config';
 import { backoffMs } from '../inventory/backoff';
 import type { Logger } from '../log';
@@ -27,8 +28,6 @@ export interface ScanScheduleDeps {
   logger: Logger;
   throttle: LogThrottle;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export const DEFAULT_SCAN_IDLE_MS = 10_000;
 

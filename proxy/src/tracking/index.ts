@@ -20,6 +20,7 @@
  * | every SQL statement on a bucket database | ../inventory/repository.ts |
  * | work hints in the control database       | ../inventory/work-hints.ts |
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -148,8 +149,6 @@ export interface TrackerDeps {
 /** At stop: how long running copies may finish before they are aborted, and then how long their release may take. */
 const COPY_FINISH_MS = 2_000;
 const COPY_RELEASE_MS = 2_000;
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Resolves true when `p` settles within `ms`, false otherwise. */
 const within = (p: Promise<unknown>, ms: number): Promise<boolean> =>

@@ -7,6 +7,7 @@
  * releases it if it stops first). Work found by polling wakes one more worker per claimed row (a ramp-up), so a backlog
  * taken over from another sidecar gets every worker without waking all of them for one row.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffMs } from '../inventory/backoff';
 import type { Logger } from '../log';
 import { errorText } from '../mirror/s3';
@@ -42,8 +43,6 @@ export interface MirrorWorkersDeps {
   logger: Logger;
   throttle: LogThrottle;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A worker with nothing to do sleeps until woken; this only bounds a missed wake-up. */
 const IDLE_WAIT_MS = 30_000;
