@@ -1,6 +1,7 @@
 import { BenchClient, type Endpoint } from './client';
 import { APP_CREDENTIALS, type CephEnv, type ProxyUnderTest, type SinkEnv } from './env';
 import { waitIdle, type ForeignLoadMonitor, type ReferenceHop, type RssSampler } from './procs';
+import { roundOrder } from './stats';
 
 /** What every scenario gets: the mode, the running backends, the samplers. */
 export interface BenchContext {
@@ -116,8 +117,7 @@ export async function interleave<T>(
   const clients = new Map(arms.map((a) => [a.name, new BenchClient(a.endpoint)]));
   try {
     for (let round = 0; round < rounds; round++) {
-      const order = round % 2 === 0 ? arms : [...arms].reverse();
-      for (const arm of order) {
+      for (const arm of roundOrder(arms, round)) {
         const settled = await waitIdle(ctx.quietPids(backend), { maxMs: ctx.quick ? 1_500 : 90_000 });
         if (!settled.idle) ctx.log(`  (background work still running after ${settled.waitedMs} ms)`);
         results.get(arm.name)!.push(await measure(arm, clients.get(arm.name)!, round));

@@ -11,7 +11,7 @@
  * A profile of one arm: `--arm 'p=test/dist/bench/shipped-proxy-main.js;--cpu-prof --cpu-prof-dir=DIR'`.
  */
 import { parseArmFlags, SHIPPED_ARM, startSinkBench, type ProxyArm } from './proxy-arms';
-import { median } from './stats';
+import { median, roundOrder } from './stats';
 import { seedSmallObjects, smallLoop } from './scenarios/small';
 
 interface Options {
@@ -58,9 +58,10 @@ async function main(): Promise<void> {
       await loop(i, 2000);
     }
     for (let round = 0; round < opts.rounds; round++) {
-      const order = opts.arms.map((_, i) => i);
-      if (round % 2) order.reverse();
-      for (const i of order) {
+      for (const i of roundOrder(
+        opts.arms.map((_, i) => i),
+        round,
+      )) {
         const r = await loop(i, opts.seconds * 1000);
         if (r.errors) throw new Error(`${opts.arms[i]!.name}: ${r.errors} errors (${r.firstError})`);
         results.get(opts.arms[i]!.name)!.push(r.cpuUsPerRequest!);

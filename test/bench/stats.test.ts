@@ -1,4 +1,13 @@
-import { distribution, median, pairedDifferences, pairedRatios, percentile, ratio, spread } from './stats';
+import {
+  distribution,
+  median,
+  pairedDifferences,
+  pairedRatios,
+  percentile,
+  ratio,
+  roundOrder,
+  spread,
+} from './stats';
 import { niceTicks, renderBarChart, renderLineChart } from './svg-chart';
 import { renderReport, table } from './report';
 
@@ -139,5 +148,15 @@ describe('report', () => {
     expect(md).toContain('| Scenario X | report | 2 s/GiB | reported |');
     expect(md).toContain('![chart x](benchmarks/x.svg)');
     expect(md).toContain('## Findings');
+  });
+});
+
+describe('roundOrder', () => {
+  it('runs the arms as given in even rounds and reversed in odd ones, leaving the list as it was', () => {
+    const arms = ['direct', 'proxy', 'nginx'];
+    expect(roundOrder(arms, 0)).toEqual(['direct', 'proxy', 'nginx']);
+    expect(roundOrder(arms, 1)).toEqual(['nginx', 'proxy', 'direct']);
+    expect(roundOrder(arms, 2)).toEqual(['direct', 'proxy', 'nginx']);
+    expect(arms).toEqual(['direct', 'proxy', 'nginx']);
   });
 });

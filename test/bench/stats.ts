@@ -107,3 +107,11 @@ export function histogramByWindow(
   }
   return counts;
 }
+
+/**
+ * The arms in the order one round runs them: as given in even rounds, reversed in odd ones (A B, B A, …), so
+ * that a drift of the machine's load hits every arm alike.
+ */
+export function roundOrder<T>(arms: readonly T[], round: number): readonly T[] {
+  return round % 2 === 0 ? arms : [...arms].reverse();
+}

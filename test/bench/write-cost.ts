@@ -15,7 +15,7 @@
  */
 import { peakRssBytes } from '../harness/memory';
 import { parseArmFlags, startSinkBench, type ProxyArm } from './proxy-arms';
-import { median } from './stats';
+import { median, roundOrder } from './stats';
 import { measureWriteCost, type WriteCostRound } from './scenarios/write-cost';
 
 interface Options {
@@ -53,9 +53,10 @@ async function main(): Promise<void> {
       proxies.map((p, i) => measureWriteCost(p, clients[i]!, { ...costOpts, writes: 300 }, 'warm')),
     );
     for (let round = 0; round < opts.rounds; round++) {
-      const order = opts.arms.map((_, i) => i);
-      if (round % 2) order.reverse();
-      for (const i of order) {
+      for (const i of roundOrder(
+        opts.arms.map((_, i) => i),
+        round,
+      )) {
         const r = await measureWriteCost(proxies[i]!, clients[i]!, costOpts, `r${round}`);
         results.get(opts.arms[i]!.name)!.push(r);
         console.log(`round ${round + 1} ${opts.arms[i]!.name}: ${describe(r)}, ${r.mirrored} copied`);

@@ -8,7 +8,7 @@ import type { BenchContext } from '../context';
 import { proxyEnvironment, startProxyService, type ProxyUnderTest } from '../env';
 import { cpuSecondsOf, waitIdle } from '../procs';
 import { fmtBytes, fmtMs, fmtNumber, fmtPercent, MiB, table, type Section } from '../report';
-import { median, pairedRatios, percentile } from '../stats';
+import { median, pairedRatios, percentile, roundOrder } from '../stats';
 import { backedUpTimes, primeBucket, type Via } from './mirror-lag';
 
 /**
@@ -219,8 +219,7 @@ export async function runSpool(ctx: BenchContext): Promise<Section> {
     const runs: Run[] = [];
     for (let round = 0; round < rounds; round++) {
       for (const sc of CASES(ctx.quick)) {
-        const order = round % 2 === 0 ? arms : [...arms].reverse();
-        for (const arm of order) {
+        for (const arm of roundOrder(arms, round)) {
           ctx.log(`spool: ${sc.count} × ${sc.name}, ${arm.name}, round ${round + 1}/${rounds}`);
           const r = await measure(ctx, arm.via, recorder, arm.name, round, sc);
           ctx.log(
