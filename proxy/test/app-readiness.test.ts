@@ -8,6 +8,7 @@ import {
 } from '../src/credentials';
 import { createLogger } from '../src/log';
 import { createMetrics } from '../src/metrics';
+import { OFFLINE_ENV } from './offline-config';
 
 /** Static keys whose health the test sets. */
 function fakeCredentials(side: Side): CredentialSource & { state: CredentialHealth } {
@@ -34,17 +35,7 @@ describe('/readyz', () => {
   let proxy: RunningProxy;
 
   beforeAll(async () => {
-    const loaded = loadConfig({
-      MAIN_ACCESS_KEY: 'main-key',
-      MAIN_SECRET_KEY: 'main-secret',
-      MIRROR_S3_ENDPOINT: 'http://127.0.0.1:9',
-      MIRROR_ACCESS_KEY: 'mirror-key',
-      MIRROR_SECRET_KEY: 'mirror-secret',
-      POSTGRES_URL: 'postgres://user:pass@127.0.0.1:9/postgres',
-      LISTEN_ADDR: '127.0.0.1:0',
-      ADMIN_ADDR: '127.0.0.1:0',
-      LOG_LEVEL: 'off',
-    });
+    const loaded = loadConfig({ ...OFFLINE_ENV, LISTEN_ADDR: '127.0.0.1:0', ADMIN_ADDR: '127.0.0.1:0' });
     const config: ProxyConfig = {
       ...loaded,
       main: { ...loaded.main, credentials: main },

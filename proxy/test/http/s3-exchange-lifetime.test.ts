@@ -9,6 +9,7 @@ import { createS3Handler } from '../../src/http/s3-handler';
 import { createLogger } from '../../src/log';
 import { createMetrics } from '../../src/metrics';
 import { RequestSigner } from '../../src/sigv4/signer';
+import { OFFLINE_ENV } from '../offline-config';
 
 /** Main as a fake dispatcher: every request gets 200 and a small body. */
 const upstream = {
@@ -25,15 +26,7 @@ describe('an exchange on a keep-alive connection', () => {
   const requests: http.IncomingMessage[] = [];
 
   beforeAll(async () => {
-    const config = loadConfig({
-      MAIN_ACCESS_KEY: 'main-key',
-      MAIN_SECRET_KEY: 'main-secret',
-      MIRROR_S3_ENDPOINT: 'http://127.0.0.1:9',
-      MIRROR_ACCESS_KEY: 'mirror-key',
-      MIRROR_SECRET_KEY: 'mirror-secret',
-      POSTGRES_URL: 'postgres://user:pass@127.0.0.1:9/postgres',
-      LOG_LEVEL: 'off',
-    });
+    const config = loadConfig(OFFLINE_ENV);
     const handle = createS3Handler({
       config,
       signer: new RequestSigner(config.main),

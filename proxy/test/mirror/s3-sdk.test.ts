@@ -30,16 +30,9 @@ import { askBucket, s3ClientFor } from '../../src/mirror/s3';
 import type { S3Http } from '../../src/mirror/s3-http';
 import '../../src/app';
 import '../../src/tracking';
+import { OFFLINE_ENV } from '../offline-config';
 
-const config = loadConfig({
-  MAIN_ACCESS_KEY: 'main-key',
-  MAIN_SECRET_KEY: 'main-secret',
-  MIRROR_S3_ENDPOINT: 'http://127.0.0.1:9',
-  MIRROR_ACCESS_KEY: 'mirror-key',
-  MIRROR_SECRET_KEY: 'mirror-secret',
-  POSTGRES_URL: 'postgres://user:pass@127.0.0.1:9/postgres',
-  LOG_LEVEL: 'off',
-});
+const config = loadConfig(OFFLINE_ENV);
 
 test("takeover's HeadBucket goes over the undici client: the SDK stays unloaded", async () => {
   const asked: unknown[] = [];
