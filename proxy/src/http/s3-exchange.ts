@@ -92,6 +92,8 @@ export class S3Exchange {
   private readonly abort = new AbortController();
   private clientGone = false;
   private keepUpstreamBody = false;
+  /** Removed from the request when the response closes (see closed()). */
+  private readonly onTimeout: () => void;
 
   constructor(
     private readonly deps: S3HandlerDeps & { heldBodyMaxMs: number },
@@ -116,9 +118,7 @@ export class S3Exchange {
       setTimeout(cut, 1000).unref();
     };
     req.once('timeout', onTimeout);
-    // The server's parser keeps a keep-alive connection's last request until the next one arrives: without
-    // this, the listener would keep the whole exchange (response, upstream body, handlers) alive that long.
-    res.once('close', () => req.off('timeout', onTimeout));
+    this.onTimeout = onTimeout;
   }
 
   async run(): Promise<void> {
@@ -409,6 +409,9 @@ export class S3Exchange {
   private closed(): void {
     const { res, req, deps, op } = this;
     deps.metrics.inFlight.dec();
+    // The server's parser keeps a keep-alive connection's last request until the next one arrives: left on
+    // it, the listener would keep the whole exchange (response, upstream body, handlers) alive that long.
+    req.off('timeout', this.onTimeout);
     if (!res.writableFinished) {
       this.clientGone = true;
       this.outcome = 'client-aborted';
