@@ -24,6 +24,7 @@ const upstream = {
 describe('an exchange on a keep-alive connection', () => {
   let server: http.Server;
   const requests: http.IncomingMessage[] = [];
+  const responsesClosed: Promise<void>[] = [];
 
   beforeAll(async () => {
     const config = loadConfig(OFFLINE_ENV);
@@ -38,6 +39,8 @@ describe('an exchange on a keep-alive connection', () => {
     server = http.createServer((req, res) => {
       requests.push(req);
       handle(req, res).catch(() => res.destroy());
+      // Registered after the exchange's own close listener (its constructor ran above), so it runs after it.
+      responsesClosed.push(new Promise((resolve) => res.once('close', () => resolve())));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   });
@@ -61,9 +64,9 @@ describe('an exchange on a keep-alive connection', () => {
         })
         .on('error', reject);
     });
-    await new Promise((resolve) => setTimeout(resolve, 20)); // the response's 'close' comes after the client's 'end'
     expect(body).toBe('hello');
     expect(requests).toHaveLength(1);
+    await responsesClosed[0]; // the server's 'close' may come after the client's 'end'
     expect(requests[0]!.socket.destroyed).toBe(false); // kept alive: the parser still holds the request
     expect(requests[0]!.listenerCount('timeout')).toBe(0);
     agent.destroy();
