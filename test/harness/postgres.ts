@@ -88,10 +88,10 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
     if (statementLog) fs.appendFileSync(statementLog, String(message));
     opts.log?.(String(message));
   };
-  const serverOn = (port: number) =>
+  const serverOn = (listenPort: number) =>
     new EmbeddedPostgres({
       databaseDir: path.join(dir, 'data'),
-      port,
+      port: listenPort,
       user: 'postgres',
       password,
       persistent: true,
