@@ -10,6 +10,7 @@ import type { UploadSpoolPort } from './spool';
 import type { ProxyMetrics } from './metrics';
 import { createAdminHandler } from './http/admin-server';
 import { createDataServer } from './http/data-server';
+import { OpenResponses } from './http/open-responses';
 import type { FailoverInventory } from './http/failover-read';
 import { createS3Handler } from './http/s3-handler';
 import { mirrorBucketNamer } from './mirror/bucket-name';
@@ -100,7 +101,7 @@ export async function startProxy(
       : {}),
   });
   // While draining, every answer not yet started tells the client not to reuse the connection.
-  const openResponses = new Set<ServerResponse>();
+  const openResponses = new OpenResponses<ServerResponse>();
   const drainConnection = (res: ServerResponse): void => {
     if (!res.headersSent) res.setHeader('connection', 'close');
   };
@@ -108,8 +109,8 @@ export async function startProxy(
     config,
     (req, res) => {
       if (!accepting) drainConnection(res);
-      openResponses.add(res);
-      res.once('close', () => openResponses.delete(res));
+      const slot = openResponses.add(res);
+      res.once('close', () => openResponses.remove(slot, res));
       return handler(req, res);
     },
     logger,
@@ -147,7 +148,7 @@ export async function startProxy(
     adminAddress,
     async shutdown() {
       accepting = false;
-      for (const res of openResponses) drainConnection(res);
+      openResponses.forEach(drainConnection);
       const closed = new Promise<void>((resolve) => dataServer.close(() => resolve()));
       // Connections busy now go idle when their response ends: close them then, not after keepAliveTimeout.
       dataServer.closeIdleConnections();
