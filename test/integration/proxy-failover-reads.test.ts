@@ -75,8 +75,10 @@ async function emptyBucket(): Promise<void> {
   const app = appClient(proxy.url);
   try {
     // Main's keys and the mirror's (a key deleted behind the proxy's back is still there): a delete of a
-    // key main lacks succeeds and is recorded, so the copier deletes it on the mirror too.
-    const keys = new Set<string>();
+    // key main lacks succeeds and is recorded, so the copier deletes it on the mirror too. And every key the
+    // inventory knows: a write answered 503 with main cut left a row of a key on neither side, whose retries
+    // may be backed off or parked by the cuts; the delete's event makes it due at once.
+    const keys = new Set<string>((await inventoryRows(services, bucket)).keys());
     for (const s3 of [main, mirror]) {
       const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
       for (const o of listed.Contents ?? []) keys.add(o.Key!);
