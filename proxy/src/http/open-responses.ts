@@ -1,11 +1,10 @@
 /**
  * The responses the data server has open, for a drain to mark (see app.ts). Not a Set: a long-lived Set whose
  * entries come and go at the request rate keeps every response it held alive until the next mark-compact.
- * V8 replaces a Set's hash table as entries churn, and a replaced table that had reached the old generation
- * still holds the entries it had and a link to its successor, so each scavenge finds the finished responses
- * (and all they reference) alive and promotes them: measured, every small GET's whole request graph went to
- * the old generation this way (test/bench/notes.md). Slots in one array are reused instead, and a closed
- * response's slot is overwritten.
+ * Measured: every small GET's whole request graph went to the old generation this way (test/bench/notes.md).
+ * The likely reason, not confirmed in V8's source: V8 replaces a Set's hash table as entries churn, and a
+ * replaced table that had reached the old generation still points at its entries and its successor. Slots
+ * in one array are reused instead, and a closed response's slot is overwritten.
  */
 export class OpenResponses<T extends object> {
   private readonly slots: (T | undefined)[] = [];
