@@ -23,11 +23,14 @@ export const PROXY_IMAGE_ENV = { MALLOC_ARENA_MAX: '2', NODE_OPTIONS: '--max-sem
  * socket read of a streamed body is a Buffer of external memory that the next scavenge frees, so with the
  * tracker loaded a large GET set off a mark-compact every 15-30 MB (docs/benchmarks.md). With these triggers
  * marking starts on the old generation's own growth; external memory still starts it 64 MB above the last
- * mark-compact.
+ * mark-compact. Allocation-site pretenuring off: the objects of a streamed upload (undici reading the body)
+ * outlive a scavenge or two, V8 then allocates everything from those sites in the old generation, where it
+ * dies; without it a mirrored write cost 7-11 % less CPU (write-cost.js A/B, test/bench/notes.md).
  */
 export const PROXY_IMAGE_NODE_ARGS = [
   '--incremental-marking-soft-trigger=80',
   '--incremental-marking-hard-trigger=100',
+  '--no-allocation-site-pretenuring',
 ] as const;
 
 /**
