@@ -22,6 +22,8 @@ export interface BenchContext {
   nodeHop?: Partial<Record<Backend, ReferenceHop>>;
   /** Processes whose background work must settle before a measured round (proxies, sinks, daemons). */
   quietPids(backend: Backend): number[];
+  /** The backend's own processes: RGW and the Ceph daemons, or the two sinks. */
+  backendPids(backend: Backend): number[];
 }
 
 export type Backend = 'sink' | 'ceph';

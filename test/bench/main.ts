@@ -433,6 +433,9 @@ async function main(): Promise<void> {
       ...(baseline ? { baseline } : {}),
       nginx,
       nodeHop,
+      backendPids(backend) {
+        return backend === 'ceph' ? cephDaemonPids() : [sink!.main.pid, sink!.mirror.pid];
+      },
       quietPids(backend) {
         if (backend === 'ceph') return [ceph!.proxy.pid, ceph!.noBackground.pid, ...cephDaemonPids()];
         return [

@@ -1,3 +1,5 @@
+import os from 'node:os';
+
 import { DEFAULT_MIRROR_CONCURRENCY } from '@k8s-s3-mirror/proxy/dist/config';
 import { databaseNameFor } from '@k8s-s3-mirror/proxy/dist/inventory/naming';
 import { sleep } from '../../harness/wait';
@@ -9,7 +11,14 @@ import { waitIdle } from '../procs';
 import { fmtMs, fmtNumber, table, type Section } from '../report';
 import { distribution, median } from '../stats';
 import { renderLineChart } from '../svg-chart';
+import {
+  measureDirectReplication,
+  sendingCores,
+  type DirectReplicationRun,
+  type SendingCores,
+} from './direct-replication';
 import { SMALL_SIZE } from './small';
+import { postgresPids } from './write-cost';
 
 /**
  * When each inventory row turned is_backed_up, as ms epoch: the row's updated_at, which the tracker sets in
@@ -79,6 +88,8 @@ export interface LagRun {
   lateMedianMs: number;
   /** Mirrored writes per second, over the run and the catch-up. */
   mirrorRate: number;
+  /** Where the machine's CPU went while the PUTs were sent. */
+  cores: SendingCores;
 }
 
 export async function measureLag(
@@ -99,11 +110,19 @@ export async function measureLag(
   const headers = await Promise.all(
     Array.from({ length: total }, (_, i) => app.headers('PUT', `/${bucket}/k-${i}`, extra)),
   );
-  const sends = await openLoop({
-    ratePerSec: rate,
-    durationMs,
-    request: (seq) => app.send('PUT', `/${bucket}/k-${seq}`, headers[seq]!, body),
-  });
+  const { result: sends, cores } = await sendingCores(
+    {
+      backend: () => ctx.backendPids('ceph'),
+      proxy: () => [proxy.pid],
+      postgres: () => postgresPids(proxy.postgresUrl),
+    },
+    () =>
+      openLoop({
+        ratePerSec: rate,
+        durationMs,
+        request: (seq) => app.send('PUT', `/${bucket}/k-${seq}`, headers[seq]!, body),
+      }),
+  );
   app.close();
   const acked = new Map(sends.filter((s) => s.status === 200).map((s) => [`k-${s.seq}`, s.doneAt]));
   const deadline = Date.now() + waitAfterMs;
@@ -141,6 +160,7 @@ export async function measureLag(
     earlyMedianMs: median(lagBySeq.slice(0, fifth)),
     lateMedianMs: median(lagBySeq.slice(-fifth)),
     mirrorRate: times.length ? times.length / ((Math.max(...times) - firstAck) / 1000) : NaN,
+    cores,
   };
 }
 
@@ -216,6 +236,21 @@ export async function runMirrorLag(ctx: BenchContext): Promise<Section> {
     // Postgres, so the default sidecar's workers do not share the work).
     runs.push(await withMoreWorkers(ctx, 2 * DEFAULT_MIRROR_CONCURRENCY, 100, durationMs, waitAfterMs));
   }
+  // The reference at the goal's rate: replication with no proxy and no Postgres, on the same machine.
+  const directRate = ctx.quick ? 100 : 200;
+  ctx.log(`direct replication at ${directRate} PUT/s (no proxy, no inventory)`);
+  await waitIdle(ctx.quietPids('ceph'), { maxMs: ctx.quick ? 1_500 : 60_000 });
+  const direct = await measureDirectReplication({
+    main: ctx.ceph!.direct,
+    mirror: ctx.ceph!.mirrorDirect,
+    bucket: `bench-lag-direct-${directRate}-${ctx.runId}`,
+    rate: directRate,
+    durationMs,
+    workers: DEFAULT_MIRROR_CONCURRENCY,
+    backendPids: () => ctx.backendPids('ceph'),
+  });
+  ctx.log(`  p50 ${fmtMs(direct.lag.p50)} p99 ${fmtMs(direct.lag.p99)} uncopied ${direct.uncopied}`);
+  await waitIdle(ctx.quietPids('ceph'), { maxMs: ctx.quick ? 1_500 : 60_000 });
   const defaults = runs.filter((r) => r.mirrorConcurrency === DEFAULT_MIRROR_CONCURRENCY);
   const firstUnbounded = defaults.find(growsWithoutBound);
   const at100 = defaults.find((r) => r.rate === 100);
@@ -276,6 +311,10 @@ export async function runMirrorLag(ctx: BenchContext): Promise<Section> {
               ? ': the number of copy workers bounds the mirror’s rate.'
               : ': more workers did not raise the rate much, so the bound is elsewhere (RGW, CPU, Postgres).'),
         ),
+      ...directSection(
+        defaults.find((r) => r.rate === directRate),
+        direct,
+      ),
     ],
     charts: [
       {
@@ -308,9 +347,11 @@ export async function runMirrorLag(ctx: BenchContext): Promise<Section> {
       {
         goal: ISSUE_12_LAG_GOAL,
         measured: at200
-          ? at200.unmirrored > 0
-            ? `${at200.unmirrored} writes not mirrored after ${fmtMs(at200.waitedMs)}`
-            : `p99 ${fmtMs(at200.lag.p99)} (${fmtNumber(at200.mirrorRate)} mirrored/s)`
+          ? (at200.unmirrored > 0
+              ? `${at200.unmirrored} writes not mirrored after ${fmtMs(at200.waitedMs)}`
+              : `p99 ${fmtMs(at200.lag.p99)} (${fmtNumber(at200.mirrorRate)} mirrored/s)`) +
+            `, the machine ${fmtNumber(at200.cores.machine)} of ${os.cpus().length} cores busy` +
+            (direct.rate === 200 ? `; ${describeDirect(direct)}` : '')
           : 'n/a',
         met: at200 ? at200.unmirrored === 0 && at200.lag.p99 < 1000 : undefined,
       },
@@ -322,8 +363,58 @@ export async function runMirrorLag(ctx: BenchContext): Promise<Section> {
         met: 'reported',
       },
     ],
-    raw: runs,
+    raw: { runs, direct },
   };
+}
+
+/** The direct arm in a few words, for the goal table. */
+function describeDirect(d: DirectReplicationRun): string {
+  return (
+    `replication with no proxy and no Postgres at the same rate: p99 ${fmtMs(d.lag.p99)}` +
+    (d.uncopied ? `, ${d.uncopied} not copied` : '') +
+    `, the machine ${fmtNumber(d.cores.machine)} cores busy (RGW and Ceph ${fmtNumber(d.cores.backend)})`
+  );
+}
+
+/** The proxied run and the direct arm at one rate: lag, and where the machine's CPU went while sending. */
+function directSection(proxied: LagRun | undefined, direct: DirectReplicationRun): Section['body'] {
+  const fmtCores = (c: number | undefined): string => (c === undefined ? '' : fmtNumber(c));
+  const row = (arm: string, lag: LagRun['lag'], rate: number, c: SendingCores): string[] => [
+    arm,
+    fmtMs(lag.p50),
+    fmtMs(lag.p99),
+    fmtNumber(rate),
+    fmtNumber(c.machine),
+    fmtNumber(c.backend),
+    fmtCores(c.proxy),
+    fmtCores(c.postgres),
+    fmtNumber(c.client),
+  ];
+  return [
+    `**At ${direct.rate} PUT/s, against replication with no sidecar.** The same open loop straight to RGW ` +
+      `main; each write acknowledged is copied by ${direct.workers} workers in the bench's own process (a HEAD ` +
+      'on main, a PUT of the same bytes to the mirror; no proxy, no Postgres), lag from main’s 2xx to the ' +
+      'mirror’s. CPU in cores, averaged over the sending: RGW’s own use grows with the CPU it can get (it took ' +
+      'more per write at lower rates in probes), so the split shows who had the machine, not what RGW needs.',
+    table(
+      [
+        'arm',
+        'lag p50',
+        'lag p99',
+        'copies/s',
+        'machine cores busy',
+        'RGW and Ceph',
+        'proxy',
+        'Postgres',
+        'bench client',
+      ],
+      [
+        ...(proxied ? [row('through the proxy', proxied.lag, proxied.mirrorRate, proxied.cores)] : []),
+        row('direct replication', direct.lag, direct.copiesPerSec, direct.cores),
+      ],
+    ),
+    direct.uncopied > 0 ? `The direct arm left ${direct.uncopied} writes uncopied.` : '',
+  ].filter(Boolean);
 }
 
 export const ISSUE_12_LAG_GOAL = 'mirror lag p99 < 1 s at 200 small PUT/s (issue 12)';

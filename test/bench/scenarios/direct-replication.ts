@@ -1,0 +1,189 @@
+/**
+ * The lag goal's reference arm: replication with no proxy and no inventory. The same open loop of 4 KiB
+ * PUTs as the lag runs, straight to RGW main; for each one acknowledged, a HEAD on main and a PUT of the same
+ * bytes to the mirror, by as many workers as a sidecar copies with, in the bench's own process with its light
+ * client. Lag runs from main's 2xx to the mirror's. What it shows: whether this machine can replicate at the
+ * rate at all, and how much of its CPU that takes before any sidecar or Postgres does anything.
+ */
+import { BenchClient, openLoop, type Endpoint } from '../client';
+import { busyCoresDuring, cpuSecondsOfAll } from '../procs';
+import { distribution, median } from '../stats';
+import { SMALL_SIZE } from './small';
+
+/** Where the machine's CPU went while the PUTs were sent (cores, averaged over the sending). */
+export interface SendingCores {
+  /** Every process on the machine. */
+  machine: number;
+  /** The S3 backend's daemons (RGW, the OSD, the monitor). */
+  backend: number;
+  /** The bench's own process: the app's client, and the copies in the direct arm. */
+  client: number;
+  /** The proxy, and its Postgres (absent in the direct arm). */
+  proxy?: number;
+  postgres?: number;
+}
+
+export interface DirectReplicationRun {
+  rate: number;
+  workers: number;
+  sent: number;
+  failed: number;
+  copied: number;
+  /** Acknowledged writes the workers had not copied (or whose copy failed) when they stopped. */
+  uncopied: number;
+  lag: ReturnType<typeof distribution>;
+  earlyMedianMs: number;
+  lateMedianMs: number;
+  copiesPerSec: number;
+  cores: SendingCores;
+}
+
+/**
+ * A FIFO of acknowledged writes for copy workers: `take` waits for the next one, and resolves undefined once
+ * the queue is closed and empty.
+ */
+export class CopyQueue<T> {
+  private readonly items: T[] = [];
+  private head = 0;
+  private readonly waiting: ((item: T | undefined) => void)[] = [];
+  private closed = false;
+
+  push(item: T): void {
+    if (this.closed) throw new Error('push after close');
+    const waiter = this.waiting.shift();
+    if (waiter) waiter(item);
+    else this.items.push(item);
+  }
+
+  take(): Promise<T | undefined> {
+    if (this.head < this.items.length) return Promise.resolve(this.items[this.head++]);
+    if (this.closed) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** No more pushes: waiting takers get undefined, later ones the items left, then undefined. */
+  close(): void {
+    this.closed = true;
+    for (const waiter of this.waiting.splice(0)) waiter(undefined);
+  }
+}
+
+/** CPU of `work` by process group, as cores over its duration. */
+export async function sendingCores<T>(
+  groups: { backend: () => number[]; proxy?: () => number[]; postgres?: () => number[] },
+  work: () => Promise<T>,
+): Promise<{ result: T; cores: SendingCores }> {
+  const cpu = (pids: (() => number[]) | undefined): number => (pids ? cpuSecondsOfAll(pids()) : NaN);
+  const before = {
+    backend: cpu(groups.backend),
+    proxy: cpu(groups.proxy),
+    postgres: cpu(groups.postgres),
+    client: process.cpuUsage(),
+  };
+  const started = performance.now();
+  const { result, cores: machine } = await busyCoresDuring(work);
+  const seconds = (performance.now() - started) / 1000;
+  const perSecond = (after: number, was: number): number => (after - was) / seconds;
+  const client = process.cpuUsage(before.client);
+  return {
+    result,
+    cores: {
+      machine,
+      backend: perSecond(cpu(groups.backend), before.backend),
+      client: (client.user + client.system) / 1e6 / seconds,
+      ...(groups.proxy ? { proxy: perSecond(cpu(groups.proxy), before.proxy) } : {}),
+      ...(groups.postgres ? { postgres: perSecond(cpu(groups.postgres), before.postgres) } : {}),
+    },
+  };
+}
+
+export async function measureDirectReplication(opts: {
+  main: Endpoint;
+  mirror: Endpoint;
+  bucket: string;
+  rate: number;
+  durationMs: number;
+  workers: number;
+  backendPids: () => number[];
+}): Promise<DirectReplicationRun> {
+  const { bucket, rate, durationMs, workers } = opts;
+  const main = new BenchClient(opts.main, 512);
+  const mirror = new BenchClient(opts.mirror, workers);
+  try {
+    for (const client of [main, mirror]) {
+      const status = await client.send('PUT', `/${bucket}`, await client.headers('PUT', `/${bucket}`));
+      if (status !== 200 && status !== 409) throw new Error(`CreateBucket ${bucket}: HTTP ${status}`);
+    }
+    const body = Buffer.alloc(SMALL_SIZE, 'lag-');
+    const extra = { 'content-length': String(SMALL_SIZE), 'content-type': 'application/octet-stream' };
+    const total = Math.round((rate * durationMs) / 1000);
+    const pathOf = (seq: number): string => `/${bucket}/k-${seq}`;
+    // Sign before the clock starts, as the proxied runs do.
+    const signed = await Promise.all(
+      Array.from({ length: total }, async (_, seq) => ({
+        put: await main.headers('PUT', pathOf(seq), extra),
+        head: await main.headers('HEAD', pathOf(seq)),
+        copy: await mirror.headers('PUT', pathOf(seq), extra),
+      })),
+    );
+    const acked = new Map<number, number>();
+    const copiedAt = new Map<number, number>();
+    const queue = new CopyQueue<number>();
+    const copyWorker = async (): Promise<void> => {
+      for (let seq = await queue.take(); seq !== undefined; seq = await queue.take()) {
+        const s = signed[seq]!;
+        try {
+          if ((await main.send('HEAD', pathOf(seq), s.head)) !== 200) continue;
+          if ((await mirror.send('PUT', pathOf(seq), s.copy, body)) === 200) copiedAt.set(seq, Date.now());
+        } catch {
+          // Counted as uncopied.
+        }
+      }
+    };
+    const copying = Array.from({ length: workers }, copyWorker);
+    const { result: sends, cores } = await sendingCores({ backend: opts.backendPids }, () =>
+      openLoop({
+        ratePerSec: rate,
+        durationMs,
+        request: async (seq) => {
+          const status = await main.send('PUT', pathOf(seq), signed[seq]!.put, body);
+          if (status === 200) {
+            acked.set(seq, Date.now());
+            queue.push(seq);
+          }
+          return status;
+        },
+      }),
+    );
+    queue.close();
+    await Promise.all(copying);
+    const lagBySeq: number[] = [];
+    const lags: number[] = [];
+    for (const { seq } of sends) {
+      const at = acked.get(seq);
+      if (at === undefined) continue;
+      const done = copiedAt.get(seq);
+      if (done !== undefined) lags.push(Math.max(0, done - at));
+      lagBySeq.push(done === undefined ? Infinity : Math.max(0, done - at));
+    }
+    const fifth = Math.max(1, Math.floor(lagBySeq.length / 5));
+    const firstAck = Math.min(...acked.values());
+    const lastCopy = Math.max(...copiedAt.values());
+    return {
+      rate,
+      workers,
+      sent: sends.length,
+      failed: sends.length - acked.size,
+      copied: copiedAt.size,
+      uncopied: acked.size - copiedAt.size,
+      lag: distribution(lags),
+      earlyMedianMs: median(lagBySeq.slice(0, fifth)),
+      lateMedianMs: median(lagBySeq.slice(-fifth)),
+      copiesPerSec: copiedAt.size ? copiedAt.size / ((lastCopy - firstAck) / 1000) : NaN,
+      cores,
+    };
+  } finally {
+    main.close();
+    mirror.close();
+  }
+}
