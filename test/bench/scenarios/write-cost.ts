@@ -77,7 +77,8 @@ export function postgresPids(postgresUrl: string): number[] {
 }
 
 async function sendWrites(client: BenchClient, opts: WriteCostOptions, prefix: string): Promise<number> {
-  const body = FILLER.subarray(0, opts.size);
+  // FILLER is 1 MiB: a larger --size gets a body of its own (the header must not promise more than is sent).
+  const body = opts.size <= FILLER.length ? FILLER.subarray(0, opts.size) : Buffer.alloc(opts.size, FILLER);
   let failed = 0;
   await forEachConcurrently(opts.writes, opts.concurrency, async (i) => {
     const key = `/${opts.bucket}/${prefix}-${i}`;
