@@ -7,7 +7,8 @@
  */
 import { BenchClient, openLoop, type Endpoint } from '../client';
 import { busyCoresDuring, cpuSecondsOfAll } from '../procs';
-import { distribution, median } from '../stats';
+import type { distribution } from '../stats';
+import { summarizeLags } from './lag-summary';
 import { SMALL_SIZE } from './small';
 
 /** Where the machine's CPU went while the PUTs were sent (cores, averaged over the sending). */
@@ -157,16 +158,13 @@ export async function measureDirectReplication(opts: {
     );
     queue.close();
     await Promise.all(copying);
-    const lagBySeq: number[] = [];
-    const lags: number[] = [];
-    for (const { seq } of sends) {
-      const at = acked.get(seq);
-      if (at === undefined) continue;
-      const done = copiedAt.get(seq);
-      if (done !== undefined) lags.push(Math.max(0, done - at));
-      lagBySeq.push(done === undefined ? Infinity : Math.max(0, done - at));
-    }
-    const fifth = Math.max(1, Math.floor(lagBySeq.length / 5));
+    const summary = summarizeLags(
+      sends.flatMap(({ seq }) => {
+        const ackedAt = acked.get(seq);
+        return ackedAt === undefined ? [] : [{ ackedAt, copiedAt: copiedAt.get(seq) }];
+      }),
+      Date.now(),
+    );
     const firstAck = Math.min(...acked.values());
     const lastCopy = Math.max(...copiedAt.values());
     return {
@@ -174,11 +172,7 @@ export async function measureDirectReplication(opts: {
       workers,
       sent: sends.length,
       failed: sends.length - acked.size,
-      copied: copiedAt.size,
-      uncopied: acked.size - copiedAt.size,
-      lag: distribution(lags),
-      earlyMedianMs: median(lagBySeq.slice(0, fifth)),
-      lateMedianMs: median(lagBySeq.slice(-fifth)),
+      ...summary,
       copiesPerSec: copiedAt.size ? copiedAt.size / ((lastCopy - firstAck) / 1000) : NaN,
       cores,
     };

@@ -9,7 +9,7 @@ import type { BenchContext } from '../context';
 import { proxyEnvironment, startProxyService, withInventory, type ProxyUnderTest } from '../env';
 import { waitIdle } from '../procs';
 import { fmtMs, fmtNumber, table, type Section } from '../report';
-import { distribution, median } from '../stats';
+import { distribution } from '../stats';
 import { renderLineChart } from '../svg-chart';
 import {
   measureDirectReplication,
@@ -17,6 +17,7 @@ import {
   type DirectReplicationRun,
   type SendingCores,
 } from './direct-replication';
+import { summarizeLags } from './lag-summary';
 import { SMALL_SIZE } from './small';
 import { postgresPids } from './write-cost';
 
@@ -133,19 +134,12 @@ export async function measureLag(
     await sleep(250);
   }
   const end = Date.now();
-  const lags: number[] = [];
-  const lagBySeq: number[] = [];
-  let unmirrored = 0;
-  for (const s of sends) {
-    if (s.status !== 200) continue;
-    const m = done.get(`k-${s.seq}`);
-    // A row mirrored before the client saw the 2xx has lag 0, not a negative one.
-    const lag = m ? Math.max(0, m.t - s.doneAt) : end - s.doneAt;
-    if (m) lags.push(lag);
-    else unmirrored++;
-    lagBySeq.push(lag);
-  }
-  const fifth = Math.max(1, Math.floor(lagBySeq.length / 5));
+  const summary = summarizeLags(
+    sends
+      .filter((s) => s.status === 200)
+      .map((s) => ({ ackedAt: s.doneAt, copiedAt: done.get(`k-${s.seq}`)?.t })),
+    end,
+  );
   const times = [...done.values()].map((v) => v.t);
   const firstAck = Math.min(...acked.values());
   return {
@@ -153,12 +147,12 @@ export async function measureLag(
     mirrorConcurrency,
     sent: sends.length,
     failed: sends.length - acked.size,
-    mirrored: lags.length,
-    lag: distribution(lags),
-    unmirrored,
+    mirrored: summary.copied,
+    lag: summary.lag,
+    unmirrored: summary.uncopied,
     waitedMs: end - Math.max(...acked.values()),
-    earlyMedianMs: median(lagBySeq.slice(0, fifth)),
-    lateMedianMs: median(lagBySeq.slice(-fifth)),
+    earlyMedianMs: summary.earlyMedianMs,
+    lateMedianMs: summary.lateMedianMs,
     mirrorRate: times.length ? times.length / ((Math.max(...times) - firstAck) / 1000) : NaN,
     cores,
   };
