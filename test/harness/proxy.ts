@@ -25,7 +25,7 @@ export const PROXY_IMAGE_ENV = { MALLOC_ARENA_MAX: '2', NODE_OPTIONS: '--max-sem
  * marking starts on the old generation's own growth; external memory still starts it 64 MB above the last
  * mark-compact. Allocation-site pretenuring off: the objects of a streamed upload (undici reading the body)
  * outlive a scavenge or two, V8 then allocates everything from those sites in the old generation, where it
- * dies; without it a mirrored write cost 7-11 % less CPU (write-cost.js A/B, test/bench/notes.md).
+ * dies; without it a mirrored write cost 7-11 % less CPU (write-cost.js A/B on the sink, test/bench/notes.md).
  */
 export const PROXY_IMAGE_NODE_ARGS = [
   '--incremental-marking-soft-trigger=80',

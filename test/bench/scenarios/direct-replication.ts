@@ -1,12 +1,12 @@
 /**
  * The lag goal's reference arm: replication with no proxy and no inventory. The same open loop of 4 KiB
  * PUTs as the lag runs, straight to RGW main; for each one acknowledged, a HEAD on main and a PUT of the same
- * bytes to the mirror, by as many workers as a sidecar copies with, in the bench's own process with its light
- * client. Lag runs from main's 2xx to the mirror's. What it shows: whether this machine can replicate at the
- * rate at all, and how much of its CPU that takes before any sidecar or Postgres does anything.
+ * bytes to the mirror, by one of as many workers as a sidecar copies with, in the bench's own process with its
+ * light client (no retries). Lag runs from main's 2xx to the mirror's. What it shows: how the same replication
+ * fares on this machine with no sidecar and no Postgres taking a share of its CPU.
  */
 import { BenchClient, openLoop, type Endpoint } from '../client';
-import { busyCoresDuring, cpuSecondsOfAll } from '../procs';
+import { busyCoresDuring, readProcStat } from '../procs';
 import type { distribution } from '../stats';
 import { summarizeLags } from './lag-summary';
 import { SMALL_SIZE } from './small';
@@ -30,7 +30,7 @@ export interface DirectReplicationRun {
   sent: number;
   failed: number;
   copied: number;
-  /** Acknowledged writes the workers had not copied (or whose copy failed) when they stopped. */
+  /** Acknowledged writes whose copy failed, or that were still queued when the catch-up's time ran out. */
   uncopied: number;
   lag: ReturnType<typeof distribution>;
   earlyMedianMs: number;
@@ -67,33 +67,69 @@ export class CopyQueue<T> {
     this.closed = true;
     for (const waiter of this.waiting.splice(0)) waiter(undefined);
   }
+
+  /** Closes and drops the items not yet taken; returns how many there were. */
+  abandon(): number {
+    const left = this.items.length - this.head;
+    this.head = this.items.length;
+    this.close();
+    return left;
+  }
 }
+
+/** CPU seconds of each process that can still be read, by pid. */
+function cpuByPid(pids: readonly number[]): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const pid of pids) {
+    const s = readProcStat(pid);
+    if (s) out.set(pid, s.cpuSeconds);
+  }
+  return out;
+}
+
+/**
+ * CPU seconds a group of processes used between two samples: a process that started meanwhile counts from
+ * zero, one that ended meanwhile is lost (so the sum is a lower bound; Postgres backends come and go).
+ */
+export function cpuBetween(before: ReadonlyMap<number, number>, after: ReadonlyMap<number, number>): number {
+  let sum = 0;
+  for (const [pid, seconds] of after) sum += seconds - (before.get(pid) ?? 0);
+  return sum;
+}
+
+type PidGroups = { backend: () => number[]; proxy?: () => number[]; postgres?: () => number[] };
 
 /** CPU of `work` by process group, as cores over its duration. */
 export async function sendingCores<T>(
-  groups: { backend: () => number[]; proxy?: () => number[]; postgres?: () => number[] },
+  groups: PidGroups,
   work: () => Promise<T>,
 ): Promise<{ result: T; cores: SendingCores }> {
-  const cpu = (pids: (() => number[]) | undefined): number => (pids ? cpuSecondsOfAll(pids()) : NaN);
-  const before = {
-    backend: cpu(groups.backend),
-    proxy: cpu(groups.proxy),
-    postgres: cpu(groups.postgres),
-    client: process.cpuUsage(),
-  };
+  const sample = (pids: (() => number[]) | undefined): Map<number, number> | undefined =>
+    pids ? cpuByPid(pids()) : undefined;
   const started = performance.now();
+  const client = process.cpuUsage();
+  const before = {
+    backend: sample(groups.backend),
+    proxy: sample(groups.proxy),
+    postgres: sample(groups.postgres),
+  };
   const { result, cores: machine } = await busyCoresDuring(work);
+  const after = {
+    backend: sample(groups.backend),
+    proxy: sample(groups.proxy),
+    postgres: sample(groups.postgres),
+  };
   const seconds = (performance.now() - started) / 1000;
-  const perSecond = (after: number, was: number): number => (after - was) / seconds;
-  const client = process.cpuUsage(before.client);
+  const cores = (k: keyof typeof before): number => cpuBetween(before[k]!, after[k]!) / seconds;
+  const clientUsed = process.cpuUsage(client);
   return {
     result,
     cores: {
       machine,
-      backend: perSecond(cpu(groups.backend), before.backend),
-      client: (client.user + client.system) / 1e6 / seconds,
-      ...(groups.proxy ? { proxy: perSecond(cpu(groups.proxy), before.proxy) } : {}),
-      ...(groups.postgres ? { postgres: perSecond(cpu(groups.postgres), before.postgres) } : {}),
+      backend: cores('backend'),
+      client: (clientUsed.user + clientUsed.system) / 1e6 / seconds,
+      ...(groups.proxy ? { proxy: cores('proxy') } : {}),
+      ...(groups.postgres ? { postgres: cores('postgres') } : {}),
     },
   };
 }
@@ -104,12 +140,15 @@ export async function measureDirectReplication(opts: {
   bucket: string;
   rate: number;
   durationMs: number;
+  /** How long the copies may catch up after the sending; writes still queued then count as uncopied. */
+  waitAfterMs: number;
   workers: number;
   backendPids: () => number[];
 }): Promise<DirectReplicationRun> {
   const { bucket, rate, durationMs, workers } = opts;
   const main = new BenchClient(opts.main, 512);
   const mirror = new BenchClient(opts.mirror, workers);
+  const queue = new CopyQueue<number>();
   try {
     for (const client of [main, mirror]) {
       const status = await client.send('PUT', `/${bucket}`, await client.headers('PUT', `/${bucket}`));
@@ -129,7 +168,6 @@ export async function measureDirectReplication(opts: {
     );
     const acked = new Map<number, number>();
     const copiedAt = new Map<number, number>();
-    const queue = new CopyQueue<number>();
     const copyWorker = async (): Promise<void> => {
       for (let seq = await queue.take(); seq !== undefined; seq = await queue.take()) {
         const s = signed[seq]!;
@@ -157,7 +195,12 @@ export async function measureDirectReplication(opts: {
       }),
     );
     queue.close();
-    await Promise.all(copying);
+    const caughtUp = Promise.all(copying);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([caughtUp, new Promise((resolve) => (timer = setTimeout(resolve, opts.waitAfterMs)))]);
+    clearTimeout(timer);
+    queue.abandon();
+    await caughtUp;
     const summary = summarizeLags(
       sends.flatMap(({ seq }) => {
         const ackedAt = acked.get(seq);
@@ -177,6 +220,8 @@ export async function measureDirectReplication(opts: {
       cores,
     };
   } finally {
+    // The workers end with the queue, whatever happened.
+    queue.abandon();
     main.close();
     mirror.close();
   }
