@@ -104,23 +104,18 @@ export async function sendingCores<T>(
   groups: PidGroups,
   work: () => Promise<T>,
 ): Promise<{ result: T; cores: SendingCores }> {
-  const sample = (pids: (() => number[]) | undefined): Map<number, number> | undefined =>
-    pids ? cpuByPid(pids()) : undefined;
+  const sample = (): Record<keyof PidGroups, Map<number, number>> => ({
+    backend: cpuByPid(groups.backend()),
+    proxy: cpuByPid(groups.proxy?.() ?? []),
+    postgres: cpuByPid(groups.postgres?.() ?? []),
+  });
   const started = performance.now();
   const client = process.cpuUsage();
-  const before = {
-    backend: sample(groups.backend),
-    proxy: sample(groups.proxy),
-    postgres: sample(groups.postgres),
-  };
+  const before = sample();
   const { result, cores: machine } = await busyCoresDuring(work);
-  const after = {
-    backend: sample(groups.backend),
-    proxy: sample(groups.proxy),
-    postgres: sample(groups.postgres),
-  };
+  const after = sample();
   const seconds = (performance.now() - started) / 1000;
-  const cores = (k: keyof typeof before): number => cpuBetween(before[k]!, after[k]!) / seconds;
+  const cores = (k: keyof PidGroups): number => cpuBetween(before[k], after[k]) / seconds;
   const clientUsed = process.cpuUsage(client);
   return {
     result,
