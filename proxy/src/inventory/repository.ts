@@ -167,22 +167,13 @@ const RENEW_LEASE_SQL = `UPDATE files SET lease_until = now() + make_interval(se
 WHERE id = $1 AND lease_owner = $2`;
 
 /**
- * Compare-and-set: mark backed up only if nobody wrote the key since the claim ($2 = generation copied).
- * Also refreshes the row from what main held when copied. $3 deleted, $4 size, $5 content_type,
- * $6 last_modified, $7 etag, $8 version_id, $9 mirror_etag.
+ * A copy's completion, a compare-and-set on the generation claimed, and when it won and an owner is given, the
+ * claim the worker would make next: the function `s3_mirror_complete` (schema.ts, migration 6). $1 id,
+ * $2 generation copied, $3 deleted, $4 size, $5 content_type, $6 last_modified, $7 etag, $8 version_id,
+ * $9 mirror_etag, $10 delete kept; $11 owner (null: complete only), $12 lease seconds, $13 owner prefix.
+ * One row: `completed` (0 or 1) and the claimed row's columns, null when none was claimed.
  */
-const COMPLETE_SQL = `UPDATE files SET
-    is_backed_up = TRUE, mirrored_generation = generation, attempts = 0, last_error = NULL, parked_at = NULL,
-    lease_owner = NULL, lease_until = NULL, pending_since = NULL,
-    deleted = $3,
-    size = COALESCE($4, size), content_type = COALESCE($5, content_type),
-    last_modified = COALESCE($6, last_modified), etag = CASE WHEN $3 THEN etag ELSE $7 END,
-    version_id = CASE WHEN $3 THEN version_id ELSE COALESCE($8, version_id) END,
-    mirror_etag = CASE WHEN $3 THEN NULL ELSE $9 END,
-    deleted_at = CASE WHEN $3 THEN COALESCE(CASE WHEN deleted THEN deleted_at END, now()) END,
-    delete_kept = $10,
-    updated_at = now()
-WHERE id = $1 AND generation = $2`;
+const COMPLETE_SQL = `SELECT * FROM s3_mirror_complete($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`;
 
 /**
  * A delete not yet due (MIRROR_DELETE_POLICY=delay:…; main no longer holds the key): the row becomes (or
@@ -200,25 +191,6 @@ WHERE id = $1 AND generation = $2 AND lease_owner = $4`;
 /** Gives the row back after a lost compare-and-set (a newer write arrived): retry at once. */
 const RELEASE_SQL = `UPDATE files SET lease_owner = NULL, lease_until = NULL
 WHERE id = $1 AND lease_owner = $2`;
-
-/**
- * COMPLETE_SQL, and when it won, the claim the worker would make next, in one statement: $1–$10 as
- * COMPLETE_SQL's, $11 owner, $12 lease seconds, $13 owner prefix. One row: `completed` (0 or 1) and the
- * claimed row's columns, null when there was none to take. The claim (s3_mirror_claim) runs only when the
- * completion won, and leaves out the row just completed by id, whether or not its snapshot already sees the
- * completion. A lost compare-and-set claims
- * nothing; its release stays a statement of its own (RELEASE_SQL), since a write committed between this
- * statement's snapshot and its row lock would otherwise leave the row neither completed nor released.
- */
-const COMPLETE_AND_CLAIM_SQL = `WITH done AS (
-${COMPLETE_SQL}
-RETURNING id
-), next AS (
-SELECT claimed.* FROM (SELECT 1 WHERE EXISTS (SELECT 1 FROM done)) AS won (x),
-    LATERAL s3_mirror_claim($11, $12, $13, $1) AS claimed
-)
-SELECT (SELECT count(*) FROM done)::int AS completed, next.*
-FROM (VALUES (1)) AS one (x) LEFT JOIN next ON TRUE`;
 
 /**
  * Records a failed attempt: $3 error, $4 delay in ms. The attempt that reaches $5 attempts parks the row:
@@ -378,7 +350,7 @@ export function upsertStatement(
   return { text: UPSERT_EVENTS_SQL, values: [...columns, ...policyValues] };
 }
 
-/** The parameters of COMPLETE_SQL: the row becomes what main held when it was copied. */
+/** COMPLETE_SQL's $1–$10: the row becomes what main held when it was copied. */
 export function completeParams(id: number, generation: string, r: MirrorResult): unknown[] {
   if (!r.exists) return [id, generation, true, null, null, null, null, null, null, r.kept === true];
   return [
@@ -393,6 +365,11 @@ export function completeParams(id: number, generation: string, r: MirrorResult):
     r.mirrorEtag ?? null,
     false,
   ];
+}
+
+/** COMPLETE_SQL's parameters for a completion that claims nothing next. */
+function completeOnly(id: number, generation: string, r: MirrorResult): unknown[] {
+  return [...completeParams(id, generation, r), null, null, null];
 }
 
 /** A pending row this sidecar leased for copying. */
@@ -412,7 +389,10 @@ export interface ClaimedRow {
 
 type Nullable<T> = { [K in keyof T]: T[K] | null };
 
-/** The claimed row in a COMPLETE_AND_CLAIM_SQL answer; undefined when its columns are null (none claimed). */
+/** COMPLETE_SQL's one row: 1 when the compare-and-set won, and the row claimed next (all null: none). */
+type CompleteAnswer = Nullable<ClaimedRow> & { completed: number };
+
+/** The claimed row in a COMPLETE_SQL answer; undefined when its columns are null (none claimed). */
 function claimedRowOf(r: Nullable<ClaimedRow>): ClaimedRow | undefined {
   if (r.id === null) return undefined;
   return {
@@ -610,9 +590,9 @@ export class InventoryRepository {
   /** Marks the row backed up if its generation is still `generation`; false when a newer write came. */
   async complete(bucket: string, id: number, generation: string, result: MirrorResult): Promise<boolean> {
     const r = await this.on(bucket, (pool) =>
-      pool.query(COMPLETE_SQL, completeParams(id, generation, result)),
+      pool.query<CompleteAnswer>(COMPLETE_SQL, completeOnly(id, generation, result)),
     );
-    return (r.rowCount ?? 0) > 0;
+    return r.rows[0]?.completed === 1;
   }
 
   /**
@@ -626,15 +606,18 @@ export class InventoryRepository {
     result: MirrorResult,
   ): Promise<boolean> {
     return this.on(bucket, async (pool) => {
-      const done = await pool.query(COMPLETE_SQL, completeParams(row.id, row.generation, result));
-      if (!done.rowCount) await pool.query(RELEASE_SQL, [row.id, owner]);
-      return (done.rowCount ?? 0) > 0;
+      const done = await pool.query<CompleteAnswer>(
+        COMPLETE_SQL,
+        completeOnly(row.id, row.generation, result),
+      );
+      if (done.rows[0]?.completed !== 1) await pool.query(RELEASE_SQL, [row.id, owner]);
+      return done.rows[0]?.completed === 1;
     });
   }
 
   /**
    * Completes like completeOrRelease and, when the compare-and-set won, claims the bucket's next due row
-   * for `lease` in the same statement: the claim a worker makes after every copy, without a round trip of
+   * for `lease` in the same call: the claim a worker makes after every copy, without a round trip of
    * its own (and, when nothing is left, without an empty claim). `next` undefined: none was claimable then,
    * or the copy lost its compare-and-set (the row was released; nothing was claimed).
    */
@@ -648,12 +631,9 @@ export class InventoryRepository {
     return this.on(bucket, async (pool) => {
       const complete = completeParams(row.id, row.generation, result);
       const params = [...complete, lease.owner, leaseSeconds, lease.ownerPrefix];
-      const r = await pool.query<Nullable<ClaimedRow> & { completed: number }>(
-        COMPLETE_AND_CLAIM_SQL,
-        params,
-      );
+      const r = await pool.query<CompleteAnswer>(COMPLETE_SQL, params);
       const answer = r.rows[0];
-      if (!answer?.completed) {
+      if (answer?.completed !== 1) {
         await pool.query(RELEASE_SQL, [row.id, lease.owner]);
         return { completed: false, next: undefined };
       }

@@ -88,9 +88,23 @@ describe('migrations', () => {
       'updated_at',
     ]);
   });
+  // Statements end at a `;` outside a dollar-quoted function body ($tag$ … $tag$).
+  const statementsOf = (sql: string): string[] =>
+    sql
+      .split(/(\$\w*\$[\s\S]*?\$\w*\$)/)
+      .map((part, i) => (i % 2 ? part.replace(/;/g, ' ') : part))
+      .join('')
+      .split(';')
+      .filter((s) => s.trim());
+  test('statements are split at semicolons outside function bodies', () => {
+    expect(statementsOf('CREATE X AS $f$ A; B $f$; SELECT 1;')).toEqual([
+      'CREATE X AS $f$ A  B $f$',
+      ' SELECT 1',
+    ]);
+  });
   test('every statement is idempotent (IF NOT EXISTS, CREATE OR REPLACE, or an insert that does nothing on conflict)', () => {
     for (const m of MIGRATIONS) {
-      for (const stmt of m.sql.split(';').filter((s) => s.trim())) {
+      for (const stmt of statementsOf(m.sql)) {
         expect(stmt).toMatch(/IF NOT EXISTS|^\s*CREATE OR REPLACE FUNCTION|ON CONFLICT \(id\) DO NOTHING/);
       }
     }
