@@ -11,136 +11,14 @@ import { DEFAULT_DELETE_POLICY, deleteDelaySeconds, type DeletePolicy } from '..
 import { withClient, type InventoryPools } from './pools';
 import type { BucketCounts, WorkerVouch } from './work-hints';
 
-/** The values a write gives its row, as SQL: parameters (one write) or the batch's columns. */
-type WriteColumns = Record<
-  | 'path'
-  | 'deleted'
-  | 'size'
-  | 'contentType'
-  | 'lastModified'
-  | 'etag'
-  | 'versionId'
-  | 'checksums'
-  | 'operation'
-  | 'acknowledgedAt',
-  string
->;
-
 /**
- * Records acknowledged writes, one row per key: UPSERT on path, bump the generation, mark pending. A delete
- * keeps the row (deleted = true); a later put revives it. The values of a write: path, deleted, size,
- * content_type, last_modified, etag, version_id, checksums, operation, acknowledged_at ($1–$10: scalars for
- * one write, arrays for a batch); $11 the delete delay in seconds (MIRROR_DELETE_POLICY=delay:…; 0
- * otherwise) and $12 whether a delete is recorded under MIRROR_DELETE_POLICY=keep (the repository's policy).
- *
- * A delete records when it happened (`deleted_at`, Postgres' clock; a second delete of a key already
- * deleted keeps the first time) and may be claimed only `$11` seconds after that; until then it is not
- * counted as pending (its `pending_since` is when it falls due). A put clears both: a delete still waiting
- * out its delay is cancelled by the next write of the key.
- *
- * A delete recorded under `keep` says so in its row (`delete_kept`): whichever sidecar copies the row keeps
- * the mirror's copy (a restart under another policy, or another pod of the bucket, does not delete it). The
- * next write or delete of the key records its own policy.
- *
- * A write that does not say its size or content type (a tag change, a copy whose answer names neither)
- * keeps the row's (`written`: the write's own values, where EXCLUDED holds the defaults a new row gets).
+ * Records a batch of writes (no key twice): the function `s3_mirror_record` (schema.ts, migration 7), which
+ * holds the upsert's semantics. $1–$10 arrays, one element per write (path, deleted, size, content_type,
+ * last_modified, etag, version_id, checksums, operation, acknowledged_at); $11 the delete delay in seconds,
+ * $12 whether a delete is recorded under MIRROR_DELETE_POLICY=keep (the repository's policy). One row per
+ * write: its id and new generation.
  */
-function upsertSql(
-  v: WriteColumns,
-  source: { before: string; select: string; after: string },
-  written: { size: string; contentType: string },
-): string {
-  const delay = '$11::double precision';
-  return `${source.before}INSERT INTO files AS f
-    (path, size, content_type, is_backed_up, last_modified, deleted, etag, version_id, checksums,
-     last_operation, generation, attempts, next_attempt_at, pending_since, deleted_at, delete_kept)
-${source.select} ${v.path}, COALESCE(${v.size}, 0), COALESCE(${v.contentType}, 'application/octet-stream'), FALSE,
-        ${v.lastModified}, ${v.deleted}, ${v.etag}, ${v.versionId}, ${v.checksums}, ${v.operation}, 1, 0,
-        CASE WHEN ${v.deleted} THEN now() + make_interval(secs => ${delay}) ELSE now() END,
-        CASE WHEN ${v.deleted} AND ${delay} > 0 THEN now() + make_interval(secs => ${delay})
-             ELSE ${v.acknowledgedAt} END,
-        CASE WHEN ${v.deleted} THEN now() END, ${v.deleted} AND $12::boolean${source.after}
-ON CONFLICT (path) DO UPDATE SET
-    deleted = EXCLUDED.deleted,
-    deleted_at = CASE WHEN EXCLUDED.deleted THEN COALESCE(CASE WHEN f.deleted THEN f.deleted_at END, now()) END,
-    delete_kept = EXCLUDED.delete_kept,
-    size = CASE WHEN EXCLUDED.deleted THEN f.size ELSE COALESCE(${written.size}, f.size) END,
-    content_type = CASE WHEN EXCLUDED.deleted THEN f.content_type
-        ELSE COALESCE(${written.contentType}, f.content_type) END,
-    last_modified = EXCLUDED.last_modified,
-    etag = CASE WHEN EXCLUDED.deleted THEN f.etag ELSE EXCLUDED.etag END,
-    version_id = COALESCE(EXCLUDED.version_id, CASE WHEN EXCLUDED.deleted THEN f.version_id ELSE NULL END),
-    checksums = CASE WHEN EXCLUDED.deleted THEN f.checksums ELSE EXCLUDED.checksums END,
-    last_operation = EXCLUDED.last_operation,
-    is_backed_up = FALSE,
-    generation = f.generation + 1,
-    attempts = 0,
-    last_error = NULL,
-    parked_at = NULL,
-    next_attempt_at = CASE WHEN EXCLUDED.deleted
-        THEN COALESCE(CASE WHEN f.deleted THEN f.deleted_at END, now()) + make_interval(secs => ${delay})
-        ELSE now() END,
-    pending_since = CASE
-        WHEN EXCLUDED.deleted AND ${delay} > 0
-            THEN COALESCE(CASE WHEN f.deleted THEN f.deleted_at END, now()) + make_interval(secs => ${delay})
-        WHEN f.is_backed_up THEN EXCLUDED.pending_since
-        ELSE LEAST(COALESCE(f.pending_since, EXCLUDED.pending_since), EXCLUDED.pending_since) END,
-    updated_at = now()`;
-}
-
-/** One write: $1–$10 scalars. */
-export const UPSERT_EVENT_SQL = upsertSql(
-  {
-    path: '$1::text',
-    deleted: '$2::boolean',
-    size: '$3::bigint',
-    contentType: '$4::text',
-    lastModified: '$5::timestamp',
-    etag: '$6::text',
-    versionId: '$7::text',
-    checksums: '$8::jsonb',
-    operation: '$9::text',
-    acknowledgedAt: '$10::timestamptz',
-  },
-  { before: '', select: 'VALUES (', after: ')' },
-  { size: '$3::bigint', contentType: '$4::text' },
-);
-
-/**
- * A batch of writes in one statement (a flush of several): $1–$10 arrays, one element per write, no path
- * twice (ON CONFLICT takes a row once per statement; see `upsertBatches`). New rows get their ids in the
- * writes' order (WITH ORDINALITY), the order claims take them in. Costs Postgres about 20–60 µs per write
- * where a statement per write costs 400–500 µs; for one write it costs more than UPSERT_EVENT_SQL (the
- * batch's scan and lookups are planned at each execution), so one write goes alone.
- */
-export const UPSERT_EVENTS_SQL = upsertSql(
-  {
-    path: 'path',
-    deleted: 'deleted',
-    size: 'size',
-    contentType: 'content_type',
-    lastModified: 'last_modified',
-    etag: 'etag',
-    versionId: 'version_id',
-    checksums: 'checksums',
-    operation: 'operation',
-    acknowledgedAt: 'acknowledged_at',
-  },
-  {
-    before: `WITH w AS (
-    SELECT * FROM unnest($1::text[], $2::boolean[], $3::bigint[], $4::text[], $5::timestamp[], $6::text[],
-        $7::text[], $8::jsonb[], $9::text[], $10::timestamptz[]) WITH ORDINALITY
-      AS w (path, deleted, size, content_type, last_modified, etag, version_id, checksums, operation,
-            acknowledged_at, n))
-`,
-    select: 'SELECT',
-    after: '\nFROM w ORDER BY n',
-  },
-  {
-    size: '(SELECT w.size FROM w WHERE w.path = EXCLUDED.path)',
-    contentType: '(SELECT w.content_type FROM w WHERE w.path = EXCLUDED.path)',
-  },
-);
+export const RECORD_SQL = `SELECT * FROM s3_mirror_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`;
 
 /**
  * A pending row that is a delete waiting out its delay (MIRROR_DELETE_POLICY=delay:…): not behind yet, so
@@ -299,8 +177,8 @@ const KEY_ROW_SQL = `SELECT size::text, etag, mirror_etag, version_id, last_modi
 FROM files WHERE path = $1`;
 
 /**
- * Writes in order, cut into batches in which no key appears twice (each batch one UPSERT_EVENTS_SQL, in
- * order: a key written again starts the next batch, so its row sees its writes one after the other). Pure.
+ * Writes in order, cut into batches in which no key appears twice (each batch one RECORD_SQL, in order: a
+ * key written again starts the next batch, so its row sees its writes one after the other). Pure.
  */
 export function upsertBatches(events: readonly WriteEvent[]): WriteEvent[][] {
   const batches: WriteEvent[][] = [];
@@ -316,7 +194,7 @@ export function upsertBatches(events: readonly WriteEvent[]): WriteEvent[][] {
   return batches;
 }
 
-/** One write's values, $1–$10 of the upserts. */
+/** One write's values: its element of RECORD_SQL's $1–$10. */
 function writeValues(e: WriteEvent): unknown[] {
   const deleted = e.kind === 'delete';
   return [
@@ -333,21 +211,14 @@ function writeValues(e: WriteEvent): unknown[] {
   ];
 }
 
-/**
- * The statement that records a batch of writes (no key twice): UPSERT_EVENT_SQL for one write,
- * UPSERT_EVENTS_SQL with a column array per value for several. Pure.
- */
+/** The statement that records a batch of writes (no key twice): RECORD_SQL, a column array per value. Pure. */
 export function upsertStatement(
   events: readonly WriteEvent[],
   policy: DeletePolicy = DEFAULT_DELETE_POLICY,
 ): { text: string; values: unknown[] } {
-  const policyValues = [deleteDelaySeconds(policy), policy.kind === 'keep'];
-  if (events.length === 1) {
-    return { text: UPSERT_EVENT_SQL, values: [...writeValues(events[0]!), ...policyValues] };
-  }
   const columns: unknown[][] = Array.from({ length: 10 }, () => []);
   for (const e of events) writeValues(e).forEach((value, i) => columns[i]!.push(value));
-  return { text: UPSERT_EVENTS_SQL, values: [...columns, ...policyValues] };
+  return { text: RECORD_SQL, values: [...columns, deleteDelaySeconds(policy), policy.kind === 'keep'] };
 }
 
 /** COMPLETE_SQL's $1–$10: the row becomes what main held when it was copied. */
@@ -566,10 +437,7 @@ export class InventoryRepository {
   /** Records one write and returns the row's id and new generation (a resync repair, like a write). */
   async recordWrite(bucket: string, event: WriteEvent): Promise<{ id: number; generation: string }> {
     const r = await this.on(bucket, (pool) =>
-      pool.query<{ id: number; generation: string }>(
-        `${UPSERT_EVENT_SQL} RETURNING id, generation::text`,
-        upsertStatement([event], this.deletePolicy).values,
-      ),
+      pool.query<{ id: number; generation: string }>(upsertStatement([event], this.deletePolicy)),
     );
     await this.pools.hints.markDue(bucket);
     return r.rows[0]!;

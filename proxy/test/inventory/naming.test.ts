@@ -2,7 +2,6 @@ import fc from 'fast-check';
 
 import { backoffMs } from '../../src/inventory/backoff';
 import { databaseNameFor, isInventoryDatabaseName, MAX_IDENTIFIER_BYTES } from '../../src/inventory/naming';
-import { UPSERT_EVENT_SQL } from '../../src/inventory/repository';
 import { MIGRATIONS } from '../../src/inventory/schema';
 
 describe('databaseNameFor', () => {
@@ -109,9 +108,10 @@ describe('migrations', () => {
       }
     }
   });
-  test('the upsert bumps the generation and marks the row pending', () => {
-    expect(UPSERT_EVENT_SQL).toMatch(/ON CONFLICT \(path\)/);
-    expect(UPSERT_EVENT_SQL).toMatch(/generation = f\.generation \+ 1/);
-    expect(UPSERT_EVENT_SQL).toMatch(/is_backed_up = FALSE/);
+  test('the upsert (the recording function) bumps the generation and marks the row pending', () => {
+    const record = MIGRATIONS.find((m) => m.sql.includes('FUNCTION s3_mirror_record('))!.sql;
+    expect(record).toMatch(/ON CONFLICT \(path\)/);
+    expect(record).toMatch(/generation = f\.generation \+ 1/);
+    expect(record).toMatch(/is_backed_up = FALSE/);
   });
 });

@@ -1,8 +1,7 @@
 import type { InventoryPools } from '../../src/inventory/pools';
 import {
   InventoryRepository,
-  UPSERT_EVENT_SQL,
-  UPSERT_EVENTS_SQL,
+  RECORD_SQL,
   upsertBatches,
   upsertStatement,
 } from '../../src/inventory/repository';
@@ -47,13 +46,13 @@ test('writes without a key twice are one statement; a key written again starts t
   const { pools, statements } = recordingPools();
   const repo = new InventoryRepository(pools);
   expect(await repo.recordWrites('b', [put('a')], { owner: 'me', seconds: 30 })).toBe('7');
-  expect(statements).toEqual([UPSERT_EVENT_SQL, 'mark b by me']);
+  expect(statements).toEqual([RECORD_SQL, 'mark b by me']);
   statements.length = 0;
   await repo.recordWrites('b', [put('a'), put('b'), put('c')]);
-  expect(statements).toEqual([UPSERT_EVENTS_SQL, 'mark b']);
+  expect(statements).toEqual([RECORD_SQL, 'mark b']);
   statements.length = 0;
   await repo.recordWrites('b', [put('a'), put('b'), put('a')]);
-  expect(statements).toEqual(['BEGIN', UPSERT_EVENTS_SQL, UPSERT_EVENT_SQL, 'COMMIT', 'mark b']);
+  expect(statements).toEqual(['BEGIN', RECORD_SQL, RECORD_SQL, 'COMMIT', 'mark b']);
 });
 
 test('batches keep the order of the writes and never hold a key twice', () => {
@@ -63,7 +62,7 @@ test('batches keep the order of the writes and never hold a key twice', () => {
   expect(keys(upsertBatches(['a', 'b', 'a', 'c', 'a', 'b'].map(put)))).toEqual(['ab', 'ac', 'ab']);
 });
 
-test('one write goes alone with scalar values; several as one array per column; the policy once', () => {
+test('writes go as one array per column, one write as arrays of one; the policy once', () => {
   const del: WriteEvent = {
     bucket: 'b',
     key: 'd',
@@ -80,18 +79,18 @@ test('one write goes alone with scalar values; several as one array per column; 
     checksums: { CRC32: 'x' },
   };
   const one = upsertStatement([tagged]);
-  expect(one.text).toBe(UPSERT_EVENT_SQL);
-  expect(one.values.slice(0, 4)).toEqual(['t', false, null, null]);
+  expect(one.text).toBe(RECORD_SQL);
+  expect(one.values.slice(0, 4)).toEqual([['t'], [false], [null], [null]]);
   expect(one.values.slice(6)).toEqual([
-    'v',
-    '{"CRC32":"x"}',
-    'PutObjectTagging',
-    tagged.acknowledgedAt,
+    ['v'],
+    ['{"CRC32":"x"}'],
+    ['PutObjectTagging'],
+    [tagged.acknowledgedAt],
     0,
     false,
   ]);
   const batch = upsertStatement([put('a'), del, tagged], { kind: 'delay', seconds: 60 });
-  expect(batch.text).toBe(UPSERT_EVENTS_SQL);
+  expect(batch.text).toBe(RECORD_SQL);
   expect(batch.values).toHaveLength(12);
   expect(batch.values.slice(0, 4)).toEqual([
     ['a', 'd', 't'],
