@@ -32,8 +32,17 @@ function clientFor(endpoint: S3Endpoint, logger?: Logger): S3Client {
 }
 
 export function isNoSuchBucket(err: unknown): boolean {
-  const e = err as { name?: string; Code?: string };
-  return e?.name === 'NoSuchBucket' || e?.Code === 'NoSuchBucket';
+  return hasS3Code(err, 'NoSuchBucket');
+}
+
+/** The mirror refused a body that does not match its Content-MD5. */
+export function isBadDigest(err: unknown): boolean {
+  return hasS3Code(err, 'BadDigest');
+}
+
+function hasS3Code(err: unknown, code: string): boolean {
+  const e = err as { name?: string; Code?: string } | undefined;
+  return e?.name === code || e?.Code === code;
 }
 
 /** Postgres errors (by SQLSTATE) whose log line should say what to do. */

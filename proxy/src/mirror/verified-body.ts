@@ -4,7 +4,8 @@
  * checked, so a mismatch, a short file or a read error fails the upload before its end (a PutObject is cut
  * before its last byte; lib-storage never completes a multipart one) and the copier reads main instead.
  * It ends right after that byte, without waiting for the file's end: an upload whose answer came before
- * its body's end costs its connection (undici closes it).
+ * its body's end costs its connection (undici closes it). Without an MD5 (the copier's choice when the
+ * upload carries it as Content-MD5 and the mirror checks it), only the size and read errors are checked.
  */
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
