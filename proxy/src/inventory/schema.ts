@@ -24,16 +24,16 @@ export interface Migration {
  * claimable again. `p_exclude` is left out (the row a completion in the same statement just settled). One
  * statement: the row lock from FOR UPDATE SKIP LOCKED lives only while the calling statement runs; the
  * lease columns keep other sidecars off the row while the copy runs.
+ *
+ * The signature and the statement are shared by migration 5 (a SQL function) and migration 8 (PL/pgSQL):
+ * both texts are shipped, so neither may change (naming.test.ts pins every migration's text).
  */
-const CLAIM_FUNCTION_SQL = `CREATE OR REPLACE FUNCTION s3_mirror_claim(
+const CLAIM_SIGNATURE = `CREATE OR REPLACE FUNCTION s3_mirror_claim(
     p_owner TEXT, p_lease_seconds DOUBLE PRECISION, p_prefix TEXT, p_exclude INTEGER)
 RETURNS TABLE (id INTEGER, path TEXT, generation TEXT, attempts INTEGER, deleted BOOLEAN,
-    deleted_for_seconds DOUBLE PRECISION, delete_kept BOOLEAN)
-LANGUAGE sql VOLATILE
-SET enable_seqscan = off
-SET enable_bitmapscan = off
-AS $claim$
-UPDATE files SET lease_owner = p_owner, lease_until = now() + make_interval(secs => p_lease_seconds)
+    deleted_for_seconds DOUBLE PRECISION, delete_kept BOOLEAN)`;
+
+const CLAIM_STATEMENT = `UPDATE files SET lease_owner = p_owner, lease_until = now() + make_interval(secs => p_lease_seconds)
 WHERE files.id = (
     SELECT f.id FROM files f
     WHERE NOT f.is_backed_up AND f.next_attempt_at <= now() AND f.parked_at IS NULL
@@ -47,7 +47,14 @@ RETURNING files.id, files.path, files.generation::text, files.attempts, files.de
     CASE WHEN files.deleted
         THEN extract(epoch FROM now() - COALESCE(files.deleted_at, files.updated_at::timestamptz))::double precision
     END,
-    files.deleted AND files.delete_kept
+    files.deleted AND files.delete_kept`;
+
+const CLAIM_FUNCTION_SQL = `${CLAIM_SIGNATURE}
+LANGUAGE sql VOLATILE
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+AS $claim$
+${CLAIM_STATEMENT}
 $claim$`;
 
 /**
@@ -189,32 +196,15 @@ $record$`;
  * Debian's PostgreSQL 15 with 16 workers completing and claiming 8,000 rows: 650–674 µs of Postgres CPU per
  * row with the SQL claim, 423–535 with this one; no difference on 18 (test/bench/notes.md).
  */
-const CLAIM_PLPGSQL_FUNCTION_SQL = `CREATE OR REPLACE FUNCTION s3_mirror_claim(
-    p_owner TEXT, p_lease_seconds DOUBLE PRECISION, p_prefix TEXT, p_exclude INTEGER)
-RETURNS TABLE (id INTEGER, path TEXT, generation TEXT, attempts INTEGER, deleted BOOLEAN,
-    deleted_for_seconds DOUBLE PRECISION, delete_kept BOOLEAN)
+const CLAIM_PLPGSQL_FUNCTION_SQL = `${CLAIM_SIGNATURE}
 LANGUAGE plpgsql VOLATILE
 SET enable_seqscan = off
 SET enable_bitmapscan = off
 AS $claim$
 #variable_conflict use_column
 BEGIN
-    RETURN QUERY
-    UPDATE files SET lease_owner = p_owner, lease_until = now() + make_interval(secs => p_lease_seconds)
-    WHERE files.id = (
-        SELECT f.id FROM files f
-        WHERE NOT f.is_backed_up AND f.next_attempt_at <= now() AND f.parked_at IS NULL
-          AND (f.lease_until IS NULL OR f.lease_until < now()
-               OR (starts_with(f.lease_owner, p_prefix) AND f.lease_owner <> p_owner))
-          AND f.id IS DISTINCT FROM p_exclude
-        ORDER BY f.next_attempt_at, f.id
-        LIMIT 1
-        FOR UPDATE SKIP LOCKED)
-    RETURNING files.id, files.path, files.generation::text, files.attempts, files.deleted,
-        CASE WHEN files.deleted
-            THEN extract(epoch FROM now() - COALESCE(files.deleted_at, files.updated_at::timestamptz))::double precision
-        END,
-        files.deleted AND files.delete_kept;
+RETURN QUERY
+${CLAIM_STATEMENT};
 END
 $claim$`;
 

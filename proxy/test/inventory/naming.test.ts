@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import fc from 'fast-check';
 
 import { backoffMs } from '../../src/inventory/backoff';
@@ -107,6 +109,22 @@ describe('migrations', () => {
         expect(stmt).toMatch(/IF NOT EXISTS|^\s*CREATE OR REPLACE FUNCTION|ON CONFLICT \(id\) DO NOTHING/);
       }
     }
+  });
+  test('a shipped migration never changes: its text is pinned (a new migration is appended instead)', () => {
+    // A database that applied a version never runs it again, so an edited one would leave new and old
+    // databases with different schemas. Append a version here with each new migration.
+    const pinned: Record<number, string> = {
+      1: 'bbbab479a6bb4a00',
+      2: 'ed2605881f76aa14',
+      3: '5f4a000f186487fe',
+      4: 'da10581716634dd4',
+      5: '810e2b8c58c77cac',
+      6: '5cb18353eba746fb',
+      7: '3b96bfa6f8938de9',
+      8: '78841cde6f24ac35',
+    };
+    const sha = (sql: string): string => createHash('sha256').update(sql).digest('hex').slice(0, 16);
+    expect(Object.fromEntries(MIGRATIONS.map((m) => [m.version, sha(m.sql)]))).toEqual(pinned);
   });
   test('the upsert (the recording function) bumps the generation and marks the row pending', () => {
     const record = MIGRATIONS.find((m) => m.sql.includes('FUNCTION s3_mirror_record('))!.sql;
