@@ -1,5 +1,5 @@
 /**
- * A completion that claims the worker's next row in the same statement, against a real Postgres: it claims
+ * A completion that claims the worker's next row in the same call (s3_mirror_complete), against a real Postgres: it claims
  * only after the compare-and-set won, never the row it just completed, never a row under another sidecar's
  * running lease or a delete that must wait out its delay; a lost compare-and-set releases the row instead.
  */

@@ -478,8 +478,9 @@ export class InventoryRepository {
         COMPLETE_SQL,
         completeOnly(row.id, row.generation, result),
       );
-      if (done.rows[0]?.completed !== 1) await pool.query(RELEASE_SQL, [row.id, owner]);
-      return done.rows[0]?.completed === 1;
+      const completed = done.rows[0]?.completed === 1;
+      if (!completed) await pool.query(RELEASE_SQL, [row.id, owner]);
+      return completed;
     });
   }
 

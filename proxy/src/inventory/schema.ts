@@ -21,7 +21,7 @@ export interface Migration {
  * Leases one row for `p_owner` for `p_lease_seconds`: pending, due, not parked, and not under a lease that
  * still runs, except one of a previous start of this very proxy (an owner that starts with `p_prefix`, its
  * stable id and a colon, kept in STATE_DIR, but is not `p_owner`); an expired lease (a killed sidecar) is
- * claimable again. `p_exclude` is left out (the row a completion in the same statement just settled). One
+ * claimable again. `p_exclude` is left out (the row the calling completion, s3_mirror_complete, just settled). One
  * statement: the row lock from FOR UPDATE SKIP LOCKED lives only while the calling statement runs; the
  * lease columns keep other sidecars off the row while the copy runs.
  *
@@ -66,7 +66,7 @@ $claim$`;
  *
  * PL/pgSQL because it keeps its statements' plans for the session: the same statement sent as one query (a
  * CTE around the UPDATE and a LATERAL claim) was parsed and planned at every call. Measured with 16 workers
- * completing and claiming 8,000 rows: 780–870 µs of Postgres CPU per row as that query, 360–450 as this
+ * completing and claiming 8,000 rows: 780–870 µs of Postgres CPU per row as that query, 361–534 as this
  * function (test/bench/notes.md). The completion's second statement has a snapshot of its own, so the claim
  * sees the row completed; it still leaves it out by id. A lost compare-and-set claims nothing, and the
  * caller releases the row (the release is a statement of its own: a write committed between this call's

@@ -2,7 +2,8 @@ import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { Readable, Transform } from 'node:stream';
 
 import { discard } from '../http/response-writing';
-import { sameEtag } from '../s3/etag';
+import { S3ResponseError } from '../s3/errors';
+import { md5OfEtag, sameEtag } from '../s3/etag';
 import { parseTagSet, type Tag } from '../s3/response-body';
 import type { SpooledBody, SpoolOutcome } from '../spool';
 import type { MirrorBucketName } from './bucket-name';
@@ -11,6 +12,7 @@ import {
   headerValue,
   objectHeadOf,
   putObjectHeaders,
+  contentMd5 as contentMd5OfHex,
   sdkObjectParams,
   type ObjectHead,
 } from './object-headers';
@@ -144,7 +146,7 @@ async function mirrorKeyOnce(
   } catch (err) {
     if (err instanceof MissingMirrorBucket) throw err;
     if (!body.failure() && !(mirrorChecksMd5 && isBadDigest(err))) throw err;
-    // The local copy is damaged or unreadable: main has the bytes.
+    // The bytes did not check (locally, or by the mirror's Content-MD5) or could not be read: main has them.
     return { ...(await copyFromMain(clients, bucket, key, opts)), spool: 'corrupt' };
   } finally {
     body.stream.destroy();
@@ -337,10 +339,32 @@ async function putInOne(
     if (!isSuccess(res.statusCode)) throw await errorOf(res);
     consumeRest(res.body);
     if (inMemory) opts.onBytes?.(inMemory.length);
-    return headerValue(res.headers, 'etag');
+    const etag = headerValue(res.headers, 'etag');
+    refuseOtherBytes(headers['content-md5'], etag, headerValue(res.headers, 'x-amz-server-side-encryption'));
+    return etag;
   } finally {
     counted?.destroy();
   }
+}
+
+/**
+ * A mirror that ignores Content-MD5 would keep bytes other than the ones meant: when its ETag is an MD5 that
+ * differs, the upload fails as a mirror that checks would have failed it (BadDigest), and the copy reads main
+ * and overwrites it.
+ */
+function refuseOtherBytes(
+  contentMd5: string | undefined,
+  etag: string | undefined,
+  sse: string | undefined,
+): void {
+  if (contentMd5 === undefined) return;
+  const stored = md5OfEtag(etag, sse);
+  if (stored === undefined || contentMd5OfHex(stored) === contentMd5) return;
+  throw new S3ResponseError(
+    200,
+    'BadDigest',
+    `the mirror stored bytes with MD5 ${stored}, not those of the Content-MD5 sent (it does not check Content-MD5)`,
+  );
 }
 
 const PROGRESS_STEP_BYTES = 1024 * 1024;

@@ -3,7 +3,7 @@
  * claim (a lease, so one sidecar copies it) → copy main's current state (lease renewed meanwhile) →
  * settle: complete (compare-and-set on the generation claimed; a newer write releases it for a new copy),
  * fail (retry with backoff; park after MIRROR_MAX_ATTEMPTS), or release (stop() cut the copy short).
- * A completion may claim the bucket's next row in the same statement (`claimNext`): the worker then holds
+ * A completion may claim the bucket's next row in the same call (`claimNext`): the worker then holds
  * that row and copies it next without a claim of its own, and learns without an empty claim that the
  * bucket had nothing left.
  * A key main no longer holds is deleted on the mirror, kept there, or its delete deferred, as the delete

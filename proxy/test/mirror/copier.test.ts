@@ -152,6 +152,15 @@ describe('a spooled PutObject (the hot path)', () => {
     expect(w.mirror.object('b', 'k')?.body.toString()).toBe('hello');
   });
 
+  test('a mirror that ignores Content-MD5 and keeps a damaged file is told by its ETag: main is read over it', async () => {
+    const w = world();
+    w.mirror.checksContentMd5 = false;
+    w.main.put('b', 'k', 'hello');
+    const result = await mirrorKey(w.clients, 'b', 'k', options(), spooledOf('hello', 'jello'));
+    expect(result).toMatchObject({ exists: true, source: 'main', spool: 'corrupt' });
+    expect(w.mirror.object('b', 'k')?.body.toString()).toBe('hello');
+  });
+
   test('a short spool file fails its PUT before the last byte; main is read', async () => {
     const w = world();
     w.main.put('b', 'k', 'hello');

@@ -67,6 +67,8 @@ export class FakeS3 implements S3Http {
   getBody: (object: StoredObject) => Readable = (object) => Readable.from([object.body]);
   /** Called while a PUT body is being read (to abort a copy mid-upload). */
   onPutStarted?: () => void;
+  /** Whether a PUT's Content-MD5 is checked (BadDigest), as S3 does; false: a store that ignores it. */
+  checksContentMd5 = true;
   private versions = 0;
 
   constructor(...buckets: string[]) {
@@ -143,7 +145,8 @@ export class FakeS3 implements S3Http {
         const body = await abortable(readAll(request.body), request.signal);
         if (body.length !== length) throw new Error(`body of ${body.length} bytes, content-length ${length}`);
         const md5 = headers?.['content-md5'];
-        if (md5 !== undefined && Buffer.from(md5, 'base64').toString('hex') !== md5Hex(body)) {
+        const badDigest = md5 !== undefined && Buffer.from(md5, 'base64').toString('hex') !== md5Hex(body);
+        if (badDigest && this.checksContentMd5) {
           return errorAnswer(
             400,
             'BadDigest',
