@@ -138,7 +138,7 @@ async function mirrorKeyOnce(
   if (spooled.bytes) return copyFromMemory(clients, bucket, key, head, spooled, spooled.bytes, opts);
   // A single PutObject carries the MD5 as Content-MD5, and the mirror refuses bytes that do not match it
   // (BadDigest): hashing the file here as well cost 1.4 s of CPU per GiB. Parts carry no such check.
-  const mirrorChecksMd5 = spooled.md5 !== undefined && spooled.size <= SINGLE_PUT_MAX_BYTES;
+  const mirrorChecksMd5 = spooled.md5 !== undefined && goesInOnePut(spooled.size);
   const body = verifiedBody(spooled.open(), mirrorChecksMd5 ? undefined : spooled.md5, spooled.size);
   try {
     const mirrorEtag = await upload(clients, bucket, key, head, body.stream, opts, spooled.md5);
@@ -222,6 +222,11 @@ function resultOf(head: ObjectHead, mirrorEtag: string | undefined, source: 'spo
 /** S3's limit for one PutObject; larger objects must go up in parts. */
 export const SINGLE_PUT_MAX_BYTES = 5 * 1024 ** 3;
 
+/** Whether upload() sends a body of `size` bytes as one PutObject (else in parts, through lib-storage). */
+function goesInOnePut(size: number | undefined): size is number {
+  return size !== undefined && size <= SINGLE_PUT_MAX_BYTES;
+}
+
 /** The tag set a GetObjectTagging answer may hold (10 tags of at most 128 + 256 characters, escaped). */
 const TAGGING_MAX_BYTES = 256 * 1024;
 
@@ -269,7 +274,7 @@ async function upload(
   const target = clients.mirrorBucket(bucket);
   try {
     const size = head.size;
-    if (size !== undefined && size <= SINGLE_PUT_MAX_BYTES) {
+    if (goesInOnePut(size)) {
       const headers = putObjectHeaders(head, tags, md5);
       return await putInOne(clients.mirror.http, target, key, headers, body, size, opts);
     }
