@@ -1,7 +1,8 @@
 /**
  * A completion that claims the worker's next row in the same call (s3_mirror_complete), against a real Postgres: it claims
  * only after the compare-and-set won, never the row it just completed, never a row under another sidecar's
- * running lease or a delete that must wait out its delay; a lost compare-and-set releases the row instead.
+ * running lease or a delete that must wait out its delay; a lost compare-and-set releases the row instead,
+ * with or without the claim.
  */
 import crypto from 'node:crypto';
 
@@ -95,6 +96,25 @@ test('a newer write since the claim: not completed, released, and nothing claime
     { path: 'a', lease_owner: null, is_backed_up: false, mirror_etag: null },
     { path: 'b', lease_owner: null, is_backed_up: false, mirror_etag: null },
   ]);
+});
+
+test('complete only (completeOrRelease): completes without claiming; a lost compare-and-set releases the row', async () => {
+  const bucket = bucketName();
+  await inventory.recordWrites(
+    bucket,
+    ['a', 'b'].map((k) => write(bucket, k)),
+  );
+  const a = await claim(bucket);
+  expect(await inventory.completeOrRelease(bucket, a, me.owner, copied)).toBe(true);
+  const b = await claim(bucket);
+  await inventory.recordWrites(bucket, [write(bucket, 'b')]); // generation 2
+  expect(await inventory.completeOrRelease(bucket, b, me.owner, copied)).toBe(false);
+  expect(await rows(bucket)).toEqual([
+    { path: 'a', lease_owner: null, is_backed_up: true, mirror_etag: '"m"' },
+    { path: 'b', lease_owner: null, is_backed_up: false, mirror_etag: null },
+  ]);
+  // Released, so another sidecar takes it at once rather than after the lease.
+  expect((await inventory.claim(bucket, other, 120))?.path).toBe('b');
 });
 
 test("never a row under another sidecar's running lease, nor a delete waiting out its delay; an expired lease, or one of a previous start, is taken", async () => {

@@ -473,15 +473,7 @@ export class InventoryRepository {
     owner: string,
     result: MirrorResult,
   ): Promise<boolean> {
-    return this.on(bucket, async (pool) => {
-      const done = await pool.query<CompleteAnswer>(
-        COMPLETE_SQL,
-        completeOnly(row.id, row.generation, result),
-      );
-      const completed = done.rows[0]?.completed === 1;
-      if (!completed) await pool.query(RELEASE_SQL, [row.id, owner]);
-      return completed;
-    });
+    return (await this.settleCopy(bucket, row, owner, result)).completed;
   }
 
   /**
@@ -497,16 +489,32 @@ export class InventoryRepository {
     leaseSeconds: number,
     result: MirrorResult,
   ): Promise<{ completed: boolean; next: ClaimedRow | undefined }> {
+    return this.settleCopy(bucket, row, lease.owner, result, { lease, leaseSeconds });
+  }
+
+  /** The completion call, claiming the next row when `claim` is given; a lost compare-and-set releases the row. */
+  private async settleCopy(
+    bucket: string,
+    row: ClaimedRow,
+    owner: string,
+    result: MirrorResult,
+    claim?: { lease: LeaseOwner; leaseSeconds: number },
+  ): Promise<{ completed: boolean; next: ClaimedRow | undefined }> {
     return this.on(bucket, async (pool) => {
-      const complete = completeParams(row.id, row.generation, result);
-      const params = [...complete, lease.owner, leaseSeconds, lease.ownerPrefix];
-      const r = await pool.query<CompleteAnswer>(COMPLETE_SQL, params);
-      const answer = r.rows[0];
+      const params = claim
+        ? [
+            ...completeParams(row.id, row.generation, result),
+            claim.lease.owner,
+            claim.leaseSeconds,
+            claim.lease.ownerPrefix,
+          ]
+        : completeOnly(row.id, row.generation, result);
+      const answer = (await pool.query<CompleteAnswer>(COMPLETE_SQL, params)).rows[0];
       if (answer?.completed !== 1) {
-        await pool.query(RELEASE_SQL, [row.id, lease.owner]);
+        await pool.query(RELEASE_SQL, [row.id, owner]);
         return { completed: false, next: undefined };
       }
-      return { completed: true, next: claimedRowOf(answer) };
+      return { completed: true, next: claim ? claimedRowOf(answer) : undefined };
     });
   }
 
