@@ -1,6 +1,7 @@
 import { peakRssCheck, type PhasePeak } from './memory-goal';
 import { backlogCoresNeeded } from './scenarios/backlog';
-import { lagOutOfReach, lagOutOfReachByCores } from './scenarios/mirror-lag';
+import type { DirectReplicationRun } from './scenarios/direct-replication';
+import { lagOutOfReach, lagOutOfReachByCores, lagOutOfReachByDirect } from './scenarios/mirror-lag';
 import { directCoreSecondsOf, type SmallCase } from './scenarios/small';
 
 describe('goals the machine puts out of reach, from figures of the same run', () => {
@@ -18,6 +19,28 @@ describe('goals the machine puts out of reach, from figures of the same run', ()
     );
     expect(lagOutOfReachByCores(200, { putCoreSeconds: 0.004, getCoreSeconds: 0.002 }, 2)).toBeUndefined();
     expect(lagOutOfReachByCores(200, { putCoreSeconds: NaN, getCoreSeconds: 0.002 }, 2)).toBeUndefined();
+  });
+
+  it('lag by the direct arm: replication with no sidecar missing the goal at the same rate puts it out of reach', () => {
+    const run = (p99: number, uncopied = 0, rate = 200): DirectReplicationRun => ({
+      rate,
+      workers: 16,
+      sent: 4000,
+      failed: 0,
+      copied: 4000 - uncopied,
+      uncopied,
+      lag: { n: 4000, min: 1, p50: p99 / 2, p90: p99, p99, max: p99 },
+      earlyMedianMs: 1,
+      lateMedianMs: 1,
+      copiesPerSec: 122.1,
+      cores: { machine: 1.93, backend: 1.76, client: 0.15 },
+    });
+    expect(lagOutOfReachByDirect(run(15_173), 200)).toMatch(
+      /out of reach here: replication with no sidecar.* 200 PUT\/s .*misses the goal itself \(p99 15\.17 s, 122 copies\/s\)/,
+    );
+    expect(lagOutOfReachByDirect(run(72), 200)).toBeUndefined();
+    expect(lagOutOfReachByDirect(run(72, 3), 200)).toMatch(/3 not copied/);
+    expect(lagOutOfReachByDirect(run(15_173, 0, 100), 200)).toBeUndefined();
   });
 
   it('a direct arm’s CPU per request: its cheapest round, machine cores over rate', () => {
