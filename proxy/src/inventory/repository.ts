@@ -489,25 +489,26 @@ export class InventoryRepository {
     leaseSeconds: number,
     result: MirrorResult,
   ): Promise<{ completed: boolean; next: ClaimedRow | undefined }> {
-    return this.settleCopy(bucket, row, lease.owner, result, { lease, leaseSeconds });
+    return this.settleCopy(bucket, row, lease.owner, result, {
+      ownerPrefix: lease.ownerPrefix,
+      leaseSeconds,
+    });
   }
 
-  /** The completion call, claiming the next row when `claim` is given; a lost compare-and-set releases the row. */
+  /**
+   * The completion call; when `claim` is given, it also leases the next row to `owner` (the one that held this
+   * row). A lost compare-and-set releases the row.
+   */
   private async settleCopy(
     bucket: string,
     row: ClaimedRow,
     owner: string,
     result: MirrorResult,
-    claim?: { lease: LeaseOwner; leaseSeconds: number },
+    claim?: { ownerPrefix: string; leaseSeconds: number },
   ): Promise<{ completed: boolean; next: ClaimedRow | undefined }> {
     return this.on(bucket, async (pool) => {
       const params = claim
-        ? [
-            ...completeParams(row.id, row.generation, result),
-            claim.lease.owner,
-            claim.leaseSeconds,
-            claim.lease.ownerPrefix,
-          ]
+        ? [...completeParams(row.id, row.generation, result), owner, claim.leaseSeconds, claim.ownerPrefix]
         : completeOnly(row.id, row.generation, result);
       const answer = (await pool.query<CompleteAnswer>(COMPLETE_SQL, params)).rows[0];
       if (answer?.completed !== 1) {
