@@ -33,6 +33,16 @@ const rows = async (bucket: string): Promise<Row[]> =>
     return r.rows;
   });
 
+/** A new bucket database with one write recorded for each key, in order. */
+const bucketWith = async (...keys: string[]): Promise<string> => {
+  const bucket = bucketName();
+  await inventory.recordWrites(
+    bucket,
+    keys.map((k) => write(bucket, k)),
+  );
+  return bucket;
+};
+
 const claim = async (bucket: string, lease = me): Promise<ClaimedRow> => {
   const row = await inventory.claim(bucket, lease, 120);
   if (!row) throw new Error('nothing claimed');
@@ -44,11 +54,7 @@ afterAll(async () => {
 });
 
 test('completes the row and leases the next due one to the same owner, as a claim would; the last finds none', async () => {
-  const bucket = bucketName();
-  await inventory.recordWrites(
-    bucket,
-    ['a', 'b'].map((k) => write(bucket, k)),
-  );
+  const bucket = await bucketWith('a', 'b');
   const a = await claim(bucket);
   expect(a.path).toBe('a');
   const first = await inventory.completeAndClaimNext(bucket, a, me, 120, copied);
@@ -81,11 +87,7 @@ test('completes the row and leases the next due one to the same owner, as a clai
 });
 
 test('a newer write since the claim: not completed, released, and nothing claimed (the other rows stay free)', async () => {
-  const bucket = bucketName();
-  await inventory.recordWrites(
-    bucket,
-    ['a', 'b'].map((k) => write(bucket, k)),
-  );
+  const bucket = await bucketWith('a', 'b');
   const a = await claim(bucket);
   await inventory.recordWrites(bucket, [write(bucket, 'a')]); // generation 2
   expect(await inventory.completeAndClaimNext(bucket, a, me, 120, copied)).toEqual({
@@ -99,11 +101,7 @@ test('a newer write since the claim: not completed, released, and nothing claime
 });
 
 test('complete only (completeOrRelease): completes without claiming; a lost compare-and-set releases the row', async () => {
-  const bucket = bucketName();
-  await inventory.recordWrites(
-    bucket,
-    ['a', 'b'].map((k) => write(bucket, k)),
-  );
+  const bucket = await bucketWith('a', 'b');
   const a = await claim(bucket);
   expect(await inventory.completeOrRelease(bucket, a, me.owner, copied)).toBe(true);
   const b = await claim(bucket);
@@ -118,12 +116,8 @@ test('complete only (completeOrRelease): completes without claiming; a lost comp
 });
 
 test("never a row under another sidecar's running lease, nor a delete waiting out its delay; an expired lease, or one of a previous start, is taken", async () => {
-  const bucket = bucketName();
+  const bucket = await bucketWith('0-done', '1-held', '2-waiting', '3-mine-before');
   const delayed = new InventoryRepository(pools, { kind: 'delay', seconds: 3600 });
-  await inventory.recordWrites(
-    bucket,
-    ['0-done', '1-held', '2-waiting', '3-mine-before'].map((k) => write(bucket, k)),
-  );
   await delayed.recordWrites(bucket, [write(bucket, '2-waiting', 'delete')]);
   const done = await claim(bucket);
   expect(done.path).toBe('0-done');
@@ -149,11 +143,7 @@ test("never a row under another sidecar's running lease, nor a delete waiting ou
 });
 
 test("a row whose deleted is NULL (the seed's column allows it) is claimed as a put, not reported as none", async () => {
-  const bucket = bucketName();
-  await inventory.recordWrites(
-    bucket,
-    ['a', 'b'].map((k) => write(bucket, k)),
-  );
+  const bucket = await bucketWith('a', 'b');
   await pools.withBucket(bucket, (pool) => pool.query(`UPDATE files SET deleted = NULL WHERE path = 'b'`));
   const r = await inventory.completeAndClaimNext(bucket, await claim(bucket), me, 120, copied);
   expect(r.next).toMatchObject({ path: 'b', deleted: false });
