@@ -1,10 +1,57 @@
 import { peakRssCheck, type PhasePeak } from './memory-goal';
 import { backlogCoresNeeded } from './scenarios/backlog';
+import { largeCpuCheck, type LargeCase } from './scenarios/large';
 import type { DirectReplicationRun } from './scenarios/direct-replication';
 import { lagOutOfReach, lagOutOfReachByCores, lagOutOfReachByDirect } from './scenarios/mirror-lag';
 import { directCoreSecondsOf, type SmallCase } from './scenarios/small';
 
 describe('goals the machine puts out of reach, from figures of the same run', () => {
+  describe('large transfers: ≤ 1 s of proxy CPU per GiB, every round against the node-hop round beside it', () => {
+    const largeCase = (op: 'PUT' | 'GET', proxy: number[], nodeHop: number[]): LargeCase => ({
+      backend: 'sink',
+      op,
+      size: 1024 ** 3,
+      arms: {
+        direct: proxy.map(() => ({ seconds: 1, mibPerSec: 1024 })),
+        proxy: proxy.map((s) => ({ seconds: 1, mibPerSec: 1024, hopCpuPerGiB: s })),
+        'node-hop': nodeHop.map((s) => ({ seconds: 1, mibPerSec: 1024, hopCpuPerGiB: s })),
+      },
+    });
+
+    it('met when every round of every case is within', () => {
+      const check = largeCpuCheck([
+        largeCase('PUT', [0.9, 1], [1.2, 1.3]),
+        largeCase('GET', [0.7, 0.8], [0.8, 0.9]),
+      ]);
+      expect(check.met).toBe(true);
+      expect(check.measured).toBe('0.7 – 1 s/GiB over 4 rounds of 2 cases, 4 within; node-hop 0.8 – 1.3');
+    });
+
+    it('out of reach when node-hop missed in the same case and round as every miss of the proxy', () => {
+      const check = largeCpuCheck([
+        largeCase('PUT', [1.1, 0.9], [1.3, 0.95]),
+        largeCase('GET', [0.7, 1.2], [0.8, 1.45]),
+      ]);
+      expect(check.met).toBe(false);
+      expect(check.measured).toMatch(
+        /, 2 within; node-hop 0\.8 – 1\.45; every round above 1 s\/GiB \(2\) is out of reach for any Node hop/,
+      );
+    });
+
+    it('names the rounds where node-hop stayed within: those are misses of the proxy', () => {
+      // Round 2 of the PUT: the proxy above, node-hop within. The same figures in other rounds do not count.
+      const check = largeCpuCheck([largeCase('PUT', [1.1, 1.05], [1.3, 0.95])]);
+      expect(check.met).toBe(false);
+      expect(check.measured).toMatch(
+        /of the 2 rounds above 1 s\/GiB, 1 beside a node-hop round above it too \(out of reach for any Node hop\), 1 where node-hop stayed within: sink PUT 1 GiB round 2: 1\.05 \(node-hop 0\.95\)$/,
+      );
+    });
+
+    it('reports n/a without a proxy round', () => {
+      expect(largeCpuCheck([]).met).toBeUndefined();
+    });
+  });
+
   it('lag at a rate: out of reach when RGW took fewer than two small PUTs per mirrored write directly', () => {
     expect(lagOutOfReach(200, 400)).toBeUndefined();
     expect(lagOutOfReach(200, 1200)).toBeUndefined();
