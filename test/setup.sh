@@ -7,6 +7,7 @@
 #     s3cmd, rclone, curl, and Go with the AWS SDK for Go v2 (its driver is built offline from Debian's sources);
 #   - the Node.js the images ship (major in .nvmrc), from the npm registry when `node` is another one
 #     (test/install-node.sh; put the directory it prints first on PATH, as .ci/run does);
+#   - a C compiler, which `npm run build` uses for the proxy's malloc_trim addon (gcc, libc6-dev);
 #   - node_modules (npm ci, with that node), when absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,7 @@ command -v pgbouncer >/dev/null 2>&1 || packages+=(pgbouncer)
 command -v s3cmd >/dev/null 2>&1 || packages+=(s3cmd)
 command -v rclone >/dev/null 2>&1 || packages+=(rclone)
 command -v curl >/dev/null 2>&1 || packages+=(curl)
+command -v "${CC:-cc}" >/dev/null 2>&1 && [ -f /usr/include/malloc.h ] || packages+=(gcc libc6-dev)
 [ -x /usr/bin/go ] || packages+=(golang-go)
 [ -d /usr/share/gocode/src/github.com/aws/aws-sdk-go-v2/service/s3 ] || packages+=(golang-github-aws-aws-sdk-go-v2-dev)
 if [ ${#packages[@]} -gt 0 ]; then
@@ -43,6 +45,7 @@ echo "radosgw: $(radosgw --version 2>/dev/null | head -n 1)"
 echo "psql: $(psql --version)"
 echo "pgbouncer: $(pgbouncer --version | head -n 1)"
 echo "node: $(node --version) ($(command -v node))"
+echo "cc: $("${CC:-cc}" --version | head -n 1)"
 echo "clients: boto3 $(/usr/bin/python3 -c 'import boto3; print(boto3.__version__)'), $(/usr/bin/aws --version 2>&1 | cut -d' ' -f1)," \
   "$(s3cmd --version), $(rclone version | head -n 1), $(curl --version | head -n 1 | cut -d' ' -f1-2)," \
   "$(/usr/bin/go version | cut -d' ' -f3)"

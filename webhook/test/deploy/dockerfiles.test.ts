@@ -80,6 +80,13 @@ function produced(df: Dockerfile, ws: Workspace, stage: Stage, path: string, upT
       }
     }
     if (ins.keyword === 'RUN') {
+      // proxy/native/build.mjs compiles the malloc_trim addon into the workspace's outDir.
+      const addon = /node (\S+)\/native\/build\.mjs/.exec(ins.args)?.[1];
+      if (addon === ws.dir && path === posix.join(wd, ws.dir, ws.outDir, 'native', 'malloc-trim.node')) {
+        return ['build.mjs', 'malloc-trim.c'].every((f) =>
+          produced(df, ws, stage, posix.join(wd, ws.dir, 'native', f), i),
+        );
+      }
       const m = /npx tsc -b (\S+)/.exec(ins.args);
       const out = posix.join(wd, m?.[1] ?? '', ws.outDir) + '/';
       if (m && m[1] === ws.dir && path.startsWith(out) && path.endsWith('.js')) {
@@ -214,6 +221,15 @@ describe.each(cases)('Dockerfile.$dir', ({ dir, ports }) => {
   if (dir === 'proxy') {
     test('bakes in the runtime memory settings the integration tests measure the proxy with', () => {
       expect(envOf(final)).toMatchObject(PROXY_IMAGE_ENV);
+    });
+
+    test('carries the malloc_trim addon, built where it is compiled or the build fails', () => {
+      const build = df.stages.find((s) => runs(s).some((r) => r.includes('proxy/native/build.mjs')));
+      expect(build).toBeDefined();
+      expect(runs(build!).find((r) => r.includes('proxy/native/build.mjs'))).toContain('--required');
+      expect(runs(build!).some((r) => /apt-get install\b.*\bgcc\b/.test(r))).toBe(true);
+      const addon = posix.join(workdirAt(final), 'proxy', ws.outDir, 'native', 'malloc-trim.node');
+      expect(produced(df, ws, final, addon)).toBe(true);
     });
 
     test(`node ${NODE_MAJOR} accepts the V8 flags of the ENTRYPOINT (a flag V8 dropped would stop the sidecar)`, () => {
