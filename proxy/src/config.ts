@@ -78,6 +78,11 @@ export interface ProxyConfig {
    * what the inventory recorded as backed up (FAILOVER_READS, on by default; see docs/failover-reads.md).
    */
   failoverReads?: boolean;
+  /**
+   * Whether a quiet proxy gives back the memory a burst left it holding (MEMORY_RECLAIM, on by default; see
+   * memory/reclaim-policy.ts).
+   */
+  memoryReclaim?: boolean;
 }
 
 /** Copies are mostly waits on main and the mirror: 16 kept 100 small PUT/s mirrored within ~2 s (bench). */
@@ -227,6 +232,7 @@ export function loadConfig(env: Env): ProxyConfig {
     spoolMaxObjectBytes: parsePositiveInt(env, 'SPOOL_MAX_OBJECT_BYTES', DEFAULT_SPOOL_MAX_OBJECT_BYTES),
     spoolMemoryBytes: parseNonNegativeInt(env, 'SPOOL_MEMORY_BYTES', DEFAULT_SPOOL_MEMORY_BYTES),
     failoverReads: parseOnOff(env, 'FAILOVER_READS', true),
+    memoryReclaim: parseOnOff(env, 'MEMORY_RECLAIM', true),
   };
 }
 

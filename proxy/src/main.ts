@@ -3,6 +3,7 @@ import { ConfigError, loadConfig, secretsOf, type ProxyConfig } from './config';
 import { fetchedSecrets, startCredentials } from './credentials';
 import { createLogger } from './log';
 import { batchedLines } from './log-output';
+import { startProcessMemoryReclaim } from './memory/process-reclaim';
 import { createMetrics } from './metrics';
 import { startProxy, type WriteTrackerLike } from './app';
 import { createWriteTracker } from './tracking';
@@ -54,12 +55,15 @@ async function main(): Promise<void> {
   await startCredentials([config.main.credentials, config.mirror.credentials], logger, metrics, secrets.add);
   const tracker: WriteTrackerLike = createWriteTracker({ config, logger, metrics });
   const proxy = await startProxy(config, logger, metrics, tracker);
+  const memoryReclaim =
+    config.memoryReclaim === false ? undefined : startProcessMemoryReclaim(logger, metrics);
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info('shutting down', { signal });
+    memoryReclaim?.stop();
     // Never outlive the grace period by much, whatever background work still hangs on.
     setTimeout(() => {
       logger.error('shutdown did not finish in time; exiting', { graceMs: config.shutdownGraceMs });

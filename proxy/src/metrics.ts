@@ -38,6 +38,8 @@ export const METRIC_NAMES = {
   journalDamagedLines: 's3mirror_inventory_journal_damaged_lines_total',
   credentialsRefreshFailures: 's3mirror_credentials_refresh_failures_total',
   credentialsExpiry: 's3mirror_credentials_expiration_timestamp_seconds',
+  memoryReclaims: 's3mirror_proxy_memory_reclaims_total',
+  memoryReclaimedBytes: 's3mirror_proxy_memory_reclaimed_bytes_total',
 } as const;
 
 export type ProxyMetrics = ReturnType<typeof createMetrics>;
@@ -251,6 +253,16 @@ export function createMetrics() {
       name: METRIC_NAMES.credentialsExpiry,
       help: 'When the credentials in hand expire (Unix seconds), by side; absent for static keys',
       labelNames: ['side'] as const,
+      registers,
+    }),
+    memoryReclaims: new Counter({
+      name: METRIC_NAMES.memoryReclaims,
+      help: 'Times the quiet proxy gave memory back after growing (malloc_trim, after a full garbage collection when dead Buffers were worth one)',
+      registers,
+    }),
+    memoryReclaimedBytes: new Counter({
+      name: METRIC_NAMES.memoryReclaimedBytes,
+      help: 'Resident memory given back by those reclaims (RSS before minus after)',
       registers,
     }),
   };

@@ -94,6 +94,12 @@ describe('loadConfig', () => {
     expect(configError({ ...REQUIRED, FAILOVER_READS: 'yes' }).variable).toBe('FAILOVER_READS');
   });
 
+  test('MEMORY_RECLAIM: on by default, off, and nothing else', () => {
+    expect(loadConfig(REQUIRED).memoryReclaim).toBe(true);
+    expect(loadConfig({ ...REQUIRED, MEMORY_RECLAIM: 'off' }).memoryReclaim).toBe(false);
+    expect(configError({ ...REQUIRED, MEMORY_RECLAIM: '0' }).variable).toBe('MEMORY_RECLAIM');
+  });
+
   test.each([
     ['MAIN_ACCESS_KEY', { MAIN_ACCESS_KEY: undefined }],
     ['MAIN_SECRET_KEY', { MAIN_SECRET_KEY: '  ' }],

@@ -12,7 +12,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 
-import { sampleRss } from '../harness/memory';
+import { rssBytes, sampleRss } from '../harness/memory';
 import { metricValue, scrapeMetrics } from '../harness/proxies';
 import { spawnNode } from '../harness/process';
 import {
@@ -48,6 +48,7 @@ describe('misconfiguration', () => {
     ['POSTGRES_URL', { POSTGRES_URL: 'mysql://root:sup3r-s3cret-pw@db/x' }],
     ['STATE_DIR', { STATE_DIR: 'relative/dir' }],
     ['MIRROR_DELETE_POLICY', { MIRROR_DELETE_POLICY: 'delay:1 day' }],
+    ['MEMORY_RECLAIM', { MEMORY_RECLAIM: 'sometimes' }],
     // The default state directory is used unless STATE_DIR=off: one that cannot be created stops the start.
     ['STATE_DIR', { STATE_DIR: '/etc/hostname/not-a-directory' }],
   ])(
@@ -176,7 +177,7 @@ describe('streaming with bounded memory', () => {
       kind: 'major',
     });
 
-  test('a 1 GiB PUT (SDK defaults: aws-chunked, CRC32 trailer) and a 1 GiB GET keep the proxy under 170 MB RSS', async () => {
+  test('a 1 GiB PUT (SDK defaults: aws-chunked, CRC32 trailer) and a 1 GiB GET keep the proxy under 170 MB RSS, and once quiet it gives memory back', async () => {
     // With the heap limit Node takes in a pod (its collections depend on it), as the bench runs the proxy.
     const proxy = await startProxyProcess(proxyEnv(services, { NODE_OPTIONS: POD_NODE_ENV.NODE_OPTIONS }));
     const key = 'big/one-gib.bin';
@@ -221,6 +222,22 @@ describe('streaming with bounded memory', () => {
       expect(put.samples).toBeGreaterThan(10);
       expect(put.peakBytes).toBeLessThan(LIMIT);
       expect(get.peakBytes).toBeLessThan(LIMIT);
+
+      // Once quiet (the PUT's mirror copy done), the proxy gives back what the transfers left it holding: the
+      // Buffers waiting for a collection and glibc's freed arenas (MEMORY_RECLAIM, on by default).
+      const reclaimed = async (): Promise<number> =>
+        metricValue(await scrapeMetrics(proxy), 's3mirror_proxy_memory_reclaimed_bytes_total');
+      const heldBefore = rssBytes(proxy.process.pid);
+      await pollUntil('a memory reclaim once the proxy is quiet', async () => (await reclaimed()) > 0, {
+        timeoutMs: 180_000,
+      });
+      const heldAfter = rssBytes(proxy.process.pid);
+      process.stderr.write(
+        `[memory] reclaimed ${((await reclaimed()) / 2 ** 20).toFixed(0)} MiB: RSS ` +
+          `${(heldBefore / 2 ** 20).toFixed(0)} MiB after the GET, ${(heldAfter / 2 ** 20).toFixed(0)} MiB after\n`,
+      );
+      expect(await reclaimed()).toBeGreaterThan(16 * 2 ** 20);
+      expect(heldAfter).toBeLessThan(heldBefore);
     } finally {
       // Frees the memstore; through the proxy, so the mirror follows the delete.
       await appClient(proxy.url)

@@ -1,0 +1,71 @@
+/**
+ * When an idle proxy gives memory back (reclaim-when-quiet.ts does it). Pure: one decision per sample.
+ *
+ * After a burst of writes or a large transfer, a Node process stays tens of MB above what it uses: glibc keeps
+ * what was freed in its arenas, and after a large transfer the Buffers already passed on wait for a garbage
+ * collection that an idle process never runs. malloc_trim gives the first back for a few ms; the second
+ * needs a full collection, which costs more than itself: V8's memory reducer follows it with collections
+ * that shrink the heap, which the next burst grows again (+0.3 ms CPU per write over the next 1,000 small
+ * PUTs, test/bench/notes.md). So a reclaim happens only once the process has gone quiet after growing, and
+ * collects garbage only when dead Buffers are worth it.
+ */
+
+export interface ReclaimPolicy {
+  /** RSS growth since the last reclaim (or since start) that makes one worth its cost. */
+  growthBytes: number;
+  /** The most CPU the process may have used over the last sampling interval, as a share of one core, to count as quiet. */
+  quietCpuShare: number;
+  /** ArrayBuffer memory (live or awaiting collection) above which a reclaim collects garbage before trimming. */
+  collectAboveArrayBufferBytes: number;
+}
+
+/**
+ * 8 MiB of growth: a burst of small writes leaves 15-20 MB that malloc_trim gives back, an idle proxy grows by
+ * none. 16 MiB of Buffers: the memory spool holds at most 8 MiB of small bodies; what lies above is mostly
+ * dead Buffers of a large transfer.
+ */
+export const DEFAULT_RECLAIM_POLICY: ReclaimPolicy = {
+  growthBytes: 8 * 1024 * 1024,
+  quietCpuShare: 0.01,
+  collectAboveArrayBufferBytes: 16 * 1024 * 1024,
+};
+
+export interface ReclaimSample {
+  rssBytes: number;
+  /** CPU time (user and system) the process spent since the previous sample. */
+  cpuMicros: number;
+  /** Wall time since the previous sample. */
+  elapsedMicros: number;
+}
+
+/** RSS after the last reclaim, or the lowest seen since: what growth is measured from. */
+export interface ReclaimState {
+  baselineBytes: number;
+}
+
+export function initialReclaimState(rssBytes: number): ReclaimState {
+  return { baselineBytes: rssBytes };
+}
+
+export type ReclaimDecision = { reclaim: true } | { reclaim: false; state: ReclaimState };
+
+export function decideReclaim(
+  policy: ReclaimPolicy,
+  state: ReclaimState,
+  sample: ReclaimSample,
+): ReclaimDecision {
+  const quiet = sample.cpuMicros <= policy.quietCpuShare * sample.elapsedMicros;
+  if (quiet && sample.rssBytes - state.baselineBytes >= policy.growthBytes) return { reclaim: true };
+  // Memory the process gave back by itself lowers the baseline; growth is measured from there.
+  return { reclaim: false, state: { baselineBytes: Math.min(state.baselineBytes, sample.rssBytes) } };
+}
+
+/** Whether a reclaim starts with a full garbage collection, from the ArrayBuffer memory V8 accounts. */
+export function collectsGarbage(policy: ReclaimPolicy, arrayBufferBytes: number): boolean {
+  return arrayBufferBytes >= policy.collectAboveArrayBufferBytes;
+}
+
+/** After a reclaim, growth counts from what the process holds then. */
+export function stateAfterReclaim(rssAfterBytes: number): ReclaimState {
+  return { baselineBytes: rssAfterBytes };
+}

@@ -1,0 +1,95 @@
+/**
+ * Gives memory back once the proxy has gone quiet after growing (the rules: reclaim-policy.ts): when dead
+ * Buffers of finished transfers are worth it, a full garbage collection frees them; then glibc's malloc_trim
+ * returns the freed pages to the system. Samples RSS and CPU every few seconds on an unref'd timer.
+ */
+import {
+  collectsGarbage,
+  decideReclaim,
+  DEFAULT_RECLAIM_POLICY,
+  initialReclaimState,
+  stateAfterReclaim,
+  type ReclaimPolicy,
+} from './reclaim-policy';
+
+export interface ReclaimResult {
+  rssBeforeBytes: number;
+  rssAfterBytes: number;
+  /** Main-thread time the collection and the trim took. */
+  durationMs: number;
+  /** Whether a full garbage collection ran first. */
+  collected: boolean;
+  /** Whether malloc_trim ran (false: no addon). */
+  trimmed: boolean;
+}
+
+/** The process's edges, injected so the loop can be driven by a test. */
+export interface ReclaimEdges {
+  rssBytes(): number;
+  /** ArrayBuffer memory V8 accounts, live or awaiting collection (process.memoryUsage().arrayBuffers). */
+  arrayBufferBytes(): number;
+  /** CPU time (user and system) the process has used so far, in µs. */
+  cpuMicros(): number;
+  nowMicros(): number;
+  collectGarbage(): void;
+  mallocTrim: (() => boolean) | undefined;
+  onReclaim(result: ReclaimResult): void;
+  onError(err: Error): void;
+}
+
+export const RECLAIM_SAMPLE_MS = 5_000;
+
+export interface MemoryReclaim {
+  /** Takes one sample and reclaims if the policy says so (the timer calls it; tests call it directly). */
+  sample(): void;
+  stop(): void;
+}
+
+export function startMemoryReclaim(
+  edges: ReclaimEdges,
+  opts: { policy?: ReclaimPolicy; sampleMs?: number; timer?: boolean } = {},
+): MemoryReclaim {
+  const policy = opts.policy ?? DEFAULT_RECLAIM_POLICY;
+  let state = initialReclaimState(edges.rssBytes());
+  let last = { cpu: edges.cpuMicros(), at: edges.nowMicros() };
+
+  const reclaim = (): void => {
+    const rssBeforeBytes = edges.rssBytes();
+    const started = edges.nowMicros();
+    const collected = collectsGarbage(policy, edges.arrayBufferBytes());
+    if (collected) edges.collectGarbage();
+    const trimmed = edges.mallocTrim !== undefined;
+    edges.mallocTrim?.();
+    const rssAfterBytes = edges.rssBytes();
+    state = stateAfterReclaim(rssAfterBytes);
+    const durationMs = (edges.nowMicros() - started) / 1000;
+    edges.onReclaim({ rssBeforeBytes, rssAfterBytes, durationMs, collected, trimmed });
+  };
+
+  const sample = (): void => {
+    const now = { cpu: edges.cpuMicros(), at: edges.nowMicros() };
+    const decision = decideReclaim(policy, state, {
+      rssBytes: edges.rssBytes(),
+      cpuMicros: now.cpu - last.cpu,
+      elapsedMicros: now.at - last.at,
+    });
+    if (decision.reclaim) {
+      try {
+        reclaim();
+      } catch (err) {
+        // Not again until the process has grown once more.
+        state = stateAfterReclaim(edges.rssBytes());
+        edges.onError(err as Error);
+      }
+    } else state = decision.state;
+    // The reclaim's own CPU is not the app's: the next interval starts after it.
+    last = { cpu: edges.cpuMicros(), at: edges.nowMicros() };
+  };
+
+  const timer = opts.timer === false ? undefined : setInterval(sample, opts.sampleMs ?? RECLAIM_SAMPLE_MS);
+  timer?.unref();
+  return {
+    sample,
+    stop: () => clearInterval(timer),
+  };
+}

@@ -1,0 +1,59 @@
+import {
+  collectsGarbage,
+  decideReclaim,
+  DEFAULT_RECLAIM_POLICY,
+  initialReclaimState,
+  stateAfterReclaim,
+  type ReclaimSample,
+} from '../../src/memory/reclaim-policy';
+
+const MiB = 1024 * 1024;
+const policy = { growthBytes: 16 * MiB, quietCpuShare: 0.01, collectAboveArrayBufferBytes: 16 * MiB };
+/** A 5 s interval in which the process used `cpuMs` of CPU. */
+const sample = (rssMiB: number, cpuMs: number): ReclaimSample => ({
+  rssBytes: rssMiB * MiB,
+  cpuMicros: cpuMs * 1000,
+  elapsedMicros: 5_000_000,
+});
+
+test('reclaims once the process is quiet and has grown by the threshold since the baseline', () => {
+  const state = initialReclaimState(74 * MiB);
+  expect(decideReclaim(policy, state, sample(90, 50))).toEqual({ reclaim: true });
+  expect(decideReclaim(policy, state, sample(140, 10))).toEqual({ reclaim: true });
+});
+
+test('not while the process works, however much it has grown', () => {
+  const state = initialReclaimState(74 * MiB);
+  expect(decideReclaim(policy, state, sample(170, 51)).reclaim).toBe(false);
+  expect(decideReclaim(policy, state, sample(170, 2_000)).reclaim).toBe(false);
+});
+
+test('not when it has grown by less than the threshold: an idle proxy never reclaims', () => {
+  const state = initialReclaimState(74 * MiB);
+  expect(decideReclaim(policy, state, sample(89.9, 0)).reclaim).toBe(false);
+  expect(decideReclaim(policy, state, sample(74, 0)).reclaim).toBe(false);
+});
+
+test('growth counts from what the last reclaim left, so a reclaim that freed nothing is not repeated', () => {
+  const after = stateAfterReclaim(120 * MiB);
+  expect(decideReclaim(policy, after, sample(120, 0)).reclaim).toBe(false);
+  expect(decideReclaim(policy, after, sample(135, 0)).reclaim).toBe(false);
+  expect(decideReclaim(policy, after, sample(136, 0)).reclaim).toBe(true);
+});
+
+test('memory the process gave back by itself lowers the baseline', () => {
+  const decision = decideReclaim(policy, stateAfterReclaim(120 * MiB), sample(100, 500));
+  expect(decision).toEqual({ reclaim: false, state: { baselineBytes: 100 * MiB } });
+  if (decision.reclaim) throw new Error('unreachable');
+  expect(decideReclaim(policy, decision.state, sample(116, 0)).reclaim).toBe(true);
+});
+
+test('garbage is collected first only when the Buffers V8 accounts reach the threshold', () => {
+  expect(collectsGarbage(policy, 16 * MiB)).toBe(true);
+  expect(collectsGarbage(policy, 16 * MiB - 1)).toBe(false);
+  expect(collectsGarbage(policy, 0)).toBe(false);
+});
+
+test('the default: 8 MiB of growth, 1 % of a core, 16 MiB of Buffers', () => {
+  expect(DEFAULT_RECLAIM_POLICY).toEqual({ ...policy, growthBytes: 8 * MiB });
+});

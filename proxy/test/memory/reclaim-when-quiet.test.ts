@@ -1,0 +1,142 @@
+import {
+  startMemoryReclaim,
+  type ReclaimEdges,
+  type ReclaimResult,
+} from '../../src/memory/reclaim-when-quiet';
+
+const MiB = 1024 * 1024;
+
+/**
+ * A process whose RSS, Buffers and CPU the test sets; collecting garbage frees the Buffers and some memory,
+ * trimming gives some more back.
+ */
+function fakeProcess(opts: { trim?: boolean; gcThrows?: boolean } = {}) {
+  const p = {
+    rss: 74 * MiB,
+    arrayBuffers: 64 * MiB,
+    cpuUs: 0,
+    nowUs: 0,
+    calls: [] as string[],
+    reclaims: [] as ReclaimResult[],
+  };
+  const errors: Error[] = [];
+  const edges: ReclaimEdges = {
+    rssBytes: () => p.rss,
+    arrayBufferBytes: () => p.arrayBuffers,
+    cpuMicros: () => p.cpuUs,
+    nowMicros: () => p.nowUs,
+    collectGarbage: () => {
+      if (opts.gcThrows) throw new Error('no gc');
+      p.calls.push('gc');
+      p.rss -= 10 * MiB;
+      p.arrayBuffers = 1 * MiB;
+      p.cpuUs += 15_000;
+      p.nowUs += 15_000;
+    },
+    mallocTrim:
+      opts.trim === false
+        ? undefined
+        : () => {
+            p.calls.push('trim');
+            p.rss -= 20 * MiB;
+            return true;
+          },
+    onReclaim: (r) => p.reclaims.push(r),
+    onError: (e) => errors.push(e),
+  };
+  /** `ms` of wall time in which the process used `cpuMs` of CPU and ended at `rssMiB`. */
+  const pass = (ms: number, cpuMs: number, rssMiB: number): void => {
+    p.nowUs += ms * 1000;
+    p.cpuUs += cpuMs * 1000;
+    p.rss = rssMiB * MiB;
+  };
+  return { p, edges, errors, pass };
+}
+
+test('after a large transfer, once quiet: a full collection, then malloc_trim; the result is reported', () => {
+  const { p, edges, pass } = fakeProcess();
+  const reclaim = startMemoryReclaim(edges, { timer: false });
+  pass(5_000, 2_000, 140); // the burst
+  reclaim.sample();
+  expect(p.calls).toEqual([]);
+  pass(5_000, 20, 140); // quiet
+  reclaim.sample();
+  expect(p.calls).toEqual(['gc', 'trim']);
+  expect(p.reclaims).toEqual([
+    { rssBeforeBytes: 140 * MiB, rssAfterBytes: 110 * MiB, durationMs: 15, collected: true, trimmed: true },
+  ]);
+  // Quiet again, nothing new: no second reclaim.
+  pass(5_000, 5, 110);
+  reclaim.sample();
+  pass(5_000, 5, 111);
+  reclaim.sample();
+  expect(p.calls).toEqual(['gc', 'trim']);
+  reclaim.stop();
+});
+
+test('after small writes (few Buffers): malloc_trim alone, no collection', () => {
+  const { p, edges, pass } = fakeProcess();
+  p.arrayBuffers = 2 * MiB;
+  const reclaim = startMemoryReclaim(edges, { timer: false });
+  pass(5_000, 3_000, 110);
+  reclaim.sample();
+  pass(5_000, 0, 110);
+  reclaim.sample();
+  expect(p.calls).toEqual(['trim']);
+  expect(p.reclaims[0]).toMatchObject({ rssAfterBytes: 90 * MiB, collected: false, trimmed: true });
+});
+
+test('the reclaim’s own CPU does not make the next interval look busy', () => {
+  const { p, edges, pass } = fakeProcess();
+  const reclaim = startMemoryReclaim(edges, { timer: false });
+  pass(5_000, 0, 140);
+  reclaim.sample();
+  expect(p.calls).toEqual(['gc', 'trim']);
+  // Another burst, then quiet: reclaimed again, though the first reclaim's 15 ms fell in no interval.
+  pass(5_000, 3_000, 160);
+  reclaim.sample();
+  pass(5_000, 0, 160);
+  reclaim.sample();
+  expect(p.reclaims).toHaveLength(2);
+});
+
+test('without the addon it collects garbage only, and says so', () => {
+  const { p, edges, pass } = fakeProcess({ trim: false });
+  const reclaim = startMemoryReclaim(edges, { timer: false });
+  pass(5_000, 0, 140);
+  reclaim.sample();
+  expect(p.calls).toEqual(['gc']);
+  expect(p.reclaims[0]).toMatchObject({ rssAfterBytes: 130 * MiB, collected: true, trimmed: false });
+});
+
+test('a failed reclaim is reported and not retried until the process grows again', () => {
+  const { errors, edges, pass } = fakeProcess({ gcThrows: true });
+  const reclaim = startMemoryReclaim(edges, { timer: false });
+  pass(5_000, 0, 140);
+  reclaim.sample();
+  pass(5_000, 0, 140);
+  reclaim.sample();
+  expect(errors.map((e) => e.message)).toEqual(['no gc']);
+  pass(5_000, 0, 160);
+  reclaim.sample();
+  expect(errors).toHaveLength(2);
+});
+
+test('samples on its timer until stopped', () => {
+  jest.useFakeTimers();
+  try {
+    const { p, edges, pass } = fakeProcess();
+    const reclaim = startMemoryReclaim(edges, { sampleMs: 5_000 });
+    pass(5_000, 0, 140);
+    jest.advanceTimersByTime(4_999);
+    expect(p.calls).toEqual([]);
+    jest.advanceTimersByTime(1);
+    expect(p.calls).toEqual(['gc', 'trim']);
+    reclaim.stop();
+    pass(5_000, 0, 200);
+    jest.advanceTimersByTime(60_000);
+    expect(p.reclaims).toHaveLength(1);
+  } finally {
+    jest.useRealTimers();
+  }
+});
