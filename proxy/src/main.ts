@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { ConfigError, loadConfig, secretsOf, type ProxyConfig } from './config';
+import { ConfigError, DEFAULT_SPOOL_MEMORY_BYTES, loadConfig, secretsOf, type ProxyConfig } from './config';
 import { fetchedSecrets, startCredentials } from './credentials';
 import { createLogger } from './log';
 import { batchedLines } from './log-output';
@@ -56,7 +56,11 @@ async function main(): Promise<void> {
   const tracker: WriteTrackerLike = createWriteTracker({ config, logger, metrics });
   const proxy = await startProxy(config, logger, metrics, tracker);
   const memoryReclaim =
-    config.memoryReclaim === false ? undefined : startProcessMemoryReclaim(logger, metrics);
+    config.memoryReclaim === false
+      ? undefined
+      : startProcessMemoryReclaim(logger, metrics, {
+          spoolMemoryBytes: config.spoolMemoryBytes ?? DEFAULT_SPOOL_MEMORY_BYTES,
+        });
 
   let stopping = false;
   const stop = (signal: string) => {

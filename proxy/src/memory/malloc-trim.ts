@@ -10,13 +10,16 @@ export type MallocTrim = () => boolean;
 
 export const MALLOC_TRIM_ADDON = path.join(__dirname, '..', 'native', 'malloc-trim.node');
 
-export function loadMallocTrim(file: string = MALLOC_TRIM_ADDON): MallocTrim | undefined {
+export type MallocTrimLoad = { ok: true; trim: MallocTrim } | { ok: false; reason: string };
+
+export function loadMallocTrim(file: string = MALLOC_TRIM_ADDON): MallocTrimLoad {
   const addon: { exports: { trim?: unknown } } = { exports: {} };
   try {
     process.dlopen(addon, file);
-  } catch {
-    return undefined;
+  } catch (err) {
+    return { ok: false, reason: (err as Error).message };
   }
   const trim = addon.exports.trim;
-  return typeof trim === 'function' ? () => trim() === true : undefined;
+  if (typeof trim !== 'function') return { ok: false, reason: `${file} exports no trim()` };
+  return { ok: true, trim: () => trim() === true };
 }

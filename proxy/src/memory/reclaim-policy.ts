@@ -10,6 +10,10 @@
  * collects garbage only when dead Buffers are worth it.
  */
 
+import { DEFAULT_SPOOL_MEMORY_BYTES } from '../config';
+
+const MiB = 1024 * 1024;
+
 export interface ReclaimPolicy {
   /** RSS growth since the last reclaim (or since start) that makes one worth its cost. */
   growthBytes: number;
@@ -20,15 +24,20 @@ export interface ReclaimPolicy {
 }
 
 /**
- * 8 MiB of growth: a burst of small writes leaves 15-20 MB that malloc_trim gives back, an idle proxy grows by
- * none. 16 MiB of Buffers: the memory spool holds at most 8 MiB of small bodies; what lies above is mostly
- * dead Buffers of a large transfer.
+ * The policy for a proxy whose memory spool holds up to `spoolMemoryBytes` of small bodies (SPOOL_MEMORY_BYTES).
+ * 8 MiB of growth: a burst of small writes leaves 15-20 MB that malloc_trim gives back in part, an idle proxy
+ * grows by none. Buffers beyond what the spool may hold live, plus 8 MiB, are mostly a large transfer's dead
+ * ones: worth a collection.
  */
-export const DEFAULT_RECLAIM_POLICY: ReclaimPolicy = {
-  growthBytes: 8 * 1024 * 1024,
-  quietCpuShare: 0.01,
-  collectAboveArrayBufferBytes: 16 * 1024 * 1024,
-};
+export function reclaimPolicyFor(spoolMemoryBytes: number): ReclaimPolicy {
+  return {
+    growthBytes: 8 * MiB,
+    quietCpuShare: 0.01,
+    collectAboveArrayBufferBytes: spoolMemoryBytes + 8 * MiB,
+  };
+}
+
+export const DEFAULT_RECLAIM_POLICY: ReclaimPolicy = reclaimPolicyFor(DEFAULT_SPOOL_MEMORY_BYTES);
 
 export interface ReclaimSample {
   rssBytes: number;

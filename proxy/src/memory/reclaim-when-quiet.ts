@@ -56,8 +56,16 @@ export function startMemoryReclaim(
   const reclaim = (): void => {
     const rssBeforeBytes = edges.rssBytes();
     const started = edges.nowMicros();
-    const collected = collectsGarbage(policy, edges.arrayBufferBytes());
-    if (collected) edges.collectGarbage();
+    let collected = collectsGarbage(policy, edges.arrayBufferBytes());
+    if (collected) {
+      try {
+        edges.collectGarbage();
+      } catch (err) {
+        // The trim still gives back what glibc holds.
+        collected = false;
+        edges.onError(err as Error);
+      }
+    }
     const trimmed = edges.mallocTrim !== undefined;
     edges.mallocTrim?.();
     const rssAfterBytes = edges.rssBytes();
@@ -66,24 +74,32 @@ export function startMemoryReclaim(
     edges.onReclaim({ rssBeforeBytes, rssAfterBytes, durationMs, collected, trimmed });
   };
 
+  const lastKnownRss = (): number => {
+    try {
+      return edges.rssBytes();
+    } catch {
+      return state.baselineBytes;
+    }
+  };
+
   const sample = (): void => {
-    const now = { cpu: edges.cpuMicros(), at: edges.nowMicros() };
-    const decision = decideReclaim(policy, state, {
-      rssBytes: edges.rssBytes(),
-      cpuMicros: now.cpu - last.cpu,
-      elapsedMicros: now.at - last.at,
-    });
-    if (decision.reclaim) {
-      try {
-        reclaim();
-      } catch (err) {
-        // Not again until the process has grown once more.
-        state = stateAfterReclaim(edges.rssBytes());
-        edges.onError(err as Error);
-      }
-    } else state = decision.state;
-    // The reclaim's own CPU is not the app's: the next interval starts after it.
-    last = { cpu: edges.cpuMicros(), at: edges.nowMicros() };
+    // Nothing here may throw out of the timer: an uncaught error stops the proxy, and this is only memory.
+    try {
+      const now = { cpu: edges.cpuMicros(), at: edges.nowMicros() };
+      const decision = decideReclaim(policy, state, {
+        rssBytes: edges.rssBytes(),
+        cpuMicros: now.cpu - last.cpu,
+        elapsedMicros: now.at - last.at,
+      });
+      if (decision.reclaim) reclaim();
+      else state = decision.state;
+      // The reclaim's own CPU is not the app's: the next interval starts after it.
+      last = { cpu: edges.cpuMicros(), at: edges.nowMicros() };
+    } catch (err) {
+      // Not again until the process has grown once more.
+      state = { baselineBytes: Math.max(state.baselineBytes, lastKnownRss()) };
+      edges.onError(err as Error);
+    }
   };
 
   const timer = opts.timer === false ? undefined : setInterval(sample, opts.sampleMs ?? RECLAIM_SAMPLE_MS);

@@ -2,6 +2,7 @@ import {
   collectsGarbage,
   decideReclaim,
   DEFAULT_RECLAIM_POLICY,
+  reclaimPolicyFor,
   initialReclaimState,
   stateAfterReclaim,
   type ReclaimSample,
@@ -56,4 +57,9 @@ test('garbage is collected first only when the Buffers V8 accounts reach the thr
 
 test('the default: 8 MiB of growth, 1 % of a core, 16 MiB of Buffers', () => {
   expect(DEFAULT_RECLAIM_POLICY).toEqual({ ...policy, growthBytes: 8 * MiB });
+});
+
+test('a larger memory spool raises the Buffers worth a collection: its live bodies are not garbage', () => {
+  expect(reclaimPolicyFor(64 * MiB).collectAboveArrayBufferBytes).toBe(72 * MiB);
+  expect(reclaimPolicyFor(0).collectAboveArrayBufferBytes).toBe(8 * MiB);
 });
