@@ -41,6 +41,7 @@ export const CONFIG_KEYS = {
   MIRROR_ROLE_ARN: '',
   MIRROR_BUCKET_TEMPLATE: '',
   MIRROR_DELETE_POLICY: '',
+  PROXY_MEMORY_RECLAIM: '',
   SIDECAR_MODE: 'native',
   ENDPOINT_ENV: 'AWS_ENDPOINT_URL',
   INJECT_INIT_CONTAINERS: 'true',
@@ -98,6 +99,8 @@ export interface ProxySettings {
   mirrorBucketTemplate: string;
   /** MIRROR_DELETE_POLICY for every proxy ('' = the proxy's default, `mirror`; annotation s3-mirror.io/delete-policy). */
   deletePolicy: string;
+  /** MEMORY_RECLAIM for every proxy: `on` or `off` ('' = the proxy's default, on). */
+  memoryReclaim: '' | 'on' | 'off';
 }
 
 export const CREDENTIALS_MODES = ['secret', 'pod-identity'] as const;
@@ -260,6 +263,13 @@ export function parseConfig(raw: Readonly<Record<string, string | undefined>>): 
     return v;
   };
 
+  const onOrOff = (key: ConfigKey): '' | 'on' | 'off' => {
+    const v = get(key);
+    if (v === '' || v === 'on' || v === 'off') return v;
+    errors.push(`${key} must be on or off (empty: the proxy's default), got "${v}"`);
+    return '';
+  };
+
   const image = get('PROXY_IMAGE');
   if (!IMAGE_RE.test(image)) errors.push(`PROXY_IMAGE is not an image reference: "${image}"`);
   const allowedBuckets = get('PROXY_ALLOWED_BUCKETS');
@@ -297,6 +307,7 @@ export function parseConfig(raw: Readonly<Record<string, string | undefined>>): 
       mirrorRoleArn: roleArn('MIRROR_ROLE_ARN'),
       mirrorBucketTemplate: bucketTemplate('MIRROR_BUCKET_TEMPLATE'),
       deletePolicy: deletePolicy('MIRROR_DELETE_POLICY'),
+      memoryReclaim: onOrOff('PROXY_MEMORY_RECLAIM'),
     },
     injection: {
       sidecarMode: oneOf('SIDECAR_MODE', ['native', 'classic'] as const),

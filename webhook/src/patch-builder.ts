@@ -187,6 +187,7 @@ function resolveSettings(pod: Pod, config: Config, warnings: string[]): Resolved
       id,
     ),
     deletePolicy: deletePolicyOf(a[ANNOTATIONS.deletePolicy], p.deletePolicy, warnings),
+    memoryReclaim: p.memoryReclaim,
     mode,
   };
   if (sidecar.credentialsMode === 'pod-identity') {

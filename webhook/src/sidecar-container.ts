@@ -49,6 +49,8 @@ export interface SidecarSettings {
   mirrorBucketTemplate: string;
   /** MIRROR_DELETE_POLICY ('' = unset: the proxy's default, `mirror`). */
   deletePolicy: string;
+  /** MEMORY_RECLAIM, `on` or `off` (unset or '': the proxy's default, on). */
+  memoryReclaim?: string;
   /** With `pod-identity`: what the app containers got from the EKS webhook, shared with the proxy. */
   podIdentity?: PodIdentity;
   mode: SidecarMode;
@@ -123,6 +125,7 @@ export function buildProxyContainer(s: SidecarSettings): Container {
       ? [{ name: 'MIRROR_BUCKET_TEMPLATE', value: s.mirrorBucketTemplate }]
       : []),
     ...(s.deletePolicy !== '' ? [{ name: 'MIRROR_DELETE_POLICY', value: s.deletePolicy }] : []),
+    ...(s.memoryReclaim ? [{ name: 'MEMORY_RECLAIM', value: s.memoryReclaim }] : []),
   ];
   const container: Container = {
     name: PROXY_CONTAINER_NAME,

@@ -319,3 +319,25 @@ describe('delete policy', () => {
     expect(isDeletePolicy(policy)).toBe(!('error' in parseDeletePolicy(policy)));
   });
 });
+
+describe('memory reclaim', () => {
+  test('unset by default: the proxy gets no MEMORY_RECLAIM (its default: on)', () => {
+    expect(injectedProxy(podWith(irsaApp)).names).not.toContain('MEMORY_RECLAIM');
+  });
+
+  test('PROXY_MEMORY_RECLAIM is passed to every proxy as MEMORY_RECLAIM', () => {
+    const off = injectedProxy(podWith(irsaApp), { PROXY_MEMORY_RECLAIM: 'off' });
+    expect(off.value('MEMORY_RECLAIM')?.value).toBe('off');
+    const on = injectedProxy(podWith(irsaApp), { PROXY_MEMORY_RECLAIM: 'on' });
+    expect(on.value('MEMORY_RECLAIM')?.value).toBe('on');
+  });
+
+  test('PROXY_MEMORY_RECLAIM in the config is checked', () => {
+    const base = { MIRROR_S3_ENDPOINT: 'https://b.example', POD_NAMESPACE: 's' };
+    expect(parseConfig({ ...base, PROXY_MEMORY_RECLAIM: 'false' })).toMatchObject({
+      ok: false,
+      errors: [`PROXY_MEMORY_RECLAIM must be on or off (empty: the proxy's default), got "false"`],
+    });
+    expect(parseConfig({ ...base, PROXY_MEMORY_RECLAIM: 'off' })).toMatchObject({ ok: true });
+  });
+});
