@@ -52,7 +52,8 @@ export interface ReclaimState {
   baselineBytes: number;
 }
 
-export function initialReclaimState(rssBytes: number): ReclaimState {
+/** Growth counts from `rssBytes`: what the process held at start, or right after a reclaim. */
+export function baselineAt(rssBytes: number): ReclaimState {
   return { baselineBytes: rssBytes };
 }
 
@@ -72,9 +73,4 @@ export function decideReclaim(
 /** Whether a reclaim starts with a full garbage collection, from the ArrayBuffer memory V8 accounts. */
 export function collectsGarbage(policy: ReclaimPolicy, arrayBufferBytes: number): boolean {
   return arrayBufferBytes >= policy.collectAboveArrayBufferBytes;
-}
-
-/** After a reclaim, growth counts from what the process holds then. */
-export function stateAfterReclaim(rssAfterBytes: number): ReclaimState {
-  return { baselineBytes: rssAfterBytes };
 }

@@ -4,11 +4,10 @@
  * returns the freed pages to the system. Samples RSS and CPU every few seconds on an unref'd timer.
  */
 import {
+  baselineAt,
   collectsGarbage,
   decideReclaim,
   DEFAULT_RECLAIM_POLICY,
-  initialReclaimState,
-  stateAfterReclaim,
   type ReclaimPolicy,
 } from './reclaim-policy';
 
@@ -50,7 +49,7 @@ export function startMemoryReclaim(
   opts: { policy?: ReclaimPolicy; sampleMs?: number; timer?: boolean } = {},
 ): MemoryReclaim {
   const policy = opts.policy ?? DEFAULT_RECLAIM_POLICY;
-  let state = initialReclaimState(edges.rssBytes());
+  let state = baselineAt(edges.rssBytes());
   let last = { cpu: edges.cpuMicros(), at: edges.nowMicros() };
 
   const reclaim = (): void => {
@@ -69,7 +68,7 @@ export function startMemoryReclaim(
     const trimmed = edges.mallocTrim !== undefined;
     edges.mallocTrim?.();
     const rssAfterBytes = edges.rssBytes();
-    state = stateAfterReclaim(rssAfterBytes);
+    state = baselineAt(rssAfterBytes);
     const durationMs = (edges.nowMicros() - started) / 1000;
     edges.onReclaim({ rssBeforeBytes, rssAfterBytes, durationMs, collected, trimmed });
   };
@@ -97,7 +96,7 @@ export function startMemoryReclaim(
       last = { cpu: edges.cpuMicros(), at: edges.nowMicros() };
     } catch (err) {
       // Not again until the process has grown once more.
-      state = { baselineBytes: Math.max(state.baselineBytes, lastKnownRss()) };
+      state = baselineAt(Math.max(state.baselineBytes, lastKnownRss()));
       edges.onError(err as Error);
     }
   };

@@ -1,10 +1,9 @@
 import {
+  baselineAt,
   collectsGarbage,
   decideReclaim,
   DEFAULT_RECLAIM_POLICY,
   reclaimPolicyFor,
-  initialReclaimState,
-  stateAfterReclaim,
   type ReclaimSample,
 } from '../../src/memory/reclaim-policy';
 
@@ -18,32 +17,32 @@ const sample = (rssMiB: number, cpuMs: number): ReclaimSample => ({
 });
 
 test('reclaims once the process is quiet and has grown by the threshold since the baseline', () => {
-  const state = initialReclaimState(74 * MiB);
+  const state = baselineAt(74 * MiB);
   expect(decideReclaim(policy, state, sample(90, 50))).toEqual({ reclaim: true });
   expect(decideReclaim(policy, state, sample(140, 10))).toEqual({ reclaim: true });
 });
 
 test('not while the process works, however much it has grown', () => {
-  const state = initialReclaimState(74 * MiB);
+  const state = baselineAt(74 * MiB);
   expect(decideReclaim(policy, state, sample(170, 51)).reclaim).toBe(false);
   expect(decideReclaim(policy, state, sample(170, 2_000)).reclaim).toBe(false);
 });
 
 test('not when it has grown by less than the threshold: an idle proxy never reclaims', () => {
-  const state = initialReclaimState(74 * MiB);
+  const state = baselineAt(74 * MiB);
   expect(decideReclaim(policy, state, sample(89.9, 0)).reclaim).toBe(false);
   expect(decideReclaim(policy, state, sample(74, 0)).reclaim).toBe(false);
 });
 
 test('growth counts from what the last reclaim left, so a reclaim that freed nothing is not repeated', () => {
-  const after = stateAfterReclaim(120 * MiB);
+  const after = baselineAt(120 * MiB);
   expect(decideReclaim(policy, after, sample(120, 0)).reclaim).toBe(false);
   expect(decideReclaim(policy, after, sample(135, 0)).reclaim).toBe(false);
   expect(decideReclaim(policy, after, sample(136, 0)).reclaim).toBe(true);
 });
 
 test('memory the process gave back by itself lowers the baseline', () => {
-  const decision = decideReclaim(policy, stateAfterReclaim(120 * MiB), sample(100, 500));
+  const decision = decideReclaim(policy, baselineAt(120 * MiB), sample(100, 500));
   expect(decision).toEqual({ reclaim: false, state: { baselineBytes: 100 * MiB } });
   if (decision.reclaim) throw new Error('unreachable');
   expect(decideReclaim(policy, decision.state, sample(116, 0)).reclaim).toBe(true);
