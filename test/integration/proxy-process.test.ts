@@ -149,6 +149,31 @@ describe('graceful shutdown on SIGTERM', () => {
   });
 });
 
+describe('memory at rest', () => {
+  test('once quiet after start-up the proxy collects its start-up garbage once, and then not again at rest', async () => {
+    const proxy = await startProxyProcess(
+      proxyEnv(services, { LOG_LEVEL: 'debug', NODE_OPTIONS: POD_NODE_ENV.NODE_OPTIONS }),
+    );
+    try {
+      const reclaims = async (): Promise<number> =>
+        metricValue(await scrapeMetrics(proxy), 's3mirror_proxy_memory_reclaims_total');
+      await pollUntil('the start-up reclaim', async () => (await reclaims()) >= 1, { timeoutMs: 120_000 });
+      const line = proxy.process
+        .stdout()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { message: string; cause?: string; collected?: boolean })
+        .find((l) => l.message === 'memory reclaimed');
+      expect(line).toMatchObject({ cause: 'start-up', collected: true });
+      // Three more samples of an idle proxy: no growth, so no second reclaim.
+      await new Promise((resolve) => setTimeout(resolve, 16_000));
+      expect(await reclaims()).toBe(1);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
 describe('streaming with bounded memory', () => {
   const GiB = 1024 * 1024 * 1024;
   // Node 24 measured 133–152 MiB here (Node 20: 110–141): ~10 MB is the larger runtime's own code, the

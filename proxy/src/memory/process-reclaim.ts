@@ -34,6 +34,7 @@ export function startProcessMemoryReclaim(
         metrics.memoryReclaims.inc();
         metrics.memoryReclaimedBytes.inc(Math.max(0, r.rssBeforeBytes - r.rssAfterBytes));
         logger.debug('memory reclaimed', {
+          cause: r.cause,
           rssBeforeBytes: r.rssBeforeBytes,
           rssAfterBytes: r.rssAfterBytes,
           durationMs: Math.round(r.durationMs * 10) / 10,

@@ -7,7 +7,10 @@
  * needs a full collection, which costs more than itself: V8's memory reducer follows it with collections
  * that shrink the heap, which the next burst grows again (+0.3 ms CPU per write over the next 1,000 small
  * PUTs, test/bench/notes.md). So a reclaim happens only once the process has gone quiet after growing, and
- * collects garbage only when dead Buffers are worth it.
+ * collects garbage only when dead Buffers are worth it. The one exception is the first quiet moment after
+ * start-up: module loading and migrations leave garbage a collection frees once, and the memory reducer that
+ * follows gives back the young generation a start-up grew and never used again (an idle proxy rests 3 MB
+ * lower); a burst grows the heap back once, not after every reclaim.
  */
 
 import { DEFAULT_SPOOL_MEMORY_BYTES } from '../config';
@@ -41,23 +44,35 @@ export const DEFAULT_RECLAIM_POLICY: ReclaimPolicy = reclaimPolicyFor(DEFAULT_SP
 
 export interface ReclaimSample {
   rssBytes: number;
+  /** ArrayBuffer memory V8 accounts, live or awaiting collection. */
+  arrayBufferBytes: number;
   /** CPU time (user and system) the process spent since the previous sample. */
   cpuMicros: number;
   /** Wall time since the previous sample. */
   elapsedMicros: number;
 }
 
-/** RSS after the last reclaim, or the lowest seen since: what growth is measured from. */
 export interface ReclaimState {
+  /** RSS after the last reclaim, or the lowest seen since: what growth is measured from. */
   baselineBytes: number;
+  /** Start-up's garbage is still uncollected: the first quiet moment reclaims, growth or not. */
+  startUpPending: boolean;
 }
 
-/** Growth counts from `rssBytes`: what the process held at start, or right after a reclaim. */
+/** A process that has just started, holding `rssBytes`. */
+export function startUpState(rssBytes: number): ReclaimState {
+  return { baselineBytes: rssBytes, startUpPending: true };
+}
+
+/** Growth counts from `rssBytes`: what the process held right after a reclaim. */
 export function baselineAt(rssBytes: number): ReclaimState {
-  return { baselineBytes: rssBytes };
+  return { baselineBytes: rssBytes, startUpPending: false };
 }
 
-export type ReclaimDecision = { reclaim: true } | { reclaim: false; state: ReclaimState };
+export type ReclaimCause = 'start-up' | 'growth';
+
+export type ReclaimDecision =
+  { reclaim: true; cause: ReclaimCause; collectGarbage: boolean } | { reclaim: false; state: ReclaimState };
 
 export function decideReclaim(
   policy: ReclaimPolicy,
@@ -65,12 +80,14 @@ export function decideReclaim(
   sample: ReclaimSample,
 ): ReclaimDecision {
   const quiet = sample.cpuMicros <= policy.quietCpuShare * sample.elapsedMicros;
-  if (quiet && sample.rssBytes - state.baselineBytes >= policy.growthBytes) return { reclaim: true };
+  if (quiet && state.startUpPending) return { reclaim: true, cause: 'start-up', collectGarbage: true };
+  if (quiet && sample.rssBytes - state.baselineBytes >= policy.growthBytes) {
+    const collectGarbage = sample.arrayBufferBytes >= policy.collectAboveArrayBufferBytes;
+    return { reclaim: true, cause: 'growth', collectGarbage };
+  }
   // Memory the process gave back by itself lowers the baseline; growth is measured from there.
-  return { reclaim: false, state: { baselineBytes: Math.min(state.baselineBytes, sample.rssBytes) } };
-}
-
-/** Whether a reclaim starts with a full garbage collection, from the ArrayBuffer memory V8 accounts. */
-export function collectsGarbage(policy: ReclaimPolicy, arrayBufferBytes: number): boolean {
-  return arrayBufferBytes >= policy.collectAboveArrayBufferBytes;
+  return {
+    reclaim: false,
+    state: { ...state, baselineBytes: Math.min(state.baselineBytes, sample.rssBytes) },
+  };
 }

@@ -1,17 +1,20 @@
 /**
- * Gives memory back once the proxy has gone quiet after growing (the rules: reclaim-policy.ts): when dead
- * Buffers of finished transfers are worth it, a full garbage collection frees them; then glibc's malloc_trim
- * returns the freed pages to the system. Samples RSS and CPU every few seconds on an unref'd timer.
+ * Gives memory back once the proxy has gone quiet after start-up or after growing (the rules:
+ * reclaim-policy.ts): when garbage is worth it (start-up's, or dead Buffers of finished transfers), a full
+ * collection frees it; then glibc's malloc_trim returns the freed pages to the system. Samples RSS and CPU
+ * every few seconds on an unref'd timer.
  */
 import {
   baselineAt,
-  collectsGarbage,
   decideReclaim,
   DEFAULT_RECLAIM_POLICY,
+  startUpState,
+  type ReclaimCause,
   type ReclaimPolicy,
 } from './reclaim-policy';
 
 export interface ReclaimResult {
+  cause: ReclaimCause;
   rssBeforeBytes: number;
   rssAfterBytes: number;
   /** Main-thread time the collection and the trim took. */
@@ -49,13 +52,13 @@ export function startMemoryReclaim(
   opts: { policy?: ReclaimPolicy; sampleMs?: number; timer?: boolean } = {},
 ): MemoryReclaim {
   const policy = opts.policy ?? DEFAULT_RECLAIM_POLICY;
-  let state = baselineAt(edges.rssBytes());
+  let state = startUpState(edges.rssBytes());
   let last = { cpu: edges.cpuMicros(), at: edges.nowMicros() };
 
-  const reclaim = (): void => {
+  const reclaim = (cause: ReclaimCause, collectGarbage: boolean): void => {
     const rssBeforeBytes = edges.rssBytes();
     const started = edges.nowMicros();
-    let collected = collectsGarbage(policy, edges.arrayBufferBytes());
+    let collected = collectGarbage;
     if (collected) {
       try {
         edges.collectGarbage();
@@ -70,7 +73,7 @@ export function startMemoryReclaim(
     const rssAfterBytes = edges.rssBytes();
     state = baselineAt(rssAfterBytes);
     const durationMs = (edges.nowMicros() - started) / 1000;
-    edges.onReclaim({ rssBeforeBytes, rssAfterBytes, durationMs, collected, trimmed });
+    edges.onReclaim({ cause, rssBeforeBytes, rssAfterBytes, durationMs, collected, trimmed });
   };
 
   const lastKnownRss = (): number => {
@@ -87,10 +90,11 @@ export function startMemoryReclaim(
       const now = { cpu: edges.cpuMicros(), at: edges.nowMicros() };
       const decision = decideReclaim(policy, state, {
         rssBytes: edges.rssBytes(),
+        arrayBufferBytes: edges.arrayBufferBytes(),
         cpuMicros: now.cpu - last.cpu,
         elapsedMicros: now.at - last.at,
       });
-      if (decision.reclaim) reclaim();
+      if (decision.reclaim) reclaim(decision.cause, decision.collectGarbage);
       else state = decision.state;
       // The reclaim's own CPU is not the app's: the next interval starts after it.
       last = { cpu: edges.cpuMicros(), at: edges.nowMicros() };

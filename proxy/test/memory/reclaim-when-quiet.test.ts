@@ -53,9 +53,50 @@ function fakeProcess(opts: { trim?: boolean; gcThrows?: boolean } = {}) {
   return { p, edges, errors, pass };
 }
 
-test('after a large transfer, once quiet: a full collection, then malloc_trim; the result is reported', () => {
+/** The reclaim of a process that has started and made its start-up reclaim; calls and results cleared. */
+function pastStartUp(f: ReturnType<typeof fakeProcess>) {
+  const reclaim = startMemoryReclaim(f.edges, { timer: false });
+  f.pass(5_000, 0, f.p.rss / MiB);
+  reclaim.sample();
+  expect(f.p.reclaims.map((r) => r.cause)).toEqual(['start-up']);
+  f.p.calls.length = 0;
+  f.p.reclaims.length = 0;
+  f.p.arrayBuffers = 64 * MiB;
+  return reclaim;
+}
+
+test('the first quiet moment after start-up collects garbage and trims, grown or not; then no more at rest', () => {
   const { p, edges, pass } = fakeProcess();
+  p.arrayBuffers = 1 * MiB;
   const reclaim = startMemoryReclaim(edges, { timer: false });
+  pass(5_000, 400, 74); // still starting: busy
+  reclaim.sample();
+  expect(p.calls).toEqual([]);
+  pass(5_000, 10, 74); // quiet, not grown, few Buffers
+  reclaim.sample();
+  expect(p.calls).toEqual(['gc', 'trim']);
+  expect(p.reclaims).toEqual([
+    {
+      cause: 'start-up',
+      rssBeforeBytes: 74 * MiB,
+      rssAfterBytes: 44 * MiB,
+      durationMs: 15,
+      collected: true,
+      trimmed: true,
+    },
+  ]);
+  for (let i = 0; i < 10; i++) {
+    pass(5_000, 5, 45);
+    reclaim.sample();
+  }
+  expect(p.calls).toEqual(['gc', 'trim']);
+  reclaim.stop();
+});
+
+test('after a large transfer, once quiet: a full collection, then malloc_trim; the result is reported', () => {
+  const f = fakeProcess();
+  const { p, pass } = f;
+  const reclaim = pastStartUp(f);
   pass(5_000, 2_000, 140); // the burst
   reclaim.sample();
   expect(p.calls).toEqual([]);
@@ -63,7 +104,14 @@ test('after a large transfer, once quiet: a full collection, then malloc_trim; t
   reclaim.sample();
   expect(p.calls).toEqual(['gc', 'trim']);
   expect(p.reclaims).toEqual([
-    { rssBeforeBytes: 140 * MiB, rssAfterBytes: 110 * MiB, durationMs: 15, collected: true, trimmed: true },
+    {
+      cause: 'growth',
+      rssBeforeBytes: 140 * MiB,
+      rssAfterBytes: 110 * MiB,
+      durationMs: 15,
+      collected: true,
+      trimmed: true,
+    },
   ]);
   // Quiet again, nothing new: no second reclaim.
   pass(5_000, 5, 110);
@@ -75,9 +123,10 @@ test('after a large transfer, once quiet: a full collection, then malloc_trim; t
 });
 
 test('after small writes (few Buffers): malloc_trim alone, no collection', () => {
-  const { p, edges, pass } = fakeProcess();
+  const f = fakeProcess();
+  const { p, pass } = f;
+  const reclaim = pastStartUp(f);
   p.arrayBuffers = 2 * MiB;
-  const reclaim = startMemoryReclaim(edges, { timer: false });
   pass(5_000, 3_000, 110);
   reclaim.sample();
   pass(5_000, 0, 110);
@@ -97,7 +146,7 @@ test('the reclaim’s own CPU does not make the next interval look busy', () => 
   };
   const reclaim = startMemoryReclaim(edges, { timer: false });
   pass(5_000, 0, 140);
-  reclaim.sample();
+  reclaim.sample(); // start-up
   expect(p.reclaims).toHaveLength(1);
   // Quiet, and grown again by more than the threshold: reclaimed, though the first reclaim's 200 ms were
   // spent just before this interval.
@@ -126,8 +175,9 @@ test('a failed collection is reported, and the trim still runs', () => {
 });
 
 test('a failure of its own edges never leaves the sample: it is reported, and a later sample tries again', () => {
-  const { p, errors, edges, pass } = fakeProcess();
-  const reclaim = startMemoryReclaim(edges, { timer: false });
+  const f = fakeProcess();
+  const { p, errors, edges, pass } = f;
+  const reclaim = pastStartUp(f);
   let rssFails = true;
   const rssBytes = edges.rssBytes;
   edges.rssBytes = () => {
@@ -149,7 +199,7 @@ test('samples on its timer until stopped', () => {
   try {
     const { p, edges, pass } = fakeProcess();
     const reclaim = startMemoryReclaim(edges, { sampleMs: 5_000 });
-    pass(5_000, 0, 140);
+    pass(5_000, 0, 74);
     jest.advanceTimersByTime(4_999);
     expect(p.calls).toEqual([]);
     jest.advanceTimersByTime(1);
