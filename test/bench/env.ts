@@ -18,7 +18,7 @@ export interface ProxyUnderTest extends Service {
   postgresUrl: string;
 }
 
-/** proxy/dist/main.js as shipped, through a bench entry (see shipped-proxy-main.ts). */
+/** The proxy as shipped (its bundle), through a bench entry (see shipped-proxy-main.ts). */
 const PROXY_MAIN = path.resolve(__dirname, 'shipped-proxy-main.js');
 const SINK_MAIN = path.resolve(__dirname, 'sink-main.js');
 const PROXY_VARIANT = path.resolve(__dirname, 'proxy-variant-main.js');
@@ -159,7 +159,7 @@ export async function startCephEnv(logDir: string, log: (line: string) => void):
 /**
  * The sink backend: a main sink and a mirror sink (separate processes), and three proxies in front of the
  * main sink:
- * - `proxy`: proxy/dist/main.js as shipped (undici Pool), with its own Postgres;
+ * - `proxy`: the proxy as shipped (its bundle; undici Pool), with its own Postgres;
  * - `noBackground`: the same proxy with the write tracker off (no inventory, no mirroring);
  * - `nodeHttp`: like `noBackground`, but forwarding through node:http with a keep-alive Agent. The forwarder
  *   comparison is between these two, without the background work whose CPU would swamp the difference.

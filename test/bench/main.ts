@@ -161,7 +161,7 @@ const METHOD = [
   'Two backends. **Sink**: a minimal local HTTP server (test/bench/sink.ts) that accepts any S3 request, ' +
     'streams uploads away and serves objects from memory; it costs almost nothing, so the ratio isolates the ' +
     'proxy’s own cost. **Ceph RGW**: the harness cluster (SigV4-verifying, memstore), the realistic case.',
-  'The proxies run as in a deployment: proxy/dist/main.js with LOG_LEVEL=info (one access-log line per ' +
+  'The proxies run as in a deployment: the proxy’s bundle (proxy/dist/bundle/main.js) with LOG_LEVEL=info (one access-log line per ' +
     'request, to a file), the image’s MALLOC_ARENA_MAX=2, --max-semi-space-size=2 and the V8 flags of its ' +
     `entrypoint (${PROXY_IMAGE_NODE_ARGS.join(' ')}), the V8 heap limit Node ` +
     'takes in a pod with the webhook’s default 256Mi memory limit (--max-old-space-size=256: without it Node ' +

@@ -5,10 +5,10 @@ import path from 'node:path';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { freePorts } from './free-port';
 import { spawnNode, type NodeProcess } from './process';
+import { PROXY_MAIN } from './proxy-main';
 import type { TestServices } from './services';
 
-// Resolved through the workspace package so it also works from the compiled harness (test/dist).
-export const PROXY_MAIN = require.resolve('@k8s-s3-mirror/proxy/dist/main.js');
+export { PROXY_MAIN } from './proxy-main';
 
 /**
  * Runtime settings Dockerfile.proxy bakes into the image (dockerfiles.test.ts checks they agree), so tests
@@ -79,7 +79,7 @@ export function proxyEnv(
 }
 
 /**
- * Starts the built proxy (`proxy/dist/main.js`) as a real process on free ports and waits for /readyz;
+ * Starts the built proxy (PROXY_MAIN, as the image runs it) as a real process on free ports and waits for /readyz;
  * `wrapper` runs it under another command (a read-only root, a tmpfs mount).
  */
 export async function startProxyProcess(

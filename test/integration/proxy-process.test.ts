@@ -1,6 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 
 import {
@@ -146,6 +150,29 @@ describe('graceful shutdown on SIGTERM', () => {
     expect({ exit, tail }).toEqual({ exit: { code: 0, signal: null }, tail: '' });
     const stored = await direct.send(new GetObjectCommand({ Bucket: bucket, Key: 'shutdown/in-flight' }));
     expect(Buffer.from(await stored.Body!.transformToByteArray()).equals(body)).toBe(true);
+  });
+});
+
+describe('the built proxy', () => {
+  test('starts from one file, the bundle the image runs: no other module of the repository or node_modules loads at start', () => {
+    // A misconfigured start exits after loading everything main.ts loads; a hook lists what was loaded.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 's3m-loaded-'));
+    const hook = path.join(dir, 'hook.js');
+    fs.writeFileSync(
+      hook,
+      `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(path.join(dir, 'loaded.json'))}, ` +
+        `JSON.stringify(Object.keys(require.cache))));`,
+    );
+    const run = spawnSync(process.execPath, ['--require', hook, PROXY_MAIN], {
+      env: { PATH: process.env.PATH ?? '' },
+      encoding: 'utf8',
+    });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('config error: ');
+    const loaded = (JSON.parse(fs.readFileSync(path.join(dir, 'loaded.json'), 'utf8')) as string[]).filter(
+      (f) => f !== hook,
+    );
+    expect(loaded).toEqual([PROXY_MAIN]);
   });
 });
 

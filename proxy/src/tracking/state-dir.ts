@@ -42,7 +42,7 @@ const realProbe: StateDirProbe = {
 /**
  * The state directory for a setting. Default: the image's directory when it is writable (in a pod, the
  * webhook's emptyDir), else one per listening port under the system's temporary directory, so a plain
- * `node proxy/dist/main.js` is durable too, and a restart on the same port replays what a kill left.
+ * `node proxy/dist/bundle/main.js` is durable too, and a restart on the same port replays what a kill left.
  */
 export function chooseStateDir(
   setting: StateDirSetting,

@@ -37,6 +37,8 @@ interface Workspace {
   dir: 'proxy' | 'webhook';
   name: string;
   main: string;
+  /** What runs it: the package's `bin` if it has one (the proxy's bundle), else its main. */
+  entry: string;
   rootDir: string;
   outDir: string;
 }
@@ -45,11 +47,13 @@ function workspace(dir: 'proxy' | 'webhook'): Workspace {
   const pkg = JSON.parse(readFileSync(join(ROOT, dir, 'package.json'), 'utf8')) as {
     name: string;
     main: string;
+    bin?: Record<string, string>;
   };
   const ts = JSON.parse(readFileSync(join(ROOT, dir, 'tsconfig.json'), 'utf8')) as {
     compilerOptions: { rootDir: string; outDir: string };
   };
-  return { dir, name: pkg.name, main: pkg.main, ...ts.compilerOptions };
+  const entry = Object.values(pkg.bin ?? {})[0] ?? pkg.main;
+  return { dir, name: pkg.name, main: pkg.main, entry, ...ts.compilerOptions };
 }
 
 function stageByRef(df: Dockerfile, ref: string, before: number): Stage | undefined {
@@ -85,6 +89,14 @@ function produced(df: Dockerfile, ws: Workspace, stage: Stage, path: string, upT
       if (addon === ws.dir && path === posix.join(wd, ws.dir, ws.outDir, 'native', 'malloc-trim.node')) {
         return ['build.mjs', 'malloc-trim.c'].every((f) =>
           produced(df, ws, stage, posix.join(wd, ws.dir, 'native', f), i),
+        );
+      }
+      // proxy/bundle.mjs bundles the compiled main into the outDir's bundle/ folder.
+      const bundled = /node (\S+)\/bundle\.mjs/.exec(ins.args)?.[1];
+      if (bundled === ws.dir && path === posix.join(wd, ws.dir, ws.outDir, 'bundle', 'main.js')) {
+        return (
+          produced(df, ws, stage, posix.join(wd, ws.dir, 'bundle.mjs'), i) &&
+          produced(df, ws, stage, posix.join(wd, ws.dir, ws.main), i)
         );
       }
       const m = /npx tsc -b (\S+)/.exec(ins.args);
@@ -180,12 +192,14 @@ describe.each(cases)('Dockerfile.$dir', ({ dir, ports }) => {
     expect(posix.basename(argv[0]!)).toBe('node');
     // The proxy's V8 flags are the ones the tests and the bench run it with; the webhook has none.
     expect(argv.slice(1, -1)).toEqual(dir === 'proxy' ? PROXY_IMAGE_NODE_ARGS : []);
-    // The workspace's package.json main, under its tsconfig outDir, built from rootDir.
+    // The workspace's package.json main, under its tsconfig outDir, built from rootDir; the image runs what
+    // the package's bin names (the tests run that too): the proxy's bundle of that main, the webhook's main.
     expect(ws.main).toBe(posix.join(ws.outDir, 'main.js'));
+    expect(ws.entry).toBe(dir === 'proxy' ? posix.join(ws.outDir, 'bundle', 'main.js') : ws.main);
     expect(existsSync(join(ROOT, dir, ws.rootDir, 'main.ts'))).toBe(true);
     const wd = workdirAt(final);
     const main = argv[argv.length - 1]!;
-    expect(main).toBe(posix.join(wd, dir, ws.main));
+    expect(main).toBe(posix.join(wd, dir, ws.entry));
     expect(produced(df, ws, final, main)).toBe(true);
     expect(produced(df, ws, final, posix.join(wd, dir, 'package.json'))).toBe(true);
     expect(final.instructions.some((i) => i.keyword === 'CMD')).toBe(false);
@@ -325,6 +339,20 @@ describe('the checks themselves', () => {
     );
     expect(entryOf(good.replace('/app/webhook/dist/main.js', '/app/webhook/dist/server2.js'))).toBe(false);
     expect(entryOf(good.replace('COPY --from=deps /src/webhook /app/webhook', ''))).toBe(false);
+  });
+  test('the proxy’s entrypoint is its bundle, built after tsc from the bundler script', () => {
+    const proxyWs = workspace('proxy');
+    const proxyFile = readFileSync(join(ROOT, 'Dockerfile.proxy'), 'utf8');
+    const proxyEntry = (text: string) => {
+      const df = parseDockerfile(text);
+      const final = df.stages[df.stages.length - 1]!;
+      const argv = JSON.parse(final.instructions.find((i) => i.keyword === 'ENTRYPOINT')!.args) as string[];
+      return produced(df, proxyWs, final, argv[argv.length - 1]!);
+    };
+    expect(proxyEntry(proxyFile)).toBe(true);
+    expect(proxyEntry(proxyFile.replace('RUN node proxy/bundle.mjs', 'RUN true'))).toBe(false);
+    expect(proxyEntry(proxyFile.replace('COPY proxy/bundle.mjs proxy/', ''))).toBe(false);
+    expect(proxyEntry(proxyFile.replace('RUN npx tsc -b proxy', 'RUN true'))).toBe(false);
   });
   test('dockerignore matching', () => {
     expect(dockerIgnored(['**/dist'], 'a/b/dist/x.js')).toBe(true);
