@@ -66,7 +66,7 @@ export async function startProxyService(opts: {
   name: string;
   env: Record<string, string>;
   logDir: string;
-  /** The bench variant entry (forwarder or tracker swapped) instead of proxy/dist/main.js. */
+  /** The bench variant entry (forwarder or tracker swapped; proxy/dist's modules) instead of the shipped bundle. */
   variant?: Record<string, string>;
   /** Another build's main.js (before/after comparisons). */
   script?: string;

@@ -1,7 +1,7 @@
 /**
  * What a small GET costs the proxy: CPU µs per 4 KiB GET on the sink backend, arm against arm (the small
  * scenario measures the same against direct, nginx and node-hop; this runs builds side by side). Each arm is
- * a proxy main.js (default: proxy/dist as shipped) with the image's environment, sinks as main and mirror
+ * a proxy main.js (default: the shipped bundle, through the bench entry) with the image's environment, sinks as main and mirror
  * and an embedded Postgres of its own; every round runs a closed loop of GETs at `--concurrency` against each
  * arm, in alternating order.
  *

@@ -1,7 +1,7 @@
 /**
  * What an idle proxy costs: CPU ms per second and RSS of proxy processes that receive no requests, beside a
  * bare `node -e 'setInterval(() => {}, 1000)'` on the same node (the floor). Each arm is a proxy main.js
- * (default: proxy/dist as shipped, through the bench entry) with the image's environment, static keys,
+ * (default: the shipped bundle, proxy/dist/bundle/main.js, through the bench entry) with the image's environment, static keys,
  * sinks as main and mirror and an embedded Postgres of its own. Every round starts all arms together (so
  * the machine's other load hits them alike), lets them settle, then samples /proc for the window.
  *
@@ -10,7 +10,7 @@
  *        [--env [ARM:]K=V ...]
  *
  * An arm's flags after `;` join its NODE_OPTIONS. Snapshots for A/B: copy proxy/dist to e.g. .tmp/snap/a
- * (anywhere under the repository, so its modules resolve). `--buckets N`: N bucket databases in each arm's
+ * (anywhere under the repository, so its modules resolve) and run its bundle/main.js, as shipped. `--buckets N`: N bucket databases in each arm's
  * Postgres, made as the scale scenario makes them; each round waits until its proxies have looked at every
  * bucket's scan state (a start-up cost), then 12 s for the pools that look opened to close, then settles.
  */

@@ -14,13 +14,15 @@ export async function startNodeHop(opts: {
   name: string;
   backendUrl: string;
   logDir: string;
+  /** Environment of its own (node-hop-main.ts: HOP_RECLAIM_AFTER_MS). */
+  env?: Record<string, string>;
 }): Promise<ReferenceHop> {
   const [port] = (await freePorts(1)) as [number];
   const url = `http://127.0.0.1:${port}`;
   const service = await startNodeService({
     name: opts.name,
     script: NODE_HOP_MAIN,
-    env: { ...POD_NODE_ENV, UPSTREAM: opts.backendUrl, HOP_PORT: String(port) },
+    env: { ...POD_NODE_ENV, ...opts.env, UPSTREAM: opts.backendUrl, HOP_PORT: String(port) },
     nodeArgs: [...PROXY_IMAGE_NODE_ARGS],
     logDir: opts.logDir,
     // Any answer will do: it comes from the backend, through the hop.

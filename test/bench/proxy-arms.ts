@@ -1,6 +1,6 @@
 /**
  * Proxy builds side by side for the bench's A/B tools (idle-probe.ts, write-cost.ts, get-cost.ts): an arm is
- * a main.js (default: proxy/dist as shipped, through the bench entry), extra node flags and environment.
+ * a main.js (default: the shipped bundle, proxy/dist/bundle/main.js, through the bench entry), extra node flags and environment.
  */
 import fs from 'node:fs';
 import os from 'node:os';

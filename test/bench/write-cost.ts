@@ -1,6 +1,6 @@
 /**
  * What one mirrored write costs the proxy: CPU ms per 4 KiB PUT, request to settle (journal, inventory, claim,
- * copy, settle), on the sink backend. Each arm is a proxy main.js (default: proxy/dist as shipped) with the
+ * copy, settle), on the sink backend. Each arm is a proxy main.js (default: the shipped bundle, through the bench entry) with the
  * image's environment, sinks as main and mirror and an embedded Postgres of its own; all arms run at once,
  * and every round sends each arm, in alternating order, `--writes` PUTs of new keys at `--concurrency`, then
  * waits until the proxy and its Postgres are idle again (every copy done). CPU comes from /proc, split into

@@ -5,10 +5,20 @@ import path from 'node:path';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { freePorts } from './free-port';
 import { spawnNode, type NodeProcess } from './process';
-import { PROXY_MAIN } from './proxy-main';
+import { PROXY_MAIN, PROXY_PACKAGE_JSON } from './proxy-main';
 import type { TestServices } from './services';
 
 export { PROXY_MAIN } from './proxy-main';
+
+// `tsc -b` alone (npm run lint runs one) leaves the bundle behind the code, and the tests would run old code.
+const compiledDist = path.join(path.dirname(PROXY_PACKAGE_JSON), 'dist');
+const newestCompiled = fs
+  .readdirSync(compiledDist, { recursive: true, encoding: 'utf8' })
+  .filter((f) => f.endsWith('.js') && !f.startsWith('bundle'))
+  .reduce((newest, f) => Math.max(newest, fs.statSync(path.join(compiledDist, f)).mtimeMs), 0);
+if (fs.statSync(PROXY_MAIN).mtimeMs < newestCompiled) {
+  throw new Error(`${PROXY_MAIN} is older than the code compiled into ${compiledDist}: run npm run build`);
+}
 
 /**
  * Runtime settings Dockerfile.proxy bakes into the image (dockerfiles.test.ts checks they agree), so tests

@@ -1,5 +1,5 @@
 /**
- * Faults around the proxy PROCESS (proxy/dist/main.js): SIGKILL mid-mirror and right after acknowledged
+ * Faults around the proxy PROCESS (its bundle, as the image runs it): SIGKILL mid-mirror and right after acknowledged
  * writes, the mirror gateway down, Postgres down. Every scenario ends with three-way equality of main,
  * mirror and inventory. Tests that stop a shared service start it again in `finally`.
  */

@@ -156,22 +156,39 @@ test('the reclaim’s own CPU does not make the next interval look busy', () => 
 });
 
 test('without the addon it collects garbage only, and says so', () => {
-  const { p, edges, pass } = fakeProcess({ trim: false });
-  const reclaim = startMemoryReclaim(edges, { timer: false });
+  const f = fakeProcess({ trim: false });
+  const { p, pass } = f;
+  const reclaim = pastStartUp(f);
+  pass(5_000, 2_000, 140); // a large transfer
+  reclaim.sample();
   pass(5_000, 0, 140);
   reclaim.sample();
   expect(p.calls).toEqual(['gc']);
-  expect(p.reclaims[0]).toMatchObject({ rssAfterBytes: 130 * MiB, collected: true, trimmed: false });
+  expect(p.reclaims[0]).toMatchObject({
+    cause: 'growth',
+    rssAfterBytes: 130 * MiB,
+    collected: true,
+    trimmed: false,
+  });
 });
 
-test('a failed collection is reported, and the trim still runs', () => {
-  const { p, errors, edges, pass } = fakeProcess({ gcThrows: true });
+test('a failed collection is reported, and the trim still runs: at start-up and after growth', () => {
+  const f = fakeProcess({ gcThrows: true });
+  const { p, errors, edges, pass } = f;
   const reclaim = startMemoryReclaim(edges, { timer: false });
+  pass(5_000, 0, 74);
+  reclaim.sample();
+  pass(5_000, 2_000, 140); // a large transfer
+  reclaim.sample();
+  p.arrayBuffers = 64 * MiB;
   pass(5_000, 0, 140);
   reclaim.sample();
-  expect(errors.map((e) => e.message)).toEqual(['no gc']);
-  expect(p.calls).toEqual(['trim']);
-  expect(p.reclaims[0]).toMatchObject({ rssAfterBytes: 120 * MiB, collected: false, trimmed: true });
+  expect(errors.map((e) => e.message)).toEqual(['no gc', 'no gc']);
+  expect(p.calls).toEqual(['trim', 'trim']);
+  expect(p.reclaims).toEqual([
+    expect.objectContaining({ cause: 'start-up', rssAfterBytes: 54 * MiB, collected: false, trimmed: true }),
+    expect.objectContaining({ cause: 'growth', rssAfterBytes: 120 * MiB, collected: false, trimmed: true }),
+  ]);
 });
 
 test('a failure of its own edges never leaves the sample: it is reported, and a later sample tries again', () => {

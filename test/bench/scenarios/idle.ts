@@ -3,8 +3,9 @@
  * embedded Postgres of its own (so no other proxy's buckets give it work), beside three Node processes under
  * the same flags: a bare node; one that has loaded only the libraries the data path cannot do without
  * (node:http, net, tls, crypto, undici's Pool, pg); and the bench's node-hop, the cheapest pass-through Node
- * can serve with them (listening, a pool to main, one request answered). The hop is the floor under any
- * Node sidecar: where it rests above the goal, no proxy built on Node can meet it.
+ * can serve (node:http in front of undici's Pool, no Postgres client; listening, a pool to main, one request
+ * answered), given the proxy's start-up reclaim. The hop is the floor under any Node sidecar: where it rests
+ * above the goal, no proxy built on Node can meet it.
  */
 import path from 'node:path';
 
@@ -13,6 +14,7 @@ import { sleep } from '../../harness/wait';
 import type { BenchContext } from '../context';
 import { POD_NODE_ENV } from '../../harness/proxy';
 import { sampleWindow, startRestingNode, type RestWindow } from '../idle-sampling';
+import type { Service } from '../procs';
 import { startNodeHop } from '../node-hop';
 import { SHIPPED_ARM, startSinkArm } from '../proxy-arms';
 import { fmtNumber, table, type GoalCheck, type Section } from '../report';
@@ -70,20 +72,30 @@ export async function runIdle(ctx: BenchContext): Promise<Section> {
     nodeOptions: POD_NODE_ENV.NODE_OPTIONS,
     env: { MALLOC_ARENA_MAX: POD_NODE_ENV.MALLOC_ARENA_MAX },
   };
-  const procs = [
-    await startSinkArm({
-      arm: SHIPPED_ARM,
-      name: 'proxy-idle',
-      sinks: { main: sink.main, mirror: sink.mirror },
-      postgresUrl: postgres.url,
-      logDir: ctx.logDir,
-    }),
-    startRestingNode({ name: 'bare-node', ...resting }),
-    startRestingNode({ name: 'libraries', modules: DATA_PATH_LIBRARIES, cwd: ROOT, ...resting }),
-    await startNodeHop({ name: 'node-hop-idle', backendUrl: sink.main.url, logDir: ctx.logDir }),
-  ];
+  // Each process joins `procs` as it starts, so a start that fails stops the ones before it.
+  const procs: Service[] = [];
   let windows: RestWindow[];
   try {
+    procs.push(
+      await startSinkArm({
+        arm: SHIPPED_ARM,
+        name: 'proxy-idle',
+        sinks: { main: sink.main, mirror: sink.mirror },
+        postgresUrl: postgres.url,
+        logDir: ctx.logDir,
+      }),
+    );
+    procs.push(startRestingNode({ name: 'bare-node', ...resting }));
+    procs.push(startRestingNode({ name: 'libraries', modules: DATA_PATH_LIBRARIES, cwd: ROOT, ...resting }));
+    // With the proxy's start-up reclaim (a collection and malloc_trim once at rest): the floor under the same treatment.
+    procs.push(
+      await startNodeHop({
+        name: 'node-hop-idle',
+        backendUrl: sink.main.url,
+        logDir: ctx.logDir,
+        env: { HOP_RECLAIM_AFTER_MS: '5000' },
+      }),
+    );
     await sleep(settleSeconds * 1000);
     windows = await sampleWindow(
       procs.map((p) => p.pid),
@@ -108,8 +120,9 @@ export async function runIdle(ctx: BenchContext): Promise<Section> {
         `every second for ${seconds} s after ${settleSeconds} s at rest, beside three Node processes under the ` +
         `same flags (the image's and the pod's heap limit): one that loads nothing; one that loads only the ` +
         `libraries the data path cannot do without (${DATA_PATH_LIBRARIES.join(', ')}) and then waits; and ` +
-        `node-hop, the bench's plain Node pass-through on those libraries, listening with a pool to main after ` +
-        `answering one request. RSS is split as ` +
+        `node-hop, the bench's plain Node pass-through (node:http in front of undici's Pool, no Postgres ` +
+        `client), listening with a pool to main after answering one request, and given what the proxy does ` +
+        `once quiet after start-up (a full collection, then malloc_trim). RSS is split as ` +
         `/proc/<pid>/status splits it: anonymous memory (heap, stacks, malloc) and file-backed pages, nearly ` +
         `all of them the node binary's own code and data (clean pages the kernel can drop and read again; ` +
         `one copy in the page cache for every sidecar of the same image on a node).`,

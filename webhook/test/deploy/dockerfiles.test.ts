@@ -1,7 +1,7 @@
 /**
  * Static checks of Dockerfile.proxy and Dockerfile.webhook (there is no Docker engine here): every file the
- * build copies exists and is not excluded by .dockerignore, the entrypoint is the file `tsc -b` builds from
- * the workspace's `main`, the runtime stage has only production dependencies of that workspace, the user
+ * build copies exists and is not excluded by .dockerignore, the entrypoint is what the workspace's package
+ * names (the webhook's `main`, built by `tsc -b`; the proxy's `bin`, its bundle of that main), the runtime stage has only production dependencies of that workspace, the user
  * is numeric and non-root and matches the injected securityContext, and EXPOSE matches the code's ports.
  */
 import { IMAGE_STATE_DIR } from '../../../proxy/src/tracking/state-dir';
@@ -320,13 +320,13 @@ describe.each(cases)('Dockerfile.$dir', ({ dir, ports }) => {
 });
 
 describe('the checks themselves', () => {
-  const ws = workspace('webhook');
   const good = readFileSync(join(ROOT, 'Dockerfile.webhook'), 'utf8');
-  const entryOf = (text: string) => {
+  /** Whether the Dockerfile `text` of workspace `dir` produces the file its ENTRYPOINT runs. */
+  const entryOf = (text: string, dir: 'proxy' | 'webhook' = 'webhook') => {
     const df = parseDockerfile(text);
     const final = df.stages[df.stages.length - 1]!;
     const argv = JSON.parse(final.instructions.find((i) => i.keyword === 'ENTRYPOINT')!.args) as string[];
-    return produced(df, ws, final, argv[argv.length - 1]!);
+    return produced(df, workspace(dir), final, argv[argv.length - 1]!);
   };
 
   test('the real file traces its entrypoint back to webhook/src/main.ts', () => {
@@ -341,18 +341,11 @@ describe('the checks themselves', () => {
     expect(entryOf(good.replace('COPY --from=deps /src/webhook /app/webhook', ''))).toBe(false);
   });
   test('the proxy’s entrypoint is its bundle, built after tsc from the bundler script', () => {
-    const proxyWs = workspace('proxy');
     const proxyFile = readFileSync(join(ROOT, 'Dockerfile.proxy'), 'utf8');
-    const proxyEntry = (text: string) => {
-      const df = parseDockerfile(text);
-      const final = df.stages[df.stages.length - 1]!;
-      const argv = JSON.parse(final.instructions.find((i) => i.keyword === 'ENTRYPOINT')!.args) as string[];
-      return produced(df, proxyWs, final, argv[argv.length - 1]!);
-    };
-    expect(proxyEntry(proxyFile)).toBe(true);
-    expect(proxyEntry(proxyFile.replace('RUN node proxy/bundle.mjs', 'RUN true'))).toBe(false);
-    expect(proxyEntry(proxyFile.replace('COPY proxy/bundle.mjs proxy/', ''))).toBe(false);
-    expect(proxyEntry(proxyFile.replace('RUN npx tsc -b proxy', 'RUN true'))).toBe(false);
+    expect(entryOf(proxyFile, 'proxy')).toBe(true);
+    expect(entryOf(proxyFile.replace('RUN node proxy/bundle.mjs', 'RUN true'), 'proxy')).toBe(false);
+    expect(entryOf(proxyFile.replace('COPY proxy/bundle.mjs proxy/', ''), 'proxy')).toBe(false);
+    expect(entryOf(proxyFile.replace('RUN npx tsc -b proxy', 'RUN true'), 'proxy')).toBe(false);
   });
   test('dockerignore matching', () => {
     expect(dockerIgnored(['**/dist'], 'a/b/dist/x.js')).toBe(true);
