@@ -1,7 +1,7 @@
 /**
- * Faults around the proxy PROCESS (its bundle, as the image runs it): SIGKILL mid-mirror and right after acknowledged
- * writes, the mirror gateway down, Postgres down. Every scenario ends with three-way equality of main,
- * mirror and inventory. Tests that stop a shared service start it again in `finally`.
+ * Faults around the proxy PROCESS (its bundle, as the image runs it): SIGKILL mid-mirror and right after
+ * acknowledged writes, the mirror gateway down, Postgres down. Every scenario ends with three-way equality of
+ * main, mirror and inventory. Tests that stop a shared service start it again in `finally`.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';

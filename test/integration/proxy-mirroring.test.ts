@@ -1,8 +1,8 @@
 /**
- * Inventory and mirroring end to end THROUGH THE PROXY PROCESS: the built proxy (its bundle, as the image runs it) runs as
- * a child process against RGW (main and mirror tenants) and real Postgres; an app client with junk
- * credentials (@aws-sdk/client-s3 at defaults, and with WHEN_REQUIRED checksums) writes through it. Every
- * scenario ends with three-way equality of main, mirror (bytes and metadata) and the inventory rows.
+ * Inventory and mirroring end to end THROUGH THE PROXY PROCESS: the built proxy (its bundle, as the image
+ * runs it) runs as a child process against RGW (main and mirror tenants) and real Postgres; an app client
+ * with junk credentials (@aws-sdk/client-s3 at defaults, and with WHEN_REQUIRED checksums) writes through
+ * it. Every scenario ends with three-way equality of main, mirror (bytes and metadata) and the inventory rows.
  */
 import crypto from 'node:crypto';
 import net from 'node:net';

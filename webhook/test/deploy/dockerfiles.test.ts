@@ -1,8 +1,9 @@
 /**
  * Static checks of Dockerfile.proxy and Dockerfile.webhook (there is no Docker engine here): every file the
  * build copies exists and is not excluded by .dockerignore, the entrypoint is what the workspace's package
- * names (the webhook's `main`, built by `tsc -b`; the proxy's `bin`, its bundle of that main), the runtime stage has only production dependencies of that workspace, the user
- * is numeric and non-root and matches the injected securityContext, and EXPOSE matches the code's ports.
+ * names (the webhook's `main`, built by `tsc -b`; the proxy's `bin`, its bundle of that main), the runtime
+ * stage has only production dependencies of that workspace, the user is numeric and non-root and matches
+ * the injected securityContext, and EXPOSE matches the code's ports.
  */
 import { IMAGE_STATE_DIR } from '../../../proxy/src/tracking/state-dir';
 import { spawnSync } from 'node:child_process';
