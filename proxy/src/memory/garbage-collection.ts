@@ -2,20 +2,29 @@
  * A full garbage collection on demand. The function `--expose-gc` provides is installed in contexts created
  * after the flag is set; a fresh context per call (about 2 ms and 1 MB) keeps it off the proxy's own global,
  * and dropped after the call, it costs nothing between reclaims.
+ *
+ * `flushCode`: the collection also drops the bytecode (and baseline code) of every function not running, which
+ * V8 does by itself only for functions unused over several major collections. V8's own flag for it
+ * (`--stress-flush-code`, read at the start of each collection) is set for this one collection only.
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
-let flagSet = false;
+let gcExposed = false;
 
-export function collectGarbage(): void {
-  if (!flagSet) {
+export function collectGarbage(opts: { flushCode?: boolean } = {}): void {
+  if (!gcExposed) {
     v8.setFlagsFromString('--expose-gc');
-    flagSet = true;
+    gcExposed = true;
   }
   const gc: unknown = vm.runInNewContext('gc');
   if (typeof gc !== 'function') throw new Error('V8 gave no gc function despite --expose-gc');
-  gc();
+  if (opts.flushCode) v8.setFlagsFromString('--stress-flush-code');
+  try {
+    gc();
+  } finally {
+    if (opts.flushCode) v8.setFlagsFromString('--no-stress-flush-code');
+  }
   // V8 frees the backing stores of dead ArrayBuffers on a background thread after the collection; the next
   // collection waits for that first. A young-generation one (about 1 ms) is enough, so what the caller does
   // next (malloc_trim) finds them freed.

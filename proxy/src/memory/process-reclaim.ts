@@ -39,6 +39,7 @@ export function startProcessMemoryReclaim(
           rssAfterBytes: r.rssAfterBytes,
           durationMs: Math.round(r.durationMs * 10) / 10,
           collected: r.collected,
+          flushedCode: r.flushedCode,
           trimmed: r.trimmed,
         });
       },

@@ -10,7 +10,10 @@
  * collects garbage only when dead Buffers are worth it. The one exception is the first quiet moment after
  * start-up: module loading and migrations leave garbage a collection frees once, and the memory reducer that
  * follows gives back the young generation a start-up grew and never used again (an idle proxy rests 3 MB
- * lower); a burst grows the heap back once, not after every reclaim.
+ * lower); a burst grows the heap back once, not after every reclaim. Within a minute of start, that collection
+ * also drops the bytecode of every function not running then: most of it ran once, at start-up, and V8 drops
+ * it by itself only after major collections an idle proxy never has (1.1-1.5 MB at rest). What runs again
+ * compiles again, once. Later, traffic has run since start, and its code would be dropped with start-up's.
  */
 
 import { DEFAULT_SPOOL_MEMORY_BYTES } from '../config';
@@ -24,6 +27,8 @@ export interface ReclaimPolicy {
   quietCpuShare: number;
   /** ArrayBuffer memory (live or awaiting collection) above which a reclaim collects garbage before trimming. */
   collectAboveArrayBufferBytes: number;
+  /** The start-up reclaim also flushes code if it comes this soon after start. */
+  flushCodeWithinMicros: number;
 }
 
 /**
@@ -37,6 +42,7 @@ export function reclaimPolicyFor(spoolMemoryBytes: number): ReclaimPolicy {
     growthBytes: 8 * MiB,
     quietCpuShare: 0.01,
     collectAboveArrayBufferBytes: spoolMemoryBytes + 8 * MiB,
+    flushCodeWithinMicros: 60_000_000,
   };
 }
 
@@ -57,22 +63,25 @@ export interface ReclaimState {
   baselineBytes: number;
   /** Start-up's garbage is still uncollected: the first quiet moment reclaims, growth or not. */
   startUpPending: boolean;
+  /** Wall time since start, counted while start-up's reclaim is pending. */
+  sinceStartMicros: number;
 }
 
 /** A process that has just started, holding `rssBytes`. */
 export function startUpState(rssBytes: number): ReclaimState {
-  return { baselineBytes: rssBytes, startUpPending: true };
+  return { baselineBytes: rssBytes, startUpPending: true, sinceStartMicros: 0 };
 }
 
 /** Growth counts from `rssBytes`: what the process held right after a reclaim. */
 export function baselineAt(rssBytes: number): ReclaimState {
-  return { baselineBytes: rssBytes, startUpPending: false };
+  return { baselineBytes: rssBytes, startUpPending: false, sinceStartMicros: 0 };
 }
 
 export type ReclaimCause = 'start-up' | 'growth';
 
 export type ReclaimDecision =
-  { reclaim: true; cause: ReclaimCause; collectGarbage: boolean } | { reclaim: false; state: ReclaimState };
+  | { reclaim: true; cause: ReclaimCause; collectGarbage: boolean; flushCode: boolean }
+  | { reclaim: false; state: ReclaimState };
 
 export function decideReclaim(
   policy: ReclaimPolicy,
@@ -80,14 +89,19 @@ export function decideReclaim(
   sample: ReclaimSample,
 ): ReclaimDecision {
   const quiet = sample.cpuMicros <= policy.quietCpuShare * sample.elapsedMicros;
-  if (quiet && state.startUpPending) return { reclaim: true, cause: 'start-up', collectGarbage: true };
+  const sinceStartMicros = state.startUpPending ? state.sinceStartMicros + sample.elapsedMicros : 0;
+  if (quiet && state.startUpPending) {
+    const flushCode = sinceStartMicros <= policy.flushCodeWithinMicros;
+    return { reclaim: true, cause: 'start-up', collectGarbage: true, flushCode };
+  }
   if (quiet && sample.rssBytes - state.baselineBytes >= policy.growthBytes) {
     const collectGarbage = sample.arrayBufferBytes >= policy.collectAboveArrayBufferBytes;
-    return { reclaim: true, cause: 'growth', collectGarbage };
+    // Code is not flushed after growth: what just ran is what the next burst runs.
+    return { reclaim: true, cause: 'growth', collectGarbage, flushCode: false };
   }
   // Memory the process gave back by itself lowers the baseline; growth is measured from there.
   return {
     reclaim: false,
-    state: { ...state, baselineBytes: Math.min(state.baselineBytes, sample.rssBytes) },
+    state: { ...state, baselineBytes: Math.min(state.baselineBytes, sample.rssBytes), sinceStartMicros },
   };
 }

@@ -21,6 +21,8 @@ export interface ReclaimResult {
   durationMs: number;
   /** Whether a full garbage collection ran first. */
   collected: boolean;
+  /** Whether that collection also dropped the bytecode of functions not running (start-up only). */
+  flushedCode: boolean;
   /** Whether malloc_trim ran (false: no addon). */
   trimmed: boolean;
 }
@@ -33,7 +35,8 @@ export interface ReclaimEdges {
   /** CPU time (user and system) the process has used so far, in µs. */
   cpuMicros(): number;
   nowMicros(): number;
-  collectGarbage(): void;
+  /** A full collection; `flushCode`: dropping the bytecode of every function not running (recompiled on use). */
+  collectGarbage(opts: { flushCode: boolean }): void;
   mallocTrim: (() => boolean) | undefined;
   onReclaim(result: ReclaimResult): void;
   onError(err: Error): void;
@@ -55,13 +58,13 @@ export function startMemoryReclaim(
   let state = startUpState(edges.rssBytes());
   let last = { cpu: edges.cpuMicros(), at: edges.nowMicros() };
 
-  const reclaim = (cause: ReclaimCause, collectGarbage: boolean): void => {
+  const reclaim = (cause: ReclaimCause, collectGarbage: boolean, flushCode: boolean): void => {
     const rssBeforeBytes = edges.rssBytes();
     const started = edges.nowMicros();
     let collected = collectGarbage;
     if (collected) {
       try {
-        edges.collectGarbage();
+        edges.collectGarbage({ flushCode });
       } catch (err) {
         // The trim still gives back what glibc holds.
         collected = false;
@@ -73,7 +76,8 @@ export function startMemoryReclaim(
     const rssAfterBytes = edges.rssBytes();
     state = baselineAt(rssAfterBytes);
     const durationMs = (edges.nowMicros() - started) / 1000;
-    edges.onReclaim({ cause, rssBeforeBytes, rssAfterBytes, durationMs, collected, trimmed });
+    const flushedCode = collected && flushCode;
+    edges.onReclaim({ cause, rssBeforeBytes, rssAfterBytes, durationMs, collected, flushedCode, trimmed });
   };
 
   const lastKnownRss = (): number => {
@@ -94,7 +98,7 @@ export function startMemoryReclaim(
         cpuMicros: now.cpu - last.cpu,
         elapsedMicros: now.at - last.at,
       });
-      if (decision.reclaim) reclaim(decision.cause, decision.collectGarbage);
+      if (decision.reclaim) reclaim(decision.cause, decision.collectGarbage, decision.flushCode);
       else state = decision.state;
       // The reclaim's own CPU is not the app's: the next interval starts after it.
       last = { cpu: edges.cpuMicros(), at: edges.nowMicros() };

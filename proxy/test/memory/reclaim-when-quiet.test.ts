@@ -25,9 +25,9 @@ function fakeProcess(opts: { trim?: boolean; gcThrows?: boolean } = {}) {
     arrayBufferBytes: () => p.arrayBuffers,
     cpuMicros: () => p.cpuUs,
     nowMicros: () => p.nowUs,
-    collectGarbage: () => {
+    collectGarbage: ({ flushCode }) => {
       if (opts.gcThrows) throw new Error('no gc');
-      p.calls.push('gc');
+      p.calls.push(flushCode ? 'gc+flush' : 'gc');
       p.rss -= 10 * MiB;
       p.arrayBuffers = 1 * MiB;
       p.cpuUs += 15_000;
@@ -65,7 +65,7 @@ function pastStartUp(f: ReturnType<typeof fakeProcess>) {
   return reclaim;
 }
 
-test('the first quiet moment after start-up collects garbage and trims, grown or not; then no more at rest', () => {
+test('the first quiet moment after start-up collects garbage, flushing code, and trims, grown or not; then no more at rest', () => {
   const { p, edges, pass } = fakeProcess();
   p.arrayBuffers = 1 * MiB;
   const reclaim = startMemoryReclaim(edges, { timer: false });
@@ -74,7 +74,7 @@ test('the first quiet moment after start-up collects garbage and trims, grown or
   expect(p.calls).toEqual([]);
   pass(5_000, 10, 74); // quiet, not grown, few Buffers
   reclaim.sample();
-  expect(p.calls).toEqual(['gc', 'trim']);
+  expect(p.calls).toEqual(['gc+flush', 'trim']);
   expect(p.reclaims).toEqual([
     {
       cause: 'start-up',
@@ -82,6 +82,7 @@ test('the first quiet moment after start-up collects garbage and trims, grown or
       rssAfterBytes: 44 * MiB,
       durationMs: 15,
       collected: true,
+      flushedCode: true,
       trimmed: true,
     },
   ]);
@@ -89,7 +90,7 @@ test('the first quiet moment after start-up collects garbage and trims, grown or
     pass(5_000, 5, 45);
     reclaim.sample();
   }
-  expect(p.calls).toEqual(['gc', 'trim']);
+  expect(p.calls).toEqual(['gc+flush', 'trim']);
   reclaim.stop();
 });
 
@@ -110,6 +111,7 @@ test('after a large transfer, once quiet: a full collection, then malloc_trim; t
       rssAfterBytes: 110 * MiB,
       durationMs: 15,
       collected: true,
+      flushedCode: false,
       trimmed: true,
     },
   ]);
@@ -186,7 +188,13 @@ test('a failed collection is reported, and the trim still runs: at start-up and 
   expect(errors.map((e) => e.message)).toEqual(['no gc', 'no gc']);
   expect(p.calls).toEqual(['trim', 'trim']);
   expect(p.reclaims).toEqual([
-    expect.objectContaining({ cause: 'start-up', rssAfterBytes: 54 * MiB, collected: false, trimmed: true }),
+    expect.objectContaining({
+      cause: 'start-up',
+      rssAfterBytes: 54 * MiB,
+      collected: false,
+      flushedCode: false,
+      trimmed: true,
+    }),
     expect.objectContaining({ cause: 'growth', rssAfterBytes: 120 * MiB, collected: false, trimmed: true }),
   ]);
 });
@@ -220,7 +228,7 @@ test('samples on its timer until stopped', () => {
     jest.advanceTimersByTime(4_999);
     expect(p.calls).toEqual([]);
     jest.advanceTimersByTime(1);
-    expect(p.calls).toEqual(['gc', 'trim']);
+    expect(p.calls).toEqual(['gc+flush', 'trim']);
     reclaim.stop();
     pass(5_000, 0, 200);
     jest.advanceTimersByTime(60_000);
