@@ -9,7 +9,7 @@
 // logged stack are the bundle's: main.js.map beside it maps them to the TypeScript (DEVELOPERS.md).
 // A large dependency loaded only on demand belongs in EXTERNAL: bundled, its source would be held all the same.
 import { build } from 'esbuild';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -17,7 +17,41 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** Loaded only on demand, and large: the AWS SDK (credential providers, the resync CLI's client) and pg's native binding. */
 const EXTERNAL = ['@aws-sdk/*', '@smithy/*', 'pg-native'];
 
-await build({
+/**
+ * Files inside bundled packages that are loaded on demand, left to load from node_modules when they are:
+ * undici's HTTP parser as WebAssembly in base64 (two of 71 KB; its client loads one at its first response),
+ * and its fetch body mixins (loaded only for a FormData body, which the proxy never sends).
+ */
+const EXTERNAL_FILES = [
+  'undici/lib/llhttp/llhttp-wasm.js',
+  'undici/lib/llhttp/llhttp_simd-wasm.js',
+  'undici/lib/web/fetch/body.js',
+];
+
+/**
+ * Package files the bundle replaces with the proxy's own: pg's password-authentication helpers, which load
+ * Web Crypto at start, by the same functions over node:crypto (src/inventory/pg-crypto.ts says why).
+ */
+const REPLACED_FILES = { 'pg/lib/crypto/utils.js': join(here, 'dist', 'inventory', 'pg-crypto.js') };
+
+/** `pkg/lib/x.js` of a path inside node_modules. */
+const packageFile = (absolute) => absolute.split(`${sep}node_modules${sep}`).pop()?.split(sep).join('/');
+
+const onDemandAndReplaced = {
+  name: 'on-demand-and-replaced-files',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.?\// }, (args) => {
+      if (!args.importer.includes(`${sep}node_modules${sep}`)) return undefined;
+      let file = packageFile(resolve(args.resolveDir, args.path));
+      if (file && !file.endsWith('.js')) file += '.js';
+      if (EXTERNAL_FILES.includes(file)) return { path: file, external: true };
+      if (file in REPLACED_FILES) return { path: REPLACED_FILES[file] };
+      return undefined;
+    });
+  },
+};
+
+const result = await build({
   entryPoints: [join(here, 'dist', 'main.js')],
   // In a folder of dist, so that `__dirname/../native` finds the malloc_trim addon as from dist/memory/.
   outfile: join(here, 'dist', 'bundle', 'main.js'),
@@ -30,5 +64,23 @@ await build({
   sourcemap: 'linked',
   legalComments: 'eof',
   external: EXTERNAL,
+  plugins: [onDemandAndReplaced],
+  metafile: true,
   logLevel: 'warning',
 });
+
+// A dependency update that moves one of those files must fail the build, not ship it bundled again.
+const bundled = Object.keys(result.metafile.inputs).map((f) => f.split('node_modules/').pop());
+const stillBundled = [...EXTERNAL_FILES, ...Object.keys(REPLACED_FILES)].filter((f) => bundled.includes(f));
+const imports = Object.values(result.metafile.outputs).flatMap((o) => o.imports.map((i) => i.path));
+const unmatched = [
+  ...EXTERNAL_FILES.filter((f) => !imports.includes(f)),
+  ...Object.entries(REPLACED_FILES)
+    .filter(([, by]) => !Object.keys(result.metafile.inputs).some((f) => resolve(f) === by))
+    .map(([f]) => f),
+];
+if (stillBundled.length || unmatched.length) {
+  throw new Error(
+    `proxy/bundle.mjs: files to leave out or replace not matched: ${[...stillBundled, ...unmatched].join(', ')}`,
+  );
+}
