@@ -47,6 +47,8 @@ export const ANNOTATIONS = {
   mirrorBucketTemplate: `${PREFIX}mirror-bucket-template`,
   /** What a delete on main does to the mirror (MIRROR_DELETE_POLICY): `mirror`, `keep` or `delay:<duration>`. */
   deletePolicy: `${PREFIX}delete-policy`,
+  /** `on` or `off`: GETs and HEADs that main fails answered from the mirror (FAILOVER_READS). */
+  failoverReads: `${PREFIX}failover-reads`,
 } as const;
 
 export const LABELS = {

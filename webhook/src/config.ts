@@ -42,6 +42,7 @@ export const CONFIG_KEYS = {
   MIRROR_BUCKET_TEMPLATE: '',
   MIRROR_DELETE_POLICY: '',
   PROXY_MEMORY_RECLAIM: '',
+  PROXY_FAILOVER_READS: '',
   SIDECAR_MODE: 'native',
   ENDPOINT_ENV: 'AWS_ENDPOINT_URL',
   INJECT_INIT_CONTAINERS: 'true',
@@ -101,6 +102,8 @@ export interface ProxySettings {
   deletePolicy: string;
   /** MEMORY_RECLAIM for every proxy: `on` or `off` ('' = the proxy's default, on). */
   memoryReclaim: '' | 'on' | 'off';
+  /** FAILOVER_READS for every proxy: `on` or `off` ('' = the proxy's default, on; annotation s3-mirror.io/failover-reads). */
+  failoverReads: '' | 'on' | 'off';
 }
 
 export const CREDENTIALS_MODES = ['secret', 'pod-identity'] as const;
@@ -308,6 +311,7 @@ export function parseConfig(raw: Readonly<Record<string, string | undefined>>): 
       mirrorBucketTemplate: bucketTemplate('MIRROR_BUCKET_TEMPLATE'),
       deletePolicy: deletePolicy('MIRROR_DELETE_POLICY'),
       memoryReclaim: onOrOff('PROXY_MEMORY_RECLAIM'),
+      failoverReads: onOrOff('PROXY_FAILOVER_READS'),
     },
     injection: {
       sidecarMode: oneOf('SIDECAR_MODE', ['native', 'classic'] as const),

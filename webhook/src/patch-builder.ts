@@ -188,6 +188,12 @@ function resolveSettings(pod: Pod, config: Config, warnings: string[]): Resolved
     ),
     deletePolicy: deletePolicyOf(a[ANNOTATIONS.deletePolicy], p.deletePolicy, warnings),
     memoryReclaim: p.memoryReclaim,
+    failoverReads: pick(
+      ANNOTATIONS.failoverReads,
+      p.failoverReads,
+      (v) => v === '' || v === 'on' || v === 'off',
+      (v) => (v === '' ? p.failoverReads : v),
+    ),
     mode,
   };
   if (sidecar.credentialsMode === 'pod-identity') {

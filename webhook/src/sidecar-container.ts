@@ -51,6 +51,8 @@ export interface SidecarSettings {
   deletePolicy: string;
   /** MEMORY_RECLAIM, `on` or `off` (unset or '': the proxy's default, on). */
   memoryReclaim?: string;
+  /** FAILOVER_READS, `on` or `off` (unset or '': the proxy's default, on). */
+  failoverReads?: string;
   /** With `pod-identity`: what the app containers got from the EKS webhook, shared with the proxy. */
   podIdentity?: PodIdentity;
   mode: SidecarMode;
@@ -126,6 +128,7 @@ export function buildProxyContainer(s: SidecarSettings): Container {
       : []),
     ...(s.deletePolicy !== '' ? [{ name: 'MIRROR_DELETE_POLICY', value: s.deletePolicy }] : []),
     ...(s.memoryReclaim ? [{ name: 'MEMORY_RECLAIM', value: s.memoryReclaim }] : []),
+    ...(s.failoverReads ? [{ name: 'FAILOVER_READS', value: s.failoverReads }] : []),
   ];
   const container: Container = {
     name: PROXY_CONTAINER_NAME,

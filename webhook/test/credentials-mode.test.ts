@@ -341,3 +341,42 @@ describe('memory reclaim', () => {
     expect(parseConfig({ ...base, PROXY_MEMORY_RECLAIM: 'off' })).toMatchObject({ ok: true });
   });
 });
+
+describe('failover reads', () => {
+  test('unset by default: the proxy gets no FAILOVER_READS (its default: on)', () => {
+    expect(injectedProxy(podWith(irsaApp)).names).not.toContain('FAILOVER_READS');
+  });
+
+  test('the cluster default, a pod annotation over it; an empty annotation keeps the cluster default', () => {
+    const cfg = { PROXY_FAILOVER_READS: 'off' };
+    expect(injectedProxy(podWith(irsaApp), cfg).value('FAILOVER_READS')?.value).toBe('off');
+    const own = injectedProxy(podWith(irsaApp, { [ANNOTATIONS.failoverReads]: 'on' }), cfg);
+    expect(own.value('FAILOVER_READS')?.value).toBe('on');
+    const onlyPod = injectedProxy(podWith(irsaApp, { [ANNOTATIONS.failoverReads]: ' off ' }));
+    expect(onlyPod.value('FAILOVER_READS')?.value).toBe('off');
+    const empty = injectedProxy(podWith(irsaApp, { [ANNOTATIONS.failoverReads]: '' }), cfg);
+    expect(empty.value('FAILOVER_READS')?.value).toBe('off');
+    expect(injectedProxy(podWith(irsaApp, { [ANNOTATIONS.failoverReads]: '' })).names).not.toContain(
+      'FAILOVER_READS',
+    );
+  });
+
+  test('an invalid annotation is ignored with a warning: the cluster default stays', () => {
+    const bad = injectedProxy(podWith(irsaApp, { [ANNOTATIONS.failoverReads]: 'false' }), {
+      PROXY_FAILOVER_READS: 'off',
+    });
+    expect(bad.value('FAILOVER_READS')?.value).toBe('off');
+    expect(bad.warnings).toEqual([
+      `annotation ${ANNOTATIONS.failoverReads}="false" is invalid and was ignored`,
+    ]);
+  });
+
+  test('PROXY_FAILOVER_READS in the config is checked', () => {
+    const base = { MIRROR_S3_ENDPOINT: 'https://b.example', POD_NAMESPACE: 's' };
+    expect(parseConfig({ ...base, PROXY_FAILOVER_READS: 'no' })).toMatchObject({
+      ok: false,
+      errors: [`PROXY_FAILOVER_READS must be on or off (empty: the proxy's default), got "no"`],
+    });
+    expect(parseConfig({ ...base, PROXY_FAILOVER_READS: 'on' })).toMatchObject({ ok: true });
+  });
+});
