@@ -37,6 +37,8 @@ export interface RunningProxy {
   adminAddress: AddressInfo;
   /** Stops accepting, waits for in-flight requests (bounded), then stops the background work. */
   shutdown(): Promise<void>;
+  /** Requests the data server has received since start (the memory reclaim keeps code once there are any). */
+  requestsServed(): number;
 }
 
 function listen(server: http.Server, host: string, port: number): Promise<AddressInfo> {
@@ -102,12 +104,14 @@ export async function startProxy(
   });
   // While draining, every answer not yet started tells the client not to reuse the connection.
   const openResponses = new OpenResponses<ServerResponse>();
+  let requestsServed = 0;
   const drainConnection = (res: ServerResponse): void => {
     if (!res.headersSent) res.setHeader('connection', 'close');
   };
   const dataServer = createDataServer(
     config,
     (req, res) => {
+      requestsServed++;
       if (!accepting) drainConnection(res);
       const slot = openResponses.add(res);
       res.once('close', () => openResponses.remove(slot, res));
@@ -146,6 +150,7 @@ export async function startProxy(
   return {
     dataAddress,
     adminAddress,
+    requestsServed: () => requestsServed,
     async shutdown() {
       accepting = false;
       openResponses.forEach(drainConnection);

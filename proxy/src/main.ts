@@ -60,6 +60,7 @@ async function main(): Promise<void> {
       ? undefined
       : startProcessMemoryReclaim(logger, metrics, {
           spoolMemoryBytes: config.spoolMemoryBytes ?? DEFAULT_SPOOL_MEMORY_BYTES,
+          requestsServed: proxy.requestsServed,
         });
 
   let stopping = false;

@@ -9,7 +9,7 @@ import { startMemoryReclaim, type MemoryReclaim } from './reclaim-when-quiet';
 export function startProcessMemoryReclaim(
   logger: Logger,
   metrics: ProxyMetrics,
-  opts: { spoolMemoryBytes: number },
+  opts: { spoolMemoryBytes: number; requestsServed: () => number },
 ): MemoryReclaim {
   const addon = loadMallocTrim();
   // The image always carries the addon; a machine without a C compiler builds none (proxy/native/build.mjs).
@@ -29,6 +29,7 @@ export function startProcessMemoryReclaim(
       },
       nowMicros: () => Number(process.hrtime.bigint() / 1000n),
       collectGarbage,
+      requestsServed: opts.requestsServed,
       mallocTrim: addon.ok ? addon.trim : undefined,
       onReclaim: (r) => {
         metrics.memoryReclaims.inc();
@@ -40,6 +41,7 @@ export function startProcessMemoryReclaim(
           durationMs: Math.round(r.durationMs * 10) / 10,
           collected: r.collected,
           flushedCode: r.flushedCode,
+          ...(r.flushedCode ? { bytecodeFreedBytes: r.bytecodeFreedBytes } : {}),
           trimmed: r.trimmed,
         });
       },

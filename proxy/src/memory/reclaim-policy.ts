@@ -10,10 +10,10 @@
  * collects garbage only when dead Buffers are worth it. The one exception is the first quiet moment after
  * start-up: module loading and migrations leave garbage a collection frees once, and the memory reducer that
  * follows gives back the young generation a start-up grew and never used again (an idle proxy rests 3 MB
- * lower); a burst grows the heap back once, not after every reclaim. Within a minute of start, that collection
- * also drops the bytecode of every function not running then: most of it ran once, at start-up, and V8 drops
- * it by itself only after major collections an idle proxy never has (1.1-1.5 MB at rest). What runs again
- * compiles again, once. Later, traffic has run since start, and its code would be dropped with start-up's.
+ * lower); a burst grows the heap back once, not after every reclaim. If the proxy has answered no request yet,
+ * all the code that ran is start-up's, and that collection also drops its bytecode: V8 drops unused bytecode by
+ * itself only as major collections age it, which an idle proxy never has (1.1-1.5 MB at rest). What runs
+ * again compiles again, once. Once requests have been answered, their code is kept: the next ones run it.
  */
 
 import { DEFAULT_SPOOL_MEMORY_BYTES } from '../config';
@@ -27,8 +27,6 @@ export interface ReclaimPolicy {
   quietCpuShare: number;
   /** ArrayBuffer memory (live or awaiting collection) above which a reclaim collects garbage before trimming. */
   collectAboveArrayBufferBytes: number;
-  /** The start-up reclaim also flushes code if it comes this soon after start. */
-  flushCodeWithinMicros: number;
 }
 
 /**
@@ -42,7 +40,6 @@ export function reclaimPolicyFor(spoolMemoryBytes: number): ReclaimPolicy {
     growthBytes: 8 * MiB,
     quietCpuShare: 0.01,
     collectAboveArrayBufferBytes: spoolMemoryBytes + 8 * MiB,
-    flushCodeWithinMicros: 60_000_000,
   };
 }
 
@@ -56,6 +53,8 @@ export interface ReclaimSample {
   cpuMicros: number;
   /** Wall time since the previous sample. */
   elapsedMicros: number;
+  /** Requests the data server has received since start. */
+  requestsServed: number;
 }
 
 export interface ReclaimState {
@@ -63,18 +62,16 @@ export interface ReclaimState {
   baselineBytes: number;
   /** Start-up's garbage is still uncollected: the first quiet moment reclaims, growth or not. */
   startUpPending: boolean;
-  /** Wall time since start, counted while start-up's reclaim is pending. */
-  sinceStartMicros: number;
 }
 
 /** A process that has just started, holding `rssBytes`. */
 export function startUpState(rssBytes: number): ReclaimState {
-  return { baselineBytes: rssBytes, startUpPending: true, sinceStartMicros: 0 };
+  return { baselineBytes: rssBytes, startUpPending: true };
 }
 
 /** Growth counts from `rssBytes`: what the process held right after a reclaim. */
 export function baselineAt(rssBytes: number): ReclaimState {
-  return { baselineBytes: rssBytes, startUpPending: false, sinceStartMicros: 0 };
+  return { baselineBytes: rssBytes, startUpPending: false };
 }
 
 export type ReclaimCause = 'start-up' | 'growth';
@@ -89,10 +86,8 @@ export function decideReclaim(
   sample: ReclaimSample,
 ): ReclaimDecision {
   const quiet = sample.cpuMicros <= policy.quietCpuShare * sample.elapsedMicros;
-  const sinceStartMicros = state.startUpPending ? state.sinceStartMicros + sample.elapsedMicros : 0;
   if (quiet && state.startUpPending) {
-    const flushCode = sinceStartMicros <= policy.flushCodeWithinMicros;
-    return { reclaim: true, cause: 'start-up', collectGarbage: true, flushCode };
+    return { reclaim: true, cause: 'start-up', collectGarbage: true, flushCode: sample.requestsServed === 0 };
   }
   if (quiet && sample.rssBytes - state.baselineBytes >= policy.growthBytes) {
     const collectGarbage = sample.arrayBufferBytes >= policy.collectAboveArrayBufferBytes;
@@ -102,6 +97,6 @@ export function decideReclaim(
   // Memory the process gave back by itself lowers the baseline; growth is measured from there.
   return {
     reclaim: false,
-    state: { ...state, baselineBytes: Math.min(state.baselineBytes, sample.rssBytes), sinceStartMicros },
+    state: { ...state, baselineBytes: Math.min(state.baselineBytes, sample.rssBytes) },
   };
 }

@@ -23,6 +23,8 @@ export interface ReclaimResult {
   collected: boolean;
   /** Whether that collection also dropped the bytecode of functions not running (start-up only). */
   flushedCode: boolean;
+  /** The bytecode it dropped. */
+  bytecodeFreedBytes: number;
   /** Whether malloc_trim ran (false: no addon). */
   trimmed: boolean;
 }
@@ -36,7 +38,9 @@ export interface ReclaimEdges {
   cpuMicros(): number;
   nowMicros(): number;
   /** A full collection; `flushCode`: dropping the bytecode of every function not running (recompiled on use). */
-  collectGarbage(opts: { flushCode: boolean }): void;
+  collectGarbage(opts: { flushCode: boolean }): { bytecodeFreedBytes: number };
+  /** Requests the data server has received since start. */
+  requestsServed(): number;
   mallocTrim: (() => boolean) | undefined;
   onReclaim(result: ReclaimResult): void;
   onError(err: Error): void;
@@ -62,9 +66,10 @@ export function startMemoryReclaim(
     const rssBeforeBytes = edges.rssBytes();
     const started = edges.nowMicros();
     let collected = collectGarbage;
+    let bytecodeFreedBytes = 0;
     if (collected) {
       try {
-        edges.collectGarbage({ flushCode });
+        ({ bytecodeFreedBytes } = edges.collectGarbage({ flushCode }));
       } catch (err) {
         // The trim still gives back what glibc holds.
         collected = false;
@@ -77,7 +82,16 @@ export function startMemoryReclaim(
     state = baselineAt(rssAfterBytes);
     const durationMs = (edges.nowMicros() - started) / 1000;
     const flushedCode = collected && flushCode;
-    edges.onReclaim({ cause, rssBeforeBytes, rssAfterBytes, durationMs, collected, flushedCode, trimmed });
+    edges.onReclaim({
+      cause,
+      rssBeforeBytes,
+      rssAfterBytes,
+      durationMs,
+      collected,
+      flushedCode,
+      bytecodeFreedBytes,
+      trimmed,
+    });
   };
 
   const lastKnownRss = (): number => {
@@ -97,6 +111,7 @@ export function startMemoryReclaim(
         arrayBufferBytes: edges.arrayBufferBytes(),
         cpuMicros: now.cpu - last.cpu,
         elapsedMicros: now.at - last.at,
+        requestsServed: edges.requestsServed(),
       });
       if (decision.reclaim) reclaim(decision.cause, decision.collectGarbage, decision.flushCode);
       else state = decision.state;

@@ -12,14 +12,14 @@ const policy = {
   growthBytes: 16 * MiB,
   quietCpuShare: 0.01,
   collectAboveArrayBufferBytes: 16 * MiB,
-  flushCodeWithinMicros: 60_000_000,
 };
-/** A 5 s interval in which the process used `cpuMs` of CPU. */
-const sample = (rssMiB: number, cpuMs: number, arrayBufferMiB = 0): ReclaimSample => ({
+/** A 5 s interval in which the process used `cpuMs` of CPU, having answered `requests` since start. */
+const sample = (rssMiB: number, cpuMs: number, arrayBufferMiB = 0, requests = 0): ReclaimSample => ({
   rssBytes: rssMiB * MiB,
   arrayBufferBytes: arrayBufferMiB * MiB,
   cpuMicros: cpuMs * 1000,
   elapsedMicros: 5_000_000,
+  requestsServed: requests,
 });
 const growth = (collectGarbage: boolean) => ({
   reclaim: true,
@@ -40,27 +40,25 @@ test('the first quiet moment after start-up reclaims with a collection that flus
   expect(decideReclaim(policy, started, sample(74, 0))).toEqual(startUp);
   expect(decideReclaim(policy, started, sample(60, 50, 0))).toEqual(startUp);
   const busy = decideReclaim(policy, started, sample(75, 400));
-  expect(busy).toEqual({ reclaim: false, state: { ...started, sinceStartMicros: 5_000_000 } });
+  expect(busy).toEqual({ reclaim: false, state: started });
   // After it, the baseline rules: an idle proxy does not reclaim again.
   expect(decideReclaim(policy, baselineAt(71 * MiB), sample(74, 0)).reclaim).toBe(false);
 });
 
-test('code is flushed only within the first minute: later, traffic has run since start, and its code is hot', () => {
-  let state = startUpState(74 * MiB);
-  for (let i = 0; i < 11; i++) {
-    const decision = decideReclaim(policy, state, sample(90, 400)); // busy: serving from the start
-    if (decision.reclaim) throw new Error('a busy process does not reclaim');
-    state = decision.state;
-  }
-  // 55 s busy, then a quiet 5 s: the start-up reclaim at 60 s still flushes.
-  expect(decideReclaim(policy, state, sample(90, 0))).toMatchObject({ cause: 'start-up', flushCode: true });
-  const busyAMinute = decideReclaim(policy, state, sample(90, 400));
-  if (busyAMinute.reclaim) throw new Error('a busy process does not reclaim');
-  // Quiet at last after 65 s: start-up's garbage is collected, the code kept.
-  expect(decideReclaim(policy, busyAMinute.state, sample(90, 0))).toEqual({
+test('code is flushed only while no request has been answered: after one, the code that ran is traffic’s too', () => {
+  const started = startUpState(74 * MiB);
+  expect(decideReclaim(policy, started, sample(74, 0, 0, 0))).toMatchObject({
+    cause: 'start-up',
+    flushCode: true,
+  });
+  expect(decideReclaim(policy, started, sample(90, 0, 0, 1))).toEqual({
     reclaim: true,
     cause: 'start-up',
     collectGarbage: true,
+    flushCode: false,
+  });
+  // Past start-up, requests or not, growth never flushes.
+  expect(decideReclaim(policy, baselineAt(74 * MiB), sample(140, 0, 0, 0))).toMatchObject({
     flushCode: false,
   });
 });
@@ -100,7 +98,7 @@ test('after growth, garbage is collected first only when the Buffers V8 accounts
   expect(decideReclaim(policy, state, sample(140, 0, 0))).toEqual(growth(false));
 });
 
-test('the default: 8 MiB of growth, 1 % of a core, 16 MiB of Buffers, code flushed within a minute', () => {
+test('the default: 8 MiB of growth, 1 % of a core, 16 MiB of Buffers', () => {
   expect(DEFAULT_RECLAIM_POLICY).toEqual({ ...policy, growthBytes: 8 * MiB });
 });
 

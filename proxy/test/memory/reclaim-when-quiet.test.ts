@@ -14,6 +14,7 @@ function fakeProcess(opts: { trim?: boolean; gcThrows?: boolean } = {}) {
   const p = {
     rss: 74 * MiB,
     arrayBuffers: 64 * MiB,
+    requests: 0,
     cpuUs: 0,
     nowUs: 0,
     calls: [] as string[],
@@ -32,7 +33,9 @@ function fakeProcess(opts: { trim?: boolean; gcThrows?: boolean } = {}) {
       p.arrayBuffers = 1 * MiB;
       p.cpuUs += 15_000;
       p.nowUs += 15_000;
+      return { bytecodeFreedBytes: flushCode ? 900_000 : 0 };
     },
+    requestsServed: () => p.requests,
     mallocTrim:
       opts.trim === false
         ? undefined
@@ -83,6 +86,7 @@ test('the first quiet moment after start-up collects garbage, flushing code, and
       durationMs: 15,
       collected: true,
       flushedCode: true,
+      bytecodeFreedBytes: 900_000,
       trimmed: true,
     },
   ]);
@@ -112,6 +116,7 @@ test('after a large transfer, once quiet: a full collection, then malloc_trim; t
       durationMs: 15,
       collected: true,
       flushedCode: false,
+      bytecodeFreedBytes: 0,
       trimmed: true,
     },
   ]);
@@ -145,6 +150,7 @@ test('the reclaim’s own CPU does not make the next interval look busy', () => 
     p.arrayBuffers = 20 * MiB; // still worth a collection next time
     p.cpuUs += 200_000; // a collection of 200 ms: four times what a quiet interval may use
     p.nowUs += 200_000;
+    return { bytecodeFreedBytes: 0 };
   };
   const reclaim = startMemoryReclaim(edges, { timer: false });
   pass(5_000, 0, 140);
@@ -236,4 +242,16 @@ test('samples on its timer until stopped', () => {
   } finally {
     jest.useRealTimers();
   }
+});
+
+test('a proxy that answered requests before its first quiet moment collects start-up’s garbage and keeps its code', () => {
+  const { p, edges, pass } = fakeProcess();
+  const reclaim = startMemoryReclaim(edges, { timer: false });
+  p.requests = 3;
+  pass(5_000, 0, 80);
+  reclaim.sample();
+  expect(p.calls).toEqual(['gc', 'trim']);
+  expect(p.reclaims).toEqual([
+    expect.objectContaining({ cause: 'start-up', flushedCode: false, bytecodeFreedBytes: 0 }),
+  ]);
 });
