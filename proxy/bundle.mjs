@@ -9,6 +9,7 @@
 // logged stack are the bundle's: main.js.map beside it maps them to the TypeScript (DEVELOPERS.md).
 // A large dependency loaded only on demand belongs in EXTERNAL: bundled, its source would be held all the same.
 import { build } from 'esbuild';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,7 +20,7 @@ const EXTERNAL = ['@aws-sdk/*', '@smithy/*', 'pg-native'];
 
 /**
  * Files inside bundled packages that are loaded on demand, left to load from node_modules when they are:
- * undici's HTTP parser as WebAssembly in base64 (two of 71 KB; its client loads one at its first response),
+ * undici's HTTP parser as WebAssembly in base64 (two of 71 KB; its client loads one at its first connection),
  * and its fetch body mixins (loaded only for a FormData body, which the proxy never sends).
  */
 const EXTERNAL_FILES = [
@@ -37,14 +38,24 @@ const REPLACED_FILES = { 'pg/lib/crypto/utils.js': join(here, 'dist', 'inventory
 /** `pkg/lib/x.js` of a path inside node_modules. */
 const packageFile = (absolute) => absolute.split(`${sep}node_modules${sep}`).pop()?.split(sep).join('/');
 
+/** Where each file left out was found: at run time its package path must lead to that same file. */
+const externalFrom = new Map();
+
 const onDemandAndReplaced = {
   name: 'on-demand-and-replaced-files',
   setup(b) {
     b.onResolve({ filter: /^\.\.?\// }, (args) => {
       if (!args.importer.includes(`${sep}node_modules${sep}`)) return undefined;
-      let file = packageFile(resolve(args.resolveDir, args.path));
-      if (file && !file.endsWith('.js')) file += '.js';
-      if (EXTERNAL_FILES.includes(file)) return { path: file, external: true };
+      let absolute = resolve(args.resolveDir, args.path);
+      if (!absolute.endsWith('.js')) absolute += '.js';
+      const file = packageFile(absolute);
+      if (EXTERNAL_FILES.includes(file)) {
+        const seen = externalFrom.get(file);
+        if (seen !== undefined && seen !== absolute)
+          throw new Error(`${file} is both ${seen} and ${absolute}`);
+        externalFrom.set(file, absolute);
+        return { path: file, external: true };
+      }
       if (file in REPLACED_FILES) return { path: REPLACED_FILES[file] };
       return undefined;
     });
@@ -79,6 +90,18 @@ const unmatched = [
     .filter(([, by]) => !Object.keys(result.metafile.inputs).some((f) => resolve(f) === by))
     .map(([f]) => f),
 ];
+// Required by package path from the bundle, each must resolve to the file the bundled code came with (a nested
+// copy of the package, or an `exports` field that hides it, would fail only at the first upstream connection).
+const requireFromBundle = createRequire(join(here, 'dist', 'bundle', 'main.js'));
+for (const [file, absolute] of externalFrom) {
+  let found;
+  try {
+    found = requireFromBundle.resolve(file);
+  } catch (err) {
+    found = err.code;
+  }
+  if (found !== absolute) unmatched.push(`${file} (from the bundle: ${found}, bundled code's: ${absolute})`);
+}
 if (stillBundled.length || unmatched.length) {
   throw new Error(
     `proxy/bundle.mjs: files to leave out or replace not matched: ${[...stillBundled, ...unmatched].join(', ')}`,

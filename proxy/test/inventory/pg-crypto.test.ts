@@ -30,6 +30,9 @@ test('SCRAM-SHA-256: the salted password, keys and signatures are pg’s, byte f
     expect(mine).toEqual(theirs);
     // Chained as pg's SCRAM code chains them, each step on the previous one's result.
     const myClientKey = await ours.hmacSha256(mine, 'Client Key');
+    // Handed pg's ArrayBuffer instead, as a mix of the two modules would.
+    expect(await ours.hmacSha256(new Uint8Array(theirs).buffer, 'Client Key')).toEqual(myClientKey);
+    expect(await ours.sha256(new Uint8Array(myClientKey).buffer)).toEqual(await ours.sha256(myClientKey));
     const theirClientKey = await bytesOf(pgs.hmacSha256(theirs, 'Client Key'));
     expect(myClientKey).toEqual(theirClientKey);
     expect(await ours.sha256(myClientKey)).toEqual(await bytesOf(pgs.sha256(theirClientKey)));
@@ -46,6 +49,11 @@ test('channel binding digests by Web Crypto name, and MD5 password hashes, are p
     await pgs.postgresMd5PasswordHash('postgres', 'pässword', salt),
   );
   expect(await ours.md5('abc')).toBe(await pgs.md5('abc'));
+});
+
+test('a digest it does not know is a rejected promise, as with pg’s', async () => {
+  await expect(ours.hashByName('SHA-999', Buffer.from('x'))).rejects.toThrow();
+  await expect(pgs.hashByName('SHA-999', Buffer.from('x'))).rejects.toThrow();
 });
 
 test('random bytes: the length asked for, different each time', () => {
