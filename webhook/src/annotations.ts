@@ -100,6 +100,14 @@ export function parseBool(value: string | undefined): boolean | undefined {
   return undefined;
 }
 
+/** `on`/`off` of an annotation for a proxy's on/off setting, also as any value parseBool knows; '' stays ''. */
+export function parseOnOff(value: string): '' | 'on' | 'off' | undefined {
+  const v = value.trim().toLowerCase();
+  if (v === '' || v === 'on' || v === 'off') return v;
+  const b = parseBool(v);
+  return b === undefined ? undefined : b ? 'on' : 'off';
+}
+
 /** Comma-separated list, trimmed, empties dropped. */
 export function parseList(value: string | undefined): string[] {
   if (!value) return [];

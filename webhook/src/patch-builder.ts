@@ -10,6 +10,7 @@ import {
   PROXY_CONTAINER_NAME,
   STATUS_INJECTED,
   parseBool,
+  parseOnOff,
   parseList,
   type EndpointEnvVar,
 } from './annotations';
@@ -188,11 +189,12 @@ function resolveSettings(pod: Pod, config: Config, warnings: string[]): Resolved
     ),
     deletePolicy: deletePolicyOf(a[ANNOTATIONS.deletePolicy], p.deletePolicy, warnings),
     memoryReclaim: p.memoryReclaim,
+    // Case and true/false tolerated: a pod that turns failover off for compliance must not keep it by a typo.
     failoverReads: pick(
       ANNOTATIONS.failoverReads,
       p.failoverReads,
-      (v) => v === '' || v === 'on' || v === 'off',
-      (v) => (v === '' ? p.failoverReads : v),
+      (v) => parseOnOff(v) !== undefined,
+      (v) => parseOnOff(v) || p.failoverReads,
     ),
     mode,
   };

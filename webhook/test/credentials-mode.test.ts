@@ -361,13 +361,27 @@ describe('failover reads', () => {
     );
   });
 
+  test.each([
+    ['OFF', 'off'],
+    ['false', 'off'],
+    ['No', 'off'],
+    ['disabled', 'off'],
+    ['On', 'on'],
+    ['true', 'on'],
+  ])('the annotation %j, as case and true/false allow, gives %j', (annotation, env) => {
+    const cfg = { PROXY_FAILOVER_READS: env === 'on' ? 'off' : 'on' };
+    const pod = injectedProxy(podWith(irsaApp, { [ANNOTATIONS.failoverReads]: annotation }), cfg);
+    expect(pod.value('FAILOVER_READS')?.value).toBe(env);
+    expect(pod.warnings).toEqual([]);
+  });
+
   test('an invalid annotation is ignored with a warning: the cluster default stays', () => {
-    const bad = injectedProxy(podWith(irsaApp, { [ANNOTATIONS.failoverReads]: 'false' }), {
+    const bad = injectedProxy(podWith(irsaApp, { [ANNOTATIONS.failoverReads]: 'sometimes' }), {
       PROXY_FAILOVER_READS: 'off',
     });
     expect(bad.value('FAILOVER_READS')?.value).toBe('off');
     expect(bad.warnings).toEqual([
-      `annotation ${ANNOTATIONS.failoverReads}="false" is invalid and was ignored`,
+      `annotation ${ANNOTATIONS.failoverReads}="sometimes" is invalid and was ignored`,
     ]);
   });
 
