@@ -110,7 +110,8 @@ test('the sessions name themselves in pg_stat_activity (control, inventory) unle
     const names = async (db: string): Promise<string[]> =>
       (
         await adminQuery<{ name: string }>(
-          'SELECT DISTINCT application_name AS name FROM pg_stat_activity WHERE datname = $1',
+          // Client sessions only: an autovacuum worker visiting the new database has no application_name.
+          "SELECT DISTINCT application_name AS name FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'",
           [db],
         )
       ).map((r) => r.name);
