@@ -35,11 +35,21 @@ const EXTERNAL_FILES = [
  */
 const REPLACED_FILES = { 'pg/lib/crypto/utils.js': join(here, 'dist', 'inventory', 'pg-crypto.js') };
 
+/**
+ * Modules of bundled packages that the bundle evaluates at their first call instead of at start, each one that
+ * exports a single function: undici's HTTP/2 session code, which loads node:http2 as it loads (over 1 MB of a
+ * resting proxy, test/bench/notes.md) and runs only when a server offers h2 to a client that allows it (the
+ * proxy's never do).
+ */
+const DEFERRED_FILES = ['undici/lib/dispatcher/client-h2.js'];
+
 /** `pkg/lib/x.js` of a path inside node_modules. */
 const packageFile = (absolute) => absolute.split(`${sep}node_modules${sep}`).pop()?.split(sep).join('/');
 
 /** Where each file left out was found: at run time its package path must lead to that same file. */
 const externalFrom = new Map();
+/** Where each deferred file was found: it must export a function, which is all its stand-in passes on. */
+const deferredFrom = new Map();
 
 const onDemandAndReplaced = {
   name: 'on-demand-and-replaced-files',
@@ -57,8 +67,23 @@ const onDemandAndReplaced = {
         return { path: file, external: true };
       }
       if (file in REPLACED_FILES) return { path: REPLACED_FILES[file] };
+      if (DEFERRED_FILES.includes(file)) {
+        deferredFrom.set(file, absolute);
+        return { path: absolute, namespace: 'deferred' };
+      }
       return undefined;
     });
+    // In the module's place, a function that requires it at its first call (bundled all the same: an absolute
+    // path, which the resolver above leaves alone).
+    b.onLoad({ filter: /.*/, namespace: 'deferred' }, (args) => ({
+      contents: `let loaded;
+module.exports = function deferred(...args) {
+  loaded ??= require(${JSON.stringify(args.path)});
+  return loaded.apply(this, args);
+};`,
+      resolveDir: dirname(args.path),
+      loader: 'js',
+    }));
   },
 };
 
@@ -102,8 +127,14 @@ for (const [file, absolute] of externalFrom) {
   }
   if (found !== absolute) unmatched.push(`${file} (from the bundle: ${found}, bundled code's: ${absolute})`);
 }
+for (const file of DEFERRED_FILES) {
+  const absolute = deferredFrom.get(file);
+  if (absolute === undefined) unmatched.push(`${file} (deferred, not imported)`);
+  else if (typeof requireFromBundle(absolute) !== 'function')
+    unmatched.push(`${file} (deferred, exports no function)`);
+}
 if (stillBundled.length || unmatched.length) {
   throw new Error(
-    `proxy/bundle.mjs: files to leave out or replace not matched: ${[...stillBundled, ...unmatched].join(', ')}`,
+    `proxy/bundle.mjs: files to leave out, replace or defer not matched: ${[...stillBundled, ...unmatched].join(', ')}`,
   );
 }
