@@ -1,3 +1,6 @@
+// First, before undici loads: its HTTP/2 code deferred as in the proxy's bundle.
+import './undici-h2-deferred';
+
 import { collectGarbage } from '@k8s-s3-mirror/proxy/dist/memory/garbage-collection';
 import { loadMallocTrim } from '@k8s-s3-mirror/proxy/dist/memory/malloc-trim';
 import { createNodeHopServer } from './node-hop-server';
