@@ -22,6 +22,11 @@ export const put = (bucket: string, key: string): WriteEvent => ({
 
 export const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Waits until `done()` holds, looking every few ms: counted in events, not in wall time, which a loaded machine stretches. */
+export async function until(done: () => boolean): Promise<void> {
+  while (!done()) await tick(5);
+}
+
 /** A promise and the functions that settle it. */
 export function deferred<T = void>(): { promise: Promise<T>; resolve(v: T): void; reject(e: unknown): void } {
   let resolve!: (v: T) => void;

@@ -2,7 +2,7 @@ import { createLogThrottle } from '../../src/tracking/log-throttle';
 import { LoopGeneration } from '../../src/tracking/loop-generation';
 import { MirrorWorkers, type DueWork, type MirrorWorkersDeps } from '../../src/tracking/mirror-workers';
 import type { RowTurn } from '../../src/tracking/row-mirror';
-import { recordingLogger, tick } from './fakes';
+import { recordingLogger, tick, until } from './fakes';
 
 const heldRow = (bucket: string) => ({
   id: 1,
@@ -90,15 +90,15 @@ test('an idle sidecar claims nothing: it polls the hints, and no bucket database
 
 test('recorded writes are copied by the woken workers; a bucket whose rows ran out is settled and leaves', async () => {
   const pending = { a: 0, b: 0 };
-  const { workers, claims, settled } = setup(2, pending);
+  const { workers, claims, settled, polls } = setup(2, pending);
   const loops = new LoopGeneration();
   const running = workers.start(loops.begin());
-  await tick(10);
+  await until(() => polls() >= 1);
   pending.a = 2;
   pending.b = 2;
   workers.add('a', 2);
   workers.add('b', 2);
-  await tick(100);
+  await until(() => new Set(settled).size === 2 && workers.dueBuckets === 0);
   expect(pending).toEqual({ a: 0, b: 0 });
   expect([...new Set(settled)].sort()).toEqual(['a', 'b']);
   expect(workers.dueBuckets).toBe(0);
@@ -110,13 +110,14 @@ test('recorded writes are copied by the woken workers; a bucket whose rows ran o
 
 test('one recorded write wakes one worker, not all: one claim; its completion finds none left (no empty claim)', async () => {
   const pending = { a: 0 };
-  const { workers, claims, settled } = setup(8, pending);
+  const { workers, claims, settled, polls } = setup(8, pending);
   const loops = new LoopGeneration();
   const running = workers.start(loops.begin());
-  await tick(10);
+  await until(() => polls() >= 1);
   pending.a = 1;
   workers.add('a', 1);
-  await tick(50);
+  await until(() => settled.length >= 1);
+  await tick(20); // time for a claim that should not come
   expect(claims).toEqual(['a']);
   expect(settled).toEqual(['a']);
   await stopAll(loops, workers, running);
@@ -124,13 +125,13 @@ test('one recorded write wakes one worker, not all: one claim; its completion fi
 
 test("a bucket's rows are copied one after another by completions that claim the next: one claim for three rows", async () => {
   const pending = { a: 0 };
-  const { workers, claims, copies, settled } = setup(1, pending);
+  const { workers, claims, copies, settled, polls } = setup(1, pending);
   const loops = new LoopGeneration();
   const running = workers.start(loops.begin());
-  await tick(10);
+  await until(() => polls() >= 1);
   pending.a = 3;
   workers.add('a', 1);
-  await tick(80);
+  await until(() => settled.length >= 1);
   expect(pending.a).toBe(0);
   expect(claims).toEqual(['a']);
   expect(copies).toEqual(['a +next', 'a +next', 'a +next']);
@@ -141,15 +142,15 @@ test("a bucket's rows are copied one after another by completions that claim the
 
 test('with another bucket due, a completion claims nothing: the worker turns to the other bucket (round-robin)', async () => {
   const pending = { a: 0, b: 0 };
-  const { workers, copies } = setup(1, pending);
+  const { workers, copies, polls } = setup(1, pending);
   const loops = new LoopGeneration();
   const running = workers.start(loops.begin());
-  await tick(10);
+  await until(() => polls() >= 1);
   pending.a = 2;
   pending.b = 3;
   workers.add('a', 0);
   workers.add('b', 1);
-  await tick(100);
+  await until(() => workers.dueBuckets === 0);
   expect(pending).toEqual({ a: 0, b: 0 });
   // Both due: each completion alone, alternating; once only b is left, its completion claims.
   expect(copies).toEqual(['a', 'b', 'a', 'b', 'b +next']);
@@ -174,7 +175,7 @@ test('drained while a write was recorded during the copy: the bucket stays due a
   await tick(10);
   pending.a = 1;
   workers.add('a', 1);
-  await tick(50);
+  await until(() => claims.length >= 2 && workers.dueBuckets === 0);
   expect(claims).toEqual(['a', 'a']); // the look again, which found none
   expect(settled).toEqual(['a']);
   expect(workers.dueBuckets).toBe(0);
@@ -201,7 +202,7 @@ test('whether a completion may claim is asked when the copy is settled: not once
   pending.a = 1;
   pending.b = 1;
   workers.add('a', 1);
-  await tick(50);
+  await until(() => asked.length >= 4);
   expect(asked).toEqual([true, false, false, false]);
   await stopAll(loops, workers, running);
 });
@@ -225,7 +226,7 @@ test('a row a completion leased to a worker is given back when the loop ends, or
     await tick(10);
     pending.a = 2;
     workers.add('a', 1);
-    await tick(30);
+    await until(() => givenBack.length >= 1);
     expect({ how, givenBack }).toEqual({ how, givenBack: ['a'] });
     await stopAll(loops, workers, running);
   }
@@ -246,7 +247,7 @@ test('a copy that ends after another worker found the bucket empty gets one more
   await tick(10);
   pending.a = 1;
   workers.add('a', 2);
-  await tick(80);
+  await until(() => settled.length >= 2 && workers.dueBuckets === 0);
   // Once while the row was leased (its lease set the hint), once after the copy was settled.
   expect(settled).toEqual(['a', 'a']);
   expect(workers.dueBuckets).toBe(0);
@@ -265,8 +266,7 @@ test('work found by the poll ramps up: each claimed row wakes one more worker', 
   });
   const loops = new LoopGeneration();
   const running = workers.start(loops.begin());
-  await tick(150);
-  expect(pending.a).toBe(0);
+  await until(() => pending.a === 0);
   expect(peak()).toBe(4);
   await stopAll(loops, workers, running);
 });
@@ -275,11 +275,11 @@ test('pollNow looks at the hints at once (a notification), not at the next poll'
   const { workers, polls } = setup(1, {});
   const loops = new LoopGeneration();
   const running = workers.start(loops.begin());
-  await tick(10);
-  expect(polls()).toBe(1);
+  await until(() => polls() >= 1);
   workers.pollNow();
   workers.pollNow(); // coalesced
-  await tick(10);
+  await until(() => polls() >= 2);
+  await tick(20); // time for a third look that should not come
   expect(polls()).toBe(2);
   await stopAll(loops, workers, running);
 });
@@ -298,7 +298,8 @@ test('a hint coming due sooner than the poll interval is looked at when it comes
   );
   const loops = new LoopGeneration();
   const running = workers.start(loops.begin());
-  await tick(100);
+  await until(() => calls >= 2);
+  await tick(20);
   expect(calls).toBe(2);
   await stopAll(loops, workers, running);
 });
@@ -325,7 +326,7 @@ test('a write recorded while a claim finds none keeps its bucket due', async () 
     workers.add('a', 0); // recorded while the claim ran: no idle worker to wake
   };
   workers.add('a', 1);
-  await tick(50);
+  await until(() => settled.length >= 2);
   expect(pending.a).toBe(0);
   expect(settled).toEqual(['a', 'a']);
   await stopAll(loops, workers, running);
@@ -343,10 +344,8 @@ test('loops of a start that stop() gave up on end for good: a later start runs o
   pending.a = 6;
   workers.add('a', 1);
   workers.wake(); // reaches the old worker too: it must leave, not copy
-  const firstEnded = await Promise.race([Promise.all(first).then(() => true), tick(200).then(() => false)]);
-  await tick(100);
-  expect(firstEnded).toBe(true);
-  expect(pending.a).toBe(0);
+  await Promise.all(first); // the old worker leaves (or the test times out)
+  await until(() => pending.a === 0);
   expect(peak()).toBe(1); // MIRROR_CONCURRENCY=1 holds across the restart
   await stopAll(loops, workers, second);
 });
@@ -368,8 +367,7 @@ test('while Postgres is down, workers copy from memory and leave rows alone', as
   const loops = new LoopGeneration();
   const running = workers.start(loops.begin());
   workers.add('a', 1);
-  await tick(20);
-  expect(memory).toBe(0);
+  await until(() => memory === 0);
   expect(claims).toEqual([]);
   expect(polls()).toBe(0);
   await stopAll(loops, workers, running);
@@ -397,7 +395,7 @@ test('settle is given the hint version known when the look began, not one learnt
   const running = workers.start(loops.begin());
   try {
     workers.add('a');
-    await tick(50);
+    await until(() => lookedAt.length >= 1);
     expect(lookedAt).toEqual(['1']);
   } finally {
     await stopAll(loops, workers, running);
