@@ -4,6 +4,7 @@
  * collection frees it; then glibc's malloc_trim returns the freed pages to the system. Samples RSS and CPU
  * every few seconds on an unref'd timer.
  */
+import type { Collected } from './garbage-collection';
 import {
   baselineAt,
   decideReclaim,
@@ -38,7 +39,7 @@ export interface ReclaimEdges {
   cpuMicros(): number;
   nowMicros(): number;
   /** A full collection; `flushCode`: dropping the bytecode of every function not running (recompiled on use). */
-  collectGarbage(opts: { flushCode: boolean }): { bytecodeFreedBytes: number };
+  collectGarbage(opts: { flushCode: boolean }): Collected;
   /** Requests the data server has received since start. */
   requestsServed(): number;
   mallocTrim: (() => boolean) | undefined;
@@ -103,6 +104,7 @@ export function startMemoryReclaim(
   };
 
   const sample = (): void => {
+    let reclaimTried = false;
     // Nothing here may throw out of the timer: an uncaught error stops the proxy, and this is only memory.
     try {
       const now = { cpu: edges.cpuMicros(), at: edges.nowMicros() };
@@ -113,13 +115,16 @@ export function startMemoryReclaim(
         elapsedMicros: now.at - last.at,
         requestsServed: edges.requestsServed(),
       });
-      if (decision.reclaim) reclaim(decision.cause, decision.collectGarbage, decision.flushCode);
-      else state = decision.state;
+      if (decision.reclaim) {
+        reclaimTried = true;
+        reclaim(decision.cause, decision.collectGarbage, decision.flushCode);
+      } else state = decision.state;
       // The reclaim's own CPU is not the app's: the next interval starts after it.
       last = { cpu: edges.cpuMicros(), at: edges.nowMicros() };
     } catch (err) {
-      // Not again until the process has grown once more.
-      state = baselineAt(Math.max(state.baselineBytes, lastKnownRss()));
+      // Not again until the process has grown once more; a start-up reclaim not tried yet is still due.
+      const startUpPending = state.startUpPending && !reclaimTried;
+      state = { ...baselineAt(Math.max(state.baselineBytes, lastKnownRss())), startUpPending };
       edges.onError(err as Error);
     }
   };

@@ -225,6 +225,39 @@ test('a failure of its own edges never leaves the sample: it is reported, and a 
   expect(p.calls).toEqual(['gc', 'trim']);
 });
 
+test('a sample that fails before the start-up reclaim leaves it due; one that fails in it does not repeat it', () => {
+  const f = fakeProcess();
+  const { p, errors, edges, pass } = f;
+  let buffersFail = true;
+  edges.arrayBufferBytes = () => {
+    if (buffersFail) throw new Error('EMFILE');
+    return p.arrayBuffers;
+  };
+  const reclaim = startMemoryReclaim(edges, { timer: false });
+  pass(5_000, 0, 74);
+  reclaim.sample();
+  expect(errors.map((e) => e.message)).toEqual(['EMFILE']);
+  expect(p.calls).toEqual([]);
+  buffersFail = false;
+  pass(5_000, 0, 74);
+  reclaim.sample();
+  expect(p.calls).toEqual(['gc+flush', 'trim']);
+
+  // Failing inside the start-up reclaim (the trim throws): reported, and not tried again at rest.
+  const g = fakeProcess();
+  g.edges.mallocTrim = () => {
+    g.p.calls.push('trim');
+    throw new Error('trim failed');
+  };
+  const other = startMemoryReclaim(g.edges, { timer: false });
+  g.pass(5_000, 0, 74);
+  other.sample();
+  g.pass(5_000, 0, 74);
+  other.sample();
+  expect(g.p.calls).toEqual(['gc+flush', 'trim']);
+  expect(g.errors.map((e) => e.message)).toEqual(['trim failed']);
+});
+
 test('samples on its timer until stopped', () => {
   jest.useFakeTimers();
   try {
