@@ -37,7 +37,7 @@ const REPLACED_FILES = { 'pg/lib/crypto/utils.js': join(here, 'dist', 'inventory
 
 /**
  * Modules of bundled packages that the bundle evaluates at their first call instead of at start, each one that
- * exports a single function: undici's HTTP/2 session code, which loads node:http2 as it loads (over 1 MB of a
+ * exports a single function: undici's HTTP/2 session code, which loads node:http2 as it loads (2.5 MB of a
  * resting proxy, test/bench/notes.md) and runs only when a server offers h2 to a client that allows it (the
  * proxy's never do).
  */
@@ -48,7 +48,7 @@ const packageFile = (absolute) => absolute.split(`${sep}node_modules${sep}`).pop
 
 /** Where each file left out was found: at run time its package path must lead to that same file. */
 const externalFrom = new Map();
-/** Where each deferred file was found: it must export a function, which is all its stand-in passes on. */
+/** Where each deferred file was found: it must export a bare function, which is all its stand-in passes on. */
 const deferredFrom = new Map();
 
 const onDemandAndReplaced = {
@@ -69,19 +69,20 @@ const onDemandAndReplaced = {
       if (file in REPLACED_FILES) return { path: REPLACED_FILES[file] };
       if (DEFERRED_FILES.includes(file)) {
         deferredFrom.set(file, absolute);
-        return { path: absolute, namespace: 'deferred' };
+        // Named by its package path: the build machine's folders stay out of the bundle.
+        return { path: file, namespace: 'deferred', pluginData: { absolute } };
       }
       return undefined;
     });
-    // In the module's place, a function that requires it at its first call (bundled all the same: an absolute
-    // path, which the resolver above leaves alone).
-    b.onLoad({ filter: /.*/, namespace: 'deferred' }, (args) => ({
+    // In the module's place, a function that requires it at its first call (bundled all the same: a package
+    // path, which the resolver above leaves alone; the checks below make sure it is the same file).
+    b.onLoad({ filter: /.*/, namespace: 'deferred' }, ({ path: file, pluginData: { absolute } }) => ({
       contents: `let loaded;
 module.exports = function deferred(...args) {
-  loaded ??= require(${JSON.stringify(args.path)});
+  loaded ??= require(${JSON.stringify(file)});
   return loaded.apply(this, args);
 };`,
-      resolveDir: dirname(args.path),
+      resolveDir: dirname(absolute),
       loader: 'js',
     }));
   },
@@ -127,11 +128,31 @@ for (const [file, absolute] of externalFrom) {
   }
   if (found !== absolute) unmatched.push(`${file} (from the bundle: ${found}, bundled code's: ${absolute})`);
 }
+// A deferred module must export a bare function, not a class (the stand-in passes on calls, nothing else), and only its
+// stand-in may import it: another importer would evaluate it at start again, or get it twice.
+const importersOf = (path) =>
+  Object.entries(result.metafile.inputs)
+    .filter(([, input]) => input.imports.some((i) => i.path === path))
+    .map(([importer]) => importer);
 for (const file of DEFERRED_FILES) {
   const absolute = deferredFrom.get(file);
-  if (absolute === undefined) unmatched.push(`${file} (deferred, not imported)`);
-  else if (typeof requireFromBundle(absolute) !== 'function')
-    unmatched.push(`${file} (deferred, exports no function)`);
+  if (absolute === undefined) {
+    unmatched.push(`${file} (deferred, not imported)`);
+    continue;
+  }
+  const exported = requireFromBundle(absolute);
+  const bareFunction =
+    typeof exported === 'function' &&
+    Object.keys(exported).length === 0 &&
+    !Function.prototype.toString.call(exported).startsWith('class');
+  if (!bareFunction) unmatched.push(`${file} (deferred, exports more than a function to call)`);
+  const standIn = `deferred:${file}`;
+  const inBundle = Object.keys(result.metafile.inputs).filter((f) => resolve(f) === absolute);
+  const importers = inBundle.flatMap(importersOf);
+  if (inBundle.length !== 1 || importers.length !== 1 || importers[0] !== standIn)
+    unmatched.push(
+      `${file} (deferred, bundled as ${inBundle.join(' ')}, imported by ${importers.join(' ')})`,
+    );
 }
 if (stillBundled.length || unmatched.length) {
   throw new Error(
