@@ -3,11 +3,13 @@
  * node:http2 with it, loads at its first call instead of with undici's client, so that at rest the hop stays
  * the floor under the proxy. Imported before anything that loads undici.
  */
-import Module from 'node:module';
+import Module, { createRequire } from 'node:module';
 
 type ConnectH2 = (this: unknown, ...args: unknown[]) => unknown;
 
-const file = require.resolve('undici/lib/dispatcher/client-h2.js');
+// Resolved from the hop's pool module, which loads undici: the very file undici's client will require.
+const fromPool = createRequire(require.resolve('@k8s-s3-mirror/proxy/dist/http/undici-pool'));
+const file = fromPool.resolve('undici/lib/dispatcher/client-h2.js');
 let loaded: ConnectH2 | undefined;
 const standIn = new Module(file);
 standIn.filename = file;
