@@ -22,9 +22,21 @@ export const put = (bucket: string, key: string): WriteEvent => ({
 
 export const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Waits until `done()` holds, looking every few ms: counted in events, not in wall time, which a loaded machine stretches. */
-export async function until(done: () => boolean): Promise<void> {
-  while (!done()) await tick(5);
+/**
+ * Waits until `done()` holds, looking every few ms: counted in events, not in wall time, which a loaded machine
+ * stretches. After `giveUpMs` (before jest's own timeout) it fails with what `state()` shows then.
+ */
+export async function until(
+  done: () => boolean,
+  state: () => unknown = () => undefined,
+  giveUpMs = 4_000,
+): Promise<void> {
+  const started = Date.now();
+  while (!done()) {
+    if (Date.now() - started > giveUpMs)
+      throw new Error(`not reached in ${giveUpMs} ms; state: ${JSON.stringify(state())}`);
+    await tick(5);
+  }
 }
 
 /** A promise and the functions that settle it. */

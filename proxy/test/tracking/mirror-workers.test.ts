@@ -131,7 +131,11 @@ test("a bucket's rows are copied one after another by completions that claim the
   await until(() => polls() >= 1);
   pending.a = 3;
   workers.add('a', 1);
-  await until(() => settled.length >= 1);
+  await until(
+    () => settled.length >= 1,
+    () => ({ copies, settled }),
+  );
+  await tick(20); // time for a copy or claim that should not come
   expect(pending.a).toBe(0);
   expect(claims).toEqual(['a']);
   expect(copies).toEqual(['a +next', 'a +next', 'a +next']);
@@ -150,7 +154,11 @@ test('with another bucket due, a completion claims nothing: the worker turns to 
   pending.b = 3;
   workers.add('a', 0);
   workers.add('b', 1);
-  await until(() => workers.dueBuckets === 0);
+  await until(
+    () => workers.dueBuckets === 0,
+    () => copies,
+  );
+  await tick(20); // time for a copy that should not come
   expect(pending).toEqual({ a: 0, b: 0 });
   // Both due: each completion alone, alternating; once only b is left, its completion claims.
   expect(copies).toEqual(['a', 'b', 'a', 'b', 'b +next']);
@@ -175,14 +183,18 @@ test('drained while a write was recorded during the copy: the bucket stays due a
   await tick(10);
   pending.a = 1;
   workers.add('a', 1);
-  await until(() => claims.length >= 2 && workers.dueBuckets === 0);
+  await until(
+    () => claims.length >= 2 && workers.dueBuckets === 0,
+    () => ({ claims, settled }),
+  );
+  await tick(20); // time for a claim that should not come
   expect(claims).toEqual(['a', 'a']); // the look again, which found none
   expect(settled).toEqual(['a']);
   expect(workers.dueBuckets).toBe(0);
   await stopAll(loops, workers, running);
 });
 
-test('whether a completion may claim is asked when the copy is settled: not once the worker is stopping, nor with another bucket due by then', async () => {
+test('whether a completion may claim is asked when the copy is settled: not with another bucket due by then', async () => {
   const asked: boolean[] = [];
   const loops = new LoopGeneration();
   const pending = { a: 0, b: 0 };
@@ -192,7 +204,6 @@ test('whether a completion may claim is asked when the copy is settled: not once
       pending[bucket as 'a']--;
       asked.push(opts.claimNext?.() ?? false); // before: only this bucket due
       if (asked.length === 1) workers.add('b', 0); // another bucket comes due while the copy runs
-      if (asked.length === 2) loops.end(); // stop() while the copy runs
       asked.push(opts.claimNext?.() ?? false);
       return { kind: 'settled' };
     },
@@ -202,8 +213,38 @@ test('whether a completion may claim is asked when the copy is settled: not once
   pending.a = 1;
   pending.b = 1;
   workers.add('a', 1);
-  await until(() => asked.length >= 4);
+  await until(
+    () => asked.length >= 4,
+    () => asked,
+  );
+  // b's copy: a is due again too (its one more look after a settled copy).
   expect(asked).toEqual([true, false, false, false]);
+  await stopAll(loops, workers, running);
+});
+
+test('a completion may not claim once the worker is stopping', async () => {
+  const asked: boolean[] = [];
+  const loops = new LoopGeneration();
+  const pending = { a: 0 };
+  const { workers, polls } = setup(1, pending, {
+    copyFromRow: async (_bucket, opts): Promise<RowTurn> => {
+      if (!pending.a) return { kind: 'none' };
+      pending.a--;
+      asked.push(opts.claimNext?.() ?? false); // only this bucket due, the loop running
+      loops.end(); // stop() while the copy runs
+      asked.push(opts.claimNext?.() ?? false);
+      return { kind: 'settled' };
+    },
+  });
+  const running = workers.start(loops.begin());
+  await until(() => polls() >= 1);
+  pending.a = 1;
+  workers.add('a', 1);
+  await until(
+    () => asked.length >= 2,
+    () => asked,
+  );
+  expect(asked).toEqual([true, false]);
   await stopAll(loops, workers, running);
 });
 
@@ -226,7 +267,11 @@ test('a row a completion leased to a worker is given back when the loop ends, or
     await tick(10);
     pending.a = 2;
     workers.add('a', 1);
-    await until(() => givenBack.length >= 1);
+    await until(
+      () => givenBack.length >= 1,
+      () => givenBack,
+    );
+    await tick(20); // time for a second give-back that should not come
     expect({ how, givenBack }).toEqual({ how, givenBack: ['a'] });
     await stopAll(loops, workers, running);
   }
@@ -247,7 +292,11 @@ test('a copy that ends after another worker found the bucket empty gets one more
   await tick(10);
   pending.a = 1;
   workers.add('a', 2);
-  await until(() => settled.length >= 2 && workers.dueBuckets === 0);
+  await until(
+    () => settled.length >= 2 && workers.dueBuckets === 0,
+    () => settled,
+  );
+  await tick(20); // time for a third settle that should not come
   // Once while the row was leased (its lease set the hint), once after the copy was settled.
   expect(settled).toEqual(['a', 'a']);
   expect(workers.dueBuckets).toBe(0);
@@ -326,7 +375,11 @@ test('a write recorded while a claim finds none keeps its bucket due', async () 
     workers.add('a', 0); // recorded while the claim ran: no idle worker to wake
   };
   workers.add('a', 1);
-  await until(() => settled.length >= 2);
+  await until(
+    () => settled.length >= 2,
+    () => settled,
+  );
+  await tick(20); // time for a third settle that should not come
   expect(pending.a).toBe(0);
   expect(settled).toEqual(['a', 'a']);
   await stopAll(loops, workers, running);
@@ -395,7 +448,11 @@ test('settle is given the hint version known when the look began, not one learnt
   const running = workers.start(loops.begin());
   try {
     workers.add('a');
-    await until(() => lookedAt.length >= 1);
+    await until(
+      () => lookedAt.length >= 1,
+      () => lookedAt,
+    );
+    await tick(20); // time for a second settle that should not come
     expect(lookedAt).toEqual(['1']);
   } finally {
     await stopAll(loops, workers, running);
