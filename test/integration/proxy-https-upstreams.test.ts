@@ -34,15 +34,15 @@ jest.setTimeout(300_000);
 
 interface TlsTerminator {
   url: string;
-  /** The protocol ALPN settled on for each connection (false: none). */
-  protocols: (string | false)[];
+  /** The protocol ALPN settled on for each connection (false or null: none). */
+  protocols: (string | false | null)[];
   close(): Promise<void>;
 }
 
 /** HTTPS in front of an http:// gateway: TLS ends here and the bytes go on as they are. */
 async function startTlsTerminator(cert: PemPair, target: string): Promise<TlsTerminator> {
   const { hostname, port } = new URL(target);
-  const protocols: (string | false)[] = [];
+  const protocols: (string | false | null)[] = [];
   const sockets = new Set<net.Socket>();
   const server = tls.createServer(
     { cert: cert.certPem, key: cert.keyPem, ALPNProtocols: ['h2', 'http/1.1'] },
