@@ -19,6 +19,7 @@ import {
 } from '@aws-sdk/client-s3';
 
 import { generateCa, generateServingCert, type PemPair } from '../../webhook/src/tls/pki';
+import { builtinsListHook } from '../harness/builtins-list';
 import {
   appClient,
   directClient,
@@ -104,16 +105,10 @@ const httpsProxy = (extra: Record<string, string>): Promise<ProxyInstance> =>
   );
 
 test('a proxy trusting the CA writes, reads and mirrors over HTTPS, over HTTP/1.1 though h2 is offered', async () => {
-  const hook = path.join(dir, 'hook.js');
-  const listed = path.join(dir, 'builtins.json');
-  fs.writeFileSync(
-    hook,
-    `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(listed)}, ` +
-      `JSON.stringify(process.moduleLoadList)));`,
-  );
+  const hook = builtinsListHook(dir);
   const proxy = await httpsProxy({
     NODE_EXTRA_CA_CERTS: caFile,
-    NODE_OPTIONS: `${POD_NODE_ENV.NODE_OPTIONS} --require ${hook}`,
+    NODE_OPTIONS: `${POD_NODE_ENV.NODE_OPTIONS} ${hook.nodeOption}`,
   });
   const body = crypto.randomBytes(256 * 1024 + 3);
   try {
@@ -143,7 +138,7 @@ test('a proxy trusting the CA writes, reads and mirrors over HTTPS, over HTTP/1.
   expect(main.protocols.length).toBeGreaterThan(0);
   expect(mirror.protocols.length).toBeGreaterThan(0);
   expect(new Set([...main.protocols, ...mirror.protocols])).toEqual(new Set(['http/1.1']));
-  const builtins = JSON.parse(fs.readFileSync(listed, 'utf8')) as string[];
+  const builtins = hook.read();
   expect(builtins).toContain('NativeModule tls');
   expect(builtins.filter((m) => m.includes('http2'))).toEqual([]);
 });

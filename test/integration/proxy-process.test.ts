@@ -16,6 +16,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 
+import { builtinsListHook } from '../harness/builtins-list';
 import { rssBytes, sampleRss } from '../harness/memory';
 import { metricValue, scrapeMetrics } from '../harness/proxies';
 import { spawnNode } from '../harness/process';
@@ -181,17 +182,11 @@ describe('the built proxy', () => {
     // undici's HTTP/2 code loads node:http2 as it loads, 2.5 MB of a resting proxy; the bundle defers it to
     // its first call (proxy/bundle.mjs), which no upstream of the proxy's makes. A hook lists the builtins.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 's3m-builtins-'));
-    const hook = path.join(dir, 'hook.js');
-    const listed = path.join(dir, 'builtins.json');
-    fs.writeFileSync(
-      hook,
-      `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(listed)}, ` +
-        `JSON.stringify(process.moduleLoadList)));`,
-    );
+    const hook = builtinsListHook(dir);
     let builtins: string[];
     try {
       const proxy = await startProxyProcess(
-        proxyEnv(services, { NODE_OPTIONS: `${POD_NODE_ENV.NODE_OPTIONS} --require ${hook}` }),
+        proxyEnv(services, { NODE_OPTIONS: `${POD_NODE_ENV.NODE_OPTIONS} ${hook.nodeOption}` }),
       );
       try {
         const app = appClient(proxy.url);
@@ -205,7 +200,7 @@ describe('the built proxy', () => {
       } finally {
         await proxy.stop();
       }
-      builtins = JSON.parse(fs.readFileSync(listed, 'utf8')) as string[];
+      builtins = hook.read();
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
