@@ -19,7 +19,7 @@ import {
 } from '@aws-sdk/client-s3';
 
 import { generateCa, generateServingCert, type PemPair } from '../../webhook/src/tls/pki';
-import { builtinsListHook } from '../harness/builtins-list';
+import { loadedOnExitHook } from '../harness/loaded-on-exit';
 import {
   appClient,
   directClient,
@@ -76,13 +76,16 @@ let dir: string;
 let caFile: string;
 let main: TlsTerminator;
 let mirror: TlsTerminator;
+/** Straight at the gateways, over http. */
+let directMain: S3Client;
+let directMirror: S3Client;
 const bucket = `https-${Date.now().toString(36)}`;
 
 beforeAll(async () => {
   services = loadServices();
-  await directClient(services.ceph.mainEndpoint, services.ceph.main).send(
-    new CreateBucketCommand({ Bucket: bucket }),
-  );
+  directMain = directClient(services.ceph.mainEndpoint, services.ceph.main);
+  directMirror = directClient(services.ceph.mirrorEndpoint, services.ceph.mirror);
+  await directMain.send(new CreateBucketCommand({ Bucket: bucket }));
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 's3m-https-'));
   const ca = generateCa('s3-mirror test CA', Date.now(), 3600);
   const serving = generateServingCert(ca, ['127.0.0.1'], Date.now(), 3600);
@@ -93,6 +96,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  directMain?.destroy();
+  directMirror?.destroy();
   await main?.close();
   await mirror?.close();
   fs.rmSync(dir, { recursive: true, force: true });
@@ -105,7 +110,7 @@ const httpsProxy = (extra: Record<string, string>): Promise<ProxyInstance> =>
   );
 
 test('a proxy trusting the CA writes, reads and mirrors over HTTPS, over HTTP/1.1 though h2 is offered', async () => {
-  const hook = builtinsListHook(dir);
+  const hook = loadedOnExitHook(dir, 'builtins');
   const proxy = await httpsProxy({
     NODE_EXTRA_CA_CERTS: caFile,
     NODE_OPTIONS: `${POD_NODE_ENV.NODE_OPTIONS} ${hook.nodeOption}`,
@@ -128,12 +133,8 @@ test('a proxy trusting the CA writes, reads and mirrors over HTTPS, over HTTP/1.
     const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: 'over/tls.bin' }));
     return Buffer.from(await got.Body!.transformToByteArray());
   };
-  expect((await fromGateway(directClient(services.ceph.mainEndpoint, services.ceph.main))).equals(body)).toBe(
-    true,
-  );
-  expect(
-    (await fromGateway(directClient(services.ceph.mirrorEndpoint, services.ceph.mirror))).equals(body),
-  ).toBe(true);
+  expect((await fromGateway(directMain)).equals(body)).toBe(true);
+  expect((await fromGateway(directMirror)).equals(body)).toBe(true);
   // Every connection to either side was TLS, and none took the h2 the terminators offered.
   expect(main.protocols.length).toBeGreaterThan(0);
   expect(mirror.protocols.length).toBeGreaterThan(0);
@@ -162,9 +163,8 @@ test('without the CA, the app gets ServiceUnavailable, the log names the certifi
     .map((l) => JSON.parse(l) as { message: string; error?: string })
     .filter((l) => l.message === 'upstream request failed');
   expect(failures).toEqual([expect.objectContaining({ error: expect.stringMatching(/certificate/) })]);
-  const direct = directClient(services.ceph.mainEndpoint, services.ceph.main);
   await expect(
-    direct.send(new HeadObjectCommand({ Bucket: bucket, Key: 'untrusted' })),
+    directMain.send(new HeadObjectCommand({ Bucket: bucket, Key: 'untrusted' })),
   ).rejects.toMatchObject({
     $metadata: { httpStatusCode: 404 },
   });

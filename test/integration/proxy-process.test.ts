@@ -16,7 +16,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 
-import { builtinsListHook } from '../harness/builtins-list';
+import { loadedOnExitHook } from '../harness/loaded-on-exit';
 import { rssBytes, sampleRss } from '../harness/memory';
 import { metricValue, scrapeMetrics } from '../harness/proxies';
 import { spawnNode } from '../harness/process';
@@ -159,21 +159,14 @@ describe('the built proxy', () => {
   test('starts from one file, the bundle the image runs: no other module of the repository or node_modules loads at start', () => {
     // A misconfigured start exits after loading everything main.ts loads; a hook lists what was loaded.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 's3m-loaded-'));
-    const hook = path.join(dir, 'hook.js');
-    fs.writeFileSync(
-      hook,
-      `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(path.join(dir, 'loaded.json'))}, ` +
-        `JSON.stringify(Object.keys(require.cache))));`,
-    );
-    const run = spawnSync(process.execPath, ['--require', hook, PROXY_MAIN], {
+    const hook = loadedOnExitHook(dir, 'modules');
+    const run = spawnSync(process.execPath, ['--require', hook.file, PROXY_MAIN], {
       env: { PATH: process.env.PATH ?? '' },
       encoding: 'utf8',
     });
     expect(run.status).toBe(2);
     expect(run.stderr).toContain('config error: ');
-    const loaded = (JSON.parse(fs.readFileSync(path.join(dir, 'loaded.json'), 'utf8')) as string[]).filter(
-      (f) => f !== hook,
-    );
+    const loaded = hook.read();
     fs.rmSync(dir, { recursive: true, force: true });
     expect(loaded).toEqual([PROXY_MAIN]);
   });
@@ -182,7 +175,7 @@ describe('the built proxy', () => {
     // undici's HTTP/2 code loads node:http2 as it loads, 2.5 MB of a resting proxy; the bundle defers it to
     // its first call (proxy/bundle.mjs), which no upstream of the proxy's makes. A hook lists the builtins.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 's3m-builtins-'));
-    const hook = builtinsListHook(dir);
+    const hook = loadedOnExitHook(dir, 'builtins');
     let builtins: string[];
     try {
       const proxy = await startProxyProcess(
