@@ -2,11 +2,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { freePorts } from './free-port';
 import { spawnNode, type NodeProcess } from './process';
 import { PROXY_MAIN, PROXY_PACKAGE_JSON } from './proxy-main';
 import type { TestServices } from './services';
+import { pollUntil } from './wait';
 
 export { PROXY_MAIN } from './proxy-main';
 
@@ -161,5 +162,13 @@ export function directClient(
     credentials: creds,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     ...extra,
+  });
+}
+
+/** Waits until the proxy `app` talks to reports `key` mirrored (HEAD's x-amz-replication-status). */
+export async function untilReplicated(app: S3Client, bucket: string, key: string): Promise<void> {
+  await pollUntil(`${key} mirrored`, async () => {
+    const head = await app.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return head.ReplicationStatus === 'COMPLETED';
   });
 }

@@ -27,9 +27,9 @@ import {
   proxyEnv,
   startProxyProcess,
   type ProxyInstance,
+  untilReplicated,
 } from '../harness/proxy';
 import { loadServices, type TestServices } from '../harness/services';
-import { pollUntil } from '../harness/wait';
 
 jest.setTimeout(300_000);
 
@@ -121,10 +121,7 @@ test('a proxy trusting the CA writes, reads and mirrors over HTTPS, over HTTP/1.
     await app.send(new PutObjectCommand({ Bucket: bucket, Key: 'over/tls.bin', Body: body }));
     const read = await app.send(new GetObjectCommand({ Bucket: bucket, Key: 'over/tls.bin' }));
     expect(Buffer.from(await read.Body!.transformToByteArray()).equals(body)).toBe(true);
-    await pollUntil('the write mirrored', async () => {
-      const head = await app.send(new HeadObjectCommand({ Bucket: bucket, Key: 'over/tls.bin' }));
-      return head.ReplicationStatus === 'COMPLETED';
-    });
+    await untilReplicated(app, bucket, 'over/tls.bin');
   } finally {
     await proxy.stop();
   }

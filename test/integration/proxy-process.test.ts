@@ -28,6 +28,7 @@ import {
   proxyEnv,
   startProxyProcess,
   type ProxyInstance,
+  untilReplicated,
 } from '../harness/proxy';
 import { loadServices, type TestServices } from '../harness/services';
 import { nonJsonLines } from '../harness/json-lines';
@@ -186,10 +187,7 @@ describe('the built proxy', () => {
         await app.send(new PutObjectCommand({ Bucket: bucket, Key: 'builtins/one', Body: 'one' }));
         const read = await app.send(new GetObjectCommand({ Bucket: bucket, Key: 'builtins/one' }));
         expect(await read.Body!.transformToString()).toBe('one');
-        await pollUntil('the write mirrored', async () => {
-          const head = await app.send(new HeadObjectCommand({ Bucket: bucket, Key: 'builtins/one' }));
-          return head.ReplicationStatus === 'COMPLETED';
-        });
+        await untilReplicated(app, bucket, 'builtins/one');
       } finally {
         await proxy.stop();
       }
