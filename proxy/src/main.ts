@@ -1,7 +1,9 @@
 #!/usr/bin/env node
+import fs from 'node:fs';
 import { ConfigError, DEFAULT_SPOOL_MEMORY_BYTES, loadConfig, secretsOf, type ProxyConfig } from './config';
 import { fetchedSecrets, startCredentials } from './credentials';
-import { createLogger } from './log';
+import { checkExtraCaCerts, type TrustedCa } from './extra-ca';
+import { createLogger, type Logger } from './log';
 import { batchedLines } from './log-output';
 import { startProcessMemoryReclaim } from './memory/process-reclaim';
 import { createMetrics } from './metrics';
@@ -22,9 +24,11 @@ function printFatal(message: string, fields: Record<string, unknown> = {}): void
   );
 }
 
-function configOrExit(): ProxyConfig {
+function configOrExit(): { config: ProxyConfig; extraCa: ReturnType<typeof checkExtraCaCerts> } {
   try {
-    return loadConfig(process.env);
+    const config = loadConfig(process.env);
+    // Before anything opens TLS (credentials, the first request): Node reads the file at that point.
+    return { config, extraCa: checkExtraCaCerts(process.env, (file) => fs.readFileSync(file, 'latin1')) };
   } catch (err) {
     if (err instanceof ConfigError) {
       printFatal(`config error: ${err.message}`, { variable: err.variable });
@@ -34,11 +38,23 @@ function configOrExit(): ProxyConfig {
   }
 }
 
+/** Which private CAs this proxy trusts, so an operator can see the mount worked, and which have expired. */
+function logExtraCa(logger: Logger, extraCa: { file: string; certificates: TrustedCa[] }): void {
+  logger.info('trusting extra CA certificates', extraCa);
+  for (const cert of extraCa.certificates.filter((c) => c.expired)) {
+    logger.warn('an extra CA certificate has expired: connections it alone verifies will fail', {
+      file: extraCa.file,
+      ...cert,
+    });
+  }
+}
+
 async function main(): Promise<void> {
-  const config = configOrExit();
+  const { config, extraCa } = configOrExit();
   // Fetched credentials are redacted too: the current and the previous secret key and token of each side.
   const secrets = fetchedSecrets(secretsOf(config));
   const logger = createLogger(config.logLevel, secrets.values, (line) => output.write(line));
+  if (extraCa) logExtraCa(logger, extraCa);
   // A bug must still leave one redacted line saying what and where (Node's own report is unredacted).
   process.on('uncaughtException', (err: unknown, origin) => {
     const e = err instanceof Error ? err : new Error(String(err));

@@ -11,3 +11,12 @@ function isJsonObject(line: string): boolean {
     return false;
   }
 }
+
+/** The JSON lines of a process's output, only those with this message when one is given. */
+export function jsonLogLines(output: string, message?: string): Record<string, unknown>[] {
+  return output
+    .split('\n')
+    .filter(isJsonObject)
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((l) => message === undefined || l.message === message);
+}

@@ -19,6 +19,7 @@ import {
 } from '@aws-sdk/client-s3';
 
 import { generateCa, generateServingCert, type PemPair } from '../../webhook/src/tls/pki';
+import { jsonLogLines } from '../harness/json-lines';
 import { loadedOnExitHook } from '../harness/loaded-on-exit';
 import {
   appClient,
@@ -103,6 +104,9 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+/** The proxy's log lines with this message. */
+const jsonLines = (proxy: ProxyInstance, message: string) => jsonLogLines(proxy.process.stdout(), message);
+
 /** A proxy whose main and mirror are the HTTPS terminators. */
 const httpsProxy = (extra: Record<string, string>): Promise<ProxyInstance> =>
   startProxyProcess(
@@ -125,6 +129,13 @@ test('a proxy trusting the CA writes, reads and mirrors over HTTPS, over HTTP/1.
   } finally {
     await proxy.stop();
   }
+  // The log says which CA the proxy trusts, so an operator can see the mount took effect.
+  expect(jsonLines(proxy, 'trusting extra CA certificates')).toEqual([
+    expect.objectContaining({
+      file: caFile,
+      certificates: [expect.objectContaining({ subject: 'CN=s3-mirror test CA', ca: true, expired: false })],
+    }),
+  ]);
   // Both sides hold the bytes, read straight from the gateways.
   const fromGateway = async (client: S3Client): Promise<Buffer> => {
     const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: 'over/tls.bin' }));
@@ -153,12 +164,7 @@ test('without the CA, the app gets ServiceUnavailable, the log names the certifi
   } finally {
     await proxy.stop();
   }
-  const failures = proxy.process
-    .stdout()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as { message: string; error?: string })
-    .filter((l) => l.message === 'upstream request failed');
+  const failures = jsonLines(proxy, 'upstream request failed');
   expect(failures).toEqual([expect.objectContaining({ error: expect.stringMatching(/certificate/) })]);
   await expect(
     directMain.send(new HeadObjectCommand({ Bucket: bucket, Key: 'untrusted' })),

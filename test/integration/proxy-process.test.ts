@@ -58,6 +58,9 @@ describe('misconfiguration', () => {
     ['MEMORY_RECLAIM', { MEMORY_RECLAIM: 'sometimes' }],
     // The default state directory is used unless STATE_DIR=off: one that cannot be created stops the start.
     ['STATE_DIR', { STATE_DIR: '/etc/hostname/not-a-directory' }],
+    // Node itself would print a plain-text warning for the first and ignore the second in silence.
+    ['NODE_EXTRA_CA_CERTS', { NODE_EXTRA_CA_CERTS: '/nonexistent/internal-ca.pem' }],
+    ['NODE_EXTRA_CA_CERTS', { NODE_EXTRA_CA_CERTS: '/etc/hostname' }],
   ])(
     'a bad %s: one JSON line naming it on stderr, exit code 2, no secret echoed',
     async (variable, patch) => {

@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import { ConfigError, loadConfig, type ProxyConfig } from '../config';
+import { checkExtraCaCerts } from '../extra-ca';
 
 /** The argument shape of the bucket commands: `--bucket B` (repeatable, or `--bucket=B`) and boolean flags. */
 export function parseBucketArgs<F extends string>(
@@ -24,7 +26,10 @@ export function commandInput<T>(
   parse: (argv: string[]) => T,
 ): { args: T; config: ProxyConfig } | { error: string } {
   try {
-    return { args: parse(process.argv.slice(2)), config: loadConfig(process.env) };
+    const input = { args: parse(process.argv.slice(2)), config: loadConfig(process.env) };
+    // The commands reach main and the mirror too: a private CA that Node would ignore fails here, by name.
+    checkExtraCaCerts(process.env, (file) => fs.readFileSync(file, 'latin1'));
+    return input;
   } catch (err) {
     return { error: err instanceof ConfigError || err instanceof Error ? err.message : String(err) };
   }
