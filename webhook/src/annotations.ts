@@ -49,6 +49,10 @@ export const ANNOTATIONS = {
   deletePolicy: `${PREFIX}delete-policy`,
   /** `on` or `off`: GETs and HEADs that main fails answered from the mirror (FAILOVER_READS). */
   failoverReads: `${PREFIX}failover-reads`,
+  /** A private CA the proxy trusts for main and the mirror: `configmap/<name>` or `secret/<name>`; '' = none. */
+  caBundle: `${PREFIX}ca-bundle`,
+  /** The key of that ConfigMap or Secret holding the PEM certificates. */
+  caBundleKey: `${PREFIX}ca-bundle-key`,
 } as const;
 
 export const LABELS = {

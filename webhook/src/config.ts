@@ -4,6 +4,7 @@
  * environment wins. Parsed once at startup: admission uses only this cached value.
  */
 import { ENDPOINT_ENV_VARS, type EndpointEnvVar } from './annotations';
+import { isCaBundleKey, parseCaBundleRef, type CaBundleKind } from './ca-bundle';
 
 /** HTTPS port for `POST /mutate` (also serves `/healthz`, `/readyz`). */
 export const DEFAULT_WEBHOOK_PORT = 8443;
@@ -43,6 +44,8 @@ export const CONFIG_KEYS = {
   MIRROR_DELETE_POLICY: '',
   PROXY_MEMORY_RECLAIM: '',
   PROXY_FAILOVER_READS: '',
+  PROXY_CA_BUNDLE: '',
+  PROXY_CA_BUNDLE_KEY: 'ca.crt',
   SIDECAR_MODE: 'native',
   ENDPOINT_ENV: 'AWS_ENDPOINT_URL',
   INJECT_INIT_CONTAINERS: 'true',
@@ -104,6 +107,10 @@ export interface ProxySettings {
   memoryReclaim: '' | 'on' | 'off';
   /** FAILOVER_READS for every proxy: `on` or `off` ('' = the proxy's default, on; annotation s3-mirror.io/failover-reads). */
   failoverReads: '' | 'on' | 'off';
+  /** A private CA for main and the mirror, in each pod's namespace ('' = none; annotation s3-mirror.io/ca-bundle). */
+  caBundle: { kind: CaBundleKind; name: string } | '';
+  /** The key of that ConfigMap or Secret holding the PEM certificates (annotation s3-mirror.io/ca-bundle-key). */
+  caBundleKey: string;
 }
 
 export const CREDENTIALS_MODES = ['secret', 'pod-identity'] as const;
@@ -273,6 +280,22 @@ export function parseConfig(raw: Readonly<Record<string, string | undefined>>): 
     return '';
   };
 
+  const caBundle = (): { kind: CaBundleKind; name: string } | '' => {
+    const ref = parseCaBundleRef(get('PROXY_CA_BUNDLE'));
+    if (ref !== undefined) return ref;
+    errors.push(`PROXY_CA_BUNDLE must be configmap/<name> or secret/<name>, got "${get('PROXY_CA_BUNDLE')}"`);
+    return '';
+  };
+  const caBundleKey = (): string => {
+    const v = get('PROXY_CA_BUNDLE_KEY');
+    if (!isCaBundleKey(v)) {
+      errors.push(
+        `PROXY_CA_BUNDLE_KEY must be a ConfigMap or Secret key (a-z, A-Z, 0-9, '-', '_', '.'), got "${v}"`,
+      );
+    }
+    return v;
+  };
+
   const image = get('PROXY_IMAGE');
   if (!IMAGE_RE.test(image)) errors.push(`PROXY_IMAGE is not an image reference: "${image}"`);
   const allowedBuckets = get('PROXY_ALLOWED_BUCKETS');
@@ -312,6 +335,8 @@ export function parseConfig(raw: Readonly<Record<string, string | undefined>>): 
       deletePolicy: deletePolicy('MIRROR_DELETE_POLICY'),
       memoryReclaim: onOrOff('PROXY_MEMORY_RECLAIM'),
       failoverReads: onOrOff('PROXY_FAILOVER_READS'),
+      caBundle: caBundle(),
+      caBundleKey: caBundleKey(),
     },
     injection: {
       sidecarMode: oneOf('SIDECAR_MODE', ['native', 'classic'] as const),

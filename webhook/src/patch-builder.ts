@@ -14,6 +14,7 @@ import {
   parseList,
   type EndpointEnvVar,
 } from './annotations';
+import { buildCaBundleVolume, isCaBundleKey, parseCaBundleRef, type CaBundleSource } from './ca-bundle';
 import {
   BUCKET_LIST_RE,
   CREDENTIALS_MODES,
@@ -109,6 +110,33 @@ function deletePolicyOf(raw: string | undefined, fallback: string, warnings: str
   return 'keep';
 }
 
+/** The pod's CA bundle: its annotations over the cluster's default; an invalid one falls back with a warning. */
+function caBundleOf(
+  a: Record<string, string>,
+  config: Config,
+  warnings: string[],
+): CaBundleSource | undefined {
+  const p = config.proxy;
+  let ref = p.caBundle;
+  const rawRef = a[ANNOTATIONS.caBundle];
+  if (rawRef !== undefined) {
+    const parsed = parseCaBundleRef(rawRef);
+    if (parsed !== undefined) ref = parsed;
+    else
+      warnings.push(
+        `annotation ${ANNOTATIONS.caBundle}="${rawRef}" is invalid and was ignored (use configmap/<name> or secret/<name>)`,
+      );
+  }
+  let key = p.caBundleKey;
+  const rawKey = a[ANNOTATIONS.caBundleKey];
+  if (rawKey !== undefined) {
+    if (isCaBundleKey(rawKey.trim())) key = rawKey.trim();
+    else warnings.push(`annotation ${ANNOTATIONS.caBundleKey}="${rawKey}" is invalid and was ignored`);
+    if (ref === '') warnings.push(`annotation ${ANNOTATIONS.caBundleKey} has no effect without a CA bundle`);
+  }
+  return ref === '' ? undefined : { ...ref, key };
+}
+
 /** Applies the pod's annotation overrides to the configuration; invalid values fall back with a warning. */
 function resolveSettings(pod: Pod, config: Config, warnings: string[]): Resolved {
   const a = pod.metadata?.annotations ?? {};
@@ -198,6 +226,8 @@ function resolveSettings(pod: Pod, config: Config, warnings: string[]): Resolved
     ),
     mode,
   };
+  const caBundle = caBundleOf(a, config, warnings);
+  if (caBundle) sidecar.caBundle = caBundle;
   if (sidecar.credentialsMode === 'pod-identity') {
     const identity = podIdentityOf(pod.spec.containers);
     if (identity) sidecar.podIdentity = identity;
@@ -308,12 +338,17 @@ export function buildPatch(input: BuildInput): BuildResult {
 
   // 2. The proxy itself, its volumes, and the status annotation.
   if (!sidecarPresent) {
+    const ca = r.sidecar.caBundle;
     const volumes = planVolumes(spec.volumes, [
       buildProxyTmpVolume(DEFAULT_VOLUME_NAMES.tmp),
       buildProxyStateVolume(r.sidecar.stateSizeLimit, DEFAULT_VOLUME_NAMES.state),
+      ...(ca ? [buildCaBundleVolume(ca)] : []),
     ]);
-    const [tmp, state] = volumes.names as [string, string];
-    const container = buildProxyContainer({ ...r.sidecar, volumeNames: { tmp, state } });
+    const [tmp, state, caVolume] = volumes.names as [string, string, string | undefined];
+    const container = buildProxyContainer({
+      ...r.sidecar,
+      volumeNames: { tmp, state, ...(caVolume !== undefined ? { ca: caVolume } : {}) },
+    });
     if (r.sidecar.mode === 'native') {
       // After native sidecars already present (a mesh proxy should be up before ours), before every regular
       // init container (so they can use S3 through the proxy).

@@ -6,7 +6,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { appendAllToArray, type PatchOp } from './json-patch';
 import type { PodSpec } from './pod';
-import type { EmptyDirVolume } from './sidecar-container';
+import type { ProxyVolume } from './sidecar-container';
 
 export interface VolumePlan {
   /** The name each wanted volume ends up with, in the order given. */
@@ -18,10 +18,10 @@ export interface VolumePlan {
 type Volume = NonNullable<PodSpec['volumes']>[number];
 
 /** Pure. `wanted` volumes carry their preferred names; the result says which names to mount. */
-export function planVolumes(existing: PodSpec['volumes'], wanted: EmptyDirVolume[]): VolumePlan {
+export function planVolumes(existing: PodSpec['volumes'], wanted: ProxyVolume[]): VolumePlan {
   const present: Volume[] = [...(existing ?? [])];
   const names: string[] = [];
-  const adds: EmptyDirVolume[] = [];
+  const adds: ProxyVolume[] = [];
   const warnings: string[] = [];
   for (const volume of wanted) {
     let name = volume.name;

@@ -5,6 +5,13 @@ import {
   PROXY_STATE_VOLUME_NAME,
   PROXY_TMP_VOLUME_NAME,
 } from './annotations';
+import {
+  CA_BUNDLE_ENV_VAR,
+  CA_BUNDLE_VOLUME_NAME,
+  caBundleMount,
+  type CaBundleSource,
+  type CaBundleVolume,
+} from './ca-bundle';
 import type { CredentialsMode, ProxyLogLevel, ProxySettings, SidecarMode } from './config';
 import type { Container } from './pod';
 import type { PodIdentity } from './pod-identity';
@@ -53,6 +60,8 @@ export interface SidecarSettings {
   memoryReclaim?: string;
   /** FAILOVER_READS, `on` or `off` (unset or '': the proxy's default, on). */
   failoverReads?: string;
+  /** A private CA for main and the mirror, mounted and named by NODE_EXTRA_CA_CERTS (unset: none). */
+  caBundle?: CaBundleSource;
   /** With `pod-identity`: what the app containers got from the EKS webhook, shared with the proxy. */
   podIdentity?: PodIdentity;
   mode: SidecarMode;
@@ -63,6 +72,8 @@ export interface SidecarSettings {
 export interface ProxyVolumeNames {
   tmp: string;
   state: string;
+  /** The CA bundle's volume, when the pod gets one. */
+  ca?: string;
 }
 
 export const DEFAULT_VOLUME_NAMES: ProxyVolumeNames = {
@@ -74,6 +85,9 @@ export interface EmptyDirVolume {
   name: string;
   emptyDir: { sizeLimit?: string };
 }
+
+/** Every kind of volume the webhook adds to a pod. */
+export type ProxyVolume = EmptyDirVolume | CaBundleVolume;
 
 /**
  * postStart hook for classic mode. The proxy image has `node` but no shell or curl, so the hook is a node
@@ -129,6 +143,7 @@ export function buildProxyContainer(s: SidecarSettings): Container {
     ...(s.deletePolicy !== '' ? [{ name: 'MIRROR_DELETE_POLICY', value: s.deletePolicy }] : []),
     ...(s.memoryReclaim ? [{ name: 'MEMORY_RECLAIM', value: s.memoryReclaim }] : []),
     ...(s.failoverReads ? [{ name: 'FAILOVER_READS', value: s.failoverReads }] : []),
+    ...(s.caBundle ? [CA_BUNDLE_ENV_VAR] : []),
   ];
   const container: Container = {
     name: PROXY_CONTAINER_NAME,
@@ -164,6 +179,7 @@ export function buildProxyContainer(s: SidecarSettings): Container {
       { name: volumes.state, mountPath: PROXY_STATE_DIR },
       // The projected service account token the identity env names (the pod already has its volume).
       ...(s.credentialsMode === 'pod-identity' ? (s.podIdentity?.volumeMounts ?? []) : []),
+      ...(s.caBundle ? [caBundleMount(volumes.ca ?? CA_BUNDLE_VOLUME_NAME)] : []),
     ],
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };

@@ -1,0 +1,60 @@
+/**
+ * A private CA for the proxy's HTTPS to main and the mirror (an in-cluster Ceph RGW or MinIO behind an
+ * internal CA): one key of a ConfigMap or Secret in the pod's namespace (as trust-manager or cert-manager
+ * write them), mounted read-only into the proxy and named by NODE_EXTRA_CA_CERTS. Node adds it to the CAs
+ * it ships, so public endpoints keep working.
+ */
+export type CaBundleKind = 'configmap' | 'secret';
+
+export interface CaBundleSource {
+  kind: CaBundleKind;
+  name: string;
+  /** The key in that object holding the PEM certificates. */
+  key: string;
+}
+
+export const CA_BUNDLE_VOLUME_NAME = 's3-mirror-ca';
+export const CA_BUNDLE_MOUNT_PATH = '/etc/s3-mirror/ca';
+/** The file the key is projected to, whatever the key's name. */
+export const CA_BUNDLE_FILE = 'ca.crt';
+export const CA_BUNDLE_ENV = 'NODE_EXTRA_CA_CERTS';
+
+/** A DNS-1123 subdomain, what Kubernetes allows as a ConfigMap or Secret name. */
+const OBJECT_NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** What Kubernetes allows as a ConfigMap or Secret key. */
+const KEY_RE = /^[-._a-zA-Z0-9]+$/;
+
+/** Pure: `configmap/<name>` or `secret/<name>` (kind in any case); '' = none; undefined when invalid. */
+export function parseCaBundleRef(value: string): { kind: CaBundleKind; name: string } | '' | undefined {
+  const v = value.trim();
+  if (v === '') return '';
+  const m = /^(configmap|secret)\/(.+)$/i.exec(v);
+  if (!m) return undefined;
+  const name = m[2]!;
+  if (name.length > 253 || !OBJECT_NAME_RE.test(name)) return undefined;
+  return { kind: m[1]!.toLowerCase() as CaBundleKind, name };
+}
+
+export function isCaBundleKey(value: string): boolean {
+  return value.length <= 253 && KEY_RE.test(value) && value !== '.' && value !== '..';
+}
+
+export interface CaBundleVolume {
+  name: string;
+  configMap?: { name: string; items: { key: string; path: string }[] };
+  secret?: { secretName: string; items: { key: string; path: string }[] };
+}
+
+/** The volume that puts the one key at CA_BUNDLE_FILE; a missing object or key keeps the pod from starting. */
+export function buildCaBundleVolume(source: CaBundleSource, name = CA_BUNDLE_VOLUME_NAME): CaBundleVolume {
+  const items = [{ key: source.key, path: CA_BUNDLE_FILE }];
+  return source.kind === 'configmap'
+    ? { name, configMap: { name: source.name, items } }
+    : { name, secret: { secretName: source.name, items } };
+}
+
+export function caBundleMount(volumeName: string): { name: string; mountPath: string; readOnly: true } {
+  return { name: volumeName, mountPath: CA_BUNDLE_MOUNT_PATH, readOnly: true };
+}
+
+export const CA_BUNDLE_ENV_VAR = { name: CA_BUNDLE_ENV, value: `${CA_BUNDLE_MOUNT_PATH}/${CA_BUNDLE_FILE}` };
