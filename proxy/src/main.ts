@@ -1,8 +1,7 @@
 #!/usr/bin/env node
-import fs from 'node:fs';
 import { ConfigError, DEFAULT_SPOOL_MEMORY_BYTES, loadConfig, secretsOf, type ProxyConfig } from './config';
 import { fetchedSecrets, startCredentials } from './credentials';
-import { checkExtraCaCerts, type TrustedCa } from './extra-ca';
+import { checkExtraCaCerts, extraCaLog, type TrustedCa } from './extra-ca';
 import { createLogger, type Logger } from './log';
 import { batchedLines } from './log-output';
 import { startProcessMemoryReclaim } from './memory/process-reclaim';
@@ -28,7 +27,7 @@ function configOrExit(): { config: ProxyConfig; extraCa: ReturnType<typeof check
   try {
     const config = loadConfig(process.env);
     // Before anything opens TLS (credentials, the first request): Node reads the file at that point.
-    return { config, extraCa: checkExtraCaCerts(process.env, (file) => fs.readFileSync(file, 'latin1')) };
+    return { config, extraCa: checkExtraCaCerts(process.env) };
   } catch (err) {
     if (err instanceof ConfigError) {
       printFatal(`config error: ${err.message}`, { variable: err.variable });
@@ -38,14 +37,15 @@ function configOrExit(): { config: ProxyConfig; extraCa: ReturnType<typeof check
   }
 }
 
-/** Which private CAs this proxy trusts, so an operator can see the mount worked, and which have expired. */
-function logExtraCa(logger: Logger, extraCa: { file: string; certificates: TrustedCa[] }): void {
-  logger.info('trusting extra CA certificates', extraCa);
-  for (const cert of extraCa.certificates.filter((c) => c.expired)) {
-    logger.warn('an extra CA certificate has expired: connections it alone verifies will fail', {
-      file: extraCa.file,
-      ...cert,
-    });
+/** Which private CAs this proxy trusts, so an operator can see the mount worked, and which are out of date. */
+function logExtraCa(logger: Logger, trust: { file: string; certificates: TrustedCa[] }): void {
+  const { info, warnings } = extraCaLog(trust);
+  logger.info('trusting extra CA certificates', info);
+  for (const w of warnings) {
+    logger.warn(
+      'an extra CA certificate is outside its validity period: connections it alone verifies fail',
+      w,
+    );
   }
 }
 

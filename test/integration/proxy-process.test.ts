@@ -46,6 +46,12 @@ beforeAll(async () => {
   await direct.send(new CreateBucketCommand({ Bucket: bucket }));
 });
 
+/** A CA file that holds no certificate (made here: the table below is built before any hook runs). */
+const caDir = fs.mkdtempSync(path.join(os.tmpdir(), 's3m-ca-'));
+const notACertificate = path.join(caDir, 'ca.pem');
+fs.writeFileSync(notACertificate, 'not a certificate\n');
+afterAll(() => fs.rmSync(caDir, { recursive: true, force: true }));
+
 describe('misconfiguration', () => {
   test.each([
     ['MAIN_SECRET_KEY', { MAIN_SECRET_KEY: undefined }],
@@ -60,9 +66,9 @@ describe('misconfiguration', () => {
     ['STATE_DIR', { STATE_DIR: '/etc/hostname/not-a-directory' }],
     // Node itself would print a plain-text warning for the first and ignore the second in silence.
     ['NODE_EXTRA_CA_CERTS', { NODE_EXTRA_CA_CERTS: '/nonexistent/internal-ca.pem' }],
-    ['NODE_EXTRA_CA_CERTS', { NODE_EXTRA_CA_CERTS: '/etc/hostname' }],
+    ['NODE_EXTRA_CA_CERTS', { NODE_EXTRA_CA_CERTS: notACertificate }],
   ])(
-    'a bad %s: one JSON line naming it on stderr, exit code 2, no secret echoed',
+    'a bad %s: one JSON line naming it on stderr, exit code 2, no secret echoed (%j)',
     async (variable, patch) => {
       const env = { ...proxyEnv(services), ...patch };
       const child = spawnNode(PROXY_MAIN, { env });

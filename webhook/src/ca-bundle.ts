@@ -21,7 +21,7 @@ export const CA_BUNDLE_ENV = 'NODE_EXTRA_CA_CERTS';
 
 /** A DNS-1123 subdomain, what Kubernetes allows as a ConfigMap or Secret name. */
 const OBJECT_NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-/** What Kubernetes allows as a ConfigMap or Secret key. */
+/** Characters Kubernetes allows in a ConfigMap or Secret key (which also may not be `.` or start with `..`). */
 const KEY_RE = /^[-._a-zA-Z0-9]+$/;
 
 /** Pure: `configmap/<name>` or `secret/<name>` (kind in any case); '' = none; undefined when invalid. */
@@ -36,21 +36,29 @@ export function parseCaBundleRef(value: string): { kind: CaBundleKind; name: str
 }
 
 export function isCaBundleKey(value: string): boolean {
-  return value.length <= 253 && KEY_RE.test(value) && value !== '.' && value !== '..';
+  return value.length <= 253 && KEY_RE.test(value) && value !== '.' && !value.startsWith('..');
+}
+
+interface Projection {
+  items: { key: string; path: string }[];
+  defaultMode: number;
 }
 
 export interface CaBundleVolume {
   name: string;
-  configMap?: { name: string; items: { key: string; path: string }[] };
-  secret?: { secretName: string; items: { key: string; path: string }[] };
+  configMap?: { name: string } & Projection;
+  secret?: { secretName: string } & Projection;
 }
 
-/** The volume that puts the one key at CA_BUNDLE_FILE; a missing object or key keeps the pod from starting. */
-export function buildCaBundleVolume(source: CaBundleSource, name = CA_BUNDLE_VOLUME_NAME): CaBundleVolume {
-  const items = [{ key: source.key, path: CA_BUNDLE_FILE }];
+/**
+ * The volume that puts the one key at CA_BUNDLE_FILE; a missing object or key keeps the pod from starting.
+ * defaultMode is the API server's default, spelled out so a spec copied from an injected pod matches.
+ */
+export function buildCaBundleVolume(source: CaBundleSource, name: string): CaBundleVolume {
+  const projection = { items: [{ key: source.key, path: CA_BUNDLE_FILE }], defaultMode: 0o644 };
   return source.kind === 'configmap'
-    ? { name, configMap: { name: source.name, items } }
-    : { name, secret: { secretName: source.name, items } };
+    ? { name, configMap: { name: source.name, ...projection } }
+    : { name, secret: { secretName: source.name, ...projection } };
 }
 
 export function caBundleMount(volumeName: string): { name: string; mountPath: string; readOnly: true } {

@@ -342,12 +342,12 @@ export function buildPatch(input: BuildInput): BuildResult {
     const volumes = planVolumes(spec.volumes, [
       buildProxyTmpVolume(DEFAULT_VOLUME_NAMES.tmp),
       buildProxyStateVolume(r.sidecar.stateSizeLimit, DEFAULT_VOLUME_NAMES.state),
-      ...(ca ? [buildCaBundleVolume(ca)] : []),
+      ...(ca ? [buildCaBundleVolume(ca, DEFAULT_VOLUME_NAMES.ca)] : []),
     ]);
     const [tmp, state, caVolume] = volumes.names as [string, string, string | undefined];
     const container = buildProxyContainer({
       ...r.sidecar,
-      volumeNames: { tmp, state, ...(caVolume !== undefined ? { ca: caVolume } : {}) },
+      volumeNames: { tmp, state, ca: caVolume ?? DEFAULT_VOLUME_NAMES.ca },
     });
     if (r.sidecar.mode === 'native') {
       // After native sidecars already present (a mesh proxy should be up before ours), before every regular

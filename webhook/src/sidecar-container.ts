@@ -72,13 +72,14 @@ export interface SidecarSettings {
 export interface ProxyVolumeNames {
   tmp: string;
   state: string;
-  /** The CA bundle's volume, when the pod gets one. */
-  ca?: string;
+  /** The CA bundle's volume, used when the pod gets one. */
+  ca: string;
 }
 
 export const DEFAULT_VOLUME_NAMES: ProxyVolumeNames = {
   tmp: PROXY_TMP_VOLUME_NAME,
   state: PROXY_STATE_VOLUME_NAME,
+  ca: CA_BUNDLE_VOLUME_NAME,
 };
 
 export interface EmptyDirVolume {
@@ -179,7 +180,7 @@ export function buildProxyContainer(s: SidecarSettings): Container {
       { name: volumes.state, mountPath: PROXY_STATE_DIR },
       // The projected service account token the identity env names (the pod already has its volume).
       ...(s.credentialsMode === 'pod-identity' ? (s.podIdentity?.volumeMounts ?? []) : []),
-      ...(s.caBundle ? [caBundleMount(volumes.ca ?? CA_BUNDLE_VOLUME_NAME)] : []),
+      ...(s.caBundle ? [caBundleMount(volumes.ca)] : []),
     ],
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };

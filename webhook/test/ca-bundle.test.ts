@@ -1,5 +1,5 @@
 import { generateCa } from '../src/tls/pki';
-import { checkExtraCaCerts } from '../../proxy/src/extra-ca';
+import { checkExtraCaCerts, parseCaBundle } from '../../proxy/src/extra-ca';
 import { ANNOTATIONS, PROXY_CONTAINER_NAME } from '../src/annotations';
 import { isCaBundleKey, parseCaBundleRef } from '../src/ca-bundle';
 import { parseConfig } from '../src/config';
@@ -74,7 +74,12 @@ function proxyTrusts(out: Pod, proxy: Container, objects: Record<string, Record<
   if (file === undefined) return undefined;
   const found = fileInContainer(out, proxy, file, objects);
   if ('missing' in found) return found;
-  const checked = checkExtraCaCerts(env, () => found.content);
+  // Node is taken to read the file as the proxy's parse does (proxy/test/extra-ca.test.ts checks that).
+  const parsed = parseCaBundle(found.content, new Date());
+  const checked = checkExtraCaCerts(env, {
+    readFile: () => found.content,
+    loadedByNode: () => (parsed.ok ? parsed.certificates.length : 0),
+  });
   return { readOnly: found.readOnly, subjects: checked?.certificates.map((c) => c.subject) };
 }
 
@@ -131,6 +136,16 @@ describe('injecting a CA bundle', () => {
       readOnly: true,
       subjects: ['CN=storage.internal CA'],
     });
+    expect(out.spec.volumes).toContainEqual({
+      name: 's3-mirror-ca',
+      configMap: { name: 'internal-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }], defaultMode: 420 },
+    });
+    expect(proxy.volumeMounts).toContainEqual({
+      name: 's3-mirror-ca',
+      mountPath: '/etc/s3-mirror/ca',
+      readOnly: true,
+    });
+    expect(proxy.env).toContainEqual({ name: 'NODE_EXTRA_CA_CERTS', value: '/etc/s3-mirror/ca/ca.crt' });
     // Only the proxy gets it: app containers talk to the proxy over plain HTTP on loopback.
     expect(envOf(out, 'app').NODE_EXTRA_CA_CERTS).toBeUndefined();
     expect(out.spec.containers.find((c) => c.name === 'app')?.volumeMounts).toBeUndefined();
@@ -144,6 +159,10 @@ describe('injecting a CA bundle', () => {
     expect(warnings).toEqual([]);
     expect(proxyTrusts(out, proxy, { 'secret/storage-tls': { 'ca.pem': CA.certPem } })).toMatchObject({
       subjects: ['CN=storage.internal CA'],
+    });
+    expect(out.spec.volumes).toContainEqual({
+      name: 's3-mirror-ca',
+      secret: { secretName: 'storage-tls', items: [{ key: 'ca.pem', path: 'ca.crt' }], defaultMode: 420 },
     });
     // The cluster default is not mounted as well.
     expect((out.spec.volumes ?? []).filter((v) => 'configMap' in v)).toEqual([]);
@@ -173,8 +192,15 @@ describe('injecting a CA bundle', () => {
 
   test("a pod's own volume of the same name is left alone: the proxy's gets another name", () => {
     const own = { name: 's3-mirror-ca', emptyDir: {} };
-    const { out, proxy } = inject(pod({}, [own]), testConfig({ PROXY_CA_BUNDLE: 'configmap/internal-ca' }));
+    const { out, proxy, warnings } = inject(
+      pod({}, [own]),
+      testConfig({ PROXY_CA_BUNDLE: 'configmap/internal-ca' }),
+    );
     expect(out.spec.volumes).toContainEqual(own);
+    expect(out.spec.volumes).toContainEqual(expect.objectContaining({ name: 's3-mirror-ca-1' }));
+    expect(warnings).toEqual([
+      'the pod already has a different volume "s3-mirror-ca"; the s3-mirror proxy uses "s3-mirror-ca-1" instead',
+    ]);
     expect(proxyTrusts(out, proxy, trustBundle)).toMatchObject({ subjects: ['CN=storage.internal CA'] });
   });
 
@@ -182,5 +208,21 @@ describe('injecting a CA bundle', () => {
     const config = testConfig({ PROXY_CA_BUNDLE: 'configmap/internal-ca' });
     const { out } = inject(pod(), config);
     expect(buildPatch({ pod: out, namespace: 'shop', config, credentialsSecret: 'found' }).patch).toEqual([]);
+  });
+
+  test('a spec copied from an injected pod, as the API server stored it, has its CA volume reused', () => {
+    const config = testConfig({ PROXY_CA_BUNDLE: 'configmap/internal-ca' });
+    const { out } = inject(pod(), config);
+    // The API server fills in defaultMode on ConfigMap and Secret volumes.
+    const stored = (out.spec.volumes ?? []).map((v) =>
+      'configMap' in v ? { ...v, configMap: { defaultMode: 420, ...(v.configMap as object) } } : v,
+    );
+    const copy = pod({}, stored);
+    const again = inject(copy, config);
+    expect(again.warnings).toEqual([]);
+    expect(again.out.spec.volumes).toEqual(stored);
+    expect(proxyTrusts(again.out, again.proxy, trustBundle)).toMatchObject({
+      subjects: ['CN=storage.internal CA'],
+    });
   });
 });

@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import { ConfigError, loadConfig, type ProxyConfig } from '../config';
 import { checkExtraCaCerts } from '../extra-ca';
 
@@ -28,7 +27,7 @@ export function commandInput<T>(
   try {
     const input = { args: parse(process.argv.slice(2)), config: loadConfig(process.env) };
     // The commands reach main and the mirror too: a private CA that Node would ignore fails here, by name.
-    checkExtraCaCerts(process.env, (file) => fs.readFileSync(file, 'latin1'));
+    checkExtraCaCerts(process.env);
     return input;
   } catch (err) {
     return { error: err instanceof ConfigError || err instanceof Error ? err.message : String(err) };
