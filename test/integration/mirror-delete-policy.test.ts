@@ -26,6 +26,7 @@ import { databaseNameFor } from '../../proxy/src/inventory/naming';
 import { createLogger } from '../../proxy/src/log';
 import { sameBucketName } from '../../proxy/src/mirror/bucket-name';
 import { resyncBucket } from '../../proxy/src/mirror/resync';
+import { jsonLogLines } from '../harness/json-lines';
 import { inventoryRows } from '../harness/inventory-rows';
 import { metricValue, scrapeMetrics } from '../harness/proxies';
 import { appClient, directClient, proxyEnv, startProxyProcess, type ProxyInstance } from '../harness/proxy';
@@ -259,11 +260,7 @@ test('delay:5s: the mirror keeps a deleted key until the delay ran out; a re-PUT
   const bucket = `dp-delay-${rnd()}`;
   const { proxy, app } = await start({ ...SCAN, MIRROR_DELETE_POLICY: 'delay:5s', ALLOWED_BUCKETS: bucket });
   // The start line says which policy this sidecar applies.
-  const listening = proxy.process
-    .stdout()
-    .split('\n')
-    .filter((l) => l.includes('"proxy listening"'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const listening = jsonLogLines(proxy.process.stdout(), 'proxy listening');
   expect(listening).toEqual([expect.objectContaining({ deletePolicy: 'delay:5s' })]);
   await app.send(new CreateBucketCommand({ Bucket: bucket }));
   await app.send(new PutObjectCommand({ Bucket: bucket, Key: 'gone', Body: 'old gone' }));

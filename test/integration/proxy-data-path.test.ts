@@ -23,6 +23,7 @@ import {
   AbortMultipartUploadCommand,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { jsonLogLines } from '../harness/json-lines';
 import { loadServices, type TestServices } from '../harness/services';
 import { startTcpFaultProxy } from '../harness/tcp-fault-proxy';
 import { pollUntil } from '../harness/wait';
@@ -424,11 +425,7 @@ describe('aws-chunked integrity', () => {
 
 describe('operations and security', () => {
   test('the proxy logs one JSON line per request and never the secrets', async () => {
-    const lines = proxy.process
-      .stdout()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = jsonLogLines(proxy.process.stdout());
     const requests = lines.filter((l) => l.message === 'request');
     expect(requests.length).toBeGreaterThan(10);
     expect(requests.some((l) => l.operation === 'PutObject' && l.bucket === bucket && l.status === 200)).toBe(

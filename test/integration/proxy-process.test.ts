@@ -31,7 +31,7 @@ import {
   untilReplicated,
 } from '../harness/proxy';
 import { loadServices, type TestServices } from '../harness/services';
-import { nonJsonLines } from '../harness/json-lines';
+import { jsonLogLines, nonJsonLines } from '../harness/json-lines';
 import { pollUntil } from '../harness/wait';
 
 jest.setTimeout(600_000);
@@ -107,14 +107,10 @@ describe('LOG_LEVEL', () => {
     // Every line the process printed, on stdout and stderr, is one JSON object (Node's and the AWS SDK's
     // own warnings included).
     expect(nonJsonLines(proxy.process.output())).toEqual([]);
-    const json = proxy.process
-      .stdout()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as { message: string; level: string });
+    const json = jsonLogLines(proxy.process.stdout());
     expect(json.some((l) => l.message === 'request')).toBe(requestLines);
     expect(json.length > 0).toBe(anyJson);
-    expect(json.some((l) => l.level === 'warn' && /postgres/i.test(l.message))).toBe(anyJson);
+    expect(json.some((l) => l.level === 'warn' && /postgres/i.test(String(l.message)))).toBe(anyJson);
     expect(json.some((l) => l.level === 'debug')).toBe(level === 'debug');
     if (level === 'warn') expect(json.every((l) => l.level === 'warn' || l.level === 'error')).toBe(true);
   });
@@ -212,13 +208,7 @@ describe('the built proxy', () => {
 
 describe('memory at rest', () => {
   // Watched on its log, not its metrics: a scrape is CPU the proxy spends in the window it must be quiet in.
-  const reclaimLines = (proxy: ProxyInstance) =>
-    proxy.process
-      .stdout()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as { message: string })
-      .filter((l) => l.message === 'memory reclaimed');
+  const reclaimLines = (proxy: ProxyInstance) => jsonLogLines(proxy.process.stdout(), 'memory reclaimed');
   const startUpReclaim = (proxy: ProxyInstance) =>
     pollUntil('the start-up reclaim', async () => reclaimLines(proxy).length >= 1, {
       timeoutMs: 120_000,
