@@ -17,6 +17,7 @@ import {
 } from '@aws-sdk/client-s3';
 
 import { loadedOnExitHook } from '../harness/loaded-on-exit';
+import { cpuSecondsOf } from '../bench/procs';
 import { rssBytes, sampleRss } from '../harness/memory';
 import { metricValue, scrapeMetrics } from '../harness/proxies';
 import { spawnNode } from '../harness/process';
@@ -336,10 +337,18 @@ describe('streaming with bounded memory', () => {
       // One may have come between the PUT and the GET: what counts is the one after the GET.
       const reclaimedBefore = await reclaimed();
       const heldBefore = rssBytes(proxy.process.pid);
+      const cpuBefore = cpuSecondsOf(proxy.process.pid);
+      const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
       await pollUntil(
         'a memory reclaim once the proxy is quiet',
         async () => (await reclaimed()) > reclaimedBefore,
-        { timeoutMs: 180_000 },
+        {
+          timeoutMs: 180_000,
+          // Why none came: the proxy never quiet (its CPU), or never grown (its RSS), or gone.
+          describe: () =>
+            `RSS ${mib(rssBytes(proxy.process.pid))} (after the GET ${mib(heldBefore)}), ` +
+            `CPU since the GET ${((cpuSecondsOf(proxy.process.pid) - cpuBefore) * 1000).toFixed(0)} ms`,
+        },
       );
       const heldAfter = rssBytes(proxy.process.pid);
       const givenBack = (await reclaimed()) - reclaimedBefore;
