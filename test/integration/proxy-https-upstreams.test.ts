@@ -133,7 +133,8 @@ test('a proxy trusting the CA writes, reads and mirrors over HTTPS, over HTTP/1.
   expect(jsonLines(proxy, 'trusting extra CA certificates')).toEqual([
     expect.objectContaining({
       file: caFile,
-      certificates: [expect.objectContaining({ subject: 'CN=s3-mirror test CA', ca: true, expired: false })],
+      count: 1,
+      certificates: [{ subject: 'CN=s3-mirror test CA', ca: true, validTo: expect.any(String) }],
     }),
   ]);
   // Both sides hold the bytes, read straight from the gateways.
