@@ -6,9 +6,13 @@
  */
 export type CaBundleKind = 'configmap' | 'secret';
 
-export interface CaBundleSource {
+/** Which ConfigMap or Secret, in the pod's namespace. */
+export interface CaBundleRef {
   kind: CaBundleKind;
   name: string;
+}
+
+export interface CaBundleSource extends CaBundleRef {
   /** The key in that object holding the PEM certificates. */
   key: string;
 }
@@ -25,7 +29,7 @@ const OBJECT_NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z
 const KEY_RE = /^[-._a-zA-Z0-9]+$/;
 
 /** Pure: `configmap/<name>` or `secret/<name>` (kind in any case); '' = none; undefined when invalid. */
-export function parseCaBundleRef(value: string): { kind: CaBundleKind; name: string } | '' | undefined {
+export function parseCaBundleRef(value: string): CaBundleRef | '' | undefined {
   const v = value.trim();
   if (v === '') return '';
   const m = /^(configmap|secret)\/(.+)$/i.exec(v);

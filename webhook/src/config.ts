@@ -4,7 +4,7 @@
  * environment wins. Parsed once at startup: admission uses only this cached value.
  */
 import { ENDPOINT_ENV_VARS, type EndpointEnvVar } from './annotations';
-import { isCaBundleKey, parseCaBundleRef, type CaBundleKind } from './ca-bundle';
+import { isCaBundleKey, parseCaBundleRef, type CaBundleRef } from './ca-bundle';
 
 /** HTTPS port for `POST /mutate` (also serves `/healthz`, `/readyz`). */
 export const DEFAULT_WEBHOOK_PORT = 8443;
@@ -108,7 +108,7 @@ export interface ProxySettings {
   /** FAILOVER_READS for every proxy: `on` or `off` ('' = the proxy's default, on; annotation s3-mirror.io/failover-reads). */
   failoverReads: '' | 'on' | 'off';
   /** A private CA for main and the mirror, in each pod's namespace ('' = none; annotation s3-mirror.io/ca-bundle). */
-  caBundle: { kind: CaBundleKind; name: string } | '';
+  caBundle: CaBundleRef | '';
   /** The key of that ConfigMap or Secret holding the PEM certificates (annotation s3-mirror.io/ca-bundle-key). */
   caBundleKey: string;
 }
@@ -280,10 +280,11 @@ export function parseConfig(raw: Readonly<Record<string, string | undefined>>): 
     return '';
   };
 
-  const caBundle = (): { kind: CaBundleKind; name: string } | '' => {
-    const ref = parseCaBundleRef(get('PROXY_CA_BUNDLE'));
+  const caBundle = (): CaBundleRef | '' => {
+    const v = get('PROXY_CA_BUNDLE');
+    const ref = parseCaBundleRef(v);
     if (ref !== undefined) return ref;
-    errors.push(`PROXY_CA_BUNDLE must be configmap/<name> or secret/<name>, got "${get('PROXY_CA_BUNDLE')}"`);
+    errors.push(`PROXY_CA_BUNDLE must be configmap/<name> or secret/<name>, got "${v}"`);
     return '';
   };
   const caBundleKey = (): string => {
