@@ -6,6 +6,10 @@
  * hint is settled. A worker whose completion leased it the bucket's next row copies that row next (and
  * releases it if it stops first). Work found by polling wakes one more worker per claimed row (a ramp-up), so a backlog
  * taken over from another sidecar gets every worker without waking all of them for one row.
+ * Each due bucket counts the claims worth making there (`looks`: one per write recorded, one per look at
+ * work found elsewhere); a worker claims only where one is left. Without that count, workers behind on
+ * several buckets claimed in turn where every row was already leased: claims found nothing, kept the
+ * buckets due, and took the CPU the copies needed (the bench's scale scenario, a pod in five buckets).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffMs } from '../inventory/backoff';
@@ -47,13 +51,26 @@ export interface MirrorWorkersDeps {
 /** A worker with nothing to do sleeps until woken; this only bounds a missed wake-up. */
 const IDLE_WAIT_MS = 30_000;
 
+/** A due bucket, as this sidecar's workers see it. */
+interface DueBucket {
+  /** Sequence number of its latest `add`: a worker finding none removes the bucket only if unchanged. */
+  mark: number;
+  /** Claims still worth making: rows recorded and not yet claimed, or looks at work found elsewhere. */
+  looks: number;
+  /** Work came from elsewhere (the poll, an offer): more rows than looks may wait. */
+  open: boolean;
+  /** Workers in a turn on it. */
+  working: number;
+  /** Looks that found nothing claimable here (each settles the hint). */
+  emptyLooks: number;
+}
+
 export class MirrorWorkers {
   // Idle workers wait here. New work wakes one worker per item, not all: every woken worker runs a claim,
   // and waking all 16 for one write cost more proxy CPU per PUT than the copy itself (bench).
   // `ramp`: the work was found by polling, which may hide more (a backlog, retries due).
   private readonly idle = new Set<(ramp: boolean) => void>();
-  /** Due buckets, each with the sequence number of its latest `add` (a worker finding none removes it only if unchanged). */
-  private readonly due = new Map<string, number>();
+  private readonly due = new Map<string, DueBucket>();
   private sequence = 0;
   private cursor = 0;
   /** Poll loops waiting (one per start; a loop a stop() gave up on may still wait). */
@@ -62,10 +79,25 @@ export class MirrorWorkers {
 
   constructor(private readonly deps: MirrorWorkersDeps) {}
 
-  /** Work is due in `bucket`: wakes up to `items` idle workers. */
+  /**
+   * Work is due in `bucket`: `items` rows recorded (at least one look), or, with `ramp`, work found
+   * elsewhere whose size is unknown. Wakes up to `items` idle workers.
+   */
   add(bucket: string, items = 1, ramp = false): void {
-    this.due.set(bucket, ++this.sequence);
+    const entry = this.entry(bucket);
+    entry.mark = ++this.sequence;
+    entry.looks += Math.max(1, items);
+    if (ramp) entry.open = true;
     this.wake(items, ramp);
+  }
+
+  private entry(bucket: string): DueBucket {
+    let entry = this.due.get(bucket);
+    if (!entry) {
+      entry = { mark: 0, looks: 0, open: false, working: 0, emptyLooks: 0 };
+      this.due.set(bucket, entry);
+    }
+    return entry;
   }
 
   /** Wakes up to `items` idle workers (all of them, and the poll loop, without an argument). */
@@ -98,11 +130,22 @@ export class MirrorWorkers {
     return [this.pollLoop(token), ...workers];
   }
 
-  /** Round-robin over the due buckets, so one busy bucket does not starve the others. */
-  private nextDue(): string | undefined {
-    if (this.due.size === 0) return undefined;
-    const list = [...this.due.keys()];
-    return list[this.cursor++ % list.length];
+  /** Takes a look at the next due bucket with one left, round-robin, so one busy bucket does not starve the others. */
+  private takeLook(): string | undefined {
+    const list = [...this.due].filter(([, entry]) => entry.looks > 0);
+    if (list.length === 0) return undefined;
+    const [bucket, entry] = list[this.cursor++ % list.length]!;
+    entry.looks--;
+    entry.working++;
+    return bucket;
+  }
+
+  /** A worker's turn on `bucket` ended; a bucket no worker is on and with no look left leaves the due set. */
+  private leave(bucket: string): void {
+    const entry = this.due.get(bucket);
+    if (!entry) return;
+    entry.working = Math.max(0, entry.working - 1);
+    if (entry.looks === 0 && entry.working === 0) this.due.delete(bucket);
   }
 
   private async worker(token: LoopToken): Promise<void> {
@@ -114,7 +157,8 @@ export class MirrorWorkers {
     while (token.current()) {
       if (held && (!deps.postgresHealthy() || deps.memoryCopiesRunning() > 0)) {
         await deps.giveBack(held.bucket, held.held);
-        if (!this.due.has(held.bucket)) this.due.set(held.bucket, ++this.sequence);
+        this.entry(held.bucket).looks++;
+        this.leave(held.bucket);
         held = undefined;
       }
       if (!deps.postgresHealthy()) {
@@ -126,32 +170,79 @@ export class MirrorWorkers {
         await sleep(50);
         continue;
       }
-      const bucket = held?.bucket ?? this.nextDue();
+      const bucket = held?.bucket ?? this.takeLook();
       if (bucket === undefined) {
         // A loop a stop() gave up on must not wait here for a later start's wake-ups.
         if (token.current()) ramp = await this.waitForWork(IDLE_WAIT_MS);
         continue;
       }
-      const mark = this.due.get(bucket);
+      const { mark, emptyLooks } = this.entry(bucket);
       const lookedAt = deps.knownVersion(bucket);
-      const opts: RowTurnOptions = { claimNext: () => token.current() && this.onlyDue(bucket) };
-      if (ramp) opts.onClaimed = () => this.wake(1, true);
+      let declined = false;
+      const opts: RowTurnOptions = {
+        claimNext: () => {
+          declined = !(token.current() && this.mayClaimNext(bucket));
+          return !declined;
+        },
+      };
+      if (ramp) {
+        opts.onClaimed = () => {
+          // A row found by polling may hide more: one more look here, and one more worker for it.
+          this.entry(bucket).looks++;
+          this.wake(1, true);
+        };
+      }
       if (held) opts.held = held.held;
       held = undefined;
       try {
         const turn = await deps.copyFromRow(bucket, opts);
-        if (turn.kind === 'next') held = { bucket, held: turn.held };
+        if (turn.kind === 'next') {
+          held = { bucket, held: turn.held };
+          // A ramp-up counts the row found as a look for one more worker (onClaimed); a recorded write's look is used.
+          if (!ramp) this.tookNext(bucket);
+          dbFailures = 0;
+          continue;
+        }
+        if (turn.kind === 'settled') this.settled(bucket, declined, emptyLooks);
         else if (await this.ranOut(bucket, mark, lookedAt, turn)) ramp = false;
         dbFailures = 0;
       } catch (err) {
         dbFailures++;
+        this.entry(bucket).looks++; // the look is still owed
         if (deps.throttle('mirror-postgres')) {
           deps.logger.warn('mirror worker: postgres error', { error: errorText(err) });
         }
         await sleep(backoffMs(dbFailures, { baseMs: 200, maxMs: 5_000 }));
       }
+      this.leave(bucket);
     }
-    if (held) await deps.giveBack(held.bucket, held.held);
+    if (held) {
+      await deps.giveBack(held.bucket, held.held);
+      this.entry(held.bucket).looks++; // for the next start's workers
+      this.leave(held.bucket);
+    }
+  }
+
+  /** A completion leased this worker the bucket's next row: a look there is used (none left: more may wait). */
+  private tookNext(bucket: string): void {
+    const entry = this.entry(bucket);
+    if (entry.looks > 0) entry.looks--;
+    else entry.open = true;
+  }
+
+  /**
+   * A row was settled without a look at what is left. If another worker found the bucket empty while this
+   * copy ran (`emptyLooks` then), it settled the hint on this row's lease: one more look once the copy is
+   * settled brings the hint up to date. A bucket whose work came from elsewhere, whose completion did not
+   * claim (`declined`: another bucket waited), gets one more look too: rows no look counts may wait there.
+   */
+  private settled(bucket: string, declined: boolean, emptyLooks: number): void {
+    const entry = this.entry(bucket);
+    const lookAgain = entry.emptyLooks !== emptyLooks || (declined && entry.open);
+    if (lookAgain && entry.looks === 0) {
+      entry.mark = ++this.sequence;
+      entry.looks = 1;
+    }
   }
 
   /**
@@ -160,30 +251,35 @@ export class MirrorWorkers {
    */
   private async ranOut(
     bucket: string,
-    mark: number | undefined,
+    mark: number,
     lookedAt: string | undefined,
     turn: RowTurn,
   ): Promise<boolean> {
-    if (turn.kind === 'settled') {
-      // Another worker may have found the bucket empty while this copy ran, and settled its hint on this
-      // row's lease: one more look once the copy is settled brings the hint up to date.
-      if (!this.due.has(bucket)) this.due.set(bucket, ++this.sequence);
-      return false;
-    }
-    if (turn.kind === 'drained' && this.due.has(bucket) && this.due.get(bucket) !== mark) {
-      // The completion's claim found nothing, but a write was recorded during the copy: look again.
-      return false;
-    }
+    const entry = this.entry(bucket);
+    // The completion's claim found nothing, but a write was recorded during the copy: its look is left.
+    if (turn.kind === 'drained' && entry.mark !== mark) return false;
     // Nothing claimable. After a copy (drained), settled also when another worker found the bucket empty
     // while this copy ran: it settled the hint on this row's lease.
-    if (turn.kind === 'drained' || this.due.get(bucket) === mark) this.due.delete(bucket);
+    if (turn.kind === 'drained' || entry.mark === mark) {
+      entry.looks = 0;
+      entry.open = false;
+    }
+    entry.emptyLooks++;
     await this.deps.settle(bucket, lookedAt);
     return true;
   }
 
-  /** No bucket but `bucket` is due: a completion there may claim the next row for the same worker. */
-  private onlyDue(bucket: string): boolean {
-    return this.due.size === 0 || (this.due.size === 1 && this.due.has(bucket));
+  /**
+   * May a completion in `bucket` claim its next row for the same worker? Yes when no other bucket has a
+   * look left; otherwise the worker turns there (round-robin), unless it is the last one on a bucket with
+   * no work known to be left: then the completion's claim is the look that finds the bucket drained, in
+   * the same statement, where leaving would cost a claim later.
+   */
+  private mayClaimNext(bucket: string): boolean {
+    const entry = this.entry(bucket);
+    if (entry.looks === 0 && entry.working <= 1 && !entry.open) return true;
+    for (const [other, due] of this.due) if (other !== bucket && due.looks > 0) return false;
+    return true;
   }
 
   private async pollLoop(token: LoopToken): Promise<void> {
@@ -195,8 +291,7 @@ export class MirrorWorkers {
       if (deps.postgresHealthy()) {
         try {
           const found = await deps.findDue();
-          for (const bucket of found.due) this.due.set(bucket, ++this.sequence);
-          if (found.due.length > 0) this.wake(found.due.length, true);
+          for (const bucket of found.due) this.add(bucket, 1, true);
           if (found.nextInMs !== undefined) waitMs = Math.min(waitMs, Math.max(50, found.nextInMs));
           failures = 0;
         } catch (err) {

@@ -146,22 +146,50 @@ test("a bucket's rows are copied one after another by completions that claim the
 
 test('with another bucket due, a completion claims nothing: the worker turns to the other bucket (round-robin)', async () => {
   const pending = { a: 0, b: 0 };
-  const { workers, copies, polls } = setup(1, pending);
+  const { workers, claims, copies, polls } = setup(1, pending);
   const loops = new LoopGeneration();
   const running = workers.start(loops.begin());
   await until(() => polls() >= 1);
   pending.a = 2;
   pending.b = 3;
-  workers.add('a', 0);
-  workers.add('b', 1);
+  workers.add('a', 2);
+  workers.add('b', 3);
   await until(
     () => workers.dueBuckets === 0,
     () => copies,
   );
   await tick(20); // time for a copy that should not come
   expect(pending).toEqual({ a: 0, b: 0 });
-  // Both due: each completion alone, alternating; once only b is left, its completion claims.
-  expect(copies).toEqual(['a', 'b', 'a', 'b', 'b +next']);
+  // Both due: each completion alone, alternating; a's last completion (nothing known left in a) looks, and
+  // so do b's once only b is left. One claim per row the completions did not take, none empty.
+  expect(copies).toEqual(['a', 'b', 'a +next', 'b +next', 'b +next']);
+  expect(claims).toEqual(['a', 'b', 'a', 'b']);
+  await stopAll(loops, workers, running);
+});
+
+test('a worker claims only where a look is left: workers behind on several buckets make no empty claims', async () => {
+  // Four workers, five buckets with one write each, copies slower than the writes come.
+  const pending: Record<string, number> = {};
+  const { workers, claims, copies, polls } = setup(4, pending);
+  const loops = new LoopGeneration();
+  const running = workers.start(loops.begin());
+  await until(() => polls() >= 1);
+  for (let round = 0; round < 3; round++) {
+    for (const bucket of ['a', 'b', 'c', 'd', 'e']) {
+      pending[bucket] = (pending[bucket] ?? 0) + 1;
+      workers.add(bucket, 1);
+      await tick(1);
+    }
+  }
+  await until(
+    () => workers.dueBuckets === 0,
+    () => ({ copies, pending }),
+  );
+  await tick(20); // time for a claim that should not come
+  expect(Object.values(pending).every((n) => n === 0)).toBe(true);
+  expect(copies.length).toBe(15);
+  // A claim per row the completions did not take: never more claims than rows.
+  expect(claims.length).toBeLessThanOrEqual(15);
   await stopAll(loops, workers, running);
 });
 
@@ -210,15 +238,16 @@ test('whether a completion may claim is asked when the copy is settled: not with
   });
   const running = workers.start(loops.begin());
   await tick(10);
-  pending.a = 1;
+  pending.a = 2;
   pending.b = 1;
-  workers.add('a', 1);
+  workers.add('a', 2);
   await until(
     () => asked.length >= 4,
     () => asked,
   );
-  // b's copy: a is due again too (its one more look after a settled copy).
-  expect(asked).toEqual([true, false, false, false]);
+  // a's first copy: asked again once b came due, with a's look left: no. b's copy: its worker is the last
+  // on b with nothing known left there, so its completion looks, in the same statement.
+  expect(asked.slice(0, 4)).toEqual([true, false, true, true]);
   await stopAll(loops, workers, running);
 });
 
@@ -357,14 +386,14 @@ test('a write recorded while a claim finds none keeps its bucket due', async () 
   const pending = { a: 0 };
   let addDuringClaim: (() => void) | undefined;
   const { workers, settled } = setup(1, pending, {
-    copyFromRow: async (bucket): Promise<RowTurn> => {
-      if (!pending[bucket as 'a']) {
+    copyFromRow: async (bucket, opts): Promise<RowTurn> => {
+      if (!opts.held && !pending[bucket as 'a']) {
         addDuringClaim?.();
         addDuringClaim = undefined;
         return { kind: 'none' };
       }
       pending.a--;
-      return { kind: 'settled' };
+      return opts.claimNext?.() ? { kind: 'drained' } : { kind: 'settled' };
     },
   });
   const loops = new LoopGeneration();
