@@ -53,7 +53,8 @@ const IDLE_WAIT_MS = 30_000;
 
 /** A due bucket, as this sidecar's workers see it. */
 interface DueBucket {
-  /** Sequence number of its latest `add`: a worker finding none removes the bucket only if unchanged. */
+  /** Sequence number of the latest look owed here (a write, work found, a look again): a worker whose
+   * claim found none clears the looks only if unchanged. */
   mark: number;
   /** Claims still worth making: rows recorded and not yet claimed, or looks at work found elsewhere. */
   looks: number;
@@ -84,11 +85,17 @@ export class MirrorWorkers {
    * elsewhere whose size is unknown. Wakes up to `items` idle workers.
    */
   add(bucket: string, items = 1, ramp = false): void {
-    const entry = this.entry(bucket);
-    entry.mark = ++this.sequence;
-    entry.looks += Math.max(1, items);
+    const entry = this.owe(bucket, Math.max(1, items));
     if (ramp) entry.open = true;
     this.wake(items, ramp);
+  }
+
+  /** `looks` more claims are worth making in `bucket`, from now on (a claim already running may miss them). */
+  private owe(bucket: string, looks = 1): DueBucket {
+    const entry = this.entry(bucket);
+    entry.mark = ++this.sequence;
+    entry.looks += looks;
+    return entry;
   }
 
   private entry(bucket: string): DueBucket {
@@ -100,14 +107,16 @@ export class MirrorWorkers {
     return entry;
   }
 
-  /** Wakes up to `items` idle workers (all of them, and the poll loop, without an argument). */
-  wake(items = Infinity, ramp = false): void {
+  /** Wakes up to `items` idle workers (all of them, and the poll loop, without an argument); how many woke. */
+  wake(items = Infinity, ramp = false): number {
     let n = 0;
     for (const wake of [...this.idle]) {
-      if (n++ >= items) break;
+      if (n >= items) break;
+      n++;
       wake(ramp);
     }
     if (items === Infinity) this.pokePolls();
+    return n;
   }
 
   private pokePolls(): void {
@@ -157,7 +166,7 @@ export class MirrorWorkers {
     while (token.current()) {
       if (held && (!deps.postgresHealthy() || deps.memoryCopiesRunning() > 0)) {
         await deps.giveBack(held.bucket, held.held);
-        this.entry(held.bucket).looks++;
+        this.owe(held.bucket);
         this.leave(held.bucket);
         held = undefined;
       }
@@ -176,20 +185,14 @@ export class MirrorWorkers {
         if (token.current()) ramp = await this.waitForWork(IDLE_WAIT_MS);
         continue;
       }
-      const { mark, emptyLooks } = this.entry(bucket);
+      const { mark, emptyLooks, open } = this.entry(bucket);
       const lookedAt = deps.knownVersion(bucket);
-      let declined = false;
-      const opts: RowTurnOptions = {
-        claimNext: () => {
-          declined = !(token.current() && this.mayClaimNext(bucket));
-          return !declined;
-        },
-      };
-      if (ramp) {
+      const opts: RowTurnOptions = { claimNext: () => token.current() && this.mayClaimNext(bucket) };
+      // A row found where work came from elsewhere may hide more: one more worker, with a look for it.
+      const ramping = ramp && open;
+      if (ramping) {
         opts.onClaimed = () => {
-          // A row found by polling may hide more: one more look here, and one more worker for it.
-          this.entry(bucket).looks++;
-          this.wake(1, true);
+          if (this.wake(1, true) > 0) this.entry(bucket).looks++;
         };
       }
       if (held) opts.held = held.held;
@@ -198,17 +201,17 @@ export class MirrorWorkers {
         const turn = await deps.copyFromRow(bucket, opts);
         if (turn.kind === 'next') {
           held = { bucket, held: turn.held };
-          // A ramp-up counts the row found as a look for one more worker (onClaimed); a recorded write's look is used.
-          if (!ramp) this.tookNext(bucket);
+          // Ramping, the row found gave a look to one more worker (onClaimed); else a recorded write's look is used.
+          if (!ramping) this.tookNext(bucket);
           dbFailures = 0;
           continue;
         }
-        if (turn.kind === 'settled') this.settled(bucket, declined, emptyLooks);
+        if (turn.kind === 'settled') this.settled(bucket, emptyLooks);
         else if (await this.ranOut(bucket, mark, lookedAt, turn)) ramp = false;
         dbFailures = 0;
       } catch (err) {
         dbFailures++;
-        this.entry(bucket).looks++; // the look is still owed
+        this.owe(bucket); // the look is still owed
         if (deps.throttle('mirror-postgres')) {
           deps.logger.warn('mirror worker: postgres error', { error: errorText(err) });
         }
@@ -218,12 +221,15 @@ export class MirrorWorkers {
     }
     if (held) {
       await deps.giveBack(held.bucket, held.held);
-      this.entry(held.bucket).looks++; // for the next start's workers
+      this.owe(held.bucket); // for the next start's workers
       this.leave(held.bucket);
     }
   }
 
-  /** A completion leased this worker the bucket's next row: a look there is used (none left: more may wait). */
+  /**
+   * A completion leased this worker the bucket's next row: a look there is used. With none left, the row
+   * is one no look counted (another sidecar's write, a retry come due): more such may wait.
+   */
   private tookNext(bucket: string): void {
     const entry = this.entry(bucket);
     if (entry.looks > 0) entry.looks--;
@@ -231,23 +237,20 @@ export class MirrorWorkers {
   }
 
   /**
-   * A row was settled without a look at what is left. If another worker found the bucket empty while this
-   * copy ran (`emptyLooks` then), it settled the hint on this row's lease: one more look once the copy is
-   * settled brings the hint up to date. A bucket whose work came from elsewhere, whose completion did not
-   * claim (`declined`: another bucket waited), gets one more look too: rows no look counts may wait there.
+   * A row was settled without a look at what is left (a completion that did not claim, a failed copy, a
+   * deferred delete). If another worker found the bucket empty while this copy ran (`emptyLooks` then), it
+   * settled the hint on this row's lease: one more look once the copy is settled brings the hint up to
+   * date. A bucket whose work came from elsewhere gets one more look too: rows no look counts may wait
+   * there. A bucket of this sidecar's writes has a look for each; its retries come due through the hints.
    */
-  private settled(bucket: string, declined: boolean, emptyLooks: number): void {
+  private settled(bucket: string, emptyLooks: number): void {
     const entry = this.entry(bucket);
-    const lookAgain = entry.emptyLooks !== emptyLooks || (declined && entry.open);
-    if (lookAgain && entry.looks === 0) {
-      entry.mark = ++this.sequence;
-      entry.looks = 1;
-    }
+    if ((entry.emptyLooks !== emptyLooks || entry.open) && entry.looks === 0) this.owe(bucket);
   }
 
   /**
-   * After a turn that left the worker no row: either the bucket is looked at again, or it had no claimable
-   * row (true), leaves the due set (unless a write was recorded since `mark`) and its hint is settled.
+   * After a turn that found nothing claimable (none, drained): unless a write was recorded during the copy
+   * (its look is left), the bucket's looks made before this one are cleared and its hint settled (true).
    */
   private async ranOut(
     bucket: string,
@@ -258,9 +261,8 @@ export class MirrorWorkers {
     const entry = this.entry(bucket);
     // The completion's claim found nothing, but a write was recorded during the copy: its look is left.
     if (turn.kind === 'drained' && entry.mark !== mark) return false;
-    // Nothing claimable. After a copy (drained), settled also when another worker found the bucket empty
-    // while this copy ran: it settled the hint on this row's lease.
-    if (turn.kind === 'drained' || entry.mark === mark) {
+    // A look owed since this one began (a write recorded during an empty claim) is kept.
+    if (entry.mark === mark) {
       entry.looks = 0;
       entry.open = false;
     }

@@ -55,7 +55,7 @@ export interface HeldRow {
 export type RowTurn =
   /** No row was claimable. */
   | { kind: 'none' }
-  /** A row was settled (or its settle kept for when Postgres is back): look at the bucket again. */
+  /** A row was settled (or its settle kept for when Postgres is back), without a look at what is left. */
   | { kind: 'settled' }
   /** A row completed, and its statement found no other row of the bucket claimable. */
   | { kind: 'drained' }
@@ -69,7 +69,7 @@ export interface RowTurnOptions {
   held?: HeldRow;
   /**
    * Asked as the copy is settled: may the completion claim the bucket's next row (the worker is not
-   * stopping and has no other bucket to turn to)?
+   * stopping, and has no other bucket to turn to or is the last one on this bucket)?
    */
   claimNext?: () => boolean;
 }
