@@ -53,8 +53,10 @@ const IDLE_WAIT_MS = 30_000;
 
 /** A due bucket, as this sidecar's workers see it. */
 interface DueBucket {
-  /** Sequence number of the latest look owed here (a write, work found, a look again): a worker whose
-   * claim found none clears the looks only if unchanged. */
+  /**
+   * Sequence number of the latest look owed here (a write, work found, a look again): a worker whose
+   * claim found none clears the looks only if unchanged.
+   */
   mark: number;
   /** Claims still worth making: rows recorded and not yet claimed, or looks at work found elsewhere. */
   looks: number;
@@ -203,10 +205,7 @@ export class MirrorWorkers {
           held = { bucket, held: turn.held };
           // Ramping, the row found gave a look to one more worker (onClaimed); else a recorded write's look is used.
           if (!ramping) this.tookNext(bucket);
-          dbFailures = 0;
-          continue;
-        }
-        if (turn.kind === 'settled') this.settled(bucket, emptyLooks);
+        } else if (turn.kind === 'settled') this.settled(bucket, emptyLooks);
         else if (await this.ranOut(bucket, mark, lookedAt, turn)) ramp = false;
         dbFailures = 0;
       } catch (err) {
@@ -217,7 +216,8 @@ export class MirrorWorkers {
         }
         await sleep(backoffMs(dbFailures, { baseMs: 200, maxMs: 5_000 }));
       }
-      this.leave(bucket);
+      // A worker holding the bucket's next row stays on it.
+      if (!held) this.leave(bucket);
     }
     if (held) {
       await deps.giveBack(held.bucket, held.held);

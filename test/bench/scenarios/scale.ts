@@ -422,7 +422,7 @@ export async function runScale(ctx: BenchContext): Promise<Section> {
     await admin.end();
     await postgres.destroy();
   }
-  return renderScale({ idle, loads, notes, fleet, rate, windowMs });
+  return renderScale({ idle, loads, notes, fleet, rate, windowMs, loadMs });
 }
 
 function renderScale(r: {
@@ -432,6 +432,7 @@ function renderScale(r: {
   fleet: number;
   rate: number;
   windowMs: number;
+  loadMs: number;
 }): Section {
   const perSecond = (n: number, w: WindowCost): number => n / w.seconds;
   const single = r.idle.filter((w) => w.sidecars === 1);
@@ -478,7 +479,7 @@ function renderScale(r: {
           `${fmtNumber(w.rssMb)} MB`,
         ]),
       ),
-      `Under load: ${r.rate} PUTs/s of 4 KiB in total for ${fmtNumber(2 * (r.loads[0]?.secondHalfSeconds ?? 0))} s, ` +
+      `Under load: ${r.rate} PUTs/s of 4 KiB in total for ${fmtNumber(r.loadMs / 1000)} s, ` +
         `spread round-robin over the ${r.fleet} sidecars: all to ` +
         'one bucket every pod shares; each pod to a bucket of its own; each pod to several buckets of its own ' +
         '(5: with 4 pools a sidecar closed and reopened them all the time, 18 s lag p50). Lag is main’s 2xx to the row turning `is_backed_up`; ' +
