@@ -1,5 +1,5 @@
 /** Issue 12's memory goal, judged from each process's peak RSS in each scenario of one run (the idle goal has a row of its own: scenarios/idle.ts). Pure. */
-import { fmtNumber, type GoalCheck } from './report';
+import { fmtNumber, verdictOf, type GoalCheck } from './report';
 
 export const PEAK_RSS_GOAL_BYTES = 120e6;
 
@@ -17,7 +17,8 @@ export interface PhasePeak {
 
 /**
  * The goal row: the highest peak of a shipped proxy, how many of their scenario peaks are within 120 MB, and
- * which of the others no Node hop could meet (node-hop itself above 120 MB in that scenario).
+ * which of the others no Node hop could meet (node-hop itself above 120 MB in that scenario): out of reach when
+ * that is every one of them.
  */
 export function peakRssCheck(peaks: readonly PhasePeak[]): GoalCheck | undefined {
   const shipped = peaks.filter((p) => FLOOR_OF[p.process] !== undefined && Number.isFinite(p.bytes));
@@ -40,6 +41,6 @@ export function peakRssCheck(peaks: readonly PhasePeak[]): GoalCheck | undefined
     measured:
       `highest ${fmtNumber(worst.bytes / 1e6)} MB (${worst.process} in ${worst.phase}); ` +
       `${within} of ${shipped.length} scenario peaks within${reach}`,
-    met: worst.bytes <= PEAK_RSS_GOAL_BYTES,
+    met: verdictOf(shipped.length - within, beyondAnyHop.length),
   };
 }

@@ -3,7 +3,14 @@ import { backlogCoresNeeded } from './scenarios/backlog';
 import { largeCpuCheck, type LargeCase } from './scenarios/large';
 import type { DirectReplicationRun } from './scenarios/direct-replication';
 import { lagOutOfReach, lagOutOfReachByCores, lagOutOfReachByDirect } from './scenarios/mirror-lag';
-import { directCoreSecondsOf, type SmallCase } from './scenarios/small';
+import { directCoreSecondsOf, smallGetCpuCheck, type SmallCase } from './scenarios/small';
+import {
+  writeCostCheck,
+  type FloorCase,
+  type WriteCostCase,
+  type WriteCostRound,
+} from './scenarios/write-cost';
+import { checkMark, outOfReachBy, verdictOf } from './report';
 
 describe('goals the machine puts out of reach, from figures of the same run', () => {
   describe('large transfers: ≤ 1 s of proxy CPU per GiB, every round against the node-hop round beside it', () => {
@@ -32,7 +39,7 @@ describe('goals the machine puts out of reach, from figures of the same run', ()
         largeCase('PUT', [1.1, 0.9], [1.3, 0.95]),
         largeCase('GET', [0.7, 1.2], [0.8, 1.45]),
       ]);
-      expect(check.met).toBe(false);
+      expect(check.met).toBe('out of reach');
       expect(check.measured).toMatch(
         /, 2 within; node-hop 0\.8 – 1\.45; every round above 1 s\/GiB \(2\) is out of reach for any Node hop/,
       );
@@ -114,7 +121,7 @@ describe('goals the machine puts out of reach, from figures of the same run', ()
     expect(backlogCoresNeeded(0, 2)).toBeCloseTo(1.6);
   });
 
-  it('peak RSS: a scenario where node-hop itself peaked above 120 MB is out of reach; the verdict stays the worst peak', () => {
+  it('peak RSS: a scenario where node-hop itself peaked above 120 MB is out of reach; one that node-hop kept within is a miss', () => {
     const mb = (process: string, phase: string, n: number): PhasePeak => ({ process, phase, bytes: n * 1e6 });
     const peaks = [
       mb('proxy-sink', 'small', 118),
@@ -139,5 +146,138 @@ describe('goals the machine puts out of reach, from figures of the same run', ()
       measured: 'highest 120 MB (proxy-ceph in small); 1 of 1 scenario peaks within',
     });
     expect(peakRssCheck([mb('node-hop-ceph', 'small', 130)])).toBeUndefined();
+    // Every peak above 120 MB beside a node-hop peak above it too: the machine's, not the proxy's.
+    const beyond = peakRssCheck([
+      mb('proxy-sink', 'large', 150),
+      mb('node-hop-sink', 'large', 133),
+      mb('proxy-ceph', 'small', 110),
+      mb('node-hop-ceph', 'small', 98),
+    ])!;
+    expect(beyond.met).toBe('out of reach');
+    expect(checkMark(beyond.met)).toBe('out of reach here');
+    // A peak above 120 MB with no node-hop beside it is the proxy's own miss.
+    expect(peakRssCheck([mb('proxy-sink', 'large', 150)])!.met).toBe(false);
+  });
+
+  it('the verdict of a goal judged case by case', () => {
+    expect(verdictOf(0, 0)).toBe(true);
+    expect(verdictOf(2, 2)).toBe('out of reach');
+    expect(verdictOf(2, 1)).toBe(false);
+    expect(checkMark(false)).toBe('**not met**');
+  });
+
+  it('a missed goal with a floor’s reason: the reason appended and the verdict out of reach; nothing else changes', () => {
+    const check = { goal: 'lag', measured: 'p99 3 s', met: false };
+    expect(outOfReachBy(check, ': out of reach here: direct misses it')).toEqual({
+      goal: 'lag',
+      measured: 'p99 3 s: out of reach here: direct misses it',
+      met: 'out of reach',
+    });
+    expect(outOfReachBy(check, undefined)).toBe(check);
+    expect(outOfReachBy(check, '')).toBe(check);
+    const met = { goal: 'lag', measured: 'p99 0.5 s', met: true };
+    expect(outOfReachBy(met, ': out of reach here')).toBe(met);
+    const undecided = { goal: 'lag', measured: 'n/a', met: undefined };
+    expect(outOfReachBy(undecided, ': out of reach here')).toBe(undecided);
+  });
+
+  describe('small GET: ≤ 150 µs of proxy CPU at every concurrency, against node-hop at the same one', () => {
+    // One round per arm.
+    const round = (cpuUsPerRequest: number) => ({ rate: 1000, p50: 1, p99: 1, errors: 0, cpuUsPerRequest });
+    const get = (concurrency: number, proxy: number, nodeHop?: number): SmallCase => ({
+      backend: 'sink',
+      op: 'GET',
+      concurrency,
+      arms: {
+        direct: [round(0)],
+        proxy: [round(proxy)],
+        ...(nodeHop !== undefined ? { 'node-hop': [round(nodeHop)] } : {}),
+      },
+    });
+
+    it('met when every concurrency is within', () => {
+      const check = smallGetCpuCheck([get(16, 140, 90), get(64, 150, 80)])!;
+      expect(check.met).toBe(true);
+      expect(check.measured).toBe('proxy µs/req c=16 140, c=64 150; node-hop c=16 90, c=64 80');
+    });
+
+    it('out of reach when node-hop alone is above 150 wherever the proxy is', () => {
+      const check = smallGetCpuCheck([get(1, 340, 230), get(16, 130, 90)])!;
+      expect(check.met).toBe('out of reach');
+      expect(check.measured).toMatch(/; out of reach for any Node hop at c=1 \(node-hop alone above 150\)$/);
+    });
+
+    it('not met when the proxy misses where node-hop stayed within, or was not measured', () => {
+      expect(smallGetCpuCheck([get(1, 340, 230), get(16, 170, 100)])!.met).toBe(false);
+      expect(smallGetCpuCheck([get(16, 170)])!.met).toBe(false);
+      // node-hop above 150 only where the proxy stayed within explains nothing.
+      expect(smallGetCpuCheck([get(1, 140, 160), get(16, 170, 100)])!.met).toBe(false);
+    });
+
+    it('no row without proxied GETs on the sink', () => {
+      expect(smallGetCpuCheck([{ ...get(16, 170), backend: 'ceph' }])).toBeUndefined();
+    });
+  });
+
+  describe('mirrored write: ≤ 1 ms of proxy CPU, against the data path and the copy floor of the same case', () => {
+    const writeRound = (ms: number): WriteCostRound => ({
+      answeringMs: ms / 2,
+      afterMs: ms / 2,
+      systemShare: 0.1,
+      postgresMs: 0.4,
+      putsPerSecond: 1000,
+      failed: 0,
+      mirrored: 1000,
+      loopDelayP99Ms: 1,
+      loopDelayMaxMs: 1,
+    });
+    const arm = (backend: 'sink' | 'ceph', armName: string, ms: number): WriteCostCase => ({
+      backend,
+      concurrency: 16,
+      arm: armName,
+      rounds: [writeRound(ms)],
+    });
+    const floor = (backend: 'sink' | 'ceph', copyMs: number, settleMs: number): FloorCase => ({
+      backend,
+      concurrency: 16,
+      rounds: [{ headMs: 0, putMs: 0, copyMs, settleMs }],
+    });
+
+    it('out of reach where the data path and the copy floor already pass 1 ms; met elsewhere', () => {
+      const check = writeCostCheck(
+        [
+          arm('sink', 'proxy', 0.6),
+          arm('sink', 'no-background', 0.2),
+          arm('ceph', 'proxy', 1.5),
+          arm('ceph', 'no-background', 0.5),
+        ],
+        [floor('sink', 0.2, 0.05), floor('ceph', 0.5, 0.1)],
+      )!;
+      expect(check.met).toBe('out of reach');
+      expect(check.measured).toMatch(
+        /^sink c=16 0\.6 ms .*ceph c=16 1\.5 ms .*floor 1\.1: out of reach with these parts\)$/,
+      );
+    });
+
+    it('out of reach when the floor and one statement more to record the write pass 1 ms', () => {
+      const check = writeCostCheck(
+        [arm('ceph', 'proxy', 1.5), arm('ceph', 'no-background', 0.5)],
+        [floor('ceph', 0.4, 0.1)],
+      )!;
+      expect(check.met).toBe('out of reach');
+      expect(check.measured).toMatch(
+        /floor 1, 1\.1 with one statement more to record the write: out of reach/,
+      );
+    });
+
+    it('not met when a miss has room under its floor, or no floor', () => {
+      const roomy = writeCostCheck(
+        [arm('sink', 'proxy', 1.2), arm('sink', 'no-background', 0.3)],
+        [floor('sink', 0.3, 0.1)],
+      )!;
+      expect(roomy.met).toBe(false);
+      expect(writeCostCheck([arm('ceph', 'proxy', 1.5)], [])!.met).toBe(false);
+      expect(writeCostCheck([arm('ceph', 'no-background', 0.5)], [])).toBeUndefined();
+    });
   });
 });

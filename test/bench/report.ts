@@ -7,12 +7,22 @@ export interface Chart {
   svg: string;
 }
 
-/** A goal from issue 6 and what this run measured against it. */
+/** A goal from issue 6 or 12 and what this run measured against it. */
 export interface GoalCheck {
   goal: string;
   measured: string;
-  /** 'reported' for figures the goal only asks to report; undefined when the run could not tell. */
-  met: boolean | 'reported' | undefined;
+  /**
+   * 'out of reach' when missed, but every miss sits beside a floor measured in the same run that misses the
+   * goal too (so this machine, not the proxy, is what stands in the way; `measured` says which floor);
+   * 'reported' for figures the goal only asks to report; undefined when the run could not tell.
+   */
+  met: boolean | 'out of reach' | 'reported' | undefined;
+}
+
+/** A goal judged case by case: met when no case missed; out of reach when every missed case's floor missed too. */
+export function verdictOf(missed: number, missedBeyondFloor: number): boolean | 'out of reach' {
+  if (missed === 0) return true;
+  return missedBeyondFloor >= missed ? 'out of reach' : false;
 }
 
 export interface Section {
@@ -67,8 +77,15 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
   ].join('\n');
 }
 
+/** A missed goal and the floor that puts it beyond this machine, if any: the reason appended, the verdict out of reach. */
+export function outOfReachBy(check: GoalCheck, reason: string | undefined): GoalCheck {
+  if (check.met !== false || !reason) return check;
+  return { ...check, measured: check.measured + reason, met: 'out of reach' };
+}
+
 export function checkMark(met: GoalCheck['met']): string {
   if (met === 'reported') return 'reported';
+  if (met === 'out of reach') return 'out of reach here';
   return met === undefined ? 'not measured' : met ? 'met' : '**not met**';
 }
 

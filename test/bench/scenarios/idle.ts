@@ -17,7 +17,7 @@ import { sampleWindow, startRestingNode, type RestWindow } from '../idle-samplin
 import type { Service } from '../procs';
 import { startNodeHop } from '../node-hop';
 import { SHIPPED_ARM, startSinkArm } from '../proxy-arms';
-import { fmtNumber, table, type GoalCheck, type Section } from '../report';
+import { fmtNumber, table, verdictOf, type GoalCheck, type Section } from '../report';
 
 const ROOT = path.resolve(__dirname, '../../../..');
 const GOAL_MB = 60;
@@ -56,7 +56,9 @@ export function idleRssCheck(w: IdleWindows): GoalCheck {
       `CPU/s; node-hop ${fmtNumber(nodeHop.rssMedianMB)} MB (${residentParts(nodeHop)}), the data path’s ` +
       `libraries alone ${fmtNumber(libraries.rssMedianMB)} MB, a bare node ${fmtNumber(bare.rssMedianMB)} MB` +
       reach,
-    met: Number.isFinite(proxy.rssMedianMB) ? proxy.rssMedianMB <= GOAL_MB : undefined,
+    met: Number.isFinite(proxy.rssMedianMB)
+      ? verdictOf(proxy.rssMedianMB <= GOAL_MB ? 0 : 1, reach ? 1 : 0)
+      : undefined,
   };
 }
 
