@@ -40,6 +40,7 @@ export const METRIC_NAMES = {
   credentialsExpiry: 's3mirror_credentials_expiration_timestamp_seconds',
   memoryReclaims: 's3mirror_proxy_memory_reclaims_total',
   memoryReclaimedBytes: 's3mirror_proxy_memory_reclaimed_bytes_total',
+  bodyScavenges: 's3mirror_proxy_body_scavenges_total',
 } as const;
 
 export type ProxyMetrics = ReturnType<typeof createMetrics>;
@@ -263,6 +264,11 @@ export function createMetrics() {
     memoryReclaimedBytes: new Counter({
       name: METRIC_NAMES.memoryReclaimedBytes,
       help: 'Resident memory given back by those reclaims (RSS before minus after)',
+      registers,
+    }),
+    bodyScavenges: new Counter({
+      name: METRIC_NAMES.bodyScavenges,
+      help: 'Young-generation garbage collections started because streamed bodies left dead Buffers (16 MiB of them at most)',
       registers,
     }),
   };

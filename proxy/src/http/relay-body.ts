@@ -1,5 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 
+import { countBodyBytes } from '../memory/body-bytes';
+
 /**
  * Copies the upstream body to the app, counting bytes. By hand rather than stream.pipeline() through a
  * counting PassThrough: that pipeline's per-request set-up and teardown (an AbortController, an extra
@@ -37,6 +39,7 @@ export function relayBody(
     }
     source.on('data', (chunk: Buffer) => {
       copied += chunk.length;
+      countBodyBytes(chunk.length);
       try {
         onChunk?.(chunk);
       } catch (err) {

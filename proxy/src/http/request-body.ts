@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
 import { createAwsChunkedDecoder, planAwsChunked, type AwsChunkedDecoder } from '../chunked';
+import { countBodyBytes } from '../memory/body-bytes';
 import { s3Errors } from '../s3/errors';
 
 /** The body to send upstream, and what the proxy learnt about it on the way. */
@@ -42,6 +43,7 @@ function counter(observe: PayloadObserver | undefined): { stream: Transform; cou
   const stream = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       n += chunk.length;
+      countBodyBytes(chunk.length);
       observe?.(chunk);
       cb(null, chunk);
     },
@@ -70,10 +72,12 @@ function passThroughBody(
     observe
       ? (chunk: Buffer) => {
           n += chunk.length;
+          countBodyBytes(chunk.length);
           observe(chunk);
         }
       : (chunk: Buffer) => {
           n += chunk.length;
+          countBodyBytes(chunk.length);
         },
   );
   req.on('error', (err) => {

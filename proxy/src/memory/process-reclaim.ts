@@ -1,10 +1,15 @@
-/** The memory reclaim of a running proxy (reclaim-when-quiet.ts) over this process's RSS, CPU, logger and metrics. */
+/**
+ * The memory reclaim of a running proxy (reclaim-when-quiet.ts) over this process's RSS, CPU, logger and
+ * metrics, and the young-generation collections paced by the body bytes it streams (scavenge-pacer.ts).
+ */
 import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
-import { collectGarbage } from './garbage-collection';
+import { onBodyBytes } from './body-bytes';
+import { collectGarbage, scavenge } from './garbage-collection';
 import { loadMallocTrim } from './malloc-trim';
 import { reclaimPolicyFor } from './reclaim-policy';
 import { startMemoryReclaim, type MemoryReclaim } from './reclaim-when-quiet';
+import { ScavengePacer } from './scavenge-pacer';
 
 export function startProcessMemoryReclaim(
   logger: Logger,
@@ -19,7 +24,15 @@ export function startProcessMemoryReclaim(
       effect: 'a reclaim only collects garbage; glibc keeps what is freed below the top of its arenas',
     });
   }
-  return startMemoryReclaim(
+  const pacer = new ScavengePacer({
+    arrayBufferBytes: () => process.memoryUsage().arrayBuffers,
+    scavenge: () => {
+      scavenge();
+      metrics.bodyScavenges.inc();
+    },
+  });
+  onBodyBytes((bytes) => pacer.note(bytes));
+  const reclaim = startMemoryReclaim(
     {
       rssBytes: () => process.memoryUsage.rss(),
       arrayBufferBytes: () => process.memoryUsage().arrayBuffers,
@@ -49,4 +62,11 @@ export function startProcessMemoryReclaim(
     },
     { policy: reclaimPolicyFor(opts.spoolMemoryBytes) },
   );
+  return {
+    sample: () => reclaim.sample(),
+    stop: () => {
+      onBodyBytes(undefined);
+      reclaim.stop();
+    },
+  };
 }

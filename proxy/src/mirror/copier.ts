@@ -2,6 +2,7 @@ import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { Readable, Transform } from 'node:stream';
 
 import { discard } from '../http/response-writing';
+import { countBodyBytes } from '../memory/body-bytes';
 import { S3ResponseError } from '../s3/errors';
 import { md5OfEtag, sameEtag } from '../s3/etag';
 import { parseTagSet, type Tag } from '../s3/response-body';
@@ -390,6 +391,7 @@ function countedBody(body: Readable, onBytes: ((n: number) => void) | undefined)
   const counter = new Transform({
     transform(chunk: Buffer, _enc, done) {
       unreported += chunk.length;
+      countBodyBytes(chunk.length);
       if (unreported >= PROGRESS_STEP_BYTES) report();
       done(null, chunk);
     },

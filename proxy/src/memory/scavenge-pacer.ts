@@ -1,0 +1,65 @@
+/**
+ * Young-generation collections paced by the body bytes a proxy streams. Pure: the clock is the bytes, the
+ * edges (ArrayBuffer memory, the collection) are injected.
+ *
+ * Every socket or file read of a streamed body is a new Buffer, dead once written on. V8 frees it at the next
+ * young-generation collection, but starts one only when JavaScript objects fill the young generation, which a
+ * stream does little of: between two, a large transfer left 40-80 MB of dead Buffers in glibc's arenas, and
+ * glibc keeps those pages after (test/bench/notes.md). The image's V8 flags keep that memory from starting a
+ * mark-compact every few MB, which cost more CPU than the transfer itself; a young-generation collection
+ * costs well under a millisecond when the objects in it are dead. So every `checkEveryBytes` of body bytes,
+ * one collection runs if ArrayBuffer memory stands `slackBytes` above the lowest seen since the last one.
+ * Measuring from the lowest keeps Buffers that live on (the memory spool, a slow reader's queue) from
+ * starting a collection at every check: they raise the floor once the next check sees them.
+ */
+
+export interface ScavengePacing {
+  checkEveryBytes: number;
+  slackBytes: number;
+}
+
+const MiB = 1024 * 1024;
+
+/** 4 MiB between looks: a check costs a few µs (128 per GiB). 16 MiB of dead Buffers at most before one. */
+export const DEFAULT_SCAVENGE_PACING: ScavengePacing = { checkEveryBytes: 4 * MiB, slackBytes: 16 * MiB };
+
+export interface ScavengeEdges {
+  /** ArrayBuffer memory V8 accounts, live or awaiting collection. */
+  arrayBufferBytes(): number;
+  /** One young-generation collection. */
+  scavenge(): void;
+}
+
+export class ScavengePacer {
+  private sinceCheck = 0;
+  /** The lowest ArrayBuffer memory seen since the last collection; unknown right after one. */
+  private floor: number | undefined;
+  private collections = 0;
+
+  constructor(
+    private readonly edges: ScavengeEdges,
+    private readonly pacing: ScavengePacing = DEFAULT_SCAVENGE_PACING,
+  ) {}
+
+  /** `bytes` of body went through: maybe a look, maybe a collection. */
+  note(bytes: number): void {
+    this.sinceCheck += bytes;
+    if (this.sinceCheck < this.pacing.checkEveryBytes) return;
+    this.sinceCheck = 0;
+    const now = this.edges.arrayBufferBytes();
+    // V8 frees a collection's dead backing stores on a background thread: the first look after one sets the floor.
+    if (this.floor === undefined || now < this.floor) {
+      this.floor = now;
+      return;
+    }
+    if (now - this.floor < this.pacing.slackBytes) return;
+    this.edges.scavenge();
+    this.collections++;
+    this.floor = undefined;
+  }
+
+  /** Collections this pacer started. */
+  get started(): number {
+    return this.collections;
+  }
+}
