@@ -21,7 +21,7 @@ export interface ChunkedCase {
   arms: Record<string, { value: number; p50?: number; p99?: number; proxyCpuPerGiB?: number }[]>;
 }
 
-function sdkClient(url: string, chunked: boolean): S3Client {
+export function sdkClient(url: string, chunked: boolean): S3Client {
   return new S3Client({
     endpoint: url,
     region: 'us-east-1',
@@ -32,7 +32,7 @@ function sdkClient(url: string, chunked: boolean): S3Client {
   });
 }
 
-function fillerStream(size: number): Readable {
+export function fillerStream(size: number): Readable {
   let left = size;
   return new Readable({
     read() {
