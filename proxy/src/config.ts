@@ -79,8 +79,8 @@ export interface ProxyConfig {
    */
   failoverReads?: boolean;
   /**
-   * Whether a quiet proxy gives back the memory a burst left it holding (MEMORY_RECLAIM, on by default; see
-   * memory/reclaim-policy.ts).
+   * Whether a quiet proxy gives back the memory a burst left it holding, and streamed bodies' dead Buffers are
+   * collected as they go (MEMORY_RECLAIM, on by default; see memory/reclaim-policy.ts, memory/scavenge-pacer.ts).
    */
   memoryReclaim?: boolean;
 }

@@ -268,7 +268,7 @@ export function createMetrics() {
     }),
     bodyScavenges: new Counter({
       name: METRIC_NAMES.bodyScavenges,
-      help: 'Young-generation garbage collections started because streamed bodies left dead Buffers (16 MiB of them at most)',
+      help: 'Young-generation garbage collections started while bodies streamed, each when Buffer memory stood 16 MiB above its lowest since the last',
       registers,
     }),
   };

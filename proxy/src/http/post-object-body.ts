@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
+import { countBodyBytes } from '../memory/body-bytes';
 import { s3Errors } from '../s3/errors';
 import { renderFormPrefix, scanFormPrefix } from '../s3/post-form';
 import { formObjectKey, resignFormFields } from '../s3/post-policy';
@@ -66,7 +67,10 @@ export async function preparePostObjectBody(
   let failed: Error | undefined;
   // Paused before the counting listener: nothing may flow (and be lost) before the upstream client reads.
   stream.pause();
-  stream.on('data', (chunk: Buffer) => void (forwarded += chunk.length));
+  stream.on('data', (chunk: Buffer) => {
+    forwarded += chunk.length;
+    countBodyBytes(chunk.length);
+  });
   req.once('error', (err) => {
     failed ??= err;
     stream.destroy(err);

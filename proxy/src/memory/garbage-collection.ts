@@ -1,7 +1,9 @@
 /**
- * A full garbage collection on demand. The function `--expose-gc` provides is installed in contexts created
- * after the flag is set; a fresh context per call (about 2 ms and 1 MB) keeps it off the proxy's own global,
- * and dropped after the call, it costs nothing between reclaims.
+ * Garbage collections on demand. The function `--expose-gc` provides is installed in contexts created after
+ * the flag is set; a context of its own (about 2 ms and 1 MB) keeps it off the proxy's own global. A full
+ * collection takes a fresh one and drops it after the call, so it costs nothing between reclaims. Young-
+ * generation collections come many to a large transfer, so theirs is kept until the next full collection
+ * (a reclaim, once the proxy is quiet) drops it.
  *
  * `flushCode`: the collection also drops the bytecode (and baseline code) of every function not running, which
  * V8 does by itself only for functions unused over several major collections. V8's own flag for it
@@ -13,6 +15,20 @@ import vm from 'node:vm';
 
 let gcExposed = false;
 
+type GcFunction = (opts?: { type: 'minor' }) => void;
+
+function gcFromNewContext(): GcFunction {
+  if (!gcExposed) {
+    v8.setFlagsFromString('--expose-gc');
+    gcExposed = true;
+  }
+  const gc: unknown = vm.runInNewContext('gc');
+  if (typeof gc !== 'function') throw new Error('V8 gave no gc function despite --expose-gc');
+  return gc as GcFunction;
+}
+
+let minorGc: GcFunction | undefined;
+
 export interface Collected {
   /** Bytecode and its metadata the collection dropped (0 unless flushing code). */
   bytecodeFreedBytes: number;
@@ -21,12 +37,9 @@ export interface Collected {
 const bytecodeBytes = (): number => v8.getHeapCodeStatistics().bytecode_and_metadata_size;
 
 export function collectGarbage(opts: { flushCode?: boolean } = {}): Collected {
-  if (!gcExposed) {
-    v8.setFlagsFromString('--expose-gc');
-    gcExposed = true;
-  }
-  const gc: unknown = vm.runInNewContext('gc');
-  if (typeof gc !== 'function') throw new Error('V8 gave no gc function despite --expose-gc');
+  const gc = gcFromNewContext();
+  // A quiet proxy keeps no context for the collections of the next large transfer.
+  minorGc = undefined;
   const bytecodeBefore = opts.flushCode ? bytecodeBytes() : 0;
   if (opts.flushCode) v8.setFlagsFromString('--stress-flush-code');
   try {
@@ -41,21 +54,8 @@ export function collectGarbage(opts: { flushCode?: boolean } = {}): Collected {
   return { bytecodeFreedBytes: opts.flushCode ? Math.max(0, bytecodeBefore - bytecodeBytes()) : 0 };
 }
 
-let minorGc: ((opts: { type: 'minor' }) => void) | undefined;
-
-/**
- * A young-generation collection. Unlike a reclaim's, these come many to a large transfer, so the function is
- * taken from one context kept from the first call on (a context per call would cost more than the collection).
- */
+/** A young-generation collection. */
 export function scavenge(): void {
-  if (!minorGc) {
-    if (!gcExposed) {
-      v8.setFlagsFromString('--expose-gc');
-      gcExposed = true;
-    }
-    const gc: unknown = vm.runInNewContext('gc');
-    if (typeof gc !== 'function') throw new Error('V8 gave no gc function despite --expose-gc');
-    minorGc = gc as (opts: { type: 'minor' }) => void;
-  }
+  minorGc ??= gcFromNewContext();
   minorGc({ type: 'minor' });
 }

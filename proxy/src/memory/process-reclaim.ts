@@ -30,6 +30,11 @@ export function startProcessMemoryReclaim(
       scavenge();
       metrics.bodyScavenges.inc();
     },
+    onError: (err) =>
+      logger.warn('collections paced by streamed bodies stopped: one failed', {
+        error: err.message,
+        effect: 'dead Buffers of large transfers wait for V8’s own collections; the memory reclaim goes on',
+      }),
   });
   onBodyBytes((bytes) => pacer.note(bytes));
   const reclaim = startMemoryReclaim(

@@ -28,6 +28,8 @@ export interface ScavengeEdges {
   arrayBufferBytes(): number;
   /** One young-generation collection. */
   scavenge(): void;
+  /** Either edge failed: the pacer stops for good (it runs inside the data path, which must not fail for it). */
+  onError(err: Error): void;
 }
 
 export class ScavengePacer {
@@ -35,6 +37,7 @@ export class ScavengePacer {
   /** The lowest ArrayBuffer memory seen since the last collection; unknown right after one. */
   private floor: number | undefined;
   private collections = 0;
+  private stopped = false;
 
   constructor(
     private readonly edges: ScavengeEdges,
@@ -44,8 +47,17 @@ export class ScavengePacer {
   /** `bytes` of body went through: maybe a look, maybe a collection. */
   note(bytes: number): void {
     this.sinceCheck += bytes;
-    if (this.sinceCheck < this.pacing.checkEveryBytes) return;
+    if (this.stopped || this.sinceCheck < this.pacing.checkEveryBytes) return;
     this.sinceCheck = 0;
+    try {
+      this.look();
+    } catch (err) {
+      this.stopped = true;
+      this.edges.onError(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  private look(): void {
     const now = this.edges.arrayBufferBytes();
     // V8 frees a collection's dead backing stores on a background thread: the first look after one sets the floor.
     if (this.floor === undefined || now < this.floor) {
