@@ -45,6 +45,9 @@ function parseArgs(argv: string[]): Options {
     flags[flag]?.(value);
     return flag in flags;
   });
+  if (!(Number.isInteger(opts.rounds) && opts.rounds >= 1))
+    throw new Error('--rounds needs a whole number ≥ 1');
+  if (!(opts.sizeMiB > 0)) throw new Error('--size-mib needs a number above 0');
   return opts;
 }
 

@@ -25,7 +25,7 @@ import { renderForwarder } from './scenarios/forwarder';
 import { runInventory } from './scenarios/inventory';
 import { runLarge, type LargeCase } from './scenarios/large';
 import { ISSUE_12_LAG_GOAL, lagOutOfReach, lagOutOfReachByCores, runMirrorLag } from './scenarios/mirror-lag';
-import { directCoreSecondsOf, directRateOf, runSmall, type SmallCase } from './scenarios/small';
+import { directCoreSecondsOf, directRateOf, nodeHopPutMs, runSmall, type SmallCase } from './scenarios/small';
 import { runIdle } from './scenarios/idle';
 import { runScale } from './scenarios/scale';
 import { runWriteCost } from './scenarios/write-cost';
@@ -523,7 +523,7 @@ async function main(): Promise<void> {
     });
     await phase('chunked', () => runChunked(ctx, backendsFor('chunked')));
     await phase('inventory', () => runInventory(ctx, backendsFor('inventory')));
-    await phase('write-cost', () => runWriteCost(ctx, backendsFor('write-cost')));
+    await phase('write-cost', () => runWriteCost(ctx, backendsFor('write-cost'), nodeHopPutMs(small)));
     await phase('scale', async () => (sink ? runScale(ctx) : undefined));
     annotateLagReach(sections, small);
     const fwd = renderForwarder(small, large, !!baseline);
