@@ -24,8 +24,9 @@ export function startProcessMemoryReclaim(
       effect: 'a reclaim only collects garbage; glibc keeps what is freed below the top of its arenas',
     });
   }
+  const arrayBufferBytes = (): number => process.memoryUsage().arrayBuffers;
   const pacer = new ScavengePacer({
-    arrayBufferBytes: () => process.memoryUsage().arrayBuffers,
+    arrayBufferBytes,
     scavenge: () => {
       scavenge();
       metrics.bodyScavenges.inc();
@@ -40,7 +41,7 @@ export function startProcessMemoryReclaim(
   const reclaim = startMemoryReclaim(
     {
       rssBytes: () => process.memoryUsage.rss(),
-      arrayBufferBytes: () => process.memoryUsage().arrayBuffers,
+      arrayBufferBytes,
       cpuMicros: () => {
         const { user, system } = process.cpuUsage();
         return user + system;

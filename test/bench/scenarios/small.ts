@@ -168,9 +168,9 @@ export function directCoreSecondsOf(c: SmallCase): number {
 }
 
 /** node-hop's CPU ms per small PUT of a backend at a concurrency; undefined where it did not run. */
-export function nodeHopPutMs(
-  cases: readonly SmallCase[],
-): (backend: Backend, concurrency: number) => number | undefined {
+export type HopPutMs = (backend: Backend, concurrency: number) => number | undefined;
+
+export function nodeHopPutMs(cases: readonly SmallCase[]): HopPutMs {
   return (backend, concurrency) => {
     const c = cases.find((x) => x.backend === backend && x.op === 'PUT' && x.concurrency === concurrency);
     return c?.arms['node-hop'] ? summariseVsDirect(c, 'node-hop').cpuUsPerRequest / 1000 : undefined;

@@ -24,7 +24,7 @@ import { cpuSecondsOf, cpuSecondsOfAll, readProcStat, waitIdle } from '../procs'
 import { fmtNumber, fmtPercent, table, verdictOf, type GoalCheck, type Section } from '../report';
 import { median } from '../stats';
 import { startPostgres } from '../../harness/postgres';
-import { SMALL_SIZE } from './small';
+import { SMALL_SIZE, type HopPutMs } from './small';
 
 export interface WriteCostRound {
   /** Proxy CPU ms per write while the PUTs were answered. */
@@ -267,9 +267,6 @@ function floorsOf(cases: readonly WriteCostCase[], floors: readonly FloorCase[],
   };
   return { dataPath, floorOf, nodeFloorOf };
 }
-
-/** node-hop's CPU ms per small PUT of a backend at a concurrency, from the small scenario of the same run. */
-export type HopPutMs = (backend: Backend, concurrency: number) => number | undefined;
 
 /**
  * Issue 12's goal row: each shipped case, its data path and floor. Out of reach when every miss sits above
