@@ -23,7 +23,7 @@ import { sleep } from '../harness/wait';
 import { startSink } from './env';
 import { sampleWindow, startRestingNode, type RestWindow } from './idle-sampling';
 import type { Service } from './procs';
-import { parseArmFlags, startSinkArm, type ProxyArm } from './proxy-arms';
+import { parseArmFlags, sinkUpstreams, startSinkArm, type ProxyArm } from './proxy-arms';
 import { createDatabases, waitSettled } from './scenarios/scale';
 import { resetScanDue } from './scenarios/scan';
 import { median } from './stats';
@@ -84,7 +84,7 @@ async function main(): Promise<void> {
           startSinkArm({
             arm,
             name: `${arm.name}-${round}`,
-            sinks: { main, mirror },
+            upstreams: sinkUpstreams({ main, mirror }),
             postgresUrl: postgres[i]!.url,
             env: opts.env,
             nodeArgs: opts.nodeArgs,

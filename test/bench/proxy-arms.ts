@@ -6,9 +6,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { startCeph } from '../harness/ceph';
 import { startPostgres } from '../harness/postgres';
 import { BenchClient } from './client';
-import { APP_CREDENTIALS, proxyEnvironment, startProxyService, startSink, type ProxyUnderTest } from './env';
+import {
+  APP_CREDENTIALS,
+  proxyEnvironment,
+  startProxyService,
+  startSink,
+  type ProxyEnvInput,
+  type ProxyUnderTest,
+} from './env';
 
 export interface ProxyArm {
   name: string;
@@ -31,11 +39,23 @@ export function parseArm(value: string): ProxyArm {
   return { name, script: path.resolve(script), nodeArgs: flags.split(' ').filter(Boolean), env: {} };
 }
 
-/** The arm's proxy with sinks as main and mirror (static keys) and the inventory at `postgresUrl`. */
+/** Main and mirror for an arm: endpoints and static keys. */
+export type ArmUpstreams = Omit<ProxyEnvInput, 'postgresUrl'>;
+
+export function sinkUpstreams(sinks: { main: { url: string }; mirror: { url: string } }): ArmUpstreams {
+  return {
+    mainUrl: sinks.main.url,
+    main: { accessKeyId: 'SINKMAIN', secretAccessKey: 'sink-main-secret' },
+    mirrorUrl: sinks.mirror.url,
+    mirror: { accessKeyId: 'SINKMIRROR', secretAccessKey: 'sink-mirror-secret' },
+  };
+}
+
+/** The arm's proxy in front of `upstreams` (sinks by default in the tools) with the inventory at `postgresUrl`. */
 export function startSinkArm(opts: {
   arm: ProxyArm;
   name?: string;
-  sinks: { main: { url: string }; mirror: { url: string } };
+  upstreams: ArmUpstreams;
   postgresUrl: string;
   /** Environment for every arm; the arm's own wins. */
   env?: Record<string, string>;
@@ -45,13 +65,7 @@ export function startSinkArm(opts: {
 }): Promise<ProxyUnderTest> {
   const { arm } = opts;
   const env = proxyEnvironment(
-    {
-      mainUrl: opts.sinks.main.url,
-      main: { accessKeyId: 'SINKMAIN', secretAccessKey: 'sink-main-secret' },
-      mirrorUrl: opts.sinks.mirror.url,
-      mirror: { accessKeyId: 'SINKMIRROR', secretAccessKey: 'sink-mirror-secret' },
-      postgresUrl: opts.postgresUrl,
-    },
+    { ...opts.upstreams, postgresUrl: opts.postgresUrl },
     { ...opts.env, ...arm.env },
   );
   const flags = [...(opts.nodeArgs ?? []), ...arm.nodeArgs];
@@ -95,22 +109,33 @@ export interface SinkBench {
   stop(): Promise<void>;
 }
 
-/** The sinks, an embedded Postgres per arm and the arms' proxies; logs under a temporary directory named for `tool`. */
+/** Where the tools' arms send their requests: the sinks (the proxy's own cost) or Ceph RGW (realistic). */
+export type ToolBackend = 'sink' | 'ceph';
+
+/**
+ * The backend (sinks, or a Ceph cluster's main and mirror gateways), an embedded Postgres per arm and the
+ * arms' proxies; logs under a temporary directory named for `tool`.
+ */
 export async function startSinkBench(opts: {
   tool: string;
   arms: readonly ProxyArm[];
   env: Record<string, string>;
+  backend?: ToolBackend;
 }): Promise<SinkBench> {
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), `s3m-${opts.tool}-`));
-  console.log(`node ${process.version}; logs in ${logDir}`);
-  const [main, mirror] = await Promise.all([
-    startSink('sink-main', logDir),
-    startSink('sink-mirror', logDir),
-  ]);
+  const backend = opts.backend ?? 'sink';
+  console.log(`node ${process.version}; ${backend} backend; logs in ${logDir}`);
+  const upstream = await startUpstreams(backend, logDir);
   const postgres = await Promise.all(opts.arms.map(() => startPostgres({ embedded: true })));
   const proxies = await Promise.all(
     opts.arms.map((arm, i) =>
-      startSinkArm({ arm, sinks: { main, mirror }, postgresUrl: postgres[i]!.url, env: opts.env, logDir }),
+      startSinkArm({
+        arm,
+        upstreams: upstream.upstreams,
+        postgresUrl: postgres[i]!.url,
+        env: opts.env,
+        logDir,
+      }),
     ),
   );
   const clients = proxies.map((p) => new BenchClient({ name: p.name, url: p.url, ...APP_CREDENTIALS }));
@@ -120,7 +145,41 @@ export async function startSinkBench(opts: {
     async stop() {
       for (const c of clients) c.close();
       await Promise.all(proxies.map((p) => p.stop()));
-      await Promise.all([main.stop(), mirror.stop(), ...postgres.map((p) => p.destroy())]);
+      await Promise.all([upstream.stop(), ...postgres.map((p) => p.destroy())]);
     },
   };
+}
+
+async function startUpstreams(
+  backend: ToolBackend,
+  logDir: string,
+): Promise<{ upstreams: ArmUpstreams; stop(): Promise<void> }> {
+  if (backend === 'ceph') {
+    const cluster = await startCeph({ log: (line) => console.log(`[ceph] ${line}`) });
+    return {
+      upstreams: {
+        mainUrl: cluster.mainEndpoint,
+        main: cluster.main,
+        mirrorUrl: cluster.mirrorEndpoint,
+        mirror: cluster.mirror,
+      },
+      stop: () => cluster.stop(),
+    };
+  }
+  const [main, mirror] = await Promise.all([
+    startSink('sink-main', logDir),
+    startSink('sink-mirror', logDir),
+  ]);
+  return {
+    upstreams: sinkUpstreams({ main, mirror }),
+    stop: async () => {
+      await Promise.all([main.stop(), mirror.stop()]);
+    },
+  };
+}
+
+/** `--backend sink|ceph`, for the tools that take it. */
+export function parseBackend(value: string): ToolBackend {
+  if (value === 'sink' || value === 'ceph') return value;
+  throw new Error(`--backend must be sink or ceph, not ${value}`);
 }

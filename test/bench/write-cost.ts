@@ -1,20 +1,20 @@
 /**
  * What one mirrored write costs the proxy: CPU ms per 4 KiB PUT, request to settle (journal, inventory, claim,
- * copy, settle), on the sink backend. Each arm is a proxy main.js (default: the shipped bundle, through the bench entry) with the
+ * copy, settle), on the sink backend (or Ceph RGW: `--backend ceph`). Each arm is a proxy main.js (default: the shipped bundle, through the bench entry) with the
  * image's environment, sinks as main and mirror and an embedded Postgres of its own; all arms run at once,
  * and every round sends each arm, in alternating order, `--writes` PUTs of new keys at `--concurrency`, then
  * waits until the proxy and its Postgres are idle again (every copy done). CPU comes from /proc, split into
  * what the proxy spent while the PUTs were answered and what it spent after, until idle.
  *
  *   node test/dist/bench/write-cost.js [--rounds 4] [--writes 2000] [--concurrency 1] [--size 4096]
- *        [--arm 'NAME=path/to/main.js[;--node-flag ...]' ...] [--env [ARM:]K=V ...]
+ *        [--backend sink|ceph] [--arm 'NAME=path/to/main.js[;--node-flag ...]' ...] [--env [ARM:]K=V ...]
  *
  * A profile of one arm: `--arm 'p=test/dist/bench/shipped-proxy-main.js;--cpu-prof --cpu-prof-dir=DIR'`
  * (written when the arm's proxy stops). Snapshots for A/B as in idle-probe.ts. The measurement itself is the
  * bench's `write-cost` scenario (scenarios/write-cost.ts); this runs it arm against arm.
  */
 import { peakRssBytes } from '../harness/memory';
-import { parseArmFlags, startSinkBench, type ProxyArm } from './proxy-arms';
+import { parseArmFlags, parseBackend, startSinkBench, type ProxyArm, type ToolBackend } from './proxy-arms';
 import { median, roundOrder } from './stats';
 import { measureWriteCost, type WriteCostRound } from './scenarios/write-cost';
 
@@ -23,17 +23,27 @@ interface Options {
   writes: number;
   concurrency: number;
   size: number;
+  backend: ToolBackend;
   arms: ProxyArm[];
   env: Record<string, string>;
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { rounds: 4, writes: 2000, concurrency: 1, size: 4096, arms: [], env: {} };
+  const opts: Options = {
+    rounds: 4,
+    writes: 2000,
+    concurrency: 1,
+    size: 4096,
+    backend: 'sink',
+    arms: [],
+    env: {},
+  };
   parseArmFlags(argv, opts, (flag, value) => {
     if (flag === '--rounds') opts.rounds = Number(value());
     else if (flag === '--writes') opts.writes = Number(value());
     else if (flag === '--concurrency') opts.concurrency = Number(value());
     else if (flag === '--size') opts.size = Number(value());
+    else if (flag === '--backend') opts.backend = parseBackend(value());
     else return false;
     return true;
   });
@@ -42,12 +52,20 @@ function parseArgs(argv: string[]): Options {
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
-  const bench = await startSinkBench({ tool: 'write-cost', arms: opts.arms, env: opts.env });
+  const bench = await startSinkBench({
+    tool: 'write-cost',
+    arms: opts.arms,
+    env: opts.env,
+    backend: opts.backend,
+  });
   const { proxies, clients } = bench;
   const costOpts = { writes: opts.writes, concurrency: opts.concurrency, size: opts.size, bucket: 'bench' };
   const results = new Map<string, WriteCostRound[]>(opts.arms.map((a) => [a.name, []]));
   const peakRss = new Map<string, number>();
   try {
+    // RGW needs the bucket (the sinks take any); the arms share main, so one answers 409 to its own bucket.
+    for (const c of clients)
+      await c.send('PUT', `/${costOpts.bucket}`, await c.headers('PUT', `/${costOpts.bucket}`));
     // Warm-up: every arm's first writes (JIT, pools, the bucket's database) are not measured.
     await Promise.all(
       proxies.map((p, i) => measureWriteCost(p, clients[i]!, { ...costOpts, writes: 300 }, 'warm')),

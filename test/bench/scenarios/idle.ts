@@ -16,7 +16,7 @@ import { POD_NODE_ENV } from '../../harness/proxy';
 import { sampleWindow, startRestingNode, type RestWindow } from '../idle-sampling';
 import type { Service } from '../procs';
 import { startNodeHop } from '../node-hop';
-import { SHIPPED_ARM, startSinkArm } from '../proxy-arms';
+import { SHIPPED_ARM, sinkUpstreams, startSinkArm } from '../proxy-arms';
 import { fmtNumber, table, verdictOf, type GoalCheck, type Section } from '../report';
 
 const ROOT = path.resolve(__dirname, '../../../..');
@@ -82,7 +82,7 @@ export async function runIdle(ctx: BenchContext): Promise<Section> {
       await startSinkArm({
         arm: SHIPPED_ARM,
         name: 'proxy-idle',
-        sinks: { main: sink.main, mirror: sink.mirror },
+        upstreams: sinkUpstreams({ main: sink.main, mirror: sink.mirror }),
         postgresUrl: postgres.url,
         logDir: ctx.logDir,
       }),
