@@ -106,6 +106,9 @@ export function parseArmFlags(
 export interface SinkBench {
   proxies: ProxyUnderTest[];
   clients: BenchClient[];
+  /** The backend the arms are in front of, for references started beside them. */
+  upstreams: ArmUpstreams;
+  logDir: string;
   stop(): Promise<void>;
 }
 
@@ -142,6 +145,8 @@ export async function startSinkBench(opts: {
   return {
     proxies,
     clients,
+    upstreams: upstream.upstreams,
+    logDir,
     async stop() {
       for (const c of clients) c.close();
       await Promise.all(proxies.map((p) => p.stop()));

@@ -5,6 +5,7 @@ import type { DirectReplicationRun } from './scenarios/direct-replication';
 import { lagOutOfReach, lagOutOfReachByCores, lagOutOfReachByDirect } from './scenarios/mirror-lag';
 import { directCoreSecondsOf, smallGetCpuCheck, type SmallCase } from './scenarios/small';
 import {
+  MIRROR_HOP,
   writeCostCheck,
   type FloorCase,
   type WriteCostCase,
@@ -318,6 +319,36 @@ describe('goals the machine puts out of reach, from figures of the same run', ()
       expect(check.met).toBe(false);
       expect(check.measured).toMatch(/floor 1\.1; any Node sidecar 0\.9 \(/);
       expect(check.measured).not.toMatch(/out of reach/);
+    });
+
+    it('out of reach where the mirroring hop, in the same case and loop, passes 1 ms', () => {
+      // The parts timed apart stay under 1 ms (0.3 + 0.2 + 0.2 + 2 × 0.1 = 0.9); the whole hop does not.
+      const check = writeCostCheck(
+        [
+          arm('ceph', 'proxy', 1.5),
+          arm('ceph', 'no-background', 0.5),
+          arm('ceph', MIRROR_HOP, 1.2),
+          arm('sink', MIRROR_HOP, 0.4),
+        ],
+        [floor('ceph')],
+        hop({ ceph: 0.3 }),
+      )!;
+      expect(check.met).toBe('out of reach');
+      expect(check.measured).toMatch(
+        /any Node sidecar 0\.9 \(.*\); the mirroring hop 1\.2 at 1,000 PUT\/s \(the proxy 1,000\): out of reach here\)$/,
+      );
+    });
+
+    it('not met where the mirroring hop stays within 1 ms, or runs only on another backend', () => {
+      const proxied = [arm('ceph', 'proxy', 1.5), arm('ceph', 'no-background', 0.5)];
+      const within = writeCostCheck(
+        [...proxied, arm('ceph', MIRROR_HOP, 0.95)],
+        [floor('ceph')],
+        hop({ ceph: 0.3 }),
+      )!;
+      expect(within.met).toBe(false);
+      expect(within.measured).toMatch(/the mirroring hop 0\.95 at 1,000 PUT\/s \(the proxy 1,000\)\)$/);
+      expect(writeCostCheck([...proxied, arm('sink', MIRROR_HOP, 2)], [floor('ceph')])!.met).toBe(false);
     });
 
     it('not met without node-hop’s figures or a floor: nothing shows the miss is the machine’s', () => {

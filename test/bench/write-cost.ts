@@ -7,13 +7,19 @@
  * what the proxy spent while the PUTs were answered and what it spent after, until idle.
  *
  *   node test/dist/bench/write-cost.js [--rounds 4] [--writes 2000] [--concurrency 1] [--size 4096]
- *        [--backend sink|ceph] [--arm 'NAME=path/to/main.js[;--node-flag ...]' ...] [--env [ARM:]K=V ...]
+ *        [--backend sink|ceph] [--mirror-hop] [--arm 'NAME=path/to/main.js[;--node-flag ...]' ...] [--env [ARM:]K=V ...]
+ *
+ * `--mirror-hop` adds the mirroring reference hop (mirror-hop-server.ts, its own Postgres) as one more arm: the
+ * floor under a mirrored write at the rate the backend sets.
  *
  * A profile of one arm: `--arm 'p=test/dist/bench/shipped-proxy-main.js;--cpu-prof --cpu-prof-dir=DIR'`
  * (written when the arm's proxy stops). Snapshots for A/B as in idle-probe.ts. The measurement itself is the
  * bench's `write-cost` scenario (scenarios/write-cost.ts); this runs it arm against arm.
  */
 import { peakRssBytes } from '../harness/memory';
+import { startPostgres } from '../harness/postgres';
+import { BenchClient } from './client';
+import { startMirrorHop } from './mirror-hop';
 import { parseArmFlags, parseBackend, startSinkBench, type ProxyArm, type ToolBackend } from './proxy-arms';
 import { median, roundOrder } from './stats';
 import { measureWriteCost, type WriteCostRound } from './scenarios/write-cost';
@@ -24,6 +30,7 @@ interface Options {
   concurrency: number;
   size: number;
   backend: ToolBackend;
+  mirrorHop: boolean;
   arms: ProxyArm[];
   env: Record<string, string>;
 }
@@ -35,6 +42,7 @@ function parseArgs(argv: string[]): Options {
     concurrency: 1,
     size: 4096,
     backend: 'sink',
+    mirrorHop: false,
     arms: [],
     env: {},
   };
@@ -44,6 +52,7 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--concurrency') opts.concurrency = Number(value());
     else if (flag === '--size') opts.size = Number(value());
     else if (flag === '--backend') opts.backend = parseBackend(value());
+    else if (flag === '--mirror-hop') opts.mirrorHop = true;
     else return false;
     return true;
   });
@@ -58,32 +67,50 @@ async function main(): Promise<void> {
     env: opts.env,
     backend: opts.backend,
   });
-  const { proxies, clients } = bench;
+  const proxies = [...bench.proxies];
+  const clients = [...bench.clients];
+  const names = opts.arms.map((a) => a.name);
+  const references: { stop(): Promise<void> }[] = [];
   const costOpts = { writes: opts.writes, concurrency: opts.concurrency, size: opts.size, bucket: 'bench' };
-  const results = new Map<string, WriteCostRound[]>(opts.arms.map((a) => [a.name, []]));
+  const results = new Map<string, WriteCostRound[]>();
   const peakRss = new Map<string, number>();
   try {
+    if (opts.mirrorHop) {
+      const postgres = await startPostgres({ embedded: true });
+      references.push({ stop: () => postgres.destroy() });
+      const hop = await startMirrorHop({
+        name: 'mirror-hop',
+        upstreams: { ...bench.upstreams, postgresUrl: postgres.url },
+        logDir: bench.logDir,
+      });
+      references.unshift(hop);
+      proxies.push(hop);
+      clients.push(new BenchClient({ name: hop.name, url: hop.url, ...bench.upstreams.main }));
+      names.push(hop.name);
+    }
     // RGW needs the bucket (the sinks take any); the arms share main, so one answers 409 to its own bucket.
     for (const c of clients)
       await c.send('PUT', `/${costOpts.bucket}`, await c.headers('PUT', `/${costOpts.bucket}`));
+    for (const n of names) results.set(n, []);
     // Warm-up: every arm's first writes (JIT, pools, the bucket's database) are not measured.
     await Promise.all(
       proxies.map((p, i) => measureWriteCost(p, clients[i]!, { ...costOpts, writes: 300 }, 'warm')),
     );
     for (let round = 0; round < opts.rounds; round++) {
       for (const i of roundOrder(
-        opts.arms.map((_, i) => i),
+        names.map((_, i) => i),
         round,
       )) {
         const r = await measureWriteCost(proxies[i]!, clients[i]!, costOpts, `r${round}`);
-        results.get(opts.arms[i]!.name)!.push(r);
-        console.log(`round ${round + 1} ${opts.arms[i]!.name}: ${describe(r)}, ${r.mirrored} copied`);
+        results.get(names[i]!)!.push(r);
+        console.log(`round ${round + 1} ${names[i]!}: ${describe(r)}, ${r.mirrored} copied`);
       }
     }
     // Over each proxy's whole life, warm-up included.
-    for (const [i, p] of proxies.entries())
-      peakRss.set(opts.arms[i]!.name, peakRssBytes(p.pid) / 1024 / 1024);
+    for (const [i, p] of proxies.entries()) peakRss.set(names[i]!, peakRssBytes(p.pid) / 1024 / 1024);
   } finally {
+    for (const c of clients.slice(bench.clients.length)) c.close();
+    for (const r of references) await r.stop();
     await bench.stop();
   }
   console.log(
