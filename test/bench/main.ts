@@ -14,7 +14,7 @@ import {
   type CephEnv,
   type SinkEnv,
 } from './env';
-import { findNginx, nginxVersion, startNginxHop } from './nginx';
+import { docsRunRefusal, findNginx, nginxVersion, startNginxHop } from './nginx';
 import { startNodeHop } from './node-hop';
 import { peakRssCheck } from './memory-goal';
 import { ForeignLoadMonitor, RssSampler, type ReferenceHop } from './procs';
@@ -174,8 +174,8 @@ const METHOD = [
     'and, in the small and large tables, **nginx**: the reference, Debian’s nginx as a plain pass-through hop ' +
     'in front of the same backend (one worker, keep-alive upstream, no buffering either way, test/bench/nginx.ts). ' +
     'Its client signs for the backend and nginx forwards the request untouched, so the arm costs one extra hop ' +
-    'and nothing else: what any proxy at all would cost here. Without nginx (`apt-get install nginx-light`) the ' +
-    'arm is skipped and the Machine list says so. Beside it **node-hop**, the floor under any proxy written ' +
+    'and nothing else: what any proxy at all would cost here. Without nginx (`apt-get install nginx-light`) a ' +
+    'full run does not start, and a partial one skips the arm and the Machine list says so. Beside it **node-hop**, the floor under any proxy written ' +
     'for Node: node:http in front of an undici pool, bodies streamed both ways, nothing else (no signing, ' +
     'parsing, log line or metrics; test/bench/node-hop-main.ts), with the proxy image’s Node flags; the proxy’s ' +
     'cost above it is its own work. On the sink backend also **no-background** (the same proxy ' +
@@ -316,6 +316,11 @@ async function startReferenceHops(
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  const refusal = docsRunRefusal(opts, findNginx());
+  if (refusal) {
+    process.stderr.write(`bench: ${refusal}\n`);
+    process.exit(2);
+  }
   const started = Date.now();
   const runId = started.toString(36);
   const log = (line: string): void =>

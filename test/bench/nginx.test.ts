@@ -1,4 +1,4 @@
-import { nginxConfig } from './nginx';
+import { docsRunRefusal, nginxConfig } from './nginx';
 
 const base = { dir: '/tmp/s3m-bench-x/nginx-sink', port: 4711, upstream: '127.0.0.1:9000' };
 
@@ -83,4 +83,17 @@ test('refuses an upstream that is not host:port, and a prefix that would need qu
   expect(() => nginxConfig({ ...base, upstream: 'http://127.0.0.1:9000' })).toThrow(/host:port/);
   expect(() => nginxConfig({ ...base, dir: '/tmp/a dir' })).toThrow(/quoting/);
   expect(() => nginxConfig({ ...base, dir: '/tmp/x;' })).toThrow(/quoting/);
+});
+
+describe('a full run needs nginx', () => {
+  it('refuses a run that rewrites the docs without nginx, naming the package and the way round', () => {
+    const refusal = docsRunRefusal({ docs: true }, undefined);
+    expect(refusal).toMatch(/apt-get install nginx-light/);
+    expect(refusal).toMatch(/--out DIR/);
+  });
+
+  it('lets a docs run with nginx, and any other run, go ahead', () => {
+    expect(docsRunRefusal({ docs: true }, '/usr/sbin/nginx')).toBeUndefined();
+    expect(docsRunRefusal({ docs: false }, undefined)).toBeUndefined();
+  });
 });

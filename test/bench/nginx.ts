@@ -91,6 +91,18 @@ export function nginxConfig(c: NginxConfigInput): string {
   ].join('\n');
 }
 
+/**
+ * Why a run that rewrites docs/benchmarks.md cannot start, or undefined. The report replaces the one before,
+ * and without nginx every table would lose the cheapest hop's column. Pure.
+ */
+export function docsRunRefusal(run: { docs: boolean }, nginxBinary: string | undefined): string | undefined {
+  if (!run.docs || nginxBinary !== undefined) return undefined;
+  return (
+    'a full run rewrites docs/benchmarks.md and needs nginx for its reference arm: install it ' +
+    '(Debian: apt-get install nginx-light), or pass --out DIR for a run without it'
+  );
+}
+
 export function findNginx(): string | undefined {
   for (const candidate of NGINX_CANDIDATES) if (fs.existsSync(candidate)) return candidate;
   for (const dir of (process.env.PATH ?? '').split(':')) {
