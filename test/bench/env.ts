@@ -37,6 +37,29 @@ export interface ProxyEnvInput {
   postgresUrl: string;
 }
 
+/** Main and mirror as a proxy reaches them: endpoints and static keys (no inventory). */
+export type Upstreams = Omit<ProxyEnvInput, 'postgresUrl'>;
+
+/** The sinks as main and mirror; they take any keys, these are what the proxies sign with. */
+export function sinkUpstreams(sinks: { main: { url: string }; mirror: { url: string } }): Upstreams {
+  return {
+    mainUrl: sinks.main.url,
+    main: { accessKeyId: 'SINKMAIN', secretAccessKey: 'sink-main-secret' },
+    mirrorUrl: sinks.mirror.url,
+    mirror: { accessKeyId: 'SINKMIRROR', secretAccessKey: 'sink-mirror-secret' },
+  };
+}
+
+/** A Ceph cluster's main and mirror gateways, with their users' keys. */
+export function cephUpstreams(cluster: CephCluster): Upstreams {
+  return {
+    mainUrl: cluster.mainEndpoint,
+    main: cluster.main,
+    mirrorUrl: cluster.mirrorEndpoint,
+    mirror: cluster.mirror,
+  };
+}
+
 /**
  * The environment a deployed sidecar gets: LOG_LEVEL info (the default: one access-log line per request), the
  * image's MALLOC_ARENA_MAX and NODE_OPTIONS (Dockerfile.proxy) and a pod's heap limit (POD_HEAP_FLAG).
@@ -129,13 +152,7 @@ export async function startCephEnv(logDir: string, log: (line: string) => void):
     startCeph({ memstoreBytes: 12 * 1024 ** 3, log }),
     startPostgres({ embedded: true }),
   ]);
-  const env = proxyEnvironment({
-    mainUrl: cluster.mainEndpoint,
-    main: cluster.main,
-    mirrorUrl: cluster.mirrorEndpoint,
-    mirror: cluster.mirror,
-    postgresUrl: postgres.url,
-  });
+  const env = proxyEnvironment({ ...cephUpstreams(cluster), postgresUrl: postgres.url });
   const [proxy, noBackground] = await Promise.all([
     startProxyService({ name: 'proxy-ceph', env, logDir }),
     startProxyService({
@@ -183,14 +200,7 @@ export async function startSinkEnv(logDir: string, proxyScript?: string): Promis
     startPostgres({ embedded: true }),
     startPostgres({ embedded: true }),
   ]);
-  const base = (postgresUrl: string) =>
-    proxyEnvironment({
-      mainUrl: main.url,
-      main: { accessKeyId: 'SINKMAIN', secretAccessKey: 'sink-main-secret' },
-      mirrorUrl: mirror.url,
-      mirror: { accessKeyId: 'SINKMIRROR', secretAccessKey: 'sink-mirror-secret' },
-      postgresUrl,
-    });
+  const base = (postgresUrl: string) => proxyEnvironment({ ...sinkUpstreams({ main, mirror }), postgresUrl });
   const [proxy, nodeHttp, noBackground] = await Promise.all([
     startProxyService({
       name: 'proxy-sink',

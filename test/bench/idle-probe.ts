@@ -20,10 +20,10 @@ import path from 'node:path';
 
 import { startPostgres, type PostgresServer } from '../harness/postgres';
 import { sleep } from '../harness/wait';
-import { startSink } from './env';
+import { sinkUpstreams, startSink } from './env';
 import { sampleWindow, startRestingNode, type RestWindow } from './idle-sampling';
 import type { Service } from './procs';
-import { parseArmFlags, sinkUpstreams, startSinkArm, type ProxyArm } from './proxy-arms';
+import { parseArmFlags, startSinkArm, type ProxyArm } from './proxy-arms';
 import { createDatabases, waitSettled } from './scenarios/scale';
 import { resetScanDue } from './scenarios/scan';
 import { median } from './stats';

@@ -10,6 +10,7 @@ import {
   startCephEnv,
   startProxyService,
   proxyEnvironment,
+  sinkUpstreams,
   startSinkEnv,
   type CephEnv,
   type SinkEnv,
@@ -396,13 +397,7 @@ async function main(): Promise<void> {
       baseline = await startProxyService({
         name: 'proxy-baseline',
         script: opts.baseline,
-        env: proxyEnvironment({
-          mainUrl: sink.main.url,
-          main: { accessKeyId: 'SINKMAIN', secretAccessKey: 'sink-main-secret' },
-          mirrorUrl: sink.mirror.url,
-          mirror: { accessKeyId: 'SINKMIRROR', secretAccessKey: 'sink-mirror-secret' },
-          postgresUrl: sink.postgres[1]!.url,
-        }),
+        env: proxyEnvironment({ ...sinkUpstreams(sink), postgresUrl: sink.postgres[1]!.url }),
         logDir,
       });
     }

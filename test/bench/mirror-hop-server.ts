@@ -10,12 +10,11 @@
  * loop as the shipped proxy, against the same backend, this reference pays it as the proxy does.
  */
 import http from 'node:http';
-import { pipeline } from 'node:stream';
 
 import type { InventoryRepository } from '@k8s-s3-mirror/proxy/dist/inventory/repository';
 import { consumeRest, type S3Http } from '@k8s-s3-mirror/proxy/dist/mirror/s3-http';
 import { Pool } from '@k8s-s3-mirror/proxy/dist/http/undici-pool';
-import { endToEnd } from './node-hop-server';
+import { forward } from './node-hop-server';
 
 /** Bodies up to this size are held and mirrored; larger ones are only passed through (the bench's are 4 KiB). */
 export const MIRROR_HOP_MAX_BODY = 64 * 1024;
@@ -87,42 +86,28 @@ export function createMirrorHopServer(deps: MirrorHopDeps): {
     ]);
   };
 
-  const forward = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer | null): void => {
-    const target = objectPutTarget(req.method, req.url);
-    pool
-      .request({
-        method: req.method as 'GET',
-        path: req.url ?? '/',
-        headers: endToEnd(req.headers),
-        body: body ?? (req.method !== 'GET' && req.method !== 'HEAD' ? req : null),
-      })
-      .then(
-        (answer) => {
-          res.writeHead(answer.statusCode, endToEnd(answer.headers));
-          pipeline(answer.body, res, () => undefined);
-          if (target && body && answer.statusCode === 200) {
-            mirrorWrite(target.bucket, target.key, body).then(
-              () => counts.copies++,
-              () => counts.failures++,
-            );
-          }
-        },
-        (err: Error) => {
-          res.writeHead(502, { 'content-type': 'text/plain' });
-          res.end(err.message);
-        },
-      );
-  };
-
   const server = http.createServer({ keepAliveTimeout: 300_000 }, (req, res) => {
+    const target = objectPutTarget(req.method, req.url);
     const length = Number(req.headers['content-length']);
-    if (!objectPutTarget(req.method, req.url) || !(length <= MIRROR_HOP_MAX_BODY)) {
-      forward(req, res, null);
+    if (!target || !(length <= MIRROR_HOP_MAX_BODY)) {
+      forward(pool, req, res);
       return;
     }
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => forward(req, res, Buffer.concat(chunks)));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      forward(pool, req, res, {
+        body,
+        onAnswer: (status) => {
+          if (status !== 200) return;
+          mirrorWrite(target.bucket, target.key, body).then(
+            () => counts.copies++,
+            () => counts.failures++,
+          );
+        },
+      });
+    });
   });
   return {
     server,

@@ -20,9 +20,7 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-export function endToEnd(
-  headers: Record<string, string | string[] | undefined>,
-): Record<string, string | string[]> {
+function endToEnd(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
@@ -30,29 +28,41 @@ export function endToEnd(
   return out;
 }
 
+/**
+ * Forwards `req` through `pool` and streams the answer back. The body is `req` itself, streamed, unless the
+ * caller read it already (`body`); `onAnswer` sees the status once the answer is on its way.
+ */
+export function forward(
+  pool: Pool,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  opts: { body?: Buffer; onAnswer?: (statusCode: number) => void } = {},
+): void {
+  const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
+  pool
+    .request({
+      method: req.method as 'GET',
+      path: req.url ?? '/',
+      headers: endToEnd(req.headers),
+      body: opts.body ?? (hasBody ? req : null),
+    })
+    .then(
+      (answer) => {
+        res.writeHead(answer.statusCode, endToEnd(answer.headers));
+        pipeline(answer.body, res, () => undefined);
+        opts.onAnswer?.(answer.statusCode);
+      },
+      (err: Error) => {
+        res.writeHead(502, { 'content-type': 'text/plain' });
+        res.end(err.message);
+      },
+    );
+}
+
 /** The hop's server, forwarding every request to `upstreamOrigin` (http://host:port). */
 export function createNodeHopServer(upstreamOrigin: string): { server: http.Server; close(): Promise<void> } {
   const pool = new Pool(upstreamOrigin, { connections: 256, keepAliveTimeout: 300_000 });
-  const server = http.createServer({ keepAliveTimeout: 300_000 }, (req, res) => {
-    const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
-    pool
-      .request({
-        method: req.method as 'GET',
-        path: req.url ?? '/',
-        headers: endToEnd(req.headers),
-        body: hasBody ? req : null,
-      })
-      .then(
-        (answer) => {
-          res.writeHead(answer.statusCode, endToEnd(answer.headers));
-          pipeline(answer.body, res, () => undefined);
-        },
-        (err: Error) => {
-          res.writeHead(502, { 'content-type': 'text/plain' });
-          res.end(err.message);
-        },
-      );
-  });
+  const server = http.createServer({ keepAliveTimeout: 300_000 }, (req, res) => forward(pool, req, res));
   return {
     server,
     async close() {

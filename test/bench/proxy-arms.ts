@@ -14,8 +14,10 @@ import {
   proxyEnvironment,
   startProxyService,
   startSink,
-  type ProxyEnvInput,
+  cephUpstreams,
+  sinkUpstreams,
   type ProxyUnderTest,
+  type Upstreams,
 } from './env';
 
 export interface ProxyArm {
@@ -39,23 +41,11 @@ export function parseArm(value: string): ProxyArm {
   return { name, script: path.resolve(script), nodeArgs: flags.split(' ').filter(Boolean), env: {} };
 }
 
-/** Main and mirror for an arm: endpoints and static keys. */
-export type ArmUpstreams = Omit<ProxyEnvInput, 'postgresUrl'>;
-
-export function sinkUpstreams(sinks: { main: { url: string }; mirror: { url: string } }): ArmUpstreams {
-  return {
-    mainUrl: sinks.main.url,
-    main: { accessKeyId: 'SINKMAIN', secretAccessKey: 'sink-main-secret' },
-    mirrorUrl: sinks.mirror.url,
-    mirror: { accessKeyId: 'SINKMIRROR', secretAccessKey: 'sink-mirror-secret' },
-  };
-}
-
 /** The arm's proxy in front of `upstreams` (sinks by default in the tools) with the inventory at `postgresUrl`. */
 export function startSinkArm(opts: {
   arm: ProxyArm;
   name?: string;
-  upstreams: ArmUpstreams;
+  upstreams: Upstreams;
   postgresUrl: string;
   /** Environment for every arm; the arm's own wins. */
   env?: Record<string, string>;
@@ -107,7 +97,7 @@ export interface SinkBench {
   proxies: ProxyUnderTest[];
   clients: BenchClient[];
   /** The backend the arms are in front of, for references started beside them. */
-  upstreams: ArmUpstreams;
+  upstreams: Upstreams;
   logDir: string;
   stop(): Promise<void>;
 }
@@ -158,18 +148,10 @@ export async function startSinkBench(opts: {
 async function startUpstreams(
   backend: ToolBackend,
   logDir: string,
-): Promise<{ upstreams: ArmUpstreams; stop(): Promise<void> }> {
+): Promise<{ upstreams: Upstreams; stop(): Promise<void> }> {
   if (backend === 'ceph') {
     const cluster = await startCeph({ log: (line) => console.log(`[ceph] ${line}`) });
-    return {
-      upstreams: {
-        mainUrl: cluster.mainEndpoint,
-        main: cluster.main,
-        mirrorUrl: cluster.mirrorEndpoint,
-        mirror: cluster.mirror,
-      },
-      stop: () => cluster.stop(),
-    };
+    return { upstreams: cephUpstreams(cluster), stop: () => cluster.stop() };
   }
   const [main, mirror] = await Promise.all([
     startSink('sink-main', logDir),

@@ -16,7 +16,8 @@ import { POD_NODE_ENV } from '../../harness/proxy';
 import { sampleWindow, startRestingNode, type RestWindow } from '../idle-sampling';
 import type { Service } from '../procs';
 import { startNodeHop } from '../node-hop';
-import { SHIPPED_ARM, sinkUpstreams, startSinkArm } from '../proxy-arms';
+import { sinkUpstreams } from '../env';
+import { SHIPPED_ARM, startSinkArm } from '../proxy-arms';
 import { fmtNumber, table, verdictOf, type GoalCheck, type Section } from '../report';
 
 const ROOT = path.resolve(__dirname, '../../../..');

@@ -6,7 +6,13 @@ import { sleep } from '../../harness/wait';
 import { startPostgres } from '../../harness/postgres';
 import { BenchClient, openLoop, type Endpoint } from '../client';
 import type { BenchContext } from '../context';
-import { proxyEnvironment, startProxyService, withInventory, type ProxyUnderTest } from '../env';
+import {
+  cephUpstreams,
+  proxyEnvironment,
+  startProxyService,
+  withInventory,
+  type ProxyUnderTest,
+} from '../env';
 import { waitIdle } from '../procs';
 import { fmtMs, fmtNumber, outOfReachBy, table, type Section } from '../report';
 import { distribution } from '../stats';
@@ -176,13 +182,7 @@ async function withMoreWorkers(
   const proxy = await startProxyService({
     name: `proxy-ceph-mirror-${workers}`,
     env: proxyEnvironment(
-      {
-        mainUrl: c.cluster.mainEndpoint,
-        main: c.cluster.main,
-        mirrorUrl: c.cluster.mirrorEndpoint,
-        mirror: c.cluster.mirror,
-        postgresUrl: postgres.url,
-      },
+      { ...cephUpstreams(c.cluster), postgresUrl: postgres.url },
       { MIRROR_CONCURRENCY: String(workers) },
     ),
     logDir: ctx.logDir,

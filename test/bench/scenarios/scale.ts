@@ -12,7 +12,13 @@ import { createLogger } from '@k8s-s3-mirror/proxy/dist/log';
 import { startPostgres, type PostgresServer } from '../../harness/postgres';
 import { startTcpFaultProxy, type TcpFaultProxy } from '../../harness/tcp-fault-proxy';
 import { sleep } from '../../harness/wait';
-import { APP_CREDENTIALS, proxyEnvironment, startProxyService, type ProxyUnderTest } from '../env';
+import {
+  APP_CREDENTIALS,
+  proxyEnvironment,
+  sinkUpstreams,
+  startProxyService,
+  type ProxyUnderTest,
+} from '../env';
 import { BenchClient, openLoop } from '../client';
 import type { BenchContext } from '../context';
 import { readProcStat } from '../procs';
@@ -116,13 +122,7 @@ async function startSidecars(ctx: BenchContext, postgres: PostgresServer, n: num
         via.host = forwarder.address;
         const proxy = await startProxyService({
           name: `proxy-scale-${sidecars.length + j}`,
-          env: proxyEnvironment({
-            mainUrl: sink.main.url,
-            main: { accessKeyId: 'SINKMAIN', secretAccessKey: 'sink-main-secret' },
-            mirrorUrl: sink.mirror.url,
-            mirror: { accessKeyId: 'SINKMIRROR', secretAccessKey: 'sink-mirror-secret' },
-            postgresUrl: via.toString(),
-          }),
+          env: proxyEnvironment({ ...sinkUpstreams(sink), postgresUrl: via.toString() }),
           logDir: ctx.logDir,
         });
         return { proxy, forwarder };

@@ -19,9 +19,15 @@ import {
   type Backend,
   type BenchContext,
 } from '../context';
-import { readMetric, readMetrics, type ProxyEnvInput, type ProxyUnderTest } from '../env';
+import {
+  cephUpstreams,
+  readMetric,
+  readMetrics,
+  sinkUpstreams,
+  type ProxyEnvInput,
+  type ProxyUnderTest,
+} from '../env';
 import { startMirrorHop } from '../mirror-hop';
-import { sinkUpstreams } from '../proxy-arms';
 import { cpuSecondsOf, cpuSecondsOfAll, readProcStat, waitIdle } from '../procs';
 import { fmtNumber, fmtPercent, table, verdictOf, type GoalCheck, type Section } from '../report';
 import { median } from '../stats';
@@ -216,17 +222,8 @@ export const MIRROR_HOP = 'mirror-hop';
 
 /** The backend's main and mirror, with their keys, and an inventory at `postgresUrl`. */
 function upstreamsOf(ctx: BenchContext, backend: Backend, postgresUrl: string): ProxyEnvInput {
-  if (backend === 'ceph') {
-    const { cluster } = ctx.ceph!;
-    return {
-      mainUrl: cluster.mainEndpoint,
-      main: cluster.main,
-      mirrorUrl: cluster.mirrorEndpoint,
-      mirror: cluster.mirror,
-      postgresUrl,
-    };
-  }
-  return { ...sinkUpstreams({ main: ctx.sink!.main, mirror: ctx.sink!.mirror }), postgresUrl };
+  const upstreams = backend === 'ceph' ? cephUpstreams(ctx.ceph!.cluster) : sinkUpstreams(ctx.sink!);
+  return { ...upstreams, postgresUrl };
 }
 
 /** The copy's parts in a process of their own, against the backend's main and mirror. */
