@@ -13,6 +13,7 @@ import { createDataServer } from './http/data-server';
 import { OpenResponses } from './http/open-responses';
 import type { FailoverInventory } from './http/failover-read';
 import { createS3Handler } from './http/s3-handler';
+import type { AppActivity } from './mirror/app-priority';
 import { mirrorBucketNamer } from './mirror/bucket-name';
 import { signedS3Http } from './mirror/s3-http';
 import { RequestSigner } from './sigv4/signer';
@@ -30,6 +31,8 @@ export interface WriteTrackerLike {
   failoverInventory?: FailoverInventory;
   /** The replication status of a key this sidecar wrote (x-amz-replication-status). */
   replicationStatus?(bucket: string, key: string): string | undefined;
+  /** Told of every app request (catch-up copies give way to the app). */
+  appActivity?: AppActivity;
 }
 
 export interface RunningProxy {
@@ -88,6 +91,7 @@ export async function startProxy(
     logger,
     metrics,
     ...(tracker.uploads ? { uploads: tracker.uploads } : {}),
+    ...(tracker.appActivity ? { activity: tracker.appActivity } : {}),
     heldBodyMaxMs: options.heldBodyMaxMs,
     ...(tracker.replicationStatus
       ? { replicationStatus: (bucket: string, key: string) => tracker.replicationStatus!(bucket, key) }

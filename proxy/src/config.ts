@@ -1,6 +1,7 @@
 /** Proxy configuration from the environment. Pure: takes an env map, returns a config or throws ConfigError. */
 import { ConfigError } from './config-error';
 import { credentialSettingFrom, credentialSourceFor, type CredentialSource } from './credentials';
+import { DEFAULT_CATCHUP_BYTES_PER_SECOND } from './mirror/app-priority';
 import { DEFAULT_MIRROR_BUCKET_TEMPLATE, mirrorBucketTemplateProblem } from './mirror/bucket-name';
 import { parseDeletePolicy, type DeletePolicy } from './mirror/delete-policy';
 
@@ -51,6 +52,11 @@ export interface ProxyConfig {
   pendingMemoryLimit: number;
   /** Concurrent mirror copies per sidecar. */
   mirrorConcurrency: number;
+  /**
+   * Bytes per second the catch-up copies (of writes whose copy failed before) stream together while the app
+   * has requests in flight (MIRROR_CATCHUP_BYTES_PER_SECOND; 0: they never give way). See mirror/app-priority.ts.
+   */
+  mirrorCatchupBytesPerSecond?: number;
   /** Failed copies of one write before its row is parked for the anti-entropy scan (MIRROR_MAX_ATTEMPTS). */
   mirrorMaxAttempts: number;
   /** What a delete on main does to the mirror (MIRROR_DELETE_POLICY: mirror, keep, delay:<duration>). */
@@ -220,6 +226,11 @@ export function loadConfig(env: Env): ProxyConfig {
     pendingMemoryLimit: parsePositiveInt(env, 'PENDING_MEMORY_LIMIT', 100_000),
     mirrorConcurrency: parsePositiveInt(env, 'MIRROR_CONCURRENCY', DEFAULT_MIRROR_CONCURRENCY),
     mirrorMaxAttempts: parsePositiveInt(env, 'MIRROR_MAX_ATTEMPTS', DEFAULT_MIRROR_MAX_ATTEMPTS),
+    mirrorCatchupBytesPerSecond: parseNonNegativeInt(
+      env,
+      'MIRROR_CATCHUP_BYTES_PER_SECOND',
+      DEFAULT_CATCHUP_BYTES_PER_SECOND,
+    ),
     deletePolicy: parseDeletePolicySetting(env),
     antiEntropy: {
       intervalSeconds: parseNonNegativeInt(env, 'SCAN_INTERVAL_SECONDS', DEFAULT_SCAN_INTERVAL_SECONDS),

@@ -13,6 +13,7 @@ export const METRIC_NAMES = {
   mirrorPending: 's3mirror_mirror_pending',
   mirrorLag: 's3mirror_mirror_lag_seconds',
   mirrorBytes: 's3mirror_mirror_bytes_total',
+  mirrorGaveWay: 's3mirror_mirror_gave_way_seconds_total',
   mirrorDuration: 's3mirror_mirror_duration_seconds',
   mirrorCopies: 's3mirror_mirror_copies_total',
   mirrorSourceBytes: 's3mirror_mirror_source_bytes_total',
@@ -116,6 +117,11 @@ export function createMetrics() {
     mirrorBytes: new Counter({
       name: METRIC_NAMES.mirrorBytes,
       help: 'Bytes copied to the mirror',
+      registers,
+    }),
+    mirrorGaveWay: new Counter({
+      name: METRIC_NAMES.mirrorGaveWay,
+      help: 'Seconds catch-up copies held their bodies back while the app was busy (MIRROR_CATCHUP_BYTES_PER_SECOND)',
       registers,
     }),
     mirrorDuration: new Histogram({

@@ -94,6 +94,18 @@ describe('loadConfig', () => {
     expect(configError({ ...REQUIRED, FAILOVER_READS: 'yes' }).variable).toBe('FAILOVER_READS');
   });
 
+  test('MIRROR_CATCHUP_BYTES_PER_SECOND: 8 MiB/s by default, 0 for never, a whole number of bytes', () => {
+    expect(loadConfig(REQUIRED).mirrorCatchupBytesPerSecond).toBe(8 * 1024 * 1024);
+    const set = (v: string) => loadConfig({ ...REQUIRED, MIRROR_CATCHUP_BYTES_PER_SECOND: v });
+    expect(set('0').mirrorCatchupBytesPerSecond).toBe(0);
+    expect(set('1048576').mirrorCatchupBytesPerSecond).toBe(1048576);
+    for (const bad of ['-1', '1.5', '32MiB', 'off']) {
+      expect(configError({ ...REQUIRED, MIRROR_CATCHUP_BYTES_PER_SECOND: bad }).variable).toBe(
+        'MIRROR_CATCHUP_BYTES_PER_SECOND',
+      );
+    }
+  });
+
   test('MEMORY_RECLAIM: on by default, off, and nothing else', () => {
     expect(loadConfig(REQUIRED).memoryReclaim).toBe(true);
     expect(loadConfig({ ...REQUIRED, MEMORY_RECLAIM: 'off' }).memoryReclaim).toBe(false);

@@ -58,6 +58,7 @@ describe('README', () => {
     expect(row('SPOOL_MEMORY_BYTES')).toContain(String(c.spoolMemoryBytes));
     expect(row('PENDING_MEMORY_LIMIT')).toContain(String(c.pendingMemoryLimit));
     expect(row('MIRROR_CONCURRENCY')).toContain(String(c.mirrorConcurrency));
+    expect(row('MIRROR_CATCHUP_BYTES_PER_SECOND')).toContain(String(c.mirrorCatchupBytesPerSecond));
     expect(row('CLIENT_IDLE_TIMEOUT_MS')).toContain(String(c.clientIdleTimeoutMs));
     expect(row('SHUTDOWN_GRACE_MS')).toContain(String(c.shutdownGraceMs));
   });

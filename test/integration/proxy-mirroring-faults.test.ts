@@ -15,6 +15,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
   PutObjectTaggingCommand,
@@ -382,6 +383,61 @@ describe('degraded modes (proxy process)', () => {
       },
       { describe: () => JSON.stringify(gauges) },
     );
+  });
+
+  test('a backlog after a mirror outage gives way to busy app traffic and still converges; a fresh write copied while the app is busy never waits', async () => {
+    // 4 MiB/s while the app is busy: an 8 MiB copy takes about 2 s, so even a fast gateway's copy is held.
+    const { proxy, app } = await start({ MIRROR_CATCHUP_BYTES_PER_SECOND: String(4 * MiB) });
+    const bucket = `pw-${rnd()}`;
+    await app.send(new CreateBucketCommand({ Bucket: bucket }));
+    await app.send(new PutObjectCommand({ Bucket: bucket, Key: 'small', Body: 'app reads this' }));
+    const gaveWay = () => metric(proxy, 's3mirror_mirror_gave_way_seconds_total');
+
+    // App traffic through the proxy, never idle, until told to stop.
+    let busy = true;
+    let reads = 0;
+    const readErrors: unknown[] = [];
+    const readLoop = async (): Promise<void> => {
+      while (busy) {
+        const r = await app.send(new GetObjectCommand({ Bucket: bucket, Key: 'small' }));
+        await r.Body!.transformToString();
+        reads++;
+      }
+    };
+    const loops = Promise.all(
+      [1, 2, 3].map(() => readLoop().catch((err: unknown) => void readErrors.push(err))),
+    );
+    try {
+      await ctl.stopMirrorGateway();
+      try {
+        for (const key of ['backlog-1', 'backlog-2']) {
+          await app.send(
+            new PutObjectCommand({ Bucket: bucket, Key: key, Body: crypto.randomBytes(8 * MiB) }),
+          );
+        }
+        await pollUntil('both backlog writes failed a copy', async () => {
+          const rows = await inventoryRows(services, bucket);
+          return ['backlog-1', 'backlog-2'].every((k) => (rows.get(k)?.attempts ?? 0) > 0);
+        });
+      } finally {
+        await ctl.startMirrorGateway();
+      }
+      await waitForThreeWayEqual(services, bucket, { timeoutMs: 240_000 });
+      // The retried copies streamed only part of the time while the app read.
+      const afterBacklog = await gaveWay();
+      expect(afterBacklog).toBeGreaterThan(0);
+
+      await app.send(
+        new PutObjectCommand({ Bucket: bucket, Key: 'fresh', Body: crypto.randomBytes(8 * MiB) }),
+      );
+      await waitForThreeWayEqual(services, bucket, { timeoutMs: 120_000 });
+      expect(await gaveWay()).toBe(afterBacklog);
+    } finally {
+      busy = false;
+      await loops;
+    }
+    expect(readErrors).toEqual([]);
+    expect(reads).toBeGreaterThan(0);
   });
 
   test('Postgres stopped: app requests still succeed, mirroring continues from memory, the inventory catches up', async () => {

@@ -27,6 +27,7 @@ import {
   provisionalEvent,
   uncertainEvents,
 } from '../tracking/write-events';
+import type { AppActivity } from '../mirror/app-priority';
 import { mainFailed, mayFailOver } from '../mirror/failover-rules';
 import { checkAllowed, checkMethod } from './admission';
 import { serveFromMirror, type FailoverDeps } from './failover-read';
@@ -62,6 +63,8 @@ export interface S3HandlerDeps {
   failover?: FailoverDeps;
   /** The replication status of a key this sidecar wrote, for x-amz-replication-status (a map lookup). */
   replicationStatus?: (bucket: string, key: string) => string | undefined;
+  /** Told as each request starts and its response closes (catch-up copies give way meanwhile). */
+  activity?: AppActivity;
 }
 
 /** A form upload's headers: no header signature (the form carries main's), no payload hash. */
@@ -102,6 +105,7 @@ export class S3Exchange {
   ) {
     this.method = req.method ?? 'GET';
     deps.metrics.inFlight.inc();
+    deps.activity?.requestStarted();
     res.on('close', () => this.closed());
     // An upload that stalls (no byte for CLIENT_IDLE_TIMEOUT_MS) is answered as S3 does, then cut: the
     // answer goes out before the upstream abort, which destroys the request and with it the socket.
@@ -409,6 +413,7 @@ export class S3Exchange {
   private closed(): void {
     const { res, req, deps, op } = this;
     deps.metrics.inFlight.dec();
+    deps.activity?.requestEnded();
     // The server's parser keeps a keep-alive connection's last request until the next one arrives: left on
     // it, the listener would keep the whole exchange (response, upstream body, handlers) alive that long.
     req.off('timeout', this.onTimeout);

@@ -7,6 +7,7 @@ import { S3ResponseError } from '../s3/errors';
 import { md5OfEtag, sameEtag } from '../s3/etag';
 import { parseTagSet, type Tag } from '../s3/response-body';
 import type { SpooledBody, SpoolOutcome } from '../spool';
+import type { CopyPacing } from './app-priority';
 import type { MirrorBucketName } from './bucket-name';
 import { ensureMirrorBucket } from './mirror-bucket';
 import {
@@ -61,6 +62,10 @@ export interface CopierOptions {
    * policy keeps it, or its delay has not run out): the result is `{ exists: false, kept: true }`.
    */
   keepMissing?: boolean;
+  /** Present for a catch-up copy: its body gives way to the app's requests (app-priority.ts). */
+  pacing?: CopyPacing;
+  /** Called with the milliseconds a paced body waited (metrics). */
+  onPaced?: (ms: number) => void;
 }
 
 // Only for objects over 5 GiB (see upload()): the smallest part S3 accepts, one at a time, so a copy holds
@@ -331,7 +336,7 @@ async function putInOne(
 ): Promise<string | undefined> {
   // A buffer is sent as it is and counted once sent; a stream is counted as it goes.
   const inMemory = Buffer.isBuffer(body) && size > 0 ? body : undefined;
-  const counted = body instanceof Readable && size > 0 ? countedBody(body, opts.onBytes) : undefined;
+  const counted = body instanceof Readable && size > 0 ? countedBody(body, opts) : undefined;
   const sent = inMemory ?? counted;
   try {
     const res = await mirror.send({
@@ -380,10 +385,14 @@ const PROGRESS_STEP_BYTES = 1024 * 1024;
  * that fails (main drops the connection, a spooled file does not check) fails this stream with its error,
  * and undici then cuts the request before its last byte and rejects with that error: the mirror never
  * stores a short object. By hand rather than stream.pipeline(), whose AbortController and the error it
- * creates at every finish cost about 25 µs per copy.
+ * creates at every finish cost about 25 µs per copy. A paced copy holds each chunk while it must give way
+ * to the app; the source then pauses behind it.
  */
-function countedBody(body: Readable, onBytes: ((n: number) => void) | undefined): Readable {
+function countedBody(body: Readable, opts: Pick<CopierOptions, 'onBytes' | 'pacing' | 'onPaced'>): Readable {
+  const { onBytes, pacing, onPaced } = opts;
   let unreported = 0;
+  let streamed = 0;
+  let held: NodeJS.Timeout | undefined;
   const report = (): void => {
     if (unreported > 0) onBytes?.(unreported);
     unreported = 0;
@@ -393,11 +402,23 @@ function countedBody(body: Readable, onBytes: ((n: number) => void) | undefined)
       unreported += chunk.length;
       countBodyBytes(chunk.length);
       if (unreported >= PROGRESS_STEP_BYTES) report();
-      done(null, chunk);
+      const wait = pacing?.waitMs(streamed, chunk.length) ?? 0;
+      streamed += chunk.length;
+      if (wait <= 0) return done(null, chunk);
+      onPaced?.(wait);
+      held = setTimeout(() => {
+        held = undefined;
+        done(null, chunk);
+      }, wait);
     },
     flush(done) {
       report();
       done();
+    },
+    // A copy cut short (stop, abort, a failed upload) lets go of the chunk it held at once.
+    destroy(err, done) {
+      clearTimeout(held);
+      done(err);
     },
   });
   body.on('error', (err) => counter.destroy(err));

@@ -33,6 +33,7 @@ import { DEFAULT_POOL_LIMITS, InventoryPools, type PoolLimits } from '../invento
 import { InventoryRepository, type LeaseOwner } from '../inventory/repository';
 import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
+import { AppPriority, DEFAULT_APP_PRIORITY, type AppActivity } from '../mirror/app-priority';
 import { mirrorBucketNamer } from '../mirror/bucket-name';
 import { DEFAULT_COPIER_OPTIONS, type CopierOptions } from '../mirror/copier';
 import { askBucket, errorText, s3ClientFor } from '../mirror/s3';
@@ -129,6 +130,8 @@ export interface WriteTracker {
   failoverInventory: FailoverInventory;
   /** The replication status of a key this sidecar wrote (x-amz-replication-status); a map lookup. */
   replicationStatus(bucket: string, key: string): ReplicationStatus | undefined;
+  /** Told of every app request, so that catch-up copies give way to the app (mirror/app-priority.ts). */
+  appActivity: AppActivity;
   start(): Promise<void>;
   stop(): Promise<void>;
   status(): TrackerStatus;
@@ -185,6 +188,10 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   // Copies over 5 GiB go up in parts and hold two of them in memory each: two such copies at a time keep
   // the sidecar small whatever MIRROR_CONCURRENCY is.
   const partedCopies = createSlots(2);
+  const appPriority = new AppPriority({
+    ...DEFAULT_APP_PRIORITY,
+    bytesPerSecond: config.mirrorCatchupBytesPerSecond ?? DEFAULT_APP_PRIORITY.bytesPerSecond,
+  });
   const copierOptions = (): CopierOptions => ({
     ...tuning.copier,
     onBytes: (n) => metrics.mirrorBytes.inc(n),
@@ -423,6 +430,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     uploads,
     failoverInventory,
     replicationStatus: (bucket, key) => statuses.get(bucket, key),
+    appActivity: appPriority,
     async start(): Promise<void> {
       if (running) return;
       openStorage();
@@ -446,6 +454,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
         },
         spool: storage?.spool,
         options: copierOptions,
+        catchUpPacing: appPriority,
         metrics,
       });
       pgHealthy = await pools.ping();

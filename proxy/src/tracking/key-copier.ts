@@ -3,24 +3,39 @@
  * holds them (no second read from main), else from main.
  */
 import type { ProxyMetrics } from '../metrics';
+import type { CopyPacing } from '../mirror/app-priority';
 import { mirrorKey, type CopierOptions, type CopyClients, type MirrorResult } from '../mirror/copier';
 import type { UploadSpool } from '../spool';
 
-/** `keepMissing`: main no longer holding the key leaves the mirror's copy (the delete policy decided). */
-export type CopyKey = (bucket: string, key: string, keepMissing?: boolean) => Promise<MirrorResult>;
+export interface CopyKeyOptions {
+  /** Main no longer holding the key leaves the mirror's copy (the delete policy decided). */
+  keepMissing?: boolean;
+  /** The write's copy failed before (a backlog after a mirror outage): it gives way to the app's requests. */
+  catchingUp?: boolean;
+}
+
+export type CopyKey = (bucket: string, key: string, opts?: CopyKeyOptions) => Promise<MirrorResult>;
 
 export function createKeyCopier(deps: {
   clients: CopyClients;
   spool: UploadSpool | undefined;
   options: () => CopierOptions;
+  /** How a catch-up copy gives way to the app (absent: it never does). */
+  catchUpPacing?: CopyPacing;
   metrics: ProxyMetrics;
 }): CopyKey {
-  const { clients, spool, metrics } = deps;
-  return async (bucket, key, keepMissing) => {
+  const { clients, spool, metrics, catchUpPacing } = deps;
+  const onPaced = (ms: number): void => metrics.mirrorGaveWay.inc(ms / 1000);
+  return async (bucket, key, opts = {}) => {
     const lease = await spool?.take(bucket, key).catch(() => undefined);
     let result: MirrorResult;
     try {
-      const options = keepMissing ? { ...deps.options(), keepMissing } : deps.options();
+      const options: CopierOptions = { ...deps.options() };
+      if (opts.keepMissing) options.keepMissing = true;
+      if (opts.catchingUp && catchUpPacing) {
+        options.pacing = catchUpPacing;
+        options.onPaced = onPaced;
+      }
       result = await mirrorKey(clients, bucket, key, options, lease?.body);
     } catch (err) {
       await lease?.settle('retry'); // a failed copy (mirror down) may still use the file next time

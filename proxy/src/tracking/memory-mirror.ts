@@ -83,7 +83,9 @@ export class MemoryCopier {
     if (!item) return false;
     const started = Date.now();
     try {
-      const r = await this.deps.copyKey()(item.bucket, item.key, !this.deps.deletesReachMirror);
+      const r = await this.deps.copyKey()(item.bucket, item.key, {
+        keepMissing: !this.deps.deletesReachMirror,
+      });
       if (r.exists || !r.kept) observeMirror(metrics, r.exists ? 'copy' : 'delete', true, started);
     } catch (err) {
       observeMirror(metrics, 'copy', false, started);

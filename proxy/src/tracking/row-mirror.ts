@@ -108,7 +108,10 @@ export class RowMirror {
     try {
       let result;
       try {
-        const copy = this.deps.copyKey()(bucket, row.path, missing.kind !== 'delete');
+        const copy = this.deps.copyKey()(bucket, row.path, {
+          keepMissing: missing.kind !== 'delete',
+          catchingUp: row.attempts > 0,
+        });
         result = await this.renewingLease(bucket, row, lease.owner, copy);
       } catch (err) {
         if (stopSignal.aborted) {

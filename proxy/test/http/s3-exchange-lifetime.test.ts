@@ -25,6 +25,7 @@ describe('an exchange on a keep-alive connection', () => {
   let server: http.Server;
   const requests: http.IncomingMessage[] = [];
   const responsesClosed: Promise<void>[] = [];
+  const activity: string[] = [];
 
   beforeAll(async () => {
     const config = loadConfig(OFFLINE_ENV);
@@ -35,6 +36,10 @@ describe('an exchange on a keep-alive connection', () => {
       sink: { record: () => undefined },
       logger: createLogger('off'),
       metrics: createMetrics(),
+      activity: {
+        requestStarted: () => void activity.push('started'),
+        requestEnded: () => void activity.push('ended'),
+      },
     });
     server = http.createServer((req, res) => {
       requests.push(req);
@@ -70,5 +75,21 @@ describe('an exchange on a keep-alive connection', () => {
     expect(requests[0]!.socket.destroyed).toBe(false); // kept alive: the parser still holds the request
     expect(requests[0]!.listenerCount('timeout')).toBe(0);
     agent.destroy();
+  });
+
+  // Catch-up mirror copies give way while the app has a request in flight (mirror/app-priority.ts).
+  test('tells the app activity as the request starts and as its response closes', async () => {
+    const { port } = server.address() as AddressInfo;
+    activity.length = 0;
+    await new Promise<void>((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port, path: '/bucket/other' }, (res) => {
+          res.resume();
+          res.on('end', () => resolve());
+        })
+        .on('error', reject);
+    });
+    await responsesClosed.at(-1);
+    expect(activity).toEqual(['started', 'ended']);
   });
 });

@@ -231,6 +231,32 @@ describe('a copy from main', () => {
     expect(counted).toBe(body.length);
   });
 
+  test('a paced copy (catching up while the app is busy) holds each chunk as long as the pacing says', async () => {
+    const w = world();
+    const body = Buffer.alloc(3 * 1024 * 1024, 9);
+    w.main.put('b', 'k', body, OBJECT_HEADERS);
+    const chunk = 1024 * 1024;
+    w.main.getBody = (o) => Readable.from([0, 1, 2].map((i) => o.body.subarray(i * chunk, (i + 1) * chunk)));
+    const asked: number[] = [];
+    const paced: number[] = [];
+    const started = performance.now();
+    const result = await mirrorKey(
+      w.clients,
+      'b',
+      'k',
+      options({
+        pacing: { waitMs: (streamed) => (asked.push(streamed), streamed > 0 ? 40 : 0) },
+        onPaced: (ms) => paced.push(ms),
+      }),
+    );
+    expect(result).toMatchObject({ exists: true, size: body.length, source: 'main' });
+    expect(w.mirror.object('b', 'k')?.body.equals(body)).toBe(true);
+    expect(asked).toEqual([0, chunk, 2 * chunk]);
+    expect(paced).toEqual([40, 40]);
+    // The chunks really waited (a lower bound only: how long the copy takes is not what is tested).
+    expect(performance.now() - started).toBeGreaterThanOrEqual(75);
+  });
+
   test('an empty object is copied without a body', async () => {
     const w = world();
     w.main.put('b', 'k', '');

@@ -34,9 +34,9 @@ describe('copies from memory and the delete policy', () => {
     const metrics = createMetrics();
     const copier = new MemoryCopier({
       keys,
-      copyKey: () => async (_b, _k, keepMissing) => {
-        asked.push(keepMissing);
-        return (keepMissing ? { exists: false, kept: true } : { exists: false }) as MirrorResult;
+      copyKey: () => async (_b, _k, opts) => {
+        asked.push(opts?.keepMissing);
+        return (opts?.keepMissing ? { exists: false, kept: true } : { exists: false }) as MirrorResult;
       },
       deletesReachMirror,
       metrics,

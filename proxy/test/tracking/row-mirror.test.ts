@@ -2,6 +2,7 @@ import type { ClaimedRow } from '../../src/inventory/repository';
 import { createMetrics } from '../../src/metrics';
 import type { MirrorResult } from '../../src/mirror/copier';
 import { parseDeletePolicy, type DeletePolicy } from '../../src/mirror/delete-policy';
+import type { CopyKey, CopyKeyOptions } from '../../src/tracking/key-copier';
 import { createLogThrottle } from '../../src/tracking/log-throttle';
 import { ReplicationStatuses } from '../../src/tracking/replication-status';
 import { RowMirror, type RowMirrorDeps } from '../../src/tracking/row-mirror';
@@ -20,7 +21,7 @@ const nextRow: ClaimedRow = { ...row, id: 8, path: 'k2', generation: '1' };
 const copied: MirrorResult = { exists: true, size: 1, etag: '"e"', mirrorEtag: '"e"' } as MirrorResult;
 
 function setup(
-  copy: (bucket: string, key: string, keepMissing?: boolean) => Promise<MirrorResult>,
+  copy: CopyKey,
   opts: {
     claimed?: ClaimedRow;
     parked?: boolean;
@@ -98,6 +99,21 @@ test('a copy completes the row with the generation it claimed (compare-and-set)'
   expect(await mirror.mirrorOne('b')).toEqual({ kind: 'settled' });
   expect(calls).toEqual(['claim', 'complete 7 gen 3 by me:1 exists=true']);
   expect(mirror.inFlight).toBe(0);
+});
+
+test('a row that failed before is copied as catching up (it gives way to the app); a first copy is not', async () => {
+  for (const attempts of [0, 1, 5]) {
+    const asked: (boolean | undefined)[] = [];
+    const { mirror } = setup(
+      async (_b, _k, opts) => {
+        asked.push(opts?.catchingUp);
+        return copied;
+      },
+      { claimed: { ...row, attempts } },
+    );
+    await mirror.mirrorOne('b');
+    expect(asked).toEqual([attempts > 0]);
+  }
 });
 
 describe('a completion that claims the next row (claimNext)', () => {
@@ -199,9 +215,9 @@ describe('the delete policy at claim and settle', () => {
   };
   /** A copier that sees main without the key: it deletes on the mirror unless told to keep its copy. */
   function gone(asked: boolean[]) {
-    return async (_b: string, _k: string, keepMissing?: boolean): Promise<MirrorResult> => {
-      asked.push(keepMissing === true);
-      return keepMissing ? { exists: false, kept: true } : { exists: false };
+    return async (_b: string, _k: string, opts?: CopyKeyOptions): Promise<MirrorResult> => {
+      asked.push(opts?.keepMissing === true);
+      return opts?.keepMissing ? { exists: false, kept: true } : { exists: false };
     };
   }
   const deletedRow = (forSeconds: number | null): ClaimedRow => ({
