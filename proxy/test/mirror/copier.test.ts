@@ -1,10 +1,10 @@
 import { Readable } from 'node:stream';
 
-import { mirrorBucketNamer, sameBucketName } from '../../src/mirror/bucket-name';
+import { mirrorBucketNamer } from '../../src/mirror/bucket-name';
 import { mirrorKey, type CopierOptions, type CopyClients } from '../../src/mirror/copier';
 import { createBucketBody, MirrorBucketTaken } from '../../src/mirror/mirror-bucket';
 import type { SpooledBody } from '../../src/spool';
-import { FakeS3, fakeSdk, md5Hex } from './fake-s3';
+import { fakeCopyClients, FakeS3, fakeSdk, md5Hex } from './fake-s3';
 
 /** UTF-8 bytes as Node and undici carry header values: one char per byte. */
 const wire = (text: string): string => Buffer.from(text, 'utf8').toString('latin1');
@@ -23,15 +23,7 @@ const OBJECT_HEADERS = {
 function world(opts: { mirrorBucket?: boolean } = {}) {
   const main = new FakeS3('b');
   const mirror = new FakeS3(...(opts.mirrorBucket === false ? [] : ['b']));
-  // Only multipart copies over 5 GiB go through the SDK: any other call it gets fails the test.
-  const mirrorSdk = fakeSdk();
-  const clients: CopyClients = {
-    main: { http: main },
-    mirror: { http: mirror, sdk: mirrorSdk.client },
-    mirrorBucket: sameBucketName,
-    mirrorRegion: 'us-east-1',
-  };
-  return { main, mirror, mirrorSdk, clients };
+  return { main, mirror, ...fakeCopyClients(main, mirror) };
 }
 
 function spooledOf(body: string | Buffer, bytes: Buffer | string = body): SpooledBody {

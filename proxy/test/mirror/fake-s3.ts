@@ -9,6 +9,8 @@ import { Readable } from 'node:stream';
 
 import type { S3Client } from '@aws-sdk/client-s3';
 
+import { sameBucketName } from '../../src/mirror/bucket-name';
+import type { CopyClients } from '../../src/mirror/copier';
 import type { S3Http, S3HttpRequest, S3HttpResponse } from '../../src/mirror/s3-http';
 
 export interface StoredObject {
@@ -257,4 +259,19 @@ export function fakeSdk(answers: Record<string, (input: Record<string, unknown>)
     },
   };
   return { client: client as unknown as S3Client, sent, names: () => sent.map((s) => s.name) };
+}
+
+/**
+ * A copier's clients over two fake endpoints, the mirror bucket named as main's. Only multipart copies over
+ * 5 GiB go through the SDK: any other call it gets fails the test.
+ */
+export function fakeCopyClients(main: FakeS3, mirror: FakeS3) {
+  const mirrorSdk = fakeSdk();
+  const clients: CopyClients = {
+    main: { http: main },
+    mirror: { http: mirror, sdk: mirrorSdk.client },
+    mirrorBucket: sameBucketName,
+    mirrorRegion: 'us-east-1',
+  };
+  return { clients, mirrorSdk };
 }

@@ -1,10 +1,9 @@
 import { Readable } from 'node:stream';
 
 import { createMetrics } from '../../src/metrics';
-import { sameBucketName } from '../../src/mirror/bucket-name';
 import { DEFAULT_COPIER_OPTIONS } from '../../src/mirror/copier';
 import { createKeyCopier } from '../../src/tracking/key-copier';
-import { FakeS3, fakeSdk } from '../mirror/fake-s3';
+import { fakeCopyClients, FakeS3 } from '../mirror/fake-s3';
 
 const MiB = 1024 * 1024;
 
@@ -17,12 +16,7 @@ function setup() {
   const asked: number[] = [];
   const metrics = createMetrics();
   const copyKey = createKeyCopier({
-    clients: {
-      main: { http: main },
-      mirror: { http: mirror, sdk: fakeSdk().client },
-      mirrorBucket: sameBucketName,
-      mirrorRegion: 'us-east-1',
-    },
+    clients: fakeCopyClients(main, mirror).clients,
     spool: undefined,
     options: () => DEFAULT_COPIER_OPTIONS,
     catchUpPacing: { waitMs: (streamed) => (asked.push(streamed), streamed > 0 ? 5 : 0) },
