@@ -148,3 +148,77 @@ test("a row whose deleted is NULL (the seed's column allows it) is claimed as a 
   const r = await inventory.completeAndClaimNext(bucket, await claim(bucket), me, 120, copied);
   expect(r.next).toMatchObject({ path: 'b', deleted: false });
 });
+
+describe('claims of fresh rows only (a drain keeps workers for fresh writes)', () => {
+  /** `failed` rows whose copy failed once and is due again, recorded and due before one fresh write. */
+  const bucketWithFailedAhead = async (failed: number): Promise<string> => {
+    const bucket = await bucketWith(...Array.from({ length: failed }, (_, i) => `failed-${i}`));
+    for (let i = 0; i < failed; i++) {
+      const row = await claim(bucket);
+      await inventory.fail(bucket, row.id, me.owner, { error: 'mirror down', retryInMs: 0, maxAttempts: 15 });
+    }
+    await inventory.recordWrites(bucket, [write(bucket, 'fresh')]);
+    return bucket;
+  };
+
+  test('a claim takes the failed row due first; a fresh-only claim passes over it to the fresh write', async () => {
+    const bucket = await bucketWithFailedAhead(1);
+    const any = await claim(bucket);
+    expect([any.path, any.attempts]).toEqual(['failed-0', 1]);
+    await inventory.release(bucket, any.id, me.owner);
+    const fresh = await inventory.claim(bucket, me, 120, { freshOnly: true });
+    expect([fresh?.path, fresh?.attempts]).toEqual(['fresh', 0]);
+    // Only failed rows are left: a fresh-only claim finds none, a claim finds the failed row.
+    expect(await inventory.claim(bucket, me, 120, { freshOnly: true })).toBeUndefined();
+    expect((await claim(bucket)).path).toBe('failed-0');
+  });
+
+  test('a completion claiming fresh rows only leases the fresh write, not the failed rows due before it', async () => {
+    const bucket = await bucketWithFailedAhead(2);
+    const failed = await claim(bucket);
+    expect(failed.path).toBe('failed-0');
+    const answer = await inventory.completeAndClaimNext(bucket, failed, me, 120, copied, { freshOnly: true });
+    expect(answer.completed).toBe(true);
+    expect(answer.next?.path).toBe('fresh');
+    const plain = await inventory.completeAndClaimNext(bucket, answer.next!, me, 120, copied);
+    expect(plain.next?.path).toBe('failed-1');
+  });
+
+  test('with 200 failed rows due ahead, a fresh-only claim reads the fresh rows’ index only, not one of the failed rows', async () => {
+    const bucket = await bucketWithFailedAhead(200);
+    /** One fresh-only claim, rolled back: the row it leased and the index entries it read. */
+    const claimFreshOnce = (): Promise<{ path?: string; fresh: number; pending: number }> =>
+      pools.withBucket(bucket, async (pool) => {
+        const client = await pool.connect();
+        // Counters of this backend not yet flushed; inside one transaction nothing is flushed, so the
+        // difference is the claim's own reads.
+        const read = async (): Promise<number[]> => {
+          const r = await client.query<{ read: string }>(
+            `SELECT pg_stat_get_xact_tuples_returned(i::regclass) AS read
+             FROM unnest(ARRAY['files_fresh_idx', 'files_pending_idx']) WITH ORDINALITY AS t(i, n) ORDER BY n`,
+          );
+          return r.rows.map((x) => Number(x.read));
+        };
+        try {
+          await client.query('BEGIN');
+          const before = await read();
+          const claimed = await client.query<{ path: string }>(
+            `SELECT path FROM s3_mirror_claim('me:2', 120, 'me:', NULL, true)`,
+          );
+          const after = await read();
+          await client.query('ROLLBACK');
+          return {
+            path: claimed.rows[0]?.path,
+            fresh: after[0]! - before[0]!,
+            pending: after[1]! - before[1]!,
+          };
+        } finally {
+          client.release();
+        }
+      });
+    // The first steps over the entries the failures left dead in the fresh rows' index, and marks them so.
+    const first = await claimFreshOnce();
+    expect([first.path, first.pending]).toEqual(['fresh', 0]);
+    expect(await claimFreshOnce()).toEqual({ path: 'fresh', fresh: 1, pending: 0 });
+  });
+});

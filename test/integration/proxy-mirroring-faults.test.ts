@@ -106,6 +106,36 @@ const metric = async (proxy: ProxyInstance, name: string, labels: Record<string,
   metricValue(await scrapeMetrics(proxy), name, labels);
 
 /** Whether the Postgres server's clock is still before `t` (leases are compared with its now()). */
+/**
+ * Runs `work` while three loops GET `key` through the proxy without a pause (an app always busy, so catch-up
+ * copies give way); the GETs made, and the loops' errors.
+ */
+async function whileAppReads(
+  app: S3Client,
+  bucket: string,
+  key: string,
+  work: () => Promise<void>,
+): Promise<{ reads: number; errors: unknown[] }> {
+  let busy = true;
+  let reads = 0;
+  const errors: unknown[] = [];
+  const readLoop = async (): Promise<void> => {
+    while (busy) {
+      const r = await app.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      await r.Body!.transformToString();
+      reads++;
+    }
+  };
+  const loops = Promise.all([1, 2, 3].map(() => readLoop().catch((err: unknown) => void errors.push(err))));
+  try {
+    await work();
+  } finally {
+    busy = false;
+    await loops;
+  }
+  return { reads, errors };
+}
+
 async function databaseTimeIsBefore(t: Date): Promise<boolean> {
   const pg = new Client({ connectionString: services.postgres.url });
   await pg.connect();
@@ -393,21 +423,7 @@ describe('degraded modes (proxy process)', () => {
     await app.send(new PutObjectCommand({ Bucket: bucket, Key: 'small', Body: 'app reads this' }));
     const gaveWay = () => metric(proxy, 's3mirror_mirror_gave_way_seconds_total');
 
-    // App traffic through the proxy, never idle, until told to stop.
-    let busy = true;
-    let reads = 0;
-    const readErrors: unknown[] = [];
-    const readLoop = async (): Promise<void> => {
-      while (busy) {
-        const r = await app.send(new GetObjectCommand({ Bucket: bucket, Key: 'small' }));
-        await r.Body!.transformToString();
-        reads++;
-      }
-    };
-    const loops = Promise.all(
-      [1, 2, 3].map(() => readLoop().catch((err: unknown) => void readErrors.push(err))),
-    );
-    try {
+    const { reads, errors } = await whileAppReads(app, bucket, 'small', async () => {
       await ctl.stopMirrorGateway();
       try {
         for (const key of ['backlog-1', 'backlog-2']) {
@@ -432,12 +448,57 @@ describe('degraded modes (proxy process)', () => {
       );
       await waitForThreeWayEqual(services, bucket, { timeoutMs: 120_000 });
       expect(await gaveWay()).toBe(afterBacklog);
-    } finally {
-      busy = false;
-      await loops;
-    }
-    expect(readErrors).toEqual([]);
+    });
+    expect(errors).toEqual([]);
     expect(reads).toBeGreaterThan(0);
+  });
+
+  test('a write made while a held backlog drains is copied by a worker kept for fresh writes, before any backlog row', async () => {
+    // Two workers, one of them allowed on catch-up rows; 1 MiB/s for those while the app is busy: an 8 MiB
+    // backlog row takes about 8 s. Without a worker kept for them, fresh rows are claimed after the backlog
+    // rows due before them, once a worker is free: after a backlog row completed.
+    const { proxy, app } = await start({
+      MIRROR_CONCURRENCY: '2',
+      MIRROR_CATCHUP_BYTES_PER_SECOND: String(MiB),
+    });
+    const bucket = `fw-${rnd()}`;
+    const backlog = ['backlog-1', 'backlog-2'];
+    await app.send(new CreateBucketCommand({ Bucket: bucket }));
+    await app.send(new PutObjectCommand({ Bucket: bucket, Key: 'small', Body: 'app reads this' }));
+    await waitForThreeWayEqual(services, bucket);
+
+    const { errors } = await whileAppReads(app, bucket, 'small', async () => {
+      await ctl.stopMirrorGateway();
+      try {
+        for (const key of backlog) {
+          await app.send(
+            new PutObjectCommand({ Bucket: bucket, Key: key, Body: crypto.randomBytes(8 * MiB) }),
+          );
+        }
+        await pollUntil('both backlog writes failed a copy', async () => {
+          const rows = await inventoryRows(services, bucket);
+          return backlog.every((k) => (rows.get(k)?.attempts ?? 0) > 0);
+        });
+      } finally {
+        await ctl.startMirrorGateway();
+      }
+      await pollUntil(
+        'a catch-up copy held',
+        async () => (await metric(proxy, 's3mirror_mirror_gave_way_seconds_total')) > 0,
+      );
+      await app.send(
+        new PutObjectCommand({ Bucket: bucket, Key: 'fresh', Body: 'written during the drain' }),
+      );
+      // One read of the inventory: the fresh row backed up, and the backlog rows as they stood then.
+      let rows = new Map<string, { is_backed_up: boolean }>();
+      await pollUntil('the fresh write mirrored', async () => {
+        rows = await inventoryRows(services, bucket);
+        return rows.get('fresh')?.is_backed_up === true;
+      });
+      expect(backlog.map((k) => [k, rows.get(k)?.is_backed_up])).toEqual(backlog.map((k) => [k, false]));
+      await waitForThreeWayEqual(services, bucket, { timeoutMs: 240_000 });
+    });
+    expect(errors).toEqual([]);
   });
 
   test('Postgres stopped: app requests still succeed, mirroring continues from memory, the inventory catches up', async () => {

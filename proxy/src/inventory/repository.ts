@@ -35,10 +35,11 @@ const DELETED_FOR = `CASE WHEN deleted
     END AS deleted_for_seconds`;
 
 /**
- * Claims one pending row for `$1` (owner) for `$2` seconds; `$3` the owner's prefix. The claim itself is the
- * function `s3_mirror_claim` (schema.ts, migration 5), planned to walk the pending index in order.
+ * Claims one pending row for `$1` (owner) for `$2` seconds; `$3` the owner's prefix; `$4` true: only a row
+ * whose copy has not failed. The claim itself is the function `s3_mirror_claim` (schema.ts, migrations 5
+ * and 9), planned to walk the pending index (or the fresh rows' index) in order.
  */
-const CLAIM_SQL = `SELECT * FROM s3_mirror_claim($1, $2, $3, NULL)`;
+const CLAIM_SQL = `SELECT * FROM s3_mirror_claim($1, $2, $3, NULL, $4)`;
 
 /** Extends a lease while a long copy runs. */
 const RENEW_LEASE_SQL = `UPDATE files SET lease_until = now() + make_interval(secs => $3)
@@ -46,12 +47,13 @@ WHERE id = $1 AND lease_owner = $2`;
 
 /**
  * A copy's completion, a compare-and-set on the generation claimed, and when it won and an owner is given, the
- * claim the worker would make next: the function `s3_mirror_complete` (schema.ts, migration 6). $1 id,
+ * claim the worker would make next: the function `s3_mirror_complete` (schema.ts, migrations 6 and 9). $1 id,
  * $2 generation copied, $3 deleted, $4 size, $5 content_type, $6 last_modified, $7 etag, $8 version_id,
- * $9 mirror_etag, $10 delete kept; $11 owner (null: complete only), $12 lease seconds, $13 owner prefix.
+ * $9 mirror_etag, $10 delete kept; $11 owner (null: complete only), $12 lease seconds, $13 owner prefix,
+ * $14 fresh rows only (as CLAIM_SQL's $4).
  * One row: `completed` (0 or 1) and the claimed row's columns, null when none was claimed.
  */
-const COMPLETE_SQL = `SELECT * FROM s3_mirror_complete($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`;
+const COMPLETE_SQL = `SELECT * FROM s3_mirror_complete($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`;
 
 /**
  * A delete not yet due (MIRROR_DELETE_POLICY=delay:…; main no longer holds the key): the row becomes (or
@@ -240,7 +242,13 @@ export function completeParams(id: number, generation: string, r: MirrorResult):
 
 /** COMPLETE_SQL's parameters for a completion that claims nothing next. */
 function completeOnly(id: number, generation: string, r: MirrorResult): unknown[] {
-  return [...completeParams(id, generation, r), null, null, null];
+  return [...completeParams(id, generation, r), null, null, null, null];
+}
+
+/** What a claim may take. */
+export interface ClaimOptions {
+  /** Only a row whose copy has not failed yet (a fresh write), passing over failed rows come due. */
+  freshOnly?: boolean;
 }
 
 /** A pending row this sidecar leased for copying. */
@@ -443,10 +451,23 @@ export class InventoryRepository {
     return r.rows[0]!;
   }
 
-  /** Leases the next pending row that is due, or undefined when there is none. */
-  async claim(bucket: string, lease: LeaseOwner, leaseSeconds: number): Promise<ClaimedRow | undefined> {
+  /**
+   * Leases the next pending row that is due, or undefined when there is none. `freshOnly`: only a row
+   * whose copy has not failed (attempts = 0), ahead of which failed rows come due are passed over.
+   */
+  async claim(
+    bucket: string,
+    lease: LeaseOwner,
+    leaseSeconds: number,
+    opts: ClaimOptions = {},
+  ): Promise<ClaimedRow | undefined> {
     const r = await this.on(bucket, (pool) =>
-      pool.query<ClaimedRow>(CLAIM_SQL, [lease.owner, leaseSeconds, lease.ownerPrefix]),
+      pool.query<ClaimedRow>(CLAIM_SQL, [
+        lease.owner,
+        leaseSeconds,
+        lease.ownerPrefix,
+        opts.freshOnly === true,
+      ]),
     );
     return r.rows[0];
   }
@@ -488,10 +509,12 @@ export class InventoryRepository {
     lease: LeaseOwner,
     leaseSeconds: number,
     result: MirrorResult,
+    opts: ClaimOptions = {},
   ): Promise<{ completed: boolean; next: ClaimedRow | undefined }> {
     return this.settleCopy(bucket, row, lease.owner, result, {
       ownerPrefix: lease.ownerPrefix,
       leaseSeconds,
+      freshOnly: opts.freshOnly === true,
     });
   }
 
@@ -504,11 +527,17 @@ export class InventoryRepository {
     row: ClaimedRow,
     owner: string,
     result: MirrorResult,
-    claim?: { ownerPrefix: string; leaseSeconds: number },
+    claim?: { ownerPrefix: string; leaseSeconds: number; freshOnly: boolean },
   ): Promise<{ completed: boolean; next: ClaimedRow | undefined }> {
     return this.on(bucket, async (pool) => {
       const params = claim
-        ? [...completeParams(row.id, row.generation, result), owner, claim.leaseSeconds, claim.ownerPrefix]
+        ? [
+            ...completeParams(row.id, row.generation, result),
+            owner,
+            claim.leaseSeconds,
+            claim.ownerPrefix,
+            claim.freshOnly,
+          ]
         : completeOnly(row.id, row.generation, result);
       const answer = (await pool.query<CompleteAnswer>(COMPLETE_SQL, params)).rows[0];
       if (answer?.completed !== 1) {

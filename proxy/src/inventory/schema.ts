@@ -208,6 +208,51 @@ ${CLAIM_STATEMENT};
 END
 $claim$`;
 
+/** `text` with `from`, which must occur exactly once, replaced: a later migration derived from a shipped text. */
+function replacedOnce(text: string, from: string, to: string): string {
+  const at = text.indexOf(from);
+  if (at < 0 || text.indexOf(from, at + from.length) >= 0) throw new Error(`not exactly once: ${from}`);
+  return text.slice(0, at) + to + text.slice(at + from.length);
+}
+
+/**
+ * Rows whose copy has not failed (attempts = 0: fresh writes), in claim order: a claim for fresh rows only
+ * walks this index, so it does not step over a backlog of failed rows come due ahead of them.
+ */
+const FRESH_INDEX_SQL = `CREATE INDEX IF NOT EXISTS files_fresh_idx ON files (next_attempt_at, id)
+WHERE NOT is_backed_up AND attempts = 0`;
+
+/**
+ * s3_mirror_claim with `p_fresh_only`: true leases only a row whose copy has not failed yet. The tracker
+ * asks for one when as many workers as it allows are already copying rows that failed before (the backlog a
+ * mirror outage leaves), so fresh writes keep workers of their own during a drain
+ * (tracking/catch-up-slots.ts). Otherwise the same statement as migrations 5 and 8; each branch keeps its
+ * plan for the session.
+ */
+const FRESH_CLAIM_FUNCTION_SQL = `${replacedOnce(CLAIM_SIGNATURE, 'p_exclude INTEGER)', 'p_exclude INTEGER, p_fresh_only BOOLEAN)')}
+LANGUAGE plpgsql VOLATILE
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+AS $claim$
+#variable_conflict use_column
+BEGIN
+IF p_fresh_only THEN
+RETURN QUERY
+${replacedOnce(CLAIM_STATEMENT, 'AND f.id IS DISTINCT FROM p_exclude', 'AND f.id IS DISTINCT FROM p_exclude AND f.attempts = 0')};
+ELSE
+RETURN QUERY
+${CLAIM_STATEMENT};
+END IF;
+END
+$claim$`;
+
+/** s3_mirror_complete whose claim of the next row takes `p_fresh_only` as s3_mirror_claim above does. */
+const FRESH_COMPLETE_FUNCTION_SQL = replacedOnce(
+  replacedOnce(COMPLETE_FUNCTION_SQL, 'p_prefix TEXT)', 'p_prefix TEXT, p_fresh_only BOOLEAN)'),
+  's3_mirror_claim(p_owner, p_lease_seconds, p_prefix, p_id)',
+  's3_mirror_claim(p_owner, p_lease_seconds, p_prefix, p_id, p_fresh_only)',
+);
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -298,6 +343,13 @@ INSERT INTO s3_mirror_scan (id) VALUES (1) ON CONFLICT (id) DO NOTHING`,
     version: 8,
     name: 'the claim keeps its plan on Postgres before 18',
     sql: CLAIM_PLPGSQL_FUNCTION_SQL,
+  },
+  {
+    version: 9,
+    name: 'claims that leave failed rows to the workers allowed them',
+    sql: `${FRESH_INDEX_SQL};
+${FRESH_CLAIM_FUNCTION_SQL};
+${FRESH_COMPLETE_FUNCTION_SQL}`,
   },
 ];
 

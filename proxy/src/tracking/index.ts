@@ -10,6 +10,7 @@
  * | hints: which due buckets, when settled   | bucket-work.ts           |
  * | hints for databases older than them      | hint-backfill.ts         |
  * | **claim → copy → settle one row**        | row-mirror.ts            |
+ * | workers for fresh writes during a drain  | catch-up-slots.ts        |
  * | one copy of a key (spool or main)        | key-copier.ts            |
  * | mirroring from memory (Postgres down)    | memory-mirror.ts         |
  * | settles retried when Postgres returns    | settle-retry.ts          |
@@ -42,6 +43,7 @@ import { createSlots } from '../mirror/slots';
 import { AntiEntropyScanner } from '../scan/anti-entropy';
 import { ScanSchedule } from '../scan/scan-schedule';
 import type { UploadSpool, UploadSpoolPort } from '../spool';
+import { CatchUpSlots, catchUpLimit } from './catch-up-slots';
 import { BucketWork } from './bucket-work';
 import { backfillHints } from './hint-backfill';
 import { InventoryFlusher } from './inventory-flusher';
@@ -255,6 +257,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     logger,
     throttle,
     statuses,
+    catchUp: new CatchUpSlots(catchUpLimit(config.mirrorConcurrency)),
   });
   const memoryCopies = new MemoryCopier({
     keys: memoryKeys,

@@ -206,6 +206,9 @@ export class MirrorWorkers {
           // Ramping, the row found gave a look to one more worker (onClaimed); else a recorded write's look is used.
           if (!ramping) this.tookNext(bucket);
         } else if (turn.kind === 'settled') this.settled(bucket, emptyLooks);
+        // The look is used; the catch-up rows left are claimed by the workers allowed them (their
+        // completions), and the hint stays due, so the poll looks again. Settling it here would hide them.
+        else if (turn.kind === 'held-back') ramp = false;
         else if (await this.ranOut(bucket, mark, lookedAt, turn)) ramp = false;
         dbFailures = 0;
       } catch (err) {

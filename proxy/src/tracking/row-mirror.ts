@@ -6,6 +6,8 @@
  * A completion may claim the bucket's next row in the same call (`claimNext`): the worker then holds
  * that row and copies it next without a claim of its own, and learns without an empty claim that the
  * bucket had nothing left.
+ * Rows whose copy failed before (catch-up rows) are claimed only by workers holding a catch-up slot
+ * (catch-up-slots.ts); the others claim fresh rows only, so fresh writes keep workers during a drain.
  * A key main no longer holds is deleted on the mirror, kept there, or its delete deferred, as the delete
  * policy decides (delete-policy.ts): a kept delete completes like a copy (`delete_kept`), a deferred one
  * waits in its row until due.
@@ -19,6 +21,7 @@ import { deleteDelaySeconds, rowMissingAction, type DeletePolicy } from '../mirr
 import type { MirrorResult } from '../mirror/copier';
 import { errorText } from '../mirror/s3';
 import { observeMirror, type CopyKey } from './key-copier';
+import type { CatchUpSlot, CatchUpSlots } from './catch-up-slots';
 import type { LogThrottle } from './log-throttle';
 import type { CopyToken, ReplicationStatuses } from './replication-status';
 import type { SettleRetry } from './settle-retry';
@@ -43,12 +46,16 @@ export interface RowMirrorDeps {
   throttle: LogThrottle;
   /** The replication status reads report for keys this sidecar wrote. */
   statuses?: ReplicationStatuses;
+  /** How many workers may copy catch-up rows at once; without it, any claim may take any row. */
+  catchUp?: CatchUpSlots;
 }
 
 /** A row leased to one worker by a completion's claim, and the lease owner it was claimed as. */
 export interface HeldRow {
   row: ClaimedRow;
   owner: string;
+  /** A catch-up row's slot, passed on by the completion that claimed it. */
+  slot?: CatchUpSlot;
 }
 
 /** How one turn on a bucket ended: the worker decides from it where to look next. */
@@ -60,7 +67,12 @@ export type RowTurn =
   /** A row completed, and its statement found no other row of the bucket claimable. */
   | { kind: 'drained' }
   /** A row completed, and its statement leased the next one to this worker: copy it next. */
-  | { kind: 'next'; held: HeldRow };
+  | { kind: 'next'; held: HeldRow }
+  /**
+   * No fresh row was claimable, and catch-up rows were not this worker's to claim (as many workers as
+   * allowed copy them): the bucket may still hold due rows, which those workers' completions claim.
+   */
+  | { kind: 'held-back' };
 
 export interface RowTurnOptions {
   /** Called when a row is leased to this worker (a ramp-up then wakes one more). */
@@ -77,6 +89,13 @@ export interface RowTurnOptions {
 const NONE: RowTurn = { kind: 'none' };
 const SETTLED: RowTurn = { kind: 'settled' };
 const DRAINED: RowTurn = { kind: 'drained' };
+const HELD_BACK: RowTurn = { kind: 'held-back' };
+
+/** What one claim may take: with a catch-up slot any row, without one fresh rows only. */
+interface ClaimScope {
+  slot: CatchUpSlot | undefined;
+  freshOnly: boolean;
+}
 
 export class RowMirror {
   private running = 0;
@@ -96,8 +115,36 @@ export class RowMirror {
   async mirrorOne(bucket: string, opts: RowTurnOptions = {}): Promise<RowTurn> {
     const { inventory, leaseSeconds } = this.deps;
     const lease = opts.held ? { ...this.deps.lease(), owner: opts.held.owner } : this.deps.lease();
-    const row = opts.held?.row ?? (await inventory.claim(bucket, lease, leaseSeconds));
-    if (!row) return NONE;
+    const scope: ClaimScope = opts.held ? { slot: opts.held.slot, freshOnly: false } : this.claimScope();
+    try {
+      const row =
+        opts.held?.row ??
+        (await inventory.claim(bucket, lease, leaseSeconds, { freshOnly: scope.freshOnly }));
+      if (!row) return scope.freshOnly ? HELD_BACK : NONE;
+      if (row.attempts === 0) scope.slot = releasedSlot(scope.slot);
+      return await this.mirrorRow(bucket, row, lease, opts, scope);
+    } finally {
+      // Unless a completion passed it on with the next row (mirrorRow then clears it).
+      scope.slot?.release();
+    }
+  }
+
+  /** A catch-up slot if one is free (any row may be claimed); otherwise a claim of fresh rows only. */
+  private claimScope(): ClaimScope {
+    const catchUp = this.deps.catchUp;
+    if (!catchUp) return { slot: undefined, freshOnly: false };
+    const slot = catchUp.tryTake();
+    return { slot, freshOnly: slot === undefined };
+  }
+
+  private async mirrorRow(
+    bucket: string,
+    row: ClaimedRow,
+    lease: LeaseOwner,
+    opts: RowTurnOptions,
+    scope: ClaimScope,
+  ): Promise<RowTurn> {
+    const { inventory } = this.deps;
     const stopSignal = this.deps.stopSignal();
     const token = this.deps.statuses?.copying(bucket, row.path);
     if (!opts.held) opts.onClaimed?.();
@@ -133,7 +180,15 @@ export class RowMirror {
       observeMirror(this.deps.metrics, action, true, started);
       const completed = (): void => this.deps.statuses?.settled(bucket, row.path, token, 'COMPLETED');
       if (opts.claimNext?.()) {
-        const turn = await this.completeAndClaimNext(bucket, row, lease, result, completed, opts.onClaimed);
+        const turn = await this.completeAndClaimNext(
+          bucket,
+          row,
+          lease,
+          result,
+          completed,
+          opts.onClaimed,
+          scope,
+        );
         if (turn) return turn;
       }
       await this.deps.settle.run(async () => {
@@ -147,10 +202,18 @@ export class RowMirror {
 
   /** Gives back a row a completion leased to this worker, which will not copy it (stopping, Postgres down). */
   async giveBack(bucket: string, held: HeldRow): Promise<void> {
-    await this.deps.settle.run(() => this.deps.inventory.release(bucket, held.row.id, held.owner));
+    try {
+      await this.deps.settle.run(() => this.deps.inventory.release(bucket, held.row.id, held.owner));
+    } finally {
+      held.slot?.release();
+    }
   }
 
-  /** The completion with the next claim; undefined when its statement failed (settled without a claim then). */
+  /**
+   * The completion with the next claim; undefined when its statement failed (settled without a claim then).
+   * The next claim uses the settled row's catch-up slot, or a free one; without either it takes fresh rows
+   * only, and finding none says nothing of the catch-up rows left (settled, not drained).
+   */
   private async completeAndClaimNext(
     bucket: string,
     row: ClaimedRow,
@@ -158,7 +221,9 @@ export class RowMirror {
     result: MirrorResult,
     completed: () => void,
     onClaimed: (() => void) | undefined,
+    scope: ClaimScope,
   ): Promise<RowTurn | undefined> {
+    if (!scope.slot) Object.assign(scope, this.claimScope());
     let answer;
     try {
       answer = await this.deps.inventory.completeAndClaimNext(
@@ -167,6 +232,7 @@ export class RowMirror {
         lease,
         this.deps.leaseSeconds,
         result,
+        { freshOnly: scope.freshOnly },
       );
     } catch {
       // Postgres went away: the completion alone is kept for when it is back, as any settle.
@@ -174,9 +240,14 @@ export class RowMirror {
     }
     if (!answer.completed) return SETTLED; // released for a new copy: the next look takes it
     completed();
-    if (!answer.next) return DRAINED;
+    if (!answer.next) return scope.freshOnly ? SETTLED : DRAINED;
     onClaimed?.();
-    return { kind: 'next', held: { row: answer.next, owner: lease.owner } };
+    const held: HeldRow = { row: answer.next, owner: lease.owner };
+    if (answer.next.attempts > 0) {
+      held.slot = scope.slot;
+      scope.slot = undefined; // passed on with the row
+    }
+    return { kind: 'next', held };
   }
 
   private async failed(
@@ -232,4 +303,10 @@ export class RowMirror {
       clearInterval(t);
     }
   }
+}
+
+/** Gives `slot` back (if any); what is left held: none. */
+function releasedSlot(slot: CatchUpSlot | undefined): undefined {
+  slot?.release();
+  return undefined;
 }

@@ -122,6 +122,7 @@ describe('migrations', () => {
       6: '5cb18353eba746fb',
       7: '3b96bfa6f8938de9',
       8: '78841cde6f24ac35',
+      9: '4243160c4c37e24d',
     };
     const sha = (sql: string): string => createHash('sha256').update(sql).digest('hex').slice(0, 16);
     expect(Object.fromEntries(MIGRATIONS.map((m) => [m.version, sha(m.sql)]))).toEqual(pinned);

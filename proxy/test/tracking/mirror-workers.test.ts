@@ -512,3 +512,28 @@ test('settle is given the hint version known when the look began, not one learnt
     await stopAll(loops, workers, running);
   }
 });
+
+test('a look held back (only catch-up rows due, their workers all busy) is used without settling the hint or a look again', async () => {
+  const { workers, claims, settled } = setup(
+    2,
+    {},
+    {
+      copyFromRow: async (bucket): Promise<RowTurn> => {
+        claims.push(bucket);
+        return { kind: 'held-back' };
+      },
+    },
+  );
+  const loops = new LoopGeneration();
+  const running = workers.start(loops.begin());
+  await tick(10);
+  workers.add('a', 1);
+  await until(
+    () => claims.length >= 1 && workers.dueBuckets === 0,
+    () => ({ claims, settled }),
+  );
+  await tick(20); // time for a claim or a settle that should not come
+  expect(claims).toEqual(['a']);
+  expect(settled).toEqual([]); // the hint stays due: the poll looks again
+  await stopAll(loops, workers, running);
+});

@@ -3,9 +3,10 @@ import { createMetrics } from '../../src/metrics';
 import type { MirrorResult } from '../../src/mirror/copier';
 import { parseDeletePolicy, type DeletePolicy } from '../../src/mirror/delete-policy';
 import type { CopyKey, CopyKeyOptions } from '../../src/tracking/key-copier';
+import { CatchUpSlots } from '../../src/tracking/catch-up-slots';
 import { createLogThrottle } from '../../src/tracking/log-throttle';
 import { ReplicationStatuses } from '../../src/tracking/replication-status';
-import { RowMirror, type RowMirrorDeps } from '../../src/tracking/row-mirror';
+import { RowMirror, type HeldRow, type RowMirrorDeps } from '../../src/tracking/row-mirror';
 import { SettleRetry } from '../../src/tracking/settle-retry';
 import { recordingLogger } from './fakes';
 
@@ -28,6 +29,9 @@ function setup(
     policy?: DeletePolicy;
     /** What the completion's claim finds: a next row (default), none, a lost compare-and-set, an error. */
     chained?: 'next' | 'none' | 'lost' | 'fails';
+    /** The row the completion's claim leases (default nextRow). */
+    next?: ClaimedRow;
+    catchUp?: CatchUpSlots;
   } = {},
 ) {
   const calls: string[] = [];
@@ -36,8 +40,8 @@ function setup(
   let stop = new AbortController();
   const deps: RowMirrorDeps = {
     inventory: {
-      claim: async () => {
-        calls.push('claim');
+      claim: async (_b, _l, _s, claim) => {
+        calls.push(claim?.freshOnly ? 'claim fresh only' : 'claim');
         return 'claimed' in opts ? opts.claimed : row;
       },
       renewLease: async () => void calls.push('renew'),
@@ -48,13 +52,14 @@ function setup(
         );
         return true;
       },
-      completeAndClaimNext: async (_b, r, lease, seconds, result) => {
+      completeAndClaimNext: async (_b, r, lease, seconds, result, claim) => {
         calls.push(
-          `complete ${r.id} gen ${r.generation} by ${lease.owner} exists=${result.exists}, claim next for ${seconds} s`,
+          `complete ${r.id} gen ${r.generation} by ${lease.owner} exists=${result.exists}, claim next for ${seconds} s` +
+            (claim?.freshOnly ? ' (fresh only)' : ''),
         );
         if (opts.chained === 'fails') throw new Error('ECONNRESET');
         if (opts.chained === 'lost') return { completed: false, next: undefined };
-        return { completed: true, next: opts.chained === 'none' ? undefined : nextRow };
+        return { completed: true, next: opts.chained === 'none' ? undefined : (opts.next ?? nextRow) };
       },
       deferDelete: async (_b, r, owner, delay) =>
         void calls.push(`defer ${r.id} gen ${r.generation} by ${owner} delay ${delay}`),
@@ -77,6 +82,7 @@ function setup(
     metrics,
     logger,
     throttle: createLogThrottle(),
+    ...(opts.catchUp ? { catchUp: opts.catchUp } : {}),
   };
   return {
     mirror: new RowMirror(deps),
@@ -338,4 +344,89 @@ test('replication status: COMPLETED only when the compare-and-set won, FAILED wh
   (parked.mirror as unknown as { deps: RowMirrorDeps }).deps.statuses = statuses;
   await parked.mirror.mirrorOne('b');
   expect(statuses.get('b', 'k')).toBe('FAILED');
+});
+
+describe('catch-up slots: workers beyond the limit claim fresh rows only', () => {
+  const failedRow: ClaimedRow = { ...row, attempts: 2 };
+  const failedNext: ClaimedRow = { ...nextRow, attempts: 1 };
+
+  test('with every slot taken the claim asks for fresh rows only, and finding none is held back, not "none" (the hint stays due)', async () => {
+    const catchUp = new CatchUpSlots(1);
+    const other = catchUp.tryTake()!;
+    const { mirror, calls } = setup(async () => copied, { claimed: undefined, catchUp });
+    expect(await mirror.mirrorOne('b')).toEqual({ kind: 'held-back' });
+    expect(calls).toEqual(['claim fresh only']);
+    other.release();
+    calls.length = 0;
+    expect(await mirror.mirrorOne('b')).toEqual({ kind: 'none' });
+    expect(calls).toEqual(['claim']);
+    expect(catchUp.inUse).toBe(0);
+  });
+
+  test('a catch-up row keeps its slot while it is copied; a fresh row gives it back before its copy', async () => {
+    const catchUp = new CatchUpSlots(2);
+    const during: number[] = [];
+    const copy: CopyKey = async () => {
+      during.push(catchUp.inUse);
+      return copied;
+    };
+    await setup(copy, { claimed: failedRow, catchUp }).mirror.mirrorOne('b');
+    await setup(copy, { claimed: row, catchUp }).mirror.mirrorOne('b');
+    expect(during).toEqual([1, 0]);
+    expect(catchUp.inUse).toBe(0);
+  });
+
+  test('a failed copy of a catch-up row gives its slot back', async () => {
+    const catchUp = new CatchUpSlots(1);
+    const { mirror } = setup(
+      async () => {
+        throw new Error('mirror down');
+      },
+      { claimed: failedRow, catchUp },
+    );
+    expect(await mirror.mirrorOne('b')).toEqual({ kind: 'settled' });
+    expect(catchUp.inUse).toBe(0);
+  });
+
+  test('a completion passes the slot on with the next catch-up row; copying that row, or giving it back, frees it', async () => {
+    const catchUp = new CatchUpSlots(1);
+    const { mirror, calls } = setup(async () => copied, { claimed: failedRow, next: failedNext, catchUp });
+    const turn = await mirror.mirrorOne('b', { claimNext: () => true });
+    expect(turn.kind).toBe('next');
+    expect(calls).toEqual(['claim', 'complete 7 gen 3 by me:1 exists=true, claim next for 120 s']);
+    expect(catchUp.inUse).toBe(1);
+    const held = (turn as { held: HeldRow }).held;
+    expect(held.slot).toBeDefined();
+    await mirror.giveBack('b', held);
+    expect(catchUp.inUse).toBe(0);
+
+    const again = await mirror.mirrorOne('b', { claimNext: () => true });
+    expect(catchUp.inUse).toBe(1);
+    expect(await mirror.mirrorOne('b', { held: (again as { held: HeldRow }).held })).toEqual({
+      kind: 'settled',
+    });
+    expect(catchUp.inUse).toBe(0);
+  });
+
+  test('the completion of a fresh row takes a free slot for its claim, and keeps none for a fresh next row', async () => {
+    const catchUp = new CatchUpSlots(1);
+    const { mirror, calls } = setup(async () => copied, { claimed: row, next: nextRow, catchUp });
+    const turn = await mirror.mirrorOne('b', { claimNext: () => true });
+    expect(calls).toEqual(['claim', 'complete 7 gen 3 by me:1 exists=true, claim next for 120 s']);
+    expect((turn as { held: HeldRow }).held.slot).toBeUndefined();
+    expect(catchUp.inUse).toBe(0);
+  });
+
+  test('the completion of a fresh row with every slot taken claims fresh rows only; finding none is settled, not drained', async () => {
+    const catchUp = new CatchUpSlots(1);
+    const other = catchUp.tryTake()!;
+    const { mirror, calls } = setup(async () => copied, { claimed: row, chained: 'none', catchUp });
+    expect(await mirror.mirrorOne('b', { claimNext: () => true })).toEqual({ kind: 'settled' });
+    expect(calls).toEqual([
+      'claim fresh only',
+      'complete 7 gen 3 by me:1 exists=true, claim next for 120 s (fresh only)',
+    ]);
+    other.release();
+    expect(catchUp.inUse).toBe(0);
+  });
 });
