@@ -196,13 +196,16 @@ $record$`;
  * Debian's PostgreSQL 15 with 16 workers completing and claiming 8,000 rows: 650–674 µs of Postgres CPU per
  * row with the SQL claim, 423–535 with this one; no difference on 18 (test/bench/notes.md).
  */
-const CLAIM_PLPGSQL_FUNCTION_SQL = `${CLAIM_SIGNATURE}
-LANGUAGE plpgsql VOLATILE
+/** A PL/pgSQL claim's options and its body's start, up to its statements (migrations 8 and 9). */
+const CLAIM_PLPGSQL_HEAD = `LANGUAGE plpgsql VOLATILE
 SET enable_seqscan = off
 SET enable_bitmapscan = off
 AS $claim$
 #variable_conflict use_column
-BEGIN
+BEGIN`;
+
+const CLAIM_PLPGSQL_FUNCTION_SQL = `${CLAIM_SIGNATURE}
+${CLAIM_PLPGSQL_HEAD}
 RETURN QUERY
 ${CLAIM_STATEMENT};
 END
@@ -230,12 +233,7 @@ WHERE NOT is_backed_up AND attempts = 0`;
  * plan for the session.
  */
 const FRESH_CLAIM_FUNCTION_SQL = `${replacedOnce(CLAIM_SIGNATURE, 'p_exclude INTEGER)', 'p_exclude INTEGER, p_fresh_only BOOLEAN)')}
-LANGUAGE plpgsql VOLATILE
-SET enable_seqscan = off
-SET enable_bitmapscan = off
-AS $claim$
-#variable_conflict use_column
-BEGIN
+${CLAIM_PLPGSQL_HEAD}
 IF p_fresh_only THEN
 RETURN QUERY
 ${replacedOnce(CLAIM_STATEMENT, 'AND f.id IS DISTINCT FROM p_exclude', 'AND f.id IS DISTINCT FROM p_exclude AND f.attempts = 0')};
