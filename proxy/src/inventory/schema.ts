@@ -190,12 +190,6 @@ BEGIN
 END
 $record$`;
 
-/**
- * s3_mirror_claim again, same signature, same statement and planner settings, in PL/pgSQL: Postgres before 18
- * plans a SQL function's statement at every call, where PL/pgSQL keeps the plan for the session. Measured on
- * Debian's PostgreSQL 15 with 16 workers completing and claiming 8,000 rows: 650–674 µs of Postgres CPU per
- * row with the SQL claim, 423–535 with this one; no difference on 18 (test/bench/notes.md).
- */
 /** A PL/pgSQL claim's options and its body's start, up to its statements (migrations 8 and 9). */
 const CLAIM_PLPGSQL_HEAD = `LANGUAGE plpgsql VOLATILE
 SET enable_seqscan = off
@@ -204,6 +198,12 @@ AS $claim$
 #variable_conflict use_column
 BEGIN`;
 
+/**
+ * s3_mirror_claim again, same signature, same statement and planner settings, in PL/pgSQL: Postgres before 18
+ * plans a SQL function's statement at every call, where PL/pgSQL keeps the plan for the session. Measured on
+ * Debian's PostgreSQL 15 with 16 workers completing and claiming 8,000 rows: 650–674 µs of Postgres CPU per
+ * row with the SQL claim, 423–535 with this one; no difference on 18 (test/bench/notes.md).
+ */
 const CLAIM_PLPGSQL_FUNCTION_SQL = `${CLAIM_SIGNATURE}
 ${CLAIM_PLPGSQL_HEAD}
 RETURN QUERY

@@ -243,6 +243,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
   });
 
   const statuses = new ReplicationStatuses();
+  const catchUp = new CatchUpSlots(catchUpLimit(config.mirrorConcurrency));
   const rows = new RowMirror({
     inventory,
     copyKey: copier,
@@ -257,7 +258,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     logger,
     throttle,
     statuses,
-    catchUp: new CatchUpSlots(catchUpLimit(config.mirrorConcurrency)),
+    catchUp,
   });
   const memoryCopies = new MemoryCopier({
     keys: memoryKeys,
@@ -274,6 +275,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     findDue: () => work.findDue(),
     knownVersion: (bucket) => work.knownVersion(bucket),
     settle: (bucket, lookedAt) => work.settle(bucket, lookedAt),
+    catchUpSlotFree: () => catchUp.inUse < catchUp.limit,
     postgresHealthy: () => pgHealthy,
     copyFromMemory: () => memoryCopies.copyNext(),
     memoryCopiesRunning: () => memoryKeys.inFlight,

@@ -44,6 +44,11 @@ export interface MirrorWorkersDeps {
   knownVersion(bucket: string): string | undefined;
   /** `bucket` had no claimable row in a look begun at hint version `lookedAt`: its hint is brought up to date. */
   settle(bucket: string, lookedAt: string | undefined): Promise<void>;
+  /**
+   * Whether a claim now may take a catch-up row (a row whose copy failed before): a catch-up slot is free
+   * (catch-up-slots.ts). Without it, always.
+   */
+  catchUpSlotFree?(): boolean;
   logger: Logger;
   throttle: LogThrottle;
 }
@@ -66,6 +71,11 @@ interface DueBucket {
   working: number;
   /** Looks that found nothing claimable here (each settles the hint). */
   emptyLooks: number;
+  /**
+   * A look here was held back: no fresh row was claimable, and catch-up rows were not its worker's to claim
+   * (no catch-up slot free). Owed to the next worker that finds a slot free, ahead of chains elsewhere.
+   */
+  catchUpWaiting: boolean;
 }
 
 export class MirrorWorkers {
@@ -103,7 +113,7 @@ export class MirrorWorkers {
   private entry(bucket: string): DueBucket {
     let entry = this.due.get(bucket);
     if (!entry) {
-      entry = { mark: 0, looks: 0, open: false, working: 0, emptyLooks: 0 };
+      entry = { mark: 0, looks: 0, open: false, working: 0, emptyLooks: 0, catchUpWaiting: false };
       this.due.set(bucket, entry);
     }
     return entry;
@@ -141,12 +151,17 @@ export class MirrorWorkers {
     return [this.pollLoop(token), ...workers];
   }
 
-  /** Takes a look at the next due bucket with one left, round-robin, so one busy bucket does not starve the others. */
+  /**
+   * Takes a look at the next due bucket with one left, round-robin, so one busy bucket does not starve the
+   * others; a look held back for want of a catch-up slot counts while one is free.
+   */
   private takeLook(): string | undefined {
-    const list = [...this.due].filter(([, entry]) => entry.looks > 0);
+    const slotFree = this.deps.catchUpSlotFree?.() ?? true;
+    const list = [...this.due].filter(([, entry]) => entry.looks > 0 || (slotFree && entry.catchUpWaiting));
     if (list.length === 0) return undefined;
     const [bucket, entry] = list[this.cursor++ % list.length]!;
-    entry.looks--;
+    if (entry.looks > 0) entry.looks--;
+    else entry.catchUpWaiting = false;
     entry.working++;
     return bucket;
   }
@@ -156,7 +171,7 @@ export class MirrorWorkers {
     const entry = this.due.get(bucket);
     if (!entry) return;
     entry.working = Math.max(0, entry.working - 1);
-    if (entry.looks === 0 && entry.working === 0) this.due.delete(bucket);
+    if (entry.looks === 0 && entry.working === 0 && !entry.catchUpWaiting) this.due.delete(bucket);
   }
 
   private async worker(token: LoopToken): Promise<void> {
@@ -189,7 +204,10 @@ export class MirrorWorkers {
       }
       const { mark, emptyLooks, open } = this.entry(bucket);
       const lookedAt = deps.knownVersion(bucket);
-      const opts: RowTurnOptions = { claimNext: () => token.current() && this.mayClaimNext(bucket) };
+      const opts: RowTurnOptions = {
+        claimNext: (holdsCatchUpSlot = false) =>
+          token.current() && this.mayClaimNext(bucket, holdsCatchUpSlot),
+      };
       // A row found where work came from elsewhere may hide more: one more worker, with a look for it.
       const ramping = ramp && open;
       if (ramping) {
@@ -206,10 +224,11 @@ export class MirrorWorkers {
           // Ramping, the row found gave a look to one more worker (onClaimed); else a recorded write's look is used.
           if (!ramping) this.tookNext(bucket);
         } else if (turn.kind === 'settled') this.settled(bucket, emptyLooks);
-        // The look is used; the catch-up rows left are claimed by the workers allowed them (their
-        // completions), and the hint stays due, so the poll looks again. Settling it here would hide them.
-        else if (turn.kind === 'held-back') ramp = false;
-        else if (await this.ranOut(bucket, mark, lookedAt, turn)) ramp = false;
+        // Catch-up rows may be left: a worker with a free slot looks again (settling the hint now would hide them).
+        else if (turn.kind === 'held-back') {
+          this.entry(bucket).catchUpWaiting = true;
+          ramp = false;
+        } else if (await this.ranOut(bucket, mark, lookedAt, turn)) ramp = false;
         dbFailures = 0;
       } catch (err) {
         dbFailures++;
@@ -278,10 +297,14 @@ export class MirrorWorkers {
    * May a completion in `bucket` claim its next row for the same worker? Yes when no other bucket has a
    * look left; otherwise the worker turns there (round-robin), unless it is the last one on a bucket with
    * no work known to be left: then the completion's claim is the look that finds the bucket drained, in
-   * the same statement, where leaving would cost a claim later.
+   * the same statement, where leaving would cost a claim later. A copy holding a catch-up slot ends its
+   * chain when a look elsewhere was held back for want of one: the slot is freed for it.
    */
-  private mayClaimNext(bucket: string): boolean {
+  private mayClaimNext(bucket: string, holdsCatchUpSlot: boolean): boolean {
     const entry = this.entry(bucket);
+    if (holdsCatchUpSlot && [...this.due].some(([other, due]) => other !== bucket && due.catchUpWaiting)) {
+      return false;
+    }
     if (entry.looks === 0 && entry.working <= 1 && !entry.open) return true;
     for (const [other, due] of this.due) if (other !== bucket && due.looks > 0) return false;
     return true;

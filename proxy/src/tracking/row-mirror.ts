@@ -69,8 +69,9 @@ export type RowTurn =
   /** A row completed, and its statement leased the next one to this worker: copy it next. */
   | { kind: 'next'; held: HeldRow }
   /**
-   * No fresh row was claimable, and catch-up rows were not this worker's to claim (as many workers as
-   * allowed copy them): the bucket may still hold due rows, which those workers' completions claim.
+   * No fresh row was claimable (by a claim, or by the completion of a copy), and catch-up rows were not
+   * this worker's to claim (as many workers as allowed copy them): the bucket may still hold due rows, for
+   * the next worker with a catch-up slot free.
    */
   | { kind: 'held-back' };
 
@@ -81,9 +82,10 @@ export interface RowTurnOptions {
   held?: HeldRow;
   /**
    * Asked as the copy is settled: may the completion claim the bucket's next row (the worker is not
-   * stopping, and has no other bucket to turn to or is the last one on this bucket)?
+   * stopping, and has no other bucket to turn to or is the last one on this bucket)? Told whether the copy
+   * holds a catch-up slot (another bucket may be waiting for one).
    */
-  claimNext?: () => boolean;
+  claimNext?: (holdsCatchUpSlot?: boolean) => boolean;
 }
 
 const NONE: RowTurn = { kind: 'none' };
@@ -179,7 +181,7 @@ export class RowMirror {
       const action = result.exists ? 'copy' : result.kept ? 'keep' : 'delete';
       observeMirror(this.deps.metrics, action, true, started);
       const completed = (): void => this.deps.statuses?.settled(bucket, row.path, token, 'COMPLETED');
-      if (opts.claimNext?.()) {
+      if (opts.claimNext?.(scope.slot !== undefined)) {
         const turn = await this.completeAndClaimNext(
           bucket,
           row,
@@ -212,7 +214,7 @@ export class RowMirror {
   /**
    * The completion with the next claim; undefined when its statement failed (settled without a claim then).
    * The next claim uses the settled row's catch-up slot, or a free one; without either it takes fresh rows
-   * only, and finding none says nothing of the catch-up rows left (settled, not drained).
+   * only, and finding none says nothing of the catch-up rows left (held back, not drained).
    */
   private async completeAndClaimNext(
     bucket: string,
@@ -240,7 +242,7 @@ export class RowMirror {
     }
     if (!answer.completed) return SETTLED; // released for a new copy: the next look takes it
     completed();
-    if (!answer.next) return scope.freshOnly ? SETTLED : DRAINED;
+    if (!answer.next) return scope.freshOnly ? HELD_BACK : DRAINED;
     onClaimed?.();
     const held: HeldRow = { row: answer.next, owner: lease.owner };
     if (answer.next.attempts > 0) {

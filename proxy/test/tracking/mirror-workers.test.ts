@@ -513,27 +513,67 @@ test('settle is given the hint version known when the look began, not one learnt
   }
 });
 
-test('a look held back (only catch-up rows due, their workers all busy) is used without settling the hint or a look again', async () => {
+test('a look held back for want of a catch-up slot waits for one: no claim while none is free, then one look, which settles the hint', async () => {
+  let slotFree = false;
   const { workers, claims, settled } = setup(
     2,
     {},
     {
+      catchUpSlotFree: () => slotFree,
       copyFromRow: async (bucket): Promise<RowTurn> => {
         claims.push(bucket);
-        return { kind: 'held-back' };
+        return claims.length === 1 ? { kind: 'held-back' } : { kind: 'none' };
       },
     },
   );
   const loops = new LoopGeneration();
   const running = workers.start(loops.begin());
-  await tick(10);
-  workers.add('a', 1);
-  await until(
-    () => claims.length >= 1 && workers.dueBuckets === 0,
-    () => ({ claims, settled }),
+  try {
+    await tick(10);
+    workers.add('a', 1);
+    await until(() => claims.length >= 1);
+    await tick(20); // time for a claim or a settle that should not come
+    expect(claims).toEqual(['a']);
+    expect(settled).toEqual([]); // the hint stays due
+    expect(workers.dueBuckets).toBe(1); // the look is kept for a worker with a slot
+    slotFree = true;
+    workers.wake(1); // as the worker whose catch-up copy ends goes back to its loop
+    await until(
+      () => settled.length >= 1 && workers.dueBuckets === 0,
+      () => ({ claims, settled }),
+    );
+    expect(claims).toEqual(['a', 'a']);
+    expect(settled).toEqual(['a']);
+  } finally {
+    await stopAll(loops, workers, running);
+  }
+});
+
+test('a copy holding a catch-up slot ends its chain when another bucket waits for one; a copy without one goes on', async () => {
+  const asked: string[] = [];
+  const { workers, claims } = setup(
+    1,
+    {},
+    {
+      catchUpSlotFree: () => false,
+      copyFromRow: async (bucket, opts): Promise<RowTurn> => {
+        claims.push(bucket);
+        if (bucket === 'b') return { kind: 'held-back' };
+        asked.push(`without ${String(opts.claimNext?.(false))}`, `holding ${String(opts.claimNext?.(true))}`);
+        return { kind: 'settled' };
+      },
+    },
   );
-  await tick(20); // time for a claim or a settle that should not come
-  expect(claims).toEqual(['a']);
-  expect(settled).toEqual([]); // the hint stays due: the poll looks again
-  await stopAll(loops, workers, running);
+  const loops = new LoopGeneration();
+  const running = workers.start(loops.begin());
+  try {
+    await tick(10);
+    workers.add('b', 1);
+    await until(() => claims.length >= 1);
+    workers.add('a', 1);
+    await until(() => asked.length >= 2);
+    expect(asked).toEqual(['without true', 'holding false']);
+  } finally {
+    await stopAll(loops, workers, running);
+  }
 });

@@ -363,6 +363,20 @@ describe('catch-up slots: workers beyond the limit claim fresh rows only', () =>
     expect(catchUp.inUse).toBe(0);
   });
 
+  test('the completion is told whether its copy holds a catch-up slot', async () => {
+    const catchUp = new CatchUpSlots(2);
+    for (const claimed of [failedRow, row]) {
+      const told: (boolean | undefined)[] = [];
+      await setup(async () => copied, { claimed, catchUp }).mirror.mirrorOne('b', {
+        claimNext: (holds) => {
+          told.push(holds);
+          return false;
+        },
+      });
+      expect(told).toEqual([claimed.attempts > 0]);
+    }
+  });
+
   test('a catch-up row keeps its slot while it is copied; a fresh row gives it back before its copy', async () => {
     const catchUp = new CatchUpSlots(2);
     const during: number[] = [];
@@ -417,11 +431,11 @@ describe('catch-up slots: workers beyond the limit claim fresh rows only', () =>
     expect(catchUp.inUse).toBe(0);
   });
 
-  test('the completion of a fresh row with every slot taken claims fresh rows only; finding none is settled, not drained', async () => {
+  test('the completion of a fresh row with every slot taken claims fresh rows only; finding none is held back, not drained', async () => {
     const catchUp = new CatchUpSlots(1);
     const other = catchUp.tryTake()!;
     const { mirror, calls } = setup(async () => copied, { claimed: row, chained: 'none', catchUp });
-    expect(await mirror.mirrorOne('b', { claimNext: () => true })).toEqual({ kind: 'settled' });
+    expect(await mirror.mirrorOne('b', { claimNext: () => true })).toEqual({ kind: 'held-back' });
     expect(calls).toEqual([
       'claim fresh only',
       'complete 7 gen 3 by me:1 exists=true, claim next for 120 s (fresh only)',
