@@ -20,6 +20,31 @@ import { renderLineChart } from '../svg-chart';
 import { backedUpTimes, primeBucket } from './mirror-lag';
 import { seedSmallObjects, smallLoop } from './small';
 
+const FRESH_SIZE = 4096;
+
+/** Each fresh write's lag (ms from its answer to its row backed up), in order; NaN: not backed up by then. */
+export function freshWriteLags(
+  written: ReadonlyMap<string, number>,
+  backedUp: ReadonlyMap<string, { t: number }>,
+): number[] {
+  return [...written].map(([key, t]) => {
+    const done = backedUp.get(key);
+    return done ? Math.max(0, done.t - t) : NaN;
+  });
+}
+
+/** "n written, median m s, max x s" (and how many were not backed up once the drain was over). */
+export function freshLagSummary(lagsMs: readonly number[]): string {
+  if (lagsMs.length === 0) return 'none written';
+  const seconds = lagsMs.filter(Number.isFinite).map((ms) => ms / 1000);
+  const missing = lagsMs.length - seconds.length;
+  const parts = [`${lagsMs.length} written`];
+  if (seconds.length)
+    parts.push(`median ${fmtNumber(median(seconds))} s`, `max ${fmtNumber(Math.max(...seconds))} s`);
+  if (missing) parts.push(`${missing} not backed up after the drain`);
+  return parts.join(', ');
+}
+
 /** Runs `count` streamed PUTs of `size` with `concurrency` in flight; returns bytes/s. */
 async function putMany(
   client: BenchClient,
@@ -134,9 +159,14 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
   const deadline = restarted + (ctx.quick ? 30_000 : 180_000);
   let drained: number | undefined;
   let done = new Map<string, { t: number; size: number }>();
+  // One fresh write per window: its lag shows whether a write made during the drain waits for the backlog.
+  const fresh = new Map<string, number>();
   while (Date.now() < deadline) {
     const r = await smallLoop(app, appBucket, 'GET', 16, appTiming);
     during.push({ t: Date.now(), rate: r.rate });
+    const freshKey = `fresh-${fresh.size}`;
+    await putMany(app, [`/${bucket}/${freshKey}`], FRESH_SIZE, 1);
+    fresh.set(freshKey, Date.now());
     done = await backedUpTimes(c.proxy.postgresUrl, bucket, 'backlog-');
     progress.push({ t: Date.now(), bytes: [...done.values()].reduce((a, v) => a + v.size, 0) });
     if (done.size >= count) {
@@ -155,6 +185,7 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
       : NaN;
 
   await waitIdle(ctx.quietPids('ceph'), { maxMs: ctx.quick ? 1_500 : 60_000 });
+  const freshLags = freshWriteLags(fresh, await backedUpTimes(c.proxy.postgresUrl, bucket, 'fresh-'));
   // What the mirror gateway takes directly: the same objects, with the proxy's default mirror concurrency.
   const mirrorClient = new BenchClient(c.mirrorDirect);
   const mirrorBucket = `bench-mirror-direct-${ctx.runId}`;
@@ -194,6 +225,7 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
     appDuring: during,
     appAfter: after,
     progress,
+    freshLagsMs: freshLags,
   };
   return {
     id: 'backlog',
@@ -224,6 +256,10 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
           ['app GET/s during drain', fmtNumber(median(duringDrain))],
           ['app GET/s after', fmtNumber(median(after))],
           ['app rate during ÷ before', fmtPercent(appRatio)],
+          [
+            `fresh ${fmtBytes(FRESH_SIZE)} writes during the drain (one per window): write → backed up`,
+            freshLagSummary(freshLags),
+          ],
           [
             'machine cores busy: app alone (before) / direct writes',
             `${fmtNumber(appAlone.cores)} / ${fmtNumber(directCores)} of ${os.cpus().length}`,
