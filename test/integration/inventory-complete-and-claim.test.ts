@@ -226,7 +226,10 @@ describe('claims of fresh rows only (a drain keeps workers for fresh writes)', (
       // The first steps over the entries the failures left dead in the fresh rows' index, and marks them so.
       const first = await claimFreshOnce();
       expect([first.path, first.pending]).toEqual(['fresh', 0]);
-      expect(await claimFreshOnce()).toEqual({ path: 'fresh', fresh: 1, pending: 0 });
+      // Then a few entries at most (a rolled-back lease may leave one), not the 200 failed rows.
+      const second = await claimFreshOnce();
+      expect([second.path, second.pending]).toEqual(['fresh', 0]);
+      expect(second.fresh).toBeLessThan(10);
     },
   );
 });
