@@ -42,6 +42,7 @@ export const METRIC_NAMES = {
   memoryReclaims: 's3mirror_proxy_memory_reclaims_total',
   memoryReclaimedBytes: 's3mirror_proxy_memory_reclaimed_bytes_total',
   bodyScavenges: 's3mirror_proxy_body_scavenges_total',
+  bodyFullCollections: 's3mirror_proxy_body_full_collections_total',
 } as const;
 
 export type ProxyMetrics = ReturnType<typeof createMetrics>;
@@ -275,6 +276,11 @@ export function createMetrics() {
     bodyScavenges: new Counter({
       name: METRIC_NAMES.bodyScavenges,
       help: 'Young-generation garbage collections started while bodies streamed, each when Buffer memory stood 16 MiB above its lowest since the last',
+      registers,
+    }),
+    bodyFullCollections: new Counter({
+      name: METRIC_NAMES.bodyFullCollections,
+      help: 'Full garbage collections started while bodies streamed, each when the lowest Buffer memory between young-generation ones had risen 16 MiB since the last full one (dead Buffers in the old generation)',
       registers,
     }),
   };

@@ -59,3 +59,9 @@ export function scavenge(): void {
   minorGc ??= gcFromNewContext();
   minorGc({ type: 'minor' });
 }
+
+/** A full collection while bodies stream, through the young-generation collections' context. */
+export function collectFullWhileStreaming(): void {
+  minorGc ??= gcFromNewContext();
+  minorGc();
+}

@@ -5,7 +5,7 @@
 import type { Logger } from '../log';
 import type { ProxyMetrics } from '../metrics';
 import { onBodyBytes } from './body-bytes';
-import { collectGarbage, scavenge } from './garbage-collection';
+import { collectFullWhileStreaming, collectGarbage, scavenge } from './garbage-collection';
 import { loadMallocTrim } from './malloc-trim';
 import { reclaimPolicyFor } from './reclaim-policy';
 import { startMemoryReclaim, type MemoryReclaim } from './reclaim-when-quiet';
@@ -30,6 +30,10 @@ export function startProcessMemoryReclaim(
     scavenge: () => {
       scavenge();
       metrics.bodyScavenges.inc();
+    },
+    collectFull: () => {
+      collectFullWhileStreaming();
+      metrics.bodyFullCollections.inc();
     },
     onError: (err) =>
       logger.warn('collections paced by streamed bodies stopped: one failed', {

@@ -11,6 +11,13 @@
  * one collection runs if ArrayBuffer memory stands `slackBytes` above the lowest seen since the last one.
  * Measuring from the lowest keeps Buffers that live on (the memory spool, a slow reader's queue) from
  * starting a collection at every check: they raise the floor once the next check sees them.
+ *
+ * A Buffer held across two young-generation collections (a chunk a paced catch-up copy waits to send, one
+ * queued for the spool's disk) moves to the old generation and, once dropped, waits for a mark-compact, which
+ * V8 starts by itself only near its 64 MB external-memory limit: on the bench, a held drain's dead chunks
+ * climbed to 65-69 MB between two. Such garbage shows as a floor that rises from collection to collection;
+ * once it stands `slackBytes` above where the last full collection left it, the next collection is a full
+ * one. Buffers that truly live on raise it too, and then cost one full collection per `slackBytes` they grow.
  */
 
 export interface ScavengePacing {
@@ -28,6 +35,8 @@ export interface ScavengeEdges {
   arrayBufferBytes(): number;
   /** One young-generation collection. */
   scavenge(): void;
+  /** One full collection (mark-compact): frees dead Buffers that had moved to the old generation. */
+  collectFull(): void;
   /** Either edge failed: the pacer stops for good (it runs inside the data path, which must not fail for it). */
   onError(err: Error): void;
 }
@@ -36,7 +45,10 @@ export class ScavengePacer {
   private sinceCheck = 0;
   /** The lowest ArrayBuffer memory seen since the last collection; unknown right after one. */
   private floor: number | undefined;
+  /** The floor first seen after the last full collection (or since the start); unknown right after one. */
+  private fullFloor: number | undefined;
   private collections = 0;
+  private fullCollections = 0;
   private stopped = false;
 
   constructor(
@@ -62,16 +74,28 @@ export class ScavengePacer {
     // V8 frees a collection's dead backing stores on a background thread: the first look after one sets the floor.
     if (this.floor === undefined || now < this.floor) {
       this.floor = now;
+      this.fullFloor ??= now;
       return;
     }
     if (now - this.floor < this.pacing.slackBytes) return;
-    this.edges.scavenge();
-    this.collections++;
+    if (this.fullFloor !== undefined && this.floor - this.fullFloor >= this.pacing.slackBytes) {
+      this.edges.collectFull();
+      this.fullCollections++;
+      this.fullFloor = undefined;
+    } else {
+      this.edges.scavenge();
+      this.collections++;
+    }
     this.floor = undefined;
   }
 
-  /** Collections this pacer started. */
+  /** Young-generation collections this pacer started. */
   get started(): number {
     return this.collections;
+  }
+
+  /** Full collections this pacer started. */
+  get startedFull(): number {
+    return this.fullCollections;
   }
 }

@@ -12,26 +12,33 @@ const MiB = 1024 * 1024;
 
 /** A process streaming a body: every MiB noted adds a MiB of dead Buffers (and `live` more that stay); a collection frees the dead. */
 function streamingProcess(opts: { failing?: 'look' | 'collection' } = {}) {
-  const p = { dead: 0, live: 0, collections: 0, looks: 0, errors: [] as string[] };
+  // promoted: dead Buffers in the old generation, which only a full collection frees.
+  const p = { dead: 0, live: 0, promoted: 0, collections: 0, fulls: 0, looks: 0, errors: [] as string[] };
   const pacer = new ScavengePacer(
     {
       arrayBufferBytes: () => {
         p.looks++;
         if (opts.failing === 'look') throw new Error('no /proc');
-        return p.dead + p.live;
+        return p.dead + p.live + p.promoted;
       },
       scavenge: () => {
         if (opts.failing === 'collection') throw new Error('no gc');
         p.collections++;
         p.dead = 0;
       },
+      collectFull: () => {
+        p.fulls++;
+        p.dead = 0;
+        p.promoted = 0;
+      },
       onError: (err) => p.errors.push(err.message),
     },
     { checkEveryBytes: 4 * MiB, slackBytes: 16 * MiB },
   );
-  const stream = (mib: number, live = 0): void => {
+  const stream = (mib: number, live = 0, promoted = 0): void => {
     for (let i = 0; i < mib; i++) {
-      p.dead += MiB;
+      p.dead += MiB - promoted;
+      p.promoted += promoted;
       p.live += live;
       pacer.note(MiB);
     }
@@ -84,6 +91,22 @@ describe('young-generation collections paced by streamed body bytes', () => {
     // at nearly every look (64).
     expect(p.collections).toBeGreaterThan(0);
     expect(p.collections).toBeLessThanOrEqual(22);
+  });
+
+  it('dead Buffers only a full collection frees (held across collections, then dropped) start one once they raise the floor 16 MiB', () => {
+    const { p, pacer, stream } = streamingProcess();
+    // A quarter of each MiB streamed dies in the old generation (a paced copy's chunks): scavenges free the rest.
+    stream(1024, 0, MiB / 4);
+    expect(p.fulls).toBeGreaterThanOrEqual(10);
+    expect(pacer.startedFull).toBe(p.fulls);
+    expect(p.collections).toBeGreaterThan(p.fulls); // most collections stay young-generation ones
+    expect(p.dead + p.promoted).toBeLessThanOrEqual(48 * MiB); // 256 MiB without full collections
+  });
+
+  it('without such garbage no full collection: dead Buffers all young', () => {
+    const { p, stream } = streamingProcess();
+    stream(1024);
+    expect(p.fulls).toBe(0);
   });
 
   it('the relay counts every byte of a body it streams to the app, for whoever listens', async () => {
