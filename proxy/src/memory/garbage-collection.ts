@@ -1,9 +1,9 @@
 /**
  * Garbage collections on demand. The function `--expose-gc` provides is installed in contexts created after
  * the flag is set; a context of its own (about 2 ms and 1 MB) keeps it off the proxy's own global. A full
- * collection takes a fresh one and drops it after the call, so it costs nothing between reclaims. Young-
- * generation collections come many to a large transfer, so theirs is kept until the next full collection
- * (a reclaim, once the proxy is quiet) drops it.
+ * collection takes a fresh one and drops it after the call, so it costs nothing between reclaims. The
+ * collections made while bodies stream (young-generation ones, many to a large transfer, and now and then a
+ * full one) share one, kept until the next reclaim (once the proxy is quiet) drops it.
  *
  * `flushCode`: the collection also drops the bytecode (and baseline code) of every function not running, which
  * V8 does by itself only for functions unused over several major collections. V8's own flag for it

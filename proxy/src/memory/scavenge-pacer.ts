@@ -45,7 +45,7 @@ export class ScavengePacer {
   private sinceCheck = 0;
   /** The lowest ArrayBuffer memory seen since the last collection; unknown right after one. */
   private floor: number | undefined;
-  /** The floor first seen after the last full collection (or since the start); unknown right after one. */
+  /** The lowest Buffer memory seen since the last full collection (or the start); unknown right after one. */
   private fullFloor: number | undefined;
   private collections = 0;
   private fullCollections = 0;
@@ -74,7 +74,9 @@ export class ScavengePacer {
     // V8 frees a collection's dead backing stores on a background thread: the first look after one sets the floor.
     if (this.floor === undefined || now < this.floor) {
       this.floor = now;
-      this.fullFloor ??= now;
+      // The lowest since the full collection: a first look during its background sweep, or while Buffers
+      // lived on that have gone since, would otherwise set the mark too high.
+      if (this.fullFloor === undefined || now < this.fullFloor) this.fullFloor = now;
       return;
     }
     if (now - this.floor < this.pacing.slackBytes) return;
