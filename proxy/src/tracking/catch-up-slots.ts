@@ -28,7 +28,7 @@ export class CatchUpSlots {
 
   /** A slot if fewer than `limit` are taken; undefined otherwise (the claim then takes fresh rows only). */
   tryTake(): CatchUpSlot | undefined {
-    if (this.taken >= this.limit) return undefined;
+    if (!this.anyFree) return undefined;
     this.taken++;
     let held = true;
     return {
@@ -43,5 +43,10 @@ export class CatchUpSlots {
   /** Slots taken now. */
   get inUse(): number {
     return this.taken;
+  }
+
+  /** Whether a slot is free now (a claim may take a catch-up row). */
+  get anyFree(): boolean {
+    return this.taken < this.limit;
   }
 }

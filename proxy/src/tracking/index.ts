@@ -275,7 +275,7 @@ export function createWriteTracker(deps: TrackerDeps): WriteTracker {
     findDue: () => work.findDue(),
     knownVersion: (bucket) => work.knownVersion(bucket),
     settle: (bucket, lookedAt) => work.settle(bucket, lookedAt),
-    catchUpSlotFree: () => catchUp.inUse < catchUp.limit,
+    catchUpSlotFree: () => catchUp.anyFree,
     postgresHealthy: () => pgHealthy,
     copyFromMemory: () => memoryCopies.copyNext(),
     memoryCopiesRunning: () => memoryKeys.inFlight,
