@@ -17,31 +17,21 @@ import {
 } from '../report';
 import { median, ratio } from '../stats';
 import { renderLineChart } from '../svg-chart';
+import { summarizeLags, type LagSummary } from './lag-summary';
 import { backedUpTimes, primeBucket } from './mirror-lag';
 import { seedSmallObjects, smallLoop } from './small';
 
 const FRESH_SIZE = 4096;
 
-/** Each fresh write's lag (ms from its answer to its row backed up), in order; NaN: not backed up by then. */
-export function freshWriteLags(
-  written: ReadonlyMap<string, number>,
-  backedUp: ReadonlyMap<string, { t: number }>,
-): number[] {
-  return [...written].map(([key, t]) => {
-    const done = backedUp.get(key);
-    return done ? Math.max(0, done.t - t) : NaN;
-  });
-}
-
 /** "n written, median m s, max x s" (and how many were not backed up once the drain was over). */
-export function freshLagSummary(lagsMs: readonly number[]): string {
-  if (lagsMs.length === 0) return 'none written';
-  const seconds = lagsMs.filter(Number.isFinite).map((ms) => ms / 1000);
-  const missing = lagsMs.length - seconds.length;
-  const parts = [`${lagsMs.length} written`];
-  if (seconds.length)
-    parts.push(`median ${fmtNumber(median(seconds))} s`, `max ${fmtNumber(Math.max(...seconds))} s`);
-  if (missing) parts.push(`${missing} not backed up after the drain`);
+export function freshLagSummary(lags: LagSummary): string {
+  const written = lags.copied + lags.uncopied;
+  if (written === 0) return 'none written';
+  const parts = [`${written} written`];
+  if (lags.copied > 0) {
+    parts.push(`median ${fmtNumber(lags.lag.p50 / 1000)} s`, `max ${fmtNumber(lags.lag.max / 1000)} s`);
+  }
+  if (lags.uncopied > 0) parts.push(`${lags.uncopied} not backed up after the drain`);
   return parts.join(', ');
 }
 
@@ -185,7 +175,11 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
       : NaN;
 
   await waitIdle(ctx.quietPids('ceph'), { maxMs: ctx.quick ? 1_500 : 60_000 });
-  const freshLags = freshWriteLags(fresh, await backedUpTimes(c.proxy.postgresUrl, bucket, 'fresh-'));
+  const freshDone = await backedUpTimes(c.proxy.postgresUrl, bucket, 'fresh-');
+  const freshLags = summarizeLags(
+    [...fresh].map(([key, ackedAt]) => ({ ackedAt, copiedAt: freshDone.get(key)?.t })),
+    Date.now(),
+  );
   // What the mirror gateway takes directly: the same objects, with the proxy's default mirror concurrency.
   const mirrorClient = new BenchClient(c.mirrorDirect);
   const mirrorBucket = `bench-mirror-direct-${ctx.runId}`;
@@ -225,7 +219,7 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
     appDuring: during,
     appAfter: after,
     progress,
-    freshLagsMs: freshLags,
+    freshLags,
   };
   return {
     id: 'backlog',
