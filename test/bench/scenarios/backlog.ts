@@ -15,7 +15,7 @@ import {
   type GoalCheck,
   type Section,
 } from '../report';
-import { median, ratio } from '../stats';
+import { distribution, median, percentile, ratio } from '../stats';
 import { renderLineChart } from '../svg-chart';
 import { summarizeLags, type LagSummary } from './lag-summary';
 import { backedUpTimes, primeBucket } from './mirror-lag';
@@ -128,9 +128,13 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
   seeder.close();
   const app = new BenchClient(c.viaProxy);
   const baseline: number[] = [];
+  const baselineLatencies: number[] = [];
   const appAlone = await busyCoresDuring(async () => {
-    for (let i = 0; i < (ctx.quick ? 1 : 4); i++)
-      baseline.push((await smallLoop(app, appBucket, 'GET', 16, appTiming)).rate);
+    for (let i = 0; i < (ctx.quick ? 1 : 4); i++) {
+      const r = await smallLoop(app, appBucket, 'GET', 16, appTiming);
+      baseline.push(r.rate);
+      for (const ms of r.latenciesMs) baselineLatencies.push(ms);
+    }
   });
 
   await c.cluster.stopMirrorGateway();
@@ -144,7 +148,9 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
   ctx.log(`  mirror back after ${((restarted - outageEnd) / 1000).toFixed(1)} s; draining`);
 
   // App traffic in 1 s windows while the backlog drains; progress polled between windows.
-  const during: { t: number; rate: number }[] = [];
+  const during: { t: number; rate: number; latencyMs: { p50: number; p99: number } }[] = [];
+  // Every GET's latency by window, kept out of the raw results (a window holds thousands).
+  const duringLatencies: { t: number; ms: number[] }[] = [];
   const progress: { t: number; bytes: number }[] = [];
   const deadline = restarted + (ctx.quick ? 30_000 : 180_000);
   let drained: number | undefined;
@@ -153,7 +159,13 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
   const fresh = new Map<string, number>();
   while (Date.now() < deadline) {
     const r = await smallLoop(app, appBucket, 'GET', 16, appTiming);
-    during.push({ t: Date.now(), rate: r.rate });
+    const t = Date.now();
+    during.push({
+      t,
+      rate: r.rate,
+      latencyMs: { p50: percentile(r.latenciesMs, 50), p99: percentile(r.latenciesMs, 99) },
+    });
+    duringLatencies.push({ t, ms: r.latenciesMs });
     const freshKey = `fresh-${fresh.size}`;
     await putMany(app, [`/${bucket}/${freshKey}`], FRESH_SIZE, 1);
     fresh.set(freshKey, Date.now());
@@ -196,6 +208,10 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
 
   const duringDrain = during.filter((d) => drained === undefined || d.t <= drained).map((d) => d.rate);
   const appRatio = ratio(median(duringDrain), median(baseline));
+  const appLatencyBefore = distribution(baselineLatencies);
+  const appLatencyDuring = distribution(
+    duringLatencies.filter((d) => drained === undefined || d.t <= drained).flatMap((d) => d.ms),
+  );
   const drainVsDirect = ratio(drainRate, mirrorDirect.bytesPerSec);
   const copyVsDirect = ratio(copyRate, mirrorDirect.bytesPerSec);
   const firstCompletionAfter = completions.length ? (completions[0]! - restarted) / 1000 : NaN;
@@ -217,6 +233,8 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
     coresNeeded: backlogCoresNeeded(appAlone.cores, directCores),
     appBaseline: baseline,
     appDuring: during,
+    appLatencyBefore,
+    appLatencyDuring,
     appAfter: after,
     progress,
     freshLags,
@@ -250,6 +268,11 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
           ['app GET/s during drain', fmtNumber(median(duringDrain))],
           ['app GET/s after', fmtNumber(median(after))],
           ['app rate during ÷ before', fmtPercent(appRatio)],
+          [
+            'app GET latency p50 / p99, before → during drain',
+            `${fmtNumber(appLatencyBefore.p50)} / ${fmtNumber(appLatencyBefore.p99)} ms → ` +
+              `${fmtNumber(appLatencyDuring.p50)} / ${fmtNumber(appLatencyDuring.p99)} ms`,
+          ],
           [
             `fresh ${fmtBytes(FRESH_SIZE)} writes during the drain (one per window): write → backed up`,
             freshLagSummary(freshLags),
