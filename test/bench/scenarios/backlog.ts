@@ -148,9 +148,7 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
   ctx.log(`  mirror back after ${((restarted - outageEnd) / 1000).toFixed(1)} s; draining`);
 
   // App traffic in 1 s windows while the backlog drains; progress polled between windows.
-  const during: { t: number; rate: number; latencyMs: { p50: number; p99: number } }[] = [];
-  // Every GET's latency by window, kept out of the raw results (a window holds thousands).
-  const duringLatencies: { t: number; ms: number[] }[] = [];
+  const windows: { t: number; rate: number; latenciesMs: number[] }[] = [];
   const progress: { t: number; bytes: number }[] = [];
   const deadline = restarted + (ctx.quick ? 30_000 : 180_000);
   let drained: number | undefined;
@@ -159,13 +157,7 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
   const fresh = new Map<string, number>();
   while (Date.now() < deadline) {
     const r = await smallLoop(app, appBucket, 'GET', 16, appTiming);
-    const t = Date.now();
-    during.push({
-      t,
-      rate: r.rate,
-      latencyMs: { p50: percentile(r.latenciesMs, 50), p99: percentile(r.latenciesMs, 99) },
-    });
-    duringLatencies.push({ t, ms: r.latenciesMs });
+    windows.push({ t: Date.now(), rate: r.rate, latenciesMs: r.latenciesMs });
     const freshKey = `fresh-${fresh.size}`;
     await putMany(app, [`/${bucket}/${freshKey}`], FRESH_SIZE, 1);
     fresh.set(freshKey, Date.now());
@@ -206,12 +198,17 @@ export async function runBacklog(ctx: BenchContext): Promise<Section> {
     after.push((await smallLoop(app, appBucket, 'GET', 16, appTiming)).rate);
   app.close();
 
-  const duringDrain = during.filter((d) => drained === undefined || d.t <= drained).map((d) => d.rate);
+  const drainWindows = windows.filter((w) => drained === undefined || w.t <= drained);
+  const duringDrain = drainWindows.map((w) => w.rate);
   const appRatio = ratio(median(duringDrain), median(baseline));
   const appLatencyBefore = distribution(baselineLatencies);
-  const appLatencyDuring = distribution(
-    duringLatencies.filter((d) => drained === undefined || d.t <= drained).flatMap((d) => d.ms),
-  );
+  const appLatencyDuring = distribution(drainWindows.flatMap((w) => w.latenciesMs));
+  // Per window, every GET's latency summarized: the raw results would otherwise hold thousands per window.
+  const during = windows.map(({ t, rate, latenciesMs }) => ({
+    t,
+    rate,
+    latencyMs: { p50: percentile(latenciesMs, 50), p99: percentile(latenciesMs, 99) },
+  }));
   const drainVsDirect = ratio(drainRate, mirrorDirect.bytesPerSec);
   const copyVsDirect = ratio(copyRate, mirrorDirect.bytesPerSec);
   const firstCompletionAfter = completions.length ? (completions[0]! - restarted) / 1000 : NaN;
