@@ -47,6 +47,10 @@ export const ANNOTATIONS = {
   mirrorBucketTemplate: `${PREFIX}mirror-bucket-template`,
   /** What a delete on main does to the mirror (MIRROR_DELETE_POLICY): `mirror`, `keep` or `delay:<duration>`. */
   deletePolicy: `${PREFIX}delete-policy`,
+  /** Mirror copies the proxy runs at once (MIRROR_CONCURRENCY), 1-256. */
+  mirrorConcurrency: `${PREFIX}mirror-concurrency`,
+  /** What catch-up copies stream while the app is busy (MIRROR_CATCHUP_BYTES_PER_SECOND): bytes per second or a quantity such as `32Mi`; `0` never gives way. */
+  mirrorCatchupBytesPerSecond: `${PREFIX}mirror-catchup-bytes-per-second`,
   /** `on` or `off`: GETs and HEADs that main fails answered from the mirror (FAILOVER_READS). */
   failoverReads: `${PREFIX}failover-reads`,
   /** A private CA the proxy trusts for main and the mirror: `configmap/<name>` or `secret/<name>`; '' = none. */

@@ -5,6 +5,12 @@
  */
 import { ENDPOINT_ENV_VARS, type EndpointEnvVar } from './annotations';
 import { isCaBundleKey, parseCaBundleRef, type CaBundleRef } from './ca-bundle';
+import {
+  BYTE_RATE_RULE,
+  MIRROR_CONCURRENCY_RULE,
+  parseByteRate,
+  parseMirrorConcurrency,
+} from './mirror-pacing';
 
 /** HTTPS port for `POST /mutate` (also serves `/healthz`, `/readyz`). */
 export const DEFAULT_WEBHOOK_PORT = 8443;
@@ -42,6 +48,8 @@ export const CONFIG_KEYS = {
   MIRROR_ROLE_ARN: '',
   MIRROR_BUCKET_TEMPLATE: '',
   MIRROR_DELETE_POLICY: '',
+  MIRROR_CONCURRENCY: '',
+  MIRROR_CATCHUP_BYTES_PER_SECOND: '',
   PROXY_MEMORY_RECLAIM: '',
   PROXY_FAILOVER_READS: '',
   PROXY_CA_BUNDLE: '',
@@ -103,6 +111,10 @@ export interface ProxySettings {
   mirrorBucketTemplate: string;
   /** MIRROR_DELETE_POLICY for every proxy ('' = the proxy's default, `mirror`; annotation s3-mirror.io/delete-policy). */
   deletePolicy: string;
+  /** MIRROR_CONCURRENCY for every proxy, a decimal string ('' = the proxy's default, 16; annotation s3-mirror.io/mirror-concurrency). */
+  mirrorConcurrency: string;
+  /** MIRROR_CATCHUP_BYTES_PER_SECOND for every proxy, in bytes ('' = the proxy's default, 8 MiB/s; annotation s3-mirror.io/mirror-catchup-bytes-per-second). */
+  mirrorCatchupBytesPerSecond: string;
   /** MEMORY_RECLAIM for every proxy: `on` or `off` ('' = the proxy's default, on). */
   memoryReclaim: '' | 'on' | 'off';
   /** FAILOVER_READS for every proxy: `on` or `off` ('' = the proxy's default, on; annotation s3-mirror.io/failover-reads). */
@@ -273,6 +285,14 @@ export function parseConfig(raw: Readonly<Record<string, string | undefined>>): 
     return v;
   };
 
+  const converted = (key: ConfigKey, parse: (v: string) => string | undefined, what: string): string => {
+    const v = get(key);
+    if (v === '') return v;
+    const value = parse(v);
+    if (value === undefined) errors.push(`${key} must be ${what}, got "${v}"`);
+    return value ?? '';
+  };
+
   const onOrOff = (key: ConfigKey): '' | 'on' | 'off' => {
     const v = get(key);
     if (v === '' || v === 'on' || v === 'off') return v;
@@ -334,6 +354,12 @@ export function parseConfig(raw: Readonly<Record<string, string | undefined>>): 
       mirrorRoleArn: roleArn('MIRROR_ROLE_ARN'),
       mirrorBucketTemplate: bucketTemplate('MIRROR_BUCKET_TEMPLATE'),
       deletePolicy: deletePolicy('MIRROR_DELETE_POLICY'),
+      mirrorConcurrency: converted('MIRROR_CONCURRENCY', parseMirrorConcurrency, MIRROR_CONCURRENCY_RULE),
+      mirrorCatchupBytesPerSecond: converted(
+        'MIRROR_CATCHUP_BYTES_PER_SECOND',
+        parseByteRate,
+        BYTE_RATE_RULE,
+      ),
       memoryReclaim: onOrOff('PROXY_MEMORY_RECLAIM'),
       failoverReads: onOrOff('PROXY_FAILOVER_READS'),
       caBundle: caBundle(),

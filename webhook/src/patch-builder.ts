@@ -31,6 +31,12 @@ import {
   type SidecarMode,
 } from './config';
 import { planContainerEnv } from './env-injection';
+import {
+  BYTE_RATE_RULE,
+  MIRROR_CONCURRENCY_RULE,
+  parseByteRate,
+  parseMirrorConcurrency,
+} from './mirror-pacing';
 import { pointer, prependToArray, setMapEntry, type PatchOp } from './json-patch';
 import type { Container, Pod } from './pod';
 import { podIdentityOf } from './pod-identity';
@@ -150,6 +156,20 @@ function resolveSettings(pod: Pod, config: Config, warnings: string[]): Resolved
     return fallback;
   };
   const id = (v: string) => v;
+  // A value the proxy takes in another form; '' keeps the cluster default, an invalid one says what is valid.
+  const converted = (
+    key: string,
+    fallback: string,
+    parse: (v: string) => string | undefined,
+    rule: string,
+  ): string => {
+    const v = a[key]?.trim() ?? '';
+    if (v === '') return fallback;
+    const value = parse(v);
+    if (value !== undefined) return value;
+    warnings.push(`annotation ${key}="${a[key]}" is invalid and was ignored: use ${rule}`);
+    return fallback;
+  };
   const isPort = (v: string) => /^\d{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 65535;
   const quantity = (key: string, fallback: string) =>
     pick(key, fallback, (v) => v === '' || QUANTITY_RE.test(v), id);
@@ -216,6 +236,18 @@ function resolveSettings(pod: Pod, config: Config, warnings: string[]): Resolved
       id,
     ),
     deletePolicy: deletePolicyOf(a[ANNOTATIONS.deletePolicy], p.deletePolicy, warnings),
+    mirrorConcurrency: converted(
+      ANNOTATIONS.mirrorConcurrency,
+      p.mirrorConcurrency,
+      parseMirrorConcurrency,
+      MIRROR_CONCURRENCY_RULE,
+    ),
+    mirrorCatchupBytesPerSecond: converted(
+      ANNOTATIONS.mirrorCatchupBytesPerSecond,
+      p.mirrorCatchupBytesPerSecond,
+      parseByteRate,
+      BYTE_RATE_RULE,
+    ),
     memoryReclaim: p.memoryReclaim,
     // Case and true/false tolerated: a pod that turns failover off for compliance must not keep it by a typo.
     failoverReads: pick(

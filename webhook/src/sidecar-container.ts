@@ -56,6 +56,10 @@ export interface SidecarSettings {
   mirrorBucketTemplate: string;
   /** MIRROR_DELETE_POLICY ('' = unset: the proxy's default, `mirror`). */
   deletePolicy: string;
+  /** MIRROR_CONCURRENCY, a decimal string (unset or '': the proxy's default, 16). */
+  mirrorConcurrency?: string;
+  /** MIRROR_CATCHUP_BYTES_PER_SECOND in bytes, a decimal string (unset or '': the proxy's default, 8 MiB/s). */
+  mirrorCatchupBytesPerSecond?: string;
   /** MEMORY_RECLAIM, `on` or `off` (unset or '': the proxy's default, on). */
   memoryReclaim?: string;
   /** FAILOVER_READS, `on` or `off` (unset or '': the proxy's default, on). */
@@ -142,6 +146,10 @@ export function buildProxyContainer(s: SidecarSettings): Container {
       ? [{ name: 'MIRROR_BUCKET_TEMPLATE', value: s.mirrorBucketTemplate }]
       : []),
     ...(s.deletePolicy !== '' ? [{ name: 'MIRROR_DELETE_POLICY', value: s.deletePolicy }] : []),
+    ...(s.mirrorConcurrency ? [{ name: 'MIRROR_CONCURRENCY', value: s.mirrorConcurrency }] : []),
+    ...(s.mirrorCatchupBytesPerSecond
+      ? [{ name: 'MIRROR_CATCHUP_BYTES_PER_SECOND', value: s.mirrorCatchupBytesPerSecond }]
+      : []),
     ...(s.memoryReclaim ? [{ name: 'MEMORY_RECLAIM', value: s.memoryReclaim }] : []),
     ...(s.failoverReads ? [{ name: 'FAILOVER_READS', value: s.failoverReads }] : []),
     ...(s.caBundle ? [CA_BUNDLE_ENV_VAR] : []),
