@@ -10,7 +10,7 @@
  *
  * A profile of one arm: `--arm 'p=test/dist/bench/shipped-proxy-main.js;--cpu-prof --cpu-prof-dir=DIR'`.
  */
-import { parseArmFlags, SHIPPED_ARM, startSinkBench, type ProxyArm } from './proxy-arms';
+import { parseArmFlags, SHIPPED_ARM, startArmsBench, type ProxyArm } from './proxy-arms';
 import { median, roundOrder } from './stats';
 import { seedSmallObjects, smallLoop } from './scenarios/small';
 
@@ -37,7 +37,7 @@ function parseArgs(argv: string[]): Options {
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
-  const bench = await startSinkBench({ tool: 'get-cost', arms: opts.arms, env: opts.env });
+  const bench = await startArmsBench({ tool: 'get-cost', arms: opts.arms, env: opts.env });
   const { proxies, clients } = bench;
   const results = new Map<string, number[]>(opts.arms.map((a) => [a.name, []]));
   const loop = (i: number, durationMs: number) =>

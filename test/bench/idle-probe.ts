@@ -23,7 +23,7 @@ import { sleep } from '../harness/wait';
 import { sinkUpstreams, startSink } from './env';
 import { sampleWindow, startRestingNode, type RestWindow } from './idle-sampling';
 import type { Service } from './procs';
-import { parseArmFlags, startSinkArm, type ProxyArm } from './proxy-arms';
+import { parseArmFlags, startProxyArm, type ProxyArm } from './proxy-arms';
 import { createDatabases, waitSettled } from './scenarios/scale';
 import { resetScanDue } from './scenarios/scan';
 import { median } from './stats';
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < opts.rounds; round++) {
       const procs: Service[] = await Promise.all(
         opts.arms.map((arm, i) =>
-          startSinkArm({
+          startProxyArm({
             arm,
             name: `${arm.name}-${round}`,
             upstreams: sinkUpstreams({ main, mirror }),

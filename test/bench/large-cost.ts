@@ -11,7 +11,7 @@
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 
-import { parseArmFlags, startSinkBench, type ProxyArm } from './proxy-arms';
+import { parseArmFlags, startArmsBench, type ProxyArm } from './proxy-arms';
 import { fillerStream, sdkClient } from './scenarios/chunked';
 import { cpuSecondsOf, RssSampler, waitIdle } from './procs';
 import { median, roundOrder } from './stats';
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const size = opts.sizeMiB * MiB;
   const gib = size / (1024 * MiB);
-  const bench = await startSinkBench({ tool: 'large-cost', arms: opts.arms, env: opts.env });
+  const bench = await startArmsBench({ tool: 'large-cost', arms: opts.arms, env: opts.env });
   const { proxies, clients } = bench;
   const sdk = opts.awsChunked ? proxies.map((p) => sdkClient(p.url, true)) : [];
   const rss = new RssSampler();

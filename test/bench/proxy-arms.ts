@@ -42,7 +42,7 @@ export function parseArm(value: string): ProxyArm {
 }
 
 /** The arm's proxy in front of `upstreams` (sinks by default in the tools) with the inventory at `postgresUrl`. */
-export function startSinkArm(opts: {
+export function startProxyArm(opts: {
   arm: ProxyArm;
   name?: string;
   upstreams: Upstreams;
@@ -92,8 +92,8 @@ export function parseArmFlags(
   if (into.arms.length === 0) into.arms.push({ ...SHIPPED_ARM, env: {} });
 }
 
-/** Each arm's proxy, with an app client, in front of shared sinks as main and mirror. */
-export interface SinkBench {
+/** Each arm's proxy, with an app client, in front of one shared backend (sinks or Ceph RGW) as main and mirror. */
+export interface ArmsBench {
   proxies: ProxyUnderTest[];
   clients: BenchClient[];
   /** The backend the arms are in front of, for references started beside them. */
@@ -109,12 +109,12 @@ export type ToolBackend = 'sink' | 'ceph';
  * The backend (sinks, or a Ceph cluster's main and mirror gateways), an embedded Postgres per arm and the
  * arms' proxies; logs under a temporary directory named for `tool`.
  */
-export async function startSinkBench(opts: {
+export async function startArmsBench(opts: {
   tool: string;
   arms: readonly ProxyArm[];
   env: Record<string, string>;
   backend?: ToolBackend;
-}): Promise<SinkBench> {
+}): Promise<ArmsBench> {
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), `s3m-${opts.tool}-`));
   const backend = opts.backend ?? 'sink';
   console.log(`node ${process.version}; ${backend} backend; logs in ${logDir}`);
@@ -122,7 +122,7 @@ export async function startSinkBench(opts: {
   const postgres = await Promise.all(opts.arms.map(() => startPostgres({ embedded: true })));
   const proxies = await Promise.all(
     opts.arms.map((arm, i) =>
-      startSinkArm({
+      startProxyArm({
         arm,
         upstreams: upstream.upstreams,
         postgresUrl: postgres[i]!.url,

@@ -20,7 +20,7 @@ import { peakRssBytes } from '../harness/memory';
 import { startPostgres } from '../harness/postgres';
 import { BenchClient } from './client';
 import { startMirrorHop } from './mirror-hop';
-import { parseArmFlags, parseBackend, startSinkBench, type ProxyArm, type ToolBackend } from './proxy-arms';
+import { parseArmFlags, parseBackend, startArmsBench, type ProxyArm, type ToolBackend } from './proxy-arms';
 import { median, roundOrder } from './stats';
 import { measureWriteCost, type WriteCostRound } from './scenarios/write-cost';
 
@@ -61,7 +61,7 @@ function parseArgs(argv: string[]): Options {
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
-  const bench = await startSinkBench({
+  const bench = await startArmsBench({
     tool: 'write-cost',
     arms: opts.arms,
     env: opts.env,

@@ -17,7 +17,7 @@ import { sampleWindow, startRestingNode, type RestWindow } from '../idle-samplin
 import type { Service } from '../procs';
 import { startNodeHop } from '../node-hop';
 import { sinkUpstreams } from '../env';
-import { SHIPPED_ARM, startSinkArm } from '../proxy-arms';
+import { SHIPPED_ARM, startProxyArm } from '../proxy-arms';
 import { fmtNumber, table, verdictOf, type GoalCheck, type Section } from '../report';
 
 const ROOT = path.resolve(__dirname, '../../../..');
@@ -80,7 +80,7 @@ export async function runIdle(ctx: BenchContext): Promise<Section> {
   let windows: RestWindow[];
   try {
     procs.push(
-      await startSinkArm({
+      await startProxyArm({
         arm: SHIPPED_ARM,
         name: 'proxy-idle',
         upstreams: sinkUpstreams({ main: sink.main, mirror: sink.mirror }),
