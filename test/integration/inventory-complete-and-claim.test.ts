@@ -7,7 +7,12 @@
 import crypto from 'node:crypto';
 
 import { InventoryPools } from '../../proxy/src/inventory/pools';
-import { InventoryRepository, type ClaimedRow, type LeaseOwner } from '../../proxy/src/inventory/repository';
+import {
+  FRESH_WINDOW_SECONDS,
+  InventoryRepository,
+  type ClaimedRow,
+  type LeaseOwner,
+} from '../../proxy/src/inventory/repository';
 import { createLogger } from '../../proxy/src/log';
 import { copiedResult as copied, writeEvent as write } from '../harness/inventory-events';
 import { loadServices, type TestServices } from '../harness/services';
@@ -67,6 +72,7 @@ test('completes the row and leases the next due one to the same owner, as a clai
     deleted: false,
     deleted_for_seconds: null,
     delete_kept: false,
+    catching_up: false,
   });
   expect(await rows(bucket)).toEqual([
     { path: 'a', lease_owner: null, is_backed_up: true, mirror_etag: '"m"' },
@@ -210,7 +216,7 @@ describe('claims of fresh rows only (a drain keeps workers for fresh writes)', (
             await client.query('BEGIN');
             const before = await read();
             const claimed = await client.query<{ path: string }>(
-              `SELECT path FROM s3_mirror_claim('me:2', 120, 'me:', NULL, true)`,
+              `SELECT path FROM s3_mirror_claim('me:2', 120, 'me:', NULL, true, ${FRESH_WINDOW_SECONDS})`,
             );
             const after = await read();
             await client.query('ROLLBACK');
@@ -232,4 +238,88 @@ describe('claims of fresh rows only (a drain keeps workers for fresh writes)', (
       expect(second.fresh).toBeLessThan(10);
     },
   );
+});
+
+describe('rows due longer than the fresh window belong to a backlog, though no copy of them failed (a mirror that hung)', () => {
+  /** `old` rows no copy of which failed, due two fresh windows ago, recorded before one fresh write. */
+  const bucketWithOldAhead = async (old: number): Promise<string> => {
+    const bucket = await bucketWith(...Array.from({ length: old }, (_, i) => `old-${i}`));
+    await pools.withBucket(bucket, (pool) =>
+      pool.query(`UPDATE files SET next_attempt_at = now() - make_interval(secs => $1)`, [
+        2 * FRESH_WINDOW_SECONDS,
+      ]),
+    );
+    await inventory.recordWrites(bucket, [write(bucket, 'fresh')]);
+    return bucket;
+  };
+
+  test('a claim takes the old row first and says it is catching up; a fresh-only claim passes over it', async () => {
+    const bucket = await bucketWithOldAhead(1);
+    const any = await claim(bucket);
+    expect([any.path, any.attempts, any.catching_up]).toEqual(['old-0', 0, true]);
+    await inventory.release(bucket, any.id, me.owner);
+    const fresh = await inventory.claim(bucket, me, 120, { freshOnly: true });
+    expect([fresh?.path, fresh?.catching_up]).toEqual(['fresh', false]);
+    expect(await inventory.claim(bucket, me, 120, { freshOnly: true })).toBeUndefined();
+  });
+
+  test('a row whose copy failed is catching up however recently it fell due', async () => {
+    const bucket = await bucketWith('a');
+    const row = await claim(bucket);
+    expect(row.catching_up).toBe(false);
+    await inventory.fail(bucket, row.id, me.owner, { error: 'mirror down', retryInMs: 0, maxAttempts: 15 });
+    expect(await claim(bucket)).toMatchObject({ path: 'a', attempts: 1, catching_up: true });
+  });
+
+  test('the window is the claim’s to set: with a longer one the old row is a fresh write again', async () => {
+    const bucket = await bucketWithOldAhead(1);
+    const row = await inventory.claim(bucket, me, 120, {
+      freshOnly: true,
+      freshWindowSeconds: 3 * FRESH_WINDOW_SECONDS,
+    });
+    expect([row?.path, row?.catching_up]).toEqual(['old-0', false]);
+  });
+
+  test('a completion claiming fresh rows only leases the fresh write; a plain one the old row, catching up', async () => {
+    const bucket = await bucketWithOldAhead(2);
+    const first = await claim(bucket);
+    expect(first.path).toBe('old-0');
+    const fresh = await inventory.completeAndClaimNext(bucket, first, me, 120, copied, { freshOnly: true });
+    expect([fresh.next?.path, fresh.next?.catching_up]).toEqual(['fresh', false]);
+    const plain = await inventory.completeAndClaimNext(bucket, fresh.next!, me, 120, copied);
+    expect([plain.next?.path, plain.next?.catching_up]).toEqual(['old-1', true]);
+  });
+
+  test('with 200 old rows ahead, a fresh-only claim reads a few entries of the fresh rows’ index, not the old rows', async () => {
+    const bucket = await bucketWithOldAhead(200);
+    /** One fresh-only claim, rolled back: the row it leased and the fresh rows' index entries it read. */
+    const claimFreshOnce = () =>
+      pools.withBucket(bucket, async (pool) => {
+        const client = await pool.connect();
+        const read = async (): Promise<number> => {
+          const r = await client.query<{ read: string }>(
+            `SELECT pg_stat_get_xact_tuples_returned('files_fresh_idx'::regclass) AS read`,
+          );
+          return Number(r.rows[0]!.read);
+        };
+        try {
+          await client.query('BEGIN');
+          const before = await read();
+          const claimed = await client.query<{ path: string }>(
+            `SELECT path FROM s3_mirror_claim('me:2', 120, 'me:', NULL, true, $1)`,
+            [FRESH_WINDOW_SECONDS],
+          );
+          const after = await read();
+          await client.query('ROLLBACK');
+          return { path: claimed.rows[0]?.path, fresh: after - before };
+        } finally {
+          client.release();
+        }
+      });
+    // The first steps over the entries that dating the rows back left dead at their first due time.
+    expect((await claimFreshOnce()).path).toBe('fresh');
+    const reads = await claimFreshOnce();
+    expect(reads.path).toBe('fresh');
+    expect(reads.fresh).toBeLessThan(10);
+  });
 });

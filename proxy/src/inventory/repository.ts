@@ -35,11 +35,19 @@ const DELETED_FOR = `CASE WHEN deleted
     END AS deleted_for_seconds`;
 
 /**
- * Claims one pending row for `$1` (owner) for `$2` seconds; `$3` the owner's prefix; `$4` true: only a row
- * whose copy has not failed. The claim itself is the function `s3_mirror_claim` (schema.ts, migrations 5
- * and 9), planned to walk the pending index (or the fresh rows' index) in order.
+ * Claims one pending row for `$1` (owner) for `$2` seconds; `$3` the owner's prefix; `$4` true: only a fresh
+ * write (its copy has not failed, and it fell due less than `$5` seconds ago). The claim itself is the function
+ * `s3_mirror_claim` (schema.ts, migrations 5, 9 and 10), planned to walk the pending index (or the fresh rows'
+ * index) in order.
  */
-const CLAIM_SQL = `SELECT * FROM s3_mirror_claim($1, $2, $3, NULL, $4)`;
+const CLAIM_SQL = `SELECT * FROM s3_mirror_claim($1, $2, $3, NULL, $4, $5)`;
+
+/**
+ * How long a row may have been due and still be a fresh write. Fresh writes are copied within a second or so
+ * while the mirror keeps up; a row due for longer belongs to a backlog whether or not a copy of it failed, and
+ * is copied as a catch-up copy (it gives way to the app, and takes a catch-up slot).
+ */
+export const FRESH_WINDOW_SECONDS = 60;
 
 /** Extends a lease while a long copy runs. */
 const RENEW_LEASE_SQL = `UPDATE files SET lease_until = now() + make_interval(secs => $3)
@@ -47,13 +55,13 @@ WHERE id = $1 AND lease_owner = $2`;
 
 /**
  * A copy's completion, a compare-and-set on the generation claimed, and when it won and an owner is given, the
- * claim the worker would make next: the function `s3_mirror_complete` (schema.ts, migrations 6 and 9). $1 id,
+ * claim the worker would make next: the function `s3_mirror_complete` (schema.ts, migrations 6, 9 and 10). $1 id,
  * $2 generation copied, $3 deleted, $4 size, $5 content_type, $6 last_modified, $7 etag, $8 version_id,
  * $9 mirror_etag, $10 delete kept; $11 owner (null: complete only), $12 lease seconds, $13 owner prefix,
- * $14 fresh rows only (as CLAIM_SQL's $4).
+ * $14 fresh rows only and $15 their window (as CLAIM_SQL's $4 and $5).
  * One row: `completed` (0 or 1) and the claimed row's columns, null when none was claimed.
  */
-const COMPLETE_SQL = `SELECT * FROM s3_mirror_complete($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`;
+const COMPLETE_SQL = `SELECT * FROM s3_mirror_complete($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`;
 
 /**
  * A delete not yet due (MIRROR_DELETE_POLICY=delay:…; main no longer holds the key): the row becomes (or
@@ -242,13 +250,15 @@ export function completeParams(id: number, generation: string, r: MirrorResult):
 
 /** COMPLETE_SQL's parameters for a completion that claims nothing next. */
 function completeOnly(id: number, generation: string, r: MirrorResult): unknown[] {
-  return [...completeParams(id, generation, r), null, null, null, null];
+  return [...completeParams(id, generation, r), null, null, null, null, FRESH_WINDOW_SECONDS];
 }
 
 /** What a claim may take. */
 export interface ClaimOptions {
-  /** Only a row whose copy has not failed yet (a fresh write), passing over failed rows come due. */
+  /** Only a fresh write, passing over the rows of a backlog come due ahead of it. */
   freshOnly?: boolean;
+  /** A fresh write fell due less than this long ago (default FRESH_WINDOW_SECONDS). */
+  freshWindowSeconds?: number;
 }
 
 /** A pending row this sidecar leased for copying. */
@@ -264,6 +274,11 @@ export interface ClaimedRow {
   deleted_for_seconds: number | null;
   /** The delete was recorded (or settled) under MIRROR_DELETE_POLICY=keep: the mirror keeps its copy. */
   delete_kept?: boolean;
+  /**
+   * The row belongs to a backlog: its copy failed before, or it has been due longer than a fresh write ever
+   * is (FRESH_WINDOW_SECONDS). Its copy is a catch-up copy.
+   */
+  catching_up: boolean;
 }
 
 type Nullable<T> = { [K in keyof T]: T[K] | null };
@@ -283,6 +298,7 @@ function claimedRowOf(r: Nullable<ClaimedRow>): ClaimedRow | undefined {
     deleted: r.deleted ?? false,
     deleted_for_seconds: r.deleted_for_seconds,
     ...(r.delete_kept !== null && r.delete_kept !== undefined ? { delete_kept: r.delete_kept } : {}),
+    catching_up: r.catching_up === true,
   };
 }
 
@@ -452,8 +468,9 @@ export class InventoryRepository {
   }
 
   /**
-   * Leases the next pending row that is due, or undefined when there is none. `freshOnly`: only a row
-   * whose copy has not failed (attempts = 0), ahead of which failed rows come due are passed over.
+   * Leases the next pending row that is due, or undefined when there is none. `freshOnly`: only a fresh
+   * write (its copy has not failed, due for less than the fresh window); a backlog's rows come due ahead of
+   * it are passed over.
    */
   async claim(
     bucket: string,
@@ -467,6 +484,7 @@ export class InventoryRepository {
         leaseSeconds,
         lease.ownerPrefix,
         opts.freshOnly === true,
+        opts.freshWindowSeconds ?? FRESH_WINDOW_SECONDS,
       ]),
     );
     return r.rows[0];
@@ -515,6 +533,7 @@ export class InventoryRepository {
       ownerPrefix: lease.ownerPrefix,
       leaseSeconds,
       freshOnly: opts.freshOnly === true,
+      freshWindowSeconds: opts.freshWindowSeconds ?? FRESH_WINDOW_SECONDS,
     });
   }
 
@@ -527,7 +546,7 @@ export class InventoryRepository {
     row: ClaimedRow,
     owner: string,
     result: MirrorResult,
-    claim?: { ownerPrefix: string; leaseSeconds: number; freshOnly: boolean },
+    claim?: { ownerPrefix: string; leaseSeconds: number; freshOnly: boolean; freshWindowSeconds: number },
   ): Promise<{ completed: boolean; next: ClaimedRow | undefined }> {
     return this.on(bucket, async (pool) => {
       const params = claim
@@ -537,6 +556,7 @@ export class InventoryRepository {
             claim.leaseSeconds,
             claim.ownerPrefix,
             claim.freshOnly,
+            claim.freshWindowSeconds,
           ]
         : completeOnly(row.id, row.generation, result);
       const answer = (await pool.query<CompleteAnswer>(COMPLETE_SQL, params)).rows[0];

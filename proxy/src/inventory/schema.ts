@@ -218,6 +218,13 @@ function replacedOnce(text: string, from: string, to: string): string {
   return text.slice(0, at) + to + text.slice(at + from.length);
 }
 
+/** `text` with every one of the `count` occurrences of `from` replaced. */
+function replacedEvery(text: string, from: string, to: string, count: number): string {
+  const parts = text.split(from);
+  if (parts.length !== count + 1) throw new Error(`not exactly ${count} times: ${from}`);
+  return parts.join(to);
+}
+
 /**
  * Rows whose copy has not failed (attempts = 0: fresh writes), in claim order: a claim for fresh rows only
  * walks this index, so it does not step over a backlog of failed rows come due ahead of them.
@@ -249,6 +256,66 @@ const FRESH_COMPLETE_FUNCTION_SQL = replacedOnce(
   replacedOnce(COMPLETE_FUNCTION_SQL, 'p_prefix TEXT)', 'p_prefix TEXT, p_fresh_only BOOLEAN)'),
   's3_mirror_claim(p_owner, p_lease_seconds, p_prefix, p_id)',
   's3_mirror_claim(p_owner, p_lease_seconds, p_prefix, p_id, p_fresh_only)',
+);
+
+/**
+ * s3_mirror_claim with `p_fresh_seconds` as well: a fresh write is one whose copy has not failed and that fell
+ * due less than that many seconds ago. A row due longer is part of a backlog although no copy of it has failed
+ * yet: a mirror that hangs fails one copy per worker per timeout, and rows the anti-entropy scan queues again
+ * were written long ago. A fresh-only claim walks only the recent end of the fresh rows' index (the range
+ * bound on `next_attempt_at`), so it does not step over such rows either. Every claimed row says which it is
+ * (`catching_up`), so the tracker holds its copy by the same rule that chose it.
+ */
+const CATCHING_UP_COLUMN = `,
+    files.attempts > 0 OR files.next_attempt_at <= now() - make_interval(secs => p_fresh_seconds)`;
+const FRESH_WINDOW_CLAIM_STATEMENT = replacedOnce(
+  CLAIM_STATEMENT,
+  'files.deleted AND files.delete_kept',
+  `files.deleted AND files.delete_kept${CATCHING_UP_COLUMN}`,
+);
+const FRESH_WINDOW_CLAIM_FUNCTION_SQL = `${replacedOnce(
+  replacedOnce(
+    CLAIM_SIGNATURE,
+    'p_exclude INTEGER)',
+    'p_exclude INTEGER, p_fresh_only BOOLEAN, p_fresh_seconds DOUBLE PRECISION)',
+  ),
+  'delete_kept BOOLEAN)',
+  'delete_kept BOOLEAN, catching_up BOOLEAN)',
+)}
+${CLAIM_PLPGSQL_HEAD}
+IF p_fresh_only THEN
+RETURN QUERY
+${replacedOnce(
+  FRESH_WINDOW_CLAIM_STATEMENT,
+  'AND f.id IS DISTINCT FROM p_exclude',
+  `AND f.id IS DISTINCT FROM p_exclude AND f.attempts = 0
+      AND f.next_attempt_at > now() - make_interval(secs => p_fresh_seconds)`,
+)};
+ELSE
+RETURN QUERY
+${FRESH_WINDOW_CLAIM_STATEMENT};
+END IF;
+END
+$claim$`;
+
+/** s3_mirror_complete whose next claim is the one above, returning its `catching_up` too. */
+const FRESH_WINDOW_COMPLETE_FUNCTION_SQL = replacedEvery(
+  replacedOnce(
+    replacedOnce(
+      replacedOnce(
+        COMPLETE_FUNCTION_SQL,
+        'p_prefix TEXT)',
+        'p_prefix TEXT, p_fresh_only BOOLEAN, p_fresh_seconds DOUBLE PRECISION)',
+      ),
+      'delete_kept BOOLEAN)\nLANGUAGE',
+      'delete_kept BOOLEAN, catching_up BOOLEAN)\nLANGUAGE',
+    ),
+    's3_mirror_claim(p_owner, p_lease_seconds, p_prefix, p_id)',
+    's3_mirror_claim(p_owner, p_lease_seconds, p_prefix, p_id, p_fresh_only, p_fresh_seconds)',
+  ),
+  'NULL::DOUBLE PRECISION, NULL::BOOLEAN;',
+  'NULL::DOUBLE PRECISION, NULL::BOOLEAN, NULL::BOOLEAN;',
+  2,
 );
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -348,6 +415,12 @@ INSERT INTO s3_mirror_scan (id) VALUES (1) ON CONFLICT (id) DO NOTHING`,
     sql: `${FRESH_INDEX_SQL};
 ${FRESH_CLAIM_FUNCTION_SQL};
 ${FRESH_COMPLETE_FUNCTION_SQL}`,
+  },
+  {
+    version: 10,
+    name: 'rows pending long are catch-up copies whether or not a copy failed',
+    sql: `${FRESH_WINDOW_CLAIM_FUNCTION_SQL};
+${FRESH_WINDOW_COMPLETE_FUNCTION_SQL}`,
   },
 ];
 

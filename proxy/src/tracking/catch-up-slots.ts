@@ -1,6 +1,7 @@
 /**
- * How many of the MIRROR_CONCURRENCY workers may copy catch-up rows at once: rows whose copy failed before,
- * the backlog a mirror outage leaves. Claims go by when a row fell due, and that backlog fell due first, so
+ * How many of the MIRROR_CONCURRENCY workers may copy catch-up rows at once: the backlog a mirror outage
+ * leaves, rows whose copy failed before or that have been due longer than a fresh write ever is (a mirror
+ * that hangs fails few of them; repository.ts, FRESH_WINDOW_SECONDS). Claims go by when a row fell due, and that backlog fell due first, so
  * without a limit a write made during a drain waited for every worker to get through the rows ahead of it
  * (held to MIRROR_CATCHUP_BYTES_PER_SECOND while the app is busy). With it, a quarter of the workers (at
  * least one) claim fresh rows only whenever the others are all on catch-up rows; MinIO likewise retries

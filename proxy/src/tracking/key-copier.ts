@@ -10,7 +10,7 @@ import type { UploadSpool } from '../spool';
 export interface CopyKeyOptions {
   /** Main no longer holding the key leaves the mirror's copy (the delete policy decided). */
   keepMissing?: boolean;
-  /** The write's copy failed before (a backlog after a mirror outage): it gives way to the app's requests. */
+  /** The row belongs to a backlog (its copy failed before, or it waited long): it gives way to the app's requests. */
   catchingUp?: boolean;
 }
 

@@ -45,7 +45,7 @@ export interface MirrorWorkersDeps {
   /** `bucket` had no claimable row in a look begun at hint version `lookedAt`: its hint is brought up to date. */
   settle(bucket: string, lookedAt: string | undefined): Promise<void>;
   /**
-   * Whether a claim now may take a catch-up row (a row whose copy failed before): a catch-up slot is free
+   * Whether a claim now may take a catch-up row (a backlog's, ClaimedRow.catching_up): a catch-up slot is free
    * (catch-up-slots.ts). Without it, always.
    */
   catchUpSlotFree?(): boolean;

@@ -6,7 +6,8 @@
  * A completion may claim the bucket's next row in the same call (`claimNext`): the worker then holds
  * that row and copies it next without a claim of its own, and learns without an empty claim that the
  * bucket had nothing left.
- * Rows whose copy failed before (catch-up rows) are claimed only by workers holding a catch-up slot
+ * A backlog's rows (catch-up rows: their copy failed before, or they have been due longer than a fresh write
+ * ever is) are claimed only by workers holding a catch-up slot
  * (catch-up-slots.ts); the others claim fresh rows only, so fresh writes keep workers during a drain.
  * A key main no longer holds is deleted on the mirror, kept there, or its delete deferred, as the delete
  * policy decides (delete-policy.ts): a kept delete completes like a copy (`delete_kept`), a deferred one
@@ -123,7 +124,7 @@ export class RowMirror {
         opts.held?.row ??
         (await inventory.claim(bucket, lease, leaseSeconds, { freshOnly: scope.freshOnly }));
       if (!row) return scope.freshOnly ? HELD_BACK : NONE;
-      if (row.attempts === 0) scope.slot = releasedSlot(scope.slot);
+      if (!row.catching_up) scope.slot = releasedSlot(scope.slot);
       return await this.mirrorRow(bucket, row, lease, opts, scope);
     } finally {
       // Unless a completion passed it on with the next row (mirrorRow then clears it).
@@ -159,7 +160,7 @@ export class RowMirror {
       try {
         const copy = this.deps.copyKey()(bucket, row.path, {
           keepMissing: missing.kind !== 'delete',
-          catchingUp: row.attempts > 0,
+          catchingUp: row.catching_up,
         });
         result = await this.renewingLease(bucket, row, lease.owner, copy);
       } catch (err) {
@@ -245,7 +246,7 @@ export class RowMirror {
     if (!answer.next) return scope.freshOnly ? HELD_BACK : DRAINED;
     onClaimed?.();
     const held: HeldRow = { row: answer.next, owner: lease.owner };
-    if (answer.next.attempts > 0) {
+    if (answer.next.catching_up) {
       held.slot = scope.slot;
       scope.slot = undefined; // passed on with the row
     }

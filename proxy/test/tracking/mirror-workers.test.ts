@@ -11,6 +11,7 @@ const heldRow = (bucket: string) => ({
   attempts: 0,
   deleted: false,
   deleted_for_seconds: null,
+  catching_up: false,
 });
 
 /** Rows waiting per bucket; copyFromRow takes one and counts concurrent copies. */

@@ -17,6 +17,7 @@ const row: ClaimedRow = {
   attempts: 0,
   deleted: false,
   deleted_for_seconds: null,
+  catching_up: false,
 };
 const nextRow: ClaimedRow = { ...row, id: 8, path: 'k2', generation: '1' };
 const copied: MirrorResult = { exists: true, size: 1, etag: '"e"', mirrorEtag: '"e"' } as MirrorResult;
@@ -107,18 +108,23 @@ test('a copy completes the row with the generation it claimed (compare-and-set)'
   expect(mirror.inFlight).toBe(0);
 });
 
-test('a row that failed before is copied as catching up (it gives way to the app); a first copy is not', async () => {
-  for (const attempts of [0, 1, 5]) {
+test('a backlog row (its copy failed before, or it waited long) is copied as catching up (it gives way to the app); a fresh write is not', async () => {
+  for (const [attempts, catchingUp] of [
+    [0, false],
+    [1, true],
+    [5, true],
+    [0, true], // due longer than a fresh write ever is: a mirror that hung failed no copy of it
+  ] as const) {
     const asked: (boolean | undefined)[] = [];
     const { mirror } = setup(
       async (_b, _k, opts) => {
         asked.push(opts?.catchingUp);
         return copied;
       },
-      { claimed: { ...row, attempts } },
+      { claimed: { ...row, attempts, catching_up: catchingUp } },
     );
     await mirror.mirrorOne('b');
-    expect(asked).toEqual([attempts > 0]);
+    expect(asked).toEqual([catchingUp]);
   }
 });
 
@@ -347,8 +353,10 @@ test('replication status: COMPLETED only when the compare-and-set won, FAILED wh
 });
 
 describe('catch-up slots: workers beyond the limit claim fresh rows only', () => {
-  const failedRow: ClaimedRow = { ...row, attempts: 2 };
-  const failedNext: ClaimedRow = { ...nextRow, attempts: 1 };
+  const failedRow: ClaimedRow = { ...row, attempts: 2, catching_up: true };
+  const failedNext: ClaimedRow = { ...nextRow, attempts: 1, catching_up: true };
+  /** A backlog's row no copy of which failed (the mirror hung): due longer than a fresh write ever is. */
+  const waitedRow: ClaimedRow = { ...row, catching_up: true };
 
   test('with every slot taken the claim asks for fresh rows only, and finding none is held back, not "none" (the hint stays due)', async () => {
     const catchUp = new CatchUpSlots(1);
@@ -365,7 +373,7 @@ describe('catch-up slots: workers beyond the limit claim fresh rows only', () =>
 
   test('the completion is told whether its copy holds a catch-up slot', async () => {
     const catchUp = new CatchUpSlots(2);
-    for (const claimed of [failedRow, row]) {
+    for (const claimed of [failedRow, waitedRow, row]) {
       const told: (boolean | undefined)[] = [];
       await setup(async () => copied, { claimed, catchUp }).mirror.mirrorOne('b', {
         claimNext: (holds) => {
@@ -373,7 +381,7 @@ describe('catch-up slots: workers beyond the limit claim fresh rows only', () =>
           return false;
         },
       });
-      expect(told).toEqual([claimed.attempts > 0]);
+      expect(told).toEqual([claimed.catching_up]);
     }
   });
 
@@ -385,8 +393,9 @@ describe('catch-up slots: workers beyond the limit claim fresh rows only', () =>
       return copied;
     };
     await setup(copy, { claimed: failedRow, catchUp }).mirror.mirrorOne('b');
+    await setup(copy, { claimed: waitedRow, catchUp }).mirror.mirrorOne('b');
     await setup(copy, { claimed: row, catchUp }).mirror.mirrorOne('b');
-    expect(during).toEqual([1, 0]);
+    expect(during).toEqual([1, 1, 0]);
     expect(catchUp.inUse).toBe(0);
   });
 
@@ -420,6 +429,15 @@ describe('catch-up slots: workers beyond the limit claim fresh rows only', () =>
       kind: 'settled',
     });
     expect(catchUp.inUse).toBe(0);
+  });
+
+  test('a completion passes the slot on with a next row that waited long, no copy of it failed', async () => {
+    const catchUp = new CatchUpSlots(1);
+    const waitedNext: ClaimedRow = { ...nextRow, catching_up: true };
+    const { mirror } = setup(async () => copied, { claimed: row, next: waitedNext, catchUp });
+    const turn = await mirror.mirrorOne('b', { claimNext: () => true });
+    expect((turn as { held: HeldRow }).held.slot).toBeDefined();
+    expect(catchUp.inUse).toBe(1);
   });
 
   test('the completion of a fresh row takes a free slot for its claim, and keeps none for a fresh next row', async () => {
