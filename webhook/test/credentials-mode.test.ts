@@ -1,11 +1,10 @@
-import { ANNOTATIONS, PROXY_CONTAINER_NAME } from '../src/annotations';
+import { ANNOTATIONS } from '../src/annotations';
 import { mirrorBucketTemplateProblem } from '../../proxy/src/mirror/bucket-name';
 import { parseDeletePolicy } from '../../proxy/src/mirror/delete-policy';
 import { isDeletePolicy, isMirrorBucketTemplate, parseConfig } from '../src/config';
-import { buildPatch } from '../src/patch-builder';
 import type { Container, Pod } from '../src/pod';
 import { podIdentityOf } from '../src/pod-identity';
-import { applyOps, assertValidPod, testConfig } from './fixtures';
+import { injectedProxyOf } from './fixtures';
 
 const ROLE = 'arn:aws:iam::210987654321:role/s3-mirror-backup';
 const PI_TOKEN = '/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token';
@@ -89,21 +88,10 @@ function podWith(app: Container, annotations: Record<string, string> = {}): Pod 
 }
 
 function injectedProxy(pod: Pod, overrides: Record<string, string> = {}) {
-  const r = buildPatch({
-    pod,
-    namespace: 'team-a',
-    config: testConfig(overrides),
-    credentialsSecret: 'found',
-  });
-  expect(r.action).toBe('inject');
-  const patched = applyOps(pod, r.patch);
-  assertValidPod(patched);
-  const proxy = [...(patched.spec.initContainers ?? []), ...patched.spec.containers].find(
-    (c) => c.name === PROXY_CONTAINER_NAME,
-  )!;
+  const { proxy, warnings } = injectedProxyOf(pod, overrides);
   const env = proxy.env ?? [];
   return {
-    warnings: r.warnings,
+    warnings,
     names: env.map((e) => e.name),
     value: (name: string) => env.find((e) => e.name === name),
     mounts: (proxy.volumeMounts as { name: string; mountPath: string }[]).map((m) => m.name),

@@ -3,7 +3,8 @@ import { Pod as PodModel } from 'kubernetes-models/v1';
 import { ANNOTATIONS, PROXY_CONTAINER_NAME } from '../src/annotations';
 import { parseConfig, type Config } from '../src/config';
 import type { PatchOp } from '../src/json-patch';
-import type { Pod } from '../src/pod';
+import { buildPatch } from '../src/patch-builder';
+import type { Container, Pod } from '../src/pod';
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   const r = parseConfig({
@@ -20,6 +21,27 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
 /** Applies with fast-json-patch in validating mode (throws on a bad path or missing parent). */
 export function applyOps(pod: unknown, ops: PatchOp[]): Pod {
   return applyPatch(deepClone(pod), ops as never, true, false).newDocument as Pod;
+}
+
+/** `pod` injected in namespace team-a under the test config with `overrides`, checked valid: its proxy and the warnings. */
+export function injectedProxyOf(
+  pod: Pod,
+  overrides: Record<string, string> = {},
+): { proxy: Container; warnings: string[] } {
+  const r = buildPatch({
+    pod,
+    namespace: 'team-a',
+    config: testConfig(overrides),
+    credentialsSecret: 'found',
+  });
+  if (r.action !== 'inject') throw new Error(`not injected: ${r.reason}`);
+  const patched = applyOps(pod, r.patch);
+  assertValidPod(patched);
+  const proxy = [...(patched.spec.initContainers ?? []), ...patched.spec.containers].find(
+    (c) => c.name === PROXY_CONTAINER_NAME,
+  );
+  if (!proxy) throw new Error('no proxy container');
+  return { proxy, warnings: r.warnings };
 }
 
 /** Validates against the Kubernetes Pod schema plus invariants the schema does not express. */

@@ -1,10 +1,9 @@
 import { loadConfig } from '../../proxy/src/config';
-import { ANNOTATIONS, PROXY_CONTAINER_NAME } from '../src/annotations';
+import { ANNOTATIONS } from '../src/annotations';
 import { parseConfig } from '../src/config';
 import { parseByteRate, parseMirrorConcurrency } from '../src/mirror-pacing';
-import { buildPatch } from '../src/patch-builder';
 import type { Pod } from '../src/pod';
-import { applyOps, assertValidPod, envOf, testConfig } from './fixtures';
+import { injectedProxyOf } from './fixtures';
 
 const CONCURRENCY = 'MIRROR_CONCURRENCY';
 const CATCHUP = 'MIRROR_CATCHUP_BYTES_PER_SECOND';
@@ -19,17 +18,8 @@ function pod(annotations: Record<string, string> = {}): Pod {
 }
 
 function injected(annotations: Record<string, string>, config: Record<string, string> = {}) {
-  const p = pod(annotations);
-  const r = buildPatch({
-    pod: p,
-    namespace: 'team-a',
-    config: testConfig(config),
-    credentialsSecret: 'found',
-  });
-  expect(r.action).toBe('inject');
-  const patched = applyOps(p, r.patch);
-  assertValidPod(patched);
-  return { env: envOf(patched, PROXY_CONTAINER_NAME), warnings: r.warnings };
+  const { proxy, warnings } = injectedProxyOf(pod(annotations), config);
+  return { env: Object.fromEntries((proxy.env ?? []).map((e) => [e.name, e.value])), warnings };
 }
 
 describe('the values', () => {
