@@ -53,7 +53,7 @@ export interface ProxyConfig {
   /** Concurrent mirror copies per sidecar. */
   mirrorConcurrency: number;
   /**
-   * Bytes per second the catch-up copies (of writes whose copy failed before) stream together while the app
+   * Bytes per second the catch-up copies (of a backlog's rows: repository.ts, ClaimedRow.catching_up) stream together while the app
    * has requests in flight (MIRROR_CATCHUP_BYTES_PER_SECOND; 0: they never give way). See mirror/app-priority.ts.
    */
   mirrorCatchupBytesPerSecond?: number;

@@ -263,6 +263,24 @@ describe('rows due longer than the fresh window belong to a backlog, though no c
     expect(await inventory.claim(bucket, me, 120, { freshOnly: true })).toBeUndefined();
   });
 
+  test('a key the anti-entropy scan re-queues is a backlog’s row at once: passed over by fresh-only claims', async () => {
+    const bucket = await bucketWith('written');
+    const written = await claim(bucket);
+    await inventory.completeOrRelease(bucket, written, me.owner, copied);
+    // One key the row says is backed up, one it never had: both found wrong on the mirror.
+    await inventory.requeue(bucket, [
+      { key: 'written', size: 1, deleted: false, operation: 'Repair' },
+      { key: 'unknown', size: 1, deleted: false, operation: 'Repair' },
+    ]);
+    expect(await inventory.claim(bucket, me, 120, { freshOnly: true })).toBeUndefined();
+    const first = await claim(bucket);
+    const second = await claim(bucket);
+    expect([first, second].map((r) => [r.path, r.attempts, r.catching_up])).toEqual([
+      ['written', 0, true],
+      ['unknown', 0, true],
+    ]);
+  });
+
   test('a row whose copy failed is catching up however recently it fell due', async () => {
     const bucket = await bucketWith('a');
     const row = await claim(bucket);

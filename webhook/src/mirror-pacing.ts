@@ -34,6 +34,19 @@ const MAX_BYTES_PER_SECOND = 100 * 1024 ** 3;
 export const BYTE_RATE_RULE =
   'bytes per second, a whole number or a quantity such as 32Mi (0: never give way)';
 
+/** Below this a backlog all but stops while the app is busy: most likely MiB/s meant, bytes written. */
+export const LOWEST_USEFUL_BYTES_PER_SECOND = 64 * 1024;
+
+/** A warning for a catch-up rate that is valid but most likely a slip (`8` for 8 MiB/s), or undefined. */
+export function byteRateWarning(key: string, bytes: string): string | undefined {
+  const n = Number(bytes);
+  if (n === 0 || n >= LOWEST_USEFUL_BYTES_PER_SECOND) return undefined;
+  return (
+    `${key} is ${n} bytes per second: a backlog barely drains while the app is busy ` +
+    '(for MiB per second write e.g. 8Mi)'
+  );
+}
+
 /**
  * Bytes per second as a whole number or a whole Kubernetes-style quantity (`32Mi`, `50M`), as the proxy's
  * decimal string of bytes; `0`: catch-up copies never give way to the app.

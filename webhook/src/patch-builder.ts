@@ -33,6 +33,7 @@ import {
 import { planContainerEnv } from './env-injection';
 import {
   BYTE_RATE_RULE,
+  byteRateWarning,
   MIRROR_CONCURRENCY_RULE,
   parseByteRate,
   parseMirrorConcurrency,
@@ -270,6 +271,14 @@ function resolveSettings(pod: Pod, config: Config, warnings: string[]): Resolved
           'if the EKS Pod Identity webhook also mutates init containers',
       );
   }
+  // A rate the pod set that is most likely MiB/s meant: the cluster's own is the admin's to choose.
+  const rateWarning = !a[ANNOTATIONS.mirrorCatchupBytesPerSecond]?.trim()
+    ? undefined
+    : byteRateWarning(
+        `annotation ${ANNOTATIONS.mirrorCatchupBytesPerSecond}`,
+        sidecar.mirrorCatchupBytesPerSecond ?? '',
+      );
+  if (rateWarning) warnings.push(rateWarning);
   if (sidecar.port === sidecar.adminPort) {
     warnings.push(`proxy port and admin port are both ${sidecar.port}; using the configured ports`);
     sidecar.port = p.port;

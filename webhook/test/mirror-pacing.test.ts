@@ -121,6 +121,23 @@ describe('injected proxies', () => {
     ]);
   });
 
+  test('a rate so low that a backlog barely drains is taken, with a warning (most likely MiB/s was meant)', () => {
+    const low = injected({ [ANNOTATIONS.mirrorCatchupBytesPerSecond]: '8' });
+    expect(low.env[CATCHUP]).toBe('8');
+    expect(low.warnings).toEqual([
+      `annotation ${ANNOTATIONS.mirrorCatchupBytesPerSecond} is 8 bytes per second: a backlog barely drains ` +
+        'while the app is busy (for MiB per second write e.g. 8Mi)',
+    ]);
+    for (const fine of ['0', '64Ki', '8Mi']) {
+      expect(injected({ [ANNOTATIONS.mirrorCatchupBytesPerSecond]: fine }).warnings).toEqual([]);
+    }
+    // The cluster's own low rate is the admin's choice: no warning on every pod.
+    expect(injected({}, { [CATCHUP]: '1000' }).warnings).toEqual([]);
+    expect(
+      injected({ [ANNOTATIONS.mirrorCatchupBytesPerSecond]: '' }, { [CATCHUP]: '1000' }).warnings,
+    ).toEqual([]);
+  });
+
   test('an invalid config key is a configuration error naming the key', () => {
     const r = parseConfig({ [CONCURRENCY]: '0', [CATCHUP]: 'fast' });
     expect(r.ok).toBe(false);

@@ -174,13 +174,18 @@ const SCAN_ROWS_SQL = `SELECT path, size::text, etag, mirror_etag, deleted, is_b
 FROM files
 WHERE ($1::text IS NULL OR path COLLATE "C" > $1) AND ($2::text IS NULL OR path COLLATE "C" <= $2)`;
 
-/** Re-queues one key as an ordinary pending row (the copier then makes the mirror and the row match main). */
+/**
+ * Re-queues one key as a pending row (the copier then makes the mirror and the row match main). The scan's
+ * repairs are a backlog, not fresh writes: the row falls due `$5` seconds back (the fresh window), so it is
+ * copied as a catch-up copy and fresh-only claims pass over it.
+ */
 const REQUEUE_SQL = `INSERT INTO files AS f (path, size, content_type, is_backed_up, last_modified, deleted,
     last_operation, generation, attempts, next_attempt_at, pending_since)
-VALUES ($1, COALESCE($2, 0), 'application/octet-stream', FALSE, now(), $3, $4, 1, 0, now(), now())
+VALUES ($1, COALESCE($2, 0), 'application/octet-stream', FALSE, now(), $3, $4, 1, 0,
+    now() - make_interval(secs => $5), now())
 ON CONFLICT (path) DO UPDATE SET is_backed_up = FALSE, generation = f.generation + 1, attempts = 0,
-    last_error = NULL, parked_at = NULL, next_attempt_at = now(), last_operation = EXCLUDED.last_operation,
-    pending_since = COALESCE(f.pending_since, now()), updated_at = now()`;
+    last_error = NULL, parked_at = NULL, next_attempt_at = now() - make_interval(secs => $5),
+    last_operation = EXCLUDED.last_operation, pending_since = COALESCE(f.pending_since, now()), updated_at = now()`;
 
 /** One key's row as a read failover weighs it (one index lookup on the unique path). */
 const KEY_ROW_SQL = `SELECT size::text, etag, mirror_etag, version_id, last_modified, deleted, is_backed_up
@@ -747,7 +752,9 @@ export class InventoryRepository {
    */
   async requeue(bucket: string, items: readonly RequeueItem[]): Promise<void> {
     await this.on(bucket, async (pool) => {
-      for (const q of items) await pool.query(REQUEUE_SQL, [q.key, q.size ?? null, q.deleted, q.operation]);
+      for (const q of items) {
+        await pool.query(REQUEUE_SQL, [q.key, q.size ?? null, q.deleted, q.operation, FRESH_WINDOW_SECONDS]);
+      }
     });
     if (items.length > 0) await this.pools.hints.markDue(bucket);
   }
