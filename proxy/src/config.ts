@@ -53,8 +53,9 @@ export interface ProxyConfig {
   /** Concurrent mirror copies per sidecar. */
   mirrorConcurrency: number;
   /**
-   * Bytes per second the catch-up copies (of a backlog's rows: repository.ts, ClaimedRow.catching_up) stream together while the app
-   * has requests in flight (MIRROR_CATCHUP_BYTES_PER_SECOND; 0: they never give way). See mirror/app-priority.ts.
+   * Bytes per second the catch-up copies (of a backlog's rows: repository.ts, ClaimedRow.catching_up) stream
+   * together while the app has requests in flight (MIRROR_CATCHUP_BYTES_PER_SECOND; 0: they never give way).
+   * See mirror/app-priority.ts.
    */
   mirrorCatchupBytesPerSecond?: number;
   /** Failed copies of one write before its row is parked for the anti-entropy scan (MIRROR_MAX_ATTEMPTS). */

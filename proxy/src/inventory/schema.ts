@@ -261,8 +261,8 @@ const FRESH_COMPLETE_FUNCTION_SQL = replacedOnce(
 /**
  * s3_mirror_claim with `p_fresh_seconds` as well: a fresh write is one whose copy has not failed and that fell
  * due less than that many seconds ago. A row due longer is part of a backlog although no copy of it has failed
- * yet: a mirror that hangs fails one copy per worker per timeout, and rows the anti-entropy scan queues again
- * were written long ago. A fresh-only claim walks only the recent end of the fresh rows' index (the range
+ * yet: a mirror that hangs fails one copy per worker per timeout (the anti-entropy scan re-queues its repairs
+ * one window back, repository.ts, for the same reason). A fresh-only claim walks only the recent end of the fresh rows' index (the range
  * bound on `next_attempt_at`), so it does not step over such rows either. Every claimed row says which it is
  * (`catching_up`), so the tracker holds its copy by the same rule that chose it.
  */
