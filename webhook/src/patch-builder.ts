@@ -148,29 +148,31 @@ function caBundleOf(
 function resolveSettings(pod: Pod, config: Config, warnings: string[]): Resolved {
   const a = pod.metadata?.annotations ?? {};
   const p = config.proxy;
-  const pick = <T>(key: string, fallback: T, valid: (v: string) => boolean, convert: (v: string) => T): T => {
+  // `rule`: what a valid value is, for the warning.
+  const pick = <T>(
+    key: string,
+    fallback: T,
+    valid: (v: string) => boolean,
+    convert: (v: string) => T,
+    rule?: string,
+  ): T => {
     const raw = a[key];
     if (raw === undefined) return fallback;
     const v = raw.trim();
     if (valid(v)) return convert(v);
-    warnings.push(`annotation ${key}="${raw}" is invalid and was ignored`);
+    warnings.push(`annotation ${key}="${raw}" is invalid and was ignored${rule ? `: use ${rule}` : ''}`);
     return fallback;
   };
   const id = (v: string) => v;
-  // A value the proxy takes in another form; '' keeps the cluster default, an invalid one says what is valid.
-  const converted = (
-    key: string,
-    fallback: string,
-    parse: (v: string) => string | undefined,
-    rule: string,
-  ): string => {
-    const v = a[key]?.trim() ?? '';
-    if (v === '') return fallback;
-    const value = parse(v);
-    if (value !== undefined) return value;
-    warnings.push(`annotation ${key}="${a[key]}" is invalid and was ignored: use ${rule}`);
-    return fallback;
-  };
+  // A value the proxy takes in another form; '' keeps the cluster default.
+  const converted = (key: string, fallback: string, parse: (v: string) => string | undefined, rule: string) =>
+    pick(
+      key,
+      fallback,
+      (v) => v === '' || parse(v) !== undefined,
+      (v) => (v === '' ? fallback : parse(v)!),
+      rule,
+    );
   const isPort = (v: string) => /^\d{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 65535;
   const quantity = (key: string, fallback: string) =>
     pick(key, fallback, (v) => v === '' || QUANTITY_RE.test(v), id);
