@@ -273,13 +273,10 @@ function resolveSettings(pod: Pod, config: Config, warnings: string[]): Resolved
           'if the EKS Pod Identity webhook also mutates init containers',
       );
   }
-  // A rate the pod set that is most likely MiB/s meant: the cluster's own is the admin's to choose.
-  const rateWarning = !a[ANNOTATIONS.mirrorCatchupBytesPerSecond]?.trim()
-    ? undefined
-    : byteRateWarning(
-        `annotation ${ANNOTATIONS.mirrorCatchupBytesPerSecond}`,
-        sidecar.mirrorCatchupBytesPerSecond ?? '',
-      );
+  // A valid rate the pod set that is most likely MiB/s meant: the cluster's own is the admin's to choose.
+  const podRate = parseByteRate(a[ANNOTATIONS.mirrorCatchupBytesPerSecond]?.trim() ?? '');
+  const rateWarning =
+    podRate && byteRateWarning(`annotation ${ANNOTATIONS.mirrorCatchupBytesPerSecond}`, podRate);
   if (rateWarning) warnings.push(rateWarning);
   if (sidecar.port === sidecar.adminPort) {
     warnings.push(`proxy port and admin port are both ${sidecar.port}; using the configured ports`);

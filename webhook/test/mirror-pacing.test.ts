@@ -131,7 +131,14 @@ describe('injected proxies', () => {
     for (const fine of ['0', '64Ki', '8Mi']) {
       expect(injected({ [ANNOTATIONS.mirrorCatchupBytesPerSecond]: fine }).warnings).toEqual([]);
     }
-    // The cluster's own low rate is the admin's choice: no warning on every pod.
+    // The cluster's own low rate is the admin's choice: no warning on every pod, nor one that blames a pod's
+    // invalid value for it.
+    expect(
+      injected({ [ANNOTATIONS.mirrorCatchupBytesPerSecond]: '32MB' }, { [CATCHUP]: '1000' }).warnings,
+    ).toEqual([
+      `annotation ${ANNOTATIONS.mirrorCatchupBytesPerSecond}="32MB" is invalid and was ignored: use bytes per second, ` +
+        'a whole number or a quantity such as 32Mi (0: never give way)',
+    ]);
     expect(injected({}, { [CATCHUP]: '1000' }).warnings).toEqual([]);
     expect(
       injected({ [ANNOTATIONS.mirrorCatchupBytesPerSecond]: '' }, { [CATCHUP]: '1000' }).warnings,
