@@ -211,18 +211,17 @@ ${CLAIM_STATEMENT};
 END
 $claim$`;
 
-/** `text` with `from`, which must occur exactly once, replaced: a later migration derived from a shipped text. */
-function replacedOnce(text: string, from: string, to: string): string {
-  const at = text.indexOf(from);
-  if (at < 0 || text.indexOf(from, at + from.length) >= 0) throw new Error(`not exactly once: ${from}`);
-  return text.slice(0, at) + to + text.slice(at + from.length);
-}
-
-/** `text` with every one of the `count` occurrences of `from` replaced. */
+/** `text` with every one of the `count` occurrences of `from` replaced: a later migration derived from a shipped text. */
 function replacedEvery(text: string, from: string, to: string, count: number): string {
   const parts = text.split(from);
-  if (parts.length !== count + 1) throw new Error(`not exactly ${count} times: ${from}`);
+  if (parts.length !== count + 1)
+    throw new Error(`not exactly ${count === 1 ? 'once' : `${count} times`}: ${from}`);
   return parts.join(to);
+}
+
+/** `text` with `from`, which must occur exactly once, replaced. */
+function replacedOnce(text: string, from: string, to: string): string {
+  return replacedEvery(text, from, to, 1);
 }
 
 /**
