@@ -56,9 +56,14 @@ let lastAmzDate = { second: NaN, text: '' };
 
 /** 20130524T000000Z: ISO 8601 basic format, whole seconds, UTC. */
 export function amzDate(date: Date): string {
-  const second = Math.floor(date.getTime() / 1000);
+  return amzDateAt(date.getTime());
+}
+
+/** amzDate() of a time in milliseconds: a request signed now needs no Date of its own. */
+function amzDateAt(ms: number): string {
+  const second = Math.floor(ms / 1000);
   if (second !== lastAmzDate.second) {
-    const text = date
+    const text = new Date(ms)
       .toISOString()
       .replace(/[-:]/g, '')
       .replace(/\.\d{3}/, '');
@@ -69,11 +74,26 @@ export function amzDate(date: Date): string {
 
 /** Parameters sorted by encoded name, then encoded value; a value-less one (`?uploads`) signs as `uploads=`. */
 export function canonicalQuery(query: readonly [string, string | null][]): string {
+  if (query.length === 0) return ''; // most requests: no three empty arrays to map, sort and join
   return query
     .map(([name, value]) => [uriEncode(name, false), uriEncode(value ?? '', false)] as const)
     .sort(([an, av], [bn, bv]) => (an < bn ? -1 : an > bn ? 1 : av < bv ? -1 : av > bv ? 1 : 0))
     .map(([name, value]) => `${name}=${value}`)
     .join('&');
+}
+
+/**
+ * Sorts a request's few header names in place, as Array.prototype.sort would (UTF-16 code units): an
+ * insertion sort allocates nothing, where V8's sort copies the array into work arrays of its own (2.4 % of
+ * the bytes a small GET allocated, in an allocation profile).
+ */
+export function sortNames(names: string[]): void {
+  for (let i = 1; i < names.length; i++) {
+    const name = names[i]!;
+    let j = i - 1;
+    for (; j >= 0 && names[j]! > name; j--) names[j + 1] = names[j]!;
+    names[j + 1] = name;
+  }
 }
 
 /**
@@ -92,28 +112,39 @@ export class RequestSigner {
    * Returns the headers to send: the input plus host, x-amz-date, the session token of temporary
    * credentials (signed) and authorization.
    */
-  sign(request: UnsignedRequest, signingDate: Date = new Date()): HeaderMap {
+  sign(request: UnsignedRequest, signingDate?: Date): HeaderMap {
     // Read once: a refresh between here and the signature must not mix two key pairs.
     const credentials = this.endpoint.credentials.current();
-    const date = amzDate(signingDate);
+    const date = amzDateAt(signingDate ? signingDate.getTime() : Date.now());
     const day = date.slice(0, 8);
-    const headers: HeaderMap = { ...request.headers, host: this.hostHeader, 'x-amz-date': date };
-    // `date` would be a second, competing timestamp: x-amz-date supersedes it.
-    delete headers.date;
+    // Copied name by name, leaving out what is replaced, rather than spread and pruned: a `delete` turns
+    // the object into a slower, larger dictionary (this runs once per request; allocation profile, issue 12).
+    const headers: HeaderMap = {};
+    for (const name in request.headers) {
+      // `date` would be a second, competing timestamp: x-amz-date supersedes it.
+      if (name !== 'date' && name !== 'x-amz-security-token') headers[name] = request.headers[name]!;
+    }
+    headers.host = this.hostHeader;
+    headers['x-amz-date'] = date;
     if (credentials.sessionToken) headers['x-amz-security-token'] = credentials.sessionToken;
-    else delete headers['x-amz-security-token'];
-    const names = Object.keys(headers)
-      .filter((name) => !UNSIGNED_HEADERS.has(name))
-      .sort();
+    const names: string[] = [];
+    for (const name in headers) if (!UNSIGNED_HEADERS.has(name)) names.push(name);
+    sortNames(names);
     const signedHeaders = names.join(';');
-    const canonicalRequest = [
-      request.method,
-      request.path,
-      canonicalQuery(request.query),
-      names.map((name) => `${name}:${canonicalValue(headers[name]!)}\n`).join(''),
-      signedHeaders,
-      headers['x-amz-content-sha256'] ?? 'UNSIGNED-PAYLOAD',
-    ].join('\n');
+    let canonicalHeaders = '';
+    for (const name of names) canonicalHeaders += name + ':' + canonicalValue(headers[name]!) + '\n';
+    const canonicalRequest =
+      request.method +
+      '\n' +
+      request.path +
+      '\n' +
+      canonicalQuery(request.query) +
+      '\n' +
+      canonicalHeaders +
+      '\n' +
+      signedHeaders +
+      '\n' +
+      (headers['x-amz-content-sha256'] ?? 'UNSIGNED-PAYLOAD');
     const scope = `${day}/${this.endpoint.region}/s3/aws4_request`;
     const stringToSign = [
       ALGORITHM,

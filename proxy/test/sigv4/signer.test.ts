@@ -2,7 +2,7 @@ import fc from 'fast-check';
 
 import type { S3Endpoint } from '../../src/config';
 import { upstreamPath, upstreamQuery, type RequestTarget } from '../../src/s3/request-target';
-import { amzDate, RequestSigner } from '../../src/sigv4/signer';
+import { amzDate, RequestSigner, sortNames } from '../../src/sigv4/signer';
 import { parseAuthorization, referenceSignature } from './reference';
 import { staticCredentials, type Credentials } from '../../src/credentials';
 
@@ -380,5 +380,18 @@ describe('amzDate', () => {
     // Before 1970 a second's milliseconds are negative: flooring keeps them in their own second.
     expect(amzDate(new Date('1969-12-31T23:59:59.500Z'))).toBe('19691231T235959Z');
     expect(amzDate(new Date('1970-01-01T00:00:00.000Z'))).toBe('19700101T000000Z');
+  });
+});
+
+describe('sortNames', () => {
+  test('property: puts names in the order Array.prototype.sort does', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ maxLength: 12, unit: 'binary' }), { maxLength: 24 }), (names) => {
+        const sorted = [...names];
+        sortNames(sorted);
+        expect(sorted).toEqual([...names].sort());
+      }),
+      { numRuns: 500 },
+    );
   });
 });
