@@ -34,6 +34,7 @@ import { serveFromMirror, type FailoverDeps } from './failover-read';
 import { preparePostObjectBody } from './post-object-body';
 import { newRequestId } from './request-id';
 import { relayBody } from './relay-body';
+import { UpstreamCancel } from './upstream-cancel';
 import { checkBodyFraming, prepareUpstreamBody, type UpstreamBody } from './request-body';
 import {
   discard,
@@ -67,6 +68,15 @@ export interface S3HandlerDeps {
   activity?: AppActivity;
 }
 
+/** The handler's edges with its settings resolved once, not per request. */
+export type ExchangeDeps = S3HandlerDeps & {
+  heldBodyMaxMs: number;
+  /** Main's origin (a URL's `origin` getter builds a new string on every read). */
+  mainOrigin: string;
+};
+
+const NOTHING_RECORDED: { held?: HeldBody; tracking?: BodyTracking } = Object.freeze({});
+
 /** A form upload's headers: no header signature (the form carries main's), no payload hash. */
 function formUploadHeaders(headers: Record<string, string>, host: string): Record<string, string> {
   const sent: Record<string, string> = { ...headers, host };
@@ -92,14 +102,14 @@ export class S3Exchange {
   // Aborted when the app goes away mid-body or its body turns out bad: upstream must never complete a
   // partial write. A write whose whole request arrived is let finish instead: main may carry it out
   // whether or not the app waits for the answer, and then it must be recorded.
-  private readonly abort = new AbortController();
+  private readonly abort = new UpstreamCancel();
   private clientGone = false;
   private keepUpstreamBody = false;
   /** Removed from the request when the response closes (see closed()). */
   private readonly onTimeout: () => void;
 
   constructor(
-    private readonly deps: S3HandlerDeps & { heldBodyMaxMs: number },
+    private readonly deps: ExchangeDeps,
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
   ) {
@@ -139,7 +149,9 @@ export class S3Exchange {
         this.bytesOut = await sendAllowedBucketList(this.res, response, this.deps.config.allowedBuckets);
         return;
       }
-      const { held, tracking } = await this.record(target, response);
+      // Most requests (reads) record nothing: no call to await for them.
+      const { held, tracking } =
+        this.op.tracks === undefined ? NOTHING_RECORDED : await this.record(target, response);
       if (this.clientGone) {
         // The app left after sending a whole write (see closed()): nobody to answer, but the rest of a
         // DeleteObjects result may still name deleted keys.
@@ -221,12 +233,12 @@ export class S3Exchange {
         : deps.signer.sign({ method, path, query: target.query, headers });
     const upstreamStarted = process.hrtime.bigint();
     const response = await deps.upstream.request({
-      origin: deps.config.main.url.origin,
+      origin: deps.mainOrigin,
       path: path + upstreamQuery(target.query),
       method: method as Dispatcher.HttpMethod,
       headers: signed,
       body: body.stream,
-      signal: this.abort.signal,
+      signal: this.abort,
       // undici closes the connection after every HEAD (for servers that send a body with one) unless
       // told not to: S3 never does, and a HEAD must not cost a new (TLS) connection.
       ...(method === 'HEAD' ? { reset: false } : {}),
@@ -249,7 +261,7 @@ export class S3Exchange {
     try {
       response = await this.forward(target);
     } catch (err) {
-      if (err instanceof S3Error || this.clientGone || this.abort.signal.aborted) throw err;
+      if (err instanceof S3Error || this.clientGone || this.abort.aborted) throw err;
       if (await this.failOver(failover, target)) return undefined;
       throw err;
     }
@@ -269,7 +281,7 @@ export class S3Exchange {
         key: target.key!,
         query: target.query,
         headers: this.req.headers,
-        signal: this.abort.signal,
+        signal: this.abort.toAbortSignal(),
       },
       this.res,
       {
