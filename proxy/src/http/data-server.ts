@@ -71,15 +71,23 @@ export function createDataServer(
  * sidecar and with it every other request in flight.
  */
 function guarded(handler: Handler, logger: ErrorLog) {
+  const failed = (req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void => {
+    try {
+      handlerFailed(req, res, err, logger);
+    } catch {
+      res.destroy(); // nothing more can be done for this request, and nothing may escape
+    }
+  };
   return (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    // The executor also turns a synchronous throw into a rejection, without deferring the handler.
-    new Promise<void>((resolve) => resolve(handler(req, res))).catch((err: unknown) => {
-      try {
-        handlerFailed(req, res, err, logger);
-      } catch {
-        res.destroy(); // nothing more can be done for this request, and nothing may escape
-      }
-    });
+    // A synchronous throw is caught here; not by wrapping the call in a new Promise, whose executor and
+    // resolvers every request would allocate.
+    let running: Promise<void>;
+    try {
+      running = handler(req, res);
+    } catch (err) {
+      return failed(req, res, err);
+    }
+    running.catch((err: unknown) => failed(req, res, err));
   };
 }
 

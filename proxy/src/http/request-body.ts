@@ -20,6 +20,15 @@ export interface UpstreamBody {
   failure(): Error | undefined;
 }
 
+/** A request without a body (most GETs): shared, not made per request. */
+const NO_BODY: UpstreamBody = Object.freeze({
+  stream: null,
+  bytesForwarded: () => 0,
+  failure: () => undefined,
+});
+/** One with `Content-Length: 0`, which goes upstream too. */
+const EMPTY_DECLARED_BODY: UpstreamBody = Object.freeze({ ...NO_BODY, contentLength: 0 });
+
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v.join(', ') : v;
@@ -122,12 +131,7 @@ export async function prepareUpstreamBody(
   const hasBody = (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
   if (!plan && !hasBody) {
     observerFor?.(0); // no body: an empty payload
-    return {
-      stream: null,
-      ...(length === '0' ? { contentLength: 0 } : {}),
-      bytesForwarded: () => 0,
-      failure: () => undefined,
-    };
+    return length === '0' ? EMPTY_DECLARED_BODY : NO_BODY;
   }
   if (!plan) {
     const declared = length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined;

@@ -111,7 +111,9 @@ export function downstreamResponseHeaders(
 ): Record<string, string | string[]> {
   const hopByHop = connectionTokens(upstream.connection);
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(upstream)) {
+  // for…in, not Object.entries(): no array of pairs per response.
+  for (const name in upstream) {
+    const value = upstream[name];
     const lower = name.toLowerCase();
     if (value === undefined || HOP_BY_HOP_RESPONSE_HEADERS.has(lower) || hopByHop.has(lower)) continue;
     out[lower] = value;
