@@ -341,3 +341,40 @@ describe('rows due longer than the fresh window belong to a backlog, though no c
     expect(reads.fresh).toBeLessThan(10);
   });
 });
+
+describe('writes that waited for Postgres (queued or journaled through an outage) fall due when they were made', () => {
+  const ago = (seconds: number): Date => new Date(Date.now() - seconds * 1000);
+
+  test('one made two fresh windows ago is a backlog’s row: a fresh-only claim passes over it to the new write', async () => {
+    const bucket = bucketName();
+    await inventory.recordWrites(bucket, [
+      { ...write(bucket, 'waited'), acknowledgedAt: ago(2 * FRESH_WINDOW_SECONDS) },
+      write(bucket, 'new'),
+    ]);
+    const fresh = await inventory.claim(bucket, me, 120, { freshOnly: true });
+    expect([fresh?.path, fresh?.catching_up]).toEqual(['new', false]);
+    const any = await claim(bucket);
+    expect([any.path, any.attempts, any.catching_up]).toEqual(['waited', 0, true]);
+  });
+
+  test('a key written again after waiting: the row falls due with the new write’s time', async () => {
+    const bucket = bucketName();
+    await inventory.recordWrites(bucket, [
+      { ...write(bucket, 'k'), acknowledgedAt: ago(2 * FRESH_WINDOW_SECONDS) },
+    ]);
+    await inventory.recordWrites(bucket, [write(bucket, 'k')]);
+    expect(await inventory.claim(bucket, me, 120, { freshOnly: true })).toMatchObject({
+      path: 'k',
+      catching_up: false,
+    });
+  });
+
+  test('one that waited a few seconds is still a fresh write', async () => {
+    const bucket = bucketName();
+    await inventory.recordWrites(bucket, [{ ...write(bucket, 'k'), acknowledgedAt: ago(5) }]);
+    expect(await inventory.claim(bucket, me, 120, { freshOnly: true })).toMatchObject({
+      path: 'k',
+      catching_up: false,
+    });
+  });
+});

@@ -12,13 +12,14 @@ import { withClient, type InventoryPools } from './pools';
 import type { BucketCounts, WorkerVouch } from './work-hints';
 
 /**
- * Records a batch of writes (no key twice): the function `s3_mirror_record` (schema.ts, migration 7), which
- * holds the upsert's semantics. $1–$10 arrays, one element per write (path, deleted, size, content_type,
+ * Records a batch of writes (no key twice): the function `s3_mirror_record` (schema.ts, migrations 7 and 11),
+ * which holds the upsert's semantics. $1–$10 arrays, one element per write (path, deleted, size, content_type,
  * last_modified, etag, version_id, checksums, operation, acknowledged_at); $11 the delete delay in seconds,
- * $12 whether a delete is recorded under MIRROR_DELETE_POLICY=keep (the repository's policy). One row per
- * write: its id and new generation.
+ * $12 whether a delete is recorded under MIRROR_DELETE_POLICY=keep (the repository's policy); $13 per write
+ * the seconds since main acknowledged it (a put falls due then: one that waited for Postgres longer than the
+ * fresh window is a catch-up row). One row per write: its id and new generation.
  */
-export const RECORD_SQL = `SELECT * FROM s3_mirror_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`;
+export const RECORD_SQL = `SELECT * FROM s3_mirror_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`;
 
 /**
  * A pending row that is a delete waiting out its delay (MIRROR_DELETE_POLICY=delay:…): not behind yet, so
@@ -226,14 +227,23 @@ function writeValues(e: WriteEvent): unknown[] {
   ];
 }
 
-/** The statement that records a batch of writes (no key twice): RECORD_SQL, a column array per value. Pure. */
+/**
+ * The statement that records a batch of writes (no key twice): RECORD_SQL, a column array per value, each
+ * write's wait measured at `now` (ms). Pure.
+ */
 export function upsertStatement(
   events: readonly WriteEvent[],
   policy: DeletePolicy = DEFAULT_DELETE_POLICY,
+  now: number = Date.now(),
 ): { text: string; values: unknown[] } {
   const columns: unknown[][] = Array.from({ length: 10 }, () => []);
   for (const e of events) writeValues(e).forEach((value, i) => columns[i]!.push(value));
-  return { text: RECORD_SQL, values: [...columns, deleteDelaySeconds(policy), policy.kind === 'keep'] };
+  // A clock stepped back would make a wait negative: a write never falls due later than now.
+  const waited = events.map((e) => Math.max(0, (now - e.acknowledgedAt.getTime()) / 1000));
+  return {
+    text: RECORD_SQL,
+    values: [...columns, deleteDelaySeconds(policy), policy.kind === 'keep', waited],
+  };
 }
 
 /** COMPLETE_SQL's $1–$10: the row becomes what main held when it was copied. */

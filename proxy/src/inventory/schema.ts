@@ -317,6 +317,38 @@ const FRESH_WINDOW_COMPLETE_FUNCTION_SQL = replacedEvery(
   2,
 );
 
+/**
+ * s3_mirror_record with `p_waited` as well: per write, the seconds since main acknowledged it, by the
+ * recording sidecar's own clock. A put falls due that long ago rather than now. Writes recorded as they
+ * happen fall due at once, as before; writes that waited, in the journal or the queue, while Postgres was
+ * unreachable (or a restart replays) fall due when they were made, so past the fresh window they are a
+ * backlog's rows (migration 10): copied as catch-up copies that give way to the app, not as a burst of
+ * fresh writes. An age rather than `p_acknowledged_at`, which would compare two machines' clocks.
+ */
+const WAITED_RECORD_FUNCTION_SQL = replacedOnce(
+  replacedOnce(
+    replacedOnce(
+      replacedOnce(
+        replacedOnce(
+          RECORD_FUNCTION_SQL,
+          'p_delete_kept BOOLEAN)',
+          'p_delete_kept BOOLEAN, p_waited DOUBLE PRECISION[])',
+        ),
+        'p_operation, p_acknowledged_at) WITH ORDINALITY',
+        'p_operation, p_acknowledged_at, p_waited) WITH ORDINALITY',
+      ),
+      'acknowledged_at, n)',
+      'acknowledged_at, waited, n)',
+    ),
+    'CASE WHEN w.deleted THEN now() + make_interval(secs => p_delete_delay) ELSE now() END,',
+    'CASE WHEN w.deleted THEN now() + make_interval(secs => p_delete_delay)\n' +
+      '                 ELSE now() - make_interval(secs => GREATEST(w.waited, 0)) END,',
+  ),
+  // The row's new due time for a put is the one the insert proposed: now, less the write's wait.
+  'ELSE now() END,\n        pending_since',
+  'ELSE EXCLUDED.next_attempt_at END,\n        pending_since',
+);
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -420,6 +452,11 @@ ${FRESH_COMPLETE_FUNCTION_SQL}`,
     name: 'rows pending long are catch-up copies whether or not a copy failed',
     sql: `${FRESH_WINDOW_CLAIM_FUNCTION_SQL};
 ${FRESH_WINDOW_COMPLETE_FUNCTION_SQL}`,
+  },
+  {
+    version: 11,
+    name: 'writes that waited for Postgres fall due when they were made',
+    sql: WAITED_RECORD_FUNCTION_SQL,
   },
 ];
 

@@ -78,7 +78,7 @@ test('writes go as one array per column, one write as arrays of one; the policy 
     versionId: 'v',
     checksums: { CRC32: 'x' },
   };
-  const one = upsertStatement([tagged]);
+  const one = upsertStatement([tagged], undefined, tagged.acknowledgedAt.getTime() + 1500);
   expect(one.text).toBe(RECORD_SQL);
   expect(one.values.slice(0, 4)).toEqual([['t'], [false], [null], [null]]);
   expect(one.values.slice(6)).toEqual([
@@ -88,10 +88,11 @@ test('writes go as one array per column, one write as arrays of one; the policy 
     [tagged.acknowledgedAt],
     0,
     false,
+    [1.5], // seconds since main acknowledged it: the put falls due that long ago
   ]);
-  const batch = upsertStatement([put('a'), del, tagged], { kind: 'delay', seconds: 60 });
+  const batch = upsertStatement([put('a'), del, tagged], { kind: 'delay', seconds: 60 }, 2000);
   expect(batch.text).toBe(RECORD_SQL);
-  expect(batch.values).toHaveLength(12);
+  expect(batch.values).toHaveLength(13);
   expect(batch.values.slice(0, 4)).toEqual([
     ['a', 'd', 't'],
     [false, true, false],
@@ -101,8 +102,11 @@ test('writes go as one array per column, one write as arrays of one; the policy 
   expect(batch.values[6]).toEqual([null, null, 'v']);
   expect(batch.values[7]).toEqual([null, null, '{"CRC32":"x"}']);
   expect(batch.values[8]).toEqual(['PutObject', 'DeleteObject', 'PutObjectTagging']);
-  expect(batch.values.slice(10)).toEqual([60, false]);
-  expect(upsertStatement([del], { kind: 'keep' }).values.slice(10)).toEqual([0, true]);
+  expect(batch.values.slice(10, 12)).toEqual([60, false]);
+  // Acknowledged at 0 and measured at 2 s: waited 2 s. The puts were acknowledged "after" that (a clock
+  // stepped back, as it were): they never fall due later than now.
+  expect(batch.values[12]).toEqual([0, 2, 0]);
+  expect(upsertStatement([del], { kind: 'keep' }).values.slice(10, 12)).toEqual([0, true]);
 });
 
 test('every statement that makes rows pending marks the hint after it: re-queue, release, a resync repair', async () => {
