@@ -13,7 +13,8 @@ export interface UpstreamRequest {
   method: string;
   headers: Record<string, string>;
   body: Readable | null;
-  signal?: AbortSignal;
+  /** An AbortSignal, or the exchange's cancel (an EventEmitter undici takes; http/upstream-cancel.ts). */
+  signal?: AbortSignal | { toAbortSignal(): AbortSignal };
 }
 
 export interface UpstreamResponse {
@@ -42,7 +43,10 @@ export class NodeHttpUpstream {
           method: opts.method,
           headers: opts.headers,
           agent: this.agent,
-          ...(opts.signal ? { signal: opts.signal } : {}),
+          // node:http takes only an AbortSignal. (Told by shape: a build under BENCH_PROXY_DIST has classes of its own.)
+          ...(opts.signal
+            ? { signal: 'toAbortSignal' in opts.signal ? opts.signal.toAbortSignal() : opts.signal }
+            : {}),
         },
         (res) => resolve({ statusCode: res.statusCode ?? 502, headers: res.headers, body: res }),
       );
