@@ -369,6 +369,18 @@ describe('writes that waited for Postgres (queued or journaled through an outage
     });
   });
 
+  test('an older write recorded after a newer one (a journal replayed beside live writes) leaves it fresh', async () => {
+    const bucket = bucketName();
+    await inventory.recordWrites(bucket, [write(bucket, 'k')]);
+    await inventory.recordWrites(bucket, [
+      { ...write(bucket, 'k'), acknowledgedAt: ago(2 * FRESH_WINDOW_SECONDS) },
+    ]);
+    expect(await inventory.claim(bucket, me, 120, { freshOnly: true })).toMatchObject({
+      path: 'k',
+      catching_up: false,
+    });
+  });
+
   test('one that waited a few seconds is still a fresh write', async () => {
     const bucket = bucketName();
     await inventory.recordWrites(bucket, [{ ...write(bucket, 'k'), acknowledgedAt: ago(5) }]);

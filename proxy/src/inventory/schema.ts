@@ -319,7 +319,7 @@ const FRESH_WINDOW_COMPLETE_FUNCTION_SQL = replacedEvery(
 
 /**
  * s3_mirror_record with `p_waited` as well: per write, the seconds since main acknowledged it, by the
- * recording sidecar's own clock. A put falls due that long ago rather than now. Writes recorded as they
+ * recording sidecar's own clock. A put falls due that long ago rather than now (a delete as before). Writes recorded as they
  * happen fall due at once, as before; writes that waited, in the journal or the queue, while Postgres was
  * unreachable (or a restart replays) fall due when they were made, so past the fresh window they are a
  * backlog's rows (migration 10): copied as catch-up copies that give way to the app, not as a burst of
@@ -344,9 +344,13 @@ const WAITED_RECORD_FUNCTION_SQL = replacedOnce(
     'CASE WHEN w.deleted THEN now() + make_interval(secs => p_delete_delay)\n' +
       '                 ELSE now() - make_interval(secs => GREATEST(w.waited, 0)) END,',
   ),
-  // The row's new due time for a put is the one the insert proposed: now, less the write's wait.
+  // A put's new due time is the one the insert proposed (now, less the write's wait), except that a row
+  // already pending for a put whose copy has not failed keeps the later of the two: an older write recorded
+  // late (a journal replayed beside live writes, another sidecar's queue) never makes a newer one a backlog's.
   'ELSE now() END,\n        pending_since',
-  'ELSE EXCLUDED.next_attempt_at END,\n        pending_since',
+  `ELSE CASE WHEN NOT f.is_backed_up AND NOT f.deleted AND f.attempts = 0
+                THEN GREATEST(f.next_attempt_at, EXCLUDED.next_attempt_at)
+                ELSE EXCLUDED.next_attempt_at END END,\n        pending_since`,
 );
 
 export const MIGRATIONS: readonly Migration[] = [
