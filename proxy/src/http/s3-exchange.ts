@@ -429,11 +429,12 @@ export class S3Exchange {
     // The server's parser keeps a keep-alive connection's last request until the next one arrives: left on
     // it, the listener would keep the whole exchange (response, upstream body, handlers) alive that long.
     req.off('timeout', this.onTimeout);
+    let cancelUpstream = false;
     if (!res.writableFinished) {
       this.clientGone = true;
       this.outcome = 'client-aborted';
       const writeSent = op.tracks !== undefined && req.complete && this.body?.failure() === undefined;
-      if (!this.keepUpstreamBody && !writeSent) this.abort.abort(new Error('client went away'));
+      cancelUpstream = !this.keepUpstreamBody && !writeSent;
     }
     const status = res.writableFinished ? res.statusCode : 499;
     deps.metrics.requests.inc({ operation: op.name, status: String(status) });
@@ -452,5 +453,7 @@ export class S3Exchange {
       durationMs: Number(process.hrtime.bigint() - this.started) / 1e6,
       outcome: this.outcome,
     });
+    // Last: the cancel runs undici's listener synchronously, and nothing it might throw may cost the line above.
+    if (cancelUpstream) this.abort.abort(new Error('client went away'));
   }
 }
