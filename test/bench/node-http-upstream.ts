@@ -43,7 +43,8 @@ export class NodeHttpUpstream {
           method: opts.method,
           headers: opts.headers,
           agent: this.agent,
-          // node:http takes only an AbortSignal. (Told by shape: a build under BENCH_PROXY_DIST has classes of its own.)
+          // node:http takes only an AbortSignal. (Told by shape: a build under BENCH_PROXY_DIST has classes
+          // of its own.)
           ...(opts.signal
             ? { signal: 'toAbortSignal' in opts.signal ? opts.signal.toAbortSignal() : opts.signal }
             : {}),

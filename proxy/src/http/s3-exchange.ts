@@ -453,7 +453,8 @@ export class S3Exchange {
       durationMs: Number(process.hrtime.bigint() - this.started) / 1e6,
       outcome: this.outcome,
     });
-    // Last: the cancel runs undici's listener synchronously, and nothing it might throw may cost the line above.
+    // Last: the cancel runs undici's listener synchronously, and nothing it might throw may cost the log line
+    // and metrics above.
     if (cancelUpstream) this.abort.abort(new Error('client went away'));
   }
 }

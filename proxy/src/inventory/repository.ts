@@ -12,12 +12,12 @@ import { withClient, type InventoryPools } from './pools';
 import type { BucketCounts, WorkerVouch } from './work-hints';
 
 /**
- * Records a batch of writes (no key twice): the function `s3_mirror_record` (schema.ts, migrations 7 and 11),
- * which holds the upsert's semantics. $1–$10 arrays, one element per write (path, deleted, size, content_type,
- * last_modified, etag, version_id, checksums, operation, acknowledged_at); $11 the delete delay in seconds,
- * $12 whether a delete is recorded under MIRROR_DELETE_POLICY=keep (the repository's policy); $13 per write
- * the seconds since main acknowledged it (a put falls due then: one that waited for Postgres longer than the
- * fresh window is a catch-up row). One row per write: its id and new generation.
+ * Records a batch of writes (no key twice): the function `s3_mirror_record` (schema.ts, migrations 7 and
+ * 11), which holds the upsert's semantics. $1–$10 arrays, one element per write (path, deleted, size,
+ * content_type, last_modified, etag, version_id, checksums, operation, acknowledged_at); $11 the delete
+ * delay in seconds, $12 whether a delete is recorded under MIRROR_DELETE_POLICY=keep (the repository's
+ * policy); $13 per write the seconds since main acknowledged it (a put falls due then: one that waited for
+ * Postgres longer than the fresh window is a catch-up row). One row per write: its id and new generation.
  */
 export const RECORD_SQL = `SELECT * FROM s3_mirror_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`;
 

@@ -319,11 +319,12 @@ const FRESH_WINDOW_COMPLETE_FUNCTION_SQL = replacedEvery(
 
 /**
  * s3_mirror_record with `p_waited` as well: per write, the seconds since main acknowledged it, by the
- * recording sidecar's own clock. A put falls due that long ago rather than now (a delete as before). Writes recorded as they
- * happen fall due at once, as before; writes that waited, in the journal or the queue, while Postgres was
- * unreachable (or a restart replays) fall due when they were made, so past the fresh window they are a
- * backlog's rows (migration 10): copied as catch-up copies that give way to the app, not as a burst of
- * fresh writes. An age rather than `p_acknowledged_at`, which would compare two machines' clocks.
+ * recording sidecar's own clock. A put falls due that long ago rather than now (a delete as before). Writes
+ * recorded as they happen fall due at once, as before; writes that waited, in the journal or the queue,
+ * while Postgres was unreachable (or a restart replays) fall due when they were made, so past the fresh
+ * window they are a backlog's rows (migration 10): copied as catch-up copies that give way to the app, not
+ * as a burst of fresh writes. An age rather than `p_acknowledged_at`, which would compare two machines'
+ * clocks.
  */
 const WAITED_RECORD_FUNCTION_SQL = replacedOnce(
   replacedOnce(
